@@ -1,0 +1,63 @@
+# dealab — every target bootstraps .venv on first use. `make help` lists them.
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed
+DEALAB := $(VENV)/bin/dealab
+PY := $(VENV)/bin/python
+
+.DEFAULT_GOAL := help
+.PHONY: help up down status env reset labs coverage test bench grade-all clean-venv
+
+help:
+	@echo "make lab-N      start lab N: local AWS up, your data generated, the exercise printed"
+	@echo "make run-N      run your starter code for lab N against the local AWS"
+	@echo "make grade-N    check your work on lab N (grade-all for every lab)"
+	@echo "make hint-N     one more level of help for lab N"
+	@echo "make solve-N    run the reference solution of lab N"
+	@echo "make reset-N    delete lab N's resources and data"
+	@echo "make up | down | status | env | reset | labs | coverage | test | bench"
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+lab-%: $(STAMP)
+	@$(DEALAB) lab start $*
+run-%: $(STAMP)
+	@$(DEALAB) lab run $*
+grade-%: $(STAMP)
+	@$(DEALAB) grade $*
+hint-%: $(STAMP)
+	@$(DEALAB) lab hint $*
+solve-%: $(STAMP)
+	@$(DEALAB) lab solve $*
+reset-%: $(STAMP)
+	@$(DEALAB) lab reset $*
+
+up: $(STAMP)
+	@$(DEALAB) up
+down: $(STAMP)
+	@$(DEALAB) down
+status: $(STAMP)
+	@$(DEALAB) status
+env: $(STAMP)
+	@$(DEALAB) env
+reset: $(STAMP)
+	@$(DEALAB) reset --yes
+labs: $(STAMP)
+	@$(DEALAB) labs
+coverage: $(STAMP)
+	@$(DEALAB) labs --coverage
+grade-all: $(STAMP)
+	@$(DEALAB) grade all
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+bench: $(STAMP)
+	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+clean-venv:
+	rm -rf $(VENV)

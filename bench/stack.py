@@ -1,0 +1,114 @@
+"""Stack benchmark: start-up, gateway overhead, lab 01 grading time and memory, against moto_server in one run.
+
+Prints absolute figures and ratios (dealab / moto_server alone). Run: `make bench` or `.venv/bin/python bench/stack.py`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from dealab import labrun  # noqa: E402
+from dealab.config import Settings  # noqa: E402
+from dealab.datasets import learner_seed  # noqa: E402
+from dealab.labs import get_lab  # noqa: E402
+from dealab.stack import control  # noqa: E402
+from grader.runner import grade  # noqa: E402
+
+REQUESTS = 1000
+
+
+def free_port() -> int:
+    while True:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        if port < 65000 and control._port_free(port + 1):
+            return port
+
+
+def s3_at(endpoint: str):
+    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="t",
+                        aws_secret_access_key="t", config=Config(retries={"max_attempts": 0}))
+
+
+def first_answer(endpoint: str, started: float) -> float:
+    client = s3_at(endpoint)
+    while True:
+        try:
+            client.list_buckets()
+            return time.perf_counter() - started
+        except Exception:
+            time.sleep(0.01)
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def put_get_seconds(endpoint: str) -> float:
+    client = s3_at(endpoint)
+    client.create_bucket(Bucket="bench-bucket")
+    client.put_object(Bucket="bench-bucket", Key="warm", Body=b"x")
+    started = time.perf_counter()
+    for number in range(REQUESTS // 2):
+        client.put_object(Bucket="bench-bucket", Key=f"k/{number}", Body=b"small object body")
+        client.get_object(Bucket="bench-bucket", Key=f"k/{number}")["Body"].read()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="dealab-bench-") as scratch:
+        moto_port = free_port()
+        started = time.perf_counter()
+        moto = subprocess.Popen([str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(moto_port)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            moto_start = first_answer(f"http://127.0.0.1:{moto_port}", started)
+            moto_requests = put_get_seconds(f"http://127.0.0.1:{moto_port}")
+        finally:
+            moto.terminate()
+            moto.wait(10)
+
+        port = free_port()
+        settings = Settings(Path(scratch) / "state", port, port + 1, "us-east-1", None)
+        started = time.perf_counter()
+        document = control.up(settings)
+        try:
+            stack_start = first_answer(settings.endpoint_url, started)
+            idle = rss_mb(document["pid"])
+            stack_requests = put_get_seconds(settings.endpoint_url)
+            os.environ["DEALAB_LEARNER"] = "bench"
+            control.reset(settings)
+            lab = get_lab(1)
+            labrun.start(lab, settings)
+            labrun.solve(lab, settings)
+            started = time.perf_counter()
+            report = grade(lab, settings, learner_seed(settings))
+            grading = time.perf_counter() - started
+            after_lab = rss_mb(document["pid"])
+        finally:
+            control.down(settings)
+
+    print(f"start to first S3 answer : dealab {stack_start:.2f}s · moto_server {moto_start:.2f}s · ratio {stack_start / moto_start:.2f} (goal: dealab <= 1.5s, ratio <= 1.5)")
+    print(f"{REQUESTS} small S3 PUT/GETs : dealab {stack_requests:.2f}s · moto_server {moto_requests:.2f}s · ratio {stack_requests / moto_requests:.2f} (goal <= 1.2)")
+    print(f"per request              : dealab {stack_requests / REQUESTS * 1000:.2f}ms · moto_server {moto_requests / REQUESTS * 1000:.2f}ms")
+    print(f"grading lab 01           : {grading:.2f}s for {len(report.results)} checks, score {report.score}/{report.total} (goal <= 2s)")
+    print(f"server RSS               : idle {idle:.0f} MB · after lab 01 {after_lab:.0f} MB (goal idle <= 150 MB)")
+
+
+if __name__ == "__main__":
+    main()

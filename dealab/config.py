@@ -1,0 +1,55 @@
+"""Where dealab keeps its state and how clients reach the stack, from the environment with defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(os.environ.get("DEALAB_ROOT", Path(__file__).resolve().parents[1]))
+
+# Test credentials: every AWS client needs some, the embedded backend accepts any.
+TEST_ACCESS_KEY = "test"
+TEST_SECRET_KEY = "test"
+
+
+@dataclass(frozen=True)
+class Settings:
+    state_dir: Path
+    port: int
+    insecure_port: int
+    region: str
+    backend_url: str | None
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def insecure_endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.insecure_port}"
+
+    @property
+    def backend_name(self) -> str:
+        return self.backend_url or "embedded moto"
+
+    def client_env(self) -> dict[str, str]:
+        """The variables that point any AWS SDK or CLI at the stack, exactly as `dealab env` prints them."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+            "AWS_ACCESS_KEY_ID": TEST_ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": TEST_SECRET_KEY,
+        }
+
+
+def settings() -> Settings:
+    port = int(os.environ.get("DEALAB_PORT", "4566"))
+    return Settings(
+        state_dir=Path(os.environ.get("DEALAB_HOME", REPO_ROOT / ".dealab")).resolve(),
+        port=port,
+        insecure_port=int(os.environ.get("DEALAB_INSECURE_PORT", str(port + 1))),
+        region=os.environ.get("DEALAB_REGION", "us-east-1"),
+        backend_url=os.environ.get("DEALAB_BACKEND_URL") or None,
+    )

@@ -1,0 +1,195 @@
+"""The S3 access engine: every S3 call passes a bucket's policy denies and Block Public Access first.
+
+The backend stores bucket policies and public access blocks but decides nothing with them. Here Deny
+statements are evaluated with their conditions (aws:SecureTransport, s3:x-amz-server-side-encryption,
+aws:SourceIp, ...), so a learner's policy can be seen to deny. Allow statements need no evaluation: every
+caller of the stack is the account's root, whom identity policies allow already.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from urllib.parse import unquote
+
+from dealab.engines import ANY_OPERATION, ENGINE_HEADER, Engine, EngineContext
+from dealab.engines.s3access import policy
+from dealab.stack.messages import AwsRequest, AwsResponse
+
+# S3 operations whose IAM action differs from "s3:" + the operation name.
+ACTION_FOR_OPERATION = {
+    "HeadObject": "s3:GetObject",
+    "HeadBucket": "s3:ListBucket",
+    "ListObjects": "s3:ListBucket",
+    "ListObjectsV2": "s3:ListBucket",
+    "ListObjectVersions": "s3:ListBucketVersions",
+    "ListMultipartUploads": "s3:ListBucketMultipartUploads",
+    "CopyObject": "s3:PutObject",
+    "CreateMultipartUpload": "s3:PutObject",
+    "UploadPart": "s3:PutObject",
+    "UploadPartCopy": "s3:PutObject",
+    "CompleteMultipartUpload": "s3:PutObject",
+    "AbortMultipartUpload": "s3:AbortMultipartUpload",
+    "DeleteObjects": "s3:DeleteObject",
+    "PutBucketEncryption": "s3:PutEncryptionConfiguration",
+    "GetBucketEncryption": "s3:GetEncryptionConfiguration",
+    "PutBucketLifecycleConfiguration": "s3:PutLifecycleConfiguration",
+    "GetBucketLifecycleConfiguration": "s3:GetLifecycleConfiguration",
+    "PutPublicAccessBlock": "s3:PutBucketPublicAccessBlock",
+    "GetPublicAccessBlock": "s3:GetBucketPublicAccessBlock",
+    "DeletePublicAccessBlock": "s3:PutBucketPublicAccessBlock",
+    "PutBucketTagging": "s3:PutBucketTagging",
+    "DeleteBucketTagging": "s3:PutBucketTagging",
+}
+# As on AWS, the bucket owner can always manage the policy itself, so a bad policy cannot lock them out.
+OWNER_ALWAYS_ALLOWED = frozenset({"GetBucketPolicy", "PutBucketPolicy", "DeleteBucketPolicy"})
+PUBLIC_CANNED_ACLS = frozenset({"public-read", "public-read-write", "authenticated-read"})
+PUBLIC_GROUP_URIS = ("http://acs.amazonaws.com/groups/global/AllUsers", "http://acs.amazonaws.com/groups/global/AuthenticatedUsers")
+# CreateBucket is not among them: a bucket that does not exist yet has no public access block.
+ACL_OPERATIONS = frozenset({"PutBucketAcl", "PutObjectAcl", "PutObject", "CopyObject", "CreateMultipartUpload"})
+STATE_CHANGING = frozenset({"PutBucketPolicy", "DeleteBucketPolicy", "PutPublicAccessBlock", "DeletePublicAccessBlock", "DeleteBucket"})
+REQUEST_CONDITION_HEADERS = (
+    "x-amz-server-side-encryption",
+    "x-amz-server-side-encryption-aws-kms-key-id",
+    "x-amz-acl",
+    "x-amz-storage-class",
+    "x-amz-copy-source",
+)
+_KEY_IN_DELETE = re.compile(rb"<Key>(.*?)</Key>", re.S)
+
+
+class S3AccessEngine(Engine):
+    name = "s3access"
+    routes = frozenset({("s3", ANY_OPERATION)})
+
+    def __init__(self, context: EngineContext):
+        super().__init__(context)
+        self._policies: dict[str, list[policy.Statement] | None] = {}
+        self._blocks: dict[str, dict] = {}
+        self._lock = threading.Lock()
+
+    def handle(self, request: AwsRequest) -> AwsResponse:
+        bucket, key = _bucket_and_key(request.path)
+        if not bucket or request.headers.get(ENGINE_HEADER):
+            return self._pass(request, bucket)
+        refusal = self._public_access_refusal(request, bucket) or self._policy_refusal(request, bucket, key)
+        return refusal or self._pass(request, bucket)
+
+    def _pass(self, request: AwsRequest, bucket: str) -> AwsResponse:
+        response = request.send_on()
+        if bucket and request.operation in STATE_CHANGING and response.status < 300:
+            with self._lock:
+                self._policies.pop(bucket, None)
+                self._blocks.pop(bucket, None)
+        return response
+
+    def _policy_refusal(self, request: AwsRequest, bucket: str, key: str) -> AwsResponse | None:
+        if request.operation in OWNER_ALWAYS_ALLOWED or request.operation == "CreateBucket":
+            return None
+        try:
+            statements = self._policy(bucket)
+        except policy.PolicyError as error:
+            return AwsResponse.xml_error("AccessDenied", f"bucket policy of {bucket} cannot be evaluated: {error}", 403)
+        if not statements:
+            return None
+        action = ACTION_FOR_OPERATION.get(request.operation, f"s3:{request.operation}")
+        context = _condition_context(request)
+        keys = [key] if key else []
+        if request.operation == "DeleteObjects":
+            keys = [unquote(k.decode()) for k in _KEY_IN_DELETE.findall(request.body)]
+        resources = [f"arn:aws:s3:::{bucket}/{k}" for k in keys] or [f"arn:aws:s3:::{bucket}"]
+        try:
+            for resource in resources:
+                if policy.explicit_deny(statements, action, resource, context):
+                    return _access_denied(action, resource, "with an explicit deny in a resource-based policy")
+        except policy.PolicyError as error:
+            return AwsResponse.xml_error("AccessDenied", f"bucket policy of {bucket}: {error}", 403)
+        return None
+
+    def _public_access_refusal(self, request: AwsRequest, bucket: str) -> AwsResponse | None:
+        if request.operation not in ACL_OPERATIONS and request.operation != "PutBucketPolicy":
+            return None
+        block = self._block(bucket)
+        resource = f"arn:aws:s3:::{bucket}"
+        if block.get("BlockPublicAcls") and request.operation in ACL_OPERATIONS and _grants_public_acl(request):
+            return _access_denied(f"s3:{request.operation}", resource, "because Block Public Access (BlockPublicAcls) forbids public ACLs")
+        if block.get("BlockPublicPolicy") and request.operation == "PutBucketPolicy":
+            try:
+                public = policy.is_public(policy.parse(request.body.decode("utf-8", "replace")))
+            except policy.PolicyError:
+                public = False  # the backend answers malformed policies with its own error
+            if public:
+                return _access_denied("s3:PutBucketPolicy", resource, "because Block Public Access (BlockPublicPolicy) forbids public policies")
+        return None
+
+    def _policy(self, bucket: str) -> list[policy.Statement] | None:
+        with self._lock:
+            if bucket in self._policies:
+                return self._policies[bucket]
+        s3 = self._client()
+        try:
+            document = s3.get_bucket_policy(Bucket=bucket)["Policy"]
+            statements = policy.parse(document)
+        except s3.exceptions.ClientError:
+            statements = None
+        with self._lock:
+            self._policies[bucket] = statements
+        return statements
+
+    def _block(self, bucket: str) -> dict:
+        with self._lock:
+            if bucket in self._blocks:
+                return self._blocks[bucket]
+        s3 = self._client()
+        try:
+            block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+        except s3.exceptions.ClientError:
+            block = {}
+        with self._lock:
+            self._blocks[bucket] = block
+        return block
+
+    def _client(self):
+        if not hasattr(self, "_s3"):
+            self._s3 = self.context.client("s3", engine=self.name)
+        return self._s3
+
+    def reset(self) -> None:
+        with self._lock:
+            self._policies.clear()
+            self._blocks.clear()
+
+
+def _bucket_and_key(path: str) -> tuple[str, str]:
+    bucket, _, key = path.lstrip("/").partition("/")
+    return unquote(bucket), unquote(key)
+
+
+def _condition_context(request: AwsRequest) -> dict[str, str]:
+    context = {
+        "aws:SecureTransport": "true" if request.secure_transport else "false",
+        "aws:SourceIp": request.source_ip,
+        "aws:PrincipalAccount": policy.ACCOUNT_ID,
+        "aws:PrincipalArn": policy.CALLER_ARN,
+    }
+    for header in REQUEST_CONDITION_HEADERS:
+        value = request.headers.get(header)
+        if value is not None:
+            context[f"s3:{header}"] = value
+    prefix = request.query.get("prefix")
+    if prefix:
+        context["s3:prefix"] = prefix[0]
+    return context
+
+
+def _grants_public_acl(request: AwsRequest) -> bool:
+    if request.headers.get("x-amz-acl", "") in PUBLIC_CANNED_ACLS:
+        return True
+    grants = " ".join(value for key, value in request.headers.items() if key.lower().startswith("x-amz-grant-"))
+    body = request.body.decode("utf-8", "replace") if request.operation in ("PutBucketAcl", "PutObjectAcl") else ""
+    return any(uri in grants or uri in body for uri in PUBLIC_GROUP_URIS)
+
+
+def _access_denied(action: str, resource: str, why: str) -> AwsResponse:
+    message = f"User: {policy.CALLER_ARN} is not authorized to perform: {action} on resource: \"{resource}\" {why}"
+    return AwsResponse.xml_error("AccessDenied", message, 403, resource)

@@ -1,0 +1,110 @@
+"""A lab's life: start (generate the learner's data, seed AWS), solve (run the reference solution), reset."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+
+import boto3
+from botocore.exceptions import ClientError
+
+from dealab.config import TEST_ACCESS_KEY, TEST_SECRET_KEY, Settings
+from dealab.datasets import learner_seed
+from dealab.labs import Lab, ScriptRun, run_scripts
+
+
+def client(settings: Settings, service: str):
+    return boto3.client(
+        service, endpoint_url=settings.endpoint_url, region_name=settings.region,
+        aws_access_key_id=TEST_ACCESS_KEY, aws_secret_access_key=TEST_SECRET_KEY,
+    )
+
+
+def start(lab: Lab, settings: Settings) -> dict:
+    """Writes the learner's dataset to labs/NN-slug/data/ and seeds any AWS resources the lab starts with."""
+    from grader.core import LabContext
+
+    seed = learner_seed(settings)
+    summary: dict = {}
+    generator = lab.generator()
+    if generator is not None:
+        if lab.data_dir.exists():
+            shutil.rmtree(lab.data_dir)
+        summary = generator(seed, lab.data_dir, **lab.dataset.get("params", {}))
+    setup = lab.setup()
+    if setup is not None:
+        setup(LabContext(lab, settings, seed))
+    return summary
+
+
+def solve(lab: Lab, settings: Settings) -> list[ScriptRun]:
+    return run_scripts(lab, lab.solution_dir, settings)
+
+
+def _empty_bucket(s3, bucket: str) -> None:
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        doomed = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+        if doomed:
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed, "Quiet": True})
+    for upload in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
+        s3.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+
+
+def _delete_bucket(settings: Settings, name: str) -> None:
+    s3 = client(settings, "s3")
+    _empty_bucket(s3, name)
+    s3.delete_bucket(Bucket=name)
+
+
+def _delete_kms_alias(settings: Settings, alias: str) -> None:
+    kms = client(settings, "kms")
+    key_id = kms.describe_key(KeyId=alias)["KeyMetadata"]["KeyId"]
+    kms.delete_alias(AliasName=alias)
+    kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
+
+
+def _delete_glue_database(settings: Settings, name: str) -> None:
+    client(settings, "glue").delete_database(Name=name)
+
+
+# resource kind in lab.toml [resources] → how to remove one through AWS APIs
+DELETERS: dict[str, Callable[[Settings, str], None]] = {
+    "buckets": _delete_bucket,
+    "kms_aliases": _delete_kms_alias,
+    "glue_databases": _delete_glue_database,
+    "glue_jobs": lambda s, name: client(s, "glue").delete_job(JobName=name),
+    "glue_crawlers": lambda s, name: client(s, "glue").delete_crawler(Name=name),
+    "athena_workgroups": lambda s, name: client(s, "athena").delete_work_group(WorkGroup=name, RecursiveDeleteOption=True),
+    "kinesis_streams": lambda s, name: client(s, "kinesis").delete_stream(StreamName=name, EnforceConsumerDeletion=True),
+    "firehose_streams": lambda s, name: client(s, "firehose").delete_delivery_stream(DeliveryStreamName=name),
+    "dynamodb_tables": lambda s, name: client(s, "dynamodb").delete_table(TableName=name),
+    "sqs_queues": lambda s, name: client(s, "sqs").delete_queue(QueueUrl=client(s, "sqs").get_queue_url(QueueName=name)["QueueUrl"]),
+    "sns_topics": lambda s, name: client(s, "sns").delete_topic(TopicArn=name),
+    "log_groups": lambda s, name: client(s, "logs").delete_log_group(logGroupName=name),
+    "iam_roles": lambda s, name: client(s, "iam").delete_role(RoleName=name),
+}
+
+NOT_FOUND_CODES = frozenset({
+    "NoSuchBucket", "NotFoundException", "EntityNotFoundException", "ResourceNotFoundException",
+    "InvalidRequestException", "AWS.SimpleQueueService.NonExistentQueue", "NoSuchEntity", "NotFound",
+})
+
+
+def reset(lab: Lab, settings: Settings) -> list[str]:
+    """Deletes the lab's resources named in its manifest (and its generated data); returns what went."""
+    unknown = set(lab.resources) - DELETERS.keys()
+    if unknown:
+        raise ValueError(f"lab {lab.number} lists resource kinds dealab cannot delete: {sorted(unknown)}")
+    removed = []
+    for kind, names in lab.resources.items():
+        for name in names:
+            try:
+                DELETERS[kind](settings, name)
+                removed.append(f"{kind[:-1].replace('_', ' ')} {name}")
+            except ClientError as error:
+                if error.response["Error"]["Code"] not in NOT_FOUND_CODES:
+                    raise
+    if lab.data_dir.exists():
+        shutil.rmtree(lab.data_dir)
+        removed.append(f"generated data {lab.data_dir}")
+    return removed

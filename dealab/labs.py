@@ -1,0 +1,141 @@
+"""Labs are data: each labs/NN-slug/ folder holds README.md, lab.toml and starter/; this reads them."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dealab.config import REPO_ROOT, Settings
+
+LABS_DIR = REPO_ROOT / "labs"
+SOLUTIONS_DIR = REPO_ROOT / "solutions"
+SCRIPT_TIMEOUT_SECONDS = 900
+
+
+class UnknownLab(LookupError):
+    pass
+
+
+class LabManifestError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Lab:
+    number: int
+    slug: str
+    title: str
+    domain: int
+    tasks: tuple[str, ...]
+    services: tuple[str, ...]
+    minutes: int
+    entrypoints: tuple[str, ...]
+    hints: tuple[str, ...]
+    dataset: dict = field(default_factory=dict)
+    resources: dict = field(default_factory=dict)
+
+    @property
+    def path(self) -> Path:
+        return LABS_DIR / self.slug
+
+    @property
+    def starter_dir(self) -> Path:
+        return self.path / "starter"
+
+    @property
+    def solution_dir(self) -> Path:
+        return SOLUTIONS_DIR / self.slug
+
+    @property
+    def data_dir(self) -> Path:
+        return self.path / "data"
+
+    @property
+    def readme(self) -> Path:
+        return self.path / "README.md"
+
+    @property
+    def grader_module(self) -> str:
+        return f"grader.lab{self.number:02d}"
+
+    def generator(self) -> Callable | None:
+        return _resolve(self.dataset.get("generator"))
+
+    def setup(self) -> Callable | None:
+        return _resolve(self.dataset.get("setup"))
+
+
+def _resolve(spec: str | None) -> Callable | None:
+    if not spec:
+        return None
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def load(folder: Path) -> Lab:
+    try:
+        manifest = tomllib.loads((folder / "lab.toml").read_text())
+        return Lab(
+            number=int(manifest["id"]),
+            slug=manifest.get("slug", folder.name),
+            title=manifest["title"],
+            domain=int(manifest["domain"]),
+            tasks=tuple(manifest["tasks"]),
+            services=tuple(manifest.get("services", ())),
+            minutes=int(manifest.get("minutes", 45)),
+            entrypoints=tuple(manifest.get("entrypoints", ())),
+            hints=tuple(h["text"] for h in manifest.get("hints", ())),
+            dataset=manifest.get("dataset", {}),
+            resources=manifest.get("resources", {}),
+        )
+    except (OSError, KeyError, ValueError, TypeError) as error:
+        raise LabManifestError(f"{folder / 'lab.toml'}: {type(error).__name__}: {error}") from None
+
+
+def all_labs() -> list[Lab]:
+    return sorted((load(folder) for folder in LABS_DIR.iterdir() if (folder / "lab.toml").exists()), key=lambda lab: lab.number)
+
+
+def get_lab(number: int | str) -> Lab:
+    labs = all_labs()
+    for lab in labs:
+        if str(lab.number) == str(number).lstrip("0") or lab.slug == str(number):
+            return lab
+    known = ", ".join(f"{lab.number} ({lab.slug})" for lab in labs)
+    raise UnknownLab(f"there is no lab {number}; the labs are: {known}")
+
+
+@dataclass(frozen=True)
+class ScriptRun:
+    script: Path
+    returncode: int
+    output: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+def run_scripts(lab: Lab, folder: Path, settings: Settings, timeout: int = SCRIPT_TIMEOUT_SECONDS, extra_env: dict | None = None) -> list[ScriptRun]:
+    """Runs the lab's entrypoints from `folder` (starter or solution) as the learner would: plain Python, from
+    the lab folder, with only AWS_ENDPOINT_URL and friends pointing at the stack."""
+    env = {**os.environ, **settings.client_env(), **(extra_env or {})}
+    runs = []
+    for name in lab.entrypoints:
+        script = folder / name
+        try:
+            completed = subprocess.run(
+                [sys.executable, str(script)], cwd=lab.path, env=env, capture_output=True, text=True, timeout=timeout
+            )
+            runs.append(ScriptRun(script, completed.returncode, completed.stdout + completed.stderr))
+        except subprocess.TimeoutExpired as expired:
+            runs.append(ScriptRun(script, -1, f"{expired.stdout or ''}{expired.stderr or ''}\ntimed out after {timeout}s"))
+        if not runs[-1].ok:
+            break
+    return runs

@@ -1,0 +1,138 @@
+"""The gateway: names each request's service and operation, and routes it through engines to the backend."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+
+from werkzeug.datastructures import Headers
+from werkzeug.wsgi import get_input_stream
+
+from dealab.engines import ANY_OPERATION, Engine
+from dealab.stack.messages import AwsRequest, AwsResponse
+from dealab.stack.operations import identify
+
+log = logging.getLogger("dealab.gateway")
+
+ADMIN_PREFIX = "/_dealab/"
+SECURE_TRANSPORT_KEY = "dealab.secure_transport"
+_REQUEST_FIELDS_IN_ENVIRON = ("REQUEST_METHOD", "PATH_INFO", "QUERY_STRING", "CONTENT_TYPE", "CONTENT_LENGTH")
+
+
+class Gateway:
+    def __init__(self, backend, engines: list[Engine], info: dict | None = None):
+        self.backend = backend
+        self.engines = engines
+        self.started = time.time()
+        self.info = info or {}
+        self.admin: dict[str, Callable[[AwsRequest], AwsResponse]] = {
+            "health": self._health,
+            "reset": self._reset,
+        }
+        for engine in engines:
+            self.admin.update(engine.admin_routes())
+
+    def __call__(self, environ: dict, start_response):
+        request = self._request(environ)
+        try:
+            if request.path.startswith(ADMIN_PREFIX):
+                response = self._admin(request)
+            else:
+                response = self.dispatch(request, environ)
+        except Exception as error:  # an engine bug must reach the client as an AWS error, not a dropped socket
+            log.exception("%s.%s failed", request.service, request.operation)
+            response = AwsResponse.json_error("InternalFailure", f"dealab {request.service} {request.operation}: {error}", 500)
+        start_response(f"{response.status} {_reason(response.status)}", response.headers)
+        return [response.body] if isinstance(response.body, bytes) else response.body
+
+    def _request(self, environ: dict) -> AwsRequest:
+        headers = Headers([(key[5:].replace("_", "-").title(), value) for key, value in environ.items() if key.startswith("HTTP_")])
+        if environ.get("CONTENT_TYPE"):
+            headers["Content-Type"] = environ["CONTENT_TYPE"]
+        request = AwsRequest(
+            method=environ["REQUEST_METHOD"],
+            path=environ.get("PATH_INFO", "/"),
+            query_string=environ.get("QUERY_STRING", ""),
+            headers=headers,
+            body=get_input_stream(environ).read(),
+            secure_transport=environ.get(SECURE_TRANSPORT_KEY, True),
+            source_ip=environ.get("REMOTE_ADDR", "127.0.0.1"),
+        )
+        if not request.path.startswith(ADMIN_PREFIX):
+            operation = identify(request.method, request.path, request.query, headers, request.form)
+            request.service, request.operation, request.region = operation.service, operation.name, operation.region
+        return request
+
+    def dispatch(self, request: AwsRequest, environ: dict) -> AwsResponse:
+        """Runs the request through every engine that takes it, in order, and then the backend."""
+        chain = [engine for engine in self.engines if self._takes(engine, request)]
+
+        def step(position: int) -> Callable[[AwsRequest], AwsResponse]:
+            def forward(current: AwsRequest) -> AwsResponse:
+                current.forward = step(position + 1)
+                if position < len(chain):
+                    return chain[position].handle(current)
+                return self.backend.forward(current, _environ_for(current, environ))
+
+            return forward
+
+        return step(0)(request)
+
+    @staticmethod
+    def _takes(engine: Engine, request: AwsRequest) -> bool:
+        routes = engine.routes
+        return (
+            (request.service, request.operation) in routes
+            or (request.service, ANY_OPERATION) in routes
+            or (ANY_OPERATION, ANY_OPERATION) in routes
+        )
+
+    def _admin(self, request: AwsRequest) -> AwsResponse:
+        handler = self.admin.get(request.path[len(ADMIN_PREFIX):].strip("/"))
+        if handler is None:
+            return AwsResponse.json_error("NotFound", f"no admin endpoint {request.path}; known: {sorted(self.admin)}", 404)
+        return handler(request)
+
+    def _health(self, request: AwsRequest) -> AwsResponse:
+        return AwsResponse.json(
+            {
+                "status": "ok",
+                "backend": self.backend.name,
+                "pid": os.getpid(),
+                "uptime_seconds": round(time.time() - self.started, 1),
+                "engines": [engine.name for engine in self.engines],
+                **self.info,
+            }
+        )
+
+    def _reset(self, request: AwsRequest) -> AwsResponse:
+        if request.method != "POST":
+            return AwsResponse.json_error("MethodNotAllowed", "reset takes POST", 405)
+        self.backend.reset()
+        for engine in self.engines:
+            engine.reset()
+        return AwsResponse.json({"reset": True})
+
+
+def _environ_for(request: AwsRequest, original: dict) -> dict:
+    """A WSGI environ describing `request` as an engine may have changed it, on top of the original's server keys."""
+    environ = {key: value for key, value in original.items() if not key.startswith("HTTP_") and key not in _REQUEST_FIELDS_IN_ENVIRON}
+    environ.update(REQUEST_METHOD=request.method, PATH_INFO=request.path, QUERY_STRING=request.query_string)
+    for key, value in request.headers.items():
+        if key.lower() == "content-type":
+            environ["CONTENT_TYPE"] = value
+        elif key.lower() != "content-length":
+            environ["HTTP_" + key.upper().replace("-", "_")] = value
+    environ["CONTENT_LENGTH"] = str(len(request.body))
+    return environ
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"

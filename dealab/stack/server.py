@@ -1,0 +1,97 @@
+"""The stack's server process: the gateway on 127.0.0.1, a TLS-equivalent port and a plain-HTTP twin.
+
+Port P stands for AWS's HTTPS endpoint (aws:SecureTransport is true there, as for any SDK on AWS); port
+P+1 stands for plain HTTP, so a bucket policy that demands TLS can be seen to deny.
+Run by `dealab up`; `python -m dealab.stack.server --help` for the flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from werkzeug.serving import make_server
+
+from dealab.engines import EngineContext, load_engines
+from dealab.stack.backend import EmbeddedMoto, RemoteBackend
+from dealab.stack.gateway import SECURE_TRANSPORT_KEY, Gateway
+from dealab.stack.journal import Journal, JournalDamaged
+
+log = logging.getLogger("dealab.server")
+
+EXIT_PORT_TAKEN = 3
+EXIT_STATE_DAMAGED = 4
+
+
+def build_gateway(state_dir: Path, port: int, insecure_port: int, region: str, backend_url: str | None) -> Gateway:
+    backend = RemoteBackend(backend_url) if backend_url else EmbeddedMoto(Journal(state_dir / "journal"))
+    replayed = backend.replay()
+    if replayed:
+        log.info("restored %d requests of saved state", replayed)
+    context = EngineContext(endpoint_url=f"http://127.0.0.1:{port}", region=region, state_dir=state_dir)
+    info = {"port": port, "insecure_port": insecure_port, "region": region, "state_dir": str(state_dir), "restored_requests": replayed}
+    return Gateway(backend, load_engines(context), info)
+
+
+def _listener(gateway: Gateway, secure: bool):
+    def app(environ, start_response):
+        environ[SECURE_TRANSPORT_KEY] = secure
+        return gateway(environ, start_response)
+
+    return app
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="dealab-server")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--insecure-port", type=int, required=True)
+    parser.add_argument("--state-dir", type=Path, required=True)
+    parser.add_argument("--region", default="us-east-1")
+    parser.add_argument("--backend-url", default=None)
+    parser.add_argument("--host", default="127.0.0.1", help="Interface to listen on; only the container image uses 0.0.0.0.")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    try:
+        servers = [
+            make_server(args.host, port, None, threaded=True, request_handler=MotoRequestHandler)
+            for port in (args.port, args.insecure_port)
+        ]
+    except OSError as error:
+        print(f"dealab: cannot listen on {args.host}:{args.port}/{args.insecure_port}: {error.strerror}", file=sys.stderr)
+        return EXIT_PORT_TAKEN
+    try:
+        gateway = build_gateway(args.state_dir, args.port, args.insecure_port, args.region, args.backend_url)
+    except JournalDamaged as error:
+        print(f"dealab: {error}", file=sys.stderr)
+        return EXIT_STATE_DAMAGED
+    for server, secure in zip(servers, (True, False)):
+        server.app = _listener(gateway, secure)
+
+    def stop(*_):
+        for server in servers:
+            threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    threading.Thread(target=servers[1].serve_forever, daemon=True).start()
+    log.info("dealab listening on %s:%d (plain-HTTP twin :%d), backend %s", args.host, args.port, args.insecure_port, gateway.backend.name)
+    servers[0].serve_forever()
+    for engine in gateway.engines:
+        engine.close()
+    journal = getattr(gateway.backend, "journal", None)
+    if journal is not None:
+        journal.close()
+    log.info("dealab stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

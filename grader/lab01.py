@@ -1,0 +1,245 @@
+"""Lab 01 checks: the landing zone's buckets, key, policies and the extracts that landed in it."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+from botocore.exceptions import ClientError
+
+from grader.core import Fail, LabContext, check
+
+ZONES = {"raw": "dea-lake-raw", "curated": "dea-lake-curated", "quarantine": "dea-lake-quarantine"}
+KEY_ALIAS = "alias/dea-lake"
+RAW_PREFIX = "sales/"
+PUBLIC_ACCESS_SETTINGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
+S3_DOCS = "https://docs.aws.amazon.com/AmazonS3/latest/userguide"
+
+
+def _error_code(error: ClientError) -> str:
+    return error.response.get("Error", {}).get("Code", "")
+
+
+def _existing_buckets(ctx: LabContext) -> dict[str, str]:
+    present = {b["Name"] for b in ctx.client("s3").list_buckets().get("Buckets", [])}
+    missing = [name for name in ZONES.values() if name not in present]
+    if missing:
+        raise Fail(f"bucket {missing[0]} does not exist yet, so this cannot be checked")
+    return ZONES
+
+
+def _lake_key_id(ctx: LabContext) -> str:
+    try:
+        return ctx.client("kms").describe_key(KeyId=KEY_ALIAS)["KeyMetadata"]["KeyId"]
+    except ClientError as error:
+        if _error_code(error) == "NotFoundException":
+            raise Fail(f"there is no KMS key behind {KEY_ALIAS}") from None
+        raise
+
+
+def _key_id_of(ctx: LabContext, reference: str) -> str:
+    """Resolves any way of naming a key (id, ARN, alias, alias ARN) to its key id."""
+    try:
+        return ctx.client("kms").describe_key(KeyId=reference)["KeyMetadata"]["KeyId"]
+    except ClientError:
+        return f"<unknown key {reference}>"
+
+
+def _probe(ctx: LabContext, bucket: str, client=None, **put_arguments) -> str | None:
+    """Tries one PutObject; returns the error code, or None when it was accepted (the probe is then removed)."""
+    s3 = client or ctx.client("s3")
+    key = f"_dealab_probe/{uuid.uuid4().hex}.txt"
+    try:
+        response = s3.put_object(Bucket=bucket, Key=key, Body=b"probe", **put_arguments)
+    except ClientError as error:
+        return _error_code(error)
+    delete = {"VersionId": response["VersionId"]} if response.get("VersionId") else {}
+    ctx.client("s3").delete_object(Bucket=bucket, Key=key, **delete)
+    return None
+
+
+@check("L01-01", "The three zone buckets exist", points=2, task="2.1",
+       hint="Create dea-lake-raw, dea-lake-curated and dea-lake-quarantine (TODO in create_zone_bucket is already done in the starter: run it).",
+       docs=f"{S3_DOCS}/create-bucket-overview.html")
+def zone_buckets(ctx: LabContext) -> str:
+    present = {b["Name"] for b in ctx.client("s3").list_buckets().get("Buckets", [])}
+    missing = [name for name in ZONES.values() if name not in present]
+    if missing:
+        raise Fail(f"missing bucket(s): {', '.join(missing)}")
+    return f"buckets {', '.join(ZONES.values())} exist"
+
+
+@check("L01-02", "The raw zone keeps every version of an object", points=2, task="2.3",
+       hint="put_bucket_versioning(Bucket='dea-lake-raw', VersioningConfiguration={'Status': 'Enabled'})",
+       docs=f"{S3_DOCS}/Versioning.html")
+def raw_versioning(ctx: LabContext) -> str:
+    bucket = _existing_buckets(ctx)["raw"]
+    status = ctx.client("s3").get_bucket_versioning(Bucket=bucket).get("Status", "never enabled")
+    if status != "Enabled":
+        raise Fail(f"bucket {bucket}: versioning is {status}, expected Enabled")
+    return f"bucket {bucket} has versioning Enabled"
+
+
+@check("L01-03", "A customer-managed KMS key with rotation sits behind alias/dea-lake", points=2, task="4.3",
+       hint="kms.create_key(), kms.create_alias(AliasName='alias/dea-lake', TargetKeyId=...), then kms.enable_key_rotation(KeyId=...).",
+       docs="https://docs.aws.amazon.com/kms/latest/developerguide/rotate-keys.html")
+def lake_key(ctx: LabContext) -> str:
+    kms = ctx.client("kms")
+    key_id = _lake_key_id(ctx)
+    metadata = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    if metadata.get("KeyManager") != "CUSTOMER":
+        raise Fail(f"{KEY_ALIAS} points at an AWS-managed key; create a customer-managed one")
+    if metadata.get("KeyState") != "Enabled":
+        raise Fail(f"key {key_id} behind {KEY_ALIAS} is {metadata.get('KeyState')}, expected Enabled")
+    if not kms.get_key_rotation_status(KeyId=key_id).get("KeyRotationEnabled"):
+        raise Fail(f"key {key_id} behind {KEY_ALIAS}: automatic rotation is off")
+    return f"key {key_id} behind {KEY_ALIAS} is customer-managed, enabled, rotating"
+
+
+@check("L01-04", "Every zone bucket encrypts by default with the lake key", points=2, task="4.3",
+       hint="put_bucket_encryption with ApplyServerSideEncryptionByDefault {'SSEAlgorithm': 'aws:kms', 'KMSMasterKeyID': <the key ARN>} on each bucket.",
+       docs=f"{S3_DOCS}/default-bucket-encryption.html")
+def default_encryption(ctx: LabContext) -> str:
+    s3 = ctx.client("s3")
+    key_id = _lake_key_id(ctx)
+    for bucket in _existing_buckets(ctx).values():
+        try:
+            rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+        except ClientError as error:
+            if _error_code(error) == "ServerSideEncryptionConfigurationNotFoundError":
+                raise Fail(f"bucket {bucket} has no default encryption") from None
+            raise
+        default = rules[0].get("ApplyServerSideEncryptionByDefault", {})
+        if default.get("SSEAlgorithm") != "aws:kms":
+            raise Fail(f"bucket {bucket}: default encryption is {default.get('SSEAlgorithm')}, expected aws:kms")
+        configured = default.get("KMSMasterKeyID")
+        if not configured or _key_id_of(ctx, configured) != key_id:
+            raise Fail(f"bucket {bucket}: default encryption uses {configured or 'the AWS-managed aws/s3 key'}, expected the key behind {KEY_ALIAS}")
+    return f"all three buckets default to SSE-KMS with the key behind {KEY_ALIAS}"
+
+
+@check("L01-05", "Requests without TLS are denied", points=2, task="4.3",
+       hint="Bucket policy statement: Effect Deny, Principal *, Action s3:*, Resource bucket and bucket/*, Condition {'Bool': {'aws:SecureTransport': 'false'}}.",
+       docs="https://repost.aws/knowledge-center/s3-bucket-policy-for-config-rule")
+def tls_only(ctx: LabContext) -> str:
+    plain = ctx.insecure_client("s3")
+    for bucket in _existing_buckets(ctx).values():
+        try:
+            plain.list_objects_v2(Bucket=bucket, MaxKeys=1)
+        except ClientError as error:
+            if _error_code(error) == "AccessDenied":
+                continue
+            raise
+        raise Fail(f"bucket {bucket}: a ListObjectsV2 over plain HTTP was allowed; its policy must deny aws:SecureTransport=false")
+    return "all three buckets refuse plain-HTTP requests"
+
+
+@check("L01-06", "Uploads that do not ask for SSE-KMS are refused", points=3, task="4.3",
+       hint="Bucket policy statement: Deny s3:PutObject on bucket/* with Condition {'StringNotEquals': {'s3:x-amz-server-side-encryption': 'aws:kms'}}.",
+       docs=f"{S3_DOCS}/UsingKMSEncryption.html#require-sse-kms")
+def kms_uploads_only(ctx: LabContext) -> str:
+    key_id = _lake_key_id(ctx)
+    for bucket in _existing_buckets(ctx).values():
+        refused = _probe(ctx, bucket)
+        if refused is None:
+            raise Fail(f"bucket {bucket}: a PutObject without x-amz-server-side-encryption was accepted")
+        if refused != "AccessDenied":
+            raise Fail(f"bucket {bucket}: a PutObject without encryption failed with {refused}, expected AccessDenied from the bucket policy")
+        sse_s3 = _probe(ctx, bucket, ServerSideEncryption="AES256")
+        if sse_s3 is None:
+            raise Fail(f"bucket {bucket}: a PutObject asking for SSE-S3 (AES256) was accepted; only aws:kms may pass")
+        with_kms = _probe(ctx, bucket, ServerSideEncryption="aws:kms", SSEKMSKeyId=key_id)
+        if with_kms is not None:
+            raise Fail(f"bucket {bucket}: a PutObject with SSE-KMS and the lake key was refused ({with_kms}); the policy is too strict")
+    return "all three buckets accept SSE-KMS uploads and refuse the rest"
+
+
+@check("L01-07", "Public access is blocked on every zone bucket", points=2, task="4.2",
+       hint="put_public_access_block with BlockPublicAcls, IgnorePublicAcls, BlockPublicPolicy and RestrictPublicBuckets all True.",
+       docs=f"{S3_DOCS}/access-control-block-public-access.html")
+def public_access_blocked(ctx: LabContext) -> str:
+    s3 = ctx.client("s3")
+    for bucket in _existing_buckets(ctx).values():
+        try:
+            block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+        except ClientError as error:
+            if _error_code(error) == "NoSuchPublicAccessBlockConfiguration":
+                raise Fail(f"bucket {bucket} has no public access block") from None
+            raise
+        off = [name for name in PUBLIC_ACCESS_SETTINGS if not block.get(name)]
+        if off:
+            raise Fail(f"bucket {bucket}: {', '.join(off)} not enabled")
+        try:
+            s3.put_bucket_acl(Bucket=bucket, ACL="public-read")
+        except ClientError as error:
+            if _error_code(error) == "AccessDenied":
+                continue
+            raise
+        s3.put_bucket_acl(Bucket=bucket, ACL="private")
+        raise Fail(f"bucket {bucket}: a public-read ACL was accepted")
+    return "all three buckets block public ACLs and policies"
+
+
+@check("L01-08", "Buckets are tagged for governance", points=1, task="4.5",
+       hint="put_bucket_tagging with project=dea-lake and zone=raw|curated|quarantine.",
+       docs="https://docs.aws.amazon.com/whitepapers/latest/tagging-best-practices/tagging-best-practices.html")
+def governance_tags(ctx: LabContext) -> str:
+    s3 = ctx.client("s3")
+    for zone, bucket in _existing_buckets(ctx).items():
+        try:
+            tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]}
+        except ClientError as error:
+            if _error_code(error) == "NoSuchTagSet":
+                raise Fail(f"bucket {bucket} has no tags") from None
+            raise
+        expected = {"project": "dea-lake", "zone": zone}
+        wrong = {k: tags.get(k) for k, v in expected.items() if tags.get(k) != v}
+        if wrong:
+            raise Fail(f"bucket {bucket}: tags {wrong}, expected {expected}")
+    return "every bucket carries project and zone tags"
+
+
+def _landed_keys(ctx: LabContext) -> set[str]:
+    bucket = _existing_buckets(ctx)["raw"]
+    keys = set()
+    for page in ctx.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=RAW_PREFIX):
+        keys.update(item["Key"] for item in page.get("Contents", []))
+    return keys
+
+
+@check("L01-09", "Every extract landed under its Hive-style key", points=3, task="2.4",
+       hint="Key = 'sales/' + the file's path relative to data/, e.g. sales/source=web/dt=2024-05-01/orders.csv — keep the source= and dt= folders.",
+       docs="https://docs.aws.amazon.com/athena/latest/ug/partitions.html")
+def landed_layout(ctx: LabContext) -> str:
+    expected = {RAW_PREFIX + path for path in ctx.dataset["files"]}
+    landed = _landed_keys(ctx)
+    missing, extra = sorted(expected - landed), sorted(landed - expected)
+    if missing:
+        raise Fail(f"bucket {ZONES['raw']}: {len(missing)} of {len(expected)} extracts missing, e.g. {missing[0]}")
+    if extra:
+        raise Fail(f"bucket {ZONES['raw']}: unexpected object(s) under {RAW_PREFIX}, e.g. {extra[0]}")
+    return f"all {len(expected)} extracts are in s3://{ZONES['raw']}/{RAW_PREFIX} with source=/dt= keys"
+
+
+@check("L01-10", "Landed extracts are byte-identical and encrypted with the lake key", points=3, task="2.1",
+       hint="Upload the file bytes unchanged, with ServerSideEncryption='aws:kms' and SSEKMSKeyId=<the lake key ARN>.",
+       docs=f"{S3_DOCS}/UsingKMSEncryption.html")
+def landed_content(ctx: LabContext) -> str:
+    s3 = ctx.client("s3")
+    bucket = ZONES["raw"]
+    key_id = _lake_key_id(ctx)
+    landed = _landed_keys(ctx)
+    compared = 0
+    for path, digest in sorted(ctx.dataset["files"].items()):
+        key = RAW_PREFIX + path
+        if key not in landed:
+            continue  # missing files are L01-09's business
+        obj = s3.get_object(Bucket=bucket, Key=key)
+        if hashlib.sha256(obj["Body"].read()).hexdigest() != digest:
+            raise Fail(f"s3://{bucket}/{key} differs from data/{path}")
+        if obj.get("ServerSideEncryption") != "aws:kms" or _key_id_of(ctx, obj.get("SSEKMSKeyId", "")) != key_id:
+            raise Fail(f"s3://{bucket}/{key} is encrypted with {obj.get('ServerSideEncryption')} {obj.get('SSEKMSKeyId', '')}, expected aws:kms with the key behind {KEY_ALIAS}")
+        compared += 1
+    if not compared:
+        raise Fail(f"no extract has landed in s3://{bucket}/{RAW_PREFIX} yet")
+    return f"{compared} landed extracts match the source files and use the lake key"

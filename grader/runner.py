@@ -1,0 +1,119 @@
+"""Runs a lab's checks, each in its own thread with a timeout; a crash is ERROR with a readable reason."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import threading
+import time
+from dataclasses import asdict, dataclass
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from dealab.config import Settings
+from dealab.labs import Lab
+from grader.core import Check, Fail, LabContext, checks_of
+
+PASS, FAIL, ERROR = "PASS", "FAIL", "ERROR"
+
+
+@dataclass(frozen=True)
+class Result:
+    id: str
+    title: str
+    task: str
+    points: int
+    earned: int
+    status: str
+    message: str
+    hint: str
+    docs: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Report:
+    lab: int
+    slug: str
+    title: str
+    seed: str
+    results: list[Result]
+
+    @property
+    def score(self) -> int:
+        return sum(r.earned for r in self.results)
+
+    @property
+    def total(self) -> int:
+        return sum(r.points for r in self.results)
+
+    @property
+    def full_marks(self) -> bool:
+        return self.score == self.total and all(r.status == PASS for r in self.results)
+
+    def to_dict(self) -> dict:
+        return {"lab": self.lab, "slug": self.slug, "title": self.title, "seed": self.seed, "score": self.score,
+                "total": self.total, "results": [asdict(r) for r in self.results]}
+
+
+def run_check(check_: Check, ctx: LabContext) -> Result:
+    outcome: dict = {}
+
+    def target():
+        try:
+            outcome["message"] = check_(ctx)
+            outcome["status"] = PASS
+        except Fail as failure:
+            outcome.update(status=FAIL, message=str(failure))
+        except ClientError as error:
+            details = error.response.get("Error", {})
+            outcome.update(status=ERROR, message=f"AWS said {details.get('Code', '?')}: {details.get('Message', error)}")
+        except BotoCoreError as error:
+            outcome.update(status=ERROR, message=f"could not reach the stack: {error}")
+        except Exception as error:  # a check's own bug must not hide the other checks' results
+            outcome.update(status=ERROR, message=f"the check crashed: {type(error).__name__}: {error}")
+
+    started = time.monotonic()
+    worker = threading.Thread(target=target, daemon=True, name=check_.id)
+    worker.start()
+    worker.join(check_.timeout)
+    if worker.is_alive():
+        outcome = {"status": ERROR, "message": f"the check did not finish within {check_.timeout}s"}
+    status = outcome["status"]
+    message = " ".join(str(outcome.get("message") or "").split())  # one line, always
+    return Result(
+        id=check_.id, title=check_.title, task=check_.task, points=check_.points,
+        earned=check_.points if status == PASS else 0, status=status, message=message,
+        hint=check_.hint, docs=check_.docs, seconds=round(time.monotonic() - started, 3),
+    )
+
+
+def grade(lab: Lab, settings: Settings, seed: str, progress=None) -> Report:
+    module = importlib.import_module(lab.grader_module)
+    ctx = LabContext(lab, settings, seed)
+    results = []
+    for check_ in checks_of(module):
+        if progress:
+            progress(check_)
+        results.append(run_check(check_, ctx))
+    report = Report(lab.number, lab.slug, lab.title, seed, results)
+    record_score(settings, report)
+    return report
+
+
+def record_score(settings: Settings, report: Report) -> None:
+    path = settings.state_dir / "scores.json"
+    try:
+        scores = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        scores = {}
+    scores[str(report.lab)] = {"score": report.score, "total": report.total, "at": time.strftime("%Y-%m-%d %H:%M")}
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(scores, indent=2))
+
+
+def last_scores(settings: Settings) -> dict:
+    try:
+        return json.loads((settings.state_dir / "scores.json").read_text())
+    except (FileNotFoundError, ValueError):
+        return {}

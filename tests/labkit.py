@@ -1,0 +1,58 @@
+"""Helpers for the end-to-end lab tests: start a lab, run a solution (whole or broken), grade, compare."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from dealab import labrun
+from dealab.config import Settings
+from dealab.datasets import learner_seed
+from dealab.labs import Lab, get_lab, run_scripts
+from dealab.stack import control
+from grader.runner import PASS, Report, grade
+
+
+def fresh_lab(number: int, settings: Settings) -> Lab:
+    """An empty stack and the lab started on it, as `make reset && make lab-N` leaves it."""
+    control.reset(settings)
+    lab = get_lab(number)
+    labrun.start(lab, settings)
+    return lab
+
+
+def run_solution(lab: Lab, settings: Settings, folder: Path | None = None) -> None:
+    runs = run_scripts(lab, folder or lab.solution_dir, settings)
+    failed = [run for run in runs if not run.ok]
+    assert not failed, f"{failed[0].script} exited {failed[0].returncode}:\n{failed[0].output[-3000:]}"
+
+
+def run_starter(lab: Lab, settings: Settings) -> None:
+    """The untouched starter may stop at its first TODO; that is the learner's starting point, not an error."""
+    run_scripts(lab, lab.starter_dir, settings)
+
+
+def broken_solution(lab: Lab, tmp_path: Path, edits: dict[str, list[tuple[str, str]]]) -> Path:
+    """A copy of the reference solution with text edits applied; each edit must find its text exactly once."""
+    folder = tmp_path / f"broken-{lab.slug}"
+    shutil.copytree(lab.solution_dir, folder)
+    for name, replacements in edits.items():
+        path = folder / name
+        text = path.read_text()
+        for old, new in replacements:
+            assert text.count(old) == 1, f"{name}: expected {old!r} exactly once, found {text.count(old)}"
+            text = text.replace(old, new)
+        path.write_text(text)
+    return folder
+
+
+def grade_lab(lab: Lab, settings: Settings) -> Report:
+    return grade(lab, settings, learner_seed(settings))
+
+
+def failing_ids(report: Report) -> set[str]:
+    return {result.id for result in report.results if result.status != PASS}
+
+
+def explain(report: Report) -> str:
+    return "\n".join(f"{r.id} {r.status}: {r.message}" for r in report.results if r.status != PASS)

@@ -1,0 +1,98 @@
+"""The stack process: up/down/status, learner state surviving restarts, reset, and clear answers to bad input."""
+
+import socket
+
+import pytest
+
+from dealab.stack import control
+from dealab.stack.journal import Journal
+from tests.conftest import client, make_settings
+
+
+@pytest.fixture
+def private_stack(tmp_path):
+    settings = make_settings(tmp_path / "state")
+    yield settings
+    control.down(settings)
+
+
+def test_up_is_idempotent_and_down_stops(private_stack):
+    first = control.up(private_stack)
+    again = control.up(private_stack)
+    assert again["pid"] == first["pid"]
+    assert control.health(private_stack)["backend"] == "embedded moto"
+    assert control.down(private_stack) is True
+    assert control.health(private_stack) is None
+    assert control.down(private_stack) is False
+
+
+def test_learner_state_survives_a_restart_with_identical_ids_and_dates(private_stack):
+    control.up(private_stack)
+    s3, kms, ddb = (client(private_stack, name) for name in ("s3", "kms", "dynamodb"))
+    s3.create_bucket(Bucket="survivor")
+    s3.put_bucket_versioning(Bucket="survivor", VersioningConfiguration={"Status": "Enabled"})
+    version = s3.put_object(Bucket="survivor", Key="a/b.csv", Body=b"x" * 100_000)["VersionId"]
+    s3.put_object(Bucket="survivor", Key="a/b.csv", Body=b"second")
+    modified = s3.head_object(Bucket="survivor", Key="a/b.csv", VersionId=version)["LastModified"]
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName="alias/survivor", TargetKeyId=key_id)
+    ddb.create_table(TableName="t", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+    ddb.put_item(TableName="t", Item={"pk": {"S": "1"}, "v": {"N": "7"}})
+
+    control.down(private_stack)
+    document = control.up(private_stack)
+
+    assert document["restored_requests"] >= 7
+    old = s3.get_object(Bucket="survivor", Key="a/b.csv", VersionId=version)
+    assert old["Body"].read() == b"x" * 100_000 and old["LastModified"] == modified
+    assert s3.get_object(Bucket="survivor", Key="a/b.csv")["Body"].read() == b"second"
+    assert kms.describe_key(KeyId="alias/survivor")["KeyMetadata"]["KeyId"] == key_id
+    assert ddb.get_item(TableName="t", Key={"pk": {"S": "1"}})["Item"]["v"] == {"N": "7"}
+
+
+def test_reset_empties_everything_and_stays_empty_after_restart(private_stack):
+    control.up(private_stack)
+    client(private_stack, "s3").create_bucket(Bucket="doomed")
+    control.reset(private_stack)
+    assert client(private_stack, "s3").list_buckets()["Buckets"] == []
+    control.down(private_stack)
+    control.up(private_stack)
+    assert client(private_stack, "s3").list_buckets()["Buckets"] == []
+
+
+def test_port_taken_is_one_line_with_the_way_out(private_stack):
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", private_stack.port))
+        squatter.listen()
+        with pytest.raises(control.StackError) as raised:
+            control.up(private_stack)
+    message = str(raised.value)
+    assert f"port {private_stack.port}" in message and "DEALAB_PORT=" in message and "\n" not in message
+
+
+def test_stale_pid_file_is_cleared(private_stack):
+    private_stack.state_dir.mkdir(parents=True, exist_ok=True)
+    control.pid_file(private_stack).write_text("999999")
+    assert control.up(private_stack)["pid"] != 999999
+
+
+def test_damaged_journal_stops_start_without_losing_data_and_repair_keeps_the_good_part(private_stack):
+    control.up(private_stack)
+    s3 = client(private_stack, "s3")
+    s3.create_bucket(Bucket="kept-bucket")
+    s3.put_object(Bucket="kept-bucket", Key="k", Body=b"v")
+    control.down(private_stack)
+    journal_path = private_stack.state_dir / "journal" / "journal.jsonl"
+    original = journal_path.read_bytes()
+    journal_path.write_bytes(original + b'{"seq": 99, "time": "trunc')
+
+    with pytest.raises(control.StackError) as raised:
+        control.up(private_stack)
+    assert "damaged at line 3" in str(raised.value) and "dealab repair" in str(raised.value)
+    assert journal_path.read_bytes().startswith(original)  # nothing dropped silently
+
+    kept, copy = Journal(private_stack.state_dir / "journal").repair()
+    assert kept == 2 and copy.exists()
+    control.up(private_stack)
+    assert s3.get_object(Bucket="kept-bucket", Key="k")["Body"].read() == b"v"
