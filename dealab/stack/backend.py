@@ -103,6 +103,10 @@ class EmbeddedMoto:
             self._configure()
 
 
+class BackendUnavailable(Exception):
+    """The backend cannot do what was asked; the message says why and what to do instead."""
+
+
 class RemoteBackend:
     """Any AWS-compatible endpoint (LocalStack, ministack, real AWS) by URL; it keeps its own state."""
 
@@ -118,14 +122,17 @@ class RemoteBackend:
         headers = {key: value for key, value in request.headers.items() if key.lower() not in HOP_BY_HOP}
         headers["Host"] = urlsplit(self.url).netloc
         url = self.url + request.path + (f"?{request.query_string}" if request.query_string else "")
-        upstream = self._session.request(
-            request.method, url, headers=headers, data=request.body, stream=True, allow_redirects=False
-        )
+        try:
+            upstream = self._session.request(
+                request.method, url, headers=headers, data=request.body, stream=True, allow_redirects=False, timeout=(5, 300)
+            )
+        except requests.RequestException as error:
+            raise BackendUnavailable(f"the backend at {self.url} did not answer: {type(error).__name__}") from None
         response_headers = [(k, v) for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP]
         return AwsResponse(upstream.status_code, response_headers, _stream(upstream))
 
     def reset(self) -> None:
-        raise NotImplementedError(
+        raise BackendUnavailable(
             f"the backend at {self.url} keeps its own state; reset it there (for LocalStack: restart its container)"
         )
 

@@ -11,6 +11,7 @@ from werkzeug.datastructures import Headers
 from werkzeug.wsgi import get_input_stream
 
 from dealab.engines import ANY_OPERATION, Engine
+from dealab.stack.backend import BackendUnavailable
 from dealab.stack.messages import AwsRequest, AwsResponse
 from dealab.stack.operations import identify
 
@@ -41,6 +42,8 @@ class Gateway:
                 response = self._admin(request)
             else:
                 response = self.dispatch(request, environ)
+        except BackendUnavailable as error:
+            response = AwsResponse.json_error("ServiceUnavailable", str(error), 503)
         except Exception as error:  # an engine bug must reach the client as an AWS error, not a dropped socket
             log.exception("%s.%s failed", request.service, request.operation)
             response = AwsResponse.json_error("InternalFailure", f"dealab {request.service} {request.operation}: {error}", 500)
