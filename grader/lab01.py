@@ -20,9 +20,13 @@ def _error_code(error: ClientError) -> str:
     return error.response.get("Error", {}).get("Code", "")
 
 
-def _existing_buckets(ctx: LabContext) -> dict[str, str]:
+def _missing_buckets(ctx: LabContext) -> list[str]:
     present = {b["Name"] for b in ctx.client("s3").list_buckets().get("Buckets", [])}
-    missing = [name for name in ZONES.values() if name not in present]
+    return [name for name in ZONES.values() if name not in present]
+
+
+def _existing_buckets(ctx: LabContext) -> dict[str, str]:
+    missing = _missing_buckets(ctx)
     if missing:
         raise Fail(f"bucket {missing[0]} does not exist yet, so this cannot be checked")
     return ZONES
@@ -62,8 +66,7 @@ def _probe(ctx: LabContext, bucket: str, client=None, **put_arguments) -> str | 
        hint="Create dea-lake-raw, dea-lake-curated and dea-lake-quarantine (TODO in create_zone_bucket is already done in the starter: run it).",
        docs=f"{S3_DOCS}/create-bucket-overview.html")
 def zone_buckets(ctx: LabContext) -> str:
-    present = {b["Name"] for b in ctx.client("s3").list_buckets().get("Buckets", [])}
-    missing = [name for name in ZONES.values() if name not in present]
+    missing = _missing_buckets(ctx)
     if missing:
         raise Fail(f"missing bucket(s): {', '.join(missing)}")
     return f"buckets {', '.join(ZONES.values())} exist"

@@ -123,31 +123,24 @@ class S3AccessEngine(Engine):
         return None
 
     def _policy(self, bucket: str) -> list[policy.Statement] | None:
-        with self._lock:
-            if bucket in self._policies:
-                return self._policies[bucket]
-        s3 = self._client()
-        try:
-            document = s3.get_bucket_policy(Bucket=bucket)["Policy"]
-            statements = policy.parse(document)
-        except s3.exceptions.ClientError:
-            statements = None
-        with self._lock:
-            self._policies[bucket] = statements
-        return statements
+        return self._cached(self._policies, bucket, lambda s3: policy.parse(s3.get_bucket_policy(Bucket=bucket)["Policy"]), None)
 
     def _block(self, bucket: str) -> dict:
+        return self._cached(self._blocks, bucket, lambda s3: s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"], {})
+
+    def _cached(self, cache: dict, bucket: str, fetch, absent):
+        """A bucket's setting from the cache, else from the backend (`absent` when the bucket has none)."""
         with self._lock:
-            if bucket in self._blocks:
-                return self._blocks[bucket]
+            if bucket in cache:
+                return cache[bucket]
         s3 = self._client()
         try:
-            block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+            value = fetch(s3)
         except s3.exceptions.ClientError:
-            block = {}
+            value = absent
         with self._lock:
-            self._blocks[bucket] = block
-        return block
+            cache[bucket] = value
+        return value
 
     def _client(self):
         if not hasattr(self, "_s3"):
