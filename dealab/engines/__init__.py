@@ -21,6 +21,7 @@ from dealab.stack.messages import AwsRequest, AwsResponse
 # Gateway order: an engine earlier in the list sees a request before the ones after it.
 ENGINE_CLASSES = (
     "dealab.engines.s3access:S3AccessEngine",
+    "dealab.engines.athena:AthenaEngine",
 )
 
 ANY_OPERATION = "*"

@@ -1,0 +1,310 @@
+"""Tables as Athena sees them: read from the Glue Data Catalog, their files listed in S3, turned into DuckDB
+relations (one read per registered or projected partition, partition values as constant columns)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from dealab.engines.athena.datatypes import hive_to_duckdb
+
+HIVE_DEFAULT_PARTITION = "__HIVE_DEFAULT_PARTITION__"
+PATH_COLUMN = "$path"  # Athena's hidden column naming each row's file; only present when a query asks for it
+FILE_NAME_COLUMN = "__dealab_file"
+VIEW_PREFIX = "/* Presto View: "
+VIEW_SUFFIX = " */"
+
+# How each storage format is recognised from Glue's SerDe / input format / classification (first match wins).
+FORMAT_MARKERS = (
+    ("parquet", ("parquet",)),
+    ("orc", ("orc",)),
+    ("avro", ("avro",)),
+    ("json", ("json",)),
+    ("opencsv", ("opencsvserde",)),
+    ("csv", ("lazysimpleserde", "textinputformat", "csv", "tsv", "text")),
+)
+# What Glue stores for a table of each format Athena writes (CTAS / CREATE EXTERNAL TABLE ... STORED AS).
+STORAGE_FOR_FORMAT = {
+    "PARQUET": {
+        "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+        "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+        "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe", "Parameters": {"serialization.format": "1"}},
+    },
+    "TEXTFILE": {
+        "InputFormat": "org.apache.hadoop.mapred.TextInputFormat",
+        "OutputFormat": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+        "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe", "Parameters": {"field.delim": ","}},
+    },
+    "JSON": {
+        "InputFormat": "org.apache.hadoop.mapred.TextInputFormat",
+        "OutputFormat": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+        "SerdeInfo": {"SerializationLibrary": "org.openx.data.jsonserde.JsonSerDe", "Parameters": {}},
+    },
+    "ORC": {
+        "InputFormat": "org.apache.hadoop.hive.ql.io.orc.OrcInputFormat",
+        "OutputFormat": "org.apache.hadoop.hive.ql.io.orc.OrcOutputFormat",
+        "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.ql.io.orc.OrcSerde", "Parameters": {}},
+    },
+}
+
+
+def split_s3(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("s3", "s3a", "s3n") or not parts.netloc:
+        raise ValueError(f"not an s3:// location: {url}")
+    return parts.netloc, parts.path.lstrip("/")
+
+
+def folder(url: str) -> str:
+    return url if url.endswith("/") else url + "/"
+
+
+@dataclass
+class Table:
+    database: str
+    name: str
+    raw: dict
+
+    @property
+    def descriptor(self) -> dict:
+        return self.raw.get("StorageDescriptor", {})
+
+    @property
+    def columns(self) -> list[tuple[str, str]]:
+        return [(c["Name"], c.get("Type", "string")) for c in self.descriptor.get("Columns", [])]
+
+    @property
+    def partition_keys(self) -> list[tuple[str, str]]:
+        return [(c["Name"], c.get("Type", "string")) for c in self.raw.get("PartitionKeys", [])]
+
+    @property
+    def location(self) -> str:
+        return self.descriptor.get("Location", "")
+
+    @property
+    def parameters(self) -> dict:
+        return self.raw.get("Parameters", {}) or {}
+
+    @property
+    def serde_parameters(self) -> dict:
+        return self.descriptor.get("SerdeInfo", {}).get("Parameters", {}) or {}
+
+    @property
+    def is_view(self) -> bool:
+        return self.raw.get("TableType") == "VIRTUAL_VIEW"
+
+    @property
+    def view_sql(self) -> str:
+        text = self.raw.get("ViewOriginalText", "")
+        if text.startswith(VIEW_PREFIX):
+            return json.loads(base64.b64decode(text[len(VIEW_PREFIX) : -len(VIEW_SUFFIX)]))["originalSql"]
+        return text
+
+    @property
+    def storage_format(self) -> str:
+        descriptor = self.descriptor
+        haystack = " ".join(
+            [
+                descriptor.get("SerdeInfo", {}).get("SerializationLibrary", "") or "",
+                descriptor.get("InputFormat", "") or "",
+                self.parameters.get("classification", ""),
+            ]
+        ).lower()
+        for name, markers in FORMAT_MARKERS:
+            if any(marker in haystack for marker in markers):
+                return name
+        return "csv"
+
+    @property
+    def projection(self) -> dict[str, str] | None:
+        if self.parameters.get("projection.enabled", "").lower() != "true":
+            return None
+        return self.parameters
+
+
+@dataclass
+class PartitionFiles:
+    values: dict[str, str | None]
+    location: str
+    files: list[tuple[str, int]] = field(default_factory=list)  # (s3 url, size)
+
+
+def view_text(sql: str, database: str, columns: list[tuple[str, str]]) -> str:
+    """What Athena stores in ViewOriginalText for a view: base64 of a JSON document behind a marker."""
+    document = {
+        "originalSql": sql,
+        "catalog": "awsdatacatalog",
+        "schema": database,
+        "columns": [{"name": name, "type": trino} for name, trino in columns],
+    }
+    return VIEW_PREFIX + base64.b64encode(json.dumps(document).encode()).decode() + VIEW_SUFFIX
+
+
+def is_hidden(key: str) -> bool:
+    """Hive skips files whose name starts with _ or . (e.g. _SUCCESS) and folder markers."""
+    name = key.rsplit("/", 1)[-1]
+    return not name or name.startswith(("_", ".")) or key.endswith("_$folder$")
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _file_list(files: list[tuple[str, int]]) -> str:
+    return "[" + ", ".join(_sql_string(url) for url, _ in files) + "]"
+
+
+def _read_call(table: Table, files: list[tuple[str, int]], hive: bool, union_by_name: bool, with_path: bool) -> tuple[str, bool]:
+    """DuckDB's table function for these files (partition values from their k=v folders when `hive`,
+    each row's file name when `with_path`), and whether its columns need TRY_CAST from text."""
+    listing = _file_list(files)
+    if with_path:
+        listing += f", filename = '{FILE_NAME_COLUMN}'"
+    if hive:
+        types = ", ".join(f"{_sql_string(name)}: 'VARCHAR'" for name, _ in table.partition_keys)
+        listing += f", hive_partitioning = true, hive_types = {{{types}}}"
+    else:
+        listing += ", hive_partitioning = false"
+    fmt = table.storage_format
+    if fmt == "parquet":
+        return f"read_parquet({listing}, union_by_name = {str(union_by_name).lower()})", False
+    if fmt == "json":
+        columns = "{" + ", ".join(f"{_sql_string(name)}: {_sql_string(hive_to_duckdb(kind))}" for name, kind in table.columns) + "}"
+        ignore = table.serde_parameters.get("ignore.malformed.json", "false").lower() == "true"
+        return f"read_json({listing}, format = 'newline_delimited', columns = {columns}, ignore_errors = {str(ignore).lower()})", False
+    if fmt in ("csv", "opencsv"):
+        return _csv_call(table, listing, fmt), True
+    raise ValueError(f"HIVE_UNSUPPORTED_FORMAT: dealab cannot read {fmt.upper()} data (table {table.database}.{table.name})")
+
+
+def _csv_call(table: Table, listing: str, fmt: str) -> str:
+    serde = table.serde_parameters
+    skip = int(table.parameters.get("skip.header.line.count", serde.get("skip.header.line.count", "0")) or 0)
+    columns = "{" + ", ".join(f"{_sql_string(name)}: 'VARCHAR'" for name, _ in table.columns) + "}"
+    if fmt == "opencsv":
+        delimiter = serde.get("separatorChar", ",")
+        quote = serde.get("quoteChar", '"')
+        escape = serde.get("escapeChar", "\\")
+        null = ""
+    else:
+        delimiter = serde.get("field.delim") or serde.get("serialization.format") or "\x01"
+        delimiter = "\x01" if delimiter == "1" else delimiter
+        quote, escape, null = "", "", "\\N"
+    options = [
+        f"delim = {_sql_string(delimiter)}",
+        f"quote = {_sql_string(quote)}",
+        f"escape = {_sql_string(escape)}",
+        "header = false",
+        f"skip = {skip}",
+        f"columns = {columns}",
+        "auto_detect = false",
+        "null_padding = true",
+        "strict_mode = false",
+        f"nullstr = {_sql_string(null)}" if null else "allow_quoted_nulls = false",
+    ]
+    return f"read_csv({listing}, {', '.join(options)})"
+
+
+def _hive_style(table: Table, partitions: list[PartitionFiles]) -> bool:
+    """Whether every file sits under folders naming its partition's values (k=v/...), as MSCK and CTAS lay out."""
+    if not table.partition_keys:
+        return False
+    for partition in partitions:
+        values = partition.values
+        if any(values.get(name) in (None, HIVE_DEFAULT_PARTITION) for name, _ in table.partition_keys):
+            return False
+        path = "/" + "/".join(f"{name}={values[name]}" for name, _ in table.partition_keys) + "/"
+        if not all(path in url for url, _ in partition.files):
+            return False
+    return True
+
+
+def relation_sql(table: Table, partitions: list[PartitionFiles], union_by_name: bool = False, with_path: bool = False) -> str:
+    """A DuckDB SELECT giving the table's rows from these partitions, with Glue's column names and types
+    (and "$path" when asked): one read of all files when the folders name the partition values, else one
+    read per partition."""
+    partition_types = dict(table.partition_keys)
+    path_item = [f"{FILE_NAME_COLUMN} AS {_ident(PATH_COLUMN)}"] if with_path else []
+    with_files = [p for p in partitions if p.files]
+    if with_files and _hive_style(table, with_files):
+        read, textual = _read_call(table, [f for p in with_files for f in p.files], True, union_by_name, with_path)
+        cast = "TRY_CAST" if textual else "CAST"
+        items = [f"{cast}({_ident(name)} AS {hive_to_duckdb(kind)}) AS {_ident(name)}" for name, kind in table.columns]
+        items += [f"TRY_CAST({_ident(name)} AS {hive_to_duckdb(kind)}) AS {_ident(name)}" for name, kind in table.partition_keys]
+        return f"SELECT {', '.join(items + path_item)} FROM {read}"
+    branches = []
+    for partition in with_files:
+        read, textual = _read_call(table, partition.files, False, union_by_name, with_path)
+        cast = "TRY_CAST" if textual else "CAST"
+        items = [f"{cast}({_ident(name)} AS {hive_to_duckdb(kind)}) AS {_ident(name)}" for name, kind in table.columns]
+        for name, kind in table.partition_keys:
+            value = partition.values.get(name)
+            literal = "NULL" if value is None or value == HIVE_DEFAULT_PARTITION else _sql_string(value)
+            items.append(f"TRY_CAST({literal} AS {hive_to_duckdb(partition_types[name])}) AS {_ident(name)}")
+        branches.append(f"SELECT {', '.join(items + path_item)} FROM {read}")
+    if not branches:
+        items = [f"CAST(NULL AS {hive_to_duckdb(kind)}) AS {_ident(name)}" for name, kind in table.columns + table.partition_keys]
+        items += ["CAST(NULL AS VARCHAR) AS " + _ident(PATH_COLUMN)] if with_path else []
+        return f"SELECT {', '.join(items)} WHERE false"
+    return " UNION ALL ".join(branches)
+
+
+class GlueCatalog:
+    """The Glue Data Catalog and S3 listing, reached through AWS APIs as any client would."""
+
+    def __init__(self, glue, s3):
+        self.glue = glue
+        self.s3 = s3
+
+    def table(self, database: str, name: str) -> Table | None:
+        try:
+            raw = self.glue.get_table(DatabaseName=database, Name=name)["Table"]
+        except self.glue.exceptions.EntityNotFoundException:
+            return None
+        return Table(database, raw["Name"], raw)
+
+    def database_exists(self, database: str) -> bool:
+        try:
+            self.glue.get_database(Name=database)
+        except self.glue.exceptions.EntityNotFoundException:
+            return False
+        return True
+
+    def databases(self) -> list[dict]:
+        return [d for page in self.glue.get_paginator("get_databases").paginate() for d in page["DatabaseList"]]
+
+    def tables(self, database: str) -> list[dict]:
+        paginator = self.glue.get_paginator("get_tables")
+        return [t for page in paginator.paginate(DatabaseName=database) for t in page["TableList"]]
+
+    def partitions(self, table: Table) -> list[dict]:
+        paginator = self.glue.get_paginator("get_partitions")
+        return [p for page in paginator.paginate(DatabaseName=table.database, TableName=table.name) for p in page["Partitions"]]
+
+    def list_files(self, location: str) -> list[tuple[str, int]]:
+        """Every data file under an s3:// folder (recursively), as (url, size), hidden files left out."""
+        bucket, prefix = split_s3(folder(location))
+        files = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                if not is_hidden(item["Key"]) and item["Size"] > 0:
+                    files.append((f"s3://{bucket}/{item['Key']}", item["Size"]))
+        return files
+
+    def fill_files(self, table: Table, partitions: list[PartitionFiles], list_each: bool = False) -> None:
+        """Puts each partition's files in place: one listing of the table's folder for all partitions inside
+        it, or (list_each, when only a few of many partitions are read) one listing per partition."""
+        table_folder = folder(table.location) if table.location and not list_each else None
+        listed: dict[str, list[tuple[str, int]]] = {}
+        for partition in partitions:
+            location = folder(partition.location)
+            source = table_folder if table_folder and location.startswith(table_folder) else location
+            if source not in listed:
+                listed[source] = self.list_files(source)
+            partition.files = [f for f in listed[source] if f[0].startswith(location)]

@@ -1,0 +1,478 @@
+"""The Athena engine: Athena's API answered here (query executions, work groups, named queries, data
+catalogs from Glue), queries executed on DuckDB by the QueryRunner. State lives in state_dir/athena/."""
+
+from __future__ import annotations
+
+import datetime
+import re
+import threading
+import time
+import uuid
+from collections import OrderedDict
+
+from dealab.engines import ANY_OPERATION, Engine, EngineContext
+from dealab.engines.athena import results
+from dealab.engines.athena.catalog import GlueCatalog, folder, split_s3
+from dealab.engines.athena.execution import STACK_STOPPED_REASON, QueryRunner
+from dealab.engines.athena.store import Store
+from dealab.stack.messages import AwsRequest, AwsResponse
+
+ENGINE_VERSION = {"SelectedEngineVersion": "AUTO", "EffectiveEngineVersion": "Athena engine version 3"}
+PRIMARY = "primary"
+CATALOG_NAME = "AwsDataCatalog"
+FINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
+MAX_RESULTS_PER_PAGE = 1000
+CACHED_RESULTS = 16
+# Where a statement's result goes, by its first words: queries → <id>.csv; CTAS / INSERT / UNLOAD →
+# tables/<id> (with -manifest.csv); everything else (DDL, SHOW, DESCRIBE) → <id>.txt.
+RESULT_NAMING = [
+    (re.compile(r"^\s*(\(\s*)*(SELECT|WITH|VALUES|TABLE|EXPLAIN)\b", re.I), "DML", "{id}.csv"),
+    (re.compile(r"^\s*CREATE\s+TABLE\b.*?\bAS\s*\(?\s*(SELECT|WITH|VALUES)\b", re.I | re.S), "DDL", "tables/{id}"),
+    (re.compile(r"^\s*(INSERT|UNLOAD)\b", re.I), "DML", "tables/{id}"),
+    (re.compile(r"^\s*(SHOW|DESCRIBE|DESC)\b", re.I), "UTILITY", "{id}.txt"),
+    (re.compile(r""), "DDL", "{id}.txt"),
+]
+
+
+def _epoch(value) -> float | None:
+    if isinstance(value, datetime.datetime):
+        return value.timestamp()
+    return value
+
+
+class InvalidRequest(Exception):
+    def __init__(self, message: str, code: str = "InvalidRequestException"):
+        super().__init__(message)
+        self.code = code
+
+
+class AthenaEngine(Engine):
+    name = "athena"
+    routes = frozenset({("athena", ANY_OPERATION)})
+
+    def __init__(self, context: EngineContext):
+        super().__init__(context)
+        self.store = Store(context.state_dir / "athena")
+        self._lock = threading.RLock()
+        self._results: OrderedDict[str, tuple[list, list]] = OrderedDict()
+        self._catalog: GlueCatalog | None = None
+        self._runner: QueryRunner | None = None
+        self._fail_interrupted()
+
+    # ------------------------------------------------------------ plumbing
+
+    @property
+    def catalog(self) -> GlueCatalog:
+        if self._catalog is None:
+            self._catalog = GlueCatalog(self.context.client("glue", engine=self.name), self.context.client("s3", engine=self.name))
+        return self._catalog
+
+    @property
+    def runner(self) -> QueryRunner:
+        with self._lock:
+            if self._runner is None:
+                scratch = self.context.state_dir / "athena" / "scratch"
+                scratch.mkdir(parents=True, exist_ok=True)
+                self._runner = QueryRunner(self.context.endpoint_url, self.context.region, self.catalog, scratch, self._record)
+            return self._runner
+
+    def handle(self, request: AwsRequest) -> AwsResponse:
+        handler = getattr(self, f"op_{request.operation}", None)
+        if handler is None:
+            return request.send_on()
+        try:
+            return AwsResponse.json(handler(request.json))
+        except InvalidRequest as error:
+            return AwsResponse.json_error(error.code, str(error))
+        except self.catalog.glue.exceptions.EntityNotFoundException as error:
+            return AwsResponse.json_error("MetadataException", error.response["Error"]["Message"])
+
+    def reset(self) -> None:
+        with self._lock:
+            runner, self._runner = self._runner, None
+            self._results.clear()
+        if runner is not None:
+            runner.close()
+        self.store.clear()
+
+    def close(self) -> None:
+        if self._runner is not None:
+            self._runner.close()
+        self.store.close()
+
+    def _fail_interrupted(self) -> None:
+        for execution in self.store.all("execution"):
+            if execution["Status"]["State"] not in FINAL_STATES:
+                execution["Status"].update(State="FAILED", StateChangeReason=STACK_STOPPED_REASON, CompletionDateTime=time.time())
+                self.store.put("execution", execution["QueryExecutionId"], execution)
+
+    # ------------------------------------------------------------ work groups
+
+    def _work_group(self, name: str) -> dict:
+        group = self.store.get("workgroup", name)
+        if group is None and name == PRIMARY:
+            group = {"Name": PRIMARY, "State": "ENABLED", "Description": "", "CreationTime": time.time(),
+                     "Configuration": {"EnforceWorkGroupConfiguration": False, "PublishCloudWatchMetricsEnabled": False,
+                                       "RequesterPaysEnabled": False, "EngineVersion": ENGINE_VERSION}}
+            self.store.put("workgroup", PRIMARY, group)
+        if group is None:
+            raise InvalidRequest(f"WorkGroup {name} is not found.")
+        return group
+
+    def op_CreateWorkGroup(self, params: dict) -> dict:
+        name = params["Name"]
+        if self.store.get("workgroup", name) is not None or name == PRIMARY:
+            raise InvalidRequest(f"WorkGroup {name} is already created")
+        configuration = {"EnforceWorkGroupConfiguration": True, "PublishCloudWatchMetricsEnabled": True,
+                         "RequesterPaysEnabled": False, "EngineVersion": ENGINE_VERSION, **params.get("Configuration", {})}
+        self.store.put("workgroup", name, {"Name": name, "State": "ENABLED", "Description": params.get("Description", ""),
+                                           "CreationTime": time.time(), "Configuration": configuration, "Tags": params.get("Tags", [])})
+        return {}
+
+    def op_GetWorkGroup(self, params: dict) -> dict:
+        group = dict(self._work_group(params["WorkGroup"]))
+        group.pop("Tags", None)
+        return {"WorkGroup": group}
+
+    def op_ListWorkGroups(self, params: dict) -> dict:
+        self._work_group(PRIMARY)
+        groups = [{"Name": g["Name"], "State": g["State"], "Description": g.get("Description", ""), "CreationTime": g["CreationTime"],
+                   "EngineVersion": g["Configuration"].get("EngineVersion", ENGINE_VERSION)} for g in self.store.all("workgroup")]
+        return self._page(params, "WorkGroups", sorted(groups, key=lambda g: g["Name"]), 50)
+
+    def op_UpdateWorkGroup(self, params: dict) -> dict:
+        with self._lock:
+            group = self._work_group(params["WorkGroup"])
+            if "Description" in params:
+                group["Description"] = params["Description"]
+            if "State" in params:
+                group["State"] = params["State"]
+            updates = params.get("ConfigurationUpdates", {})
+            configuration = group["Configuration"]
+            for key in ("EnforceWorkGroupConfiguration", "PublishCloudWatchMetricsEnabled", "RequesterPaysEnabled",
+                        "BytesScannedCutoffPerQuery", "EngineVersion", "AdditionalConfiguration", "ExecutionRole"):
+                if key in updates:
+                    configuration[key] = updates[key]
+            if updates.get("RemoveBytesScannedCutoffPerQuery"):
+                configuration.pop("BytesScannedCutoffPerQuery", None)
+            result_updates = updates.get("ResultConfigurationUpdates", {})
+            result_configuration = configuration.setdefault("ResultConfiguration", {})
+            for key, remove in (("OutputLocation", "RemoveOutputLocation"), ("EncryptionConfiguration", "RemoveEncryptionConfiguration"),
+                                ("ExpectedBucketOwner", "RemoveExpectedBucketOwner"), ("AclConfiguration", "RemoveAclConfiguration")):
+                if key in result_updates:
+                    result_configuration[key] = result_updates[key]
+                if result_updates.get(remove):
+                    result_configuration.pop(key, None)
+            self.store.put("workgroup", group["Name"], group)
+        return {}
+
+    def op_DeleteWorkGroup(self, params: dict) -> dict:
+        name = params["WorkGroup"]
+        if name == PRIMARY:
+            raise InvalidRequest("Cannot delete the primary workgroup")
+        self._work_group(name)
+        named = [q for q in self.store.all("namedquery") if q.get("WorkGroup") == name]
+        if named and not params.get("RecursiveDeleteOption"):
+            raise InvalidRequest(f"WorkGroup {name} is not empty. Set RecursiveDeleteOption to delete it with its named queries.")
+        for query in named:
+            self.store.delete("namedquery", query["NamedQueryId"])
+        self.store.delete("workgroup", name)
+        return {}
+
+    # ------------------------------------------------------------ named queries
+
+    def op_CreateNamedQuery(self, params: dict) -> dict:
+        work_group = params.get("WorkGroup", PRIMARY)
+        self._work_group(work_group)
+        query_id = str(uuid.uuid4())
+        self.store.put("namedquery", query_id, {"Name": params["Name"], "Description": params.get("Description", ""),
+                                                "Database": params["Database"], "QueryString": params["QueryString"],
+                                                "NamedQueryId": query_id, "WorkGroup": work_group})
+        return {"NamedQueryId": query_id}
+
+    def _named_query(self, query_id: str) -> dict:
+        query = self.store.get("namedquery", query_id)
+        if query is None:
+            raise InvalidRequest(f"NamedQuery {query_id} was not found")
+        return query
+
+    def op_GetNamedQuery(self, params: dict) -> dict:
+        return {"NamedQuery": self._named_query(params["NamedQueryId"])}
+
+    def op_UpdateNamedQuery(self, params: dict) -> dict:
+        query = self._named_query(params["NamedQueryId"])
+        query.update({k: params[k] for k in ("Name", "Description", "QueryString") if k in params})
+        self.store.put("namedquery", query["NamedQueryId"], query)
+        return {}
+
+    def op_DeleteNamedQuery(self, params: dict) -> dict:
+        self._named_query(params["NamedQueryId"])
+        self.store.delete("namedquery", params["NamedQueryId"])
+        return {}
+
+    def op_ListNamedQueries(self, params: dict) -> dict:
+        work_group = params.get("WorkGroup", PRIMARY)
+        self._work_group(work_group)
+        ids = [q["NamedQueryId"] for q in self.store.all("namedquery") if q.get("WorkGroup") == work_group]
+        return self._page(params, "NamedQueryIds", ids, 50)
+
+    def op_BatchGetNamedQuery(self, params: dict) -> dict:
+        found, missing = [], []
+        for query_id in params["NamedQueryIds"]:
+            query = self.store.get("namedquery", query_id)
+            if query is None:
+                missing.append({"NamedQueryId": query_id, "ErrorCode": "INVALID_INPUT", "ErrorMessage": "NamedQuery not found"})
+            else:
+                found.append(query)
+        return {"NamedQueries": found, "UnprocessedNamedQueryIds": missing}
+
+    # ------------------------------------------------------------ query executions
+
+    def op_StartQueryExecution(self, params: dict) -> dict:
+        token = params.get("ClientRequestToken")
+        if token:
+            previous = self.store.get("token", token)
+            if previous:
+                return {"QueryExecutionId": previous["QueryExecutionId"]}
+        work_group_name = params.get("WorkGroup", PRIMARY)
+        work_group = self._work_group(work_group_name)
+        if work_group["State"] != "ENABLED":
+            raise InvalidRequest(f"WorkGroup {work_group_name} is disabled.")
+        configuration = work_group["Configuration"]
+        group_location = configuration.get("ResultConfiguration", {}).get("OutputLocation")
+        requested = params.get("ResultConfiguration", {}).get("OutputLocation")
+        location = group_location if configuration.get("EnforceWorkGroupConfiguration") and group_location else requested or group_location
+        if not location:
+            raise InvalidRequest("No output location provided. An output location is required either through the Workgroup "
+                                 "result configuration setting or as an API input.")
+        try:
+            split_s3(location)
+        except ValueError:
+            raise InvalidRequest(f"outputLocation is not a valid S3 path: {location}") from None
+        query = _bind_parameters(params["QueryString"], params.get("ExecutionParameters", []))
+        execution_id = str(uuid.uuid4())
+        statement_type, pattern = next((kind, name) for regex, kind, name in RESULT_NAMING if regex.match(query))
+        output_folder = folder(location)
+        execution = {
+            "QueryExecutionId": execution_id,
+            "Query": query,
+            "StatementType": statement_type,
+            "ResultConfiguration": {"OutputLocation": output_folder + pattern.format(id=execution_id)},
+            "ResultReuseConfiguration": {"ResultReuseByAgeConfiguration": {"Enabled": False}},
+            "QueryExecutionContext": params.get("QueryExecutionContext", {}),
+            "Status": {"State": "QUEUED", "SubmissionDateTime": time.time()},
+            "Statistics": {"EngineExecutionTimeInMillis": 0, "DataScannedInBytes": 0, "TotalExecutionTimeInMillis": 0},
+            "WorkGroup": work_group_name,
+            "EngineVersion": ENGINE_VERSION,
+            "_OutputFolder": output_folder,
+            "_BytesScannedCutoff": configuration.get("BytesScannedCutoffPerQuery"),
+        }
+        if params.get("ExecutionParameters"):
+            execution["ExecutionParameters"] = params["ExecutionParameters"]
+        if configuration.get("EnforceWorkGroupConfiguration") and configuration.get("ResultConfiguration", {}).get("EncryptionConfiguration"):
+            execution["ResultConfiguration"]["EncryptionConfiguration"] = configuration["ResultConfiguration"]["EncryptionConfiguration"]
+        self.store.put("execution", execution_id, execution)
+        if token:
+            self.store.put("token", token, {"QueryExecutionId": execution_id})
+        self.runner.submit(execution)
+        return {"QueryExecutionId": execution_id}
+
+    def _record(self, execution_id: str, state: str, reason: str | None = None, scanned: int | None = None,
+                engine_ms: int | None = None, outcome: results.Outcome | None = None, manifest: str | None = None,
+                error: tuple[int, int] | None = None, started: float | None = None) -> None:
+        """The runner's report of a state change, persisted (a query already final stays as it is)."""
+        with self._lock:
+            execution = self.store.get("execution", execution_id)
+            if execution is None or execution["Status"]["State"] in FINAL_STATES:
+                return
+            status, statistics = execution["Status"], execution["Statistics"]
+            status["State"] = state
+            now = time.time()
+            if started is not None:
+                statistics["QueryQueueTimeInMillis"] = int((started - status["SubmissionDateTime"]) * 1000)
+            if reason:
+                status["StateChangeReason"] = reason
+            if error:
+                status["AthenaError"] = {"ErrorCategory": error[0], "ErrorType": error[1], "Retryable": False, "ErrorMessage": reason}
+            if scanned is not None:
+                statistics["DataScannedInBytes"] = scanned
+            if engine_ms is not None:
+                statistics["EngineExecutionTimeInMillis"] = engine_ms
+            if state in FINAL_STATES:
+                status["CompletionDateTime"] = now
+                statistics["TotalExecutionTimeInMillis"] = int((now - status["SubmissionDateTime"]) * 1000)
+                statistics["ServiceProcessingTimeInMillis"] = max(0, statistics["TotalExecutionTimeInMillis"] - statistics.get("EngineExecutionTimeInMillis", 0) - statistics.get("QueryQueueTimeInMillis", 0))
+            if manifest:
+                statistics["DataManifestLocation"] = manifest
+            if outcome is not None:
+                execution["StatementType"] = outcome.statement_type
+                execution["SubstatementType"] = outcome.substatement_type
+                execution["_Tabular"] = outcome.tabular
+                execution["_ColumnInfo"] = outcome.column_infos
+                execution["_UpdateCount"] = outcome.update_count
+            self.store.put("execution", execution_id, execution)
+
+    def _execution(self, execution_id: str) -> dict:
+        execution = self.store.get("execution", execution_id)
+        if execution is None:
+            raise InvalidRequest(f"QueryExecution {execution_id} was not found")
+        return execution
+
+    @staticmethod
+    def _public(execution: dict) -> dict:
+        return {k: v for k, v in execution.items() if not k.startswith("_")}
+
+    def op_GetQueryExecution(self, params: dict) -> dict:
+        return {"QueryExecution": self._public(self._execution(params["QueryExecutionId"]))}
+
+    def op_BatchGetQueryExecution(self, params: dict) -> dict:
+        found, missing = [], []
+        for execution_id in params["QueryExecutionIds"]:
+            execution = self.store.get("execution", execution_id)
+            if execution is None:
+                missing.append({"QueryExecutionId": execution_id, "ErrorCode": "INVALID_INPUT", "ErrorMessage": "QueryExecution not found"})
+            else:
+                found.append(self._public(execution))
+        return {"QueryExecutions": found, "UnprocessedQueryExecutionIds": missing}
+
+    def op_ListQueryExecutions(self, params: dict) -> dict:
+        work_group = params.get("WorkGroup", PRIMARY)
+        self._work_group(work_group)
+        ids = [e["QueryExecutionId"] for e in self.store.all("execution", newest_first=True) if e["WorkGroup"] == work_group]
+        return self._page(params, "QueryExecutionIds", ids, 50)
+
+    def op_StopQueryExecution(self, params: dict) -> dict:
+        execution = self._execution(params["QueryExecutionId"])
+        if execution["Status"]["State"] in FINAL_STATES:
+            return {}
+        self.runner.stop(execution["QueryExecutionId"])
+        if execution["Status"]["State"] == "QUEUED":
+            self._record(execution["QueryExecutionId"], "CANCELLED", reason="Query cancelled by user")
+        return {}
+
+    def op_GetQueryResults(self, params: dict) -> dict:
+        execution = self._execution(params["QueryExecutionId"])
+        state = execution["Status"]["State"]
+        if state in ("QUEUED", "RUNNING"):
+            raise InvalidRequest(f"Query has not yet finished. Current state: {state}")
+        if state != "SUCCEEDED":
+            raise InvalidRequest(f"Query did not finish successfully. Final query state: {state}\n{execution['Status'].get('StateChangeReason', '')}".rstrip())
+        rows = self._result_rows(execution)
+        start = int(params.get("NextToken") or 0)
+        size = min(int(params.get("MaxResults") or MAX_RESULTS_PER_PAGE), MAX_RESULTS_PER_PAGE)
+        page = rows[start : start + size]
+        response = {
+            "UpdateCount": execution.get("_UpdateCount") or 0,
+            "ResultSet": {
+                "Rows": [{"Data": [{} if value is None else {"VarCharValue": value} for value in row]} for row in page],
+                "ResultSetMetadata": {"ColumnInfo": execution.get("_ColumnInfo", [])},
+            },
+        }
+        if start + size < len(rows):
+            response["NextToken"] = str(start + size)
+        return response
+
+    def _result_rows(self, execution: dict) -> list:
+        execution_id = execution["QueryExecutionId"]
+        with self._lock:
+            if execution_id in self._results:
+                self._results.move_to_end(execution_id)
+                return self._results[execution_id]
+        bucket, key = split_s3(execution["ResultConfiguration"]["OutputLocation"])
+        s3 = self.catalog.s3
+        try:
+            text = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
+        except s3.exceptions.NoSuchKey:
+            raise InvalidRequest(f"Unable to read the query result at s3://{bucket}/{key}: it no longer exists") from None
+        rows = results.parse_csv(text) if execution.get("_Tabular", True) else results.parse_text(text)
+        with self._lock:
+            self._results[execution_id] = rows
+            while len(self._results) > CACHED_RESULTS:
+                self._results.popitem(last=False)
+        return rows
+
+    # ------------------------------------------------------------ data catalogs (answered from Glue)
+
+    def _check_catalog(self, params: dict) -> None:
+        name = params.get("CatalogName", CATALOG_NAME)
+        if name.lower() != CATALOG_NAME.lower():
+            raise InvalidRequest(f"Catalog {name} not found", "MetadataException")
+
+    def op_ListDataCatalogs(self, params: dict) -> dict:
+        return {"DataCatalogsSummary": [{"CatalogName": CATALOG_NAME, "Type": "GLUE", "Status": "CREATE_COMPLETE"}]}
+
+    def op_GetDataCatalog(self, params: dict) -> dict:
+        self._check_catalog({"CatalogName": params["Name"]})
+        return {"DataCatalog": {"Name": CATALOG_NAME, "Description": "AWS Glue Data Catalog", "Type": "GLUE",
+                                "Parameters": {"catalog-id": "123456789012"}, "Status": "CREATE_COMPLETE"}}
+
+    @staticmethod
+    def _database(raw: dict) -> dict:
+        return {"Name": raw["Name"], "Description": raw.get("Description", ""), "Parameters": raw.get("Parameters", {})}
+
+    def op_ListDatabases(self, params: dict) -> dict:
+        self._check_catalog(params)
+        databases = [self._database(d) for d in self.catalog.databases()]
+        return self._page(params, "DatabaseList", databases, 50)
+
+    def op_GetDatabase(self, params: dict) -> dict:
+        self._check_catalog(params)
+        raw = self.catalog.glue.get_database(Name=params["DatabaseName"])["Database"]
+        return {"Database": self._database(raw)}
+
+    @staticmethod
+    def _table_metadata(raw: dict) -> dict:
+        columns = raw.get("StorageDescriptor", {}).get("Columns", [])
+        return {
+            "Name": raw["Name"],
+            "CreateTime": _epoch(raw.get("CreateTime")),
+            "LastAccessTime": _epoch(raw.get("LastAccessTime") or raw.get("UpdateTime") or raw.get("CreateTime")),
+            "TableType": raw.get("TableType", "EXTERNAL_TABLE"),
+            "Columns": [{k: c[k] for k in ("Name", "Type", "Comment") if k in c} for c in columns],
+            "PartitionKeys": [{k: c[k] for k in ("Name", "Type", "Comment") if k in c} for c in raw.get("PartitionKeys", [])],
+            "Parameters": {**raw.get("Parameters", {}), **({"location": raw["StorageDescriptor"]["Location"]} if raw.get("StorageDescriptor", {}).get("Location") else {})},
+        }
+
+    def op_ListTableMetadata(self, params: dict) -> dict:
+        self._check_catalog(params)
+        pattern = params.get("Expression")
+        tables = [self._table_metadata(t) for t in self.catalog.tables(params["DatabaseName"])
+                  if not pattern or re.fullmatch(pattern.replace("*", ".*"), t["Name"])]
+        return self._page(params, "TableMetadataList", tables, 50)
+
+    def op_GetTableMetadata(self, params: dict) -> dict:
+        self._check_catalog(params)
+        raw = self.catalog.glue.get_table(DatabaseName=params["DatabaseName"], Name=params["TableName"])["Table"]
+        return {"TableMetadata": self._table_metadata(raw)}
+
+    @staticmethod
+    def _page(params: dict, key: str, items: list, default_size: int) -> dict:
+        start = int(params.get("NextToken") or 0)
+        size = int(params.get("MaxResults") or default_size)
+        response = {key: items[start : start + size]}
+        if start + size < len(items):
+            response["NextToken"] = str(start + size)
+        return response
+
+
+def _bind_parameters(query: str, parameters: list[str]) -> str:
+    """Replaces each `?` outside quotes with the next ExecutionParameters value, as Athena does."""
+    if not parameters:
+        return query
+    values = iter(parameters)
+    parts, quote = [], None
+    for char in query:
+        if quote:
+            quote = None if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == "?":
+            try:
+                parts.append(next(values))
+                continue
+            except StopIteration:
+                raise InvalidRequest("Query has more parameter placeholders (?) than ExecutionParameters") from None
+        parts.append(char)
+    if next(values, None) is not None:
+        raise InvalidRequest("ExecutionParameters has more values than the query has placeholders (?)")
+    return "".join(parts)

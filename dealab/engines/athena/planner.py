@@ -1,0 +1,188 @@
+"""Turns a parsed Athena query into DuckDB SQL over temporary views: views from the catalog are inlined,
+tables resolved in Glue, partitions pruned the way Athena prunes them (predicates on partition columns
+evaluated against the partition values, before any file is opened), files listed, relations registered."""
+
+from __future__ import annotations
+
+import itertools
+
+import duckdb
+import sqlglot
+from sqlglot import exp
+
+from dealab.engines.athena import projection, translate
+from dealab.engines.athena.catalog import PATH_COLUMN, GlueCatalog, PartitionFiles, Table, relation_sql
+from dealab.engines.athena.datatypes import hive_to_duckdb
+from dealab.engines.athena.errors import QueryError, position_of
+
+MAX_VIEW_DEPTH = 16
+RELATION_PREFIX = "__athena_relation_"
+FEW_PARTITIONS_DIVISOR = 4
+
+
+class SchemaDrift(Exception):
+    """Parquet files of one table have different columns: plan again, matching columns by name."""
+
+
+def _cte_names(query: exp.Expression) -> set[str]:
+    return {cte.alias_or_name.lower() for cte in query.find_all(exp.CTE)}
+
+
+def _table_refs(query: exp.Expression) -> list[exp.Table]:
+    ctes = _cte_names(query)
+    refs = []
+    for table in query.find_all(exp.Table):
+        if not table.name or isinstance(table.this, exp.Func):
+            continue
+        if not table.db and table.name.lower() in ctes:
+            continue
+        refs.append(table)
+    return refs
+
+
+def _missing_table(sql: str, database: str, table: exp.Table) -> QueryError:
+    return QueryError(
+        f"Table 'awsdatacatalog.{database}.{table.name}' does not exist",
+        "TABLE_NOT_FOUND",
+        position_of(sql, table.db or table.name),
+    )
+
+
+class Planner:
+    def __init__(self, catalog: GlueCatalog, connection: duckdb.DuckDBPyConnection, sql: str, database: str,
+                 union_by_name: bool = False):
+        self.catalog = catalog
+        self.connection = connection
+        self.sql = sql
+        self.database = database
+        self.union_by_name = union_by_name  # match Parquet columns across files whose schemas differ (slower)
+        self.relations: list[str] = []  # temporary views this planner made, dropped by drop()
+        self._tables: dict[tuple[str, str], Table | None] = {}
+        self._counter = itertools.count()
+
+    def lookup(self, database: str, name: str) -> Table | None:
+        key = (database.lower(), name.lower())
+        if key not in self._tables:
+            self._tables[key] = self.catalog.table(*key)
+        return self._tables[key]
+
+    def resolve(self, table: exp.Table) -> Table:
+        database = table.db or self.database
+        found = self.lookup(database, table.name)
+        if found is None:
+            if not self.catalog.database_exists(database.lower()):
+                raise QueryError(f"Schema '{database}' does not exist", "SCHEMA_NOT_FOUND", position_of(self.sql, table.db or table.name))
+            raise _missing_table(self.sql, database, table)
+        return found
+
+    def inline_views(self, query: exp.Expression) -> exp.Expression:
+        for _ in range(MAX_VIEW_DEPTH):
+            replaced = False
+            for ref in _table_refs(query):
+                table = self.resolve(ref)
+                if not table.is_view:
+                    continue
+                body = sqlglot.parse_one(table.view_sql, read=translate.DIALECT)
+                for inner in _table_refs(body):
+                    if not inner.db:
+                        inner.set("db", exp.to_identifier(table.database))
+                ref.replace(exp.Subquery(this=body, alias=exp.TableAlias(this=exp.to_identifier(ref.alias_or_name))))
+                replaced = True
+            if not replaced:
+                return query
+        raise QueryError("View definitions are nested too deeply (or refer to themselves)", "VIEW_IS_RECURSIVE")
+
+    def plan(self, query: exp.Expression, name_columns: bool = True) -> str:
+        """The DuckDB SQL of the query, over temporary views this planner registers for its tables."""
+        query = self.inline_views(query.copy())
+        asks_for_path = any(column.name == PATH_COLUMN for column in query.find_all(exp.Column))
+        for ref in _table_refs(query):
+            table = self.resolve(ref)
+            candidates = self.partitions_for(table)
+            partitions = self.prune(table, ref, candidates) if table.partition_keys else candidates
+            # Listing S3 costs per object listed: a few partitions out of many are listed one by one.
+            list_each = len(partitions) <= len(candidates) // FEW_PARTITIONS_DIVISOR
+            self.catalog.fill_files(table, partitions, list_each)
+            try:
+                relation = relation_sql(table, partitions, self.union_by_name, with_path=asks_for_path)
+            except ValueError as error:
+                code, _, message = str(error).partition(": ")
+                raise QueryError(message, code) from None
+            name = f"{RELATION_PREFIX}{next(self._counter)}"
+            self.relations.append(name)
+            try:
+                self.connection.execute(f'CREATE OR REPLACE TEMPORARY VIEW "{name}" AS {relation}')
+            except duckdb.BinderException:
+                if self.union_by_name or table.storage_format != "parquet":
+                    raise
+                raise SchemaDrift(f"{table.database}.{table.name}") from None  # a column missing from the first file
+            ref.replace(exp.Table(this=exp.to_identifier(name), alias=exp.TableAlias(this=exp.to_identifier(ref.alias_or_name))))
+        if name_columns:
+            translate.name_output_columns(query)
+        return translate.to_duckdb(query)
+
+    def drop(self) -> None:
+        for name in self.relations:
+            self.connection.execute(f'DROP VIEW IF EXISTS "{name}"')
+        self.relations.clear()
+
+    def partitions_for(self, table: Table) -> list[PartitionFiles]:
+        if not table.partition_keys:
+            return [PartitionFiles({}, table.location)]
+        if table.projection:
+            candidates = projection.projected_partitions(table)
+        else:
+            names = [name for name, _ in table.partition_keys]
+            candidates = [
+                PartitionFiles(dict(zip(names, p["Values"])), p.get("StorageDescriptor", {}).get("Location", ""))
+                for p in self.catalog.partitions(table)
+            ]
+        return candidates
+
+    def prune(self, table: Table, ref: exp.Table, candidates: list[PartitionFiles]) -> list[PartitionFiles]:
+        conditions = _partition_conditions(ref, {name.lower() for name, _ in table.partition_keys})
+        if not conditions or not candidates:
+            return candidates
+        keys = table.partition_keys
+        columns = ", ".join(f'"{name}"' for name, _ in keys)
+        rows = ", ".join(
+            "(" + ", ".join([str(index)] + [_typed_literal(p.values.get(name), kind) for name, kind in keys]) + ")"
+            for index, p in enumerate(candidates)
+        )
+        where = " AND ".join(translate.to_duckdb(condition) for condition in conditions)
+        try:
+            selected = self.connection.execute(
+                f"SELECT __index FROM (VALUES {rows}) AS __partitions(__index, {columns}) WHERE {where}"
+            ).fetchall()
+        except duckdb.Error:
+            return candidates  # a condition DuckDB cannot judge on partition values alone: read them all
+        return [candidates[index] for (index,) in selected]
+
+
+def _typed_literal(value: str | None, hive_type: str) -> str:
+    if value is None:
+        return f"CAST(NULL AS {hive_to_duckdb(hive_type)})"
+    return f"TRY_CAST('{value.replace(chr(39), chr(39) * 2)}' AS {hive_to_duckdb(hive_type)})"
+
+
+def _partition_conditions(ref: exp.Table, partition_names: set[str]) -> list[exp.Expression]:
+    """WHERE conjuncts of the SELECT reading `ref` directly that involve only its partition columns."""
+    select = ref.parent
+    while select is not None and not isinstance(select, exp.Select):
+        if isinstance(select, (exp.Subquery, exp.Union)):
+            return []
+        select = select.parent
+    if select is None or select.args.get("where") is None:
+        return []
+    alias = ref.alias_or_name.lower()
+    conditions = []
+    for conjunct in select.args["where"].this.flatten() if isinstance(select.args["where"].this, exp.And) else [select.args["where"].this]:
+        columns = list(conjunct.find_all(exp.Column))
+        if not columns or conjunct.find(exp.Select):
+            continue
+        if all(c.name.lower() in partition_names and c.table.lower() in ("", alias) for c in columns):
+            condition = conjunct.copy()
+            for column in condition.find_all(exp.Column):
+                column.set("table", None)
+            conditions.append(condition)
+    return conditions

@@ -1,0 +1,224 @@
+"""Lab 07 checks: the shop's Athena tables and partitions, the learner's named queries answered against
+values recomputed from their seed, the curated Parquet, the view, and the work group's guardrails."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import pyarrow.parquet as pq
+
+from grader.core import Fail, LabContext, check
+
+DATABASE = "shop"
+WORKGROUP = "analytics"
+LAKE = "dea-athena-lake"
+RESULTS_BUCKET = "dea-athena-results"
+GRADER_OUTPUT = f"s3://{LAKE}/_grader-results/"
+MAX_BYTES_SCANNED_LIMIT = 1024 * 1024 * 1024
+PARQUET_SHARE_OF_CSV = 0.25
+RAW_COLUMNS = [("order_id", "string"), ("customer_id", "string"), ("category", "string"), ("amount", "double"), ("order_date", "string")]
+DOCS = "https://docs.aws.amazon.com/athena/latest/ug"
+
+
+def _run(ctx: LabContext, sql: str, work_group: str | None = None) -> dict:
+    """Runs a query (in the grader's own output location unless a work group is named) and waits."""
+    athena = ctx.client("athena")
+    arguments = {"QueryString": sql, "QueryExecutionContext": {"Database": DATABASE}}
+    if work_group:
+        arguments["WorkGroup"] = work_group
+    else:
+        arguments["ResultConfiguration"] = {"OutputLocation": GRADER_OUTPUT}
+    execution_id = athena.start_query_execution(**arguments)["QueryExecutionId"]
+    for _ in range(600):
+        execution = athena.get_query_execution(QueryExecutionId=execution_id)["QueryExecution"]
+        if execution["Status"]["State"] in ("SUCCEEDED", "FAILED", "CANCELLED"):
+            return execution
+        time.sleep(0.1)
+    raise Fail(f"query did not finish in a minute: {sql[:80]}")
+
+
+def _rows(ctx: LabContext, sql: str) -> list[list[str | None]]:
+    execution = _run(ctx, sql)
+    if execution["Status"]["State"] != "SUCCEEDED":
+        raise Fail(f"{sql[:70]!r} ended {execution['Status']['State']}: {execution['Status'].get('StateChangeReason', '')}")
+    pages = ctx.client("athena").get_paginator("get_query_results").paginate(QueryExecutionId=execution["QueryExecutionId"])
+    return [[d.get("VarCharValue") for d in row["Data"]] for page in pages for row in page["ResultSet"]["Rows"]][1:]
+
+
+def _table(ctx: LabContext, name: str) -> dict:
+    glue = ctx.client("glue")
+    try:
+        return glue.get_table(DatabaseName=DATABASE, Name=name)["Table"]
+    except glue.exceptions.EntityNotFoundException:
+        raise Fail(f"table {DATABASE}.{name} does not exist in the Glue Data Catalog") from None
+
+
+def _named_query(ctx: LabContext, name: str) -> dict:
+    athena = ctx.client("athena")
+    try:
+        ids = athena.list_named_queries(WorkGroup=WORKGROUP)["NamedQueryIds"]
+    except athena.exceptions.InvalidRequestException:
+        raise Fail(f"work group {WORKGROUP} does not exist, so it has no named queries") from None
+    queries = athena.batch_get_named_query(NamedQueryIds=ids)["NamedQueries"] if ids else []
+    found = [q for q in queries if q["Name"] == name]
+    if not found:
+        raise Fail(f"work group {WORKGROUP} has no named query '{name}' (it has {sorted(q['Name'] for q in queries)})")
+    return found[-1]
+
+
+def _compare(name: str, got: dict[str, float], expected: dict, tolerance: float) -> None:
+    if sorted(got) != sorted(expected):
+        raise Fail(f"named query '{name}' returns keys {sorted(got)}, expected {sorted(expected)}")
+    for key, value in expected.items():
+        if abs(got[key] - value) > tolerance:
+            raise Fail(f"named query '{name}': {key} is {got[key]}, expected {value}")
+
+
+@check("L07-01", "Raw CSV table reads every order", points=2, task="2.4",
+       hint="CREATE EXTERNAL TABLE shop.orders_raw (...) ROW FORMAT DELIMITED FIELDS TERMINATED BY ',' LOCATION 's3://dea-athena-lake/raw/orders/' TBLPROPERTIES ('skip.header.line.count'='1')",
+       docs=f"{DOCS}/create-table.html")
+def raw_table(ctx: LabContext) -> str:
+    table = _table(ctx, "orders_raw")
+    columns = [(c["Name"], c["Type"]) for c in table["StorageDescriptor"].get("Columns", [])]
+    if columns != RAW_COLUMNS:
+        raise Fail(f"table {DATABASE}.orders_raw has columns {columns}, expected {RAW_COLUMNS}")
+    count, header_rows = _rows(ctx, "SELECT count(*), count_if(order_id = 'order_id') FROM shop.orders_raw")[0]
+    if header_rows != "0":
+        raise Fail(f"table {DATABASE}.orders_raw reads the CSV header line as an order: skip it with skip.header.line.count")
+    if int(count) != ctx.dataset["rows"]:
+        raise Fail(f"table {DATABASE}.orders_raw has {count} rows, the CSV has {ctx.dataset['rows']} orders")
+    return f"table {DATABASE}.orders_raw reads all {count} orders of the CSV"
+
+
+@check("L07-02", "Parquet table is partitioned by day, every day readable", points=2, task="2.4",
+       hint="PARTITIONED BY (dt string) STORED AS PARQUET LOCATION 's3://dea-athena-lake/sales/', then MSCK REPAIR TABLE shop.orders (or partition projection).",
+       docs=f"{DOCS}/partitions.html")
+def parquet_partitions(ctx: LabContext) -> str:
+    table = _table(ctx, "orders")
+    keys = [k["Name"] for k in table.get("PartitionKeys", [])]
+    if keys != ["dt"]:
+        raise Fail(f"table {DATABASE}.orders has partition keys {keys}, expected ['dt']")
+    got = {dt: int(n) for dt, n in _rows(ctx, "SELECT dt, count(*) FROM shop.orders GROUP BY dt")}
+    expected = ctx.dataset["orders_per_day"]
+    if got != expected:
+        missing = sorted(set(expected) - set(got))
+        raise Fail(f"table {DATABASE}.orders: days {missing} return no rows (partitions not registered?)" if missing
+                   else f"table {DATABASE}.orders: orders per day {got} differ from the files {expected}")
+    return f"table {DATABASE}.orders reads {len(got)} day partitions"
+
+
+@check("L07-03", "Named query revenue_by_category is right", points=2, task="3.2",
+       hint="SELECT category, round(sum(amount), 2) AS revenue FROM shop.orders GROUP BY category ORDER BY category, saved with create_named_query in work group analytics.",
+       docs=f"{DOCS}/saved-queries.html")
+def revenue_query(ctx: LabContext) -> str:
+    query = _named_query(ctx, "revenue_by_category")
+    rows = _rows(ctx, query["QueryString"])
+    try:
+        got = {row[0]: float(row[1]) for row in rows}
+    except (TypeError, ValueError, IndexError):
+        raise Fail(f"named query 'revenue_by_category' must return (category, revenue) rows, got {rows[:2]}") from None
+    _compare("revenue_by_category", got, ctx.dataset["revenue_by_category"], 0.02)
+    return f"named query 'revenue_by_category' returns the revenue of all {len(got)} categories"
+
+
+@check("L07-04", "Named query daily_orders is right", points=2, task="3.2",
+       hint="SELECT dt, count(*) AS orders FROM shop.orders GROUP BY dt ORDER BY dt",
+       docs=f"{DOCS}/saved-queries.html")
+def daily_query(ctx: LabContext) -> str:
+    query = _named_query(ctx, "daily_orders")
+    rows = _rows(ctx, query["QueryString"])
+    try:
+        got = {row[0]: float(row[1]) for row in rows}
+    except (TypeError, ValueError, IndexError):
+        raise Fail(f"named query 'daily_orders' must return (dt, orders) rows, got {rows[:2]}") from None
+    _compare("daily_orders", got, ctx.dataset["orders_per_day"], 0)
+    return f"named query 'daily_orders' returns the orders of all {len(got)} days"
+
+
+@check("L07-05", "Curated table is SNAPPY Parquet partitioned by order_date", points=3, task="3.1",
+       hint="CTAS WITH (format = 'PARQUET', write_compression = 'SNAPPY', external_location = 's3://dea-athena-lake/curated/orders/', partitioned_by = ARRAY['order_date']); the partition column goes last in the SELECT.",
+       docs=f"{DOCS}/create-table-as.html")
+def curated_parquet(ctx: LabContext) -> str:
+    table = _table(ctx, "orders_curated")
+    serde = table["StorageDescriptor"].get("SerdeInfo", {}).get("SerializationLibrary", "")
+    if "parquet" not in serde.lower():
+        raise Fail(f"table {DATABASE}.orders_curated is stored with {serde or 'no SerDe'}, expected Parquet")
+    keys = [k["Name"] for k in table.get("PartitionKeys", [])]
+    if keys != ["order_date"]:
+        raise Fail(f"table {DATABASE}.orders_curated has partition keys {keys}, expected ['order_date']")
+    partitions = ctx.client("glue").get_partitions(DatabaseName=DATABASE, TableName="orders_curated")["Partitions"]
+    if sorted(p["Values"][0] for p in partitions) != ctx.dataset["days"]:
+        raise Fail(f"table {DATABASE}.orders_curated has partitions {sorted(p['Values'][0] for p in partitions)}, expected one per day {ctx.dataset['days']}")
+    s3 = ctx.client("s3")
+    bucket, _, prefix = table["StorageDescriptor"]["Location"].removeprefix("s3://").partition("/")
+    keys_found = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])]
+    if not keys_found:
+        raise Fail(f"no files under {table['StorageDescriptor']['Location']}")
+    body = s3.get_object(Bucket=bucket, Key=keys_found[0])["Body"].read()
+    if body[:4] != b"PAR1":
+        raise Fail(f"s3://{bucket}/{keys_found[0]} is not a Parquet file")
+    codec = pq.ParquetFile(io.BytesIO(body)).metadata.row_group(0).column(0).compression
+    if codec != "SNAPPY":
+        raise Fail(f"s3://{bucket}/{keys_found[0]} is compressed with {codec}, expected SNAPPY")
+    count = int(_rows(ctx, "SELECT count(*) FROM shop.orders_curated")[0][0])
+    if count != ctx.dataset["rows"]:
+        raise Fail(f"table {DATABASE}.orders_curated has {count} rows, expected {ctx.dataset['rows']}")
+    return f"table {DATABASE}.orders_curated: {count} rows of SNAPPY Parquet in {len(partitions)} order_date partitions"
+
+
+@check("L07-06", "View category_revenue answers from the Parquet table", points=2, task="3.2",
+       hint="CREATE OR REPLACE VIEW shop.category_revenue AS SELECT category, count(*) AS orders, round(sum(amount), 2) AS revenue FROM shop.orders GROUP BY category",
+       docs=f"{DOCS}/views.html")
+def category_view(ctx: LabContext) -> str:
+    view = _table(ctx, "category_revenue")
+    if view.get("TableType") != "VIRTUAL_VIEW":
+        raise Fail(f"{DATABASE}.category_revenue is a {view.get('TableType')}, expected a view")
+    rows = _rows(ctx, "SELECT category, orders, revenue FROM shop.category_revenue")
+    got = {row[0]: (int(row[1]), float(row[2])) for row in rows}
+    expected = {c: (ctx.dataset["orders_by_category"][c], ctx.dataset["revenue_by_category"][c]) for c in ctx.dataset["orders_by_category"]}
+    for category, (orders, revenue) in expected.items():
+        if category not in got or got[category][0] != orders or abs(got[category][1] - revenue) > 0.02:
+            raise Fail(f"view {DATABASE}.category_revenue: {category} is {got.get(category)}, expected {(orders, revenue)}")
+    return f"view {DATABASE}.category_revenue returns orders and revenue of {len(got)} categories"
+
+
+@check("L07-07", "Work group analytics enforces its results location and a bytes-scanned limit", points=2, task="3.2",
+       hint="create_work_group / update_work_group with ResultConfiguration.OutputLocation s3://dea-athena-results/analytics/, EnforceWorkGroupConfiguration True and BytesScannedCutoffPerQuery (at most 1 GB).",
+       docs=f"{DOCS}/workgroups-setting-control-limits-cloudwatch.html")
+def work_group(ctx: LabContext) -> str:
+    athena = ctx.client("athena")
+    try:
+        configuration = athena.get_work_group(WorkGroup=WORKGROUP)["WorkGroup"]["Configuration"]
+    except athena.exceptions.InvalidRequestException:
+        raise Fail(f"work group {WORKGROUP} does not exist") from None
+    location = configuration.get("ResultConfiguration", {}).get("OutputLocation", "")
+    if not location.startswith(f"s3://{RESULTS_BUCKET}/"):
+        raise Fail(f"work group {WORKGROUP} writes results to {location or 'nowhere'}, expected s3://{RESULTS_BUCKET}/...")
+    limit = configuration.get("BytesScannedCutoffPerQuery")
+    if not limit or limit > MAX_BYTES_SCANNED_LIMIT:
+        raise Fail(f"work group {WORKGROUP} has bytes-scanned limit {limit}, expected one of at most {MAX_BYTES_SCANNED_LIMIT} bytes")
+    execution_id = athena.start_query_execution(QueryString="SELECT 1", WorkGroup=WORKGROUP,
+                                                ResultConfiguration={"OutputLocation": GRADER_OUTPUT})["QueryExecutionId"]
+    used = athena.get_query_execution(QueryExecutionId=execution_id)["QueryExecution"]["ResultConfiguration"]["OutputLocation"]
+    if not used.startswith(location):
+        raise Fail(f"work group {WORKGROUP} let a query write its results to {used}: EnforceWorkGroupConfiguration is off")
+    return f"work group {WORKGROUP} enforces results in {location} and a {limit}-byte limit per query"
+
+
+@check("L07-08", "Parquet scans a small fraction of the CSV", points=2, task="3.1",
+       hint="revenue_by_category must read shop.orders (Parquet): Athena then reads only the category and amount columns.",
+       docs=f"{DOCS}/columnar-storage.html")
+def scanned_bytes(ctx: LabContext) -> str:
+    sql = _named_query(ctx, "revenue_by_category")["QueryString"]
+    if "orders_raw" in sql or "shop.orders" not in sql:
+        raise Fail("named query 'revenue_by_category' must read shop.orders (the Parquet table), not the CSV")
+    parquet = _run(ctx, sql)
+    csv = _run(ctx, sql.replace("shop.orders", "shop.orders_raw"))
+    for execution, what in ((parquet, "over Parquet"), (csv, "over the CSV")):
+        if execution["Status"]["State"] != "SUCCEEDED":
+            raise Fail(f"revenue_by_category {what} ended {execution['Status']['State']}: {execution['Status'].get('StateChangeReason', '')}")
+    parquet_bytes, csv_bytes = parquet["Statistics"]["DataScannedInBytes"], csv["Statistics"]["DataScannedInBytes"]
+    if not csv_bytes or parquet_bytes > PARQUET_SHARE_OF_CSV * csv_bytes:
+        raise Fail(f"revenue_by_category scans {parquet_bytes} bytes over Parquet and {csv_bytes} over the CSV; expected at most {PARQUET_SHARE_OF_CSV:.0%}")
+    return f"revenue_by_category scans {parquet_bytes} bytes over Parquet, {parquet_bytes / csv_bytes:.0%} of the {csv_bytes} over the CSV"
