@@ -10,7 +10,8 @@ WORKDIR /dealab
 COPY pyproject.toml README.md Makefile ./
 COPY dealab ./dealab
 COPY grader ./grader
-RUN pip install --no-cache-dir -e '.[dev]'
+RUN pip install --no-cache-dir -e '.[dev]' \
+ && pip install --no-cache-dir --no-deps sagemaker-pyspark==1.4.5
 COPY labs ./labs
 COPY solutions ./solutions
 COPY bench ./bench

@@ -21,6 +21,9 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	# The only PyPI source of the hadoop-aws + AWS SDK jars Spark needs for s3://; its metadata pins an old
+	# pyspark, so it goes in without dependencies (see docs/glue.md).
+	$(PY) -m pip install --quiet --no-deps sagemaker-pyspark==1.4.5
 	@touch $(STAMP)
 
 lab-%: $(STAMP)

@@ -33,7 +33,11 @@ lab_app = typer.Typer(help="Start, hint, solve, run and reset one lab.", no_args
 app.add_typer(lab_app, name="lab")
 
 # Sub-command groups that live in their own modules: `dealab <name> ...` → dealab.commands.<module>.app
-COMMAND_GROUPS = {}
+COMMAND_GROUPS = {
+    "clock": "dealab.commands.clock",
+    "storage": "dealab.commands.storage",
+    "faults": "dealab.commands.faults",
+}
 
 
 class Abort(Exception):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import subprocess
 import sys
@@ -122,9 +123,35 @@ class ScriptRun:
         return self.returncode == 0
 
 
+def _code_dirs_file(settings: Settings) -> Path:
+    return settings.state_dir / "code_dirs.json"
+
+
+def code_dir(lab: Lab, settings: Settings) -> Path:
+    """The folder whose scripts last ran for this lab (starter, solution, or a copy): graders that run the
+    learner's code again (a consumer restarted mid-stream) run that one."""
+    try:
+        recorded = json.loads(_code_dirs_file(settings).read_text()).get(str(lab.number))
+    except (FileNotFoundError, ValueError):
+        recorded = None
+    return Path(recorded) if recorded else lab.starter_dir
+
+
+def _remember_code_dir(lab: Lab, settings: Settings, folder: Path) -> None:
+    path = _code_dirs_file(settings)
+    try:
+        recorded = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        recorded = {}
+    recorded[str(lab.number)] = str(folder.resolve())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(recorded, indent=2))
+
+
 def run_scripts(lab: Lab, folder: Path, settings: Settings, timeout: int = SCRIPT_TIMEOUT_SECONDS, extra_env: dict | None = None) -> list[ScriptRun]:
     """Runs the lab's entrypoints from `folder` (starter or solution) as the learner would: plain Python, from
     the lab folder, with only AWS_ENDPOINT_URL and friends pointing at the stack."""
+    _remember_code_dir(lab, settings, folder)
     env = {**os.environ, **settings.client_env(), **(extra_env or {})}
     runs = []
     for name in lab.entrypoints:

@@ -20,7 +20,7 @@ import boto3
 from botocore.config import Config
 
 from dealab.config import TEST_ACCESS_KEY, TEST_SECRET_KEY, Settings
-from dealab.labs import Lab
+from dealab.labs import Lab, code_dir
 
 DEFAULT_TIMEOUT_SECONDS = 60
 
@@ -67,6 +67,11 @@ class LabContext:
     @property
     def data_dir(self) -> Path:
         return self.lab.data_dir
+
+    @property
+    def code_dir(self) -> Path:
+        """The learner's code folder that last ran (`make run-N`: starter; `make solve-N`: solution)."""
+        return code_dir(self.lab, self.settings)
 
     def client(self, service: str, region: str | None = None):
         return self._client(service, self.settings.endpoint_url, region)

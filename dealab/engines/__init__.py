@@ -20,8 +20,13 @@ from dealab.stack.messages import AwsRequest, AwsResponse
 
 # Gateway order: an engine earlier in the list sees a request before the ones after it.
 ENGINE_CLASSES = (
+    "dealab.engines.faults:FaultsEngine",  # first: a fault must strike before any engine acts
     "dealab.engines.s3access:S3AccessEngine",
+    "dealab.engines.clock:ClockEngine",
     "dealab.engines.athena:AthenaEngine",
+    "dealab.engines.kinesis:KinesisEngine",
+    "dealab.engines.firehose:FirehoseEngine",
+    "dealab.engines.glue:GlueEngine",
 )
 
 ANY_OPERATION = "*"

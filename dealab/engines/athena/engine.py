@@ -10,12 +10,18 @@ import time
 import uuid
 from collections import OrderedDict
 
+from typing import TYPE_CHECKING
+
 from dealab.engines import ANY_OPERATION, Engine, EngineContext
-from dealab.engines.athena import results
-from dealab.engines.athena.catalog import GlueCatalog, folder, split_s3
-from dealab.engines.athena.execution import STACK_STOPPED_REASON, QueryRunner
-from dealab.engines.athena.store import Store
+from dealab.engines.athena.store import STACK_STOPPED_REASON, Store
 from dealab.stack.messages import AwsRequest, AwsResponse
+
+# The query machinery (duckdb, sqlglot: ~65 MB and ~0.2 s) loads with the first Athena call that needs it,
+# not with the stack, so a learner who never touches Athena does not pay for it.
+if TYPE_CHECKING:
+    from dealab.engines.athena import results
+    from dealab.engines.athena.catalog import GlueCatalog
+    from dealab.engines.athena.execution import QueryRunner
 
 ENGINE_VERSION = {"SelectedEngineVersion": "AUTO", "EffectiveEngineVersion": "Athena engine version 3"}
 PRIMARY = "primary"
@@ -64,6 +70,8 @@ class AthenaEngine(Engine):
     @property
     def catalog(self) -> GlueCatalog:
         if self._catalog is None:
+            from dealab.engines.athena.catalog import GlueCatalog
+
             self._catalog = GlueCatalog(self.context.client("glue", engine=self.name), self.context.client("s3", engine=self.name))
         return self._catalog
 
@@ -71,6 +79,8 @@ class AthenaEngine(Engine):
     def runner(self) -> QueryRunner:
         with self._lock:
             if self._runner is None:
+                from dealab.engines.athena.execution import QueryRunner
+
                 scratch = self.context.state_dir / "athena" / "scratch"
                 scratch.mkdir(parents=True, exist_ok=True)
                 self._runner = QueryRunner(self.context.endpoint_url, self.context.region, self.catalog, scratch, self._record)
@@ -245,6 +255,8 @@ class AthenaEngine(Engine):
         if not location:
             raise InvalidRequest("No output location provided. An output location is required either through the Workgroup "
                                  "result configuration setting or as an API input.")
+        from dealab.engines.athena.catalog import folder, split_s3
+
         try:
             split_s3(location)
         except ValueError:
@@ -378,6 +390,9 @@ class AthenaEngine(Engine):
             if execution_id in self._results:
                 self._results.move_to_end(execution_id)
                 return self._results[execution_id]
+        from dealab.engines.athena import results
+        from dealab.engines.athena.catalog import split_s3
+
         bucket, key = split_s3(execution["ResultConfiguration"]["OutputLocation"])
         s3 = self.catalog.s3
         try:

@@ -23,6 +23,7 @@ from dealab.engines.athena import results, statements, translate
 from dealab.engines.athena.catalog import GlueCatalog, split_s3
 from dealab.engines.athena.errors import ENGINE_ERROR_TYPE, SYSTEM_ERROR, QueryError
 from dealab.engines.athena.results import Outcome
+from dealab.engines.athena.store import STACK_STOPPED_REASON
 
 log = logging.getLogger("dealab.athena")
 
@@ -37,7 +38,6 @@ BYTES_SCANNED_SQL = (
 
 BYTES_LIMIT_REASON = "Bytes scanned limit was exceeded"
 USER_CANCEL_REASON = "Query cancelled by user"
-STACK_STOPPED_REASON = "The query was interrupted: the dealab stack stopped while it ran"
 CUTOFF_POLL_SECONDS = 0.1
 
 

@@ -8,6 +8,8 @@ import threading
 import time
 from pathlib import Path
 
+STACK_STOPPED_REASON = "The query was interrupted: the dealab stack stopped while it ran"
+
 
 class Store:
     """JSON documents by (kind, id), kept in insertion order; safe to use from several threads."""

@@ -1,0 +1,208 @@
+"""Glue benchmark, in one run on a real stack: the Lab 06 job (solution script, Lab 06 data, bookmarks off so
+every run does the same work) from StartJobRun to SUCCEEDED, cold and warm, against the same script run by
+plain `spark-submit` (a fresh JVM each time, our awsglue on its PYTHONPATH, the same S3 through the same
+gateway); a crawler over 1,000 objects in 30 partitions; and the peak RSS of the Spark worker's process tree.
+
+Goals (issue 4, 2 cores): warm ≤ 5 s, cold ≤ 20 s, crawler ≤ 10 s, worker peak RSS ≤ 1 GB.
+
+Run: `.venv/bin/python bench/glue.py [--warm-runs 3] [--submit-runs 2]` (about 3 minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import boto3
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from dealab.config import TEST_ACCESS_KEY, TEST_SECRET_KEY, Settings  # noqa: E402
+from dealab.datasets import etl_orders  # noqa: E402
+from dealab.engines.glue.spark import spark_conf  # noqa: E402
+from dealab.engines.glue.worker_process import RUNTIME_DIR, process_tree_rss_bytes  # noqa: E402
+from dealab.stack import control  # noqa: E402
+
+SCRIPT = REPO / "solutions" / "06-glue-etl" / "etl_orders.py"
+CRAWL_OBJECTS, CRAWL_PARTITIONS = 1000, 30
+
+
+def free_port_pair() -> int:
+    sys.path.insert(0, str(REPO / "tests"))
+    from conftest import free_port_pair as pick  # the tests' helper: P and P+1 free on 127.0.0.1
+
+    return pick()
+
+
+class WorkerMemory:
+    """Samples the RSS of the Spark worker's process tree (a child of the stack process) every 0.2 s."""
+
+    def __init__(self, stack_pid: int):
+        self.stack_pid, self.peak = stack_pid, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _worker_pids(self) -> list[int]:
+        pids = []
+        for entry in Path("/proc").iterdir():
+            try:
+                if entry.name.isdigit() and b"dealab.engines.glue.worker" in (entry / "cmdline").read_bytes():
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+        return pids
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.2):
+            self.peak = max([self.peak] + [process_tree_rss_bytes(pid) for pid in self._worker_pids()])
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def timed_run(glue, job: str, arguments: dict) -> float:
+    started = time.perf_counter()
+    run_id = glue.start_job_run(JobName=job, Arguments=arguments)["JobRunId"]
+    while True:
+        run = glue.get_job_run(JobName=job, RunId=run_id)["JobRun"]
+        if run["JobRunState"] not in ("STARTING", "RUNNING", "STOPPING", "WAITING"):
+            break
+        time.sleep(0.05)
+    elapsed = time.perf_counter() - started
+    if run["JobRunState"] != "SUCCEEDED":
+        raise SystemExit(f"run {run_id} ended {run['JobRunState']}: {run.get('ErrorMessage')}")
+    return elapsed
+
+
+def spark_submit(settings: Settings, arguments: dict) -> tuple[float, int]:
+    """Wall time and peak RSS of the same script under plain spark-submit."""
+    import pyspark
+
+    submit = Path(pyspark.__file__).parent / "bin" / "spark-submit"
+    command = [str(submit)]
+    for key, value in spark_conf(settings.endpoint_url, "bench-spark-submit").items():
+        if key == "spark.master":
+            command += ["--master", value]
+        elif key == "spark.driver.memory":
+            command += ["--driver-memory", value]
+        else:
+            command += ["--conf", f"{key}={value}"]
+    command += [str(SCRIPT)] + [token for pair in arguments.items() for token in pair]
+    environment = {
+        **os.environ, **settings.client_env(), "PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1",
+        "PYTHONPATH": os.pathsep.join([str(RUNTIME_DIR), str(REPO)]),
+    }
+    peak = 0
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    output = []
+    reader = threading.Thread(target=lambda: output.extend(process.stdout), daemon=True)
+    reader.start()
+    while process.poll() is None:
+        peak = max(peak, process_tree_rss_bytes(process.pid))
+        time.sleep(0.2)
+    elapsed = time.perf_counter() - started
+    reader.join()
+    if process.returncode != 0:
+        raise SystemExit(f"spark-submit failed:\n{b''.join(output).decode(errors='replace')[-3000:]}")
+    return elapsed, peak
+
+
+def crawl(settings: Settings, s3, glue) -> float:
+    s3.create_bucket(Bucket="bench-crawl")
+    for index in range(CRAWL_OBJECTS):
+        day = f"2024-05-{index % CRAWL_PARTITIONS + 1:02d}"
+        body = "".join(json.dumps({"id": index * 10 + n, "amount": n * 1.5, "ok": n % 2 == 0, "tag": f"t{n}"}) + "\n" for n in range(10))
+        s3.put_object(Bucket="bench-crawl", Key=f"events/dt={day}/part-{index:04d}.json", Body=body.encode())
+    glue.create_database(DatabaseInput={"Name": "bench"})
+    glue.create_crawler(Name="bench", Role="arn:aws:iam::123456789012:role/c", DatabaseName="bench",
+                        Targets={"S3Targets": [{"Path": "s3://bench-crawl/events/"}]})
+    started = time.perf_counter()
+    glue.start_crawler(Name="bench")
+    while True:
+        crawler = glue.get_crawler(Name="bench")["Crawler"]
+        if crawler["State"] == "READY" and crawler.get("LastCrawl"):
+            break
+        time.sleep(0.05)
+    elapsed = time.perf_counter() - started
+    partitions = len(glue.get_partitions(DatabaseName="bench", TableName="events")["Partitions"])
+    if crawler["LastCrawl"]["Status"] != "SUCCEEDED" or partitions != CRAWL_PARTITIONS:
+        raise SystemExit(f"crawl {crawler['LastCrawl']['Status']}, {partitions} partitions")
+    return elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--warm-runs", type=int, default=3)
+    parser.add_argument("--submit-runs", type=int, default=2)
+    options = parser.parse_args()
+    state = Path(tempfile.mkdtemp(prefix="dealab-bench-glue-"))
+    port = free_port_pair()
+    settings = Settings(state_dir=state, port=port, insecure_port=port + 1, region="us-east-1", backend_url=None)
+    load_before = os.getloadavg()[0]
+    health = control.up(settings)
+    try:
+        def client(service):
+            return boto3.client(service, endpoint_url=settings.endpoint_url, region_name=settings.region,
+                                aws_access_key_id=TEST_ACCESS_KEY, aws_secret_access_key=TEST_SECRET_KEY)
+
+        s3, glue = client("s3"), client("glue")
+        data = state / "data"
+        summary = etl_orders.generate("bench", data, orders=600, days=4)
+        for bucket in ("dea-etl-raw", "dea-etl-curated", "dea-etl-scripts"):
+            s3.create_bucket(Bucket=bucket)
+        for path in sorted((data / "raw").rglob("*.json")):
+            s3.upload_file(str(path), "dea-etl-raw", f"orders/{path.name}")
+        s3.upload_file(str(SCRIPT), "dea-etl-scripts", "jobs/etl_orders.py")
+        glue.create_database(DatabaseInput={"Name": "sales"})
+
+        def arguments(label: str) -> dict:
+            return {"--JOB_NAME": "orders-etl", "--raw_path": "s3://dea-etl-raw/orders/", "--database": "sales", "--table": f"orders_{label}",
+                    "--curated_path": f"s3://dea-etl-curated/{label}/curated/", "--quarantine_path": f"s3://dea-etl-curated/{label}/quarantine/"}
+
+        print(f"Lab 06 data: {summary['raw_rows']} raw rows in {len(summary['batch_1_files']) + len(summary['batch_2_files'])} files; "
+              f"{len(summary['curated'])} curated orders over {len(summary['order_dates'])} days")
+        with WorkerMemory(health["pid"]) as memory:
+            glue.create_job(Name="orders-etl", Role="r", GlueVersion="5.0",
+                            Command={"Name": "glueetl", "ScriptLocation": "s3://dea-etl-scripts/jobs/etl_orders.py"})
+            cold = timed_run(glue, "orders-etl", {k: v for k, v in arguments("cold").items() if k != "--JOB_NAME"})
+            warm = [timed_run(glue, "orders-etl", {k: v for k, v in arguments(f"warm{n}").items() if k != "--JOB_NAME"})
+                    for n in range(options.warm_runs)]
+        submits = [spark_submit(settings, arguments(f"submit{n}")) for n in range(options.submit_runs)]
+        crawl_seconds = crawl(settings, s3, glue)
+    finally:
+        control.down(settings)
+
+    print(f"machine: {os.cpu_count()} cores, 1-minute load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after "
+          "(other work on the machine slows every number)")
+    warm_median = statistics.median(warm)
+    submit_median = statistics.median(seconds for seconds, _ in submits)
+    submit_peak = max(peak for _, peak in submits)
+    print(f"{'measure':58} {'value':>10}  goal")
+    print(f"{'dealab job run, cold (StartJobRun → SUCCEEDED)':58} {cold:9.1f}s  ≤ 20 s")
+    print(f"{'dealab job run, warm (median of %d)' % len(warm):58} {warm_median:9.1f}s  ≤ 5 s   runs: {', '.join(f'{w:.1f}' for w in warm)}")
+    print(f"{'plain spark-submit, same script (median of %d)' % len(submits):58} {submit_median:9.1f}s")
+    print(f"{'ratio warm dealab / spark-submit':58} {warm_median / submit_median:9.2f}x")
+    print(f"{'ratio cold dealab / spark-submit':58} {cold / submit_median:9.2f}x")
+    print(f"{'crawler, %d objects in %d partitions' % (CRAWL_OBJECTS, CRAWL_PARTITIONS):58} {crawl_seconds:9.1f}s  ≤ 10 s")
+    print(f"{'Spark worker peak RSS (process tree)':58} {memory.peak / 2**20:8.0f}MB  ≤ 1024 MB")
+    print(f"{'spark-submit peak RSS (process tree)':58} {submit_peak / 2**20:8.0f}MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

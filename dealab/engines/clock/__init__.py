@@ -1,0 +1,5 @@
+"""The lab clock, with S3 lifecycle and DynamoDB TTL executed on it."""
+
+from dealab.engines.clock.engine import ClockEngine
+
+__all__ = ["ClockEngine"]

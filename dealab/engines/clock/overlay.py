@@ -1,0 +1,201 @@
+"""Storage classes the lifecycle engine has moved objects to, laid over the backend's S3 answers.
+
+S3 has no API that changes a stored object's storage class without rewriting the object (CopyObject onto
+itself makes a new version with a new LastModified), so a lifecycle transition cannot be written to the
+backend. The engine keeps its own persisted record of every transition instead, keyed by bucket, key and
+version, and guarded by the object's ETag and LastModified second (an object overwritten in place is a
+different object), and rewrites StorageClass in HeadObject, GetObject, ListObjects(V2) and
+ListObjectVersions answers from it. Restores of archived objects (RestoreObject) are kept here too: a
+restore takes the time of its retrieval tier on the lab clock, then lasts the requested days.
+"""
+
+from __future__ import annotations
+
+import datetime
+import email.utils
+import threading
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from dealab.engines.clock.clock import UTC, next_midnight
+from dealab.engines.clock.store import JsonFile
+
+S3_NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
+# Time a restore takes per storage class and retrieval tier (the upper end of what AWS documents).
+RESTORE_DURATIONS = {
+    "GLACIER": {"Expedited": datetime.timedelta(minutes=5), "Standard": datetime.timedelta(hours=5), "Bulk": datetime.timedelta(hours=12)},
+    "DEEP_ARCHIVE": {"Standard": datetime.timedelta(hours=12), "Bulk": datetime.timedelta(hours=48)},
+}
+DEFAULT_TIER = "Standard"
+LIST_ENTRY_TAGS = {"Contents", "Version"}
+
+ET.register_namespace("", S3_NAMESPACE)
+
+
+def epoch_second(moment: datetime.datetime) -> int:
+    return int(moment.timestamp())
+
+
+def parse_http_date(text: str) -> datetime.datetime:
+    return email.utils.parsedate_to_datetime(text).astimezone(UTC)
+
+
+def parse_iso(text: str) -> datetime.datetime:
+    moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def http_date(moment: datetime.datetime) -> str:
+    return email.utils.format_datetime(moment.astimezone(UTC), usegmt=True)
+
+
+class Overlay:
+    def __init__(self, state_dir: Path):
+        self._file = JsonFile(state_dir / "overlay.json")
+        self._lock = threading.Lock()
+        document = self._file.load({})
+        # bucket → key → version_id → {"etag", "modified", "class", "since"}
+        self._transitions: dict[str, dict[str, dict[str, dict]]] = {}
+        for bucket, key, version_id, record in document.get("transitions", []):
+            self._transitions.setdefault(bucket, {}).setdefault(key, {})[version_id] = record
+        # (bucket, key, version_id) → {"etag", "modified", "tier", "ready", "expires"}
+        self._restores: dict[tuple[str, str, str], dict] = {
+            (bucket, key, version_id): record for bucket, key, version_id, record in document.get("restores", [])
+        }
+
+    # ---- records -----------------------------------------------------------------------------------
+    def record_transition(self, bucket, key, version_id, etag, created, storage_class, moment) -> None:
+        with self._lock:
+            self._transitions.setdefault(bucket, {}).setdefault(key, {})[version_id] = {
+                "etag": etag.strip('"'), "modified": epoch_second(created), "class": storage_class, "since": moment.isoformat(),
+            }
+
+    def forget(self, bucket: str, key: str, version_id: str) -> None:
+        with self._lock:
+            keys = self._transitions.get(bucket, {})
+            versions = keys.get(key)
+            if versions is not None:
+                versions.pop(version_id, None)
+                if not versions:
+                    del keys[key]
+                if not keys:
+                    self._transitions.pop(bucket, None)
+            self._restores.pop((bucket, key, version_id), None)
+
+    def forget_bucket(self, bucket: str) -> None:
+        with self._lock:
+            self._transitions.pop(bucket, None)
+            for entry in [e for e in self._restores if e[0] == bucket]:
+                del self._restores[entry]
+
+    def forget_missing(self, bucket: str, present: set[tuple[str, str]]) -> None:
+        """Drops records of versions that no longer exist (deleted or overwritten by anyone)."""
+        with self._lock:
+            keys = self._transitions.get(bucket, {})
+            for key, versions in list(keys.items()):
+                for version_id in [v for v in versions if (key, v) not in present]:
+                    del versions[version_id]
+                if not versions:
+                    del keys[key]
+            if not keys:
+                self._transitions.pop(bucket, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._transitions.clear()
+            self._restores.clear()
+        self._file.remove()
+
+    def save(self) -> None:
+        with self._lock:
+            document = {
+                "transitions": [[b, k, v, r] for b, keys in self._transitions.items() for k, versions in keys.items() for v, r in versions.items()],
+                "restores": [[b, k, v, r] for (b, k, v), r in self._restores.items()],
+            }
+        self._file.save(document)
+
+    def has_bucket(self, bucket: str) -> bool:
+        return bucket in self._transitions
+
+    def _record(self, bucket: str, key: str, version_id: str | None, etag: str, modified: int) -> dict | None:
+        versions = self._transitions.get(bucket, {}).get(key)
+        if not versions:
+            return None
+        etag = etag.strip('"')
+        if version_id is not None:
+            record = versions.get(version_id)
+            return record if record and record["etag"] == etag and record["modified"] == modified else None
+        return next((r for r in versions.values() if r["etag"] == etag and r["modified"] == modified), None)
+
+    def storage_class(self, bucket, key, version_id, etag, created, stored_class) -> str:
+        record = self._record(bucket, key, version_id, etag, epoch_second(created))
+        return record["class"] if record else stored_class
+
+    def lookup(self, bucket: str, key: str, version_id: str | None, etag: str, modified: int) -> dict | None:
+        """The transition record of this object version (None: the backend's storage class stands)."""
+        return self._record(bucket, key, version_id, etag, modified)
+
+    # ---- restores ----------------------------------------------------------------------------------
+    def restore_state(self, bucket: str, key: str, version_id: str, now: datetime.datetime) -> tuple[str, dict | None]:
+        """'none', 'ongoing', 'restored' or 'expired', with the record."""
+        record = self._restores.get((bucket, key, version_id))
+        if record is None:
+            return "none", None
+        if now < parse_iso(record["ready"]):
+            return "ongoing", record
+        if now < parse_iso(record["expires"]):
+            return "restored", record
+        return "expired", record
+
+    def start_restore(self, bucket, key, version_id, storage_class, tier, days, now) -> dict:
+        ready = now + RESTORE_DURATIONS[storage_class][tier]
+        record = {"tier": tier, "days": days, "ready": ready.isoformat(), "expires": self._expiry(ready, days).isoformat()}
+        with self._lock:
+            self._restores[(bucket, key, version_id)] = record
+        return record
+
+    def extend_restore(self, bucket, key, version_id, days, now) -> None:
+        with self._lock:
+            record = self._restores[(bucket, key, version_id)]
+            record["days"] = days
+            record["expires"] = self._expiry(now, days).isoformat()
+
+    @staticmethod
+    def _expiry(start: datetime.datetime, days: int) -> datetime.datetime:
+        # a restored copy lasts the requested days, to the midnight UTC that follows
+        return next_midnight(start + datetime.timedelta(days=days) - datetime.timedelta(microseconds=1))
+
+    @staticmethod
+    def restore_header(state: str, record: dict | None) -> str | None:
+        if state == "ongoing":
+            return 'ongoing-request="true"'
+        if state == "restored":
+            return f'ongoing-request="false", expiry-date="{http_date(parse_iso(record["expires"]))}"'
+        return None
+
+    # ---- rewriting list answers ------------------------------------------------------------------
+    def rewrite_listing(self, bucket: str, body: bytes) -> bytes:
+        """StorageClass of every listed object version as lifecycle left it."""
+        if not self.has_bucket(bucket):
+            return body
+        root = ET.fromstring(body)
+        changed = False
+        for entry in root:
+            if entry.tag.rsplit("}", 1)[-1] not in LIST_ENTRY_TAGS:
+                continue
+            fields = {child.tag.rsplit("}", 1)[-1]: child for child in entry}
+            if "Key" not in fields or "ETag" not in fields or "LastModified" not in fields:
+                continue
+            version = fields.get("VersionId")
+            record = self._record(
+                bucket, fields["Key"].text or "", version.text if version is not None else None,
+                fields["ETag"].text or "", epoch_second(parse_iso(fields["LastModified"].text)),
+            )
+            if record is None:
+                continue
+            storage = fields.get("StorageClass")
+            if storage is None:
+                storage = ET.SubElement(entry, f"{{{S3_NAMESPACE}}}StorageClass")
+            storage.text = record["class"]
+            changed = True
+        return ET.tostring(root, xml_declaration=True, encoding="UTF-8") if changed else body

@@ -1,0 +1,472 @@
+"""Crawler runs: list the S3 targets through the S3 API, infer each dataset's format, columns and partitions,
+and write tables and partitions through the Glue API. Crawl status and metrics are kept under
+state_dir/glue/crawls.json; messages go to CloudWatch Logs /aws-glue/crawlers (stream = crawler name).
+
+A dataset is a folder: each first-level folder under a target is a table, unless those folders are all
+partitions (`dt=2024-01-01`, or all numbers such as `2024`), in which case the target itself is the table.
+Deeper folders are partitions, named from `key=value` or else partition_0, partition_1, ...
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import logging
+import os
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from dealab.engines.glue import inference
+from dealab.engines.glue.jobs import GlueError
+
+log = logging.getLogger("dealab.glue.crawlers")
+
+LOG_GROUP = "/aws-glue/crawlers"
+SAMPLE_BYTES = 1024 * 1024
+WHOLE_FILE_LIMIT = 32 * 1024 * 1024
+# Glue samples a few files of each partition rather than every one.
+FILES_SAMPLED_PER_PARTITION = 3
+FILES_SAMPLED_UNPARTITIONED = 50
+FETCH_THREADS = 8
+SIMILARITY = 0.7
+STORAGE = {
+    "csv": ("org.apache.hadoop.mapred.TextInputFormat", "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+            "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe"),
+    "json": ("org.apache.hadoop.mapred.TextInputFormat", "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+             "org.openx.data.jsonserde.JsonSerDe"),
+    "parquet": ("org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+                "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+                "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"),
+}
+_PARTITION_LIKE = re.compile(r"^(?:[^=/]+=[^/]*|\d+)$")
+
+
+@dataclass
+class Dataset:
+    """One table's worth of objects: its root folder and its files by partition folder path."""
+
+    name: str
+    location: str  # s3://bucket/prefix/
+    files: dict[tuple[str, ...], list[dict]] = field(default_factory=dict)
+
+
+def _similar(schemas: list[inference.FileSchema]) -> bool:
+    """Glue's test for files of one table: one format, and each file shares most (70%) of its columns with the first."""
+    first = {name for name, _ in schemas[0].columns}
+    for schema in schemas[1:]:
+        names = {name for name, _ in schema.columns}
+        if schema.format != schemas[0].format or len(first & names) < SIMILARITY * len(first | names):
+            return False
+    return True
+
+
+def _table_name(prefix: str, folder: str) -> str:
+    return prefix + re.sub(r"[^a-z0-9_]", "_", folder.lower())
+
+
+def _excluded(relative_key: str, patterns: list[str]) -> bool:
+    return any(fnmatch.fnmatchcase(relative_key, pattern) or fnmatch.fnmatchcase(relative_key, pattern.replace("**", "*"))
+               for pattern in patterns)
+
+
+def group_into_datasets(target: str, objects: list[dict], table_prefix: str) -> tuple[list[Dataset], list[str]]:
+    """Splits a target's objects into datasets; returns them and notes on objects left out."""
+    parts = urlsplit(target)
+    bucket, prefix = parts.netloc, parts.path.lstrip("/")
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    relative = [(item, item["Key"][len(prefix):].split("/")) for item in objects]
+    first_folders = {segments[0] for _, segments in relative if len(segments) > 1}
+    target_is_table = not first_folders or all(_PARTITION_LIKE.match(folder) for folder in first_folders)
+    datasets: dict[str, Dataset] = {}
+    notes = []
+    for item, segments in relative:
+        if target_is_table:
+            root_name = prefix.rstrip("/").rsplit("/", 1)[-1] or bucket
+            location, folders = f"s3://{bucket}/{prefix}", segments[:-1]
+        elif len(segments) == 1:
+            notes.append(f"s3://{bucket}/{item['Key']}: a file beside dataset folders belongs to no table; skipped")
+            continue
+        else:
+            root_name = segments[0]
+            location, folders = f"s3://{bucket}/{prefix}{segments[0]}/", segments[1:-1]
+        dataset = datasets.setdefault(location, Dataset(_table_name(table_prefix, root_name), location))
+        dataset.files.setdefault(tuple(folders), []).append(item)
+    for dataset in datasets.values():
+        depths = {len(folders) for folders in dataset.files}
+        if len(depths) > 1:
+            deepest = max(depths)
+            for folders in [f for f in dataset.files if len(f) != deepest]:
+                notes.append(f"{dataset.location}{'/'.join(folders)}: files at a different folder depth than the partitions; skipped")
+                del dataset.files[folders]
+    return list(datasets.values()), notes
+
+
+def partition_keys(folders: tuple[str, ...]) -> list[str]:
+    return [folder.split("=", 1)[0] if "=" in folder else f"partition_{index}" for index, folder in enumerate(folders)]
+
+
+def partition_values(folders: tuple[str, ...]) -> list[str]:
+    return [folder.split("=", 1)[1] if "=" in folder else folder for folder in folders]
+
+
+class Crawls:
+    def __init__(self, state_dir: Path, client: Callable[[str], object]):
+        self._file = state_dir / "glue" / "crawls.json"
+        self._client = client
+        self._lock = threading.Lock()
+        self._state: dict[str, dict] = json.loads(self._file.read_text()) if self._file.exists() else {}
+        self._threads: dict[str, threading.Thread] = {}
+        self._cancel: set[str] = set()
+        for entry in self._state.values():
+            if entry["State"] != "READY":  # the stack stopped mid-crawl
+                entry["State"] = "READY"
+                entry["LastCrawl"].update(Status="FAILED", ErrorMessage="the dealab stack stopped during the crawl")
+
+    def _save(self) -> None:
+        self._file.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self._file.with_suffix(".tmp")
+        temporary.write_text(json.dumps(self._state, indent=1))
+        os.replace(temporary, self._file)
+
+    # ---- API -----------------------------------------------------------------------------------------
+    def start(self, crawler: dict) -> None:
+        name = crawler["Name"]
+        with self._lock:
+            entry = self._state.setdefault(name, {"State": "READY", "LastCrawl": None, "Metrics": None, "CrawledFolders": []})
+            if entry["State"] != "READY":
+                raise GlueError("CrawlerRunningException", f"Crawler with name {name} has already started")
+            entry["State"] = "RUNNING"
+            entry["StartedAt"] = time.time()
+            self._save()
+            thread = threading.Thread(target=self._crawl, args=(crawler,), name=f"crawler-{name}", daemon=True)
+            self._threads[name] = thread
+        thread.start()
+
+    def stop(self, name: str) -> None:
+        with self._lock:
+            entry = self._state.get(name)
+            if entry is None or entry["State"] == "READY":
+                raise GlueError("CrawlerNotRunningException", f"Crawler with name {name} isn't running")
+            if entry["State"] == "STOPPING":
+                raise GlueError("CrawlerStoppingException", f"Crawler with name {name} is already stopping")
+            entry["State"] = "STOPPING"
+            self._cancel.add(name)
+            self._save()
+
+    def running(self, name: str) -> bool:
+        with self._lock:
+            return self._state.get(name, {}).get("State", "READY") != "READY"
+
+    def describe_into(self, crawler: dict) -> None:
+        """Puts this engine's view of the crawl (State, LastCrawl, CrawlElapsedTime) into a GetCrawler answer."""
+        with self._lock:
+            entry = self._state.get(crawler["Name"])
+            crawler["State"] = entry["State"] if entry else "READY"
+            crawler.pop("LastCrawl", None)
+            if entry and entry.get("LastCrawl"):
+                crawler["LastCrawl"] = dict(entry["LastCrawl"])
+            if entry and entry["State"] != "READY":
+                crawler["CrawlElapsedTime"] = int((time.time() - entry["StartedAt"]) * 1000)
+
+    def metrics(self, name: str) -> dict:
+        with self._lock:
+            entry = self._state.get(name) or {}
+            metrics = entry.get("Metrics") or {}
+            runtimes = entry.get("Runtimes", [])
+        return {
+            "CrawlerName": name,
+            "TimeLeftSeconds": 0.0,
+            "StillEstimating": entry.get("State") == "RUNNING",
+            "LastRuntimeSeconds": runtimes[-1] if runtimes else 0.0,
+            "MedianRuntimeSeconds": sorted(runtimes)[len(runtimes) // 2] if runtimes else 0.0,
+            "TablesCreated": metrics.get("TablesCreated", 0),
+            "TablesUpdated": metrics.get("TablesUpdated", 0),
+            "TablesDeleted": metrics.get("TablesDeleted", 0),
+        }
+
+    def forget(self, name: str) -> None:
+        with self._lock:
+            self._state.pop(name, None)
+            self._save()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._cancel.update(self._threads)
+            self._state.clear()
+            self._save()
+
+    def close(self) -> None:
+        with self._lock:
+            self._cancel.update(self._threads)
+            threads = list(self._threads.values())
+        for thread in threads:
+            thread.join(timeout=10)
+
+    # ---- a crawl -------------------------------------------------------------------------------------
+    def _crawl(self, crawler: dict) -> None:
+        name = crawler["Name"]
+        run = CrawlRun(crawler, self._client, self._crawled_folders(name), lambda: name in self._cancel)
+        status, error_message = "SUCCEEDED", ""
+        try:
+            run.execute()
+        except CrawlCancelled:
+            status = "CANCELLED"
+        except Exception as error:  # a crawl that fails reports why, as on AWS, and leaves the crawler READY
+            log.exception("crawler %s", name)
+            status, error_message = "FAILED", f"{type(error).__name__}: {error}"
+            run.log(f"ERROR: {error_message}")
+        run.log(f"Finished Crawl with status {status}: {run.tables_created} tables created, {run.tables_updated} tables updated, "
+                f"{run.partitions_added} partitions added")
+        run.send_logs()
+        with self._lock:
+            entry = self._state.get(name)
+            self._cancel.discard(name)
+            self._threads.pop(name, None)
+            if entry is None:  # reset or deleted meanwhile
+                return
+            entry["State"] = "STOPPING"
+            self._save()
+            elapsed = round(time.time() - entry["StartedAt"], 3)
+            entry["Runtimes"] = (entry.get("Runtimes", []) + [elapsed])[-20:]
+            entry["LastCrawl"] = {
+                "Status": status,
+                "LogGroup": LOG_GROUP,
+                "LogStream": name,
+                "MessagePrefix": run.message_prefix,
+                "StartTime": entry["StartedAt"],
+            }
+            if error_message:
+                entry["LastCrawl"]["ErrorMessage"] = error_message
+            entry["Metrics"] = {"TablesCreated": run.tables_created, "TablesUpdated": run.tables_updated, "TablesDeleted": 0}
+            if status == "SUCCEEDED":
+                entry["CrawledFolders"] = sorted(set(entry.get("CrawledFolders", [])) | run.folders_seen)
+            entry["State"] = "READY"
+            self._save()
+
+    def _crawled_folders(self, name: str) -> set[str]:
+        with self._lock:
+            return set(self._state.get(name, {}).get("CrawledFolders", []))
+
+
+class CrawlCancelled(Exception):
+    pass
+
+
+class CrawlRun:
+    def __init__(self, crawler: dict, client: Callable[[str], object], crawled_folders: set[str], cancelled: Callable[[], bool]):
+        self.crawler = crawler
+        self.s3, self.glue, self.logs = client("s3"), client("glue"), client("logs")
+        self.cancelled = cancelled
+        self.message_prefix = str(uuid.uuid4())
+        self.new_folders_only = crawler.get("RecrawlPolicy", {}).get("RecrawlBehavior") == "CRAWL_NEW_FOLDERS_ONLY"
+        self.crawled_folders = crawled_folders
+        self.folders_seen: set[str] = set()
+        policy = crawler.get("SchemaChangePolicy") or {}
+        self.update_schema = policy.get("UpdateBehavior", "UPDATE_IN_DATABASE") == "UPDATE_IN_DATABASE"
+        self.tables_created = self.tables_updated = self.partitions_added = 0
+        self._messages: list[dict] = []
+
+    def log(self, message: str) -> None:
+        self._messages.append({"timestamp": int(time.time() * 1000), "message": f"[{self.message_prefix}] {message}"})
+
+    def send_logs(self) -> None:
+        try:
+            self.logs.create_log_group(logGroupName=LOG_GROUP)
+        except self.logs.exceptions.ResourceAlreadyExistsException:
+            pass
+        try:
+            self.logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=self.crawler["Name"])
+        except self.logs.exceptions.ResourceAlreadyExistsException:
+            pass
+        for start in range(0, len(self._messages), 1000):
+            self.logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=self.crawler["Name"], logEvents=self._messages[start:start + 1000])
+
+    def _check_cancel(self) -> None:
+        if self.cancelled():
+            raise CrawlCancelled()
+
+    def execute(self) -> None:
+        database = self.crawler.get("DatabaseName")
+        if not database:
+            raise ValueError("the crawler has no DatabaseName")
+        self.glue.get_database(Name=database)
+        self.log(f"Running Start Crawl for Crawler {self.crawler['Name']}")
+        for target in self.crawler.get("Targets", {}).get("S3Targets", []):
+            datasets, notes = group_into_datasets(target["Path"], self._list(target), self.crawler.get("TablePrefix", ""))
+            for note in notes:
+                self.log(note)
+            for dataset in datasets:
+                self._check_cancel()
+                self._crawl_dataset(database, dataset)
+
+    def _list(self, target: dict) -> list[dict]:
+        parts = urlsplit(target["Path"])
+        bucket, prefix = parts.netloc, parts.path.lstrip("/")
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+        patterns = target.get("Exclusions", [])
+        objects = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            self._check_cancel()
+            for item in page.get("Contents", []):
+                key = item["Key"]
+                relative = key[len(prefix):]
+                if key.endswith("/") or any(part.startswith(("_", ".")) for part in relative.split("/")):
+                    continue
+                if _excluded(relative, patterns):
+                    continue
+                if item["Size"] == 0:
+                    self.log(f"s3://{bucket}/{key}: empty file; skipped")
+                    continue
+                folder = f"s3://{bucket}/{key.rsplit('/', 1)[0]}/" if "/" in key else f"s3://{bucket}/"
+                if self.new_folders_only and folder in self.crawled_folders:
+                    continue
+                self.folders_seen.add(folder)
+                objects.append({"Bucket": bucket, "Key": key, "Size": item["Size"]})
+        return objects
+
+    def _schema_of(self, item: dict) -> inference.FileSchema | None:
+        whole = item["Size"] <= SAMPLE_BYTES
+        head = self.s3.get_object(Bucket=item["Bucket"], Key=item["Key"], **({} if whole else {"Range": f"bytes=0-{SAMPLE_BYTES - 1}"}))
+        data = head["Body"].read()
+        if data.startswith(inference.PARQUET_MAGIC) and not whole:
+            if item["Size"] > WHOLE_FILE_LIMIT:
+                raise inference.UnreadableFile(f"a Parquet file over {WHOLE_FILE_LIMIT // 2**20} MB is not sampled by dealab")
+            data, whole = self.s3.get_object(Bucket=item["Bucket"], Key=item["Key"])["Body"].read(), True
+        return inference.infer(data, whole)
+
+    def _crawl_dataset(self, database: str, dataset: Dataset) -> None:
+        per_folder = FILES_SAMPLED_PER_PARTITION if len(dataset.files) > 1 or () not in dataset.files else FILES_SAMPLED_UNPARTITIONED
+        samples = [(folders, item) for folders, items in sorted(dataset.files.items())
+                   for item in sorted(items, key=lambda i: i["Key"])[:per_folder]]
+        with ThreadPoolExecutor(FETCH_THREADS) as pool:
+            schemas = list(pool.map(lambda sample: self._sample(sample[1]), samples))
+        self._check_cancel()
+        by_partition: dict[tuple[str, ...], list[inference.FileSchema]] = {}
+        for (folders, _), schema in zip(samples, schemas):
+            if schema is not None:
+                by_partition.setdefault(folders, []).append(schema)
+        if not by_partition:
+            self.log(f"{dataset.location}: no readable files; no table")
+            return
+        if list(by_partition) == [()] and not _similar(by_partition[()]):
+            self.log(f"{dataset.location}: its files differ in format or columns; one table per file")
+            read = [(item, schema) for (_, item), schema in zip(samples, schemas) if schema is not None]
+            for item, schema in read:
+                file_name = item["Key"].rsplit("/", 1)[-1]
+                single = Dataset(_table_name(self.crawler.get("TablePrefix", ""), file_name), f"s3://{item['Bucket']}/{item['Key']}", {(): [item]})
+                self._catalog_dataset(database, single, {(): [schema]})
+            return
+        self._catalog_dataset(database, dataset, by_partition)
+
+    def _catalog_dataset(self, database: str, dataset: Dataset, by_partition: dict[tuple[str, ...], list[inference.FileSchema]]) -> None:
+        formats = {schema.format for schemas_ in by_partition.values() for schema in schemas_}
+        if len(formats) > 1:
+            self.log(f"{dataset.location}: files of several formats ({', '.join(sorted(formats))}); the table takes the most common")
+        counts = {fmt: sum(s.format == fmt for ss in by_partition.values() for s in ss) for fmt in formats}
+        data_format = max(sorted(formats), key=counts.get)
+        columns: list[tuple[str, str]] = []
+        for schemas_ in by_partition.values():
+            for schema in schemas_:
+                if schema.format == data_format:
+                    columns = inference.merge_columns(columns, schema.columns)
+        representative = next(s for ss in by_partition.values() for s in ss if s.format == data_format)
+        keys = partition_keys(next(iter(by_partition)))
+        columns = [(name, kind) for name, kind in inference.finalize(columns) if name not in keys]
+        self._write_table(database, dataset, data_format, columns, keys, representative)
+        self._write_partitions(database, dataset, sorted(by_partition), data_format, representative)
+
+    def _sample(self, item: dict) -> inference.FileSchema | None:
+        try:
+            return self._schema_of(item)
+        except inference.UnreadableFile as error:
+            self.log(f"s3://{item['Bucket']}/{item['Key']}: unreadable ({error}); skipped")
+            return None
+
+    def _descriptor(self, location: str, data_format: str, columns: list[tuple[str, str]], sample: inference.FileSchema) -> dict:
+        input_format, output_format, serde = STORAGE[data_format]
+        parameters = {"classification": data_format, "compressionType": "none", "typeOfData": "file"}
+        serde_parameters = {"serialization.format": "1"}
+        if data_format == "csv":
+            parameters.update(delimiter=sample.csv_delimiter, areColumnsQuoted="false")
+            if sample.csv_header:
+                parameters["skip.header.line.count"] = "1"
+            serde_parameters["field.delim"] = sample.csv_delimiter
+        elif data_format == "json":
+            serde_parameters["paths"] = ",".join(name for name, _ in columns)
+        return {
+            "Columns": [{"Name": name, "Type": kind} for name, kind in columns],
+            "Location": location,
+            "InputFormat": input_format,
+            "OutputFormat": output_format,
+            "Compressed": False,
+            "SerdeInfo": {"SerializationLibrary": serde, "Parameters": serde_parameters},
+            "Parameters": parameters,
+        }
+
+    def _write_table(self, database: str, dataset: Dataset, data_format: str, columns: list[tuple[str, str]],
+                     keys: list[str], sample: inference.FileSchema) -> None:
+        descriptor = self._descriptor(dataset.location, data_format, columns, sample)
+        table_input = {
+            "Name": dataset.name,
+            "TableType": "EXTERNAL_TABLE",
+            "Parameters": {**descriptor["Parameters"], "UPDATED_BY_CRAWLER": self.crawler["Name"], "CrawlerSchemaSerializerVersion": "1.0"},
+            "StorageDescriptor": descriptor,
+            "PartitionKeys": [{"Name": key, "Type": "string"} for key in keys],
+        }
+        try:
+            existing = self.glue.get_table(DatabaseName=database, Name=dataset.name)["Table"]
+        except self.glue.exceptions.EntityNotFoundException:
+            self.glue.create_table(DatabaseName=database, TableInput=table_input)
+            self.tables_created += 1
+            self.log(f"Created table {dataset.name} in database {database} ({data_format}, {len(columns)} columns, partition keys {keys or 'none'})")
+            return
+        old_columns = [(c["Name"], c["Type"]) for c in existing.get("StorageDescriptor", {}).get("Columns", [])]
+        merged = inference.merge_columns(old_columns, columns)
+        if merged == old_columns:
+            return
+        changes = ", ".join(f"{name} {kind}" for name, kind in merged if (name, kind) not in old_columns)
+        if not self.update_schema:
+            self.log(f"Table {dataset.name}: schema change detected ({changes}); not applied, SchemaChangePolicy.UpdateBehavior is LOG")
+            return
+        table_input["StorageDescriptor"] = self._descriptor(dataset.location, data_format, merged, sample)
+        self.glue.update_table(DatabaseName=database, TableInput=table_input)
+        self.tables_updated += 1
+        self.log(f"Updated table {dataset.name} in database {database}: {changes}")
+
+    def _write_partitions(self, database: str, dataset: Dataset, partitions: list[tuple[str, ...]], data_format: str,
+                          sample: inference.FileSchema) -> None:
+        if not partitions or not partitions[0]:
+            return
+        table = self.glue.get_table(DatabaseName=database, Name=dataset.name)["Table"]
+        columns = [(c["Name"], c["Type"]) for c in table["StorageDescriptor"]["Columns"]]
+        known = {
+            tuple(p["Values"])
+            for page in self.glue.get_paginator("get_partitions").paginate(DatabaseName=database, TableName=dataset.name)
+            for p in page["Partitions"]
+        }
+        new = [folders for folders in partitions if tuple(partition_values(folders)) not in known]
+        for start in range(0, len(new), 100):
+            self._check_cancel()
+            self.glue.batch_create_partition(
+                DatabaseName=database,
+                TableName=dataset.name,
+                PartitionInputList=[
+                    {
+                        "Values": partition_values(folders),
+                        "StorageDescriptor": self._descriptor(dataset.location + "/".join(folders) + "/", data_format, columns, sample),
+                    }
+                    for folders in new[start:start + 100]
+                ],
+            )
+        self.partitions_added += len(new)
+        if new:
+            self.log(f"Table {dataset.name}: added {len(new)} partitions")

@@ -1,0 +1,197 @@
+"""The glue engine: job runs on local Spark and crawlers that read the data, in front of the backend's
+Glue, which keeps the definitions (jobs, crawlers, databases, tables, partitions).
+
+Calls that only store or read definitions pass through. What only this engine knows — runs, bookmarks,
+crawls — is answered here and kept under state_dir/glue/.
+"""
+
+from __future__ import annotations
+
+import json
+
+from dealab.engines import ENGINE_HEADER, Engine, EngineContext
+from dealab.engines.glue.crawlers import Crawls
+from dealab.engines.glue.jobs import GlueError, JobRuns
+from dealab.stack.messages import AwsRequest, AwsResponse
+
+# JobUpdate members that CreateJob takes under the same name.
+JOB_UPDATE_FIELDS = (
+    "Description", "LogUri", "Role", "ExecutionProperty", "Command", "DefaultArguments", "NonOverridableArguments",
+    "Connections", "MaxRetries", "AllocatedCapacity", "Timeout", "MaxCapacity", "WorkerType", "NumberOfWorkers",
+    "SecurityConfiguration", "NotificationProperty", "GlueVersion", "CodeGenConfigurationNodes", "ExecutionClass",
+    "SourceControlDetails",
+)
+# Crawler members that UpdateCrawler may change; the rest of the definition stays.
+CRAWLER_FIELDS = (
+    "Role", "DatabaseName", "Description", "Targets", "Schedule", "Classifiers", "TablePrefix", "SchemaChangePolicy",
+    "RecrawlPolicy", "LineageConfiguration", "Configuration", "CrawlerSecurityConfiguration",
+)
+
+
+class GlueEngine(Engine):
+    name = "glue"
+    routes = frozenset(
+        ("glue", operation)
+        for operation in (
+            "StartJobRun", "GetJobRun", "GetJobRuns", "BatchStopJobRun", "GetJobBookmark", "ResetJobBookmark",
+            "CreateJob", "UpdateJob", "DeleteJob",
+            "StartCrawler", "StopCrawler", "UpdateCrawler", "GetCrawler", "GetCrawlers", "BatchGetCrawlers", "GetCrawlerMetrics", "DeleteCrawler",
+        )
+    )
+
+    def __init__(self, context: EngineContext):
+        super().__init__(context)
+        self._glue = context.client("glue", engine=self.name)
+        self.runs = JobRuns(context.state_dir, context.endpoint_url, context.region)
+        self.crawls = Crawls(context.state_dir, lambda service: context.client(service, engine=self.name))
+
+    def handle(self, request: AwsRequest) -> AwsResponse:
+        if request.headers.get(ENGINE_HEADER) == self.name:
+            return request.send_on()
+        handler = getattr(self, f"_{request.operation}")
+        try:
+            return handler(request, request.json)
+        except GlueError as error:
+            return AwsResponse.json_error(error.code, error.message)
+        except self._glue.exceptions.ClientError as error:
+            code = error.response["Error"]["Code"]
+            return AwsResponse.json_error(code, error.response["Error"].get("Message", code), error.response["ResponseMetadata"]["HTTPStatusCode"])
+
+    def _job(self, name: str) -> dict:
+        if not name:
+            raise GlueError("InvalidInputException", "JobName is required")
+        try:
+            return self._glue.get_job(JobName=name)["Job"]
+        except self._glue.exceptions.EntityNotFoundException:
+            raise GlueError("EntityNotFoundException", f"Job with name: {name} not found") from None
+
+    # ---- jobs ----------------------------------------------------------------------------------------
+    def _StartJobRun(self, request: AwsRequest, params: dict) -> AwsResponse:
+        job = self._job(params.get("JobName", ""))
+        if "ScriptLocation" not in job.get("Command", {}):
+            raise GlueError("InvalidInputException", f"job {job['Name']} has no Command.ScriptLocation")
+        arguments = {**job.get("DefaultArguments", {}), **params.get("Arguments", {}), **(job.get("NonOverridableArguments") or {})}
+        return AwsResponse.json({"JobRunId": self.runs.start(job, arguments, params)})
+
+    def _GetJobRun(self, request: AwsRequest, params: dict) -> AwsResponse:
+        return AwsResponse.json({"JobRun": self.runs.get(params.get("JobName", ""), params.get("RunId", ""))})
+
+    def _GetJobRuns(self, request: AwsRequest, params: dict) -> AwsResponse:
+        runs = self.runs.of_job(self._job(params.get("JobName", ""))["Name"])
+        start = int(params.get("NextToken") or 0)
+        size = int(params.get("MaxResults") or 100)
+        page = {"JobRuns": runs[start:start + size]}
+        if start + size < len(runs):
+            page["NextToken"] = str(start + size)
+        return AwsResponse.json(page)
+
+    def _BatchStopJobRun(self, request: AwsRequest, params: dict) -> AwsResponse:
+        stopped, errors = self.runs.stop(params.get("JobName", ""), params.get("JobRunIds", []))
+        return AwsResponse.json({"SuccessfulSubmissions": stopped, "Errors": errors})
+
+    def _GetJobBookmark(self, request: AwsRequest, params: dict) -> AwsResponse:
+        return AwsResponse.json({"JobBookmarkEntry": self.runs.bookmark(self._job(params.get("JobName", ""))["Name"])})
+
+    def _ResetJobBookmark(self, request: AwsRequest, params: dict) -> AwsResponse:
+        return AwsResponse.json({"JobBookmarkEntry": self.runs.reset_bookmark(self._job(params.get("JobName", ""))["Name"])})
+
+    def _CreateJob(self, request: AwsRequest, params: dict) -> AwsResponse:
+        """Stored by the backend; a new Spark job also starts the worker warming up, so its first run waits less."""
+        response = request.send_on()
+        if response.status < 300 and (params.get("Command") or {}).get("Name", "glueetl") == "glueetl":
+            self.runs.warm_up_worker()
+        return response
+
+    def _UpdateJob(self, request: AwsRequest, params: dict) -> AwsResponse:
+        """As on AWS, JobUpdate replaces the whole definition (the backend has no UpdateJob of its own)."""
+        name = self._job(params.get("JobName", ""))["Name"]
+        update = params.get("JobUpdate") or {}
+        if not update.get("Role") or not update.get("Command"):
+            raise GlueError("InvalidInputException", "JobUpdate needs Role and Command: it replaces the whole job definition")
+        tags = self._glue.get_tags(ResourceArn=self._job_arn(name)).get("Tags", {})
+        self._glue.delete_job(JobName=name)
+        self._glue.create_job(Name=name, Tags=tags, **{key: update[key] for key in JOB_UPDATE_FIELDS if key in update})
+        return AwsResponse.json({"JobName": name})
+
+    def _job_arn(self, name: str) -> str:
+        return f"arn:aws:glue:{self.context.region}:123456789012:job/{name}"
+
+    def _DeleteJob(self, request: AwsRequest, params: dict) -> AwsResponse:
+        response = request.send_on()
+        if response.status < 300:
+            self.runs.forget_job(params.get("JobName", ""))
+        return response
+
+    # ---- crawlers ------------------------------------------------------------------------------------
+    def _crawler(self, name: str) -> dict:
+        try:
+            return self._glue.get_crawler(Name=name)["Crawler"]
+        except self._glue.exceptions.EntityNotFoundException:
+            raise GlueError("EntityNotFoundException", f"Crawler with name {name} has not been found") from None
+
+    def _StartCrawler(self, request: AwsRequest, params: dict) -> AwsResponse:
+        self.crawls.start(self._crawler(params.get("Name", "")))
+        return AwsResponse.json({})
+
+    def _StopCrawler(self, request: AwsRequest, params: dict) -> AwsResponse:
+        self.crawls.stop(self._crawler(params.get("Name", ""))["Name"])
+        return AwsResponse.json({})
+
+    def _UpdateCrawler(self, request: AwsRequest, params: dict) -> AwsResponse:
+        """Changes only the members given (the backend has no UpdateCrawler of its own); not while it runs."""
+        current = self._crawler(params.get("Name", ""))
+        name = current["Name"]
+        if self.crawls.running(name):
+            raise GlueError("CrawlerRunningException", f"Crawler with name {name} is running and cannot be updated")
+        definition = {key: current[key] for key in CRAWLER_FIELDS if current.get(key) not in (None, "", [], {})}
+        if isinstance(definition.get("Schedule"), dict):
+            definition["Schedule"] = definition["Schedule"].get("ScheduleExpression", "")
+        definition.update({key: params[key] for key in CRAWLER_FIELDS if key in params})
+        definition = {key: value for key, value in definition.items() if value not in (None, "")}
+        tags = self._glue.get_tags(ResourceArn=f"arn:aws:glue:{self.context.region}:123456789012:crawler/{name}").get("Tags", {})
+        self._glue.delete_crawler(Name=name)
+        self._glue.create_crawler(Name=name, Tags=tags, **definition)
+        return AwsResponse.json({})
+
+    def _GetCrawler(self, request: AwsRequest, params: dict) -> AwsResponse:
+        return self._with_crawl_state(request.send_on(), "Crawler")
+
+    def _GetCrawlers(self, request: AwsRequest, params: dict) -> AwsResponse:
+        return self._with_crawl_state(request.send_on(), "Crawlers")
+
+    def _BatchGetCrawlers(self, request: AwsRequest, params: dict) -> AwsResponse:
+        return self._with_crawl_state(request.send_on(), "Crawlers")
+
+    def _with_crawl_state(self, response: AwsResponse, member: str) -> AwsResponse:
+        if response.status >= 300:
+            return response
+        document = json.loads(response.read())
+        crawlers = document.get(member)
+        for crawler in crawlers if isinstance(crawlers, list) else [crawlers]:
+            if crawler:
+                self.crawls.describe_into(crawler)
+        return AwsResponse.json(document)
+
+    def _GetCrawlerMetrics(self, request: AwsRequest, params: dict) -> AwsResponse:
+        names = params.get("CrawlerNameList") or [c["Name"] for c in self._glue.get_crawlers().get("Crawlers", [])]
+        metrics = [self.crawls.metrics(self._crawler(name)["Name"]) for name in names]
+        return AwsResponse.json({"CrawlerMetricsList": metrics})
+
+    def _DeleteCrawler(self, request: AwsRequest, params: dict) -> AwsResponse:
+        if self.crawls.running(params.get("Name", "")):
+            raise GlueError("CrawlerRunningException", f"Crawler with name {params.get('Name')} is running and cannot be deleted")
+        response = request.send_on()
+        if response.status < 300:
+            self.crawls.forget(params.get("Name", ""))
+        return response
+
+    def admin_routes(self):
+        return {"glue": lambda request: AwsResponse.json(self.runs.worker_status())}
+
+    def reset(self) -> None:
+        self.runs.reset()
+        self.crawls.reset()
+
+    def close(self) -> None:
+        self.runs.close()
+        self.crawls.close()

@@ -1,0 +1,242 @@
+"""What a crawler concludes from a file's bytes: its format (CSV and its delimiter and header, JSON lines,
+Parquet) and its columns with catalog (Hive) types. Pure functions, no I/O."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass
+
+PARQUET_MAGIC = b"PAR1"
+_NULL_TYPE = re.compile(r"(?:(?<=[:<])|^)null(?=[,>]|$)")
+CSV_DELIMITERS = (",", "\t", "|", ";")
+SAMPLE_ROWS = 1000
+# Widening order when two samples disagree on a column's type.
+NUMERIC_WIDENING = {("bigint", "double"): "double", ("double", "bigint"): "double"}
+
+
+class UnreadableFile(ValueError):
+    """The bytes are not a format the crawler knows; the message says what was found."""
+
+
+@dataclass
+class FileSchema:
+    format: str  # csv, json or parquet
+    columns: list[tuple[str, str]]
+    csv_delimiter: str = ","
+    csv_header: bool = False
+
+
+def merge_type(first: str, second: str) -> str:
+    if first == second:
+        return first
+    if first == "null":
+        return second
+    if second == "null":
+        return first
+    if (first, second) in NUMERIC_WIDENING:
+        return NUMERIC_WIDENING[(first, second)]
+    if first.startswith("struct<") and second.startswith("struct<"):
+        return _struct(merge_columns(_struct_fields(first), _struct_fields(second)))
+    return "string"
+
+
+def merge_columns(first: list[tuple[str, str]], second: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The columns of both, in order of first appearance, types widened where they disagree."""
+    merged = dict(first)
+    for name, kind in second:
+        merged[name] = merge_type(merged[name], kind) if name in merged else kind
+    return list(merged.items())
+
+
+def finalize(columns: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Columns only ever seen null are strings, as in the catalog a crawler writes."""
+    return [(name, _NULL_TYPE.sub("string", kind)) for name, kind in columns]
+
+
+def infer(data: bytes, whole_file: bool) -> FileSchema:
+    """The schema of a file from its bytes (`whole_file` False: only the first part of a larger file)."""
+    if not data.strip():
+        raise UnreadableFile("the file is empty")
+    if data.startswith(PARQUET_MAGIC):
+        return _parquet(data)
+    text = data.decode("utf-8", errors="replace")
+    if not whole_file:
+        text = text[: text.rfind("\n") + 1] or text
+    if text.lstrip().startswith(("{", "[")):
+        return _json_lines(text)
+    return _csv(text)
+
+
+def _parquet(data: bytes) -> FileSchema:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(pa.BufferReader(data))
+    except (pa.ArrowInvalid, OSError) as error:
+        raise UnreadableFile(f"not a readable Parquet file: {error}") from None
+    return FileSchema("parquet", [(f.name, _arrow_type(f.type)) for f in schema])
+
+
+def _arrow_type(arrow_type) -> str:
+    import pyarrow.types as t
+
+    if t.is_boolean(arrow_type):
+        return "boolean"
+    if t.is_int8(arrow_type):
+        return "tinyint"
+    if t.is_int16(arrow_type):
+        return "smallint"
+    if t.is_int32(arrow_type) or t.is_uint8(arrow_type) or t.is_uint16(arrow_type):
+        return "int"
+    if t.is_integer(arrow_type):
+        return "bigint"
+    if t.is_float32(arrow_type):
+        return "float"
+    if t.is_floating(arrow_type):
+        return "double"
+    if t.is_decimal(arrow_type):
+        return f"decimal({arrow_type.precision},{arrow_type.scale})"
+    if t.is_timestamp(arrow_type):
+        return "timestamp"
+    if t.is_date(arrow_type):
+        return "date"
+    if t.is_binary(arrow_type) or t.is_large_binary(arrow_type):
+        return "binary"
+    if t.is_list(arrow_type) or t.is_large_list(arrow_type):
+        return f"array<{_arrow_type(arrow_type.value_type)}>"
+    if t.is_struct(arrow_type):
+        return _struct([(arrow_type.field(i).name, _arrow_type(arrow_type.field(i).type)) for i in range(arrow_type.num_fields)])
+    if t.is_map(arrow_type):
+        return f"map<{_arrow_type(arrow_type.key_type)},{_arrow_type(arrow_type.item_type)}>"
+    return "string"
+
+
+def _json_value_type(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "bigint"
+    if isinstance(value, float):
+        return "double"
+    if isinstance(value, dict):
+        return _struct([(key, _json_value_type(item)) for key, item in value.items()])
+    if isinstance(value, list):
+        element = "null"
+        for item in value:
+            element = merge_type(element, _json_value_type(item))
+        return f"array<{_NULL_TYPE.sub('string', element)}>"
+    return "string"
+
+
+def _json_lines(text: str) -> FileSchema:
+    columns: list[tuple[str, str]] = []
+    records = 0
+    stripped = text.strip()
+    if stripped.startswith("["):
+        try:
+            documents = json.loads(stripped)
+        except ValueError as error:
+            raise UnreadableFile(f"a JSON array that does not parse: {error}") from None
+    else:
+        documents = []
+        for number, line in enumerate(stripped.splitlines()[:SAMPLE_ROWS], start=1):
+            if line.strip():
+                try:
+                    documents.append(json.loads(line))
+                except ValueError as error:
+                    raise UnreadableFile(f"line {number} is not JSON: {error}") from None
+    for document in documents[:SAMPLE_ROWS]:
+        if isinstance(document, dict):
+            columns = merge_columns(columns, [(key, _json_value_type(value)) for key, value in document.items()])
+            records += 1
+    if not records:
+        raise UnreadableFile("no JSON objects found")
+    return FileSchema("json", finalize(columns))
+
+
+def _scalar_type(value: str) -> str:
+    if value == "":
+        return "null"
+    try:
+        int(value)
+        return "bigint"
+    except ValueError:
+        pass
+    try:
+        float(value)
+        return "double"
+    except ValueError:
+        pass
+    return "boolean" if value.lower() in ("true", "false") else "string"
+
+
+def _csv(text: str) -> FileSchema:
+    lines = text.splitlines()[: SAMPLE_ROWS + 1]
+    delimiter = _delimiter(lines)
+    rows = [row for row in csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter) if row]
+    if not rows or max(len(row) for row in rows) < 2:
+        raise UnreadableFile("not JSON, Parquet or delimited text (every line is a single field)")
+    width = max(len(row) for row in rows)
+    first, data = rows[0], rows[1:]
+    data_types = ["null"] * width
+    for row in data:
+        for index, value in enumerate(row[:width]):
+            data_types[index] = merge_type(data_types[index], _scalar_type(value))
+    header = _looks_like_header(first, data_types, width)
+    if header:
+        names = [_column_name(value, index) for index, value in enumerate(first)] + [f"col{i}" for i in range(len(first), width)]
+        types = data_types
+    else:
+        names = [f"col{index}" for index in range(width)]
+        types = [merge_type(_scalar_type(value), data_types[index]) for index, value in enumerate(first + [""] * (width - len(first)))]
+    return FileSchema("csv", finalize(list(zip(names, types))), csv_delimiter=delimiter, csv_header=header)
+
+
+def _delimiter(lines: list[str]) -> str:
+    """The delimiter that splits every sampled line into the same number (> 1) of fields."""
+    sample = [line for line in lines[:50] if line.strip()]
+    best, best_fields = ",", 1
+    for candidate in CSV_DELIMITERS:
+        counts = {len(next(csv.reader([line], delimiter=candidate))) for line in sample}
+        if len(counts) == 1 and (fields := counts.pop()) > best_fields:
+            best, best_fields = candidate, fields
+    return best
+
+
+def _looks_like_header(first: list[str], data_types: list[str], width: int) -> bool:
+    """AWS Glue's rule: every header cell is a non-empty, distinct string, and the data below is not all strings."""
+    if len(first) != width or len(set(first)) != len(first):
+        return False
+    if any(_scalar_type(value) != "string" or not value.strip() for value in first):
+        return False
+    return any(kind not in ("string", "null") for kind in data_types)
+
+
+def _column_name(value: str, index: int) -> str:
+    name = value.strip().lower()
+    return name or f"col{index}"
+
+
+def _struct(fields: list[tuple[str, str]]) -> str:
+    return "struct<" + ",".join(f"{name}:{kind}" for name, kind in fields) + ">"
+
+
+def _struct_fields(type_name: str) -> list[tuple[str, str]]:
+    inner, fields, depth, start = type_name[len("struct<"):-1], [], 0, 0
+    for position, character in enumerate(inner + ","):
+        if character in "<(":
+            depth += 1
+        elif character in ">)":
+            depth -= 1
+        elif character == "," and depth == 0:
+            name, _, kind = inner[start:position].partition(":")
+            if name:
+                fields.append((name, kind))
+            start = position + 1
+    return fields

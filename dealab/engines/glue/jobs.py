@@ -1,0 +1,359 @@
+"""Job runs: their records (kept under state_dir/glue/), the queue in front of the Spark worker, timeouts,
+retries, stops, and the job bookmarks runs leave behind.
+
+One warm worker runs one script at a time; a run waiting for it stays STARTING. MaxConcurrentRuns counts
+the runs of a job that have not finished, as on AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+from dealab.engines.glue.worker_process import SparkWorker, WorkerGone
+
+log = logging.getLogger("dealab.glue.jobs")
+
+DEFAULT_TIMEOUT_MINUTES = 2880
+ACTIVE_STATES = frozenset({"STARTING", "RUNNING", "STOPPING", "WAITING"})
+BOOKMARK_OPTION = "--job-bookmark-option"
+# The worker is recycled when its process tree grows past this, or after this many runs, or when idle.
+WORKER_MAX_RSS_BYTES = int(os.environ.get("DEALAB_GLUE_WORKER_MAX_RSS_MB", "1200")) * 1024 * 1024
+WORKER_MAX_RUNS = int(os.environ.get("DEALAB_GLUE_WORKER_MAX_RUNS", "50"))
+WORKER_IDLE_SECONDS = float(os.environ.get("DEALAB_GLUE_WORKER_IDLE_SECONDS", "600"))
+POLL_SECONDS = 0.1
+# How long a stopped or timed-out script has to end after its interrupt before the worker is killed.
+STOP_GRACE_SECONDS = 15
+
+
+class GlueError(Exception):
+    """An AWS error to send back: code and message."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def _new_run_id() -> str:
+    return "jr_" + secrets.token_hex(32)
+
+
+class JobRuns:
+    def __init__(self, state_dir: Path, endpoint_url: str, region: str):
+        self._folder = state_dir / "glue"
+        self._runs_file = self._folder / "job-runs.json"
+        self._bookmarks_file = self._folder / "job-bookmarks.json"
+        self._worker = SparkWorker(endpoint_url, region, self._folder / "spark-worker.log")
+        self._lock = threading.RLock()
+        self._wakeup = threading.Condition(self._lock)
+        self._runs: dict[str, dict] = {}
+        self._bookmarks: dict[str, dict] = {}
+        # Per run id, what the engine needs besides the AWS record: the job definition, stop requested.
+        self._pending: deque[str] = deque()
+        self._jobs_of_runs: dict[str, dict] = {}
+        self._stop_requested: set[str] = set()
+        self._closed = False
+        self._warm_up_requested = False
+        self._load()
+        self._thread = threading.Thread(target=self._serve, name="glue-job-runs", daemon=True)
+        self._thread.start()
+
+    # ---- state on disk -------------------------------------------------------------------------------
+    def _load(self) -> None:
+        if self._runs_file.exists():
+            self._runs = {run["Id"]: run for run in json.loads(self._runs_file.read_text())}
+        if self._bookmarks_file.exists():
+            self._bookmarks = json.loads(self._bookmarks_file.read_text())
+        for run in self._runs.values():
+            if run["JobRunState"] in ACTIVE_STATES:  # the stack stopped while it ran
+                self._finish(run, "FAILED", "the dealab stack stopped while this run was in progress", persist=False)
+        self._save()
+
+    def _save(self) -> None:
+        self._folder.mkdir(parents=True, exist_ok=True)
+        for path, payload in ((self._runs_file, list(self._runs.values())), (self._bookmarks_file, self._bookmarks)):
+            temporary = path.with_suffix(".tmp")
+            temporary.write_text(json.dumps(payload, indent=1))
+            os.replace(temporary, path)
+
+    # ---- API -----------------------------------------------------------------------------------------
+    def start(self, job: dict, arguments: dict[str, str], overrides: dict) -> str:
+        with self._lock:
+            limit = int(job.get("ExecutionProperty", {}).get("MaxConcurrentRuns", 1) or 1)
+            active = [r for r in self._runs.values() if r["JobName"] == job["Name"] and r["JobRunState"] in ACTIVE_STATES]
+            if len(active) >= limit:
+                raise GlueError("ConcurrentRunsExceededException", f"Concurrent runs exceeded for {job['Name']}")
+            run = self._new_run(job, _new_run_id(), arguments, overrides, attempt=0, previous_run_id=None)
+            return run["Id"]
+
+    def _new_run(self, job: dict, run_id: str, arguments: dict, overrides: dict, attempt: int, previous_run_id: str | None) -> dict:
+        now = time.time()
+        run = {
+            "Id": run_id,
+            "Attempt": attempt,
+            "JobName": job["Name"],
+            "StartedOn": now,
+            "LastModifiedOn": now,
+            "JobRunState": "STARTING",
+            "Arguments": arguments,
+            "PredecessorRuns": [],
+            "ExecutionTime": 0,
+            "Timeout": int(overrides.get("Timeout") or job.get("Timeout") or DEFAULT_TIMEOUT_MINUTES),
+            "GlueVersion": job.get("GlueVersion", "5.0"),
+            "LogGroupName": "/aws-glue/jobs",
+            "ExecutionClass": overrides.get("ExecutionClass") or job.get("ExecutionClass", "STANDARD"),
+        }
+        for key in ("WorkerType", "NumberOfWorkers", "MaxCapacity", "AllocatedCapacity"):
+            value = overrides.get(key, job.get(key))
+            if value is not None:
+                run[key] = value
+        if previous_run_id:
+            run["PreviousRunId"] = previous_run_id
+        self._runs[run_id] = run
+        self._jobs_of_runs[run_id] = job
+        self._pending.append(run_id)
+        self._save()
+        self._wakeup.notify_all()
+        return run
+
+    def warm_up_worker(self) -> None:
+        """Asks the serving thread to start the Spark worker now if it is not running."""
+        with self._lock:
+            self._warm_up_requested = True
+            self._wakeup.notify_all()
+
+    def get(self, job_name: str, run_id: str) -> dict:
+        with self._lock:
+            run = self._runs.get(run_id)
+            if run is None or run["JobName"] != job_name:
+                raise GlueError("EntityNotFoundException", f"Job run {run_id} of job {job_name} not found")
+            return dict(run)
+
+    def of_job(self, job_name: str) -> list[dict]:
+        with self._lock:
+            runs = [dict(run) for run in self._runs.values() if run["JobName"] == job_name]
+        return sorted(runs, key=lambda run: run["StartedOn"], reverse=True)
+
+    def stop(self, job_name: str, run_ids: list[str]) -> tuple[list[dict], list[dict]]:
+        stopped, errors = [], []
+        with self._lock:
+            for run_id in run_ids:
+                run = self._runs.get(run_id)
+                if run is None or run["JobName"] != job_name:
+                    errors.append(_stop_error(job_name, run_id, "EntityNotFoundException", f"Job run {run_id} not found"))
+                elif run["JobRunState"] not in ACTIVE_STATES:
+                    errors.append(_stop_error(job_name, run_id, "InvalidInputException", f"Job run {run_id} is already {run['JobRunState']}"))
+                else:
+                    if run_id in self._pending:
+                        self._pending.remove(run_id)
+                        self._jobs_of_runs.pop(run_id, None)
+                        self._finish(run, "STOPPED", "")
+                    else:
+                        self._update(run, "STOPPING")
+                        self._stop_requested.add(run_id)
+                    stopped.append({"JobName": job_name, "JobRunId": run_id})
+            self._wakeup.notify_all()
+        return stopped, errors
+
+    def forget_job(self, job_name: str) -> None:
+        """A deleted job takes its runs and bookmark with it; a run in progress is stopped."""
+        with self._lock:
+            active = [run_id for run_id, run in self._runs.items() if run["JobName"] == job_name and run["JobRunState"] in ACTIVE_STATES]
+        self.stop(job_name, active)
+        with self._lock:
+            self._runs = {run_id: run for run_id, run in self._runs.items() if run["JobName"] != job_name}
+            self._bookmarks.pop(job_name, None)
+            self._save()
+
+    def bookmark(self, job_name: str) -> dict:
+        with self._lock:
+            entry = self._bookmarks.get(job_name)
+            if entry is None:
+                raise GlueError("EntityNotFoundException", f"Continuation for job {job_name} not found")
+            return _bookmark_entry(job_name, entry)
+
+    def reset_bookmark(self, job_name: str) -> dict:
+        with self._lock:
+            entry = self._bookmarks.get(job_name) or {"Version": 0, "Run": 0, "Attempt": 0, "RunId": "", "PreviousRunId": ""}
+            entry = {**entry, "Version": entry["Version"] + 1, "Objects": {}}
+            self._bookmarks[job_name] = entry
+            self._save()
+            return _bookmark_entry(job_name, entry)
+
+    def reset(self) -> None:
+        with self._lock:
+            for run_id in list(self._pending):
+                self._finish(self._runs[run_id], "STOPPED", "", persist=False)
+            self._pending.clear()
+            self._jobs_of_runs.clear()
+            self._stop_requested.update(run_id for run_id, run in self._runs.items() if run["JobRunState"] in ACTIVE_STATES)
+            self._runs.clear()
+            self._bookmarks.clear()
+            self._save()
+            self._wakeup.notify_all()
+
+    def close(self) -> None:
+        """Stops the worker first (ending any script), so the stack stops within its grace period."""
+        with self._lock:
+            self._closed = True
+            self._wakeup.notify_all()
+        self._worker.stop()
+        self._thread.join(timeout=5)
+        self._worker.stop()  # in case the serving thread was starting one meanwhile
+
+    def worker_status(self) -> dict:
+        """What the admin endpoint shows about the Spark worker and the queue in front of it."""
+        with self._lock:
+            queued = len(self._pending)
+        alive = self._worker.alive()
+        return {
+            "worker_pid": self._worker.process.pid if alive else None,
+            "runs_served": self._worker.runs_served if alive else 0,
+            "rss_mb": round(self._worker.rss_bytes() / 2**20) if alive else 0,
+            "peak_rss_mb": round(self._worker.peak_rss_bytes / 2**20),
+            "queued_runs": queued,
+        }
+
+    # ---- running -------------------------------------------------------------------------------------
+    def _serve(self) -> None:
+        idle_since = time.monotonic()
+        while True:
+            with self._lock:
+                while not (self._pending or self._closed or self._warm_up_requested):
+                    self._wakeup.wait(timeout=5)
+                    if self._worker.alive() and time.monotonic() - idle_since > WORKER_IDLE_SECONDS:
+                        log.info("stopping the idle Spark worker")
+                        self._worker.stop()
+                if self._closed:
+                    return
+                self._warm_up_requested = False
+                run_id = self._pending.popleft() if self._pending else None
+                next_run = (self._runs[run_id], self._jobs_of_runs.pop(run_id)) if run_id else None
+            if next_run is None:
+                if not self._worker.alive():
+                    self._start_worker_quietly()
+            else:
+                try:
+                    self._execute(*next_run)
+                except Exception as error:  # a bug here must not end the loop that serves every later run
+                    log.exception("job run %s", run_id)
+                    with self._lock:
+                        self._finish(next_run[0], "ERROR", f"dealab could not run the job: {error}")
+            idle_since = time.monotonic()
+
+    def _start_worker_quietly(self) -> None:
+        try:
+            self._worker.start()
+        except WorkerGone as error:  # the next run reports it; nothing waits on a warm-up
+            log.warning("%s", error)
+
+    def _execute(self, run: dict, job: dict) -> None:
+        if not self._worker.alive():
+            try:
+                self._worker.start()
+            except WorkerGone as error:
+                with self._lock:
+                    self._finish(run, "ERROR", str(error))
+                return
+        with self._lock:
+            if run["Id"] in self._stop_requested or run["JobRunState"] != "STARTING":
+                self._stop_requested.discard(run["Id"])
+                self._finish(run, "STOPPED", "")
+                return
+            self._update(run, "RUNNING")
+            bookmark = self._bookmarks.get(job["Name"], {}).get("Objects", {})
+        arguments = {**run["Arguments"], "--JOB_NAME": job["Name"], "--JOB_RUN_ID": run["Id"]}
+        self._worker.submit({
+            "run_id": run["Id"],
+            "job_name": job["Name"],
+            "script_location": job["Command"]["ScriptLocation"],
+            "arguments": [token for pair in arguments.items() for token in pair],
+            "bookmark_option": arguments.get(BOOKMARK_OPTION, "job-bookmark-disable"),
+            "bookmark": bookmark,
+        })
+        deadline = time.monotonic() + run["Timeout"] * 60
+        ending: tuple[str, str] | None = None  # (state, message) once a stop or the timeout ended the run
+        kill_at = 0.0
+        while True:
+            try:
+                result = self._worker.result(POLL_SECONDS)
+            except WorkerGone as error:
+                result = {"state": "FAILED", "error_message": str(error), "bookmark": None}
+                break
+            if result is not None:
+                break
+            if ending is None and (run["Id"] in self._stop_requested or time.monotonic() > deadline):
+                stopped = run["Id"] in self._stop_requested
+                ending = ("STOPPED", "") if stopped else ("TIMEOUT", f"Job run timed out after {run['Timeout']} minutes")
+                self._worker.interrupt(run["Id"])
+                kill_at = time.monotonic() + STOP_GRACE_SECONDS
+            elif ending is not None and time.monotonic() > kill_at:
+                self._worker.stop()  # the script ignored the interrupt; the next run starts a fresh worker
+                break
+        with self._lock:
+            self._stop_requested.discard(run["Id"])
+        if ending is not None:
+            with self._lock:
+                self._finish(run, *ending)
+            return
+        with self._lock:
+            if result["bookmark"] is not None:
+                previous = self._bookmarks.get(job["Name"], {"Version": 0, "Run": 0, "RunId": ""})
+                self._bookmarks[job["Name"]] = {
+                    "Version": previous["Version"] + 1,
+                    "Run": previous["Run"] + 1,
+                    "Attempt": run["Attempt"],
+                    "RunId": run["Id"],
+                    "PreviousRunId": previous.get("RunId", ""),
+                    "Objects": result["bookmark"],
+                }
+            self._finish(run, result["state"], result["error_message"])
+        if result["state"] == "FAILED":
+            self._retry_if_allowed(run, job)
+        if self._worker.rss_bytes() > WORKER_MAX_RSS_BYTES or self._worker.runs_served >= WORKER_MAX_RUNS:
+            log.info("recycling the Spark worker (%d runs, %d MB)", self._worker.runs_served, self._worker.rss_bytes() // 2**20)
+            self._worker.stop()
+
+    def _retry_if_allowed(self, run: dict, job: dict) -> None:
+        if run["Attempt"] >= int(job.get("MaxRetries", 0) or 0):
+            return
+        root = run["Id"].split("_attempt_")[0]
+        attempt = run["Attempt"] + 1
+        overrides = {key: run[key] for key in ("Timeout", "WorkerType", "NumberOfWorkers", "MaxCapacity", "ExecutionClass") if key in run}
+        with self._lock:
+            self._new_run(job, f"{root}_attempt_{attempt}", run["Arguments"], overrides, attempt, run["Id"])
+
+    def _update(self, run: dict, state: str) -> None:
+        run["JobRunState"] = state
+        run["LastModifiedOn"] = time.time()
+        self._save()
+
+    def _finish(self, run: dict, state: str, error_message: str, persist: bool = True) -> None:
+        now = time.time()
+        run.update(JobRunState=state, LastModifiedOn=now, CompletedOn=now, ExecutionTime=int(round(now - run["StartedOn"])))
+        if error_message:
+            run["ErrorMessage"] = error_message
+        if persist:
+            self._save()
+
+
+def _stop_error(job_name: str, run_id: str, code: str, message: str) -> dict:
+    return {"JobName": job_name, "JobRunId": run_id, "ErrorDetail": {"ErrorCode": code, "ErrorMessage": message}}
+
+
+def _bookmark_entry(job_name: str, entry: dict) -> dict:
+    return {
+        "JobName": job_name,
+        "Version": entry["Version"],
+        "Run": entry["Run"],
+        "Attempt": entry.get("Attempt", 0),
+        "PreviousRunId": entry.get("PreviousRunId", ""),
+        "RunId": entry.get("RunId", ""),
+        "JobBookmark": json.dumps(entry["Objects"]),
+    }

@@ -1,0 +1,247 @@
+"""The Spark worker: a long-lived process that keeps one local Spark session warm and runs job scripts.
+
+Started by the glue engine (`python -m dealab.engines.glue.worker RESULT_FD`), never inside the gateway.
+It reads one run request per line on stdin and answers each with one JSON line on RESULT_FD. A script's
+print() output goes to CloudWatch Logs /aws-glue/jobs/output, its stderr and tracebacks to
+/aws-glue/jobs/error, both in a stream named after the run id, through the stack's Logs API.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import signal
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+
+from dealab.engines.glue.spark import build_session
+from dealab.engines.glue.worker_process import RUNTIME_DIR
+
+OUTPUT_LOG_GROUP = "/aws-glue/jobs/output"
+ERROR_LOG_GROUP = "/aws-glue/jobs/error"
+LOG_FLUSH_SECONDS = 1.0
+MAX_EVENTS_PER_PUT = 1000
+
+
+class LogStream:
+    """Lines written to a stream, sent to one CloudWatch Logs stream every second and at the end."""
+
+    def __init__(self, logs, group: str, stream: str):
+        self._logs, self.group, self.stream = logs, group, stream
+        self._pending: list[dict] = []
+        self._partial = ""
+        self._lock = threading.Lock()
+        try:
+            logs.create_log_group(logGroupName=group)
+        except logs.exceptions.ResourceAlreadyExistsException:
+            pass
+        try:
+            logs.create_log_stream(logGroupName=group, logStreamName=stream)
+        except logs.exceptions.ResourceAlreadyExistsException:
+            pass
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            lines = (self._partial + text).split("\n")
+            self._partial = lines.pop()
+            now = int(time.time() * 1000)
+            self._pending.extend({"timestamp": now, "message": line} for line in lines if line)
+        return len(text)
+
+    def flush(self) -> None:
+        """Python's flush is a no-op here; lines leave with the next send."""
+
+    def isatty(self) -> bool:
+        return False
+
+    def send(self, final: bool = False) -> None:
+        with self._lock:
+            if final and self._partial.strip():
+                self._pending.append({"timestamp": int(time.time() * 1000), "message": self._partial})
+                self._partial = ""
+            events, self._pending = self._pending, []
+        try:
+            for start in range(0, len(events), MAX_EVENTS_PER_PUT):
+                self._logs.put_log_events(logGroupName=self.group, logStreamName=self.stream, logEvents=events[start:start + MAX_EVENTS_PER_PUT])
+        except Exception as error:  # losing log lines must not lose the run; the worker log keeps the reason
+            print(f"dealab worker: could not send {len(events)} log lines to {self.group}/{self.stream}: {error}", file=sys.__stderr__)
+
+
+class RunLogs:
+    """The output and error streams of one run, swapped in for sys.stdout / sys.stderr while it runs."""
+
+    def __init__(self, logs, run_id: str):
+        self.output = LogStream(logs, OUTPUT_LOG_GROUP, run_id)
+        self.error = LogStream(logs, ERROR_LOG_GROUP, run_id)
+        self._done = threading.Event()
+        self._sender = threading.Thread(target=self._send_periodically, daemon=True)
+
+    def _send_periodically(self) -> None:
+        while not self._done.wait(LOG_FLUSH_SECONDS):
+            self.output.send()
+            self.error.send()
+
+    def __enter__(self) -> RunLogs:
+        self._saved = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = self.output, self.error
+        self._sender.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        sys.stdout, sys.stderr = self._saved
+        self._done.set()
+        self._sender.join()
+        self.output.send(final=True)
+        self.error.send(final=True)
+
+
+def reuse_active_spark_context() -> None:
+    """Makes `SparkContext()` in a script return the worker's running context, as on a Glue driver.
+
+    Glue scripts construct SparkContext() themselves; a second context in one process is an error in Spark.
+    """
+    from pyspark import SparkContext
+
+    original_init = SparkContext.__init__
+
+    def __new__(cls, *args, **kwargs):
+        active = SparkContext._active_spark_context
+        return active if active is not None else object.__new__(cls)
+
+    def __init__(self, *args, **kwargs):
+        if getattr(self, "_jsc", None) is not None:
+            return
+        original_init(self, *args, **kwargs)
+
+    SparkContext.__new__ = __new__
+    SparkContext.__init__ = __init__
+
+
+class Worker:
+    def __init__(self, endpoint_url: str):
+        self.endpoint_url = endpoint_url
+        self.spark = None
+        self._running: str | None = None
+        self._running_lock = threading.Lock()
+        self._s3 = boto3.client("s3")
+        self._logs = boto3.client("logs")
+
+    def start_spark(self) -> None:
+        started = time.monotonic()
+        self.spark = build_session(self.endpoint_url, "dealab-glue-worker")
+        self.spark.sparkContext.setLogLevel("ERROR")
+        session_ready = time.monotonic()
+        self._warm_up()
+        print(f"dealab worker: Spark session in {session_ready - started:.1f}s, warm-up in {time.monotonic() - session_ready:.1f}s", file=sys.stderr)
+
+    def _warm_up(self) -> None:
+        """Loads the classes a first small job needs (JSON reader, Parquet writer, S3A), so runs start warm."""
+        with tempfile.TemporaryDirectory() as folder:
+            sample = Path(folder) / "sample.json"
+            sample.write_text('{"id": 1, "day": "2024-01-01"}\n')
+            frame = self.spark.read.json(str(sample))
+            frame.dropDuplicates(["id"]).write.partitionBy("day").parquet(str(Path(folder) / "out"))
+        jvm = self.spark._jvm
+        jvm.org.apache.hadoop.fs.FileSystem.get(jvm.java.net.URI.create("s3://dealab-warm-up/"), self.spark._jsc.hadoopConfiguration())
+
+    def run(self, request: dict) -> dict:
+        from awsglue import run_context
+
+        run_id = request["run_id"]
+        context = run_context.begin(request["job_name"], run_id, request["bookmark_option"], request["bookmark"])
+        state, error_message = "SUCCEEDED", ""
+        with RunLogs(self._logs, run_id), self._running_as(run_id):
+            try:
+                script_name, source = self._fetch_script(request["script_location"])
+                sys.argv = [script_name, *request["arguments"]]
+                code = compile(source, script_name, "exec")
+                exec(code, {"__name__": "__main__", "__file__": script_name, "__builtins__": __builtins__})
+            except SystemExit as exit_:
+                if exit_.code not in (None, 0):
+                    state, error_message = "FAILED", f"SystemExit: the script exited with status {exit_.code}"
+                    print(error_message, file=sys.stderr)
+            except BaseException as error:  # the learner's script may raise anything; the run reports it
+                state, error_message = "FAILED", f"{type(error).__name__}: {error}".strip()
+                traceback.print_exc(file=sys.stderr)
+        self._after_run()
+        return {"run_id": run_id, "state": state, "error_message": error_message, "bookmark": context.bookmark_after_commit()}
+
+    @contextlib.contextmanager
+    def _running_as(self, run_id: str) -> Iterator[None]:
+        with self._running_lock:
+            self._running = run_id
+        try:
+            yield
+        finally:
+            with self._running_lock:
+                self._running = None
+
+    def interrupt(self, run_id: str) -> None:
+        """Ends the running script as Ctrl-C would: pyspark's SIGINT handler cancels its Spark jobs and raises
+        KeyboardInterrupt in it. A signal to the main thread also wakes it from a sleep or a blocking call."""
+        with self._running_lock:
+            if self._running == run_id:
+                signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+
+    def _fetch_script(self, location: str) -> tuple[str, str]:
+        from awsglue.s3_objects import split_uri
+
+        bucket, key = split_uri(location)
+        body = self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        return key.rsplit("/", 1)[-1], body.decode("utf-8")
+
+    def _after_run(self) -> None:
+        from pyspark import SparkContext
+
+        if SparkContext._active_spark_context is None:  # the script stopped Spark; bring it back for the next run
+            self.start_spark()
+        else:
+            self.spark.catalog.clearCache()
+
+
+def main(argv: list[str]) -> int:
+    results = os.fdopen(int(argv[1]), "w", buffering=1)
+    sys.path.insert(0, str(RUNTIME_DIR))
+    reuse_active_spark_context()
+    worker = Worker(os.environ["AWS_ENDPOINT_URL"])
+    try:
+        worker.start_spark()
+    except Exception as error:  # e.g. the S3A jars missing: the engine puts this in the run's ErrorMessage
+        results.write(json.dumps({"ready": False, "error": f"{type(error).__name__}: {error}"}) + "\n")
+        raise
+    results.write(json.dumps({"ready": True, "pid": os.getpid()}) + "\n")
+    runs: queue.Queue = queue.Queue()
+    threading.Thread(target=read_commands, args=(worker, runs), daemon=True).start()
+    while (request := runs.get()) is not None:
+        try:
+            result = worker.run(request)
+        except KeyboardInterrupt:  # a stop that landed just after the script ended
+            result = {"run_id": request["run_id"], "state": "FAILED", "error_message": "KeyboardInterrupt", "bookmark": None}
+        results.write(json.dumps(result) + "\n")
+    return 0
+
+
+def read_commands(worker: Worker, runs: queue.Queue) -> None:
+    """Run requests go to the main thread; {"stop": run_id} interrupts that run if it is the one running."""
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        message = json.loads(line)
+        if "stop" in message:
+            worker.interrupt(message["stop"])
+        else:
+            runs.put(message)
+    runs.put(None)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

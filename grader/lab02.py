@@ -1,0 +1,294 @@
+"""Lab 02 checks: the stream, how the producer spread and retried, and what the consumer made of it.
+
+Expected values come from the learner's seed (dealab.datasets.click_events). The last check sends a fresh
+tranche of events and runs the learner's consumer twice, stopped mid-stream the first time with
+MAX_RECORDS, to see that a restart neither loses nor repeats anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+from botocore.exceptions import ClientError
+
+from grader.core import Fail, LabContext, check
+
+STREAM = "clickstream"
+SHARDS = 4
+CHECKPOINTS = "clickstream-checkpoints"
+RAW_BUCKET = "dea-stream-raw"
+QUARANTINE_BUCKET = "dea-stream-quarantine"
+RAW_KEY = re.compile(r"^events/dt=(\d{4}-\d{2}-\d{2})/[^/]+$")
+# Per-shard record counts may exceed the mean by this factor at most (an even key stays within a few %).
+SKEW_BOUND = 1.2
+# The restart check's own events: marked so the other checks can tell them from the learner's dataset.
+RESTART_PREFIX = "restart-check-"
+RESTART_EVENTS = 1200
+RESTART_FIRST_RUN_LIMIT = 400
+KINESIS_DOCS = "https://docs.aws.amazon.com/streams/latest/dev"
+
+
+def _stream_records(ctx: LabContext) -> dict[str, list[dict]]:
+    """Every record in every shard of the stream, oldest first."""
+    kinesis = ctx.client("kinesis")
+    try:
+        shards = kinesis.list_shards(StreamName=STREAM)["Shards"]
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ResourceNotFoundException":
+            raise Fail(f"stream {STREAM} does not exist") from None
+        raise
+    records = {}
+    for shard in shards:
+        iterator = kinesis.get_shard_iterator(StreamName=STREAM, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        records[shard["ShardId"]] = []
+        while iterator:
+            response = kinesis.get_records(ShardIterator=iterator, Limit=10000)
+            records[shard["ShardId"]] += response["Records"]
+            if not response["Records"]:
+                break
+            iterator = response.get("NextShardIterator")
+    return records
+
+
+def _objects(ctx: LabContext, bucket: str, prefix: str = "") -> dict[str, bytes]:
+    s3 = ctx.client("s3")
+    try:
+        pages = list(s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix))
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "NoSuchBucket":
+            raise Fail(f"bucket {bucket} does not exist") from None
+        raise
+    return {item["Key"]: s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read() for page in pages for item in page.get("Contents", [])}
+
+
+def _raw_events(ctx: LabContext) -> list[tuple[str, dict]]:
+    """(object key, event) for every line in the raw zone's events/ prefix."""
+    events = []
+    for key, body in _objects(ctx, RAW_BUCKET, "events/").items():
+        for number, line in enumerate(body.decode("utf-8", "replace").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                event = json.loads(line)
+            except ValueError:
+                raise Fail(f"s3://{RAW_BUCKET}/{key} line {number} is not JSON: {line[:80]!r}") from None
+            if not isinstance(event, dict):
+                raise Fail(f"s3://{RAW_BUCKET}/{key} line {number} is not a JSON object")
+            events.append((key, event))
+    return events
+
+
+def _examples(items, count: int = 3) -> str:
+    items = sorted(items)
+    return ", ".join(map(str, items[:count])) + (" ..." if len(items) > count else "")
+
+
+def _exactly_once(found: Counter, expected: set[str], what: str) -> None:
+    missing = expected - found.keys()
+    repeated = {event_id for event_id, times in found.items() if times > 1}
+    unexpected = found.keys() - expected
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} of {len(expected)} {what} are missing (e.g. {_examples(missing)})")
+    if repeated:
+        problems.append(f"{len(repeated)} landed more than once (e.g. {_examples(repeated)})")
+    if unexpected:
+        problems.append(f"{len(unexpected)} are not valid events of your dataset (e.g. {_examples(unexpected)})")
+    if problems:
+        raise Fail(f"s3://{RAW_BUCKET}/events/: " + "; ".join(problems))
+
+
+@check("L02-01", "The stream has 4 provisioned shards", points=1, task="1.1",
+       hint="create_stream(StreamName='clickstream', ShardCount=4, StreamModeDetails={'StreamMode': 'PROVISIONED'}).",
+       docs=f"{KINESIS_DOCS}/how-do-i-size-a-stream.html")
+def stream_configuration(ctx: LabContext) -> str:
+    try:
+        summary = ctx.client("kinesis").describe_stream_summary(StreamName=STREAM)["StreamDescriptionSummary"]
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ResourceNotFoundException":
+            raise Fail(f"stream {STREAM} does not exist") from None
+        raise
+    mode = summary.get("StreamModeDetails", {}).get("StreamMode", "PROVISIONED")
+    if summary["StreamStatus"] != "ACTIVE":
+        raise Fail(f"stream {STREAM} is {summary['StreamStatus']}, not ACTIVE")
+    if mode != "PROVISIONED" or summary["OpenShardCount"] != SHARDS:
+        raise Fail(f"stream {STREAM} is {mode} with {summary['OpenShardCount']} open shards; expected PROVISIONED with {SHARDS}")
+    return f"stream {STREAM} is ACTIVE, PROVISIONED, with {SHARDS} open shards"
+
+
+@check("L02-02", "Partition keys spread the load over the shards", points=2, task="1.1",
+       hint="Bots send a third of the events: keyed by user, their shards run hot. Use a key unique per event.",
+       docs=f"{KINESIS_DOCS}/key-concepts.html#partition-key")
+def shard_spread(ctx: LabContext) -> str:
+    counts = {shard: len(records) for shard, records in _stream_records(ctx).items()}
+    total = sum(counts.values())
+    if not total:
+        raise Fail(f"stream {STREAM} holds no records")
+    mean = total / len(counts)
+    busiest = max(counts, key=counts.get)
+    shown = ", ".join(f"{shard[-3:]}: {count}" for shard, count in sorted(counts.items()))
+    if counts[busiest] > SKEW_BOUND * mean:
+        raise Fail(f"stream {STREAM}: {busiest} holds {counts[busiest]} records, {counts[busiest] / mean:.2f}x the mean of {mean:.0f} "
+                   f"(at most {SKEW_BOUND}x allowed); per shard {shown}")
+    return f"stream {STREAM}: {total} records, busiest shard {counts[busiest] / mean:.2f}x the mean ({shown})"
+
+
+@check("L02-03", "Every valid event landed in the raw zone exactly once", points=3, task="1.1",
+       hint="Under faults a tenth of PutRecords entries fail: resend exactly those. Send each event id once, "
+            "checkpoint only after writing, and name objects after the batch so a re-read overwrites.",
+       docs=f"{KINESIS_DOCS}/kinesis-using-sdk-java-add-data-to-stream.html#kinesis-using-sdk-java-putrecords")
+def raw_exactly_once(ctx: LabContext) -> str:
+    expected = set(ctx.dataset["valid_events"])
+    found = Counter(str(event.get("event_id")) for _, event in _raw_events(ctx)
+                    if not str(event.get("event_id")).startswith(RESTART_PREFIX))
+    _exactly_once(found, expected, "valid events")
+    return f"s3://{RAW_BUCKET}/events/ holds each of the {len(expected)} valid events exactly once"
+
+
+@check("L02-04", "Raw events are newline-delimited JSON under events/dt=YYYY-MM-DD/ of their own date", points=2, task="1.1",
+       hint="The date partition is the event's own date (the first 10 characters of ts), not the day the consumer ran.",
+       docs="https://docs.aws.amazon.com/athena/latest/ug/partitions.html")
+def raw_layout(ctx: LabContext) -> str:
+    events = _raw_events(ctx)
+    if not events:
+        raise Fail(f"s3://{RAW_BUCKET}/events/ is empty")
+    keys = {key for key, _ in events}
+    for key, event in events:
+        match = RAW_KEY.match(key)
+        if not match:
+            raise Fail(f"s3://{RAW_BUCKET}/{key} is not under events/dt=YYYY-MM-DD/")
+        if not str(event.get("ts", "")).startswith(match.group(1)):
+            raise Fail(f"s3://{RAW_BUCKET}/{key}: event {event.get('event_id')} happened at {event.get('ts')}, not on {match.group(1)}")
+    days = sorted({RAW_KEY.match(key).group(1) for key in keys})
+    return f"s3://{RAW_BUCKET}/events/: {len(events)} events in {len(keys)} objects over dt={', dt='.join(days)}"
+
+
+@check("L02-05", "Malformed records are quarantined once each, with the reason", points=2, task="3.4",
+       hint="Write each bad record to the quarantine bucket as {\"reason\": ..., \"raw\": <the record as received>}.",
+       docs="https://docs.aws.amazon.com/prescriptive-guidance/latest/defining-bucket-names-data-lakes/data-layer-definitions.html")
+def quarantine(ctx: LabContext) -> str:
+    expected = Counter(item["raw"] for item in ctx.dataset["malformed"])
+    found: Counter = Counter()
+    for key, body in _objects(ctx, QUARANTINE_BUCKET).items():
+        for line in body.decode("utf-8", "replace").splitlines():
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                raise Fail(f"s3://{QUARANTINE_BUCKET}/{key}: a line is not JSON: {line[:80]!r}") from None
+            if not isinstance(entry, dict) or "raw" not in entry:
+                raise Fail(f"s3://{QUARANTINE_BUCKET}/{key}: a line has no 'raw' record: {line[:80]!r}")
+            if not str(entry.get("reason") or "").strip():
+                raise Fail(f"s3://{QUARANTINE_BUCKET}/{key}: record {entry['raw'][:60]!r} has no reason")
+            found[entry["raw"]] += 1
+    missing = expected.keys() - found.keys()
+    repeated = [raw for raw in expected if found[raw] > expected[raw]]
+    wrongly = found.keys() - expected.keys()
+    if missing or repeated or wrongly:
+        raise Fail(f"s3://{QUARANTINE_BUCKET}: {len(missing)} of {len(expected)} malformed records missing, "
+                   f"{len(repeated)} quarantined more than once, {len(wrongly)} records there are not malformed"
+                   + (f" (e.g. {next(iter(wrongly))[:60]!r})" if wrongly else ""))
+    return f"s3://{QUARANTINE_BUCKET} holds the {len(expected)} malformed records once each, each with a reason"
+
+
+@check("L02-06", "The checkpoint table holds each shard's last sequence number", points=2, task="1.1",
+       hint=f"Table {CHECKPOINTS}: partition key shard_id (S); one item per shard with sequence_number (S), "
+            "the last sequence number written for that shard.",
+       docs=f"{KINESIS_DOCS}/shared-throughput-kcl-consumers.html#shared-throughput-kcl-consumers-leasetable")
+def checkpoints(ctx: LabContext) -> str:
+    dynamodb = ctx.client("dynamodb")
+    try:
+        table = dynamodb.describe_table(TableName=CHECKPOINTS)["Table"]
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ResourceNotFoundException":
+            raise Fail(f"table {CHECKPOINTS} does not exist") from None
+        raise
+    schema = [(key["AttributeName"], key["KeyType"]) for key in table["KeySchema"]]
+    if schema != [("shard_id", "HASH")]:
+        raise Fail(f"table {CHECKPOINTS} has key {schema}; expected shard_id as its only (HASH) key")
+    items = [item for page in dynamodb.get_paginator("scan").paginate(TableName=CHECKPOINTS, ConsistentRead=True) for item in page["Items"]]
+    saved = {item["shard_id"]["S"]: item.get("sequence_number", {}).get("S") for item in items}
+    stream = _stream_records(ctx)
+    for shard, records in sorted(stream.items()):
+        last = records[-1]["SequenceNumber"] if records else None
+        if last and saved.get(shard) != last:
+            raise Fail(f"table {CHECKPOINTS}: shard {shard} is checkpointed at {saved.get(shard)!r}, but its last record is {last}")
+    unknown = saved.keys() - stream.keys()
+    if unknown:
+        raise Fail(f"table {CHECKPOINTS} has checkpoints for shards the stream does not have: {_examples(unknown)}")
+    return f"table {CHECKPOINTS} holds the last sequence number of all {len(saved)} shards"
+
+
+def _consumer(ctx: LabContext) -> Path:
+    return ctx.code_dir / "consumer.py"
+
+
+def _run_consumer(ctx: LabContext, script: Path, limit: int | None) -> None:
+    env = {**os.environ, **ctx.settings.client_env()}
+    env.pop("MAX_RECORDS", None)
+    if limit:
+        env["MAX_RECORDS"] = str(limit)
+    completed = subprocess.run([sys.executable, str(script)], cwd=ctx.lab.path, env=env, capture_output=True, text=True, timeout=150)
+    if completed.returncode != 0:
+        tail = (completed.stdout + completed.stderr).strip().splitlines()[-1:] or ["no output"]
+        raise Fail(f"{script.name} {'with MAX_RECORDS=' + str(limit) + ' ' if limit else ''}exited {completed.returncode}: {tail[0][:200]}")
+
+
+def _send_restart_tranche(ctx: LabContext, valid_events: dict[str, str]) -> set[str]:
+    """Fresh valid events (retrying any entries the faults fail), dated within the dataset's days."""
+    days = sorted(set(valid_events.values()))
+    kinesis = ctx.client("kinesis")
+    events = []
+    for number in range(RESTART_EVENTS):
+        event_id = f"{RESTART_PREFIX}{uuid.uuid4()}"
+        events.append({"event_id": event_id, "user_id": f"u{number:05d}", "session_id": "s-restart", "event_type": "click",
+                       "page": "/", "device": "web", "ts": f"{days[number % len(days)]}T12:00:00.000Z"})
+    pending = [{"Data": json.dumps(event).encode(), "PartitionKey": event["event_id"]} for event in events]
+    for start in range(0, len(pending), 500):
+        batch = pending[start:start + 500]
+        for _ in range(20):
+            results = kinesis.put_records(StreamName=STREAM, Records=batch)["Records"]
+            batch = [record for record, result in zip(batch, results) if "ErrorCode" in result]
+            if not batch:
+                break
+            time.sleep(0.05)
+        else:
+            raise Fail(f"the grader could not put its restart events into {STREAM}")
+    return {event["event_id"] for event in events}
+
+
+@check("L02-07", "A consumer stopped mid-stream resumes without losing or repeating events", points=3, task="1.1",
+       hint="Resume from the checkpoint with AFTER_SEQUENCE_NUMBER, write before you checkpoint, and keep object keys "
+            "deterministic. The grader runs your consumer with MAX_RECORDS=400 (stop after that many records), then again.",
+       docs=f"{KINESIS_DOCS}/kinesis-record-processor-duplicates.html", timeout=400)
+def restart(ctx: LabContext) -> str:
+    script = _consumer(ctx)
+    if not script.exists():
+        raise Fail(f"there is no consumer at {script}")
+    _stream_records(ctx)  # fails plainly when there is no stream yet
+    before = Counter(str(event.get("event_id")) for _, event in _raw_events(ctx))
+    tranche = _send_restart_tranche(ctx, ctx.dataset["valid_events"])
+    _run_consumer(ctx, script, RESTART_FIRST_RUN_LIMIT)
+    landed = Counter(str(event.get("event_id")) for _, event in _raw_events(ctx))
+    if tranche <= landed.keys():
+        raise Fail(f"{script.name} with MAX_RECORDS={RESTART_FIRST_RUN_LIMIT} read all {RESTART_EVENTS} new events; "
+                   "it must stop after MAX_RECORDS records so a restart can be tested")
+    _run_consumer(ctx, script, None)
+    after = Counter(str(event.get("event_id")) for _, event in _raw_events(ctx))
+    _exactly_once(Counter({event_id: after[event_id] for event_id in tranche if after[event_id]}), tranche,
+                  "events sent while the consumer was stopped and restarted")
+    rewritten = {event_id for event_id, times in before.items() if after[event_id] > times}
+    if rewritten:
+        raise Fail(f"s3://{RAW_BUCKET}/events/: after the restart {len(rewritten)} events that had landed before "
+                   f"landed again (e.g. {_examples(rewritten)}); resume after the checkpoint, not at it")
+    return (f"{script.name} stopped after {RESTART_FIRST_RUN_LIMIT} records and, restarted, delivered all {RESTART_EVENTS} "
+            "new events exactly once without repeating an earlier one")

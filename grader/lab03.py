@@ -1,0 +1,140 @@
+"""Lab 03 checks: the delivery stream's configuration and what it delivered to the lake.
+
+Records wait in Firehose's buffer for up to IntervalInSeconds; before looking at the lake the grader moves
+the lab clock past that interval (on AWS you would wait), so a check never depends on how long you waited.
+"""
+
+from __future__ import annotations
+
+import datetime
+import gzip
+import json
+import re
+import time
+from collections import Counter
+
+from botocore.exceptions import ClientError
+
+from grader.core import Fail, LabContext, check
+
+DELIVERY_STREAM = "clicks-to-lake"
+BUCKET = "dea-firehose-lake"
+SIZE_MB, INTERVAL_SECONDS = 1, 60
+EVENT_KEY = re.compile(r"^events/year=(\d{4})/month=(\d{2})/day=(\d{2})/hour=(\d{2})/" + re.escape(DELIVERY_STREAM) + r"-\d+-[\d-]{19}-[0-9a-f-]{36}(\.gz)?$")
+DELIVERY_WAIT_SECONDS = 10
+FIREHOSE_DOCS = "https://docs.aws.amazon.com/firehose/latest/dev"
+
+
+def _destination(ctx: LabContext) -> dict:
+    try:
+        description = ctx.client("firehose").describe_delivery_stream(DeliveryStreamName=DELIVERY_STREAM)["DeliveryStreamDescription"]
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ResourceNotFoundException":
+            raise Fail(f"delivery stream {DELIVERY_STREAM} does not exist") from None
+        raise
+    destination = (description.get("Destinations") or [{}])[0]
+    s3 = destination.get("ExtendedS3DestinationDescription")
+    if s3 is None:
+        raise Fail(f"delivery stream {DELIVERY_STREAM} has no extended S3 destination")
+    return {**s3, "DeliveryStreamType": description.get("DeliveryStreamType"), "DeliveryStreamStatus": description.get("DeliveryStreamStatus")}
+
+
+def _delivered(ctx: LabContext) -> dict[str, dict]:
+    """Every object under events/ with its body and LastModified, after the buffer interval has passed."""
+    interval = int((_destination(ctx).get("BufferingHints") or {}).get("IntervalInSeconds", 300))
+    ctx.admin("clock", {"action": "advance", "by": f"{interval + 1}s"})
+    s3 = ctx.client("s3")
+    deadline = time.monotonic() + DELIVERY_WAIT_SECONDS
+    previous = -1
+    while True:  # delivery runs in the background: wait until the listing stops growing
+        listed = [item for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix="events/") for item in page.get("Contents", [])]
+        if (listed and len(listed) == previous) or time.monotonic() > deadline:
+            break
+        previous = len(listed)
+        time.sleep(1)
+    return {item["Key"]: {"body": s3.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read(), "modified": item["LastModified"]} for item in listed}
+
+
+@check("L03-01", "Delivery stream clicks-to-lake delivers to the lake, with an error output prefix", points=2, task="1.1",
+       hint="DirectPut, ExtendedS3DestinationConfiguration with BucketARN arn:aws:s3:::dea-firehose-lake and an "
+            "ErrorOutputPrefix under errors/ containing !{firehose:error-output-type}.",
+       docs=f"{FIREHOSE_DOCS}/s3-prefixes.html")
+def delivery_stream(ctx: LabContext) -> str:
+    destination = _destination(ctx)
+    if destination["DeliveryStreamStatus"] != "ACTIVE":
+        raise Fail(f"delivery stream {DELIVERY_STREAM} is {destination['DeliveryStreamStatus']}")
+    if destination["BucketARN"] != f"arn:aws:s3:::{BUCKET}":
+        raise Fail(f"delivery stream {DELIVERY_STREAM} delivers to {destination['BucketARN']}, not arn:aws:s3:::{BUCKET}")
+    error_prefix = destination.get("ErrorOutputPrefix", "")
+    if not error_prefix.startswith("errors/") or "!{firehose:error-output-type}" not in error_prefix:
+        raise Fail(f"delivery stream {DELIVERY_STREAM}: ErrorOutputPrefix is {error_prefix!r}; expected one under errors/ "
+                   "that contains !{firehose:error-output-type}")
+    return f"delivery stream {DELIVERY_STREAM} ({destination['DeliveryStreamType']}) delivers to {BUCKET}, errors to {error_prefix}"
+
+
+@check("L03-02", "Buffering hints: 1 MB or 60 seconds", points=1, task="2.1",
+       hint="BufferingHints={'SizeInMBs': 1, 'IntervalInSeconds': 60}: small objects soon, for a near-real-time lake.",
+       docs=f"{FIREHOSE_DOCS}/buffering-hints.html")
+def buffering(ctx: LabContext) -> str:
+    hints = _destination(ctx).get("BufferingHints") or {}
+    found = (hints.get("SizeInMBs"), hints.get("IntervalInSeconds"))
+    if found != (SIZE_MB, INTERVAL_SECONDS):
+        raise Fail(f"delivery stream {DELIVERY_STREAM} buffers {found[0]} MB / {found[1]} s; expected {SIZE_MB} MB / {INTERVAL_SECONDS} s")
+    return f"delivery stream {DELIVERY_STREAM} delivers at {SIZE_MB} MB or {INTERVAL_SECONDS} s"
+
+
+@check("L03-03", "Delivered objects are GZIP-compressed", points=2, task="2.1",
+       hint="CompressionFormat='GZIP' on the destination: Firehose then compresses each object and names it .gz.",
+       docs=f"{FIREHOSE_DOCS}/create-destination.html#create-destination-s3")
+def compressed(ctx: LabContext) -> str:
+    delivered = _delivered(ctx)
+    if not delivered:
+        raise Fail(f"nothing was delivered under s3://{BUCKET}/events/")
+    for key, item in delivered.items():
+        if not key.endswith(".gz") or item["body"][:2] != b"\x1f\x8b":
+            raise Fail(f"s3://{BUCKET}/{key} is not a GZIP object (CompressionFormat is {_destination(ctx).get('CompressionFormat')})")
+    return f"all {len(delivered)} objects under s3://{BUCKET}/events/ are GZIP"
+
+
+@check("L03-04", "Objects land under events/year=/month=/day=/hour= of their delivery time", points=2, task="1.1",
+       hint="Prefix events/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/ — "
+            "without expressions Firehose appends its own YYYY/MM/dd/HH/ instead.",
+       docs=f"{FIREHOSE_DOCS}/s3-prefixes.html")
+def prefixes(ctx: LabContext) -> str:
+    delivered = _delivered(ctx)
+    if not delivered:
+        raise Fail(f"nothing was delivered under s3://{BUCKET}/events/")
+    hours = set()
+    for key, item in delivered.items():
+        match = EVENT_KEY.match(key)
+        if not match:
+            raise Fail(f"s3://{BUCKET}/{key} is not events/year=YYYY/month=MM/day=DD/hour=HH/{DELIVERY_STREAM}-...")
+        partition = datetime.datetime(*map(int, match.groups()[:4]), tzinfo=datetime.timezone.utc)
+        modified = item["modified"].astimezone(datetime.timezone.utc)
+        if not partition <= modified <= partition + datetime.timedelta(hours=1, seconds=INTERVAL_SECONDS + 60):
+            raise Fail(f"s3://{BUCKET}/{key} was written at {modified:%Y-%m-%d %H:%M}, outside its partition's hour")
+        hours.add(f"{partition:%Y-%m-%d %H}h")
+    return f"{len(delivered)} objects under the evaluated prefixes of {', '.join(sorted(hours))}"
+
+
+@check("L03-05", "Every record was delivered exactly once, as newline-delimited JSON", points=3, task="1.1",
+       hint="Resend exactly the entries with an ErrorCode (faults are on), and end every record with a newline: "
+            "Firehose concatenates records as they are.",
+       docs=f"{FIREHOSE_DOCS}/writing-with-sdk.html")
+def exactly_once(ctx: LabContext) -> str:
+    expected = set(ctx.dataset["valid_events"])
+    found: Counter = Counter()
+    for key, item in _delivered(ctx).items():
+        body = gzip.decompress(item["body"]) if item["body"][:2] == b"\x1f\x8b" else item["body"]
+        for number, line in enumerate(body.decode("utf-8", "replace").splitlines(), start=1):
+            try:
+                found[json.loads(line)["event_id"]] += 1
+            except (ValueError, KeyError, TypeError):
+                raise Fail(f"s3://{BUCKET}/{key} line {number} is not one JSON event: {line[:80]!r}") from None
+    missing = expected - found.keys()
+    repeated = [event_id for event_id, times in found.items() if times > 1]
+    unexpected = found.keys() - expected
+    if missing or repeated or unexpected:
+        raise Fail(f"s3://{BUCKET}/events/: {len(missing)} of {len(expected)} records missing, {len(repeated)} delivered "
+                   f"more than once, {len(unexpected)} not from your dataset")
+    return f"all {len(expected)} records delivered exactly once to s3://{BUCKET}/events/"

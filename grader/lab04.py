@@ -1,0 +1,266 @@
+"""Lab 04 checks: the learner's lifecycle rules, judged by what they do.
+
+The rules are copied onto a fresh probe bucket, which is seeded with the learner's plan (ages made real by
+moving the lab clock), then the clock is moved checkpoint by checkpoint over a year; at each one every
+object's storage class or absence, every key's version count and every upload is compared with what the
+lab's requirements say must have happened by then. The probe is deleted afterwards. Grading moves the lab
+clock forward by about two years.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+import weakref
+from dataclasses import dataclass, field
+
+from botocore.exceptions import ClientError
+
+from dealab.datasets import lifecycle_lab as plan_rules
+from grader.core import Fail, LabContext, check
+
+BUCKET = plan_rules.BUCKET
+# Days after seeding at which the probe is looked at (each at noon UTC, away from lifecycle's midnights).
+CHECKPOINT_DAYS = (1, 8, 31, 61, 91, 181, 366, 400)
+DOCS = "https://docs.aws.amazon.com/AmazonS3/latest/userguide"
+UTC = datetime.timezone.utc
+
+
+@dataclass
+class Observation:
+    moment: datetime.datetime
+    current: dict[str, str | None] = field(default_factory=dict)  # key → storage class, None when expired
+    versions: dict[str, int] = field(default_factory=dict)
+    open_uploads: set[str] = field(default_factory=set)
+
+
+@dataclass
+class ProbeRun:
+    seeded_at: datetime.datetime
+    created: dict[str, list[datetime.datetime]]  # key → version creation times, oldest first
+    observations: list[Observation]
+    report: dict
+    probe: str
+
+
+_runs: weakref.WeakKeyDictionary[LabContext, ProbeRun] = weakref.WeakKeyDictionary()
+
+
+def _clock_now(ctx: LabContext) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(ctx.admin("clock")["now"])
+
+
+def _learner_rules(ctx: LabContext) -> dict:
+    s3 = ctx.client("s3")
+    try:
+        configuration = s3.get_bucket_lifecycle_configuration(Bucket=BUCKET)
+    except ClientError as error:
+        code = error.response["Error"]["Code"]
+        raise Fail(f"bucket '{BUCKET}' has no lifecycle configuration ({code}), so there is nothing to run") from None
+    return configuration
+
+
+def _observe(ctx: LabContext, probe: str, plan: dict) -> Observation:
+    s3 = ctx.client("s3")
+    seen = Observation(_clock_now(ctx))
+    for spec in plan["objects"]:
+        try:
+            seen.current[spec["key"]] = s3.head_object(Bucket=probe, Key=spec["key"]).get("StorageClass", "STANDARD")
+        except ClientError:
+            seen.current[spec["key"]] = None
+        listed = s3.list_object_versions(Bucket=probe, Prefix=spec["key"]).get("Versions", [])
+        seen.versions[spec["key"]] = sum(1 for version in listed if version["Key"] == spec["key"])
+    seen.open_uploads = {upload["Key"] for upload in s3.list_multipart_uploads(Bucket=probe).get("Uploads", [])}
+    return seen
+
+
+def _empty_and_delete(s3, bucket: str) -> None:
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        doomed = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+        if doomed:
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed, "Quiet": True})
+    for upload in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
+        s3.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+    s3.delete_bucket(Bucket=bucket)
+
+
+def probe_run(ctx: LabContext) -> ProbeRun:
+    """Runs the learner's rules over a probe seeded with their plan (once per grading)."""
+    if ctx in _runs:
+        return _runs[ctx]
+    configuration = _learner_rules(ctx)
+    s3 = ctx.client("s3")
+    plan = ctx.dataset
+    probe = f"{BUCKET}-probe-{uuid.uuid4().hex[:8]}"
+
+    def copy_rules() -> None:
+        extra = {}
+        if configuration.get("TransitionDefaultMinimumObjectSize"):
+            extra["TransitionDefaultMinimumObjectSize"] = configuration["TransitionDefaultMinimumObjectSize"]
+        s3.put_bucket_lifecycle_configuration(Bucket=probe, LifecycleConfiguration={"Rules": configuration["Rules"]}, **extra)
+
+    try:
+        plan_rules.seed_bucket(s3, lambda by: ctx.admin("clock", {"action": "advance", "by": by}), probe, plan, ctx.seed, copy_rules)
+        seeded_at = _clock_now(ctx)
+        created: dict[str, list[datetime.datetime]] = {}
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=probe):
+            for version in page.get("Versions", []):
+                created.setdefault(version["Key"], []).append(version["LastModified"])
+        created = {key: sorted(times) for key, times in created.items()}
+        observations = [_observe(ctx, probe, plan)]
+        for days in CHECKPOINT_DAYS:
+            noon = plan_rules.due(seeded_at, days) + datetime.timedelta(hours=12)
+            ctx.admin("clock", {"action": "set", "to": noon.isoformat()})
+            observations.append(_observe(ctx, probe, plan))
+        report = ctx.admin("storage")
+    finally:
+        try:
+            _empty_and_delete(s3, probe)
+        except ClientError:
+            pass
+    _runs[ctx] = ProbeRun(seeded_at, created, observations, report, probe)
+    return _runs[ctx]
+
+
+def _specs(ctx: LabContext, prefix: str, retention: str = plan_rules.STANDARD_RETENTION) -> list[dict]:
+    return [s for s in ctx.dataset["objects"] if s["key"].startswith(prefix) and s["retention"] == retention]
+
+
+def _day(run: ProbeRun, seen: Observation) -> int:
+    return (seen.moment - run.seeded_at).days
+
+
+def _compare_current(ctx: LabContext, specs: list[dict], what, describe: str) -> str:
+    """`what(expected, observed)` → True when the difference matters to this check."""
+    run = probe_run(ctx)
+    for seen in run.observations:
+        for spec in specs:
+            created = run.created[spec["key"]][-1]
+            expected = plan_rules.expected_current(spec, created, seen.moment)
+            observed = seen.current[spec["key"]]
+            if what(expected, observed):
+                age = (seen.moment - created).days
+                raise Fail(
+                    f"{spec['key']} ({spec['size']:,} bytes) at {age} days old: expected "
+                    f"{expected or 'expired (a delete marker)'}, found {observed or 'expired (a delete marker)'}"
+                )
+    return f"{len(specs)} objects {describe} at each of {len(run.observations)} checkpoints over {CHECKPOINT_DAYS[-1]} days"
+
+
+@check("L04-01", "The lab bucket keeps versions and has lifecycle rules", points=1, task="2.3",
+       hint="The bucket is versioned already; put your rules with put_bucket_lifecycle_configuration on dea-lifecycle-lab.",
+       docs=f"{DOCS}/object-lifecycle-mgmt.html")
+def bucket_and_rules(ctx: LabContext) -> str:
+    status = ctx.client("s3").get_bucket_versioning(Bucket=BUCKET).get("Status")
+    if status != "Enabled":
+        raise Fail(f"bucket '{BUCKET}': versioning is {status or 'off'}, expected Enabled")
+    rules = _learner_rules(ctx)["Rules"]
+    enabled = [rule.get("ID", "?") for rule in rules if rule.get("Status") == "Enabled"]
+    if not enabled:
+        raise Fail(f"bucket '{BUCKET}': every lifecycle rule is Disabled")
+    return f"bucket '{BUCKET}' is versioned and has {len(enabled)} enabled rules: {', '.join(enabled)}"
+
+
+@check("L04-02", "raw/ objects move to Standard-IA at 30 days and Glacier Instant Retrieval at 90", points=3, task="2.3",
+       hint="Two Transitions in one rule filtered on prefix raw/ (and the standard retention tag). Objects under 128 KiB stay in STANDARD: S3 does not transition them by default.",
+       docs=f"{DOCS}/lifecycle-transition-general-considerations.html")
+def raw_tiering(ctx: LabContext) -> str:
+    return _compare_current(ctx, _specs(ctx, "raw/"), lambda expected, observed: expected is not None and observed is not None and expected != observed,
+                            "in the storage class their age calls for")
+
+
+@check("L04-03", "raw/ objects expire after 365 days", points=2, task="2.3",
+       hint="An Expiration with Days 365 in the raw/ rule; in a versioned bucket it places a delete marker.",
+       docs=f"{DOCS}/lifecycle-expire-general-considerations.html")
+def raw_expiry(ctx: LabContext) -> str:
+    return _compare_current(ctx, _specs(ctx, "raw/"), lambda expected, observed: (expected is None) != (observed is None),
+                            "present until 365 days and expired after")
+
+
+@check("L04-04", "tmp/ objects expire after 7 days", points=2, task="2.3",
+       hint="A rule on prefix tmp/ (and the standard retention tag) with Expiration Days 7.",
+       docs=f"{DOCS}/lifecycle-expire-general-considerations.html")
+def tmp_expiry(ctx: LabContext) -> str:
+    return _compare_current(ctx, _specs(ctx, "tmp/"), lambda expected, observed: (expected is None) != (observed is None),
+                            "present until 7 days and expired after")
+
+
+@check("L04-05", "Noncurrent versions expire after 30 days, the 3 newest kept", points=2, task="2.3",
+       hint="NoncurrentVersionExpiration with NoncurrentDays 30 and NewerNoncurrentVersions 3.",
+       docs=f"{DOCS}/intro-lifecycle-rules.html#intro-lifecycle-rules-actions")
+def noncurrent_versions(ctx: LabContext) -> str:
+    run = probe_run(ctx)
+    keys = [spec["key"] for spec in _specs(ctx, "logs/")]
+    for seen in run.observations:
+        for key in keys:
+            expected = plan_rules.expected_versions(run.created[key], seen.moment)
+            if seen.versions[key] != expected:
+                raise Fail(f"{key} on day {_day(run, seen)} after seeding: {seen.versions[key]} versions kept, expected {expected}")
+    return f"{len(keys)} multi-version keys kept the right versions at each of {len(run.observations)} checkpoints"
+
+
+@check("L04-06", "Incomplete multipart uploads are aborted after 7 days", points=1, task="2.3",
+       hint="AbortIncompleteMultipartUpload with DaysAfterInitiation 7 (it cannot be combined with a tag filter).",
+       docs=f"{DOCS}/mpu-abort-incomplete-mpu-lifecycle-config.html")
+def uploads_aborted(ctx: LabContext) -> str:
+    run = probe_run(ctx)
+    uploads = ctx.dataset["uploads"]
+    for seen in run.observations:
+        for upload in uploads:
+            initiated = run.seeded_at - datetime.timedelta(days=upload["age"])
+            expected_open = not plan_rules.upload_aborted(initiated, seen.moment)
+            if (upload["key"] in seen.open_uploads) != expected_open:
+                state = "still open" if not expected_open else "already aborted"
+                raise Fail(f"upload of {upload['key']}, begun {upload['age']} days before seeding ended, is {state} on day {_day(run, seen)}")
+    return f"{len(uploads)} incomplete uploads aborted 7 days after they began"
+
+
+@check("L04-07", "Objects on legal hold are never touched", points=2, task="2.3",
+       hint="Lifecycle filters cannot exclude; filter the raw/ and tmp/ rules on the tag retention=standard so legal-hold objects match none.",
+       docs=f"{DOCS}/intro-lifecycle-rules.html#intro-lifecycle-rules-filter")
+def legal_hold(ctx: LabContext) -> str:
+    run = probe_run(ctx)
+    held = [spec for spec in ctx.dataset["objects"] if spec["retention"] == plan_rules.LEGAL_HOLD]
+    for seen in run.observations:
+        for spec in held:
+            if seen.current[spec["key"]] != "STANDARD" or seen.versions[spec["key"]] != 1:
+                raise Fail(f"{spec['key']} (legal hold) on day {_day(run, seen)}: {seen.current[spec['key']] or 'expired'}, "
+                           f"{seen.versions[spec['key']]} versions; it must stay STANDARD with its one version")
+    return f"{len(held)} legal-hold objects stayed as they were for {CHECKPOINT_DAYS[-1]} days"
+
+
+def _cost(classes: dict[str, int], rates: dict[str, float]) -> float:
+    return sum(size / 1024 ** 3 * rates[storage_class] for storage_class, size in classes.items())
+
+
+@check("L04-08", "The storage report shows the rules cutting the monthly storage cost", points=2, task="2.3",
+       hint="Run `dealab storage report` after `dealab clock advance 400d`: the Standard bytes should shift to cheaper classes.",
+       docs="https://aws.amazon.com/s3/pricing/")
+def cost_reduction(ctx: LabContext) -> str:
+    run = probe_run(ctx)
+    rates = run.report["prices"]["usd_per_gb_month"]
+    points = [p for p in run.report["history"] if run.probe in p["buckets"]]
+    before = [p for p in points if datetime.datetime.fromisoformat(p["time"]) <= run.seeded_at]
+    if not before or len(points) < 2:
+        raise Fail(f"the storage report has no history of the probe bucket {run.probe}")
+
+    def measured(point) -> float:
+        return _cost({cls: size for cls, (size, _) in point["buckets"][run.probe].items()}, rates)
+
+    def expected(moment) -> float:
+        classes: dict[str, int] = {}
+        for spec in ctx.dataset["objects"]:
+            times = run.created[spec["key"]]
+            kept = plan_rules.expected_versions(times, moment) if len(times) > 1 else 1
+            for created in times[len(times) - kept:]:
+                storage_class = plan_rules.expected_stored_class(spec, created, moment)
+                classes[storage_class] = classes.get(storage_class, 0) + spec["size"]
+        return _cost(classes, rates)
+
+    start, end = measured(before[-1]), measured(points[-1])
+    end_moment = datetime.datetime.fromisoformat(points[-1]["time"])
+    expected_cut = 1 - expected(end_moment) / expected(run.seeded_at)
+    measured_cut = 1 - end / start
+    if measured_cut < expected_cut / 2:
+        raise Fail(f"monthly storage cost went from {start:.8f} to {end:.8f} USD ({measured_cut:.0%} less); the lab's rules cut it by {expected_cut:.0%}")
+    return f"monthly storage cost of the seeded data fell {measured_cut:.0%} ({start:.8f} → {end:.8f} USD at list prices)"

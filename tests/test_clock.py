@@ -1,0 +1,113 @@
+"""The lab clock: moving it, refusing to move it back, surviving restarts, the CLI and the storage report."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import time
+import urllib.error
+
+import pytest
+from typer.testing import CliRunner
+
+from dealab.commands.clock import app as clock_cli
+from dealab.commands.storage import app as storage_cli
+from dealab.engines.clock.clock import ClockError, midnight_on_or_after, parse_duration, parse_moment
+from dealab.stack import control
+from tests.conftest import client, make_settings
+from tests.test_lifecycle_engine import BIG, admin, advance
+from tests.test_ttl_engine import stream_records, ttl_table
+
+UTC = datetime.timezone.utc
+
+
+def test_durations_and_dates_read_as_written():
+    assert parse_duration("30d") == datetime.timedelta(days=30)
+    assert parse_duration("12h") == datetime.timedelta(hours=12)
+    assert parse_duration("2w") == datetime.timedelta(days=14)
+    assert parse_moment("2027-01-01") == datetime.datetime(2027, 1, 1, tzinfo=UTC)
+    with pytest.raises(ClockError):
+        parse_duration("thirty days")
+    with pytest.raises(ClockError):
+        parse_moment("next tuesday")
+    noon = datetime.datetime(2027, 1, 1, 12, tzinfo=UTC)
+    assert midnight_on_or_after(noon) == datetime.datetime(2027, 1, 2, tzinfo=UTC)
+    assert midnight_on_or_after(noon.replace(hour=0)) == noon.replace(hour=0)
+
+
+def test_advance_set_and_reset(clean_stack):
+    s3 = client(clean_stack, "s3")
+    s3.create_bucket(Bucket="clock-dates")
+    moved = advance(clean_stack, "30d")
+    assert 29.99 < moved["offset_days"] < 30.01
+    s3.put_object(Bucket="clock-dates", Key="later", Body=b"x")  # the backend dates it on the lab clock
+    modified = s3.head_object(Bucket="clock-dates", Key="later")["LastModified"]
+    assert abs((modified - datetime.datetime.now(UTC)).total_seconds() - 30 * 86400) < 60
+
+    target = (datetime.datetime.now(UTC) + datetime.timedelta(days=400)).date().isoformat()
+    assert admin(clean_stack, "clock", {"action": "set", "to": target})["now"].startswith(target)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        admin(clean_stack, "clock", {"action": "set", "to": "2020-01-01"})
+    assert "only moves forward" in json.loads(refused.value.read())["message"]
+    assert abs(admin(clean_stack, "clock", {"action": "reset"})["offset_seconds"]) < 1
+
+
+def test_clock_lifecycle_and_ttl_state_survive_a_restart(tmp_path):
+    settings = make_settings(tmp_path / "state")
+    control.up(settings)
+    try:
+        s3 = client(settings, "s3")
+        s3.create_bucket(Bucket="survives")
+        s3.put_object(Bucket="survives", Key="raw/a", Body=BIG)
+        rules = {"Rules": [{"ID": "ia", "Status": "Enabled", "Filter": {"ObjectSizeGreaterThan": 1},
+                            "Transitions": [{"Days": 30, "StorageClass": "STANDARD_IA"}]}]}
+        s3.put_bucket_lifecycle_configuration(Bucket="survives", LifecycleConfiguration=rules)
+        ddb = client(settings, "dynamodb")
+        ttl_table(ddb, "survives")
+        ddb.put_item(TableName="survives", Item={"pk": {"S": "gone"}, "expires_at": {"N": str(int(time.time()) + 60)}})
+        advance(settings, "31d")
+        before = admin(settings, "clock")
+    finally:
+        control.down(settings)
+    control.up(settings)
+    try:
+        s3 = client(settings, "s3")
+        after = admin(settings, "clock")
+        assert abs(after["offset_seconds"] - before["offset_seconds"]) < 1
+        assert s3.head_object(Bucket="survives", Key="raw/a")["StorageClass"] == "STANDARD_IA"
+        got = s3.get_bucket_lifecycle_configuration(Bucket="survives")["Rules"][0]
+        assert got["Filter"] == {"ObjectSizeGreaterThan": 1}
+        removes = [r for r in stream_records(settings, client(settings, "dynamodb"), "survives") if r["eventName"] == "REMOVE"]
+        assert [r.get("userIdentity", {}).get("PrincipalId") for r in removes] == ["dynamodb.amazonaws.com"]
+    finally:
+        control.down(settings)
+
+
+def test_cli_and_storage_report(clean_stack, tmp_path):
+    s3 = client(clean_stack, "s3")
+    s3.create_bucket(Bucket="report-bucket")
+    for index in range(3):
+        s3.put_object(Bucket="report-bucket", Key=f"raw/{index}", Body=BIG)
+    s3.put_bucket_lifecycle_configuration(Bucket="report-bucket", LifecycleConfiguration={"Rules": [{
+        "ID": "cold", "Status": "Enabled", "Filter": {"Prefix": "raw/"},
+        "Transitions": [{"Days": 30, "StorageClass": "STANDARD_IA"}, {"Days": 120, "StorageClass": "DEEP_ARCHIVE"}],
+    }]})
+    runner = CliRunner()
+    shown = runner.invoke(clock_cli, ["advance", "200d"])
+    assert shown.exit_code == 0, shown.output
+    assert "6 transitions" in shown.output  # 3 objects, twice
+    report = admin(clean_stack, "storage")
+    assert report["buckets"]["report-bucket"]["DEEP_ARCHIVE"]["objects"] == 3
+    history = report["history"]
+    classes_over_time = [set(point["buckets"]["report-bucket"]) for point in history]
+    assert classes_over_time[0] == {"STANDARD"} and {"STANDARD_IA"} in classes_over_time and classes_over_time[-1] == {"DEEP_ARCHIVE"}
+    assert history[-1]["usd_month"] < history[0]["usd_month"] / 5
+
+    png = tmp_path / "storage.png"
+    printed = runner.invoke(storage_cli, ["report", "--png", str(png)])
+    assert printed.exit_code == 0, printed.output
+    reduction = f"{history[-1]['usd_month'] / history[0]['usd_month'] - 1:+.1%}"
+    assert "DEEP_ARCHIVE" in printed.output and "2025-06-01" in printed.output and reduction in printed.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bad = runner.invoke(clock_cli, ["advance", "soon"])
+    assert bad.exit_code == 1 and "cannot read the duration" in bad.output

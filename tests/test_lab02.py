@@ -1,0 +1,77 @@
+"""Lab 02 proves its grader: the solution gets full marks under faults, the starter does not, and each small
+breakage of the solution fails the matching check and only it."""
+
+import dataclasses
+
+import pytest
+
+from dealab import labrun
+from dealab.labs import get_lab
+from dealab.stack import control
+from tests.labkit import broken_solution, explain, failing_ids, fresh_lab, grade_lab, run_solution, run_starter
+
+# The breakages are judged on a smaller clickstream than the lab's 20,000 events, to keep the suite quick;
+# the full-size dataset is graded by the solution test.
+SMALL_DATASET_EVENTS = 6000
+
+PRODUCER, CONSUMER = "producer.py", "consumer.py"
+
+
+@pytest.fixture
+def lab02(aws_env):
+    return fresh_lab(2, aws_env)
+
+
+@pytest.fixture
+def small_lab02(aws_env):
+    control.reset(aws_env)
+    full = get_lab(2)
+    lab = dataclasses.replace(full, dataset={**full.dataset, "params": {**full.dataset["params"], "events": SMALL_DATASET_EVENTS}})
+    labrun.start(lab, aws_env)
+    return lab
+
+
+def test_solution_gets_full_marks_under_faults(aws_env, lab02):
+    import json
+    import urllib.request
+
+    run_solution(lab02, aws_env)
+    report = grade_lab(lab02, aws_env)
+    assert report.full_marks, explain(report)
+    with urllib.request.urlopen(f"{aws_env.endpoint_url}/_dealab/faults") as response:
+        rule = json.loads(response.read())["rules"][0]
+    assert rule["target"] == "kinesis:PutRecords" and rule["injected"] > 1000  # the retries really ran
+
+
+def test_untouched_starter_does_not_get_full_marks(aws_env, lab02):
+    run_starter(lab02, aws_env)
+    report = grade_lab(lab02, aws_env)
+    assert report.score == 0, explain(report)
+
+
+BREAKAGES = {
+    "producer drops the failed entries": ({"L02-03", "L02-05"}, PRODUCER, [
+        ('        pending = [record for record, result in zip(pending, response["Records"]) if "ErrorCode" in result]\n',
+         '        return\n')]),
+    "partition key is the user": ({"L02-02"}, PRODUCER, [
+        ("    return event_id_of(line)\n", '    return field_of(line, "user_id") or event_id_of(line)\n')]),
+    "day from the processing time": ({"L02-04"}, CONSUMER, [
+        ('by_day[json.loads(line)["ts"][:10]]', 'by_day[datetime.date.today().isoformat()]')]),
+    "quarantine without a reason": ({"L02-05"}, CONSUMER, [('json.dumps({"reason": problem, ', 'json.dumps({')]),
+    "checkpoint keyed differently": ({"L02-06"}, CONSUMER, [
+        ('AttributeDefinitions=[{"AttributeName": "shard_id"', 'AttributeDefinitions=[{"AttributeName": "shard"'),
+        ('KeySchema=[{"AttributeName": "shard_id"', 'KeySchema=[{"AttributeName": "shard"'),
+        ('Key={"shard_id": {"S": shard_id}}', 'Key={"shard": {"S": shard_id}}'),
+        ('Item={"shard_id": {"S": shard_id}', 'Item={"shard": {"S": shard_id}')]),
+    "restart resumes at the checkpoint, not after it": ({"L02-07"}, CONSUMER, [
+        ('"ShardIteratorType": "AFTER_SEQUENCE_NUMBER"', '"ShardIteratorType": "AT_SEQUENCE_NUMBER"')]),
+}
+
+
+@pytest.mark.parametrize("name", BREAKAGES)
+def test_each_breakage_fails_its_check_and_only_it(aws_env, small_lab02, tmp_path, name):
+    check_ids, script, edits = BREAKAGES[name]
+    folder = broken_solution(small_lab02, tmp_path, {script: edits})
+    run_solution(small_lab02, aws_env, folder)
+    report = grade_lab(small_lab02, aws_env)
+    assert failing_ids(report) == check_ids, explain(report)

@@ -1,0 +1,52 @@
+"""Lab 03 proves its grader: the solution gets full marks under faults, the starter does not, and each small
+breakage of the solution fails the matching check and only it."""
+
+import json
+import urllib.request
+
+import pytest
+
+from tests.labkit import broken_solution, explain, failing_ids, fresh_lab, grade_lab, run_solution, run_starter
+
+SCRIPT = "delivery.py"
+
+
+def test_solution_gets_full_marks_under_faults(aws_env):
+    lab = fresh_lab(3, aws_env)
+    run_solution(lab, aws_env)
+    report = grade_lab(lab, aws_env)
+    assert report.full_marks, explain(report)
+    with urllib.request.urlopen(f"{aws_env.endpoint_url}/_dealab/faults") as response:
+        rules = {rule["target"]: rule for rule in json.loads(response.read())["rules"]}
+    assert rules["firehose:PutRecordBatch"]["injected"] > 100  # the retries really ran
+    assert grade_lab(lab, aws_env).full_marks  # grading again changes nothing
+
+
+def test_untouched_starter_does_not_get_full_marks(aws_env):
+    lab = fresh_lab(3, aws_env)
+    run_starter(lab, aws_env)
+    report = grade_lab(lab, aws_env)
+    assert report.score == 0, explain(report)
+
+
+BREAKAGES = {
+    "no error output prefix": ({"L03-01"}, [
+        ('"ErrorOutputPrefix": "errors/!{firehose:error-output-type}/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/",',
+         '"ErrorOutputPrefix": "failed/!{firehose:error-output-type}/",')]),
+    "five-minute buffer": ({"L03-02"}, [('"IntervalInSeconds": 60', '"IntervalInSeconds": 300')]),
+    "uncompressed": ({"L03-03"}, [('"CompressionFormat": "GZIP"', '"CompressionFormat": "UNCOMPRESSED"')]),
+    "prefix without namespaces": ({"L03-04"}, [
+        ('"Prefix": "events/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/",', '"Prefix": "events/",')]),
+    "failed records not resent": ({"L03-05"}, [
+        ('        pending = [record for record, result in zip(pending, response["RequestResponses"]) if "ErrorCode" in result]\n',
+         "        return\n")]),
+}
+
+
+@pytest.mark.parametrize("name", BREAKAGES)
+def test_each_breakage_fails_its_check_and_only_it(aws_env, tmp_path, name):
+    check_ids, edits = BREAKAGES[name]
+    lab = fresh_lab(3, aws_env)
+    run_solution(lab, aws_env, broken_solution(lab, tmp_path, {SCRIPT: edits}))
+    report = grade_lab(lab, aws_env)
+    assert failing_ids(report) == check_ids, explain(report)
