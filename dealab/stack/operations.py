@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import botocore.session
+from botocore.exceptions import UnknownServiceError
+from botocore.model import ServiceModel
 
 # Signing names that differ from botocore's service name. JSON services sharing a signing name
 # (dynamodb / dynamodbstreams) are told apart by their X-Amz-Target prefix instead.
@@ -103,10 +105,18 @@ class _RestRoute:
 
 
 @lru_cache(maxsize=None)
-def _rest_routes(service: str) -> tuple[_RestRoute, ...]:
+def service_model(service: str) -> ServiceModel | None:
+    """botocore's model of a service, or None for a name botocore does not know."""
     try:
-        model = botocore.session.get_session().get_service_model(service)
-    except Exception:
+        return botocore.session.get_session().get_service_model(service)
+    except UnknownServiceError:
+        return None
+
+
+@lru_cache(maxsize=None)
+def _rest_routes(service: str) -> tuple[_RestRoute, ...]:
+    model = service_model(service)
+    if model is None:
         return ()
     routes = []
     for name in model.operation_names:

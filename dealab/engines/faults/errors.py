@@ -5,12 +5,10 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from xml.sax.saxutils import escape
 
-import botocore.session
-
 from dealab.stack.messages import AwsResponse
+from dealab.stack.operations import service_model
 
 
 @dataclass(frozen=True)
@@ -53,12 +51,9 @@ def failure_for(kind: str, service: str) -> Failure:
     return failure
 
 
-@lru_cache(maxsize=None)
 def protocol_of(service: str) -> str:
-    try:
-        return botocore.session.get_session().get_service_model(service).metadata["protocol"]
-    except Exception:
-        return ""
+    model = service_model(service)
+    return model.metadata["protocol"] if model is not None else ""
 
 
 def _query_error(failure: Failure) -> AwsResponse:
