@@ -41,7 +41,8 @@ def solve(lab: Lab, settings: Settings) -> list[ScriptRun]:
     return run_scripts(lab, lab.solution_dir, settings)
 
 
-def _empty_bucket(s3, bucket: str) -> None:
+def empty_bucket(s3, bucket: str) -> None:
+    """Deletes every version, delete marker and unfinished upload in the bucket."""
     for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
         doomed = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
         if doomed:
@@ -52,7 +53,7 @@ def _empty_bucket(s3, bucket: str) -> None:
 
 def _delete_bucket(settings: Settings, name: str) -> None:
     s3 = client(settings, "s3")
-    _empty_bucket(s3, name)
+    empty_bucket(s3, name)
     s3.delete_bucket(Bucket=name)
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from botocore.exceptions import ClientError
 
 from dealab.datasets import lifecycle_lab as plan_rules
+from dealab.labrun import empty_bucket
 from grader.core import Fail, LabContext, check
 
 BUCKET = plan_rules.BUCKET
@@ -75,12 +76,7 @@ def _observe(ctx: LabContext, probe: str, plan: dict) -> Observation:
 
 
 def _empty_and_delete(s3, bucket: str) -> None:
-    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
-        doomed = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
-        if doomed:
-            s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed, "Quiet": True})
-    for upload in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
-        s3.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+    empty_bucket(s3, bucket)
     s3.delete_bucket(Bucket=bucket)
 
 
@@ -100,13 +96,8 @@ def probe_run(ctx: LabContext) -> ProbeRun:
         s3.put_bucket_lifecycle_configuration(Bucket=probe, LifecycleConfiguration={"Rules": configuration["Rules"]}, **extra)
 
     try:
-        plan_rules.seed_bucket(s3, lambda by: ctx.admin("clock", {"action": "advance", "by": by}), probe, plan, ctx.seed, copy_rules)
+        created = plan_rules.seed_bucket(s3, lambda by: ctx.admin("clock", {"action": "advance", "by": by}), probe, plan, ctx.seed, copy_rules)
         seeded_at = _clock_now(ctx)
-        created: dict[str, list[datetime.datetime]] = {}
-        for page in s3.get_paginator("list_object_versions").paginate(Bucket=probe):
-            for version in page.get("Versions", []):
-                created.setdefault(version["Key"], []).append(version["LastModified"])
-        created = {key: sorted(times) for key, times in created.items()}
         observations = [_observe(ctx, probe, plan)]
         for days in CHECKPOINT_DAYS:
             noon = plan_rules.due(seeded_at, days) + datetime.timedelta(hours=12)
@@ -239,13 +230,10 @@ def _cost(classes: dict[str, int], rates: dict[str, float]) -> float:
 def cost_reduction(ctx: LabContext) -> str:
     run = probe_run(ctx)
     rates = run.report["prices"]["usd_per_gb_month"]
-    points = [p for p in run.report["history"] if run.probe in p["buckets"]]
-    before = [p for p in points if datetime.datetime.fromisoformat(p["time"]) <= run.seeded_at]
-    if not before or len(points) < 2:
+    before = [p for p in run.report["history"] if run.probe in p["buckets"] and datetime.datetime.fromisoformat(p["time"]) <= run.seeded_at]
+    now = run.report["buckets"].get(run.probe)
+    if not before or now is None:
         raise Fail(f"the storage report has no history of the probe bucket {run.probe}")
-
-    def measured(point) -> float:
-        return _cost({cls: size for cls, (size, _) in point["buckets"][run.probe].items()}, rates)
 
     def expected(moment) -> float:
         classes: dict[str, int] = {}
@@ -257,8 +245,11 @@ def cost_reduction(ctx: LabContext) -> str:
                 classes[storage_class] = classes.get(storage_class, 0) + spec["size"]
         return _cost(classes, rates)
 
-    start, end = measured(before[-1]), measured(points[-1])
-    end_moment = datetime.datetime.fromisoformat(points[-1]["time"])
+    # Before: the report's last point at seeding. After: the report's own reading of the bucket at the last
+    # checkpoint (not the history's tail, which other buckets' moves can make longer or thin out).
+    start = _cost({cls: size for cls, (size, _) in before[-1]["buckets"][run.probe].items()}, rates)
+    end = _cost({cls: entry["bytes"] for cls, entry in now.items()}, rates)
+    end_moment = datetime.datetime.fromisoformat(run.report["now"])
     expected_cut = 1 - expected(end_moment) / expected(run.seeded_at)
     measured_cut = 1 - end / start
     if measured_cut < expected_cut / 2:

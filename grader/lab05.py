@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 from dealab.datasets.telemetry import NEW_COLUMN, RAW_BUCKET, READING_COLUMNS, STATION_COLUMNS
+from grader.catalog import glue_table
 from grader.core import Fail, LabContext, check
 
 DATABASE = "telemetry"
@@ -16,11 +17,7 @@ DOCS = "https://docs.aws.amazon.com/glue/latest/dg"
 
 
 def _table(ctx: LabContext, name: str) -> dict:
-    glue = ctx.client("glue")
-    try:
-        return glue.get_table(DatabaseName=DATABASE, Name=name)["Table"]
-    except glue.exceptions.EntityNotFoundException:
-        raise Fail(f"table {DATABASE}.{name} does not exist; the crawler makes one table per folder under s3://{RAW_BUCKET}/raw/") from None
+    return glue_table(ctx, DATABASE, name, f"the crawler makes one table per folder under s3://{RAW_BUCKET}/raw/")
 
 
 def _columns(table: dict) -> list[tuple[str, str]]:

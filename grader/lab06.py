@@ -10,6 +10,7 @@ from collections import Counter
 
 import pyarrow.parquet as pq
 
+from grader.catalog import glue_table
 from grader.core import Fail, LabContext, check
 
 JOB = "orders-etl"
@@ -209,11 +210,7 @@ def quarantine(ctx: LabContext) -> str:
        hint="getSink(..., enableUpdateCatalog=True, partitionKeys=['order_date']) with setCatalogInfo(catalogDatabase='sales', catalogTableName='orders_curated').",
        docs=f"{DOCS}/update-from-job.html")
 def catalog_table(ctx: LabContext) -> str:
-    glue = ctx.client("glue")
-    try:
-        table = glue.get_table(DatabaseName=DATABASE, Name=TABLE)["Table"]
-    except glue.exceptions.EntityNotFoundException:
-        raise Fail(f"table {DATABASE}.{TABLE} does not exist in the Glue Data Catalog") from None
+    table = glue_table(ctx, DATABASE, TABLE)
     descriptor = table.get("StorageDescriptor", {})
     location = descriptor.get("Location", "").rstrip("/") + "/"
     if location != f"s3://{CURATED_BUCKET}/{CURATED_PREFIX}":
@@ -223,7 +220,7 @@ def catalog_table(ctx: LabContext) -> str:
     keys = [key["Name"] for key in table.get("PartitionKeys", [])]
     if keys != ["order_date"]:
         raise Fail(f"table {DATABASE}.{TABLE} has partition keys {keys}, expected ['order_date']")
-    pages = glue.get_paginator("get_partitions").paginate(DatabaseName=DATABASE, TableName=TABLE)
+    pages = ctx.client("glue").get_paginator("get_partitions").paginate(DatabaseName=DATABASE, TableName=TABLE)
     registered = sorted(p["Values"][0] for page in pages for p in page["Partitions"])
     if registered != ctx.dataset["order_dates"]:
         raise Fail(f"table {DATABASE}.{TABLE} has partitions {registered[:4]}…, expected {ctx.dataset['order_dates']}")

@@ -8,6 +8,7 @@ import time
 
 import pyarrow.parquet as pq
 
+from grader.catalog import glue_table
 from grader.core import Fail, LabContext, check
 
 DATABASE = "shop"
@@ -47,11 +48,7 @@ def _rows(ctx: LabContext, sql: str) -> list[list[str | None]]:
 
 
 def _table(ctx: LabContext, name: str) -> dict:
-    glue = ctx.client("glue")
-    try:
-        return glue.get_table(DatabaseName=DATABASE, Name=name)["Table"]
-    except glue.exceptions.EntityNotFoundException:
-        raise Fail(f"table {DATABASE}.{name} does not exist in the Glue Data Catalog") from None
+    return glue_table(ctx, DATABASE, name)
 
 
 def _named_query(ctx: LabContext, name: str) -> dict:

@@ -55,9 +55,12 @@ def generate(seed: str, out_dir: Path, raw_objects: int = 12, tmp_objects: int =
     return plan
 
 
-def seed_bucket(s3, advance: Callable[[str], dict], bucket: str, plan: dict, seed: str, configure: Callable[[], None] | None = None) -> None:
+def seed_bucket(s3, advance: Callable[[str], dict], bucket: str, plan: dict, seed: str,
+                configure: Callable[[], None] | None = None) -> dict[str, list[datetime.datetime]]:
     """Creates `bucket` (versioned) and uploads the plan oldest first, moving the lab clock between ages.
-    `configure` runs once the bucket exists, before anything is uploaded (the grader puts rules there)."""
+    `configure` runs once the bucket exists, before anything is uploaded (the grader puts rules there), so
+    rules already act while the plan is seeded. Returns when each version was written, oldest first per
+    key: what must remain is judged from these, not from what the rules left."""
     s3.create_bucket(Bucket=bucket)
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     if configure is not None:
@@ -69,6 +72,7 @@ def seed_bucket(s3, advance: Callable[[str], dict], bucket: str, plan: dict, see
     for upload in plan["uploads"]:
         events.append((upload["age"], "upload", upload))
     events.sort(key=lambda event: -event[0])
+    created: dict[str, list[datetime.datetime]] = {}
     current_age = events[0][0]
     for age, kind, spec in events:
         if age < current_age:
@@ -78,9 +82,12 @@ def seed_bucket(s3, advance: Callable[[str], dict], bucket: str, plan: dict, see
             s3.create_multipart_upload(Bucket=bucket, Key=spec["key"])
             continue
         body = rng(seed, f"lifecycle-lab:{spec['key']}:{spec['number']}").randbytes(spec["size"])
-        s3.put_object(Bucket=bucket, Key=spec["key"], Body=body, Tagging=f"{RETENTION_TAG}={spec['retention']}")
+        version = s3.put_object(Bucket=bucket, Key=spec["key"], Body=body, Tagging=f"{RETENTION_TAG}={spec['retention']}")["VersionId"]
+        written = s3.head_object(Bucket=bucket, Key=spec["key"], VersionId=version)["LastModified"]
+        created.setdefault(spec["key"], []).append(written)
     if current_age > 0:
         advance(f"{current_age}d")
+    return created
 
 
 def setup(ctx) -> None:
