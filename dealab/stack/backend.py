@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import threading
 from collections.abc import Iterator
 from urllib.parse import urlsplit
@@ -59,11 +58,14 @@ class EmbeddedMoto:
         self._configure()
 
     def _configure(self) -> None:
-        # Step Functions only runs the states of an execution when asked to.
-        self._call_admin("/moto-api/config", {"stepfunctions": {"execute_state_machine": True}})
+        from moto.moto_api._internal.models import moto_api_backend
 
-    def _call_admin(self, path: str, payload: dict | None = None) -> None:
-        body = json.dumps(payload or {}).encode()
+        # Step Functions only runs the states of an execution when asked to (what POST /moto-api/config
+        # does, without building moto's admin app during start-up).
+        moto_api_backend.set_config({"stepfunctions": {"execute_state_machine": True}})
+
+    def _call_admin(self, path: str) -> None:
+        body = b"{}"
         environ = {
             "REQUEST_METHOD": "POST",
             "PATH_INFO": path,

@@ -8,6 +8,7 @@ crawls — is answered here and kept under state_dir/glue/.
 from __future__ import annotations
 
 import json
+from functools import cached_property
 
 from dealab.engines import ENGINE_HEADER, Engine, EngineContext
 from dealab.engines.glue.crawlers import Crawls
@@ -41,9 +42,13 @@ class GlueEngine(Engine):
 
     def __init__(self, context: EngineContext):
         super().__init__(context)
-        self._glue = context.client("glue", engine=self.name)
         self.runs = JobRuns(context.state_dir, context.endpoint_url, context.region)
         self.crawls = Crawls(context.state_dir, lambda service: context.client(service, engine=self.name))
+
+    @cached_property
+    def _glue(self):
+        # Made on first use: building a boto3 client costs ~0.1 s of the stack's start-up.
+        return self.context.client("glue", engine=self.name)
 
     def handle(self, request: AwsRequest) -> AwsResponse:
         if request.headers.get(ENGINE_HEADER) == self.name:
