@@ -10,7 +10,6 @@ import datetime
 import gzip
 import json
 import re
-import time
 from collections import Counter
 
 from botocore.exceptions import ClientError
@@ -21,7 +20,6 @@ DELIVERY_STREAM = "clicks-to-lake"
 BUCKET = "dea-firehose-lake"
 SIZE_MB, INTERVAL_SECONDS = 1, 60
 EVENT_KEY = re.compile(r"^events/year=(\d{4})/month=(\d{2})/day=(\d{2})/hour=(\d{2})/" + re.escape(DELIVERY_STREAM) + r"-\d+-[\d-]{19}-[0-9a-f-]{36}(\.gz)?$")
-DELIVERY_WAIT_SECONDS = 10
 FIREHOSE_DOCS = "https://docs.aws.amazon.com/firehose/latest/dev"
 
 
@@ -39,19 +37,17 @@ def _destination(ctx: LabContext) -> dict:
     return {**s3, "DeliveryStreamType": description.get("DeliveryStreamType"), "DeliveryStreamStatus": description.get("DeliveryStreamStatus")}
 
 
+def _interval_seconds(ctx: LabContext) -> int:
+    """The delivery stream's own buffering interval (300 s is Firehose's default)."""
+    return int((_destination(ctx).get("BufferingHints") or {}).get("IntervalInSeconds", 300))
+
+
 def _delivered(ctx: LabContext) -> dict[str, dict]:
     """Every object under events/ with its body and LastModified, after the buffer interval has passed."""
-    interval = int((_destination(ctx).get("BufferingHints") or {}).get("IntervalInSeconds", 300))
-    ctx.admin("clock", {"action": "advance", "by": f"{interval + 1}s"})
+    ctx.admin("clock", {"action": "advance", "by": f"{_interval_seconds(ctx) + 1}s"})
+    ctx.admin("firehose", {"action": "deliver-due"})  # returns once every due buffer is in S3
     s3 = ctx.client("s3")
-    deadline = time.monotonic() + DELIVERY_WAIT_SECONDS
-    previous = -1
-    while True:  # delivery runs in the background: wait until the listing stops growing
-        listed = [item for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix="events/") for item in page.get("Contents", [])]
-        if (listed and len(listed) == previous) or time.monotonic() > deadline:
-            break
-        previous = len(listed)
-        time.sleep(1)
+    listed = [item for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix="events/") for item in page.get("Contents", [])]
     return {item["Key"]: {"body": s3.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read(), "modified": item["LastModified"]} for item in listed}
 
 
@@ -104,6 +100,8 @@ def prefixes(ctx: LabContext) -> str:
     delivered = _delivered(ctx)
     if not delivered:
         raise Fail(f"nothing was delivered under s3://{BUCKET}/events/")
+    # An object is written at most one buffering interval (the stream's own) after its partition's hour ends.
+    latest_write = datetime.timedelta(hours=1, seconds=_interval_seconds(ctx) + 60)
     hours = set()
     for key, item in delivered.items():
         match = EVENT_KEY.match(key)
@@ -111,7 +109,7 @@ def prefixes(ctx: LabContext) -> str:
             raise Fail(f"s3://{BUCKET}/{key} is not events/year=YYYY/month=MM/day=DD/hour=HH/{DELIVERY_STREAM}-...")
         partition = datetime.datetime(*map(int, match.groups()[:4]), tzinfo=datetime.timezone.utc)
         modified = item["modified"].astimezone(datetime.timezone.utc)
-        if not partition <= modified <= partition + datetime.timedelta(hours=1, seconds=INTERVAL_SECONDS + 60):
+        if not partition <= modified <= partition + latest_write:
             raise Fail(f"s3://{BUCKET}/{key} was written at {modified:%Y-%m-%d %H:%M}, outside its partition's hour")
         hours.add(f"{partition:%Y-%m-%d %H}h")
     return f"{len(delivered)} objects under the evaluated prefixes of {', '.join(sorted(hours))}"

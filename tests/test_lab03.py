@@ -50,3 +50,27 @@ def test_each_breakage_fails_its_check_and_only_it(aws_env, tmp_path, name):
     run_solution(lab, aws_env, broken_solution(lab, tmp_path, {SCRIPT: edits}))
     report = grade_lab(lab, aws_env)
     assert failing_ids(report) == check_ids, explain(report)
+
+
+def test_a_long_buffer_near_the_end_of_an_hour_only_fails_the_buffering_check(aws_env, tmp_path):
+    """Records that arrive at hh:58 and wait a 300 s buffer are written in the next hour: their keys still
+    belong to the hour they arrived in, so only L03-02 may fail (found failing in CI at 14:57)."""
+    import datetime
+
+    lab = fresh_lab(3, aws_env)
+    now = datetime.datetime.fromisoformat(_admin(aws_env, "clock")["now"])
+    near_the_hour = now.replace(minute=58, second=0, microsecond=0)
+    if near_the_hour <= now:
+        near_the_hour += datetime.timedelta(hours=1)
+    _admin(aws_env, "clock", {"action": "set", "to": near_the_hour.isoformat()})
+    check_ids, edits = BREAKAGES["five-minute buffer"]
+    run_solution(lab, aws_env, broken_solution(lab, tmp_path, {SCRIPT: edits}))
+    report = grade_lab(lab, aws_env)
+    assert failing_ids(report) == check_ids, explain(report)
+
+
+def _admin(settings, path: str, payload: dict | None = None) -> dict:
+    data = None if payload is None else json.dumps(payload).encode()
+    request = urllib.request.Request(f"{settings.endpoint_url}/_dealab/{path}", data=data, method="POST" if data else "GET")
+    with urllib.request.urlopen(request) as response:
+        return json.loads(response.read())
