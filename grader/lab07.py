@@ -64,12 +64,19 @@ def _named_query(ctx: LabContext, name: str) -> dict:
     return found[-1]
 
 
-def _compare(name: str, got: dict[str, float], expected: dict, tolerance: float) -> None:
+def _named_query_answers(ctx: LabContext, name: str, columns: str, expected: dict, tolerance: float) -> dict[str, float]:
+    """Runs the learner's named query and compares its (key, number) rows with what the seed implies."""
+    rows = _rows(ctx, _named_query(ctx, name)["QueryString"])
+    try:
+        got = {row[0]: float(row[1]) for row in rows}
+    except (TypeError, ValueError, IndexError):
+        raise Fail(f"named query '{name}' must return {columns} rows, got {rows[:2]}") from None
     if sorted(got) != sorted(expected):
         raise Fail(f"named query '{name}' returns keys {sorted(got)}, expected {sorted(expected)}")
     for key, value in expected.items():
         if abs(got[key] - value) > tolerance:
             raise Fail(f"named query '{name}': {key} is {got[key]}, expected {value}")
+    return got
 
 
 @check("L07-01", "Raw CSV table reads every order", points=2, task="2.4",
@@ -109,13 +116,7 @@ def parquet_partitions(ctx: LabContext) -> str:
        hint="SELECT category, round(sum(amount), 2) AS revenue FROM shop.orders GROUP BY category ORDER BY category, saved with create_named_query in work group analytics.",
        docs=f"{DOCS}/saved-queries.html")
 def revenue_query(ctx: LabContext) -> str:
-    query = _named_query(ctx, "revenue_by_category")
-    rows = _rows(ctx, query["QueryString"])
-    try:
-        got = {row[0]: float(row[1]) for row in rows}
-    except (TypeError, ValueError, IndexError):
-        raise Fail(f"named query 'revenue_by_category' must return (category, revenue) rows, got {rows[:2]}") from None
-    _compare("revenue_by_category", got, ctx.dataset["revenue_by_category"], 0.02)
+    got = _named_query_answers(ctx, "revenue_by_category", "(category, revenue)", ctx.dataset["revenue_by_category"], 0.02)
     return f"named query 'revenue_by_category' returns the revenue of all {len(got)} categories"
 
 
@@ -123,13 +124,7 @@ def revenue_query(ctx: LabContext) -> str:
        hint="SELECT dt, count(*) AS orders FROM shop.orders GROUP BY dt ORDER BY dt",
        docs=f"{DOCS}/saved-queries.html")
 def daily_query(ctx: LabContext) -> str:
-    query = _named_query(ctx, "daily_orders")
-    rows = _rows(ctx, query["QueryString"])
-    try:
-        got = {row[0]: float(row[1]) for row in rows}
-    except (TypeError, ValueError, IndexError):
-        raise Fail(f"named query 'daily_orders' must return (dt, orders) rows, got {rows[:2]}") from None
-    _compare("daily_orders", got, ctx.dataset["orders_per_day"], 0)
+    got = _named_query_answers(ctx, "daily_orders", "(dt, orders)", ctx.dataset["orders_per_day"], 0)
     return f"named query 'daily_orders' returns the orders of all {len(got)} days"
 
 
