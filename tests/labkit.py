@@ -50,6 +50,29 @@ def grade_lab(lab: Lab, settings: Settings) -> Report:
     return grade(lab, settings, learner_seed(settings))
 
 
+def solution_report(lab: Lab, settings: Settings, folder: Path | None = None) -> Report:
+    run_solution(lab, settings, folder)
+    return grade_lab(lab, settings)
+
+
+def starter_report(lab: Lab, settings: Settings) -> Report:
+    run_starter(lab, settings)
+    return grade_lab(lab, settings)
+
+
+def assert_fails_only(report: Report, check_ids: set[str]) -> None:
+    """Exactly these checks fail, each with a message of one readable line."""
+    assert failing_ids(report) == check_ids, explain(report)
+    for result in report.results:
+        if result.id in check_ids:
+            assert result.message and "\n" not in result.message, f"{result.id}: {result.message!r}"
+
+
+def prove_breakage(lab: Lab, settings: Settings, tmp_path: Path, check_ids: set[str], edits: dict[str, list[tuple[str, str]]]) -> None:
+    """The reference solution with `edits` applied fails exactly `check_ids`."""
+    assert_fails_only(solution_report(lab, settings, broken_solution(lab, tmp_path, edits)), check_ids)
+
+
 def failing_ids(report: Report) -> set[str]:
     return {result.id for result in report.results if result.status != PASS}
 

@@ -7,7 +7,6 @@ import io
 import time
 import uuid
 
-import boto3
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest

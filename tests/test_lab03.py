@@ -6,15 +6,14 @@ import urllib.request
 
 import pytest
 
-from tests.labkit import broken_solution, explain, failing_ids, fresh_lab, grade_lab, run_solution, run_starter
+from tests.labkit import explain, fresh_lab, grade_lab, prove_breakage, solution_report, starter_report
 
 SCRIPT = "delivery.py"
 
 
 def test_solution_gets_full_marks_under_faults(aws_env):
     lab = fresh_lab(3, aws_env)
-    run_solution(lab, aws_env)
-    report = grade_lab(lab, aws_env)
+    report = solution_report(lab, aws_env)
     assert report.full_marks, explain(report)
     with urllib.request.urlopen(f"{aws_env.endpoint_url}/_dealab/faults") as response:
         rules = {rule["target"]: rule for rule in json.loads(response.read())["rules"]}
@@ -23,9 +22,7 @@ def test_solution_gets_full_marks_under_faults(aws_env):
 
 
 def test_untouched_starter_does_not_get_full_marks(aws_env):
-    lab = fresh_lab(3, aws_env)
-    run_starter(lab, aws_env)
-    report = grade_lab(lab, aws_env)
+    report = starter_report(fresh_lab(3, aws_env), aws_env)
     assert report.score == 0, explain(report)
 
 
@@ -46,10 +43,7 @@ BREAKAGES = {
 @pytest.mark.parametrize("name", BREAKAGES)
 def test_each_breakage_fails_its_check_and_only_it(aws_env, tmp_path, name):
     check_ids, edits = BREAKAGES[name]
-    lab = fresh_lab(3, aws_env)
-    run_solution(lab, aws_env, broken_solution(lab, tmp_path, {SCRIPT: edits}))
-    report = grade_lab(lab, aws_env)
-    assert failing_ids(report) == check_ids, explain(report)
+    prove_breakage(fresh_lab(3, aws_env), aws_env, tmp_path, check_ids, {SCRIPT: edits})
 
 
 def test_a_long_buffer_near_the_end_of_an_hour_only_fails_the_buffering_check(aws_env, tmp_path):
@@ -64,9 +58,7 @@ def test_a_long_buffer_near_the_end_of_an_hour_only_fails_the_buffering_check(aw
         near_the_hour += datetime.timedelta(hours=1)
     _admin(aws_env, "clock", {"action": "set", "to": near_the_hour.isoformat()})
     check_ids, edits = BREAKAGES["five-minute buffer"]
-    run_solution(lab, aws_env, broken_solution(lab, tmp_path, {SCRIPT: edits}))
-    report = grade_lab(lab, aws_env)
-    assert failing_ids(report) == check_ids, explain(report)
+    prove_breakage(lab, aws_env, tmp_path, check_ids, {SCRIPT: edits})
 
 
 def _admin(settings, path: str, payload: dict | None = None) -> dict:
