@@ -8,7 +8,7 @@ import pytest
 from dealab import labrun
 from dealab.labs import get_lab
 from dealab.stack import control
-from tests.labkit import broken_solution, explain, failing_ids, fresh_lab, grade_lab, run_solution, run_starter
+from tests.labkit import explain, fresh_lab, prove_breakage, solution_report, starter_report
 
 # The breakages are judged on a smaller clickstream than the lab's 20,000 events, to keep the suite quick;
 # the full-size dataset is graded by the solution test.
@@ -35,8 +35,7 @@ def test_solution_gets_full_marks_under_faults(aws_env, lab02):
     import json
     import urllib.request
 
-    run_solution(lab02, aws_env)
-    report = grade_lab(lab02, aws_env)
+    report = solution_report(lab02, aws_env)
     assert report.full_marks, explain(report)
     with urllib.request.urlopen(f"{aws_env.endpoint_url}/_dealab/faults") as response:
         rule = json.loads(response.read())["rules"][0]
@@ -44,8 +43,7 @@ def test_solution_gets_full_marks_under_faults(aws_env, lab02):
 
 
 def test_untouched_starter_does_not_get_full_marks(aws_env, lab02):
-    run_starter(lab02, aws_env)
-    report = grade_lab(lab02, aws_env)
+    report = starter_report(lab02, aws_env)
     assert report.score == 0, explain(report)
 
 
@@ -71,7 +69,4 @@ BREAKAGES = {
 @pytest.mark.parametrize("name", BREAKAGES)
 def test_each_breakage_fails_its_check_and_only_it(aws_env, small_lab02, tmp_path, name):
     check_ids, script, edits = BREAKAGES[name]
-    folder = broken_solution(small_lab02, tmp_path, {script: edits})
-    run_solution(small_lab02, aws_env, folder)
-    report = grade_lab(small_lab02, aws_env)
-    assert failing_ids(report) == check_ids, explain(report)
+    prove_breakage(small_lab02, aws_env, tmp_path, check_ids, {script: edits})
