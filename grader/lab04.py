@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from botocore.exceptions import ClientError
 
 from dealab.datasets import lifecycle_lab as plan_rules
+from dealab.engines.clock import prices  # the report's dated price table (data, not engine state)
 from dealab.labrun import empty_bucket
 from grader.core import Fail, LabContext, check
 
@@ -40,7 +41,8 @@ class ProbeRun:
     seeded_at: datetime.datetime
     created: dict[str, list[datetime.datetime]]  # key → version creation times, oldest first
     observations: list[Observation]
-    report: dict
+    seeded_storage: dict  # the storage report read once the probe was seeded
+    final_storage: dict  # the storage report read at the last checkpoint
     probe: str
 
 
@@ -97,19 +99,24 @@ def probe_run(ctx: LabContext) -> ProbeRun:
 
     try:
         created = plan_rules.seed_bucket(s3, lambda by: ctx.admin("clock", {"action": "advance", "by": by}), probe, plan, ctx.seed, copy_rules)
+        # Seeding ends with the youngest objects put after its last clock move, and lifecycle acts only when
+        # the clock moves: a move of no time carries out anything already due, so the bucket is as the
+        # rules leave it at seeding.
+        ctx.admin("clock", {"action": "advance", "by": "0s"})
         seeded_at = _clock_now(ctx)
+        seeded_storage = ctx.admin("storage")
         observations = [_observe(ctx, probe, plan)]
         for days in CHECKPOINT_DAYS:
             noon = plan_rules.due(seeded_at, days) + datetime.timedelta(hours=12)
             ctx.admin("clock", {"action": "set", "to": noon.isoformat()})
             observations.append(_observe(ctx, probe, plan))
-        report = ctx.admin("storage")
+        final_storage = ctx.admin("storage")
     finally:
         try:
             _empty_and_delete(s3, probe)
         except ClientError:
             pass
-    _runs[ctx] = ProbeRun(seeded_at, created, observations, report, probe)
+    _runs[ctx] = ProbeRun(seeded_at, created, observations, seeded_storage, final_storage, probe)
     return _runs[ctx]
 
 
@@ -220,8 +227,28 @@ def legal_hold(ctx: LabContext) -> str:
     return f"{len(held)} legal-hold objects stayed as they were for {CHECKPOINT_DAYS[-1]} days"
 
 
-def _cost(classes: dict[str, int], rates: dict[str, float]) -> float:
-    return sum(size / 1024 ** 3 * rates[storage_class] for storage_class, size in classes.items())
+def _reported_cost(report: dict, bucket: str) -> float:
+    """The report's monthly cost of one bucket, from its bytes and objects per class with the report's own
+    price table, at full precision: the report rounds each class's usd_month to a millionth of a dollar, and
+    the probe costs a few hundred-thousandths."""
+    classes = report["buckets"].get(bucket)
+    if classes is None:
+        raise Fail(f"the storage report read at {report['now']} does not list the probe bucket {bucket}")
+    return prices.cost_of({cls: [entry["bytes"], entry["objects"]] for cls, entry in classes.items()})
+
+
+def _expected_cost(ctx: LabContext, run: ProbeRun, moment: datetime.datetime) -> float:
+    """What the probe must cost at `moment` under the lab's rules, priced as the report prices a bucket:
+    every version that must remain, in the class it must be stored in, as bytes and objects per class."""
+    classes: dict[str, list[int]] = {}
+    for spec in ctx.dataset["objects"]:
+        times = run.created[spec["key"]]
+        kept = plan_rules.expected_versions(times, moment) if len(times) > 1 else 1
+        for created in times[len(times) - kept:]:
+            entry = classes.setdefault(plan_rules.expected_stored_class(spec, created, moment), [0, 0])
+            entry[0] += spec["size"]
+            entry[1] += 1
+    return prices.cost_of(classes)
 
 
 @check("L04-08", "The storage report shows the rules cutting the monthly storage cost", points=2, task="2.3",
@@ -229,29 +256,12 @@ def _cost(classes: dict[str, int], rates: dict[str, float]) -> float:
        docs="https://aws.amazon.com/s3/pricing/")
 def cost_reduction(ctx: LabContext) -> str:
     run = probe_run(ctx)
-    rates = run.report["prices"]["usd_per_gb_month"]
-    before = [p for p in run.report["history"] if run.probe in p["buckets"] and datetime.datetime.fromisoformat(p["time"]) <= run.seeded_at]
-    now = run.report["buckets"].get(run.probe)
-    if not before or now is None:
-        raise Fail(f"the storage report has no history of the probe bucket {run.probe}")
-
-    def expected(moment) -> float:
-        classes: dict[str, int] = {}
-        for spec in ctx.dataset["objects"]:
-            times = run.created[spec["key"]]
-            kept = plan_rules.expected_versions(times, moment) if len(times) > 1 else 1
-            for created in times[len(times) - kept:]:
-                storage_class = plan_rules.expected_stored_class(spec, created, moment)
-                classes[storage_class] = classes.get(storage_class, 0) + spec["size"]
-        return _cost(classes, rates)
-
-    # Before: the report's last point at seeding. After: the report's own reading of the bucket at the last
-    # checkpoint (not the history's tail, which other buckets' moves can make longer or thin out).
-    start = _cost({cls: size for cls, (size, _) in before[-1]["buckets"][run.probe].items()}, rates)
-    end = _cost({cls: entry["bytes"] for cls, entry in now.items()}, rates)
-    end_moment = datetime.datetime.fromisoformat(run.report["now"])
-    expected_cut = 1 - expected(end_moment) / expected(run.seeded_at)
+    start = _reported_cost(run.seeded_storage, run.probe)
+    end = _reported_cost(run.final_storage, run.probe)
+    end_moment = datetime.datetime.fromisoformat(run.final_storage["now"])
+    expected_cut = 1 - _expected_cost(ctx, run, end_moment) / _expected_cost(ctx, run, run.seeded_at)
     measured_cut = 1 - end / start
     if measured_cut < expected_cut / 2:
-        raise Fail(f"monthly storage cost went from {start:.8f} to {end:.8f} USD ({measured_cut:.0%} less); the lab's rules cut it by {expected_cut:.0%}")
-    return f"monthly storage cost of the seeded data fell {measured_cut:.0%} ({start:.8f} → {end:.8f} USD at list prices)"
+        raise Fail(f"probe bucket {run.probe} (your rules on your seeded data): the storage report's monthly cost went from "
+                   f"{start:.8f} to {end:.8f} USD over {CHECKPOINT_DAYS[-1]} days ({measured_cut:.1%} less); the lab's rules cut it by {expected_cut:.1%}")
+    return f"monthly storage cost of the seeded data fell {measured_cut:.1%} over {CHECKPOINT_DAYS[-1]} days ({start:.8f} → {end:.8f} USD at list prices; the lab's rules: {expected_cut:.1%})"

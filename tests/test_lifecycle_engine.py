@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import urllib.request
 
@@ -55,10 +56,13 @@ def test_transitions_and_expiry_follow_the_clock(clean_stack, s3):
     assert storage_class(s3, "lc-raw", "other/b.csv") == "STANDARD"
     listed = {o["Key"]: o["StorageClass"] for o in s3.list_objects_v2(Bucket="lc-raw")["Contents"]}
     assert listed == {"raw/a.csv": "STANDARD_IA", "raw/small.csv": "STANDARD", "other/b.csv": "STANDARD"}
+    attributes = s3.get_object_attributes(Bucket="lc-raw", Key="raw/a.csv", ObjectAttributes=["StorageClass", "ObjectSize"])
+    assert (attributes["StorageClass"], attributes["ObjectSize"]) == ("STANDARD_IA", len(BIG))
     s3.get_object(Bucket="lc-raw", Key="raw/a.csv")  # IA still reads
 
     advance(clean_stack, "60d")
     assert storage_class(s3, "lc-raw", "raw/a.csv") == "GLACIER"
+    assert s3.get_object_attributes(Bucket="lc-raw", Key="raw/a.csv", ObjectAttributes=["StorageClass"])["StorageClass"] == "GLACIER"
     with pytest.raises(ClientError) as refused:
         s3.get_object(Bucket="lc-raw", Key="raw/a.csv")
     assert refused.value.response["Error"]["Code"] == "InvalidObjectState"
@@ -92,6 +96,79 @@ def test_restore_takes_the_tier_time_on_the_clock(clean_stack, s3):
     advance(clean_stack, "3d")  # the restored copy is gone again
     with pytest.raises(ClientError):
         s3.get_object(Bucket="lc-restore", Key="cold/a")
+
+
+def error_code(call, **kwargs) -> str:
+    with pytest.raises(ClientError) as refused:
+        call(**kwargs)
+    return refused.value.response["Error"]["Code"]
+
+
+def test_objects_put_in_glacier_wait_for_their_restore_on_the_clock(clean_stack, s3):
+    s3.create_bucket(Bucket="lc-put-cold")
+    s3.put_object(Bucket="lc-put-cold", Key="cold/a", Body=b"archived", StorageClass="GLACIER")
+    cold = {"Bucket": "lc-put-cold", "Key": "cold/a"}
+    assert error_code(s3.get_object, **cold) == "InvalidObjectState"
+    assert s3.restore_object(**cold, RestoreRequest={"Days": 1})["ResponseMetadata"]["HTTPStatusCode"] == 202
+    assert s3.head_object(**cold)["Restore"] == 'ongoing-request="true"'
+    assert error_code(s3.get_object, **cold) == "InvalidObjectState"
+    assert error_code(s3.copy_object, Bucket="lc-put-cold", Key="copy", CopySource="lc-put-cold/cold/a") == "InvalidObjectState"
+    assert error_code(s3.restore_object, **cold, RestoreRequest={"Days": 1}) == "RestoreAlreadyInProgress"
+    advance(clean_stack, "4h")  # Standard retrieval from Glacier Flexible Retrieval: within 5 hours
+    assert error_code(s3.get_object, **cold) == "InvalidObjectState"
+    advance(clean_stack, "2h")
+    assert s3.get_object(**cold)["Body"].read() == b"archived"
+    assert s3.head_object(**cold)["Restore"].startswith('ongoing-request="false", expiry-date=')
+    assert s3.restore_object(**cold, RestoreRequest={"Days": 3})["ResponseMetadata"]["HTTPStatusCode"] == 200  # extended
+    advance(clean_stack, "2d")
+    s3.copy_object(Bucket="lc-put-cold", Key="copy", CopySource="lc-put-cold/cold/a", StorageClass="STANDARD")
+    advance(clean_stack, "2d")  # the restored copy has expired
+    assert error_code(s3.get_object, **cold) == "InvalidObjectState"
+    assert "Restore" not in s3.head_object(**cold)
+
+    s3.put_object(Bucket="lc-put-cold", Key="deep", Body=b"d", StorageClass="DEEP_ARCHIVE")
+    assert error_code(s3.restore_object, Bucket="lc-put-cold", Key="deep",
+                      RestoreRequest={"Days": 1, "GlacierJobParameters": {"Tier": "Expedited"}}) == "InvalidArgument"
+    s3.restore_object(Bucket="lc-put-cold", Key="deep", RestoreRequest={"Days": 1, "GlacierJobParameters": {"Tier": "Bulk"}})
+    advance(clean_stack, "47h")
+    assert error_code(s3.get_object, Bucket="lc-put-cold", Key="deep") == "InvalidObjectState"
+    advance(clean_stack, "2h")  # Bulk retrieval from Deep Archive: within 48 hours
+    assert s3.get_object(Bucket="lc-put-cold", Key="deep")["Body"].read() == b"d"
+    s3.put_object(Bucket="lc-put-cold", Key="deep", Body=b"new", StorageClass="DEEP_ARCHIVE")  # a new object: not restored
+    assert error_code(s3.get_object, Bucket="lc-put-cold", Key="deep") == "InvalidObjectState"
+
+
+def test_object_lock_keeps_locked_versions_from_lifecycle_deletion(clean_stack, s3):
+    s3.create_bucket(Bucket="lc-locked", ObjectLockEnabledForBucket=True)
+    doc = {"Bucket": "lc-locked", "Key": "doc"}
+    held = s3.put_object(**doc, Body=b"held")["VersionId"]
+    s3.put_object_legal_hold(**doc, VersionId=held, LegalHold={"Status": "ON"})
+    now = datetime.datetime.fromisoformat(admin(clean_stack, "clock")["now"])
+    retained = s3.put_object(**doc, Body=b"retained")["VersionId"]
+    s3.put_object_retention(**doc, VersionId=retained, Retention={"Mode": "COMPLIANCE", "RetainUntilDate": now + datetime.timedelta(days=20)})
+    s3.put_object(**doc, Body=b"free")
+    current = s3.put_object(**doc, Body=b"current")["VersionId"]
+    s3.put_object_legal_hold(**doc, VersionId=current, LegalHold={"Status": "ON"})
+    s3.put_bucket_lifecycle_configuration(Bucket="lc-locked", LifecycleConfiguration={"Rules": [{
+        "ID": "all", "Status": "Enabled", "Filter": {"Prefix": ""},
+        "Expiration": {"Days": 5}, "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+    }]})
+
+    def bodies():
+        versions = s3.list_object_versions(Bucket="lc-locked").get("Versions", [])
+        return sorted(s3.get_object(**doc, VersionId=v["VersionId"])["Body"].read() for v in versions)
+
+    advance(clean_stack, "3d")
+    assert bodies() == [b"current", b"held", b"retained"]
+    advance(clean_stack, "5d")  # the locked current version expires: a delete marker, the version stays
+    listed = s3.list_object_versions(Bucket="lc-locked")
+    assert [m["IsLatest"] for m in listed["DeleteMarkers"]] == [True]
+    assert bodies() == [b"current", b"held", b"retained"]
+    advance(clean_stack, "13d")  # retention over: deleted at the next midnight
+    assert bodies() == [b"current", b"held"]
+    s3.put_object_legal_hold(**doc, VersionId=held, LegalHold={"Status": "OFF"})
+    advance(clean_stack, "1d")
+    assert bodies() == [b"current"]
 
 
 def test_versioned_expiry_noncurrent_rules_and_delete_markers(clean_stack, s3):

@@ -6,7 +6,7 @@ import datetime
 
 import pytest
 
-from dealab.engines.clock.lifecycle import Action, BucketState, KeyHistory, ObjectVersion, candidates, resolve
+from dealab.engines.clock.lifecycle import Action, BucketState, KeyHistory, ObjectLock, ObjectVersion, candidates, resolve
 from dealab.engines.clock.rules import LifecycleConfiguration, LifecycleError, parse
 
 UTC = datetime.timezone.utc
@@ -113,3 +113,43 @@ def test_date_rules_act_on_the_date_or_on_the_first_run_after_a_later_creation()
     assert before == datetime.datetime(2027, 3, 1, tzinfo=UTC)
     (after, _), = candidates(bucket, KeyHistory("k", [_version("v1", datetime.datetime(2027, 4, 2, 8, tzinfo=UTC))]), _no_tags, FAR)
     assert after == datetime.datetime(2027, 4, 3, tzinfo=UTC)
+
+
+def test_object_lock_holds_back_permanent_deletion_but_not_delete_markers_or_transitions():
+    config = _config("<Rule><ID>r</ID><Status>Enabled</Status><Filter/><Expiration><Days>5</Days></Expiration>"
+                     "<NoncurrentVersionTransition><NoncurrentDays>1</NoncurrentDays><StorageClass>GLACIER</StorageClass></NoncurrentVersionTransition>"
+                     "<NoncurrentVersionExpiration><NoncurrentDays>2</NoncurrentDays></NoncurrentVersionExpiration></Rule>")
+    bucket = BucketState("b", config, "Enabled", object_lock=True)
+    retained_until = datetime.datetime(2027, 3, 1, 9, tzinfo=UTC)
+    locks = {"held": ObjectLock(legal_hold=True), "retained": ObjectLock(retain_until=retained_until), "free": ObjectLock()}
+    history = KeyHistory("k", [_version("current", T0), _version("held", T0 - datetime.timedelta(days=1)),
+                               _version("retained", T0 - datetime.timedelta(days=2)), _version("free", T0 - datetime.timedelta(days=3))])
+    asked = []
+
+    def locks_of(key, version_id):
+        asked.append(version_id)
+        return locks[version_id] if version_id in locks else ObjectLock(legal_hold=True)
+
+    found = {(a.kind, a.version_id): due for due, a in candidates(bucket, history, _no_tags, FAR, locks_of)}
+    assert ("expire", "current") in found  # a delete marker deletes nothing: locks do not stop it
+    assert {version for kind, version in found if kind == "transition"} == {"held", "retained", "free"}
+    assert ("delete_version", "held") not in found
+    assert found[("delete_version", "retained")] == datetime.datetime(2027, 3, 2, tzinfo=UTC)  # the first run once retention ends
+    assert found[("delete_version", "free")] == datetime.datetime(2027, 1, 11, tzinfo=UTC)  # 2 days after "retained" was written
+    assert sorted(asked) == ["free", "held", "retained"]  # only versions a deletion is planned for
+
+    asked.clear()
+    soon = T0 + datetime.timedelta(hours=1)  # no deletion is due by then: nothing is looked up
+    assert ("delete_version", "held") in {(a.kind, a.version_id) for _, a in candidates(bucket, history, _no_tags, soon, locks_of)}
+    assert asked == []
+
+
+def test_locks_are_not_looked_up_in_buckets_without_object_lock():
+    config = _config("<Rule><ID>r</ID><Status>Enabled</Status><Filter/><NoncurrentVersionExpiration>"
+                     "<NoncurrentDays>2</NoncurrentDays></NoncurrentVersionExpiration></Rule>")
+    history = KeyHistory("k", [_version("v1", T0), _version("v0", T0 - datetime.timedelta(days=1))])
+
+    def no_locks(key, version_id):
+        raise AssertionError("a bucket without Object Lock has no locked versions")
+
+    assert [a for _, a in candidates(BucketState("b", config, "Enabled"), history, _no_tags, FAR, no_locks)] == [Action("delete_version", "v0")]

@@ -35,7 +35,6 @@ from dealab.engines.clock.clock import ClockError, LabClock, parse_duration, par
 from dealab.engines.clock.lifecycle import LIST_PAGE, LifecycleRun
 from dealab.engines.clock.overlay import RESTORE_DURATIONS, Overlay, epoch_second, parse_http_date
 from dealab.engines.clock.rules import (
-    ARCHIVE_CLASSES,
     DEFAULT_MINIMUM_SIZE_BEHAVIOUR,
     LifecycleConfiguration,
     LifecycleError,
@@ -54,7 +53,7 @@ LIFECYCLE_PUT = frozenset({"PutBucketLifecycleConfiguration", "PutBucketLifecycl
 LIFECYCLE_GET = frozenset({"GetBucketLifecycleConfiguration", "GetBucketLifecycle"})
 LISTINGS = frozenset({"ListObjects", "ListObjectsV2", "ListObjectVersions"})
 S3_OPERATIONS = LIFECYCLE_PUT | LIFECYCLE_GET | LISTINGS | {
-    "DeleteBucketLifecycle", "DeleteBucket", "HeadObject", "GetObject", "RestoreObject", "CopyObject",
+    "DeleteBucketLifecycle", "DeleteBucket", "HeadObject", "GetObject", "GetObjectAttributes", "RestoreObject", "CopyObject",
     "CreateMultipartUpload", "CompleteMultipartUpload", "AbortMultipartUpload",
     "PutObject", "PutObjectTagging", "DeleteObjectTagging",
 }
@@ -113,6 +112,8 @@ class ClockEngine(Engine):
             return response
         if operation in ("HeadObject", "GetObject"):
             return self._object_read(request, bucket, key)
+        if operation == "GetObjectAttributes":
+            return self._object_attributes(request, bucket, key)
         if operation == "RestoreObject":
             return self._restore(request, bucket, key)
         if operation in ("PutObject", "PutObjectTagging", "DeleteObjectTagging"):
@@ -207,29 +208,37 @@ class ClockEngine(Engine):
         }
 
     # ---- reads through the overlay ---------------------------------------------------------------------
-    def _lookup(self, bucket: str, key: str, version_id: str | None, etag: str | None, modified: str | None):
-        if not etag or not modified:
-            return None
-        return self.overlay.lookup(bucket, key, version_id, etag, epoch_second(parse_http_date(modified)))
-
     def _object_read(self, request: AwsRequest, bucket: str, key: str) -> AwsResponse:
         response = request.send_on()
-        if response.status >= 300 or not self.overlay.has_bucket(bucket):
+        etag, modified = response.header("ETag"), response.header("Last-Modified")
+        # the backend refuses archived objects it never restored by itself; restores all pass through here
+        if response.status >= 300 or not self.overlay.knows_bucket(bucket) or not etag or not modified:
             return response
         version_id = response.header("x-amz-version-id") or "null"
-        found = self._lookup(bucket, key, version_id, response.header("ETag"), response.header("Last-Modified"))
-        if found is None:
+        view = self.overlay.view(bucket, key, version_id, etag, epoch_second(parse_http_date(modified)),
+                                 response.header("x-amz-storage-class") or "STANDARD", self.clock.now())
+        if view is None:
             return response
-        storage_class = found["class"]
-        state, record = self.overlay.restore_state(bucket, key, version_id, self.clock.now())
-        if request.operation == "GetObject" and storage_class in ARCHIVE_CLASSES and state != "restored":
-            return _invalid_object_state(storage_class, f"/{bucket}/{key}")
+        if request.operation == "GetObject" and not view.readable:
+            return _invalid_object_state(view.storage_class, f"/{bucket}/{key}")
         headers = [(k, v) for k, v in response.headers if k.lower() not in ("x-amz-storage-class", "x-amz-restore")]
-        headers.append(("x-amz-storage-class", storage_class))
-        restore = self.overlay.restore_header(state, record)
+        headers.append(("x-amz-storage-class", view.storage_class))
+        restore = self.overlay.restore_header(view.restore, view.restore_record)
         if restore:
             headers.append(("x-amz-restore", restore))
         response.headers = headers
+        return response
+
+    def _object_attributes(self, request: AwsRequest, bucket: str, key: str) -> AwsResponse:
+        response = request.send_on()
+        if response.status != 200 or not self.overlay.has_bucket(bucket):
+            return response
+        # the answer carries an ETag only when asked for one: the version's own identity comes from HeadObject
+        head = self._raw_head(bucket, key, response.header("x-amz-version-id"))
+        if head is not None:
+            storage_class = self.overlay.storage_class(bucket, key, head.get("VersionId") or "null", head["ETag"],
+                                                       head["LastModified"], head.get("StorageClass", "STANDARD"))
+            _replace_body(response, self.overlay.rewrite_attributes(response.read(), storage_class))
         return response
 
     def _raw_head(self, bucket: str, key: str, version_id: str | None) -> dict | None:
@@ -240,18 +249,18 @@ class ClockEngine(Engine):
             return None
 
     def _restore(self, request: AwsRequest, bucket: str, key: str) -> AwsResponse:
-        if not self.overlay.has_bucket(bucket):
-            return request.send_on()
         requested_version = request.query.get("versionId", [None])[0]
         head = self._raw_head(bucket, key, requested_version)
         if head is None:
             return request.send_on()
         version_id = head.get("VersionId") or "null"
-        found = self.overlay.lookup(bucket, key, version_id, head["ETag"], epoch_second(head["LastModified"]))
-        if found is None:
-            return request.send_on()
-        storage_class = found["class"]
-        if storage_class not in ARCHIVE_CLASSES:
+        modified = epoch_second(head["LastModified"])
+        now = self.clock.now()
+        view = self.overlay.view(bucket, key, version_id, head["ETag"], modified, head.get("StorageClass", "STANDARD"), now)
+        if view is None:
+            return request.send_on()  # the backend refuses classes that need no restore itself
+        storage_class = view.storage_class
+        if not view.archived:
             return _invalid_object_state(storage_class, f"/{bucket}/{key}")
         try:
             days, tier = _restore_request(request.body)
@@ -259,15 +268,19 @@ class ClockEngine(Engine):
             return AwsResponse.xml_error("MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema")
         if tier not in RESTORE_DURATIONS[storage_class]:
             return AwsResponse.xml_error("InvalidArgument", f"{tier} retrieval is not available for the {storage_class} storage class", 400)
-        now = self.clock.now()
-        state, _ = self.overlay.restore_state(bucket, key, version_id, now)
-        if state == "ongoing":
+        if view.restore == "ongoing":
             return AwsResponse.xml_error("RestoreAlreadyInProgress", "Object restore is already in progress", 409, f"/{bucket}/{key}")
-        if state == "restored":
+        if not view.transitioned:
+            # The backend keeps this object archived and would restore it at once: it restores it now so it can
+            # serve the body later, and reads stay refused here until the lab clock reaches the tier's time.
+            backend = request.send_on()
+            if backend.status >= 300:
+                return backend
+        if view.restore == "restored":
             self.overlay.extend_restore(bucket, key, version_id, days, now)
             status = 200
         else:
-            self.overlay.start_restore(bucket, key, version_id, storage_class, tier, days, now)
+            self.overlay.start_restore(bucket, key, version_id, head["ETag"], modified, storage_class, tier, days, now)
             status = 202
         self.overlay.save()
         return AwsResponse(status, [] if version_id == "null" else [("x-amz-version-id", version_id)], b"")
@@ -276,16 +289,14 @@ class ClockEngine(Engine):
         source = request.headers.get("x-amz-copy-source", "")
         parts = urlsplit("/" + unquote(source.lstrip("/")))
         src_bucket, _, src_key = parts.path.lstrip("/").partition("/")
-        if src_bucket and src_key and self.overlay.has_bucket(src_bucket):
+        if src_bucket and src_key and self.overlay.knows_bucket(src_bucket):
             version = parse_qs(parts.query).get("versionId", [None])[0]
             head = self._raw_head(src_bucket, src_key, version)
             if head is not None:
-                version_id = head.get("VersionId") or "null"
-                found = self.overlay.lookup(src_bucket, src_key, version_id, head["ETag"], epoch_second(head["LastModified"]))
-                if found and found["class"] in ARCHIVE_CLASSES:
-                    state, _ = self.overlay.restore_state(src_bucket, src_key, version_id, self.clock.now())
-                    if state != "restored":
-                        return _invalid_object_state(found["class"], f"/{src_bucket}/{src_key}")
+                view = self.overlay.view(src_bucket, src_key, head.get("VersionId") or "null", head["ETag"],
+                                         epoch_second(head["LastModified"]), head.get("StorageClass", "STANDARD"), self.clock.now())
+                if view is not None and not view.readable:
+                    return _invalid_object_state(view.storage_class, f"/{src_bucket}/{src_key}")
         return request.send_on()
 
     def _create_upload(self, request: AwsRequest) -> AwsResponse:

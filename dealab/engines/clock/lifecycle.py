@@ -5,7 +5,9 @@ action with the time S3 would take it (the object's age in days, rounded up to t
 never before the first midnight after the rule was put). `LifecycleRun` lists the buckets through the S3 API once per
 clock move, keeps a queue of keys ordered by their next due time, and at each due moment carries the
 actions out: deletions through DeleteObjects / AbortMultipartUpload, storage-class transitions in the
-overlay (S3 has no API that changes a stored object's class without rewriting it).
+overlay (S3 has no API that changes a stored object's class without rewriting it). In buckets with Object
+Lock, a version under a legal hold or an unexpired retention is never permanently deleted, as on AWS (an
+Expiration still places a delete marker in front of it).
 """
 
 from __future__ import annotations
@@ -68,11 +70,29 @@ class Action:
     storage_class: str = ""
 
 
+@dataclass(frozen=True)
+class ObjectLock:
+    """What Object Lock says about one version: while it holds, lifecycle cannot permanently delete it."""
+    legal_hold: bool = False
+    retain_until: datetime.datetime | None = None
+
+    def deletable_from(self, due: datetime.datetime) -> datetime.datetime | None:
+        """When a permanent deletion due at `due` may happen: None while a legal hold is on (it has no end
+        date; lifecycle acts at the first clock move after it is lifted), else not before the retention ends
+        (lifecycle runs at midnight UTC)."""
+        if self.legal_hold:
+            return None
+        if self.retain_until is not None:
+            return max(due, midnight_on_or_after(self.retain_until))
+        return due
+
+
 @dataclass
 class BucketState:
     name: str
     config: LifecycleConfiguration
     versioning: str  # "Enabled", "Suspended" or "" (never enabled)
+    object_lock: bool = False
     keys: dict[str, KeyHistory] = field(default_factory=dict)
     uploads: dict[str, Upload] = field(default_factory=dict)
 
@@ -86,6 +106,7 @@ class BucketState:
 
 
 TagLookup = Callable[[str, str], dict[str, str]]
+LockLookup = Callable[[str, str], ObjectLock]
 
 
 def _day_due(created: datetime.datetime, days: int | None, date: datetime.datetime | None) -> datetime.datetime:
@@ -101,11 +122,14 @@ def _size_allows(rule: Rule, size: int, target: str, behaviour: str) -> bool:
     return target in MINIMUM_SIZE_BEHAVIOURS[behaviour]
 
 
-def candidates(bucket: BucketState, history: KeyHistory, tags_of: TagLookup, horizon: datetime.datetime) -> list[tuple[datetime.datetime, Action]]:
+def candidates(bucket: BucketState, history: KeyHistory, tags_of: TagLookup, horizon: datetime.datetime,
+               locks_of: LockLookup | None = None) -> list[tuple[datetime.datetime, Action]]:
     """Every lifecycle action that applies to this key's versions as they are now, with its due time.
 
     Tags are looked up (one GetObjectTagging per version) only for tag-filtered actions due by `horizon`;
-    later ones are listed unchecked, which is enough to know nothing is due before then.
+    later ones are listed unchecked, which is enough to know nothing is due before then. In a bucket with
+    Object Lock (`locks_of` given), the lock of a version is looked up the same way, for permanent deletions
+    due by `horizon`.
     """
     rules = [rule for rule in bucket.enabled_rules if rule.filter.matches_name(history.key)]
     if not rules:
@@ -132,6 +156,8 @@ def candidates(bucket: BucketState, history: KeyHistory, tags_of: TagLookup, hor
             if (rule.filter.tags and any(due <= horizon for due, _ in actions)
                     and not rule.filter.matches_tags(tags_of(history.key, version.version_id))):
                 continue
+            if bucket.object_lock and locks_of is not None:
+                actions = _unlocked(actions, lambda: locks_of(history.key, version.version_id), horizon)
             found += actions
         if position > 0:
             newer_noncurrent += 1
@@ -163,6 +189,19 @@ def _version_actions(bucket: BucketState, history: KeyHistory, position: int, ne
         due = midnight_on_or_after(noncurrent_since + rule.noncurrent_expiration_days * DAY)
         found.append((max(due, floor), Action("delete_version", version.version_id)))
     return found
+
+
+def _unlocked(actions: list[tuple[datetime.datetime, Action]], lock: Callable[[], ObjectLock],
+              horizon: datetime.datetime) -> list[tuple[datetime.datetime, Action]]:
+    """`actions` with permanent deletions held back by the version's Object Lock (transitions are not)."""
+    kept = []
+    for due, action in actions:
+        if action.kind == "delete_version" and due <= horizon:
+            due = lock().deletable_from(due)
+            if due is None:
+                continue
+        kept.append((due, action))
+    return kept
 
 
 def resolve(due: list[Action], current_version_id: str, versioned: bool) -> list[Action]:
@@ -216,6 +255,7 @@ class LifecycleRun:
         self.totals: dict[str, dict[str, list[int]]] = {}  # bucket → class → [bytes, objects]
         self._queue: list[tuple[datetime.datetime, int, str, str]] = []
         self._scheduled: dict[tuple[str, str], datetime.datetime] = {}
+        self._locks: dict[tuple[str, str, str], ObjectLock] = {}  # (bucket, key, version id) → its Object Lock
         self._order = itertools.count()
         for name, config in configurations.items():
             state = self._inventory(name, config)
@@ -233,7 +273,7 @@ class LifecycleRun:
             versioning = self.s3.get_bucket_versioning(Bucket=name).get("Status", "")
         except self.s3.exceptions.NoSuchBucket:
             return None
-        state = BucketState(name, config, versioning)
+        state = BucketState(name, config, versioning, self._object_lock_enabled(name, config))
         entries = self._listed_versions(name) if state.versioned else self._listed_objects(name)
         for key, is_latest, version in entries:
             history = state.keys.setdefault(key, KeyHistory(key, []))
@@ -254,6 +294,19 @@ class LifecycleRun:
                 kwargs.update(KeyMarker=page["NextKeyMarker"], UploadIdMarker=page["NextUploadIdMarker"])
         self.overlay.forget_missing(name, {(key, v.version_id) for key, h in state.keys.items() for v in h.versions})
         return state
+
+    def _object_lock_enabled(self, name: str, config: LifecycleConfiguration) -> bool:
+        """Whether versions may be locked; asked only when a rule deletes versions permanently (Object Lock
+        requires versioning, where that is NoncurrentVersionExpiration)."""
+        if not any(rule.enabled and rule.noncurrent_expiration_days is not None for rule in config.rules):
+            return False
+        try:
+            configuration = self.s3.get_object_lock_configuration(Bucket=name)["ObjectLockConfiguration"]
+        except self.s3.exceptions.ClientError as error:
+            if error.response["Error"]["Code"] == "ObjectLockConfigurationNotFoundError":
+                return False
+            raise
+        return configuration.get("ObjectLockEnabled") == "Enabled"
 
     def _listed_versions(self, name: str) -> list[tuple[str, bool, ObjectVersion]]:
         entries = []
@@ -313,6 +366,23 @@ class LifecycleRun:
 
         return lookup
 
+    def _locks_of(self, bucket: str) -> LockLookup:
+        """One HeadObject per version asked about, kept for this move (nobody can change a lock mid-move)."""
+
+        def lookup(key: str, version_id: str) -> ObjectLock:
+            if (bucket, key, version_id) not in self._locks:
+                head = self.s3.head_object(Bucket=bucket, Key=key, VersionId=version_id)
+                retain_until = head.get("ObjectLockRetainUntilDate")
+                self._locks[(bucket, key, version_id)] = ObjectLock(
+                    head.get("ObjectLockLegalHoldStatus") == "ON", _aware(retain_until) if retain_until else None,
+                )
+            return self._locks[(bucket, key, version_id)]
+
+        return lookup
+
+    def _candidates(self, state: BucketState, history: KeyHistory) -> list[tuple[datetime.datetime, Action]]:
+        return candidates(state, history, self._tags_of(state.name), self.until, self._locks_of(state.name))
+
     # ---- queue -------------------------------------------------------------------------------------
     def _schedule(self, state: BucketState, entry: str) -> None:
         if entry.startswith(UPLOAD_ENTRY):
@@ -320,7 +390,7 @@ class LifecycleRun:
             due = upload_due(state, upload) if upload else None
         else:
             history = state.keys.get(entry)
-            dues = [d for d, _ in candidates(state, history, self._tags_of(state.name), self.until)] if history else []
+            dues = [d for d, _ in self._candidates(state, history)] if history else []
             due = min(dues) if dues else None
         if due is None:
             self._scheduled.pop((state.name, entry), None)
@@ -352,7 +422,7 @@ class LifecycleRun:
                     self._abort(state, entry[len(UPLOAD_ENTRY):])
                     continue
                 history = state.keys[entry]
-                actions = [a for d, a in candidates(state, history, self._tags_of(bucket), self.until) if d <= moment]
+                actions = [a for d, a in self._candidates(state, history) if d <= moment]
                 current = history.versions[0].version_id if history.versions else ""
                 for action in resolve(actions, current, state.versioned):
                     if action.kind == "transition":

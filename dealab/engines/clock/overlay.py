@@ -4,9 +4,10 @@ S3 has no API that changes a stored object's storage class without rewriting the
 itself makes a new version with a new LastModified), so a lifecycle transition cannot be written to the
 backend. The engine keeps its own persisted record of every transition instead, keyed by bucket, key and
 version, and guarded by the object's ETag and LastModified second (an object overwritten in place is a
-different object), and rewrites StorageClass in HeadObject, GetObject, ListObjects(V2) and
-ListObjectVersions answers from it. Restores of archived objects (RestoreObject) are kept here too: a
-restore takes the time of its retrieval tier on the lab clock, then lasts the requested days.
+different object), and rewrites StorageClass in HeadObject, GetObject, GetObjectAttributes, ListObjects(V2)
+and ListObjectVersions answers from it. Restores of archived objects (RestoreObject) are kept here too, for
+objects lifecycle archived and for objects put in GLACIER or DEEP_ARCHIVE directly (the backend would restore
+those at once): a restore takes the time of its retrieval tier on the lab clock, then lasts the requested days.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ import datetime
 import email.utils
 import threading
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from pathlib import Path
 
 from dealab.engines.clock.clock import UTC, next_midnight
+from dealab.engines.clock.rules import ARCHIVE_CLASSES
 from dealab.engines.clock.store import JsonFile
 
 S3_NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
@@ -49,6 +52,24 @@ def http_date(moment: datetime.datetime) -> str:
     return email.utils.format_datetime(moment.astimezone(UTC), usegmt=True)
 
 
+@dataclass(frozen=True)
+class ObjectView:
+    """One object version as S3 would show it now: its storage class and, if archived, its restore."""
+    storage_class: str
+    transitioned: bool  # lifecycle moved it there (else the backend itself stores it in that class)
+    restore: str  # 'none', 'ongoing', 'restored' or 'expired'
+    restore_record: dict | None
+
+    @property
+    def archived(self) -> bool:
+        return self.storage_class in ARCHIVE_CLASSES
+
+    @property
+    def readable(self) -> bool:
+        """GetObject and CopyObject of an archived object need a finished, unexpired restore."""
+        return not self.archived or self.restore == "restored"
+
+
 class Overlay:
     def __init__(self, state_dir: Path):
         self._file = JsonFile(state_dir / "overlay.json")
@@ -58,7 +79,7 @@ class Overlay:
         self._transitions: dict[str, dict[str, dict[str, dict]]] = {}
         for bucket, key, version_id, record in document.get("transitions", []):
             self._transitions.setdefault(bucket, {}).setdefault(key, {})[version_id] = record
-        # (bucket, key, version_id) → {"etag", "modified", "tier", "ready", "expires"}
+        # (bucket, key, version_id) → {"etag", "modified", "tier", "days", "ready", "expires"}
         self._restores: dict[tuple[str, str, str], dict] = {
             (bucket, key, version_id): record for bucket, key, version_id, record in document.get("restores", [])
         }
@@ -99,6 +120,8 @@ class Overlay:
                     del keys[key]
             if not keys:
                 self._transitions.pop(bucket, None)
+            for entry in [e for e in self._restores if e[0] == bucket and (e[1], e[2]) not in present]:
+                del self._restores[entry]
 
     def clear(self) -> None:
         with self._lock:
@@ -115,7 +138,12 @@ class Overlay:
         self._file.save(document)
 
     def has_bucket(self, bucket: str) -> bool:
+        """Whether lifecycle moved any object of `bucket` (else the backend's storage classes stand)."""
         return bucket in self._transitions
+
+    def knows_bucket(self, bucket: str) -> bool:
+        """Whether any answer about `bucket`'s objects may need rewriting: a transition or a restore."""
+        return bucket in self._transitions or any(entry[0] == bucket for entry in self._restores)
 
     def _record(self, bucket: str, key: str, version_id: str | None, etag: str, modified: int) -> dict | None:
         versions = self._transitions.get(bucket, {}).get(key)
@@ -131,15 +159,24 @@ class Overlay:
         record = self._record(bucket, key, version_id, etag, epoch_second(created))
         return record["class"] if record else stored_class
 
-    def lookup(self, bucket: str, key: str, version_id: str | None, etag: str, modified: int) -> dict | None:
-        """The transition record of this object version (None: the backend's storage class stands)."""
-        return self._record(bucket, key, version_id, etag, modified)
+    def view(self, bucket: str, key: str, version_id: str, etag: str, modified: int, stored_class: str,
+             now: datetime.datetime) -> ObjectView | None:
+        """How S3 would show this version now, given the class the backend stores it in; None when the
+        backend's answer stands as it is (never transitioned, not archived)."""
+        transition = self._record(bucket, key, version_id, etag, modified)
+        storage_class = transition["class"] if transition else stored_class
+        if transition is None and storage_class not in ARCHIVE_CLASSES:
+            return None
+        state, record = self._restore_state(bucket, key, version_id, etag.strip('"'), modified, now)
+        return ObjectView(storage_class, transition is not None, state, record)
 
     # ---- restores ----------------------------------------------------------------------------------
-    def restore_state(self, bucket: str, key: str, version_id: str, now: datetime.datetime) -> tuple[str, dict | None]:
-        """'none', 'ongoing', 'restored' or 'expired', with the record."""
+    def _restore_state(self, bucket: str, key: str, version_id: str, etag: str, modified: int,
+                       now: datetime.datetime) -> tuple[str, dict | None]:
+        """'none', 'ongoing', 'restored' or 'expired', with the record. A restore belongs to the object it
+        was asked for: an object overwritten in place (same version id "null") starts unrestored."""
         record = self._restores.get((bucket, key, version_id))
-        if record is None:
+        if record is None or record.get("etag") != etag or record.get("modified") != modified:
             return "none", None
         if now < parse_iso(record["ready"]):
             return "ongoing", record
@@ -147,9 +184,10 @@ class Overlay:
             return "restored", record
         return "expired", record
 
-    def start_restore(self, bucket, key, version_id, storage_class, tier, days, now) -> dict:
+    def start_restore(self, bucket, key, version_id, etag, modified, storage_class, tier, days, now) -> dict:
         ready = now + RESTORE_DURATIONS[storage_class][tier]
-        record = {"tier": tier, "days": days, "ready": ready.isoformat(), "expires": self._expiry(ready, days).isoformat()}
+        record = {"etag": etag.strip('"'), "modified": modified, "tier": tier, "days": days,
+                  "ready": ready.isoformat(), "expires": self._expiry(ready, days).isoformat()}
         with self._lock:
             self._restores[(bucket, key, version_id)] = record
         return record
@@ -173,7 +211,18 @@ class Overlay:
             return f'ongoing-request="false", expiry-date="{http_date(parse_iso(record["expires"]))}"'
         return None
 
-    # ---- rewriting list answers ------------------------------------------------------------------
+    # ---- rewriting XML answers --------------------------------------------------------------------
+    @staticmethod
+    def rewrite_attributes(body: bytes, storage_class: str) -> bytes:
+        """A GetObjectAttributes answer with StorageClass as lifecycle left it (the element is there only
+        when the caller asked for the StorageClass attribute)."""
+        root = ET.fromstring(body)
+        element = next((child for child in root if child.tag.rsplit("}", 1)[-1] == "StorageClass"), None)
+        if element is None or element.text == storage_class:
+            return body
+        element.text = storage_class
+        return ET.tostring(root, xml_declaration=True, encoding="UTF-8")
+
     def rewrite_listing(self, bucket: str, body: bytes) -> bytes:
         """StorageClass of every listed object version as lifecycle left it."""
         if not self.has_bucket(bucket):

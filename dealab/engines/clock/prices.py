@@ -2,6 +2,24 @@
 
 Storage only (no requests, retrievals or early-deletion charges). Minimum billable sizes and the archive
 per-object overhead are part of what an object costs at rest, so they are applied.
+
+The AWS pricing page (https://aws.amazon.com/s3/pricing/) fills its price cells in with JavaScript, so the
+numbers were checked on 2026-11-29 against pages that quote it for US East (N. Virginia), first 50 TB tier;
+every one agreed with the table below:
+- https://www.usage.ai/blogs/aws/storage-cost/glacier-deep-archive-pricing/ ("Complete S3 Storage Class
+  Pricing Table (US East, May 2026)", updated 2026-06-05): STANDARD 0.023, STANDARD_IA 0.0125, ONEZONE_IA
+  0.01, GLACIER_IR 0.004, GLACIER 0.0036, DEEP_ARCHIVE 0.00099; 128 KB minimum object size for STANDARD_IA,
+  ONEZONE_IA and GLACIER_IR; 40 KB overhead per object in GLACIER and DEEP_ARCHIVE.
+- https://awsnegotiations.com/glacier-vs-glacier-deep-archive.html ("US East, May 2026 list"): GLACIER
+  0.0036, DEEP_ARCHIVE 0.00099, the 40 KB as 32 KB of index plus 8 KB of metadata.
+- https://serveraide.com/explain-aws-s3-glacier-storage-class-charges-141957 (an AWS Pricing Calculator
+  breakdown, undated): the 32 KB billed at the archive class's rate, the 8 KB at STANDARD's.
+- http://my.globalxperts.net/?p=5330 (undated; quotes us-east-2, priced as us-east-1):
+  INTELLIGENT_TIERING frequent access tier 0.023, monitoring 0.0025 per 1,000 objects of more than 128 KB.
+- https://mysteriouscode.com/blog/aws-s3-storage-classes-pricing-is-not-what-you-think (2017-01-02):
+  REDUCED_REDUNDANCY 0.024, the last published us-east-1 price of a class AWS no longer lists or recommends.
+The table stays dated 2025-06-01: these rates were already in force then (the newest of them, GLACIER_IR's
+and GLACIER's, date from November 2021) and the 2026 pages show them unchanged.
 """
 
 from __future__ import annotations
@@ -32,7 +50,11 @@ PRICE_TABLE = {
 
 
 def monthly_cost(storage_class: str, total_bytes: int, objects: int) -> float:
-    """Estimated USD per month for `objects` objects of `total_bytes` in one class (sizes averaged)."""
+    """Estimated USD per month for `objects` objects of `total_bytes` in one class.
+
+    AWS applies the minimum billable size, and the Intelligent-Tiering monitoring fee (objects of 128 KiB or
+    more only), object by object; from a class's totals the sizes are averaged instead, which bills a class
+    that mixes small and large objects too little for the minimum, and charges monitoring on every object."""
     table = PRICE_TABLE
     rate = table["usd_per_gb_month"].get(storage_class, table["usd_per_gb_month"]["STANDARD"])
     billed = total_bytes
