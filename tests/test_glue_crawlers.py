@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import time
+import urllib.request
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -180,3 +182,206 @@ def test_update_crawler_changes_only_the_members_given(clean_stack, raw_zone):
     assert crawler["SchemaChangePolicy"]["UpdateBehavior"] == "UPDATE_IN_DATABASE"
     assert crawler["TablePrefix"] == "p_" and crawler["Schedule"]["ScheduleExpression"] == "cron(0 2 * * ? *)"
     assert crawler["Targets"]["S3Targets"][0]["Path"] == f"s3://{BUCKET}/raw/"
+
+
+def _crawl(clean_stack, glue, name: str) -> dict:
+    glue.start_crawler(Name=name)
+    return wait_for_crawler(clean_stack, name)
+
+
+def _log_messages(settings, crawler: str) -> list[str]:
+    return [e["message"] for e in client(settings, "logs").get_log_events(logGroupName="/aws-glue/crawlers", logStreamName=crawler)["events"]]
+
+
+def _remove(s3, prefix: str) -> None:
+    keys = [item["Key"] for item in s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])]
+    s3.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": key} for key in keys]})
+
+
+@pytest.mark.parametrize("behavior", ["DELETE_FROM_DATABASE", "DEPRECATE_IN_DATABASE", "LOG"])
+def test_a_removed_folder_follows_the_delete_behavior(clean_stack, raw_zone, behavior):
+    s3, glue = raw_zone
+    _create_crawler(glue, "pruning", SchemaChangePolicy={"UpdateBehavior": "UPDATE_IN_DATABASE", "DeleteBehavior": behavior})
+    _crawl(clean_stack, glue, "pruning")
+    glue.create_table(DatabaseName="raw_db", TableInput={  # made by hand over the same folder: never the crawler's to remove
+        "Name": "hand_made_events", "StorageDescriptor": {"Location": f"s3://{BUCKET}/raw/events/", "Columns": [{"Name": "a", "Type": "string"}]}})
+    _remove(s3, "raw/events/")
+    _remove(s3, "raw/orders/dt=2024-01-01/")
+
+    crawler = _crawl(clean_stack, glue, "pruning")
+
+    assert crawler["LastCrawl"]["Status"] == "SUCCEEDED"
+    tables = {t["Name"]: t for t in glue.get_tables(DatabaseName="raw_db")["TableList"]}
+    metrics = glue.get_crawler_metrics(CrawlerNameList=["pruning"])["CrawlerMetricsList"][0]
+    messages = _log_messages(clean_stack, "pruning")
+    assert "hand_made_events" in tables and {"customers", "metrics", "orders"} <= set(tables)
+    if behavior == "DELETE_FROM_DATABASE":
+        assert "events" not in tables and metrics["TablesDeleted"] == 1
+        assert _partitions(glue, "orders") == [["2024-01-02"], ["2024-01-03"]]
+        assert any("Deleted table events" in m for m in messages)
+        assert any("deleted 1 partitions whose folders are gone (2024-01-01)" in m for m in messages)
+    elif behavior == "DEPRECATE_IN_DATABASE":
+        mark = tables["events"]["Parameters"]["DEPRECATED_BY_CRAWLER"]
+        assert mark.isdigit() and abs(int(mark) / 1000 - crawler["LastCrawl"]["StartTime"].timestamp()) < 60
+        assert metrics["TablesDeleted"] == 1 and any("Deprecated table events" in m for m in messages)
+        assert len(_partitions(glue, "orders")) == 3  # AWS deprecates tables; a gone partition stays
+    else:
+        assert "DEPRECATED_BY_CRAWLER" not in tables["events"]["Parameters"] and metrics["TablesDeleted"] == 0
+        assert len(_partitions(glue, "orders")) == 3
+        assert any("Table events: no data at" in m and "DeleteBehavior is LOG" in m for m in messages)
+
+
+def test_a_deprecated_table_whose_data_returns_loses_its_mark_and_is_not_deprecated_twice(clean_stack, raw_zone):
+    s3, glue = raw_zone
+    _create_crawler(glue, "returning")  # the default DeleteBehavior: DEPRECATE_IN_DATABASE
+    _crawl(clean_stack, glue, "returning")
+    events = s3.get_object(Bucket=BUCKET, Key="raw/events/events.txt")["Body"].read()
+    _remove(s3, "raw/events/")
+    _crawl(clean_stack, glue, "returning")
+    first_mark = glue.get_table(DatabaseName="raw_db", Name="events")["Table"]["Parameters"]["DEPRECATED_BY_CRAWLER"]
+
+    _crawl(clean_stack, glue, "returning")
+    still = glue.get_table(DatabaseName="raw_db", Name="events")["Table"]["Parameters"]["DEPRECATED_BY_CRAWLER"]
+    deleted_again = glue.get_crawler_metrics(CrawlerNameList=["returning"])["CrawlerMetricsList"][0]["TablesDeleted"]
+    s3.put_object(Bucket=BUCKET, Key="raw/events/events.txt", Body=events)
+    _crawl(clean_stack, glue, "returning")
+
+    assert still == first_mark and deleted_again == 0
+    assert "DEPRECATED_BY_CRAWLER" not in glue.get_table(DatabaseName="raw_db", Name="events")["Table"]["Parameters"]
+    assert any("Table events: its data is back" in m for m in _log_messages(clean_stack, "returning"))
+
+
+def test_crawler_definitions_glue_refuses_are_refused(clean_stack, raw_zone):
+    s3, glue = raw_zone
+    refusals = {
+        "bad delete behavior": {"SchemaChangePolicy": {"UpdateBehavior": "LOG", "DeleteBehavior": "DROP"}},
+        "new folders only must log": {"RecrawlPolicy": {"RecrawlBehavior": "CRAWL_NEW_FOLDERS_ONLY"}},
+        "not cron": {"Schedule": "rate(1 day)"},
+        "both day fields": {"Schedule": "cron(0 2 * * MON *)"},
+        "faster than 5 minutes": {"Schedule": "cron(0/2 * * * ? *)"},
+    }
+    for case, options in refusals.items():
+        with pytest.raises(glue.exceptions.InvalidInputException) as refused:
+            _create_crawler(glue, "refused", **options)
+        assert refused.value.response["Error"]["Code"] == "InvalidInputException", case
+    _create_crawler(glue, "kept", SchemaChangePolicy={"UpdateBehavior": "LOG", "DeleteBehavior": "LOG"})
+    with pytest.raises(glue.exceptions.InvalidInputException) as refused_update:
+        glue.update_crawler(Name="kept", RecrawlPolicy={"RecrawlBehavior": "CRAWL_NEW_FOLDERS_ONLY"},
+                            SchemaChangePolicy={"UpdateBehavior": "LOG", "DeleteBehavior": "DEPRECATE_IN_DATABASE"})
+
+    assert "DeleteBehavior" in str(refused_update.value)
+    assert glue.get_crawlers()["Crawlers"][0]["Name"] == "kept"
+
+
+def _advance_clock(settings, by: str) -> None:
+    request = urllib.request.Request(f"{settings.endpoint_url}/_dealab/clock", data=json.dumps({"action": "advance", "by": by}).encode(),
+                                     method="POST", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        response.read()
+
+
+def _scheduled_starts(settings, crawler: str) -> list[str]:
+    try:
+        return [m for m in _log_messages(settings, crawler) if "Started by its schedule" in m]
+    except client(settings, "logs").exceptions.ResourceNotFoundException:
+        return []
+
+
+def _wait_for_scheduled_starts(settings, crawler: str, count: int) -> list[str]:
+    deadline = time.monotonic() + 30
+    while len(starts := _scheduled_starts(settings, crawler)) < count or wait_for_crawler(settings, crawler)["State"] != "READY":
+        assert time.monotonic() < deadline, f"crawler {crawler} was started {len(starts)} times by its schedule, not {count}"
+        time.sleep(0.2)
+    return starts
+
+
+def test_a_schedule_starts_the_crawler_when_the_lab_clock_passes_its_times_once_per_move(clean_stack, raw_zone):
+    s3, glue = raw_zone
+    _create_crawler(glue, "nightly", Schedule="cron(0 2 * * ? *)")
+    time.sleep(2)  # the schedule watcher has seen it; no due time has passed in real time
+    assert glue.get_crawler(Name="nightly")["Crawler"].get("LastCrawl") is None
+
+    _advance_clock(clean_stack, "3d")  # three 02:00s pass: one crawl, as AWS skips a schedule while its crawler runs
+    starts = _wait_for_scheduled_starts(clean_stack, "nightly", 1)
+    time.sleep(2.5)
+
+    assert len(_scheduled_starts(clean_stack, "nightly")) == 1 and "cron(0 2 * * ? *)" in starts[0]
+    crawler = glue.get_crawler(Name="nightly")["Crawler"]
+    assert crawler["LastCrawl"]["Status"] == "SUCCEEDED" and crawler["Schedule"]["State"] == "SCHEDULED"
+    assert {"orders", "customers"} <= {t["Name"] for t in glue.get_tables(DatabaseName="raw_db")["TableList"]}
+
+    glue.stop_crawler_schedule(CrawlerName="nightly")
+    paused = glue.get_crawler(Name="nightly")["Crawler"]["Schedule"]["State"]
+    _advance_clock(clean_stack, "2d")
+    time.sleep(2.5)
+    starts_while_paused = len(_scheduled_starts(clean_stack, "nightly"))
+    with pytest.raises(glue.exceptions.SchedulerNotRunningException):
+        glue.stop_crawler_schedule(CrawlerName="nightly")
+    glue.start_crawler_schedule(CrawlerName="nightly")
+    glue.update_crawler_schedule(CrawlerName="nightly", Schedule="cron(30 6 ? * MON *)")
+    _advance_clock(clean_stack, "8d")
+    resumed = _wait_for_scheduled_starts(clean_stack, "nightly", 2)
+
+    assert paused == "NOT_SCHEDULED" and starts_while_paused == 1
+    assert "cron(30 6 ? * MON *)" in resumed[1]
+    assert glue.get_crawler(Name="nightly")["Crawler"]["Schedule"] == {"ScheduleExpression": "cron(30 6 ? * MON *)", "State": "SCHEDULED"}
+
+
+def test_schedule_calls_on_a_crawler_without_a_schedule_are_refused(clean_stack, raw_zone):
+    s3, glue = raw_zone
+    _create_crawler(glue, "manual")
+
+    with pytest.raises(glue.exceptions.NoScheduleException):
+        glue.start_crawler_schedule(CrawlerName="manual")
+    with pytest.raises(glue.exceptions.InvalidInputException):
+        glue.update_crawler_schedule(CrawlerName="manual", Schedule="cron(0 2 * * ?)")
+
+
+def test_csv_classifiers_are_kept_and_checked_as_glue_does(clean_stack):
+    glue = client(clean_stack, "glue")
+    glue.create_classifier(CsvClassifier={"Name": "semicolons", "Delimiter": ";", "QuoteSymbol": "'", "ContainsHeader": "PRESENT"})
+    glue.update_classifier(CsvClassifier={"Name": "semicolons", "Serde": "OpenCSVSerDe"})
+
+    stored = glue.get_classifier(Name="semicolons")["Classifier"]["CsvClassifier"]
+    assert (stored["Delimiter"], stored["QuoteSymbol"], stored["ContainsHeader"], stored["Serde"], stored["Version"]) == (";", "'", "PRESENT", "OpenCSVSerDe", 2)
+    assert [c["CsvClassifier"]["Name"] for c in glue.get_classifiers()["Classifiers"]] == ["semicolons"]
+    refused = {
+        "AlreadyExistsException": {"CsvClassifier": {"Name": "semicolons"}},
+        "InvalidInputException": {"GrokClassifier": {"Name": "g", "Classification": "logs", "GrokPattern": "%{WORD:w}"}},
+    }
+    for code, definition in refused.items():
+        with pytest.raises(glue.exceptions.ClientError) as error:
+            glue.create_classifier(**definition)
+        assert error.value.response["Error"]["Code"] == code
+    for bad in ({"Delimiter": "::"}, {"Delimiter": ",", "QuoteSymbol": ","}, {"ContainsHeader": "MAYBE"}):
+        with pytest.raises(glue.exceptions.InvalidInputException):
+            glue.create_classifier(CsvClassifier={"Name": "bad", **bad})
+    glue.delete_classifier(Name="semicolons")
+    with pytest.raises(glue.exceptions.EntityNotFoundException):
+        glue.get_classifier(Name="semicolons")
+
+
+def test_a_crawler_tries_its_csv_classifiers_before_the_built_in_ones(clean_stack, raw_zone):
+    s3, glue = raw_zone
+    # Semicolons inside quotes: the built-in classifier finds no delimiter that splits every line alike.
+    s3.put_object(Bucket=BUCKET, Key="raw/shops/shops.csv", Body=b"shop_id;name;rating\n1;'Ana; Jr';3.5\n2;'Bo';4\n")
+    glue.create_classifier(CsvClassifier={"Name": "quoted-semicolons", "Delimiter": ";", "QuoteSymbol": "'",
+                                          "ContainsHeader": "PRESENT", "Serde": "OpenCSVSerDe"})
+    _create_crawler(glue, "builtin")
+    _crawl(clean_stack, glue, "builtin")
+    builtin_tables = {t["Name"] for t in glue.get_tables(DatabaseName="raw_db")["TableList"]}
+    _create_crawler(glue, "custom", TablePrefix="custom_", Classifiers=["quoted-semicolons", "not-there"])
+
+    _crawl(clean_stack, glue, "custom")
+
+    assert "shops" not in builtin_tables
+    shops = glue.get_table(DatabaseName="raw_db", Name="custom_shops")["Table"]
+    assert _columns(glue, "custom_shops") == {"shop_id": "bigint", "name": "string", "rating": "double"}
+    assert shops["Parameters"]["classification"] == "csv" and shops["Parameters"]["skip.header.line.count"] == "1"
+    serde = shops["StorageDescriptor"]["SerdeInfo"]
+    assert serde["SerializationLibrary"] == "org.apache.hadoop.hive.serde2.OpenCSVSerde"
+    assert serde["Parameters"] == {"separatorChar": ";", "quoteChar": "'"}
+    assert glue.get_table(DatabaseName="raw_db", Name="custom_orders")["Table"]["Parameters"]["classification"] == "json"
+    messages = _log_messages(clean_stack, "custom")
+    assert any("Created table custom_shops" in m and "by classifier quoted-semicolons" in m for m in messages)
+    assert any("Classifier not-there not found" in m for m in messages)

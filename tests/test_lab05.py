@@ -3,24 +3,21 @@ of the solution fails the matching check and only it."""
 
 import pytest
 
-from tests.labkit import broken_solution, explain, failing_ids, fresh_lab, grade_lab, run_solution, run_starter
+from tests.labkit import explain, fresh_lab, grade_lab, prove_breakage, run_solution, solution_report, starter_report
 
 pytestmark = pytest.mark.slow
 
 
 def test_solution_gets_full_marks_and_is_rerunnable(aws_env):
     lab = fresh_lab(5, aws_env)
-    run_solution(lab, aws_env)
-    report = grade_lab(lab, aws_env)
+    report = solution_report(lab, aws_env)
     assert report.full_marks, explain(report)
     run_solution(lab, aws_env)
     assert grade_lab(lab, aws_env).full_marks
 
 
 def test_untouched_starter_does_not_get_full_marks(aws_env):
-    lab = fresh_lab(5, aws_env)
-    run_starter(lab, aws_env)
-    report = grade_lab(lab, aws_env)
+    report = starter_report(fresh_lab(5, aws_env), aws_env)
     assert not report.full_marks
     assert report.score < report.total / 3, explain(report)
 
@@ -37,9 +34,4 @@ BREAKAGES = {
 @pytest.mark.parametrize("name", BREAKAGES)
 def test_each_breakage_fails_its_check_and_only_it(aws_env, tmp_path, name):
     check_id, edits = BREAKAGES[name]
-    lab = fresh_lab(5, aws_env)
-    run_solution(lab, aws_env, broken_solution(lab, tmp_path, edits))
-    report = grade_lab(lab, aws_env)
-    assert failing_ids(report) == {check_id}, explain(report)
-    failed = next(r for r in report.results if r.id == check_id)
-    assert failed.message and "\n" not in failed.message
+    prove_breakage(fresh_lab(5, aws_env), aws_env, tmp_path, {check_id}, edits)

@@ -5,6 +5,10 @@ state_dir/glue/crawls.json; messages go to CloudWatch Logs /aws-glue/crawlers (s
 A dataset is a folder: each first-level folder under a target is a table, unless those folders are all
 partitions (`dt=2024-01-01`, or all numbers such as `2024`), in which case the target itself is the table.
 Deeper folders are partitions, named from `key=value` or else partition_0, partition_1, ...
+
+SchemaChangePolicy.DeleteBehavior acts on what a crawl no longer finds, among the tables this crawler made
+(UPDATED_BY_CRAWLER names it) in its database whose location is under one of its S3 targets: a table no
+dataset of the crawl matched, and the partitions of a crawled table whose folders are gone.
 """
 
 from __future__ import annotations
@@ -20,11 +24,14 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from dealab.engines.glue import inference
+from dealab.engines.glue.classifiers import Classifiers
 from dealab.engines.glue.jobs import GlueError
+from dealab.engines.glue.schedules import Cron, CronError, lab_now
 
 log = logging.getLogger("dealab.glue.crawlers")
 
@@ -45,7 +52,11 @@ STORAGE = {
                 "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
                 "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"),
 }
+OPEN_CSV_SERDE = "org.apache.hadoop.hive.serde2.OpenCSVSerde"
 _PARTITION_LIKE = re.compile(r"^(?:[^=/]+=[^/]*|\d+)$")
+# The table parameter AWS crawlers set on a table whose data is gone (DEPRECATE_IN_DATABASE): epoch milliseconds.
+DEPRECATED_MARK = "DEPRECATED_BY_CRAWLER"
+PARTITIONS_PER_DELETE = 25
 
 
 @dataclass
@@ -109,6 +120,18 @@ def group_into_datasets(target: str, objects: list[dict], table_prefix: str) -> 
     return list(datasets.values()), notes
 
 
+def under_target(location: str, target: str) -> bool:
+    """Whether a table location is the target folder itself or lies inside it."""
+    folder = target.rstrip("/") + "/"
+    return location.rstrip("/") == target.rstrip("/") or location.startswith(folder)
+
+
+def as_table_input(table: dict, glue) -> dict:
+    """The TableInput that recreates a GetTable answer (which also carries read-only members)."""
+    members = glue.meta.service_model.shape_for("TableInput").members
+    return {key: value for key, value in table.items() if key in members}
+
+
 def partition_keys(folders: tuple[str, ...]) -> list[str]:
     return [folder.split("=", 1)[0] if "=" in folder else f"partition_{index}" for index, folder in enumerate(folders)]
 
@@ -118,9 +141,10 @@ def partition_values(folders: tuple[str, ...]) -> list[str]:
 
 
 class Crawls:
-    def __init__(self, state_dir: Path, client: Callable[[str], object]):
+    def __init__(self, state_dir: Path, client: Callable[[str], object], classifiers: Classifiers):
         self._file = state_dir / "glue" / "crawls.json"
         self._client = client
+        self._classifiers = classifiers
         self._lock = threading.Lock()
         self._state: dict[str, dict] = json.loads(self._file.read_text()) if self._file.exists() else {}
         self._threads: dict[str, threading.Thread] = {}
@@ -136,17 +160,21 @@ class Crawls:
         temporary.write_text(json.dumps(self._state, indent=1))
         os.replace(temporary, self._file)
 
+    def _entry(self, name: str) -> dict:
+        return self._state.setdefault(name, {"State": "READY", "LastCrawl": None, "Metrics": None, "CrawledFolders": []})
+
     # ---- API -----------------------------------------------------------------------------------------
-    def start(self, crawler: dict) -> None:
+    def start(self, crawler: dict, reason: str = "") -> None:
         name = crawler["Name"]
         with self._lock:
-            entry = self._state.setdefault(name, {"State": "READY", "LastCrawl": None, "Metrics": None, "CrawledFolders": []})
+            entry = self._entry(name)
             if entry["State"] != "READY":
                 raise GlueError("CrawlerRunningException", f"Crawler with name {name} has already started")
             entry["State"] = "RUNNING"
             entry["StartedAt"] = time.time()
+            entry["StartTime"] = lab_now().timestamp()
             self._save()
-            thread = threading.Thread(target=self._crawl, args=(crawler,), name=f"crawler-{name}", daemon=True)
+            thread = threading.Thread(target=self._crawl, args=(crawler, reason), name=f"crawler-{name}", daemon=True)
             self._threads[name] = thread
         thread.start()
 
@@ -170,6 +198,8 @@ class Crawls:
         with self._lock:
             entry = self._state.get(crawler["Name"])
             crawler["State"] = entry["State"] if entry else "READY"
+            if entry and isinstance(crawler.get("Schedule"), dict):
+                crawler["Schedule"]["State"] = entry.get("ScheduleState", "SCHEDULED")
             crawler.pop("LastCrawl", None)
             if entry and entry.get("LastCrawl"):
                 crawler["LastCrawl"] = dict(entry["LastCrawl"])
@@ -192,6 +222,53 @@ class Crawls:
             "TablesDeleted": metrics.get("TablesDeleted", 0),
         }
 
+    def set_schedule_state(self, crawler: dict, scheduled: bool) -> None:
+        """StartCrawlerSchedule / StopCrawlerSchedule: whether the crawler's schedule starts it."""
+        name = crawler["Name"]
+        if not (crawler.get("Schedule") or {}).get("ScheduleExpression"):
+            raise GlueError("NoScheduleException", f"Crawler with name {name} has no schedule")
+        with self._lock:
+            entry = self._entry(name)
+            current = entry.get("ScheduleState", "SCHEDULED")
+            if scheduled and current == "SCHEDULED":
+                raise GlueError("SchedulerRunningException", f"The schedule of crawler {name} is already running")
+            if not scheduled and current == "NOT_SCHEDULED":
+                raise GlueError("SchedulerNotRunningException", f"The schedule of crawler {name} is not running")
+            entry["ScheduleState"] = "SCHEDULED" if scheduled else "NOT_SCHEDULED"
+            entry["ScheduleCheckedUntil"] = lab_now().timestamp()  # a restarted schedule does not catch up on times it was off
+            self._save()
+
+    def fire_due_schedules(self, crawlers: list[dict], now: datetime) -> None:
+        """Starts each crawler whose schedule came due since the last check (on the lab clock).
+
+        However many due times passed since then (the clock may have jumped days), the crawler starts once;
+        a crawler still running at a due time skips it, as AWS skips a schedule while the crawler runs.
+        """
+        due_crawlers = []
+        with self._lock:
+            for crawler in crawlers:
+                try:
+                    cron = Cron.parse((crawler.get("Schedule") or {}).get("ScheduleExpression", ""))
+                except CronError:  # no schedule, or one stored before dealab checked schedules
+                    continue
+                entry = self._entry(crawler["Name"])
+                defined_at = (crawler.get("LastUpdated") or crawler.get("CreationTime") or now).timestamp()
+                checked_until = max(entry.get("ScheduleCheckedUntil", defined_at), defined_at)
+                since = datetime.fromtimestamp(min(checked_until, now.timestamp()), now.tzinfo)  # min: the clock was reset back
+                # Kept in memory each check, written to disk with the next change: after a restart the schedule
+                # catches up (once) on what came due while the stack was down.
+                entry["ScheduleCheckedUntil"] = now.timestamp()
+                if entry.get("ScheduleState", "SCHEDULED") != "SCHEDULED":
+                    continue
+                first_due = cron.first_time_between(since, now)
+                if first_due is not None and entry["State"] == "READY":
+                    due_crawlers.append((crawler, f"Started by its schedule {cron.expression}, due at {first_due.isoformat()} on the lab clock"))
+        for crawler, reason in due_crawlers:
+            try:
+                self.start(crawler, reason)
+            except GlueError:  # started by hand since the check
+                pass
+
     def forget(self, name: str) -> None:
         with self._lock:
             self._state.pop(name, None)
@@ -211,9 +288,14 @@ class Crawls:
             thread.join(timeout=10)
 
     # ---- a crawl -------------------------------------------------------------------------------------
-    def _crawl(self, crawler: dict) -> None:
+    def _crawl(self, crawler: dict, reason: str) -> None:
         name = crawler["Name"]
-        run = CrawlRun(crawler, self._client, self._crawled_folders(name), lambda: name in self._cancel)
+        csv_classifiers, missing = self._classifiers.csv_rules(crawler.get("Classifiers") or [])
+        run = CrawlRun(crawler, self._client, self._crawled_folders(name), lambda: name in self._cancel, csv_classifiers)
+        if reason:
+            run.log(reason)
+        for classifier in missing:
+            run.log(f"Classifier {classifier} not found; the crawl goes on without it")
         status, error_message = "SUCCEEDED", ""
         try:
             run.execute()
@@ -224,7 +306,8 @@ class Crawls:
             status, error_message = "FAILED", f"{type(error).__name__}: {error}"
             run.log(f"ERROR: {error_message}")
         run.log(f"Finished Crawl with status {status}: {run.tables_created} tables created, {run.tables_updated} tables updated, "
-                f"{run.partitions_added} partitions added")
+                f"{run.tables_deleted} tables deleted or deprecated, {run.partitions_added} partitions added, "
+                f"{run.partitions_deleted} partitions deleted")
         run.send_logs()
         with self._lock:
             entry = self._state.get(name)
@@ -241,11 +324,11 @@ class Crawls:
                 "LogGroup": LOG_GROUP,
                 "LogStream": name,
                 "MessagePrefix": run.message_prefix,
-                "StartTime": entry["StartedAt"],
+                "StartTime": entry["StartTime"],
             }
             if error_message:
                 entry["LastCrawl"]["ErrorMessage"] = error_message
-            entry["Metrics"] = {"TablesCreated": run.tables_created, "TablesUpdated": run.tables_updated, "TablesDeleted": 0}
+            entry["Metrics"] = {"TablesCreated": run.tables_created, "TablesUpdated": run.tables_updated, "TablesDeleted": run.tables_deleted}
             if status == "SUCCEEDED":
                 entry["CrawledFolders"] = sorted(set(entry.get("CrawledFolders", [])) | run.folders_seen)
             entry["State"] = "READY"
@@ -261,8 +344,10 @@ class CrawlCancelled(Exception):
 
 
 class CrawlRun:
-    def __init__(self, crawler: dict, client: Callable[[str], object], crawled_folders: set[str], cancelled: Callable[[], bool]):
+    def __init__(self, crawler: dict, client: Callable[[str], object], crawled_folders: set[str], cancelled: Callable[[], bool],
+                 csv_classifiers: list[inference.CsvRules]):
         self.crawler = crawler
+        self.csv_classifiers = csv_classifiers
         self.s3, self.glue, self.logs = client("s3"), client("glue"), client("logs")
         self.cancelled = cancelled
         self.message_prefix = str(uuid.uuid4())
@@ -271,7 +356,9 @@ class CrawlRun:
         self.folders_seen: set[str] = set()
         policy = crawler.get("SchemaChangePolicy") or {}
         self.update_schema = policy.get("UpdateBehavior", "UPDATE_IN_DATABASE") == "UPDATE_IN_DATABASE"
-        self.tables_created = self.tables_updated = self.partitions_added = 0
+        self.delete_behavior = policy.get("DeleteBehavior", "DEPRECATE_IN_DATABASE")
+        self.tables_created = self.tables_updated = self.tables_deleted = self.partitions_added = self.partitions_deleted = 0
+        self.tables_found: set[str] = set()
         self._messages: list[dict] = []
 
     def log(self, message: str) -> None:
@@ -306,6 +393,10 @@ class CrawlRun:
             for dataset in datasets:
                 self._check_cancel()
                 self._crawl_dataset(database, dataset)
+        # A crawl of new folders only cannot tell a removed folder from one it skipped (AWS makes such crawlers LOG).
+        if not self.new_folders_only:
+            self._check_cancel()
+            self._retire_vanished_tables(database)
 
     def _list(self, target: dict) -> list[dict]:
         parts = urlsplit(target["Path"])
@@ -341,7 +432,7 @@ class CrawlRun:
             if item["Size"] > WHOLE_FILE_LIMIT:
                 raise inference.UnreadableFile(f"a Parquet file over {WHOLE_FILE_LIMIT // 2**20} MB is not sampled by dealab")
             data, whole = self.s3.get_object(Bucket=item["Bucket"], Key=item["Key"])["Body"].read(), True
-        return inference.infer(data, whole)
+        return inference.infer(data, whole, self.csv_classifiers)
 
     def _crawl_dataset(self, database: str, dataset: Dataset) -> None:
         per_folder = FILES_SAMPLED_PER_PARTITION if len(dataset.files) > 1 or () not in dataset.files else FILES_SAMPLED_UNPARTITIONED
@@ -383,6 +474,8 @@ class CrawlRun:
         columns = [(name, kind) for name, kind in inference.finalize(columns) if name not in keys]
         self._write_table(database, dataset, data_format, columns, keys, representative)
         self._write_partitions(database, dataset, sorted(by_partition), data_format, representative)
+        if keys and not self.new_folders_only:
+            self._retire_vanished_partitions(database, dataset)
 
     def _sample(self, item: dict) -> inference.FileSchema | None:
         try:
@@ -396,10 +489,14 @@ class CrawlRun:
         parameters = {"classification": data_format, "compressionType": "none", "typeOfData": "file"}
         serde_parameters = {"serialization.format": "1"}
         if data_format == "csv":
-            parameters.update(delimiter=sample.csv_delimiter, areColumnsQuoted="false")
+            quoted = sample.csv_serde == "OpenCSVSerDe"
+            parameters.update(delimiter=sample.csv_delimiter, areColumnsQuoted=str(quoted).lower())
             if sample.csv_header:
                 parameters["skip.header.line.count"] = "1"
-            serde_parameters["field.delim"] = sample.csv_delimiter
+            if quoted:
+                serde, serde_parameters = OPEN_CSV_SERDE, {"separatorChar": sample.csv_delimiter, "quoteChar": sample.csv_quote}
+            else:
+                serde_parameters["field.delim"] = sample.csv_delimiter
         elif data_format == "json":
             serde_parameters["paths"] = ",".join(name for name, _ in columns)
         return {
@@ -422,25 +519,35 @@ class CrawlRun:
             "StorageDescriptor": descriptor,
             "PartitionKeys": [{"Name": key, "Type": "string"} for key in keys],
         }
+        self.tables_found.add(dataset.name)
         try:
             existing = self.glue.get_table(DatabaseName=database, Name=dataset.name)["Table"]
         except self.glue.exceptions.EntityNotFoundException:
             self.glue.create_table(DatabaseName=database, TableInput=table_input)
             self.tables_created += 1
-            self.log(f"Created table {dataset.name} in database {database} ({data_format}, {len(columns)} columns, partition keys {keys or 'none'})")
+            by = f" by classifier {sample.classifier}" if sample.classifier else ""
+            self.log(f"Created table {dataset.name} in database {database} ({data_format}{by}, {len(columns)} columns, "
+                     f"partition keys {keys or 'none'})")
             return
         old_columns = [(c["Name"], c["Type"]) for c in existing.get("StorageDescriptor", {}).get("Columns", [])]
         merged = inference.merge_columns(old_columns, columns)
-        if merged == old_columns:
-            return
+        deprecated = DEPRECATED_MARK in (existing.get("Parameters") or {})
         changes = ", ".join(f"{name} {kind}" for name, kind in merged if (name, kind) not in old_columns)
-        if not self.update_schema:
+        if merged != old_columns and not self.update_schema:
             self.log(f"Table {dataset.name}: schema change detected ({changes}); not applied, SchemaChangePolicy.UpdateBehavior is LOG")
+        if merged != old_columns and self.update_schema:
+            table_input["StorageDescriptor"] = self._descriptor(dataset.location, data_format, merged, sample)
+            self.glue.update_table(DatabaseName=database, TableInput=table_input)
+            self.log(f"Updated table {dataset.name} in database {database}: {changes}")
+        elif deprecated:
+            revived = as_table_input(existing, self.glue)
+            revived["Parameters"] = {key: value for key, value in revived["Parameters"].items() if key != DEPRECATED_MARK}
+            self.glue.update_table(DatabaseName=database, TableInput=revived)
+        else:
             return
-        table_input["StorageDescriptor"] = self._descriptor(dataset.location, data_format, merged, sample)
-        self.glue.update_table(DatabaseName=database, TableInput=table_input)
         self.tables_updated += 1
-        self.log(f"Updated table {dataset.name} in database {database}: {changes}")
+        if deprecated:
+            self.log(f"Table {dataset.name}: its data is back at {dataset.location}; no longer deprecated")
 
     def _write_partitions(self, database: str, dataset: Dataset, partitions: list[tuple[str, ...]], data_format: str,
                           sample: inference.FileSchema) -> None:
@@ -470,3 +577,54 @@ class CrawlRun:
         self.partitions_added += len(new)
         if new:
             self.log(f"Table {dataset.name}: added {len(new)} partitions")
+
+    # ---- what the crawl no longer finds (SchemaChangePolicy.DeleteBehavior) ------------------------------
+    def _retire_vanished_tables(self, database: str) -> None:
+        targets = [target["Path"] for target in self.crawler.get("Targets", {}).get("S3Targets", [])]
+        vanished = [
+            table
+            for page in self.glue.get_paginator("get_tables").paginate(DatabaseName=database)
+            for table in page["TableList"]
+            if table["Name"] not in self.tables_found
+            and (table.get("Parameters") or {}).get("UPDATED_BY_CRAWLER") == self.crawler["Name"]
+            and DEPRECATED_MARK not in (table.get("Parameters") or {})  # deprecated by an earlier crawl: left as it is
+            and any(under_target(table.get("StorageDescriptor", {}).get("Location", ""), target) for target in targets)
+        ]
+        for table in vanished:
+            self._check_cancel()
+            name, location = table["Name"], table.get("StorageDescriptor", {}).get("Location", "")
+            if self.delete_behavior == "DELETE_FROM_DATABASE":
+                self.glue.delete_table(DatabaseName=database, Name=name)
+                self.tables_deleted += 1
+                self.log(f"Deleted table {name} from database {database}: no data at {location}")
+            elif self.delete_behavior == "DEPRECATE_IN_DATABASE":
+                deprecated = as_table_input(table, self.glue)
+                deprecated["Parameters"] = {**deprecated.get("Parameters", {}), DEPRECATED_MARK: str(int(lab_now().timestamp() * 1000))}
+                self.glue.update_table(DatabaseName=database, TableInput=deprecated)
+                self.tables_deleted += 1
+                self.log(f"Deprecated table {name} in database {database}: no data at {location}")
+            else:
+                self.log(f"Table {name}: no data at {location}; left in the database, SchemaChangePolicy.DeleteBehavior is LOG")
+
+    def _retire_vanished_partitions(self, database: str, dataset: Dataset) -> None:
+        present = {tuple(partition_values(folders)) for folders in dataset.files}
+        vanished = [
+            partition["Values"]
+            for page in self.glue.get_paginator("get_partitions").paginate(DatabaseName=database, TableName=dataset.name)
+            for partition in page["Partitions"]
+            if tuple(partition["Values"]) not in present
+        ]
+        if not vanished:
+            return
+        shown = ", ".join("/".join(values) for values in vanished[:5]) + (", ..." if len(vanished) > 5 else "")
+        if self.delete_behavior != "DELETE_FROM_DATABASE":
+            # AWS deprecates tables only; a partition whose folder is gone stays unless the policy deletes it.
+            self.log(f"Table {dataset.name}: {len(vanished)} partitions have no folder any more ({shown}); left in the database, "
+                     f"SchemaChangePolicy.DeleteBehavior is {self.delete_behavior}")
+            return
+        for start in range(0, len(vanished), PARTITIONS_PER_DELETE):
+            self._check_cancel()
+            self.glue.batch_delete_partition(DatabaseName=database, TableName=dataset.name,
+                                             PartitionsToDelete=[{"Values": values} for values in vanished[start:start + PARTITIONS_PER_DELETE]])
+        self.partitions_deleted += len(vanished)
+        self.log(f"Table {dataset.name}: deleted {len(vanished)} partitions whose folders are gone ({shown})")

@@ -2,18 +2,29 @@
 Glue, which keeps the definitions (jobs, crawlers, databases, tables, partitions).
 
 Calls that only store or read definitions pass through. What only this engine knows — runs, bookmarks,
-crawls — is answered here and kept under state_dir/glue/.
+crawls, schedule states — is answered here and kept under state_dir/glue/.
+
+Crawler schedules fire on the lab clock: the clock engine has no hook for other engines, so a background
+thread of this engine lists the crawlers every SCHEDULE_CHECK_SECONDS and starts those whose cron came due
+since its last look (real time passing, or the clock moved forward). It looks only while some crawler has a
+schedule: once when the stack has settled, then again after any call that can give a crawler one.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import threading
 from functools import cached_property
 
 from dealab.engines import ENGINE_HEADER, Engine, EngineContext
+from dealab.engines.glue.classifiers import Classifiers
 from dealab.engines.glue.crawlers import Crawls
 from dealab.engines.glue.jobs import GlueError, JobRuns
+from dealab.engines.glue.schedules import Cron, CronError, lab_now
 from dealab.stack.messages import AwsRequest, AwsResponse
+
+log = logging.getLogger("dealab.glue")
 
 # JobUpdate members that CreateJob takes under the same name.
 JOB_UPDATE_FIELDS = (
@@ -27,6 +38,48 @@ CRAWLER_FIELDS = (
     "Role", "DatabaseName", "Description", "Targets", "Schedule", "Classifiers", "TablePrefix", "SchemaChangePolicy",
     "RecrawlPolicy", "LineageConfiguration", "Configuration", "CrawlerSecurityConfiguration",
 )
+UPDATE_BEHAVIORS = ("LOG", "UPDATE_IN_DATABASE")
+DELETE_BEHAVIORS = ("LOG", "DELETE_FROM_DATABASE", "DEPRECATE_IN_DATABASE")
+RECRAWL_BEHAVIORS = ("CRAWL_EVERYTHING", "CRAWL_NEW_FOLDERS_ONLY", "CRAWL_EVENT_MODE")
+# How often the schedule watcher looks at the crawlers; Glue's own precision is 5 minutes.
+SCHEDULE_CHECK_SECONDS = 1.0
+FIRST_SCHEDULE_CHECK_SECONDS = 10.0  # after start-up: the stack answers its first requests without this thread's calls
+
+
+def _check_member(value: str | None, member: str, allowed: tuple[str, ...]) -> None:
+    if value is not None and value not in allowed:
+        raise GlueError("InvalidInputException",
+                        f"1 validation error detected: Value '{value}' at '{member}' failed to satisfy constraint: "
+                        f"Member must satisfy enum value set: [{', '.join(allowed)}]")
+
+
+def check_crawler_definition(definition: dict) -> None:
+    """Refuses, as Glue does, a crawler definition with unknown policy values, a bad schedule, or a
+    new-folders-only crawl that would update or delete (it cannot see what it did not crawl again)."""
+    policy = definition.get("SchemaChangePolicy") or {}
+    _check_member(policy.get("UpdateBehavior"), "schemaChangePolicy.updateBehavior", UPDATE_BEHAVIORS)
+    _check_member(policy.get("DeleteBehavior"), "schemaChangePolicy.deleteBehavior", DELETE_BEHAVIORS)
+    recrawl = (definition.get("RecrawlPolicy") or {}).get("RecrawlBehavior")
+    _check_member(recrawl, "recrawlPolicy.recrawlBehavior", RECRAWL_BEHAVIORS)
+    behaviors = (policy.get("UpdateBehavior", "UPDATE_IN_DATABASE"), policy.get("DeleteBehavior", "DEPRECATE_IN_DATABASE"))
+    if recrawl == "CRAWL_NEW_FOLDERS_ONLY" and behaviors != ("LOG", "LOG"):
+        raise GlueError("InvalidInputException", 'The SchemaChangePolicy for "Crawl new folders only" Amazon S3 target can have '
+                                                 "only LOG DeleteBehavior value and LOG UpdateBehavior value.")
+    if definition.get("Schedule"):
+        try:
+            Cron.parse(definition["Schedule"])
+        except CronError as error:
+            raise GlueError("InvalidInputException", f"Invalid schedule: {error}") from None
+
+
+def _page(member: str, items: list[dict], params: dict) -> dict:
+    """One page of a listing: NextToken is the position of the next item."""
+    start = int(params.get("NextToken") or 0)
+    size = int(params.get("MaxResults") or 100)
+    page = {member: items[start:start + size]}
+    if start + size < len(items):
+        page["NextToken"] = str(start + size)
+    return page
 
 
 class GlueEngine(Engine):
@@ -36,14 +89,24 @@ class GlueEngine(Engine):
         for operation in (
             "StartJobRun", "GetJobRun", "GetJobRuns", "BatchStopJobRun", "GetJobBookmark", "ResetJobBookmark",
             "CreateJob", "UpdateJob", "DeleteJob",
-            "StartCrawler", "StopCrawler", "UpdateCrawler", "GetCrawler", "GetCrawlers", "BatchGetCrawlers", "GetCrawlerMetrics", "DeleteCrawler",
+            "CreateCrawler", "StartCrawler", "StopCrawler", "UpdateCrawler", "GetCrawler", "GetCrawlers", "BatchGetCrawlers",
+            "GetCrawlerMetrics", "DeleteCrawler", "UpdateCrawlerSchedule", "StartCrawlerSchedule", "StopCrawlerSchedule",
+            "CreateClassifier", "GetClassifier", "GetClassifiers", "UpdateClassifier", "DeleteClassifier",
         )
     )
 
     def __init__(self, context: EngineContext):
         super().__init__(context)
-        self.runs = JobRuns(context.state_dir, context.endpoint_url, context.region)
-        self.crawls = Crawls(context.state_dir, lambda service: context.client(service, engine=self.name))
+        self.runs = JobRuns(context.state_dir, context.endpoint_url, context.region, self._engine_client)
+        self.classifiers = Classifiers(context.state_dir)
+        self.crawls = Crawls(context.state_dir, self._engine_client, self.classifiers)
+        self._closing = threading.Event()
+        self._schedules_may_exist = threading.Event()
+        self._schedule_watcher = threading.Thread(target=self._watch_schedules, name="glue-crawler-schedules", daemon=True)
+        self._schedule_watcher.start()
+
+    def _engine_client(self, service: str):
+        return self.context.client(service, engine=self.name)
 
     @cached_property
     def _glue(self):
@@ -82,13 +145,7 @@ class GlueEngine(Engine):
         return AwsResponse.json({"JobRun": self.runs.get(params.get("JobName", ""), params.get("RunId", ""))})
 
     def _GetJobRuns(self, request: AwsRequest, params: dict) -> AwsResponse:
-        runs = self.runs.of_job(self._job(params.get("JobName", ""))["Name"])
-        start = int(params.get("NextToken") or 0)
-        size = int(params.get("MaxResults") or 100)
-        page = {"JobRuns": runs[start:start + size]}
-        if start + size < len(runs):
-            page["NextToken"] = str(start + size)
-        return AwsResponse.json(page)
+        return AwsResponse.json(_page("JobRuns", self.runs.of_job(self._job(params.get("JobName", ""))["Name"]), params))
 
     def _BatchStopJobRun(self, request: AwsRequest, params: dict) -> AwsResponse:
         stopped, errors = self.runs.stop(params.get("JobName", ""), params.get("JobRunIds", []))
@@ -142,21 +199,65 @@ class GlueEngine(Engine):
         self.crawls.stop(self._crawler(params.get("Name", ""))["Name"])
         return AwsResponse.json({})
 
+    def _CreateCrawler(self, request: AwsRequest, params: dict) -> AwsResponse:
+        check_crawler_definition(params)
+        response = request.send_on()
+        if params.get("Schedule"):
+            self._schedules_may_exist.set()
+        return response
+
     def _UpdateCrawler(self, request: AwsRequest, params: dict) -> AwsResponse:
+        self._change_crawler(params.get("Name", ""), {key: params[key] for key in CRAWLER_FIELDS if key in params})
+        self._schedules_may_exist.set()
+        return AwsResponse.json({})
+
+    def _UpdateCrawlerSchedule(self, request: AwsRequest, params: dict) -> AwsResponse:
+        self._change_crawler(params.get("CrawlerName", ""), {"Schedule": params.get("Schedule", "")})
+        self._schedules_may_exist.set()
+        return AwsResponse.json({})
+
+    def _change_crawler(self, name: str, changes: dict) -> None:
         """Changes only the members given (the backend has no UpdateCrawler of its own); not while it runs."""
-        current = self._crawler(params.get("Name", ""))
+        current = self._crawler(name)
         name = current["Name"]
         if self.crawls.running(name):
             raise GlueError("CrawlerRunningException", f"Crawler with name {name} is running and cannot be updated")
         definition = {key: current[key] for key in CRAWLER_FIELDS if current.get(key) not in (None, "", [], {})}
         if isinstance(definition.get("Schedule"), dict):
             definition["Schedule"] = definition["Schedule"].get("ScheduleExpression", "")
-        definition.update({key: params[key] for key in CRAWLER_FIELDS if key in params})
+        definition.update(changes)
         definition = {key: value for key, value in definition.items() if value not in (None, "")}
+        check_crawler_definition(definition)
         tags = self._glue.get_tags(ResourceArn=f"arn:aws:glue:{self.context.region}:123456789012:crawler/{name}").get("Tags", {})
         self._glue.delete_crawler(Name=name)
         self._glue.create_crawler(Name=name, Tags=tags, **definition)
+
+    def _StartCrawlerSchedule(self, request: AwsRequest, params: dict) -> AwsResponse:
+        self.crawls.set_schedule_state(self._crawler(params.get("CrawlerName", "")), scheduled=True)
+        self._schedules_may_exist.set()
         return AwsResponse.json({})
+
+    def _StopCrawlerSchedule(self, request: AwsRequest, params: dict) -> AwsResponse:
+        self.crawls.set_schedule_state(self._crawler(params.get("CrawlerName", "")), scheduled=False)
+        return AwsResponse.json({})
+
+    def _watch_schedules(self) -> None:
+        self._schedules_may_exist.set()  # crawlers restored from the journal may have schedules
+        delay = FIRST_SCHEDULE_CHECK_SECONDS
+        while not self._closing.wait(delay):
+            delay = SCHEDULE_CHECK_SECONDS
+            self._schedules_may_exist.wait()
+            if self._closing.is_set():
+                return
+            self._schedules_may_exist.clear()  # before the look, so a schedule given during it is not missed
+            try:
+                crawlers = [crawler for page in self._glue.get_paginator("get_crawlers").paginate() for crawler in page["Crawlers"]]
+                self.crawls.fire_due_schedules(crawlers, lab_now())
+            except Exception as error:  # e.g. the gateway not serving yet; the next look tries again
+                log.debug("crawler schedules not checked: %s", error)
+                crawlers = [{"Schedule": "unknown"}]
+            if any(crawler.get("Schedule") for crawler in crawlers):
+                self._schedules_may_exist.set()
 
     def _GetCrawler(self, request: AwsRequest, params: dict) -> AwsResponse:
         return self._with_crawl_state(request.send_on(), "Crawler")
@@ -190,13 +291,36 @@ class GlueEngine(Engine):
             self.crawls.forget(params.get("Name", ""))
         return response
 
+    # ---- classifiers ---------------------------------------------------------------------------------
+    def _CreateClassifier(self, request: AwsRequest, params: dict) -> AwsResponse:
+        self.classifiers.create(params)
+        return AwsResponse.json({})
+
+    def _UpdateClassifier(self, request: AwsRequest, params: dict) -> AwsResponse:
+        self.classifiers.update(params)
+        return AwsResponse.json({})
+
+    def _GetClassifier(self, request: AwsRequest, params: dict) -> AwsResponse:
+        return AwsResponse.json({"Classifier": self.classifiers.get(params.get("Name", ""))})
+
+    def _GetClassifiers(self, request: AwsRequest, params: dict) -> AwsResponse:
+        return AwsResponse.json(_page("Classifiers", self.classifiers.all(), params))
+
+    def _DeleteClassifier(self, request: AwsRequest, params: dict) -> AwsResponse:
+        self.classifiers.delete(params.get("Name", ""))
+        return AwsResponse.json({})
+
     def admin_routes(self):
         return {"glue": lambda request: AwsResponse.json(self.runs.worker_status())}
 
     def reset(self) -> None:
         self.runs.reset()
         self.crawls.reset()
+        self.classifiers.reset()
 
     def close(self) -> None:
+        self._closing.set()
+        self._schedules_may_exist.set()  # wakes the watcher so it can see the stack closing
+        self._schedule_watcher.join(timeout=5)
         self.runs.close()
         self.crawls.close()

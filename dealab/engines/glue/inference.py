@@ -1,5 +1,10 @@
 """What a crawler concludes from a file's bytes: its format (CSV and its delimiter and header, JSON lines,
-Parquet) and its columns with catalog (Hive) types. Pure functions, no I/O."""
+Parquet) and its columns with catalog (Hive) types. Pure functions, no I/O.
+
+A crawler's custom CSV classifiers (CsvRules) are tried first, in its order, as AWS runs custom classifiers
+before the built-in ones: one recognises a file when every sampled line splits, with its delimiter and
+quote, into the same number of fields (at least two unless AllowSingleColumn, as many as its Header names).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import csv
 import io
 import json
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 PARQUET_MAGIC = b"PAR1"
@@ -27,6 +33,23 @@ class FileSchema:
     columns: list[tuple[str, str]]
     csv_delimiter: str = ","
     csv_header: bool = False
+    csv_quote: str = '"'
+    csv_serde: str = "LazySimpleSerDe"  # or OpenCSVSerDe, when a custom classifier asks for it
+    classifier: str = ""  # the custom classifier that recognised the file, if one did
+
+
+@dataclass(frozen=True)
+class CsvRules:
+    """A custom CSV classifier (CreateClassifier CsvClassifier)."""
+
+    name: str
+    delimiter: str = ","
+    quote: str = '"'
+    contains_header: str = "UNKNOWN"  # PRESENT, ABSENT, or UNKNOWN: Glue's own header rule decides
+    header: tuple[str, ...] = ()  # column names that replace the header's (or col0, col1, ...)
+    trim_values: bool = False
+    allow_single_column: bool = False
+    serde: str = "None"  # OpenCSVSerDe, LazySimpleSerDe, or None: as the built-in classifier decides (LazySimpleSerDe)
 
 
 def merge_type(first: str, second: str) -> str:
@@ -56,7 +79,7 @@ def finalize(columns: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return [(name, _NULL_TYPE.sub("string", kind)) for name, kind in columns]
 
 
-def infer(data: bytes, whole_file: bool) -> FileSchema:
+def infer(data: bytes, whole_file: bool, csv_classifiers: Sequence[CsvRules] = ()) -> FileSchema:
     """The schema of a file from its bytes (`whole_file` False: only the first part of a larger file)."""
     if not data.strip():
         raise UnreadableFile("the file is empty")
@@ -65,6 +88,10 @@ def infer(data: bytes, whole_file: bool) -> FileSchema:
     text = data.decode("utf-8", errors="replace")
     if not whole_file:
         text = text[: text.rfind("\n") + 1] or text
+    for rules in csv_classifiers:
+        schema = _custom_csv(text, rules)
+        if schema is not None:
+            return schema
     if text.lstrip().startswith(("{", "[")):
         return _json_lines(text)
     return _csv(text)
@@ -176,26 +203,58 @@ def _scalar_type(value: str) -> str:
     return "boolean" if value.lower() in ("true", "false") else "string"
 
 
+def _untrimmed_type(value: str) -> str:
+    """A value's type with its spaces kept: ' 5' is a string (Python's int() would skip them)."""
+    return _scalar_type(value) if value == value.strip() else "string"
+
+
 def _csv(text: str) -> FileSchema:
     lines = text.splitlines()[: SAMPLE_ROWS + 1]
     delimiter = _delimiter(lines)
     rows = [row for row in csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter) if row]
     if not rows or max(len(row) for row in rows) < 2:
         raise UnreadableFile("not JSON, Parquet or delimited text (every line is a single field)")
+    columns, header = _delimited_columns(rows, "UNKNOWN", (), _scalar_type)
+    return FileSchema("csv", columns, csv_delimiter=delimiter, csv_header=header)
+
+
+def _custom_csv(text: str, rules: CsvRules) -> FileSchema | None:
+    """The schema under a custom CSV classifier, or None when the file is not what it describes."""
+    if text.lstrip().startswith(("{", "[")):  # a JSON document, not delimited text
+        return None
+    lines = [line for line in text.splitlines()[: SAMPLE_ROWS + 1] if line.strip()]
+    rows = list(csv.reader(io.StringIO("\n".join(lines)), delimiter=rules.delimiter, quotechar=rules.quote))
+    widths = {len(row) for row in rows}
+    if len(widths) != 1:
+        return None
+    width = widths.pop()
+    if (width < 2 and not rules.allow_single_column) or (rules.header and len(rules.header) != width):
+        return None
+    value_type = (lambda value: _scalar_type(value.strip())) if rules.trim_values else _untrimmed_type
+    columns, header = _delimited_columns(rows, rules.contains_header, rules.header, value_type)
+    serde = "OpenCSVSerDe" if rules.serde == "OpenCSVSerDe" else "LazySimpleSerDe"
+    return FileSchema("csv", columns, csv_delimiter=rules.delimiter, csv_header=header, csv_quote=rules.quote, csv_serde=serde,
+                      classifier=rules.name)
+
+
+def _delimited_columns(rows: list[list[str]], contains_header: str, names: tuple[str, ...],
+                       value_type: Callable[[str], str]) -> tuple[list[tuple[str, str]], bool]:
+    """Columns of split rows and whether the first row is a header (PRESENT, ABSENT, or UNKNOWN: Glue's rule)."""
     width = max(len(row) for row in rows)
     first, data = rows[0], rows[1:]
     data_types = ["null"] * width
     for row in data:
         for index, value in enumerate(row[:width]):
-            data_types[index] = merge_type(data_types[index], _scalar_type(value))
-    header = _looks_like_header(first, data_types, width)
+            data_types[index] = merge_type(data_types[index], value_type(value))
+    header = _looks_like_header(first, data_types, width) if contains_header == "UNKNOWN" else contains_header == "PRESENT"
     if header:
-        names = [_column_name(value, index) for index, value in enumerate(first)] + [f"col{i}" for i in range(len(first), width)]
+        found = [_column_name(value, index) for index, value in enumerate(first)] + [f"col{i}" for i in range(len(first), width)]
         types = data_types
     else:
-        names = [f"col{index}" for index in range(width)]
-        types = [merge_type(_scalar_type(value), data_types[index]) for index, value in enumerate(first + [""] * (width - len(first)))]
-    return FileSchema("csv", finalize(list(zip(names, types))), csv_delimiter=delimiter, csv_header=header)
+        found = [f"col{index}" for index in range(width)]
+        types = [merge_type(value_type(value), data_types[index]) for index, value in enumerate(first + [""] * (width - len(first)))]
+    column_names = [_column_name(name, index) for index, name in enumerate(names)] if names else found
+    return finalize(list(zip(column_names, types))), header
 
 
 def _delimiter(lines: list[str]) -> str:

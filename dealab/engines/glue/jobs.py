@@ -1,8 +1,9 @@
 """Job runs: their records (kept under state_dir/glue/), the queue in front of the Spark worker, timeouts,
 retries, stops, and the job bookmarks runs leave behind.
 
-One warm worker runs one script at a time; a run waiting for it stays STARTING. MaxConcurrentRuns counts
-the runs of a job that have not finished, as on AWS.
+One warm worker runs one Spark script at a time; a run waiting for it stays STARTING. pythonshell runs do
+not queue: each starts at once in a Python process of its own (pyshell.py). MaxConcurrentRuns counts the
+runs of a job that have not finished, as on AWS.
 """
 
 from __future__ import annotations
@@ -11,11 +12,16 @@ import json
 import logging
 import os
 import secrets
+import signal
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path
 
+from dealab.config import TEST_ACCESS_KEY, TEST_SECRET_KEY
+from dealab.engines.glue import pyshell
 from dealab.engines.glue.worker_process import SparkWorker, WorkerGone
 
 log = logging.getLogger("dealab.glue.jobs")
@@ -44,8 +50,13 @@ def _new_run_id() -> str:
     return "jr_" + secrets.token_hex(32)
 
 
+def is_python_shell(job: dict) -> bool:
+    return (job.get("Command") or {}).get("Name") == "pythonshell"
+
+
 class JobRuns:
-    def __init__(self, state_dir: Path, endpoint_url: str, region: str):
+    def __init__(self, state_dir: Path, endpoint_url: str, region: str, client: Callable[[str], object]):
+        self._endpoint_url, self._region, self._client = endpoint_url, region, client
         self._folder = state_dir / "glue"
         self._runs_file = self._folder / "job-runs.json"
         self._bookmarks_file = self._folder / "job-bookmarks.json"
@@ -58,6 +69,7 @@ class JobRuns:
         self._pending: deque[str] = deque()
         self._jobs_of_runs: dict[str, dict] = {}
         self._stop_requested: set[str] = set()
+        self._python_shell_threads: set[threading.Thread] = set()
         self._closed = False
         self._warm_up_requested = False
         self._load()
@@ -116,8 +128,13 @@ class JobRuns:
         if previous_run_id:
             run["PreviousRunId"] = previous_run_id
         self._runs[run_id] = run
-        self._jobs_of_runs[run_id] = job
-        self._pending.append(run_id)
+        if is_python_shell(job):
+            thread = threading.Thread(target=self._execute_python_shell, args=(run, job), name=f"pythonshell-{run_id}", daemon=True)
+            self._python_shell_threads.add(thread)
+            thread.start()
+        else:
+            self._jobs_of_runs[run_id] = job
+            self._pending.append(run_id)
         self._save()
         self._wakeup.notify_all()
         return run
@@ -203,9 +220,12 @@ class JobRuns:
         with self._lock:
             self._closed = True
             self._wakeup.notify_all()
+            python_shells = list(self._python_shell_threads)
         self._worker.stop()
         self._thread.join(timeout=5)
         self._worker.stop()  # in case the serving thread was starting one meanwhile
+        for thread in python_shells:  # each ends its process as soon as it sees the stack closing
+            thread.join(timeout=5)
 
     def worker_status(self) -> dict:
         """What the admin endpoint shows about the Spark worker and the queue in front of it."""
@@ -319,6 +339,63 @@ class JobRuns:
         if self._worker.rss_bytes() > WORKER_MAX_RSS_BYTES or self._worker.runs_served >= WORKER_MAX_RUNS:
             log.info("recycling the Spark worker (%d runs, %d MB)", self._worker.runs_served, self._worker.rss_bytes() // 2**20)
             self._worker.stop()
+
+    @cached_property
+    def _s3(self):
+        return self._client("s3")
+
+    @cached_property
+    def _logs(self):
+        return self._client("logs")
+
+    def _execute_python_shell(self, run: dict, job: dict) -> None:
+        try:
+            self._run_python_shell(run, job)
+        except Exception as error:  # a bug here must still end the run
+            log.exception("pythonshell run %s", run["Id"])
+            with self._lock:
+                self._finish(run, "ERROR", f"dealab could not run the job: {error}")
+        finally:
+            with self._lock:
+                self._python_shell_threads.discard(threading.current_thread())
+
+    def _run_python_shell(self, run: dict, job: dict) -> None:
+        with self._lock:
+            if run["Id"] in self._stop_requested or run["JobRunState"] != "STARTING":
+                self._stop_requested.discard(run["Id"])
+                self._finish(run, "STOPPED", "")
+                return
+            self._update(run, "RUNNING")
+        arguments = {**run["Arguments"], "--JOB_NAME": job["Name"], "--JOB_RUN_ID": run["Id"]}
+        environment = pyshell.environment(self._endpoint_url, self._region, TEST_ACCESS_KEY, TEST_SECRET_KEY)
+        process = pyshell.PythonShellProcess(run["Id"], self._s3, self._logs, environment)
+        try:
+            process.start(job["Command"]["ScriptLocation"], [token for pair in arguments.items() for token in pair])
+        except Exception as error:  # the script could not be fetched, as a Spark run reports it
+            with self._lock:
+                self._finish(run, "FAILED", f"{type(error).__name__}: {error}")
+            self._retry_if_allowed(run, job)
+            return
+        deadline = time.monotonic() + run["Timeout"] * 60
+        ending: tuple[str, str] | None = None  # (state, message) once a stop, the timeout or the stack's end ended the run
+        kill_at = 0.0
+        while (result := process.result(POLL_SECONDS)) is None:
+            if ending is None and (run["Id"] in self._stop_requested or self._closed or time.monotonic() > deadline):
+                if self._closed:
+                    ending = ("FAILED", "the dealab stack stopped while this run was in progress")
+                elif run["Id"] in self._stop_requested:
+                    ending = ("STOPPED", "")
+                else:
+                    ending = ("TIMEOUT", f"Job run timed out after {run['Timeout']} minutes")
+                process.send_signal(signal.SIGTERM)
+                kill_at = time.monotonic() + (0 if self._closed else STOP_GRACE_SECONDS)
+            elif ending is not None and time.monotonic() > kill_at:
+                process.send_signal(signal.SIGKILL)  # the script ignored SIGTERM
+        with self._lock:
+            self._stop_requested.discard(run["Id"])
+            self._finish(run, *(ending or (result["state"], result["error_message"])))
+        if ending is None and result["state"] == "FAILED":
+            self._retry_if_allowed(run, job)
 
     def _retry_if_allowed(self, run: dict, job: dict) -> None:
         if run["Attempt"] >= int(job.get("MaxRetries", 0) or 0):
