@@ -273,6 +273,15 @@ class JobRuns:
         except WorkerGone as error:  # the next run reports it; nothing waits on a warm-up
             log.warning("%s", error)
 
+    def _begin(self, run: dict) -> bool:
+        """Marks a run RUNNING, or STOPPED if a stop came while it waited; call with the lock held."""
+        if run["Id"] in self._stop_requested or run["JobRunState"] != "STARTING":
+            self._stop_requested.discard(run["Id"])
+            self._finish(run, "STOPPED", "")
+            return False
+        self._update(run, "RUNNING")
+        return True
+
     def _execute(self, run: dict, job: dict) -> None:
         if not self._worker.alive():
             try:
@@ -282,11 +291,8 @@ class JobRuns:
                     self._finish(run, "ERROR", str(error))
                 return
         with self._lock:
-            if run["Id"] in self._stop_requested or run["JobRunState"] != "STARTING":
-                self._stop_requested.discard(run["Id"])
-                self._finish(run, "STOPPED", "")
+            if not self._begin(run):
                 return
-            self._update(run, "RUNNING")
             bookmark = self._bookmarks.get(job["Name"], {}).get("Objects", {})
         arguments = {**run["Arguments"], "--JOB_NAME": job["Name"], "--JOB_RUN_ID": run["Id"]}
         self._worker.submit({
@@ -361,11 +367,8 @@ class JobRuns:
 
     def _run_python_shell(self, run: dict, job: dict) -> None:
         with self._lock:
-            if run["Id"] in self._stop_requested or run["JobRunState"] != "STARTING":
-                self._stop_requested.discard(run["Id"])
-                self._finish(run, "STOPPED", "")
+            if not self._begin(run):
                 return
-            self._update(run, "RUNNING")
         arguments = {**run["Arguments"], "--JOB_NAME": job["Name"], "--JOB_RUN_ID": run["Id"]}
         environment = pyshell.environment(self._endpoint_url, self._region, TEST_ACCESS_KEY, TEST_SECRET_KEY)
         process = pyshell.PythonShellProcess(run["Id"], self._s3, self._logs, environment)
