@@ -41,8 +41,11 @@ def install() -> None:
     from moto.iam.access_control import PermissionResult
     from moto.s3.models import FakeBucket
 
+    from dealab.stack import motofast
+
     FakeBucket.get_permission = lambda self, action, resource: PermissionResult.NEUTRAL
     moto_utils.utcnow = now
+    motofast.install()
     patch_new_modules()
 
 

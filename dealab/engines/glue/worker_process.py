@@ -1,7 +1,9 @@
-"""The gateway's handle on the Spark worker process: start, send a run, read its result, measure, stop."""
+"""The gateway's handle on the Spark worker process: start, send a run, read its result, measure, stop; and on
+the builder of the JVM class archive (spark.py) that the worker starts faster with."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -13,6 +15,8 @@ import time
 from pathlib import Path
 
 from dealab.config import TEST_ACCESS_KEY, TEST_SECRET_KEY
+from dealab.engines.glue.spark import class_archive_wanted
+
 START_TIMEOUT_SECONDS = 180
 REPO_ROOT = Path(__file__).resolve().parents[3]
 # Put on the worker's sys.path only: learner scripts import our `awsglue` from here.
@@ -54,11 +58,10 @@ class SparkWorker:
         self.runs_served = 0
         self.peak_rss_bytes = 0
         self._results: queue.Queue = queue.Queue()
+        self._archive_builder: subprocess.Popen | None = None
 
-    def start(self) -> None:
-        self.runs_served = 0
-        read_fd, write_fd = os.pipe()
-        environment = {
+    def _environment(self) -> dict[str, str]:
+        return {
             **os.environ,
             "AWS_ENDPOINT_URL": self.endpoint_url,
             "AWS_DEFAULT_REGION": self.region,
@@ -69,12 +72,16 @@ class SparkWorker:
             "SPARK_LOCAL_IP": "127.0.0.1",
             "PYTHONPATH": os.pathsep.join([str(RUNTIME_DIR), str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
         }
+
+    def start(self) -> None:
+        self.runs_served = 0
+        read_fd, write_fd = os.pipe()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "dealab.engines.glue.worker", str(write_fd)],
                 stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, pass_fds=(write_fd,),
-                env=environment, cwd=str(REPO_ROOT), start_new_session=True, text=True,
+                env=self._environment(), cwd=str(REPO_ROOT), start_new_session=True, text=True,
             )
         os.close(write_fd)
         self._results = queue.Queue()
@@ -122,7 +129,23 @@ class SparkWorker:
         if message is None:
             code = self.process.wait() if self.process else None
             raise WorkerGone(f"the Spark worker ended (exit status {code}); see {self.log_path}")
+        if "run_id" in message and self._archive_builder is None and class_archive_wanted():
+            self.build_class_archive()
         return message
+
+    def build_class_archive(self) -> subprocess.Popen:
+        """Starts the builder of the class archive: once a run has ended (so it never slows a first run), in a
+        process of its own at the lowest CPU priority, outside the worker's process tree (its ~0.5 GB do not count
+        towards recycling the worker). About a minute of CPU, once per machine; it ends with the worker."""
+        log_path = self.log_path.with_name("spark-class-archive.log")
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("ab") as log:
+            self._archive_builder = subprocess.Popen(
+                [sys.executable, "-m", "dealab.engines.glue.worker", "--build-class-archive"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                env=self._environment(), cwd=str(REPO_ROOT), start_new_session=True,
+            )
+        return self._archive_builder
 
     def rss_bytes(self) -> int:
         if not self.alive():
@@ -132,7 +155,13 @@ class SparkWorker:
         return rss
 
     def stop(self) -> None:
-        """Ends the worker and everything it started (its JVM and Python UDF workers share its process group)."""
+        """Ends the worker and everything it started (its JVM and Python UDF workers share its process group), and
+        the class archive builder if one runs (a new one starts after the next worker's first run)."""
+        if self._archive_builder is not None:
+            builder, self._archive_builder = self._archive_builder, None
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(builder.pid, signal.SIGKILL)
+            builder.wait()
         if self.process is None:
             return
         process, self.process = self.process, None
