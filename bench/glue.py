@@ -57,10 +57,13 @@ class WorkerMemory:
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def _worker_pids(self) -> list[int]:
+        """This stack's workers only: other stacks on the machine (test suites) run workers too."""
         pids = []
         for entry in Path("/proc").iterdir():
             try:
-                command = (entry / "cmdline").read_bytes() if entry.name.isdigit() else b""
+                if not entry.name.isdigit() or int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) != self.stack_pid:
+                    continue
+                command = (entry / "cmdline").read_bytes()
                 if b"dealab.engines.glue.worker" in command and b"--build-class-archive" not in command:
                     pids.append(int(entry.name))
             except OSError:

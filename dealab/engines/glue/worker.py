@@ -47,6 +47,7 @@ APP_NAME = "dealab-glue-worker"
 # the warm-up's own jobs: Lab 06 job cold, 7 runs of each alternated at load 3-5, median 22.1 s → 21.3 s and
 # 20.0 → 19.0 CPU seconds (warming up in a thread beside the run: 21.5 s, no better).
 FIRST_RUN_WAIT_SECONDS = 1.0
+KEPT_CLASS_ARCHIVES = 3
 
 
 class LogStream:
@@ -292,9 +293,9 @@ def build_class_archive(endpoint_url: str) -> int:
             return 0
         if usable_class_archive() is not None:
             return 0
-        for old in folder.glob("*.jsa*"):  # archives of another JVM or other jars, or cut short by a kill
-            old.unlink()
         key = class_archive_key()
+        for leftover in [*folder.glob("*.partial"), *folder.glob(f"{key}-*.jsa")]:  # cut short by a kill, or damaged
+            leftover.unlink()
         partial = folder / f"{key}.jsa.partial"
         worker = Worker(endpoint_url)
         worker.start_spark(writing_class_archive(partial))
@@ -307,10 +308,15 @@ def build_class_archive(endpoint_url: str) -> int:
         jvm.stdin.close()  # the JVM exits when its stdin closes, and writes the archive on its way out
         code = jvm.wait()
         if code != 0 or not partial.exists() or partial.stat().st_size == 0:
-            (folder / f"{key}.failed").write_text(f"the JVM exited with status {code} and wrote no archive; see this log\n")
+            (folder / f"{key}.failed").write_text(f"the JVM exited with status {code} and wrote no archive; see spark-class-archive.log "
+                                                  "in the glue folder of the stack's state folder\n")
             print(f"no class archive: the JVM exited with status {code} without writing {partial}")
             return 1
         archive = partial.rename(folder / f"{key}-{partial.stat().st_size}.jsa")
+        # Archives of other JVMs or jars (an old pyspark, another checkout's .venv) are kept, the newest few only
+        # (~160 MB each): two checkouts on one machine would otherwise delete each other's archive at every build.
+        for old in sorted(folder.glob("*.jsa"), key=lambda path: path.stat().st_mtime, reverse=True)[KEPT_CLASS_ARCHIVES:]:
+            old.unlink()
     print(f"class archive {archive} written")
     return 0
 
