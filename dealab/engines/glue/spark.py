@@ -104,12 +104,14 @@ def class_archive_folder() -> Path:
 def class_archive_key() -> str:
     """What an archive is only valid for: the JVM spark-submit starts, every jar of its class path (name, size,
     time), and our JVM options. A new JDK or pyspark gives a new key, so a new archive is made, instead of
-    one the JVM would refuse on every start."""
-    import pyspark
-
+    one the JVM would refuse on every start. pyspark is found, not imported: the gateway asks this too."""
+    spec = importlib.util.find_spec("pyspark")
+    if spec is None or not spec.submodule_search_locations:
+        raise SparkSetupError("pyspark is not installed")
+    spark_jars = sorted((Path(list(spec.submodule_search_locations)[0]) / "jars").glob("*.jar"))
     java = Path(os.environ["JAVA_HOME"]) / "bin" / "java" if os.environ.get("JAVA_HOME") else Path(shutil.which("java") or "java")
     java = java.resolve()
-    files = [java, java.parent.parent / "lib" / "server" / "libjvm.so", *s3a_jars(), *sorted((Path(pyspark.__file__).parent / "jars").glob("*.jar"))]
+    files = [java, java.parent.parent / "lib" / "server" / "libjvm.so", *s3a_jars(), *spark_jars]
     digest = hashlib.sha256(" ".join(DRIVER_JAVA_OPTIONS).encode())
     for path in files:
         stat = path.stat() if path.exists() else None
