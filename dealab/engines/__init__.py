@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import boto3
+import botocore.session
 from botocore.config import Config
 
 from dealab.config import TEST_ACCESS_KEY, TEST_SECRET_KEY
+from dealab.stack.loopback import Loopback
 from dealab.stack.messages import AwsRequest, AwsResponse
 
 # Gateway order: an engine earlier in the list sees a request before the ones after it.
@@ -39,21 +41,27 @@ class EngineContext:
     endpoint_url: str
     region: str
     state_dir: Path
+    # the gateway of this process, once built: engines' calls reach it without a socket
+    loopback: Loopback = field(default_factory=Loopback, compare=False, repr=False)
 
-    def client(self, service: str, engine: str, region: str | None = None):
-        client = boto3.client(
+    def client(self, service: str, engine: str, region: str | None = None, session: botocore.session.Session | None = None, **config):
+        """A client at the gateway whose calls carry the engine's mark; `session` brings custom parsers, and
+        `config` adds botocore Config options."""
+        factory = boto3.session.Session(botocore_session=session) if session else boto3
+        client = factory.client(
             service,
             endpoint_url=self.endpoint_url,
             region_name=region or self.region,
             aws_access_key_id=TEST_ACCESS_KEY,
             aws_secret_access_key=TEST_SECRET_KEY,
-            config=Config(retries={"max_attempts": 2}),
+            config=Config(retries={"max_attempts": 2}, **config),
         )
 
         def mark(request, **_):
             request.headers[ENGINE_HEADER] = engine
 
         client.meta.events.register("before-sign", mark)
+        client.meta.events.register("before-send", self.loopback.send)
         return client
 
 

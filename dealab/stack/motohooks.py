@@ -23,6 +23,7 @@ from moto.moto_api._internal import mock_random
 _original_utcnow = moto_utils.utcnow
 _state = threading.local()
 _patched: set[str] = set()
+_modules_seen = 0
 _offset = datetime.timedelta(0)
 
 
@@ -50,9 +51,12 @@ def install() -> None:
 
 
 def patch_new_modules() -> None:
-    """Points every moto module that imported `utcnow` by name at ours; modules load lazily, so repeat."""
-    if len(_patched) >= sum(1 for name in sys.modules if name.startswith("moto")):
+    """Points every moto module that imported `utcnow` by name at ours; modules load lazily, so this runs
+    after every backend call, and walks sys.modules only when it has grown."""
+    global _modules_seen
+    if len(sys.modules) == _modules_seen:
         return
+    _modules_seen = len(sys.modules)
     for name, module in list(sys.modules.items()):
         if name in _patched or not name.startswith("moto") or module is None:
             continue

@@ -8,6 +8,7 @@ Run by `dealab up`; `python -m dealab.stack.server --help` for the flags.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import signal
 import sys
@@ -27,14 +28,24 @@ EXIT_PORT_TAKEN = 3
 EXIT_STATE_DAMAGED = 4
 
 
+# The stack's process holds every resource of every service (millions of long-lived objects after a large
+# seed), and each request allocates thousands of short-lived ones, so at Python's default threshold (700) the
+# young generations are collected after nearly every request. Measured on a clock move deleting 30,000 TTL
+# items: 1.3 s of 10.9 s in the collector at the default, 0.3 s at this setting, same peak memory.
+COLLECTOR_THRESHOLDS = (10_000, 10, 10)
+
+
 def build_gateway(state_dir: Path, port: int, insecure_port: int, region: str, backend_url: str | None) -> Gateway:
+    gc.set_threshold(*COLLECTOR_THRESHOLDS)
     backend = RemoteBackend(backend_url) if backend_url else EmbeddedMoto(Journal(state_dir / "journal"))
     replayed = backend.replay()
     if replayed:
         log.info("restored %d requests of saved state", replayed)
     context = EngineContext(endpoint_url=f"http://127.0.0.1:{port}", region=region, state_dir=state_dir)
     info = {"port": port, "insecure_port": insecure_port, "region": region, "state_dir": str(state_dir), "restored_requests": replayed}
-    return Gateway(backend, load_engines(context), info)
+    gateway = Gateway(backend, load_engines(context), info)
+    context.loopback.attach(_listener(gateway, secure=True))
+    return gateway
 
 
 def _listener(gateway: Gateway, secure: bool):

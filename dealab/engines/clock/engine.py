@@ -23,12 +23,9 @@ import time
 import xml.etree.ElementTree as ET
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import boto3
 import botocore.session
-from botocore.config import Config
 from botocore.parsers import DEFAULT_TIMESTAMP_PARSER, ResponseParserFactory, RestXMLParser
 
-from dealab.config import TEST_ACCESS_KEY, TEST_SECRET_KEY
 from dealab.engines import ENGINE_HEADER, Engine, EngineContext
 from dealab.engines.clock import prices
 from dealab.engines.clock.clock import ClockError, LabClock, parse_duration, parse_moment
@@ -130,7 +127,7 @@ class ClockEngine(Engine):
         return {"clock": self._clock_admin, "storage": self._storage_admin}
 
     def _client(self, service: str):
-        """A client at the gateway marked as this engine's, like context.client, whose parser reads
+        """The engine's client (context.client), whose parser reads
         timestamps without dateutil (botocore's default takes ~0.4 ms per timestamp, which dominates
         listing 100,000 objects) and S3's XML answers with _ListingParser, and which does not check the
         engine's own parameters against the model before sending them (~15 ms per DeleteObjects of 1000 keys;
@@ -139,13 +136,9 @@ class ClockEngine(Engine):
             session = botocore.session.get_session()
             session.register_component("response_parser_factory", _ParserFactory())
             session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=_fast_timestamp)
-            client = boto3.session.Session(botocore_session=session).client(
-                service, endpoint_url=self.context.endpoint_url, region_name=self.context.region,
-                aws_access_key_id=TEST_ACCESS_KEY, aws_secret_access_key=TEST_SECRET_KEY,
-                config=Config(retries={"max_attempts": 2}, read_timeout=900, parameter_validation=False),
+            self._clients[service] = self.context.client(
+                service, engine=self.name, session=session, read_timeout=900, parameter_validation=False
             )
-            client.meta.events.register("before-sign", _mark_as_engine)
-            self._clients[service] = client
         return self._clients[service]
 
     # ---- lifecycle configurations ------------------------------------------------------------------
@@ -569,10 +562,6 @@ class _ParserFactory(ResponseParserFactory):
         if protocol_name == "rest-xml":
             return _ListingParser(**self._defaults)
         return super().create_parser(protocol_name)
-
-
-def _mark_as_engine(request, **_) -> None:
-    request.headers[ENGINE_HEADER] = ClockEngine.name
 
 
 def _fast_timestamp(value: str):
