@@ -3,7 +3,7 @@ and in a versioned bucket), and over 100,000 DynamoDB items with TTL. Goal (issu
 2 cores, RSS growth ≤ 300 MB.
 
 Each scenario runs in its own process holding a real stack: the gateway with every engine and the embedded
-backend, listening on a free 127.0.0.1 port; the clock engine reaches the backend over HTTP as in use.
+backend, listening on a free 127.0.0.1 port; the engines' calls reach the gateway as under `dealab up`.
 Objects and items are seeded straight into the embedded backend, with creation times spread over the past
 year (100,000 PutObject calls through the gateway take about ten minutes and cannot be back-dated); the
 tags of the tag-filtered prefix are set through the gateway, as the engine learns tags from the traffic it
@@ -24,6 +24,7 @@ import gc
 import json
 import logging
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -155,6 +156,7 @@ def run_scenario(name: str, objects: int, items: int, days: int) -> dict:
     wall, cpu = time.monotonic() - started, time.process_time() - cpu_started
     peak_growth = _status("VmHWM") - rss_before
     server.shutdown()
+    shutil.rmtree(state_dir, ignore_errors=True)
     return {"scenario": name, "seed_seconds": round(seeded, 1), "advance_seconds": round(wall, 2), "advance_cpu_seconds": round(cpu, 2),
             "peak_rss_growth_mb": round(peak_growth / 1e6, 1), "rss_before_mb": round(rss_before / 1e6, 1), "move": move}
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -209,6 +210,7 @@ def main() -> int:
         crawl_seconds = crawl(settings, s3, glue)
     finally:
         control.down(settings)
+        shutil.rmtree(state, ignore_errors=True)
 
     print(f"machine: {os.cpu_count()} cores, 1-minute load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after "
           "(other work on the machine slows every number)")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -86,6 +87,7 @@ def throughput(count: int, rounds: int) -> dict:
             gateway.append(put_rate(settings.endpoint_url, f"bench-{round_number}", payload))
     finally:
         control.down(settings)
+        shutil.rmtree(settings.state_dir, ignore_errors=True)
         moto.terminate()
         moto.wait(10)
     return {"records": count, "rounds": rounds, "gateway_rps": statistics.median(gateway), "backend_rps": statistics.median(backend),
@@ -147,6 +149,7 @@ def end_to_end_lag() -> dict:
                 "lag_p50": lags[len(lags) // 2], "lag_p95": lags[int(len(lags) * 0.95)], "lag_max": lags[-1]}
     finally:
         control.down(settings)
+        shutil.rmtree(settings.state_dir, ignore_errors=True)
 
 
 def main() -> None:
