@@ -228,26 +228,25 @@ def legal_hold(ctx: LabContext) -> str:
 
 
 def _reported_cost(report: dict, bucket: str) -> float:
-    """The report's monthly cost of one bucket, from its bytes and objects per class with the report's own
-    price table, at full precision: the report rounds each class's usd_month to a millionth of a dollar, and
+    """The report's monthly cost of one bucket, from its totals per class with the report's own price table,
+    at full precision: the report rounds each class's usd_month to a millionth of a dollar, and
     the probe costs a few hundred-thousandths."""
     classes = report["buckets"].get(bucket)
     if classes is None:
         raise Fail(f"the storage report read at {report['now']} does not list the probe bucket {bucket}")
-    return prices.cost_of({cls: [entry["bytes"], entry["objects"]] for cls, entry in classes.items()})
+    return prices.cost_of({cls: [entry[field] for field in prices.TOTALS_FIELDS] for cls, entry in classes.items()})
 
 
 def _expected_cost(ctx: LabContext, run: ProbeRun, moment: datetime.datetime) -> float:
     """What the probe must cost at `moment` under the lab's rules, priced as the report prices a bucket:
-    every version that must remain, in the class it must be stored in, as bytes and objects per class."""
+    every version that must remain, in the class it must be stored in, tallied per class."""
     classes: dict[str, list[int]] = {}
     for spec in ctx.dataset["objects"]:
         times = run.created[spec["key"]]
         kept = plan_rules.expected_versions(times, moment) if len(times) > 1 else 1
         for created in times[len(times) - kept:]:
-            entry = classes.setdefault(plan_rules.expected_stored_class(spec, created, moment), [0, 0])
-            entry[0] += spec["size"]
-            entry[1] += 1
+            storage_class = plan_rules.expected_stored_class(spec, created, moment)
+            prices.tally(classes.setdefault(storage_class, prices.new_totals()), storage_class, spec["size"])
     return prices.cost_of(classes)
 
 

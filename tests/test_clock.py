@@ -111,3 +111,25 @@ def test_cli_and_storage_report(clean_stack, tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     bad = runner.invoke(clock_cli, ["advance", "soon"])
     assert bad.exit_code == 1 and "cannot read the duration" in bad.output
+
+
+MIB = 1024 * 1024
+
+
+def test_storage_report_bills_each_small_object_at_the_class_minimum(clean_stack):
+    """A 1 KiB object next to a large one in STANDARD_IA: their average clears 128 KiB, the small one is still
+    billed 128 KiB, as on AWS."""
+    s3 = client(clean_stack, "s3")
+    s3.create_bucket(Bucket="billing-bucket")
+    s3.put_object(Bucket="billing-bucket", Key="raw/small", Body=b"x" * 1024)
+    s3.put_object(Bucket="billing-bucket", Key="raw/large", Body=b"x" * MIB)
+    s3.put_bucket_lifecycle_configuration(Bucket="billing-bucket", LifecycleConfiguration={"Rules": [{
+        "ID": "ia", "Status": "Enabled", "Filter": {"ObjectSizeGreaterThan": 0},
+        "Transitions": [{"Days": 30, "StorageClass": "STANDARD_IA"}],
+    }]})
+    advance(clean_stack, "31d")
+    entry = admin(clean_stack, "storage")["buckets"]["billing-bucket"]["STANDARD_IA"]
+    assert (entry["objects"], entry["bytes"], entry["billed_bytes"]) == (2, 1024 + MIB, 128 * 1024 + MIB)
+    assert entry["usd_month"] == round((128 * 1024 + MIB) / 1024 ** 3 * 0.0125, 6)
+    printed = CliRunner().invoke(storage_cli, ["report"])
+    assert printed.exit_code == 0 and "billed as" in printed.output, printed.output

@@ -39,7 +39,7 @@ def human_bytes(size: float) -> str:
 def _class_totals(point: dict) -> dict[str, int]:
     totals: dict[str, int] = {}
     for classes in point["buckets"].values():
-        for storage_class, (size, _) in classes.items():
+        for storage_class, (size, *_) in classes.items():
             totals[storage_class] = totals.get(storage_class, 0) + size
     return totals
 
@@ -63,11 +63,12 @@ def _sample(points: list[dict]) -> list[dict]:
 def render(report: dict) -> None:
     prices = report["prices"]
     console.print(f"S3 storage at lab time [bold]{report['now']}[/bold]; {prices['region']} list prices as of {prices['as_of']} ({prices['source']})")
-    table = Table("bucket", "storage class", "objects", "size", "USD / month")
+    # "billed as" differs from the size where objects under a class's minimum billable size are billed as that size
+    table = Table("bucket", "storage class", "objects", "size", "billed as", "USD / month")
     for bucket, classes in sorted(report["buckets"].items()):
         for storage_class, entry in sorted(classes.items()):
             table.add_row(bucket, Text(storage_class, style=CLASS_COLOURS.get(storage_class, "")), str(entry["objects"]),
-                          human_bytes(entry["bytes"]), f"{entry['usd_month']:.6f}")
+                          human_bytes(entry["bytes"]), human_bytes(entry["billed_bytes"]), f"{entry['usd_month']:.6f}")
     console.print(table)
     console.print(f"total estimated storage cost: [bold]{report['usd_month']:.6f}[/bold] USD / month")
 

@@ -458,9 +458,7 @@ class ClockEngine(Engine):
                         name, item["Key"], item.get("VersionId") or "null", item.get("ETag", ""), item["LastModified"],
                         item.get("StorageClass", "STANDARD"),
                     )
-                    entry = classes.setdefault(storage_class, [0, 0])
-                    entry[0] += item.get("Size", 0)
-                    entry[1] += 1
+                    prices.tally(classes.setdefault(storage_class, prices.new_totals()), storage_class, item.get("Size", 0))
                 if not page.get("IsTruncated"):
                     break
                 kwargs.update(KeyMarker=page["NextKeyMarker"], VersionIdMarker=page.get("NextVersionIdMarker", ""))
@@ -474,8 +472,8 @@ class ClockEngine(Engine):
             "now": self.clock.now().isoformat(timespec="seconds"),
             "prices": {k: prices.PRICE_TABLE[k] for k in ("region", "as_of", "source", "usd_per_gb_month")},
             "buckets": {
-                name: {cls: {"bytes": size, "objects": count, "usd_month": round(prices.monthly_cost(cls, size, count), 6)}
-                       for cls, (size, count) in classes.items()}
+                name: {cls: {**dict(zip(prices.TOTALS_FIELDS, totals)), "usd_month": round(prices.monthly_cost(cls, totals), 6)}
+                       for cls, totals in classes.items()}
                 for name, classes in buckets.items()
             },
             "usd_month": round(sum(prices.cost_of(classes) for classes in buckets.values()), 6),

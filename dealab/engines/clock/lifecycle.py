@@ -19,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from dealab.engines.clock import prices
 from dealab.engines.clock.clock import UTC, midnight_on_or_after, next_midnight
 from dealab.engines.clock.overlay import Overlay
 from dealab.engines.clock.rules import (
@@ -39,7 +40,7 @@ ACTION_NAMES = ("transition", "expire", "delete_version", "remove_marker", "abor
 UPLOAD_ENTRY = "\0upload\0"
 
 
-@dataclass
+@dataclass(slots=True)  # one per listed version: ~100,000 in a large move
 class ObjectVersion:
     version_id: str
     created: datetime.datetime
@@ -49,21 +50,21 @@ class ObjectVersion:
     delete_marker: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class KeyHistory:
     key: str
     versions: list[ObjectVersion]  # newest first
     last_removal: datetime.datetime | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Upload:
     key: str
     upload_id: str
     initiated: datetime.datetime
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Action:
     kind: str  # one of ACTION_NAMES
     version_id: str = ""
@@ -252,7 +253,7 @@ class LifecycleRun:
         self.counts: dict[str, int] = dict.fromkeys(ACTION_NAMES, 0)
         self.aborted_uploads: list[str] = []
         self.buckets: dict[str, BucketState] = {}
-        self.totals: dict[str, dict[str, list[int]]] = {}  # bucket → class → [bytes, objects]
+        self.totals: dict[str, dict[str, list[int]]] = {}  # bucket → class → prices.new_totals()
         self._queue: list[tuple[datetime.datetime, int, str, str]] = []
         self._scheduled: dict[tuple[str, str], datetime.datetime] = {}
         self._locks: dict[tuple[str, str, str], ObjectLock] = {}  # (bucket, key, version id) → its Object Lock
@@ -341,12 +342,11 @@ class LifecycleRun:
 
     @staticmethod
     def _totals_of(state: BucketState) -> dict[str, list[int]]:
-        totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        totals: dict[str, list[int]] = defaultdict(prices.new_totals)
         for history in state.keys.values():
             for version in history.versions:
                 if not version.delete_marker:
-                    totals[version.storage_class][0] += version.size
-                    totals[version.storage_class][1] += 1
+                    prices.tally(totals[version.storage_class], version.storage_class, version.size)
         return dict(totals)
 
     def _tags_of(self, bucket: str) -> TagLookup:
@@ -437,16 +437,14 @@ class LifecycleRun:
 
     def _transition(self, state: BucketState, history: KeyHistory, action: Action, moment: datetime.datetime) -> None:
         version = next(v for v in history.versions if v.version_id == action.version_id)
-        self._count(state.name, version.storage_class, -version.size, -1)
+        self._count(state.name, version.storage_class, version.size, -1)
         self._count(state.name, action.storage_class, version.size, 1)
         version.storage_class = action.storage_class
         self.overlay.record_transition(state.name, history.key, version.version_id, version.etag, version.created, action.storage_class, moment)
         self.counts["transition"] += 1
 
     def _count(self, bucket: str, storage_class: str, size: int, objects: int) -> None:
-        entry = self.totals[bucket].setdefault(storage_class, [0, 0])
-        entry[0] += size
-        entry[1] += objects
+        prices.tally(self.totals[bucket].setdefault(storage_class, prices.new_totals()), storage_class, size, objects)
 
     def _delete(self, state: BucketState, deletions: list[tuple[str, str | None]], moment: datetime.datetime) -> None:
         for start in range(0, len(deletions), DELETE_BATCH):
@@ -484,7 +482,7 @@ class LifecycleRun:
             if version.delete_marker:
                 self.counts["remove_marker"] += 1
                 continue
-            self._count(state.name, version.storage_class, -version.size, -1)
+            self._count(state.name, version.storage_class, version.size, -1)
             self.overlay.forget(state.name, history.key, version.version_id)
             self.counts["expire" if expiration else "delete_version"] += 1
 

@@ -1,7 +1,9 @@
 """S3 storage prices used by the storage report: us-east-1 list prices, dated, per GB-month.
 
-Storage only (no requests, retrievals or early-deletion charges). Minimum billable sizes and the archive
-per-object overhead are part of what an object costs at rest, so they are applied.
+Storage only (no requests, retrievals or early-deletion charges). Minimum billable sizes, the archive
+per-object overhead and the Intelligent-Tiering monitoring fee are part of what an object costs at rest, so
+they are applied, object by object as AWS bills them: a storage class's totals carry, beside its bytes and
+objects, the bytes its objects are billed for and how many of them are monitored (`tally`).
 
 The AWS pricing page (https://aws.amazon.com/s3/pricing/) fills its price cells in with JavaScript, so the
 numbers were checked on 2026-11-29 against pages that quote it for US East (N. Virginia), first 50 TB tier;
@@ -46,31 +48,42 @@ PRICE_TABLE = {
     "archive_overhead_bytes": {"GLACIER": (32 * 1024, 8 * 1024), "DEEP_ARCHIVE": (32 * 1024, 8 * 1024)},
     # Intelligent-Tiering monitoring and automation, per 1,000 objects of 128 KiB or more per month
     "intelligent_tiering_monitoring_per_1000_objects": 0.0025,
+    "intelligent_tiering_monitored_from_bytes": 128 * 1024,
 }
 
 
-def monthly_cost(storage_class: str, total_bytes: int, objects: int) -> float:
-    """Estimated USD per month for `objects` objects of `total_bytes` in one class.
+# a storage class's totals, in this order (the storage report names them so)
+TOTALS_FIELDS = ("bytes", "objects", "billed_bytes", "monitored_objects")
 
-    AWS applies the minimum billable size, and the Intelligent-Tiering monitoring fee (objects of 128 KiB or
-    more only), object by object; from a class's totals the sizes are averaged instead, which bills a class
-    that mixes small and large objects too little for the minimum, and charges monitoring on every object."""
+
+def new_totals() -> list[int]:
+    return [0] * len(TOTALS_FIELDS)
+
+
+def tally(totals: list[int], storage_class: str, size: int, objects: int = 1) -> None:
+    """Adds `objects` objects of `size` bytes to a class's totals (a negative count takes them away)."""
     table = PRICE_TABLE
+    billed = max(size, table["minimum_billable_bytes"].get(storage_class, 0))
+    monitored = storage_class == "INTELLIGENT_TIERING" and size >= table["intelligent_tiering_monitored_from_bytes"]
+    totals[0] += size * objects
+    totals[1] += objects
+    totals[2] += billed * objects
+    totals[3] += objects if monitored else 0
+
+
+def monthly_cost(storage_class: str, totals: list[int]) -> float:
+    """Estimated USD per month for one class's totals (TOTALS_FIELDS)."""
+    table = PRICE_TABLE
+    _, objects, billed, monitored = totals
     rate = table["usd_per_gb_month"].get(storage_class, table["usd_per_gb_month"]["STANDARD"])
-    billed = total_bytes
-    minimum = table["minimum_billable_bytes"].get(storage_class)
-    if minimum and objects and total_bytes / objects < minimum:
-        billed = minimum * objects
     cost = billed / table["gb"] * rate
     overhead = table["archive_overhead_bytes"].get(storage_class)
     if overhead:
         class_bytes, standard_bytes = overhead
         cost += objects * (class_bytes * rate + standard_bytes * table["usd_per_gb_month"]["STANDARD"]) / table["gb"]
-    if storage_class == "INTELLIGENT_TIERING":
-        cost += objects / 1000 * table["intelligent_tiering_monitoring_per_1000_objects"]
-    return cost
+    return cost + monitored / 1000 * table["intelligent_tiering_monitoring_per_1000_objects"]
 
 
 def cost_of(classes: dict[str, list[int]]) -> float:
-    """USD per month for {storage class: [bytes, objects]}."""
-    return sum(monthly_cost(storage_class, size, count) for storage_class, (size, count) in classes.items())
+    """USD per month for {storage class: totals}."""
+    return sum(monthly_cost(storage_class, totals) for storage_class, totals in classes.items())

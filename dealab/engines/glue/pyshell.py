@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -134,25 +135,35 @@ class _NoSpark(importlib.abc.MetaPathFinder):
         return None
 
 
+def script_outcome(run: Callable[[], object], script: str) -> tuple[str, str]:
+    """Calls `run`, which runs a job script, and says how the script ended, as its job run records it:
+    ("SUCCEEDED", ""), an exit with status 0 included as for `python script.py`, or ("FAILED", one line
+    naming the error). The traceback goes to stderr (the run's error log), from the script's own first frame
+    on when it has one. The Spark worker reports its runs with this too."""
+    try:
+        run()
+    except SystemExit as exit_:
+        if exit_.code in (None, 0):
+            return "SUCCEEDED", ""
+        message = f"SystemExit: the script exited with status {exit_.code}"
+        print(message, file=sys.stderr)
+        return "FAILED", message
+    except BaseException as error:  # the learner's script may raise anything; the run reports it
+        frames = error.__traceback__
+        while frames is not None and frames.tb_frame.f_code.co_filename != script:  # runners' frames before it
+            frames = frames.tb_next
+        traceback.print_exception(type(error), error, frames or error.__traceback__)
+        return "FAILED", f"{type(error).__name__}: {error}".strip()
+    return "SUCCEEDED", ""
+
+
 def main(argv: list[str]) -> int:
     results = os.fdopen(int(argv[1]), "w")
     script = argv[2]
     sys.argv = argv[2:]
     sys.path.insert(0, os.path.dirname(script))  # as `python script.py` would (-P kept this module's folder out)
     sys.meta_path.insert(0, _NoSpark())
-    state, error_message = "SUCCEEDED", ""
-    try:
-        runpy.run_path(script, run_name="__main__")
-    except SystemExit as exit_:
-        if exit_.code not in (None, 0):
-            state, error_message = "FAILED", f"SystemExit: the script exited with status {exit_.code}"
-            print(error_message, file=sys.stderr)
-    except BaseException as error:  # the learner's script may raise anything; the run reports it
-        state, error_message = "FAILED", f"{type(error).__name__}: {error}".strip()
-        frames = error.__traceback__
-        while frames is not None and frames.tb_frame.f_code.co_filename != script:  # runpy's frames and this one's
-            frames = frames.tb_next
-        traceback.print_exception(type(error), error, frames)
+    state, error_message = script_outcome(lambda: runpy.run_path(script, run_name="__main__"), script)
     sys.stdout.flush()
     sys.stderr.flush()
     results.write(json.dumps({"state": state, "error_message": error_message}) + "\n")

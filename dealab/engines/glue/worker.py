@@ -21,12 +21,12 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 
+from dealab.engines.glue.pyshell import script_outcome
 from dealab.engines.glue.spark import (
     build_session,
     class_archive_folder,
@@ -193,20 +193,15 @@ class Worker:
 
         run_id = request["run_id"]
         context = run_context.begin(request["job_name"], run_id, request["bookmark_option"], request["bookmark"])
-        state, error_message = "SUCCEEDED", ""
+        script_name = request["script_location"].rsplit("/", 1)[-1]
+
+        def run_script() -> None:
+            source = self._fetch_script(request["script_location"])
+            sys.argv = [script_name, *request["arguments"]]
+            exec(compile(source, script_name, "exec"), {"__name__": "__main__", "__file__": script_name, "__builtins__": __builtins__})
+
         with RunLogs(self._logs, run_id), self._running_as(run_id):
-            try:
-                script_name, source = self._fetch_script(request["script_location"])
-                sys.argv = [script_name, *request["arguments"]]
-                code = compile(source, script_name, "exec")
-                exec(code, {"__name__": "__main__", "__file__": script_name, "__builtins__": __builtins__})
-            except SystemExit as exit_:
-                if exit_.code not in (None, 0):
-                    state, error_message = "FAILED", f"SystemExit: the script exited with status {exit_.code}"
-                    print(error_message, file=sys.stderr)
-            except BaseException as error:  # the learner's script may raise anything; the run reports it
-                state, error_message = "FAILED", f"{type(error).__name__}: {error}".strip()
-                traceback.print_exc(file=sys.stderr)
+            state, error_message = script_outcome(run_script, script_name)
         self._after_run()
         return {"run_id": run_id, "state": state, "error_message": error_message, "bookmark": context.bookmark_after_commit()}
 
@@ -227,12 +222,11 @@ class Worker:
             if self._running == run_id:
                 signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
 
-    def _fetch_script(self, location: str) -> tuple[str, str]:
+    def _fetch_script(self, location: str) -> str:
         from awsglue.s3_objects import split_uri
 
         bucket, key = split_uri(location)
-        body = self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        return key.rsplit("/", 1)[-1], body.decode("utf-8")
+        return self._s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
 
     def _after_run(self) -> None:
         from pyspark import SparkContext
