@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import threading
 import time
 import urllib.error
 
@@ -133,3 +134,37 @@ def test_storage_report_bills_each_small_object_at_the_class_minimum(clean_stack
     assert entry["usd_month"] == round((128 * 1024 + MIB) / 1024 ** 3 * 0.0125, 6)
     printed = CliRunner().invoke(storage_cli, ["report"])
     assert printed.exit_code == 0 and "billed as" in printed.output, printed.output
+
+
+def test_a_long_move_shows_where_it_has_got(clean_stack):
+    """GET /_dealab/clock names the move under way and the lab time it has reached (the CLI's progress bar)."""
+    ddb = client(clean_stack, "dynamodb")
+    ttl_table(ddb, "progress")
+    now = time.time()
+    for start in range(0, 1500, 25):  # one expiry every ~5 hours over 300 days: a sweep's work at most moments
+        ddb.batch_write_item(RequestItems={"progress": [
+            {"PutRequest": {"Item": {"pk": {"S": f"s{i}"}, "expires_at": {"N": str(int(now + i * 17280))}}}} for i in range(start, start + 25)
+        ]})
+    seen = []
+
+    def watch():
+        while not moved.is_set():
+            moving = admin(clean_stack, "clock")["moving"]
+            if moving:
+                seen.append(moving)
+            time.sleep(0.02)
+
+    moved = threading.Event()
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        result = CliRunner().invoke(clock_cli, ["advance", "400d"])
+    finally:
+        moved.set()
+        watcher.join(10)
+    assert result.exit_code == 0 and "1500 items deleted" in result.output, result.output
+    assert seen, "no move was seen under way"
+    assert {entry["stage"] for entry in seen} <= {"taking stock", "carrying out"}
+    assert all(entry["from"] <= entry["at"] <= entry["to"] for entry in seen)
+    assert [entry["at"] for entry in seen] == sorted(entry["at"] for entry in seen)
+    assert admin(clean_stack, "clock")["moving"] is None

@@ -2,38 +2,56 @@
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
+import datetime
+import threading
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from dealab.config import settings
+from dealab.commands import admin
 
 app = typer.Typer(help="Fast-forward time: S3 lifecycle rules and DynamoDB TTL run on the lab clock.", no_args_is_help=True)
 console = Console()
 # Advancing a year over a big bucket takes a while; the stack answers when everything due has been done.
 ADVANCE_TIMEOUT_SECONDS = 900
+# how often a move under way is looked at for the progress bar (a move shorter than this shows none)
+PROGRESS_POLL_SECONDS = 0.5
 
 
-def admin(path: str, payload: dict | None = None, timeout: float = 60) -> dict:
-    """GET (or POST `payload` to) /_dealab/<path> on the running stack; exits with a one-line reason on failure."""
-    request = urllib.request.Request(
-        f"{settings().endpoint_url}/_dealab/{path}",
-        data=None if payload is None else json.dumps(payload).encode(),
-        method="GET" if payload is None else "POST",
-        headers={"Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        console.print(f"[red]error[/red] {json.loads(error.read() or b'{}').get('message', error)}")
-        raise typer.Exit(1) from None
-    except (urllib.error.URLError, OSError):
-        console.print("[red]error[/red] the local AWS is not running; start it with `make up` (or `dealab up`)")
-        raise typer.Exit(1) from None
+def _move(payload: dict) -> dict:
+    """POSTs a clock move and, while the stack carries it out, shows how far through lab time it has got."""
+    outcome: dict = {}
+
+    def post() -> None:
+        try:
+            outcome["document"] = admin.request("clock", payload, ADVANCE_TIMEOUT_SECONDS)
+        except admin.AdminError as error:
+            outcome["error"] = error
+
+    mover = threading.Thread(target=post, daemon=True)
+    mover.start()
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}"),
+                  TimeElapsedColumn(), console=console, transient=True) as progress:
+        task = None
+        while True:
+            mover.join(PROGRESS_POLL_SECONDS)
+            if not mover.is_alive():
+                break
+            try:
+                moving = admin.request("clock", timeout=PROGRESS_POLL_SECONDS * 4).get("moving")
+            except admin.AdminError:
+                continue  # the move's own answer says what went wrong
+            if not moving:
+                continue
+            start, at, end = (datetime.datetime.fromisoformat(moving[field]) for field in ("from", "at", "to"))
+            if task is None:
+                task = progress.add_task("", total=max((end - start).total_seconds(), 1.0), detail="")
+            progress.update(task, completed=(at - start).total_seconds(), description=f"lab clock: {moving['stage']}",
+                            detail=f"{at:%Y-%m-%d %H:%M} of {end:%Y-%m-%d %H:%M} UTC, {moving['moments']} due moments done")
+    if "error" in outcome:
+        admin.fail(outcome["error"])
+    return outcome["document"]
 
 
 def _show(document: dict) -> None:
@@ -56,22 +74,22 @@ def _show(document: dict) -> None:
 @app.command()
 def show() -> None:
     """What time the lab clock reads, and what the last move did."""
-    _show(admin("clock"))
+    _show(admin.call("clock"))
 
 
 @app.command()
 def advance(by: str = typer.Argument(..., help="how far: 30d, 12h, 90m, 2w")) -> None:
     """Move the clock forward, carrying out every lifecycle and TTL action due on the way, in order."""
-    _show(admin("clock", {"action": "advance", "by": by}, timeout=ADVANCE_TIMEOUT_SECONDS))
+    _show(_move({"action": "advance", "by": by}))
 
 
 @app.command("set")
 def set_clock(to: str = typer.Argument(..., help="a date or time (UTC): 2027-01-01 or 2027-01-01T12:00:00")) -> None:
     """Move the clock forward to a date (it never moves back: what expired stays expired)."""
-    _show(admin("clock", {"action": "set", "to": to}, timeout=ADVANCE_TIMEOUT_SECONDS))
+    _show(_move({"action": "set", "to": to}))
 
 
 @app.command()
 def reset() -> None:
     """Return the clock to real time (actions already carried out stay done)."""
-    _show(admin("clock", {"action": "reset"}))
+    _show(admin.call("clock", {"action": "reset"}))

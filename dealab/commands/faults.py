@@ -2,36 +2,18 @@
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
-
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from dealab.config import settings
+from dealab.commands import admin
 
 app = typer.Typer(help="Inject AWS failures (throttling, 5xx, per-record PutRecords errors) into the local AWS.", no_args_is_help=True)
 console = Console()
 
 
 def _call(payload: dict | None = None) -> dict:
-    request = urllib.request.Request(
-        f"{settings().endpoint_url}/_dealab/faults",
-        data=None if payload is None else json.dumps(payload).encode(),
-        method="GET" if payload is None else "POST",
-        headers={"Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        console.print(f"[red]error[/red] {json.loads(error.read() or b'{}').get('message', error)}")
-        raise typer.Exit(1) from None
-    except (urllib.error.URLError, OSError):
-        console.print("[red]error[/red] the local AWS is not running; start it with `make up` (or `dealab up`)")
-        raise typer.Exit(1) from None
+    return admin.call("faults", payload, timeout=30)
 
 
 def _show(document: dict) -> None:

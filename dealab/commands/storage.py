@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from dealab.commands.clock import admin
+from dealab.commands import admin
 
 app = typer.Typer(help="S3 storage by class and its monthly cost, as lifecycle rules move objects over time.", no_args_is_help=True)
 console = Console()
@@ -128,7 +128,7 @@ def storage() -> None:
 @app.command()
 def report(png: Path = typer.Option(None, "--png", help="also draw the history as a PNG chart at this path")) -> None:
     """Bytes per storage class per bucket now, the monthly cost estimate, and how it shifted as the clock moved."""
-    document = admin("storage", timeout=300)
+    document = admin.call("storage", timeout=300)
     render(document)
     if png is not None:
         if len(document["history"]) < 2:

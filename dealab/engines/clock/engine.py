@@ -79,6 +79,8 @@ class ClockEngine(Engine):
         self._initiated_file = JsonFile(self.folder / "uploads.json")
         self._initiated: dict[str, str] = self._initiated_file.load({})
         self._last_move: dict | None = None
+        # the move under way, for GET /_dealab/clock (the CLI's progress bar); replaced whole, never edited
+        self._moving: dict | None = None
         self._lock = threading.RLock()
         self._move_lock = threading.Lock()
         self._clients: dict[str, object] = {}
@@ -365,7 +367,7 @@ class ClockEngine(Engine):
     # ---- the clock -----------------------------------------------------------------------------------
     def _clock_admin(self, request: AwsRequest) -> AwsResponse:
         if request.method == "GET":
-            return AwsResponse.json({**self.clock.describe(), "last_move": self._last_move})
+            return AwsResponse.json({**self.clock.describe(), "last_move": self._last_move, "moving": self._moving})
         if request.method != "POST":
             return AwsResponse.json_error("MethodNotAllowed", "the clock takes GET or POST", 405)
         payload = request.json
@@ -383,7 +385,7 @@ class ClockEngine(Engine):
                 raise ClockError(f"unknown clock action {action!r}; use advance, set or reset")
         except ClockError as error:
             return AwsResponse.json_error("InvalidClockRequest", str(error), 400)
-        return AwsResponse.json({**self.clock.describe(), "last_move": summary})
+        return AwsResponse.json({**self.clock.describe(), "last_move": summary, "moving": None})
 
     def move_to(self, target: datetime.datetime) -> dict:
         """Moves the clock to `target`, carrying out every lifecycle and TTL action due on the way, in order."""
@@ -396,22 +398,10 @@ class ClockEngine(Engine):
                 )
             target = max(target, start)
             began = time.monotonic()
-            with self._lock:
-                initiated = dict(self._initiated)
-            lifecycle = LifecycleRun(self._client("s3"), self.configurations(), self.overlay, initiated, target, self.tags)
-            ttl = TtlRun(self._client("dynamodb"), self.ttl_marks, target)
-            self._record_history(start, lifecycle)
-            moments = 0
-            while True:
-                dues = [due for due in (lifecycle.next_due(), ttl.next_due()) if due is not None]
-                if not dues or min(dues) > target:
-                    break
-                moment = max(min(dues), start)
-                self.clock.move_to(moment, persist=False)
-                lifecycle.run_due(moment)
-                ttl.run_due(moment, self.clock.now)
-                self._record_history(moment, lifecycle)
-                moments += 1
+            try:
+                lifecycle, ttl, moments = self._carry_out(start, target)
+            finally:
+                self._moving = None
             self.clock.move_to(target)
             self._record_history(target, lifecycle, always=True)
             self.overlay.save()
@@ -432,6 +422,32 @@ class ClockEngine(Engine):
             }
             log.info("clock moved %s → %s: %s", start, target, self._last_move)
             return self._last_move
+
+    def _carry_out(self, start: datetime.datetime, target: datetime.datetime) -> tuple[LifecycleRun, TtlRun, int]:
+        """Takes stock of the buckets and tables, then sets the clock to each due moment up to `target` in turn
+        and carries out what is due there; returns the runs and the number of moments."""
+        def publish(stage: str, moment: datetime.datetime, moments: int) -> None:
+            self._moving = {"from": start.isoformat(timespec="seconds"), "to": target.isoformat(timespec="seconds"),
+                            "stage": stage, "at": moment.isoformat(timespec="seconds"), "moments": moments}
+
+        publish("taking stock", start, 0)
+        with self._lock:
+            initiated = dict(self._initiated)
+        lifecycle = LifecycleRun(self._client("s3"), self.configurations(), self.overlay, initiated, target, self.tags)
+        ttl = TtlRun(self._client("dynamodb"), self.ttl_marks, target)
+        self._record_history(start, lifecycle)
+        moments = 0
+        while True:
+            dues = [due for due in (lifecycle.next_due(), ttl.next_due()) if due is not None]
+            if not dues or min(dues) > target:
+                return lifecycle, ttl, moments
+            moment = max(min(dues), start)
+            publish("carrying out", moment, moments)
+            self.clock.move_to(moment, persist=False)
+            lifecycle.run_due(moment)
+            ttl.run_due(moment, self.clock.now)
+            self._record_history(moment, lifecycle)
+            moments += 1
 
     def _record_history(self, moment: datetime.datetime, lifecycle: LifecycleRun, always: bool = False) -> None:
         """A point of the storage history: bytes and objects per class per bucket with lifecycle rules."""
