@@ -168,3 +168,17 @@ def test_a_long_move_shows_where_it_has_got(clean_stack):
     assert all(entry["from"] <= entry["at"] <= entry["to"] for entry in seen)
     assert [entry["at"] for entry in seen] == sorted(entry["at"] for entry in seen)
     assert admin(clean_stack, "clock")["moving"] is None
+
+
+def test_a_storage_history_saved_by_an_earlier_build_is_left_out(tmp_path):
+    """History points with bytes and objects only (before per-object billing) cannot be priced; the report
+    leaves them out rather than fail."""
+    settings = make_settings(tmp_path / "state")
+    history = settings.state_dir / "clock" / "history.json"
+    history.parent.mkdir(parents=True)
+    history.write_text(json.dumps([{"time": "2026-01-01T00:00:00+00:00", "buckets": {"old": {"STANDARD": [1024, 1]}}}]))
+    control.up(settings)
+    try:
+        assert admin(settings, "storage")["history"] == []
+    finally:
+        control.down(settings)

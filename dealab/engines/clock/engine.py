@@ -75,7 +75,7 @@ class ClockEngine(Engine):
         self._configs_file = JsonFile(self.folder / "lifecycle.json")
         self._history_file = JsonFile(self.folder / "history.json")
         self._configs: dict[str, dict] = self._configs_file.load({})
-        self._history: list[dict] = self._history_file.load([])
+        self._history: list[dict] = [point for point in self._history_file.load([]) if _priced_per_object(point)]
         self._initiated_file = JsonFile(self.folder / "uploads.json")
         self._initiated: dict[str, str] = self._initiated_file.load({})
         self._last_move: dict | None = None
@@ -576,6 +576,12 @@ class _ParserFactory(ResponseParserFactory):
         if protocol_name == "rest-xml":
             return _ListingParser(**self._defaults)
         return super().create_parser(protocol_name)
+
+
+def _priced_per_object(point: dict) -> bool:
+    """Whether a saved storage history point has every class's totals in today's shape (an earlier build kept
+    bytes and objects only, which cannot be priced object by object; such points are left out)."""
+    return all(len(totals) == len(prices.TOTALS_FIELDS) for classes in point["buckets"].values() for totals in classes.values())
 
 
 def _fast_timestamp(value: str):
