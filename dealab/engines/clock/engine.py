@@ -450,7 +450,7 @@ class ClockEngine(Engine):
             moments += 1
 
     def _record_history(self, moment: datetime.datetime, lifecycle: LifecycleRun, always: bool = False) -> None:
-        """A point of the storage history: bytes and objects per class per bucket with lifecycle rules."""
+        """A point of the storage history: the totals per class per bucket with lifecycle rules."""
         if not lifecycle.buckets:
             return
         snapshot = lifecycle.snapshot()
