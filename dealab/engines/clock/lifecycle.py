@@ -40,7 +40,7 @@ ACTION_NAMES = ("transition", "expire", "delete_version", "remove_marker", "abor
 UPLOAD_ENTRY = "\0upload\0"
 
 
-@dataclass(slots=True)  # one per listed version: ~100,000 in a large move
+@dataclass
 class ObjectVersion:
     version_id: str
     created: datetime.datetime
@@ -50,21 +50,21 @@ class ObjectVersion:
     delete_marker: bool = False
 
 
-@dataclass(slots=True)
+@dataclass
 class KeyHistory:
     key: str
     versions: list[ObjectVersion]  # newest first
     last_removal: datetime.datetime | None = None
 
 
-@dataclass(slots=True)
+@dataclass
 class Upload:
     key: str
     upload_id: str
     initiated: datetime.datetime
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Action:
     kind: str  # one of ACTION_NAMES
     version_id: str = ""
