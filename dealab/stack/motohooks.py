@@ -78,3 +78,50 @@ def frozen_at(moment: datetime.datetime) -> Iterator[None]:
 def seeded(seed: int) -> Iterator[None]:
     mock_random.seed(seed)
     yield
+
+
+# Draws the backend makes that no seed can bring back (os.urandom, key generation in OpenSSL) are recorded
+# on a per-request tape while a live request runs, stored with its journal entry, and played back in order
+# when that entry is replayed. `tape_draw` is the one way a patched draw takes part.
+
+
+@contextmanager
+def recording() -> Iterator[list]:
+    """While a live request runs: every taped draw is appended to the yielded list (JSON-safe values)."""
+    _state.tape, _state.replaying = [], False
+    try:
+        yield _state.tape
+    finally:
+        _state.tape = None
+
+
+@contextmanager
+def replaying(tape: list) -> Iterator[None]:
+    """While a journal entry is replayed: taped draws come back from `tape` in order, and waits return at once."""
+    _state.tape, _state.replaying = list(tape), True
+    try:
+        yield
+    finally:
+        _state.tape, _state.replaying = None, False
+
+
+def is_replaying() -> bool:
+    """True while a journal entry is being replayed: a wait must not block (the original already waited)."""
+    return getattr(_state, "replaying", False)
+
+
+def tape_draw(kind: str, draw, encode=lambda value: value, decode=lambda value: value):
+    """Calls `draw()` live and records `encode(result)`; on replay returns `decode` of the recorded value of
+    the same kind instead (or draws afresh when the tape has none, as for entries journaled before taping)."""
+    tape = getattr(_state, "tape", None)
+    if tape is None:
+        return draw()
+    if getattr(_state, "replaying", False):
+        for index, (recorded_kind, value) in enumerate(tape):
+            if recorded_kind == kind:
+                del tape[index]
+                return decode(value)
+        return draw()
+    result = draw()
+    tape.append((kind, encode(result)))
+    return result

@@ -1,0 +1,182 @@
+"""The one store: every state file dealab writes goes through here, written atomically, read forgivingly.
+
+- `write_atomic` puts a whole file in place with a rename, so a reader (or the next start after `kill -9`)
+  sees the old content or the new, never half of each.
+- `JsonFile` is one JSON document; a damaged one is set aside beside itself and read as the default.
+- `JsonLines` is an append-only log of JSON records; a torn last line (the process died mid-write) or a
+  damaged line in the middle is skipped and counted, never fatal.
+- `child_path` maps a resource name to a file under a folder, refusing anything that could leave it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger("dealab.store")
+
+# A resource name becomes one path component: letters, digits and . _ - only, never "." or "..".
+_SAFE_COMPONENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
+
+
+class UnsafeName(ValueError):
+    """A name that cannot become a file name under a state folder."""
+
+
+def child_path(folder: Path, name: str, suffix: str = "") -> Path:
+    """`folder / (name + suffix)`, refusing names that are not one plain component (no separators, no
+    traversal, no NUL, nothing hidden)."""
+    if not isinstance(name, str) or not _SAFE_COMPONENT.match(name) or name in (".", ".."):
+        raise UnsafeName(f"{name!r} cannot name a file: use letters, digits, '.', '_' and '-' only")
+    path = folder / f"{name}{suffix}"
+    if path.resolve().parent != folder.resolve():
+        raise UnsafeName(f"{name!r} leaves its folder")
+    return path
+
+
+def write_atomic(path: Path, content: bytes | str) -> None:
+    """Replaces `path` with `content` in one step: written beside it, flushed, then renamed over it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = content.encode() if isinstance(content, str) else content
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(temporary, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def set_aside(path: Path, reason: str) -> Path:
+    """Moves a damaged file out of the way (kept beside it for a person to look at) and says so in the log."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    copy = path.with_name(f"{path.name}.damaged-{stamp}")
+    os.replace(path, copy)
+    log.warning("%s was damaged (%s); set aside as %s", path, reason, copy.name)
+    return copy
+
+
+class JsonFile:
+    """One JSON document, replaced whole on every save."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def load(self, default):
+        try:
+            return json.loads(self.path.read_bytes())
+        except FileNotFoundError:
+            return default
+        except ValueError as error:
+            set_aside(self.path, f"not JSON: {error}")
+            return default
+
+    def save(self, document) -> None:
+        write_atomic(self.path, json.dumps(document, separators=(",", ":"), default=str))
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+@dataclass
+class ReadReport:
+    """What reading a JSON-lines file met: good records, and the lines it had to skip."""
+
+    records: int = 0
+    damaged_lines: list[int] = field(default_factory=list)
+    torn_tail: bool = False
+
+
+class JsonLines:
+    """An append-only file of JSON records, one a line."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._handle = None
+
+    def read(self, report: ReadReport | None = None) -> Iterator[dict]:
+        """Every readable record in order. A last line without its newline is a write the process never
+        finished (and so never acknowledged): it is skipped as torn. Any other unreadable line is skipped
+        and its number reported."""
+        report = report if report is not None else ReadReport()
+        try:
+            handle = self.path.open("rb")
+        except FileNotFoundError:
+            return
+        with handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.endswith(b"\n"):
+                    report.torn_tail = True
+                    break
+                try:
+                    record = json.loads(line)
+                    if not isinstance(record, dict):
+                        raise ValueError("not a JSON object")
+                except ValueError:
+                    report.damaged_lines.append(number)
+                    continue
+                report.records += 1
+                yield record
+
+    def append(self, records: list[dict], sync: bool = False) -> None:
+        if self._handle is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._drop_torn_tail()
+            self._handle = self.path.open("ab")
+        self._handle.write(b"".join(json.dumps(record, separators=(",", ":")).encode() + b"\n" for record in records))
+        self._handle.flush()
+        if sync:
+            os.fsync(self._handle.fileno())
+
+    def rewrite(self, records: list[dict]) -> None:
+        """Replaces the whole file with `records`, atomically."""
+        self.close()
+        write_atomic(self.path, b"".join(json.dumps(record, separators=(",", ":")).encode() + b"\n" for record in records))
+
+    def repair(self) -> ReadReport:
+        """Rewrites the file with only its readable records; the damaged original is set aside."""
+        report = ReadReport()
+        records = list(self.read(report))
+        if report.damaged_lines or report.torn_tail:
+            self.close()
+            set_aside(self.path, f"{len(report.damaged_lines)} damaged line(s), torn tail: {report.torn_tail}")
+            self.rewrite(records)
+        return report
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+    def remove(self) -> None:
+        self.close()
+        self.path.unlink(missing_ok=True)
+
+    def _drop_torn_tail(self) -> None:
+        """Cuts a torn last line off before appending, so the next record starts on a line of its own."""
+        try:
+            with self.path.open("rb+") as handle:
+                size = handle.seek(0, os.SEEK_END)
+                if size == 0:
+                    return
+                handle.seek(size - 1)
+                if handle.read(1) == b"\n":
+                    return
+                position = size
+                while position > 0:
+                    step = min(65536, position)
+                    handle.seek(position - step)
+                    chunk = handle.read(step)
+                    newline = chunk.rfind(b"\n")
+                    if newline >= 0:
+                        handle.truncate(position - step + newline + 1)
+                        return
+                    position -= step
+                handle.truncate(0)
+        except FileNotFoundError:
+            return
