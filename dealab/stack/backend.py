@@ -3,22 +3,51 @@
 from __future__ import annotations
 
 import io
+import logging
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
 
 import requests
 from werkzeug.test import run_wsgi_app
 
-from dealab.stack import motohooks
+from dealab.stack import motohooks, snapshot
 from dealab.stack.journal import Journal
+from dealab.stack.store import ReadReport
 from dealab.stack.messages import AwsRequest, AwsResponse
 
 # Requests that only read state are not journaled; everything else changes it (ReceiveMessage included).
 READ_ONLY_PREFIXES = ("Get", "List", "Describe", "Head", "Query", "Scan", "Search", "Select", "Lookup", "BatchGet", "Test")
 # Operations that read despite their names, or create nothing worth replaying.
 READ_ONLY_OPERATIONS = frozenset({"GetShardIterator", "GetRecords", "Decrypt", "GenerateDataKey", "Encrypt", "AssumeRole", "GetCallerIdentity"})
+log = logging.getLogger("dealab.backend")
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "host", "te", "trailer", "upgrade"})
+
+
+# A snapshot is taken in the background once the journal's tail passes either size, and when the stack has
+# been idle this long with anything not yet in a snapshot.
+SNAPSHOT_AFTER_ENTRIES = 5_000
+SNAPSHOT_AFTER_BYTES = 256 * 1024 * 1024
+IDLE_SNAPSHOT_SECONDS = 30
+IDLE_CHECK_SECONDS = 5
+
+# progress(stage, done, total or None) while a start restores state
+Progress = Callable[[str, int, "int | None"], None]
+
+
+def _applied(response: AwsResponse) -> bool:
+    """Whether the backend did what was asked: a 2xx answer that is not one of S3's errors inside a 200
+    (CopyObject, CompleteMultipartUpload and UploadPartCopy can fail after their 200 has been sent)."""
+    if not 200 <= response.status < 300:
+        return False
+    head = response.body[:512] if isinstance(response.body, bytes) else b""
+    return b"<Error>" not in head
+
+
+def _error_text(response: AwsResponse) -> str:
+    body = response.body if isinstance(response.body, bytes) else b""
+    return body[:200].decode("utf-8", "replace").replace("\n", " ")
 
 
 def is_mutating(request: AwsRequest) -> bool:
@@ -28,11 +57,14 @@ def is_mutating(request: AwsRequest) -> bool:
 
 
 class EmbeddedMoto:
-    """moto's server application, called in-process, with a journal that makes its state survive restarts.
+    """moto's server application, called in-process, with snapshots and a journal that make its state
+    survive restarts.
 
-    moto keeps everything in memory. Every mutating request is appended to a journal before it is applied,
-    together with the moto time and random seed it ran under, and the journal is replayed on start, so
-    generated ids (KMS key ids, ARNs, version ids) and timestamps (LastModified) come back identical.
+    moto keeps everything in memory. Every request that changed state is journaled once moto has answered
+    it (before the answer leaves), with the moto time, random seed and unseedable draws it ran under. A
+    start loads the latest snapshot and replays only the journal after it, so generated ids (KMS keys,
+    upload ids, ARNs, version ids) and timestamps come back identical, and restart time does not grow with
+    history.
     """
 
     name = "embedded moto"
@@ -53,8 +85,14 @@ class EmbeddedMoto:
 
         self._app = HostCachingDispatcher(create_backend_app)
         self._lock = threading.RLock()
+        self._snapshot_lock = threading.Lock()
+        self._snapshot_soon = threading.Event()
+        self._last_request = time.monotonic()
         self.journal = journal
+        self.restore_report: dict = {}
         motohooks.install()
+        # a wait inside moto (an SQS long poll) lets other requests through instead of blocking them all
+        motohooks.set_request_lock(self._lock)
         self._configure()
 
     def _configure(self) -> None:
@@ -82,24 +120,102 @@ class EmbeddedMoto:
             app_iter, _, _ = run_wsgi_app(self._app, environ, buffered=True)
             b"".join(app_iter)
 
-    def replay(self, progress=None) -> int:
-        """Re-applies the journal to an empty moto; returns how many requests were replayed."""
-        count = 0
-        for entry in self.journal.entries():
-            with self._lock, motohooks.frozen_at(entry.time), motohooks.seeded(entry.seq):
-                self._call(entry.environ, entry.body)
-            count += 1
-            if progress:
-                progress(count)
-        return count
+    def restore(self, progress: Progress | None = None) -> dict:
+        """Loads the latest snapshot and replays the journal written since (all of it when there is no usable
+        snapshot). An entry that fails is logged and skipped; nothing here stops a start. Returns the report
+        shown by `dealab status`."""
+        report = {"snapshot_seq": 0, "replayed": 0, "skipped": [], "damaged_lines": 0, "snapshot_refused": None}
+        started = time.monotonic()
+        if progress:
+            progress("loading snapshot", 0, None)
+        try:
+            loaded = snapshot.load(self.journal.snapshot_path)
+        except snapshot.SnapshotRefused as error:
+            log.warning("%s; replaying the whole journal instead", error)
+            report["snapshot_refused"] = str(error)
+            loaded = None
+        if loaded is not None:
+            with self._lock:
+                snapshot.install(loaded)
+                self._configure()
+            report["snapshot_seq"] = self.journal.last_seq = loaded.seq
+        after = report["snapshot_seq"]
+        total = self.journal.count_after(after)
+        reading = ReadReport()
+        for entry in self.journal.entries(after, reading):
+            with self._lock, motohooks.frozen_at(entry.time), motohooks.seeded(entry.seq), motohooks.replaying(entry.tape):
+                try:
+                    response = self._call(entry.environ, entry.body)
+                    failure = None if _applied(response) else f"answered {response.status}: {_error_text(response)}"
+                except Exception as error:  # a replayed request that breaks moto must not stop the start
+                    failure = f"{type(error).__name__}: {error}"
+            if failure:
+                operation = entry.environ.get("HTTP_X_AMZ_TARGET") or f"{entry.environ.get('REQUEST_METHOD')} {entry.environ.get('PATH_INFO')}"
+                log.warning("saved request %d (%s) did not apply again and was skipped: %s", entry.seq, operation, failure)
+                report["skipped"].append({"seq": entry.seq, "request": operation, "reason": failure[:300]})
+            report["replayed"] += 1
+            if progress and report["replayed"] % 200 == 0:
+                progress("replaying saved requests", report["replayed"], total)
+        report["damaged_lines"] = len(reading.damaged_lines) + int(reading.torn_tail)
+        report["seconds"] = round(time.monotonic() - started, 2)
+        self.journal.tail_entries = report["replayed"] if after == 0 else self.journal.count_after(after)
+        self.restore_report = report
+        return report
 
     def forward(self, request: AwsRequest, environ: dict) -> AwsResponse:
+        """Applies a request; one that changed state (judged by the answer) is journaled before the answer
+        leaves, with the time, seed and draws it ran under."""
         with self._lock:
-            if is_mutating(request):
-                entry = self.journal.append(environ, request.body, motohooks.now())
-                with motohooks.frozen_at(entry.time), motohooks.seeded(entry.seq):
-                    return self._call(environ, request.body)
-            return self._call(environ, request.body)
+            self._last_request = time.monotonic()
+            if not is_mutating(request):
+                return self._call(environ, request.body)
+            seq, moment = self.journal.next_seq(), motohooks.now()
+            with motohooks.frozen_at(moment), motohooks.seeded(seq), motohooks.recording() as tape:
+                response = self._call(environ, request.body)
+            if _applied(response):
+                self.journal.append(seq, environ, request.body, moment, tape)
+                if self.journal.tail_entries >= SNAPSHOT_AFTER_ENTRIES or self.journal.tail_bytes >= SNAPSHOT_AFTER_BYTES:
+                    self._snapshot_soon.set()
+            return response
+
+    def snapshot(self) -> dict:
+        """Writes a snapshot of everything applied so far, and starts a new journal tail after it."""
+        with self._snapshot_lock:
+            started = time.monotonic()
+            with self._lock:
+                seq = self.journal.last_seq
+                data = snapshot.capture(self.journal.blobs, seq)
+                self.journal.rotate()
+                held = time.monotonic() - started
+            snapshot.save(self.journal.snapshot_path, data)
+            self._snapshot_soon.clear()
+            document = {"seq": seq, "bytes": len(data), "seconds": round(time.monotonic() - started, 3), "lock_seconds": round(held, 3)}
+            log.info("snapshot at request %d: %d bytes in %.2fs (backend held %.2fs)", seq, len(data), document["seconds"], held)
+            return document
+
+    def keep_snapshots(self, stop: threading.Event) -> None:
+        """Runs in a thread of its own: a snapshot when the tail has grown past its size, or once the stack has
+        been idle a while with anything unsnapshotted."""
+        while not stop.is_set():
+            due = self._snapshot_soon.wait(IDLE_CHECK_SECONDS)
+            idle = time.monotonic() - self._last_request >= IDLE_SNAPSHOT_SECONDS
+            if stop.is_set():
+                return
+            if due or (idle and self.journal.tail_entries):
+                try:
+                    self.snapshot()
+                except Exception:  # the journal still has everything: a failed snapshot loses nothing
+                    log.exception("snapshot failed; the journal keeps every request")
+                    self._snapshot_soon.clear()
+
+    def close(self) -> None:
+        """Takes a last snapshot (so the next start loads instead of replaying) and closes the journal."""
+        if self.journal.tail_entries:
+            try:
+                self.snapshot()
+            except Exception:
+                log.exception("snapshot at stop failed; the next start replays the journal instead")
+        self.journal.close()
 
     def _call(self, environ: dict, body: bytes) -> AwsResponse:
         environ = dict(environ, **{"wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))})
@@ -110,7 +226,7 @@ class EmbeddedMoto:
         return AwsResponse(int(status.split()[0]), list(headers.items()), payload)
 
     def reset(self) -> None:
-        with self._lock:
+        with self._lock, self._snapshot_lock:
             self._call_admin("/moto-api/reset")
             self.journal.clear()
             self._configure()
@@ -128,8 +244,17 @@ class RemoteBackend:
         self.url = url.rstrip("/")
         self._session = requests.Session()
 
-    def replay(self, progress=None) -> int:
-        return 0
+    def restore(self, progress: Progress | None = None) -> dict:
+        return {}
+
+    def snapshot(self) -> dict:
+        raise BackendUnavailable(f"the backend at {self.url} keeps its own state; dealab takes no snapshot of it")
+
+    def keep_snapshots(self, stop: threading.Event) -> None:
+        return
+
+    def close(self) -> None:
+        self._session.close()
 
     def forward(self, request: AwsRequest, environ: dict) -> AwsResponse:
         headers = {key: value for key, value in request.headers.items() if key.lower() not in HOP_BY_HOP}

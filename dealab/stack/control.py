@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -11,12 +12,18 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from dealab.config import Settings
-from dealab.stack.server import EXIT_PORT_TAKEN, EXIT_STATE_DAMAGED
+from dealab.stack.server import EXIT_PORT_TAKEN
 
-START_TIMEOUT_SECONDS = 120
+# A start that restores a large state takes as long as it takes; one that shows no progress this long is stuck.
+STALL_SECONDS = 180
+# A stop takes a last snapshot; a stack that has not exited after this long is killed (the journal has everything).
+STOP_TIMEOUT_SECONDS = 60
+
+StartProgress = Callable[[str, int, "int | None"], None]
 
 
 class StackError(Exception):
@@ -32,13 +39,19 @@ def log_file(settings: Settings) -> Path:
 
 
 def health(settings: Settings, timeout: float = 2.0) -> dict | None:
-    """The running stack's health document, or None when nothing dealab answers on the port."""
+    """The running stack's health document, or None when no ready dealab answers on the port."""
+    document = health_document(settings, timeout)
+    return document if document and document.get("status") == "ok" else None
+
+
+def health_document(settings: Settings, timeout: float = 2.0) -> dict | None:
+    """Whatever dealab answers on its health endpoint: status "ok", or "starting" with restore progress."""
     try:
         with urllib.request.urlopen(f"{settings.endpoint_url}/_dealab/health", timeout=timeout) as response:
             document = json.loads(response.read())
     except (urllib.error.URLError, OSError, ValueError):
         return None
-    return document if document.get("status") == "ok" else None
+    return document if isinstance(document, dict) else None
 
 
 def running_pid(settings: Settings) -> int | None:
@@ -83,13 +96,14 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def up(settings: Settings) -> dict:
-    """Starts the stack unless it already runs; returns its health document once it answers."""
+def up(settings: Settings, progress: StartProgress | None = None) -> dict:
+    """Starts the stack unless it already runs; returns its health document once it answers as ready.
+    `progress(stage, done, total)` hears how far restoring saved state has come."""
     pid = running_pid(settings)
     if pid is not None:
-        document = health(settings)
+        document = health_document(settings)
         if document and document.get("pid") == pid:
-            return document
+            return document if document.get("status") == "ok" else _wait_until_ready(settings, pid, None, progress)
     for port in (settings.port, settings.insecure_port):
         if not _port_free(port):
             raise StackError(
@@ -109,25 +123,48 @@ def up(settings: Settings) -> dict:
     with log_file(settings).open("ab") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     pid_file(settings).write_text(str(process.pid))
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        code = process.poll()
+    return _wait_until_ready(settings, process.pid, process, progress)
+
+
+def _wait_until_ready(settings: Settings, pid: int, process: subprocess.Popen | None, progress: StartProgress | None) -> dict:
+    """Waits for the stack to answer as ready for as long as its start makes progress: restoring a large
+    state may take a while, but a start that shows no progress for STALL_SECONDS is stopped and reported."""
+    last_seen, last_change = None, time.monotonic()
+    while True:
+        code = process.poll() if process is not None else (None if _alive(pid) else -1)
         if code is not None:
             pid_file(settings).unlink(missing_ok=True)
             raise StackError(_failure_reason(settings, code))
-        document = health(settings, timeout=1.0)
-        if document and document.get("pid") == process.pid:
-            return document
+        document = health_document(settings, timeout=1.0)
+        if document and document.get("pid") == pid:
+            if document.get("status") == "ok":
+                return document
+            restore = document.get("restore") or {}
+            seen = (restore.get("stage"), restore.get("done"))
+            if seen != last_seen:
+                last_seen, last_change = seen, time.monotonic()
+                if progress:
+                    progress(restore.get("stage") or "starting", restore.get("done") or 0, restore.get("total"))
+        if time.monotonic() - last_change > STALL_SECONDS:
+            down(settings)
+            raise StackError(f"the stack made no progress for {STALL_SECONDS}s while starting; see {log_file(settings)}")
         time.sleep(0.05)
-    down(settings)
-    raise StackError(f"the stack did not answer within {START_TIMEOUT_SECONDS}s; see {log_file(settings)}")
 
 
 def _failure_reason(settings: Settings, code: int) -> str:
     lines = [line for line in log_file(settings).read_text(errors="replace").splitlines() if line.startswith("dealab:")]
-    if code in (EXIT_PORT_TAKEN, EXIT_STATE_DAMAGED) and lines:
+    if code == EXIT_PORT_TAKEN and lines:
         return lines[-1].removeprefix("dealab: ")
     return f"the stack exited with status {code} while starting; the end of {log_file(settings)} says why"
+
+
+def reset_state_folder(state_dir: Path) -> None:
+    """What a reset empties, done on the files: the journal (snapshots included) and every engine's folder.
+    The learner's seed, hints and scores are the CLI's and stay."""
+    from dealab.engines import engine_classes
+
+    for name in ["journal", *(engine.name for engine in engine_classes())]:
+        shutil.rmtree(state_dir / name, ignore_errors=True)
 
 
 def down(settings: Settings) -> bool:
@@ -136,7 +173,7 @@ def down(settings: Settings) -> bool:
     if pid is None:
         return False
     os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if not _alive(pid):
             break
@@ -148,7 +185,11 @@ def down(settings: Settings) -> bool:
 
 
 def reset(settings: Settings) -> None:
-    """Empties every service and engine of the running stack (and the journal with them)."""
+    """Empties every service and engine (and the journal with them), through the running stack, or straight
+    from the state folder when it is down, so a stack that cannot start can still be emptied."""
+    if running_pid(settings) is None:
+        reset_state_folder(settings.state_dir)
+        return
     request = urllib.request.Request(f"{settings.endpoint_url}/_dealab/reset", method="POST", data=b"")
     try:
         urllib.request.urlopen(request, timeout=60).read()

@@ -1,29 +1,38 @@
-"""An append-only journal of the mutating requests the embedded backend applied, for replay on start."""
+"""The journal: every request the embedded backend applied, in order, for replay after the latest snapshot.
+
+Layout under the journal folder:
+- `journal.jsonl`        the tail: entries since the last rotation, one JSON record a line
+- `segments/A-B.jsonl.gz` older tails (entries A..B), compressed once a snapshot covers them; kept so that a
+                          snapshot another version cannot read falls back to a full replay
+- `blobs/<sha256>`       request bodies over 64 KiB and snapshotted object bodies, stored once by content
+- `snapshot.bin`         the latest snapshot (see snapshot.py), covering entries up to its `seq`
+
+A line is written (and flushed) before the response leaves, so an acknowledged request is never lost to a
+killed process; a torn last line is a request that was never acknowledged, and is skipped.
+"""
 
 from __future__ import annotations
 
 import base64
 import datetime
-import json
+import gzip
+import hashlib
+import io
+import logging
 import os
+import re
 import shutil
+import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from dealab.stack.store import JsonLines, ReadReport, json_line, parse_json_lines, set_aside, write_atomic
+
+log = logging.getLogger("dealab.journal")
+
 INLINE_BODY_LIMIT = 64 * 1024
-
-
-class JournalDamaged(Exception):
-    """The journal cannot be read past some line; nothing has been changed or dropped."""
-
-    def __init__(self, path: Path, line_number: int, reason: str):
-        self.path, self.line_number = path, line_number
-        super().__init__(
-            f"the state journal {path} is damaged at line {line_number} ({reason}). Your data is untouched. "
-            "Run `dealab repair` to keep everything before that line (the damaged file is set aside as a copy), "
-            "or `dealab reset` to start over."
-        )
+_SEGMENT_NAME = re.compile(r"^(\d+)-(\d+)\.jsonl(\.gz)?$")
 
 
 @dataclass(frozen=True)
@@ -32,86 +41,209 @@ class Entry:
     time: datetime.datetime
     environ: dict
     body: bytes
+    # draws the backend made that no seed brings back (motohooks.tape_draw), in order
+    tape: list = field(default_factory=list)
+
+
+class Blobs:
+    """Bytes stored once by their SHA-256, shared by journal entries and snapshots."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def put(self, data: bytes, digest: str | None = None) -> str:
+        digest = digest or hashlib.sha256(data).hexdigest()
+        path = self.folder / digest
+        if not path.exists():
+            write_atomic(path, data)
+        return digest
+
+    def has(self, digest: str) -> bool:
+        return (self.folder / digest).exists()
+
+    def get(self, name: str) -> bytes:
+        if "/" in name or name.startswith("."):
+            raise ValueError(f"bad blob name {name!r}")
+        return (self.folder / name).read_bytes()
 
 
 class Journal:
     def __init__(self, folder: Path):
         self.folder = folder
-        self.path = folder / "journal.jsonl"
-        self.blobs = folder / "blobs"
-        self._next_seq = 1
-        self._handle = None
+        self.tail = JsonLines(folder / "journal.jsonl")
+        self.segments = folder / "segments"
+        self.blobs = Blobs(folder / "blobs")
+        self.snapshot_path = folder / "snapshot.bin"
+        self.last_seq = 0
+        self.tail_entries = 0
+        self.tail_bytes = 0
+        self._compressing: list[threading.Thread] = []
 
-    def entries(self) -> Iterator[Entry]:
-        if not self.path.exists():
-            return
-        with self.path.open("rb") as handle:
-            for line_number, line in enumerate(handle, start=1):
+    # Reading ------------------------------------------------------------------------------------------------
+
+    def files(self) -> list[Path]:
+        """Every segment in order, then the tail."""
+        numbered = []
+        if self.segments.is_dir():
+            for path in self.segments.iterdir():
+                match = _SEGMENT_NAME.match(path.name)
+                if match:
+                    numbered.append((int(match.group(1)), 0 if match.group(3) else 1, path))
+        # a segment caught between rename and compression exists twice: prefer the whole .gz
+        chosen: dict[int, Path] = {}
+        for first, _, path in sorted(numbered):
+            chosen.setdefault(first, path)
+        return [chosen[first] for first in sorted(chosen)] + [self.tail.path]
+
+    def entries(self, after: int = 0, report: ReadReport | None = None) -> Iterator[Entry]:
+        """Entries with seq > `after`, in order; damaged lines are skipped and counted in `report`."""
+        report = report if report is not None else ReadReport()
+        for path in self.files():
+            match = _SEGMENT_NAME.match(path.name)
+            if match and int(match.group(2)) <= after:
+                continue
+            for record in _records(path, report):
                 try:
-                    record = json.loads(line)
                     entry = Entry(
-                        record["seq"],
+                        int(record["seq"]),
                         datetime.datetime.fromisoformat(record["time"]),
                         record["environ"],
-                        self._load_body(record),
+                        self._body(record),
+                        [tuple(draw) for draw in record.get("tape", [])],
                     )
                 except (ValueError, KeyError, TypeError, OSError) as error:
-                    raise JournalDamaged(self.path, line_number, f"{type(error).__name__}: {error}") from None
-                self._next_seq = entry.seq + 1
-                yield entry
+                    log.warning("journal entry %s unreadable (%s: %s); skipped", record.get("seq"), type(error).__name__, error)
+                    report.damaged_lines.append(int(record.get("seq", 0) or 0))
+                    continue
+                self.last_seq = max(self.last_seq, entry.seq)
+                if entry.seq > after:
+                    yield entry
 
-    def append(self, environ: dict, body: bytes, moment: datetime.datetime) -> Entry:
-        entry = Entry(self._next_seq, moment, _portable(environ), body)
-        record = {"seq": entry.seq, "time": moment.isoformat(), "environ": entry.environ}
+    def count_after(self, after: int) -> int:
+        """Roughly how many entries a replay after `after` will read (for progress): lines, not parsed."""
+        total = 0
+        for path in self.files():
+            match = _SEGMENT_NAME.match(path.name)
+            if match and int(match.group(2)) <= after:
+                continue
+            try:
+                with _open(path) as handle:
+                    total += sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+            except (OSError, EOFError):
+                continue
+        return total
+
+    # Writing ------------------------------------------------------------------------------------------------
+
+    def next_seq(self) -> int:
+        self.last_seq += 1
+        return self.last_seq
+
+    def append(self, seq: int, environ: dict, body: bytes, moment: datetime.datetime, tape: list) -> None:
+        record = {"seq": seq, "time": moment.isoformat(), "environ": _portable(environ)}
         if len(body) <= INLINE_BODY_LIMIT:
             record["body"] = base64.b64encode(body).decode("ascii")
         else:
-            self.blobs.mkdir(parents=True, exist_ok=True)
-            blob = self.blobs / f"{entry.seq}.bin"
-            blob.write_bytes(body)
-            record["blob"] = blob.name
-        if self._handle is None:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            self._handle = self.path.open("ab")
-        self._handle.write(json.dumps(record).encode() + b"\n")
-        self._handle.flush()
-        self._next_seq += 1
-        return entry
+            record["blob"] = self.blobs.put(body)
+        if tape:
+            record["tape"] = tape
+        self.tail.append([record])
+        self.tail_entries += 1
+        self.tail_bytes += len(body) + 200
+
+    def rotate(self) -> Path | None:
+        """Closes the tail as a segment (compressed in the background); the next entry starts a new tail."""
+        self.tail.close()
+        if not self.tail.path.exists() or self.tail.path.stat().st_size == 0:
+            return None
+        first = None
+        for record in self.tail.read():
+            first = record.get("seq")
+            break
+        if first is None:
+            self.tail.path.unlink()
+            return None
+        self.segments.mkdir(parents=True, exist_ok=True)
+        segment = self.segments / f"{int(first):012d}-{self.last_seq:012d}.jsonl"
+        os.replace(self.tail.path, segment)
+        self.tail_entries = self.tail_bytes = 0
+        worker = threading.Thread(target=_compress, args=(segment,), name="journal-compress", daemon=True)
+        worker.start()
+        self._compressing.append(worker)
+        return segment
+
+    def wait_compressed(self) -> None:
+        for worker in self._compressing:
+            worker.join()
+        self._compressing.clear()
 
     def clear(self) -> None:
         self.close()
-        self.path.unlink(missing_ok=True)
-        shutil.rmtree(self.blobs, ignore_errors=True)
-        self._next_seq = 1
+        for path in (self.tail.path, self.snapshot_path):
+            path.unlink(missing_ok=True)
+        for folder in (self.segments, self.blobs.folder):
+            shutil.rmtree(folder, ignore_errors=True)
+        self.last_seq = self.tail_entries = self.tail_bytes = 0
 
     def close(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
+        self.tail.close()
+        self.wait_compressed()
 
-    def repair(self) -> tuple[int, Path]:
-        """Keeps the readable entries before the first damaged line; the original is kept beside it."""
-        kept: list[bytes] = []
-        with self.path.open("rb") as handle:
-            for line in handle:
-                try:
-                    record = json.loads(line)
-                    self._load_body(record)
-                except (ValueError, KeyError, TypeError, OSError):
-                    break
-                kept.append(line if line.endswith(b"\n") else line + b"\n")
-        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        damaged_copy = self.path.with_name(f"journal.damaged-{stamp}.jsonl")
-        shutil.copy2(self.path, damaged_copy)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_bytes(b"".join(kept))
-        os.replace(tmp, self.path)
-        return len(kept), damaged_copy
+    def repair(self) -> list[str]:
+        """Rewrites every journal file that has damaged or torn lines with only its readable entries (each
+        original set aside beside it); returns one line per file it changed."""
+        said = []
+        for path in self.files():
+            report = ReadReport()
+            records = list(_records(path, report))
+            if not (report.damaged_lines or report.torn_tail):
+                continue
+            self.tail.close()
+            set_aside(path, f"{len(report.damaged_lines)} damaged line(s)")
+            content = b"".join(map(json_line, records))
+            write_atomic(path, gzip.compress(content) if path.suffix == ".gz" else content)
+            skipped = ", ".join(map(str, report.damaged_lines[:5])) + (" ..." if len(report.damaged_lines) > 5 else "")
+            said.append(
+                f"{path.name}: kept {len(records)} entries, skipped damaged line(s) {skipped or '-'}"
+                + (", dropped a torn last line" if report.torn_tail else "")
+            )
+        return said
 
-    def _load_body(self, record: dict) -> bytes:
+    def _body(self, record: dict) -> bytes:
         if "blob" in record:
-            return (self.blobs / record["blob"]).read_bytes()
+            return self.blobs.get(record["blob"])
         return base64.b64decode(record["body"], validate=True)
+
+
+def _records(path: Path, report: ReadReport) -> Iterator[dict]:
+    """The entries of one journal file; a line that is JSON but no entry counts as damaged."""
+    try:
+        with _open(path) as handle:
+            lines = io.BytesIO(handle.read()) if path.suffix == ".gz" else handle
+            for record in parse_json_lines(lines, report):
+                if "seq" in record:
+                    yield record
+                else:
+                    report.damaged_lines.append(0)
+    except FileNotFoundError:
+        return
+    except (OSError, EOFError) as error:
+        log.warning("journal file %s unreadable (%s); skipped", path.name, error)
+        report.damaged_lines.append(0)
+
+
+def _open(path: Path):
+    return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
+
+
+def _compress(segment: Path) -> None:
+    target = segment.with_name(segment.name + ".gz")
+    try:
+        with segment.open("rb") as source:
+            write_atomic(target, gzip.compress(source.read(), compresslevel=3))
+        segment.unlink()
+    except OSError as error:  # the plain segment stays and is read as it is
+        log.warning("could not compress %s: %s", segment.name, error)
 
 
 def _portable(environ: dict) -> dict:

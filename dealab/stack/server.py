@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import os
 import signal
 import sys
 import threading
@@ -18,14 +19,14 @@ from pathlib import Path
 from werkzeug.serving import make_server
 
 from dealab.engines import EngineContext, load_engines
-from dealab.stack.backend import EmbeddedMoto, RemoteBackend
+from dealab.stack.backend import EmbeddedMoto, Progress, RemoteBackend
 from dealab.stack.gateway import SECURE_TRANSPORT_KEY, Gateway
-from dealab.stack.journal import Journal, JournalDamaged
+from dealab.stack.journal import Journal
+from dealab.stack.messages import AwsResponse
 
 log = logging.getLogger("dealab.server")
 
 EXIT_PORT_TAKEN = 3
-EXIT_STATE_DAMAGED = 4
 
 
 # The stack's process holds every resource of every service (millions of long-lived objects after a large
@@ -35,17 +36,37 @@ EXIT_STATE_DAMAGED = 4
 COLLECTOR_THRESHOLDS = (10_000, 10, 10)
 
 
-def build_gateway(state_dir: Path, port: int, insecure_port: int, region: str, backend_url: str | None) -> Gateway:
+def build_gateway(state_dir: Path, port: int, insecure_port: int, region: str, backend_url: str | None, progress: Progress | None = None) -> Gateway:
     gc.set_threshold(*COLLECTOR_THRESHOLDS)
     backend = RemoteBackend(backend_url) if backend_url else EmbeddedMoto(Journal(state_dir / "journal"))
-    replayed = backend.replay()
-    if replayed:
-        log.info("restored %d requests of saved state", replayed)
+    restored = backend.restore(progress)
+    if restored.get("snapshot_seq") or restored.get("replayed"):
+        log.info(
+            "restored saved state: snapshot up to request %d, %d requests replayed in %.1fs, %d skipped",
+            restored["snapshot_seq"], restored["replayed"], restored["seconds"], len(restored["skipped"]),
+        )
     context = EngineContext(endpoint_url=f"http://127.0.0.1:{port}", region=region, state_dir=state_dir)
-    info = {"port": port, "insecure_port": insecure_port, "region": region, "state_dir": str(state_dir), "restored_requests": replayed}
+    info = {"port": port, "insecure_port": insecure_port, "region": region, "state_dir": str(state_dir), "restore": restored}
     gateway = Gateway(backend, load_engines(context), info)
     context.loopback.attach(_listener(gateway, secure=True))
     return gateway
+
+
+def _starting(progress: dict):
+    """What the ports answer while saved state is restored: health says how far it is; the rest waits."""
+
+    def app(environ, start_response):
+        if environ.get("PATH_INFO", "").rstrip("/") == "/_dealab/health":
+            response = AwsResponse.json({"status": "starting", "pid": os.getpid(), "restore": dict(progress)})
+        else:
+            done, total = progress.get("done", 0), progress.get("total")
+            response = AwsResponse.json_error(
+                "ServiceUnavailable", f"dealab is restoring saved state ({progress.get('stage')}: {done} of {total or '?'}); try again shortly", 503
+            )
+        start_response(f"{response.status} -", response.headers)
+        return [response.body]
+
+    return app
 
 
 def _listener(gateway: Gateway, secure: bool):
@@ -78,28 +99,30 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:
         print(f"dealab: cannot listen on {args.host}:{args.port}/{args.insecure_port}: {error.strerror}", file=sys.stderr)
         return EXIT_PORT_TAKEN
-    try:
-        gateway = build_gateway(args.state_dir, args.port, args.insecure_port, args.region, args.backend_url)
-    except JournalDamaged as error:
-        print(f"dealab: {error}", file=sys.stderr)
-        return EXIT_STATE_DAMAGED
+    progress = {"stage": "starting", "done": 0, "total": None}
+    for server in servers:
+        server.app = _starting(progress)
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    workers = [threading.Thread(target=server.serve_forever, daemon=True) for server in servers]
+    for worker in workers:
+        worker.start()
+
+    def report(stage: str, done: int, total: int | None) -> None:
+        progress.update(stage=stage, done=done, total=total)
+
+    gateway = build_gateway(args.state_dir, args.port, args.insecure_port, args.region, args.backend_url, report)
     for server, secure in zip(servers, (True, False)):
         server.app = _listener(gateway, secure)
-
-    def stop(*_):
-        for server in servers:
-            threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    threading.Thread(target=servers[1].serve_forever, daemon=True).start()
+    threading.Thread(target=gateway.backend.keep_snapshots, args=(stopping,), name="snapshots", daemon=True).start()
     log.info("dealab listening on %s:%d (plain-HTTP twin :%d), backend %s", args.host, args.port, args.insecure_port, gateway.backend.name)
-    servers[0].serve_forever()
+    stopping.wait()
+    for server in servers:
+        server.shutdown()
     for engine in gateway.engines:
         engine.close()
-    journal = getattr(gateway.backend, "journal", None)
-    if journal is not None:
-        journal.close()
+    gateway.backend.close()
     log.info("dealab stopped")
     return 0
 
