@@ -14,9 +14,7 @@ dataset of the crawl matched, and the partitions of a crawled table whose folder
 from __future__ import annotations
 
 import fnmatch
-import json
 import logging
-import os
 import re
 import threading
 import time
@@ -32,6 +30,7 @@ from dealab.engines.glue import inference
 from dealab.engines.glue.classifiers import Classifiers
 from dealab.engines.glue.jobs import GlueError
 from dealab.engines.glue.schedules import Cron, CronError, lab_now
+from dealab.stack.store import JsonFile
 
 log = logging.getLogger("dealab.glue.crawlers")
 
@@ -142,23 +141,27 @@ def partition_values(folders: tuple[str, ...]) -> list[str]:
 
 class Crawls:
     def __init__(self, state_dir: Path, client: Callable[[str], object], classifiers: Classifiers):
-        self._file = state_dir / "glue" / "crawls.json"
+        self._file = JsonFile(state_dir / "glue" / "crawls.json")
         self._client = client
         self._classifiers = classifiers
         self._lock = threading.Lock()
-        self._state: dict[str, dict] = json.loads(self._file.read_text()) if self._file.exists() else {}
+        self._state: dict[str, dict] = self._file.load({})
         self._threads: dict[str, threading.Thread] = {}
         self._cancel: set[str] = set()
-        for entry in self._state.values():
-            if entry["State"] != "READY":  # the stack stopped mid-crawl
+        for name, entry in self._state.items():
+            if entry["State"] != "READY":  # the stack stopped mid-crawl: the crawl does not resume
+                entry["LastCrawl"] = {
+                    **(entry.get("LastCrawl") or {}),  # None before a first crawl
+                    "Status": "FAILED",
+                    "ErrorMessage": f"the dealab stack stopped while this crawl was {entry['State']}",
+                    "LogGroup": LOG_GROUP,
+                    "LogStream": name,
+                    "StartTime": entry.get("StartTime", time.time()),
+                }
                 entry["State"] = "READY"
-                entry["LastCrawl"].update(Status="FAILED", ErrorMessage="the dealab stack stopped during the crawl")
 
     def _save(self) -> None:
-        self._file.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self._file.with_suffix(".tmp")
-        temporary.write_text(json.dumps(self._state, indent=1))
-        os.replace(temporary, self._file)
+        self._file.save(self._state)
 
     def _entry(self, name: str) -> dict:
         return self._state.setdefault(name, {"State": "READY", "LastCrawl": None, "Metrics": None, "CrawledFolders": []})
@@ -478,15 +481,19 @@ class CrawlRun:
             self._retire_vanished_partitions(database, dataset)
 
     def _sample(self, item: dict) -> inference.FileSchema | None:
+        """A file's schema, or None for a file the crawl skips (logged): one bad file never fails a crawl."""
         try:
             return self._schema_of(item)
         except inference.UnreadableFile as error:
-            self.log(f"s3://{item['Bucket']}/{item['Key']}: unreadable ({error}); skipped")
-            return None
+            reason = str(error)
+        except Exception as error:  # anything a file can make reading it raise (or the object gone meanwhile)
+            reason = f"{type(error).__name__}: {error}"
+        self.log(f"s3://{item['Bucket']}/{item['Key']}: unreadable ({reason}); skipped")
+        return None
 
     def _descriptor(self, location: str, data_format: str, columns: list[tuple[str, str]], sample: inference.FileSchema) -> dict:
         input_format, output_format, serde = STORAGE[data_format]
-        parameters = {"classification": data_format, "compressionType": "none", "typeOfData": "file"}
+        parameters = {"classification": data_format, "compressionType": sample.compression, "typeOfData": "file"}
         serde_parameters = {"serialization.format": "1"}
         if data_format == "csv":
             quoted = sample.csv_serde == "OpenCSVSerDe"
@@ -504,7 +511,7 @@ class CrawlRun:
             "Location": location,
             "InputFormat": input_format,
             "OutputFormat": output_format,
-            "Compressed": False,
+            "Compressed": sample.compression != "none",
             "SerdeInfo": {"SerializationLibrary": serde, "Parameters": serde_parameters},
             "Parameters": parameters,
         }

@@ -1,6 +1,11 @@
 """What a crawler concludes from a file's bytes: its format (CSV and its delimiter and header, JSON lines,
 Parquet) and its columns with catalog (Hive) types. Pure functions, no I/O.
 
+Bad files never break a crawl: whatever a file holds, infer() returns a schema or raises UnreadableFile (the
+crawler logs it and skips the file). Gzip is read up to a byte cap (a zip bomb stops there), a file with NUL
+bytes or mostly control bytes is binary and never delimited text, JSON nested deeper than MAX_NESTING_DEPTH is
+refused, and no control character (NUL included) reaches a column name.
+
 A crawler's custom CSV classifiers (CsvRules) are tried first, in its order, as AWS runs custom classifiers
 before the built-in ones: one recognises a file when every sampled line splits, with its delimiter and
 quote, into the same number of fields (at least two unless AllowSingleColumn, as many as its Header names).
@@ -12,10 +17,21 @@ import csv
 import io
 import json
 import re
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 PARQUET_MAGIC = b"PAR1"
+GZIP_MAGIC = b"\x1f\x8b"
+# At most this much of a gzip file is decompressed to infer its schema (as much as an uncompressed sample).
+DECOMPRESSED_SAMPLE_BYTES = 1024 * 1024
+# Deeper JSON is refused (Hive type names nest as deep as the data; Python's parser stops near 1,000).
+MAX_NESTING_DEPTH = 100
+# Text has no NUL byte and few control bytes; binary data (images, archives, executables) has many.
+BINARY_PROBE_BYTES = 8192
+MAX_CONTROL_BYTE_SHARE = 0.05
+_CONTROL_BYTES = bytes(set(range(32)) - {9, 10, 12, 13}) + b"\x7f"
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 _NULL_TYPE = re.compile(r"(?:(?<=[:<])|^)null(?=[,>]|$)")
 CSV_DELIMITERS = (",", "\t", "|", ";")
 SAMPLE_ROWS = 1000
@@ -36,6 +52,7 @@ class FileSchema:
     csv_quote: str = '"'
     csv_serde: str = "LazySimpleSerDe"  # or OpenCSVSerDe, when a custom classifier asks for it
     classifier: str = ""  # the custom classifier that recognised the file, if one did
+    compression: str = "none"  # or gzip
 
 
 @dataclass(frozen=True)
@@ -83,18 +100,51 @@ def infer(data: bytes, whole_file: bool, csv_classifiers: Sequence[CsvRules] = (
     """The schema of a file from its bytes (`whole_file` False: only the first part of a larger file)."""
     if not data.strip():
         raise UnreadableFile("the file is empty")
+    if data.startswith(GZIP_MAGIC):
+        data, whole_file = _gunzip(data, whole_file)
+        schema = _infer_plain(data, whole_file, csv_classifiers)
+        schema.compression = "gzip"
+        return schema
+    return _infer_plain(data, whole_file, csv_classifiers)
+
+
+def _gunzip(data: bytes, whole_file: bool) -> tuple[bytes, bool]:
+    """The start of a gzip file's content, at most DECOMPRESSED_SAMPLE_BYTES, and whether that is all of it."""
+    decompressor = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        content = decompressor.decompress(data, DECOMPRESSED_SAMPLE_BYTES)
+    except zlib.error as error:
+        raise UnreadableFile(f"a damaged gzip file ({error})") from None
+    if decompressor.eof:
+        return content, True
+    if whole_file and len(content) < DECOMPRESSED_SAMPLE_BYTES:  # all its bytes read, yet the stream never ended
+        raise UnreadableFile("a gzip file cut short")
+    return content, False
+
+
+def _infer_plain(data: bytes, whole_file: bool, csv_classifiers: Sequence[CsvRules]) -> FileSchema:
+    if not data.strip():
+        raise UnreadableFile("the file is empty")
     if data.startswith(PARQUET_MAGIC):
         return _parquet(data)
+    probe = data[:BINARY_PROBE_BYTES]
+    if b"\0" in probe or sum(probe.count(byte) for byte in _CONTROL_BYTES) > MAX_CONTROL_BYTE_SHARE * len(probe):
+        raise UnreadableFile("binary data, not text: it has NUL or other control bytes")
     text = data.decode("utf-8", errors="replace")
     if not whole_file:
         text = text[: text.rfind("\n") + 1] or text
-    for rules in csv_classifiers:
-        schema = _custom_csv(text, rules)
-        if schema is not None:
-            return schema
-    if text.lstrip().startswith(("{", "[")):
-        return _json_lines(text)
-    return _csv(text)
+    try:
+        for rules in csv_classifiers:
+            schema = _custom_csv(text, rules)
+            if schema is not None:
+                return schema
+        if text.lstrip().startswith(("{", "[")):
+            return _json_lines(text)
+        return _csv(text)
+    except RecursionError:
+        raise UnreadableFile(f"JSON nested deeper than {MAX_NESTING_DEPTH} levels") from None
+    except csv.Error as error:  # e.g. a field over the csv module's limit (128 KB): one huge line
+        raise UnreadableFile(f"delimited text that does not split into fields ({error})") from None
 
 
 def _parquet(data: bytes) -> FileSchema:
@@ -105,7 +155,7 @@ def _parquet(data: bytes) -> FileSchema:
         schema = pq.read_schema(pa.BufferReader(data))
     except (pa.ArrowInvalid, OSError) as error:
         raise UnreadableFile(f"not a readable Parquet file: {error}") from None
-    return FileSchema("parquet", [(f.name, _arrow_type(f.type)) for f in schema])
+    return FileSchema("parquet", [(_clean_name(f.name, i), _arrow_type(f.type)) for i, f in enumerate(schema)])
 
 
 def _arrow_type(arrow_type) -> str:
@@ -136,13 +186,15 @@ def _arrow_type(arrow_type) -> str:
     if t.is_list(arrow_type) or t.is_large_list(arrow_type):
         return f"array<{_arrow_type(arrow_type.value_type)}>"
     if t.is_struct(arrow_type):
-        return _struct([(arrow_type.field(i).name, _arrow_type(arrow_type.field(i).type)) for i in range(arrow_type.num_fields)])
+        return _struct([(_clean_name(arrow_type.field(i).name, i), _arrow_type(arrow_type.field(i).type)) for i in range(arrow_type.num_fields)])
     if t.is_map(arrow_type):
         return f"map<{_arrow_type(arrow_type.key_type)},{_arrow_type(arrow_type.item_type)}>"
     return "string"
 
 
-def _json_value_type(value) -> str:
+def _json_value_type(value, depth: int = 1) -> str:
+    if depth > MAX_NESTING_DEPTH:
+        raise UnreadableFile(f"JSON nested deeper than {MAX_NESTING_DEPTH} levels")
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -152,11 +204,11 @@ def _json_value_type(value) -> str:
     if isinstance(value, float):
         return "double"
     if isinstance(value, dict):
-        return _struct([(key, _json_value_type(item)) for key, item in value.items()])
+        return _struct([(_clean_name(key, index), _json_value_type(item, depth + 1)) for index, (key, item) in enumerate(value.items())])
     if isinstance(value, list):
         element = "null"
         for item in value:
-            element = merge_type(element, _json_value_type(item))
+            element = merge_type(element, _json_value_type(item, depth + 1))
         return f"array<{_NULL_TYPE.sub('string', element)}>"
     return "string"
 
@@ -180,7 +232,8 @@ def _json_lines(text: str) -> FileSchema:
                     raise UnreadableFile(f"line {number} is not JSON: {error}") from None
     for document in documents[:SAMPLE_ROWS]:
         if isinstance(document, dict):
-            columns = merge_columns(columns, [(key, _json_value_type(value)) for key, value in document.items()])
+            columns = merge_columns(columns, [(_clean_name(key, index), _json_value_type(value))
+                                              for index, (key, value) in enumerate(document.items())])
             records += 1
     if not records:
         raise UnreadableFile("no JSON objects found")
@@ -278,8 +331,13 @@ def _looks_like_header(first: list[str], data_types: list[str], width: int) -> b
 
 
 def _column_name(value: str, index: int) -> str:
-    name = value.strip().lower()
-    return name or f"col{index}"
+    """A CSV header cell as a column name: lower case, without spaces around or control characters."""
+    return _clean_name(value.strip().lower(), index)
+
+
+def _clean_name(value: str, index: int) -> str:
+    """A name without control characters (a NUL never reaches the catalog), or col<index> if nothing is left."""
+    return _CONTROL_CHARACTERS.sub("", value) or f"col{index}"
 
 
 def _struct(fields: list[tuple[str, str]]) -> str:

@@ -23,6 +23,7 @@ from pathlib import Path
 from dealab.config import TEST_ACCESS_KEY, TEST_SECRET_KEY
 from dealab.engines.glue import pyshell
 from dealab.engines.glue.worker_process import SparkWorker, WorkerGone
+from dealab.stack.store import JsonFile
 
 log = logging.getLogger("dealab.glue.jobs")
 
@@ -36,6 +37,9 @@ WORKER_IDLE_SECONDS = float(os.environ.get("DEALAB_GLUE_WORKER_IDLE_SECONDS", "6
 POLL_SECONDS = 0.1
 # How long a stopped or timed-out script has to end after its interrupt before the worker is killed.
 STOP_GRACE_SECONDS = 15
+# A run's Timeout is minutes of real run time, for Spark and pythonshell runs alike: a script runs in real time,
+# whatever the lab clock says. Tests shorten the minute here.
+SECONDS_PER_TIMEOUT_MINUTE = 60.0
 
 
 class GlueError(Exception):
@@ -58,8 +62,8 @@ class JobRuns:
     def __init__(self, state_dir: Path, endpoint_url: str, region: str, client: Callable[[str], object]):
         self._endpoint_url, self._region, self._client = endpoint_url, region, client
         self._folder = state_dir / "glue"
-        self._runs_file = self._folder / "job-runs.json"
-        self._bookmarks_file = self._folder / "job-bookmarks.json"
+        self._runs_file = JsonFile(self._folder / "job-runs.json")
+        self._bookmarks_file = JsonFile(self._folder / "job-bookmarks.json")
         self._worker = SparkWorker(endpoint_url, region, self._folder / "spark-worker.log")
         self._lock = threading.RLock()
         self._wakeup = threading.Condition(self._lock)
@@ -73,26 +77,24 @@ class JobRuns:
         self._closed = False
         self._warm_up_requested = False
         self._load()
+        # Whatever an earlier life of this stack left running (after a kill -9: a detached child of a script).
+        if leftovers := pyshell.kill_marked({pyshell.MARK_OWNER: str(self._folder)}):
+            log.warning("killed %d Glue processes left running by the stack's previous run: %s", len(leftovers), sorted(leftovers))
         self._thread = threading.Thread(target=self._serve, name="glue-job-runs", daemon=True)
         self._thread.start()
 
     # ---- state on disk -------------------------------------------------------------------------------
     def _load(self) -> None:
-        if self._runs_file.exists():
-            self._runs = {run["Id"]: run for run in json.loads(self._runs_file.read_text())}
-        if self._bookmarks_file.exists():
-            self._bookmarks = json.loads(self._bookmarks_file.read_text())
+        self._runs = {run["Id"]: run for run in self._runs_file.load([])}
+        self._bookmarks = self._bookmarks_file.load({})
         for run in self._runs.values():
-            if run["JobRunState"] in ACTIVE_STATES:  # the stack stopped while it ran
-                self._finish(run, "FAILED", "the dealab stack stopped while this run was in progress", persist=False)
+            if run["JobRunState"] in ACTIVE_STATES:  # the stack stopped while it ran; a run does not resume
+                self._finish(run, "FAILED", stack_stopped_message(run["JobRunState"]), persist=False)
         self._save()
 
     def _save(self) -> None:
-        self._folder.mkdir(parents=True, exist_ok=True)
-        for path, payload in ((self._runs_file, list(self._runs.values())), (self._bookmarks_file, self._bookmarks)):
-            temporary = path.with_suffix(".tmp")
-            temporary.write_text(json.dumps(payload, indent=1))
-            os.replace(temporary, path)
+        self._runs_file.save(list(self._runs.values()))
+        self._bookmarks_file.save(self._bookmarks)
 
     # ---- API -----------------------------------------------------------------------------------------
     def start(self, job: dict, arguments: dict[str, str], overrides: dict) -> str:
@@ -303,7 +305,7 @@ class JobRuns:
             "bookmark_option": arguments.get(BOOKMARK_OPTION, "job-bookmark-disable"),
             "bookmark": bookmark,
         })
-        deadline = time.monotonic() + run["Timeout"] * 60
+        deadline = time.monotonic() + run["Timeout"] * SECONDS_PER_TIMEOUT_MINUTE
         ending: tuple[str, str] | None = None  # (state, message) once a stop or the timeout ended the run
         kill_at = 0.0
         while True:
@@ -370,7 +372,8 @@ class JobRuns:
             if not self._begin(run):
                 return
         arguments = {**run["Arguments"], "--JOB_NAME": job["Name"], "--JOB_RUN_ID": run["Id"]}
-        environment = pyshell.environment(self._endpoint_url, self._region, TEST_ACCESS_KEY, TEST_SECRET_KEY)
+        environment = {**pyshell.environment(self._endpoint_url, self._region, TEST_ACCESS_KEY, TEST_SECRET_KEY),
+                       **pyshell.marks(self._folder, "pythonshell", run["Id"])}
         process = pyshell.PythonShellProcess(run["Id"], self._s3, self._logs, environment)
         try:
             process.start(job["Command"]["ScriptLocation"], [token for pair in arguments.items() for token in pair])
@@ -379,13 +382,13 @@ class JobRuns:
                 self._finish(run, "FAILED", f"{type(error).__name__}: {error}")
             self._retry_if_allowed(run, job)
             return
-        deadline = time.monotonic() + run["Timeout"] * 60
+        deadline = time.monotonic() + run["Timeout"] * SECONDS_PER_TIMEOUT_MINUTE
         ending: tuple[str, str] | None = None  # (state, message) once a stop, the timeout or the stack's end ended the run
         kill_at = 0.0
         while (result := process.result(POLL_SECONDS)) is None:
             if ending is None and (run["Id"] in self._stop_requested or self._closed or time.monotonic() > deadline):
                 if self._closed:
-                    ending = ("FAILED", "the dealab stack stopped while this run was in progress")
+                    ending = ("FAILED", stack_stopped_message("RUNNING"))
                 elif run["Id"] in self._stop_requested:
                     ending = ("STOPPED", "")
                 else:
@@ -421,6 +424,10 @@ class JobRuns:
             run["ErrorMessage"] = error_message
         if persist:
             self._save()
+
+
+def stack_stopped_message(state: str) -> str:
+    return f"the dealab stack stopped while this run was {state}"
 
 
 def _stop_error(job_name: str, run_id: str, code: str, message: str) -> dict:

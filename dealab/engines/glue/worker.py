@@ -7,6 +7,11 @@ print() output goes to CloudWatch Logs /aws-glue/jobs/output, its stderr and tra
 
 `python -m dealab.engines.glue.worker --build-class-archive` instead makes the JVM class archive (spark.py)
 that later workers start with, and exits.
+
+The worker never outlives the stack: Linux sends it SIGTERM when the stack ends (PR_SET_PDEATHSIG), even by
+kill -9, and a thread watching its parent pid does the same work should the main thread be stuck. Either way
+it ends its whole process group (its JVM gets SIGTERM first, so Spark cleans its temporary folders, then
+SIGKILL) and what its scripts started outside that group, then exits.
 """
 
 from __future__ import annotations
@@ -26,7 +31,18 @@ from pathlib import Path
 
 import boto3
 
-from dealab.engines.glue.pyshell import script_outcome
+from dealab.engines.glue.pyshell import (
+    MARK_OWNER,
+    MARK_PARENT,
+    MARK_ROLE,
+    MARK_RUN,
+    die_with_parent,
+    end_own_group,
+    kill_marked,
+    process_tree,
+    script_outcome,
+    watch_parent,
+)
 from dealab.engines.glue.spark import (
     build_session,
     class_archive_folder,
@@ -35,7 +51,7 @@ from dealab.engines.glue.spark import (
     using_class_archive,
     writing_class_archive,
 )
-from dealab.engines.glue.worker_process import RUNTIME_DIR
+from dealab.engines.glue.worker_process import RUNTIME_DIR, WORKER_ROLE
 
 OUTPUT_LOG_GROUP = "/aws-glue/jobs/output"
 ERROR_LOG_GROUP = "/aws-glue/jobs/error"
@@ -48,6 +64,8 @@ APP_NAME = "dealab-glue-worker"
 # 20.0 → 19.0 CPU seconds (warming up in a thread beside the run: 21.5 s, no better).
 FIRST_RUN_WAIT_SECONDS = 1.0
 KEPT_CLASS_ARCHIVES = 3
+# How long the JVM and the rest of the worker's group have after SIGTERM before SIGKILL when the worker ends.
+GROUP_GRACE_SECONDS = 5.0
 
 
 class LogStream:
@@ -200,8 +218,13 @@ class Worker:
             sys.argv = [script_name, *request["arguments"]]
             exec(compile(source, script_name, "exec"), {"__name__": "__main__", "__file__": script_name, "__builtins__": __builtins__})
 
-        with RunLogs(self._logs, run_id), self._running_as(run_id):
-            state, error_message = script_outcome(run_script, script_name)
+        os.environ[MARK_RUN] = run_id  # inherited by every process the script starts
+        try:
+            with RunLogs(self._logs, run_id), self._running_as(run_id):
+                state, error_message = script_outcome(run_script, script_name)
+        finally:
+            del os.environ[MARK_RUN]
+            self._end_processes_of(run_id)
         self._after_run()
         return {"run_id": run_id, "state": state, "error_message": error_message, "bookmark": context.bookmark_after_commit()}
 
@@ -214,6 +237,17 @@ class Worker:
         finally:
             with self._running_lock:
                 self._running = None
+
+    @staticmethod
+    def _end_processes_of(run_id: str) -> None:
+        """The run ends with its script, as on AWS: what the script started goes, even outside the worker's process
+        group, but not a Spark the script started anew (its JVM would be marked with the run)."""
+        from pyspark import SparkContext
+
+        gateway = SparkContext._gateway
+        jvm_pid = getattr(getattr(gateway, "proc", None), "pid", None)
+        spare = frozenset(process_tree(jvm_pid)) if jvm_pid else frozenset()
+        kill_marked({MARK_OWNER: os.environ.get(MARK_OWNER, ""), MARK_RUN: run_id}, spare)
 
     def interrupt(self, run_id: str) -> None:
         """Ends the running script as Ctrl-C would: pyspark's SIGINT handler cancels its Spark jobs and raises
@@ -276,6 +310,7 @@ def build_class_archive(endpoint_url: str) -> int:
     """Makes the class archive at the lowest CPU priority: a Spark session starts, warms up as a worker does and
     runs a typical small job; its JVM writes the classes it loaded when it exits. One builder per machine at a
     time (a lock); the archive appears under its final name only once complete."""
+    die_with_parent(signal.SIGKILL)  # its JVM then sees its stdin end, and exits too
     os.nice(19)
     folder = class_archive_folder()
     folder.mkdir(parents=True, exist_ok=True)
@@ -318,6 +353,8 @@ def build_class_archive(endpoint_url: str) -> int:
 def main(argv: list[str]) -> int:
     if argv[1:] == ["--build-class-archive"]:
         return build_class_archive(os.environ["AWS_ENDPOINT_URL"])
+    end_with_the_stack()
+    os.set_inheritable(int(argv[1]), False)  # a script's child started through a shell must not hold it open
     results = os.fdopen(int(argv[1]), "w", buffering=1)
     sys.path.insert(0, str(RUNTIME_DIR))
     reuse_active_spark_context()
@@ -343,6 +380,28 @@ def main(argv: list[str]) -> int:
         results.write(json.dumps(result) + "\n")
         request = runs.get()
     return 0
+
+
+_ending = threading.Lock()
+
+
+def end_worker(*_signal_arguments) -> None:
+    """Ends the worker's process group (its JVM included), the processes its scripts started outside it, and the
+    worker itself. Called on SIGTERM and by the watch on the stack; the first caller does the work."""
+    if not _ending.acquire(blocking=False):
+        return
+    end_own_group(GROUP_GRACE_SECONDS)
+    kill_marked({MARK_OWNER: os.environ.get(MARK_OWNER, ""), MARK_ROLE: WORKER_ROLE})
+    os._exit(0)
+
+
+def end_with_the_stack() -> None:
+    """Ties the worker's life to the stack's (its parent): SIGTERM when the parent ends, and a watch on it."""
+    signal.signal(signal.SIGTERM, end_worker)
+    die_with_parent(signal.SIGTERM)
+    parent = os.environ.get(MARK_PARENT, "")
+    if parent.isdigit():
+        watch_parent(int(parent), end_worker)
 
 
 def read_commands(worker: Worker, runs: queue.Queue) -> None:

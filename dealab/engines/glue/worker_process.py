@@ -15,9 +15,13 @@ import time
 from pathlib import Path
 
 from dealab.config import TEST_ACCESS_KEY, TEST_SECRET_KEY
+from dealab.engines.glue.pyshell import MARK_OWNER, MARK_ROLE, kill_marked, marks
 from dealab.engines.glue.spark import class_archive_wanted
 
 START_TIMEOUT_SECONDS = 180
+# How long result() still waits for the last line of a worker that has exited (its reader thread may lag).
+LAST_LINE_SECONDS = 0.5
+WORKER_ROLE = "spark-worker"
 REPO_ROOT = Path(__file__).resolve().parents[3]
 # Put on the worker's sys.path only: learner scripts import our `awsglue` from here.
 RUNTIME_DIR = REPO_ROOT / "dealab" / "glue_runtime"
@@ -60,8 +64,14 @@ class SparkWorker:
         self._results: queue.Queue = queue.Queue()
         self._archive_builder: subprocess.Popen | None = None
 
-    def _environment(self) -> dict[str, str]:
+    @property
+    def owner(self) -> str:
+        """The glue state folder, which marks this stack's processes (pyshell.marks)."""
+        return str(self.log_path.parent)
+
+    def _environment(self, role: str = WORKER_ROLE) -> dict[str, str]:
         return {
+            **marks(self.owner, role),
             **os.environ,
             "AWS_ENDPOINT_URL": self.endpoint_url,
             "AWS_DEFAULT_REGION": self.region,
@@ -125,7 +135,13 @@ class SparkWorker:
         try:
             message = self._results.get(timeout=timeout)
         except queue.Empty:
-            return None
+            if self.process is None or self.process.poll() is None:
+                return None
+            # It exited, yet its result pipe has not ended: a process the script started holds it open.
+            try:
+                message = self._results.get(timeout=LAST_LINE_SECONDS)
+            except queue.Empty:
+                message = None
         if message is None:
             code = self.process.wait() if self.process else None
             raise WorkerGone(f"the Spark worker ended (exit status {code}); see {self.log_path}")
@@ -143,7 +159,7 @@ class SparkWorker:
             self._archive_builder = subprocess.Popen(
                 [sys.executable, "-m", "dealab.engines.glue.worker", "--build-class-archive"],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env=self._environment(), cwd=str(REPO_ROOT), start_new_session=True,
+                env=self._environment("class-archive-builder"), cwd=str(REPO_ROOT), start_new_session=True,
             )
         return self._archive_builder
 
@@ -179,8 +195,11 @@ class SparkWorker:
         except (ProcessLookupError, PermissionError):
             pass
         if process.stdin:
-            process.stdin.close()
+            with contextlib.suppress(OSError):
+                process.stdin.close()
         self._wait_for_group_exit(process.pid)
+        # What its scripts started outside its process group (start_new_session) is marked as the worker's too.
+        kill_marked({MARK_OWNER: self.owner, MARK_ROLE: WORKER_ROLE})
 
     @staticmethod
     def _wait_for_group_exit(pgid: int, seconds: float = 5.0) -> None:
