@@ -23,6 +23,7 @@ from dealab.stack.messages import AwsRequest, AwsResponse
 # Gateway order: an engine earlier in the list sees a request before the ones after it.
 ENGINE_CLASSES = (
     "dealab.engines.faults:FaultsEngine",  # first: a fault must strike before any engine acts
+    "dealab.engines.validation:ValidationEngine",  # refuses what AWS refuses before any engine acts on it
     "dealab.engines.s3access:S3AccessEngine",
     "dealab.engines.clock:ClockEngine",
     "dealab.engines.athena:AthenaEngine",

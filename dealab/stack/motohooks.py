@@ -48,6 +48,32 @@ def install() -> None:
     moto_utils.utcnow = now
     motofast.install()
     patch_new_modules()
+    _stamp_buckets_with_moto_time(FakeBucket)
+    _keep_put_bodies_raw()
+
+
+def _stamp_buckets_with_moto_time(bucket_class) -> None:
+    """FakeBucket reads the wall clock (datetime.now), not utcnow, so a replayed CreateBucket would carry the
+    restart's time as its CreationDate; it takes moto's "now" instead (frozen per journal entry on replay)."""
+    if getattr(bucket_class.__init__, "dealab_stamped", False):
+        return
+    original_init = bucket_class.__init__
+
+    def init(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        self.creation_date = now().replace(tzinfo=datetime.timezone.utc)
+
+    init.dealab_stamped = True
+    bucket_class.__init__ = init
+
+
+def _keep_put_bodies_raw() -> None:
+    """werkzeug parses a body sent as application/x-www-form-urlencoded into a form and leaves moto an empty
+    body, so a PutObject or UploadPart of that type stored 0 bytes. No AWS protocol sends a form by PUT
+    (query-protocol forms are POSTs), so moto's requests leave PUT bodies as they came."""
+    from moto.core.request import Request
+
+    Request.want_form_data_parsed = property(lambda request: request.method != "PUT" and bool(request.environ.get("CONTENT_TYPE")))
 
 
 def patch_new_modules() -> None:
