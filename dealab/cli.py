@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import json
 import shlex
 import sys
 import traceback
@@ -20,6 +19,7 @@ from dealab.datasets import learner_seed
 from dealab.labs import LabManifestError, UnknownLab, all_labs, get_lab, run_scripts
 from dealab.stack import control
 from dealab.stack.journal import Journal, JournalDamaged
+from dealab.stack.store import JsonFile
 from dealab.syllabus import DOMAINS, TASKS
 
 console = Console()
@@ -211,17 +211,13 @@ def lab_hint(number: str, level: int = typer.Option(0, "--level", help="Show hin
     lab = _lab(number)
     if not lab.hints:
         raise Abort(f"lab {lab.number:02d} has no hints")
-    path = settings().state_dir / "hints.json"
-    try:
-        seen = json.loads(path.read_text())
-    except (FileNotFoundError, ValueError):
-        seen = {}
+    hints_seen = JsonFile(settings().state_dir / "hints.json")
+    seen = hints_seen.load({})
     shown = min(level or seen.get(str(lab.number), 0) + 1, len(lab.hints))
     for index, text in enumerate(lab.hints[:shown], start=1):
         console.print(f"[cyan]hint {index}/{len(lab.hints)}:[/cyan] {text}")
     seen[str(lab.number)] = shown
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(seen))
+    hints_seen.save(seen)
     if shown < len(lab.hints):
         console.print(f"[dim]run it again for more help ({len(lab.hints) - shown} level(s) left)[/dim]")
 

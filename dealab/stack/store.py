@@ -6,6 +6,7 @@
 - `JsonLines` is an append-only log of JSON records; a torn last line (the process died mid-write) or a
   damaged line in the middle is skipped and counted, never fatal.
 - `child_path` maps a resource name to a file under a folder, refusing anything that could leave it.
+- `sqlite_damage` says whether an SQLite database (an engine that keeps SQLite rather than JSON) is damaged.
 """
 
 from __future__ import annotations
@@ -15,14 +16,17 @@ import json
 import logging
 import os
 import re
+import sqlite3
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 log = logging.getLogger("dealab.store")
 
-# A resource name becomes one path component: letters, digits and . _ - only, never "." or "..".
-_SAFE_COMPONENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
+# A resource name becomes one path component: letters, digits and . _ - only, never "." or "..", never
+# hidden (a leading "."; the store's own temporary files start with one). "_x" and "-x" are names AWS takes.
+_SAFE_COMPONENT = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,254}")
 
 
 class UnsafeName(ValueError):
@@ -32,7 +36,7 @@ class UnsafeName(ValueError):
 def child_path(folder: Path, name: str, suffix: str = "") -> Path:
     """`folder / (name + suffix)`, refusing names that are not one plain component (no separators, no
     traversal, no NUL, nothing hidden)."""
-    if not isinstance(name, str) or not _SAFE_COMPONENT.match(name) or name in (".", ".."):
+    if not isinstance(name, str) or not _SAFE_COMPONENT.fullmatch(name) or name in (".", ".."):
         raise UnsafeName(f"{name!r} cannot name a file: use letters, digits, '.', '_' and '-' only")
     path = folder / f"{name}{suffix}"
     if path.resolve().parent != folder.resolve():
@@ -44,7 +48,8 @@ def write_atomic(path: Path, content: bytes | str) -> None:
     """Replaces `path` with `content` in one step: written beside it, flushed, then renamed over it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     data = content.encode() if isinstance(content, str) else content
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # One temporary name per process and thread: two threads saving the same file never share one.
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     with open(temporary, "wb") as handle:
         handle.write(data)
         handle.flush()
@@ -56,8 +61,43 @@ def set_aside(path: Path, reason: str) -> Path:
     """Moves a damaged file out of the way (kept beside it for a person to look at) and says so in the log."""
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     copy = path.with_name(f"{path.name}.damaged-{stamp}")
+    number = 1
+    while copy.exists():  # a second set-aside within the same second keeps the first copy too
+        number += 1
+        copy = path.with_name(f"{path.name}.damaged-{stamp}-{number}")
     os.replace(path, copy)
     log.warning("%s was damaged (%s); set aside as %s", path, reason, copy.name)
+    return copy
+
+
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+
+
+def sqlite_damage(path: Path) -> str | None:
+    """Why the SQLite database at `path` cannot be used (not a database, a failed integrity check), or None
+    when it is sound or absent. Checking changes nothing the database holds."""
+    if not path.exists():
+        return None
+    database = None
+    try:
+        database = sqlite3.connect(path)
+        rows = database.execute("PRAGMA integrity_check").fetchall()
+    except sqlite3.DatabaseError as error:
+        return str(error)
+    finally:
+        if database is not None:
+            database.close()
+    verdict = "; ".join(str(row[0]) for row in rows[:3])
+    return None if verdict == "ok" else verdict
+
+
+def set_aside_sqlite(path: Path, reason: str) -> Path:
+    """Sets a damaged database aside together with its write-ahead log and shared-memory files."""
+    copy = set_aside(path, reason)
+    for companion in SQLITE_COMPANIONS:
+        extra = path.with_name(path.name + companion)
+        if extra.exists():
+            os.replace(extra, copy.with_name(copy.name + companion))
     return copy
 
 
@@ -68,13 +108,19 @@ class JsonFile:
         self.path = path
 
     def load(self, default):
+        """The document, or `default` when there is none. A document that is not JSON, or not of the
+        default's kind (a list where a mapping belongs), is set aside: the engine starts from the default."""
         try:
-            return json.loads(self.path.read_bytes())
+            document = json.loads(self.path.read_bytes())
         except FileNotFoundError:
             return default
         except ValueError as error:
             set_aside(self.path, f"not JSON: {error}")
             return default
+        if default is not None and not isinstance(document, type(default)):
+            set_aside(self.path, f"a JSON {type(document).__name__} where a {type(default).__name__} belongs")
+            return default
+        return document
 
     def save(self, document) -> None:
         write_atomic(self.path, json.dumps(document, separators=(",", ":"), default=str))

@@ -73,6 +73,11 @@ DUCKDB_ERROR_RULES: list[tuple[re.Pattern, str, str, int | None]] = [
      "Unexpected parameters ({1}) for function {0}", 1),
     (re.compile(r"Cannot compare values of type (\S+) and type (\S+)"), "TYPE_MISMATCH",
      "Cannot apply operator: {0} = {1}", None),
+    # The sandbox's lockdown (sandbox.py) refusing a local path the query check let through.
+    (re.compile(r'Cannot access (?:file|directory) "([^"]*)"'), "PERMISSION_DENIED",
+     "Access Denied: Cannot access '{0}': queries in dealab read and write S3 only", None),
+    (re.compile(r"Out of Memory Error|max_temp_directory_size"), "EXCEEDED_LOCAL_MEMORY_LIMIT",
+     "Query exhausted resources at this scale factor", None),
 ]
 
 

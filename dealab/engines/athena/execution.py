@@ -1,6 +1,12 @@
-"""Runs query executions asynchronously, as Athena does: a small pool of workers, each with its own DuckDB
-database (httpfs pointed at the gateway), measuring the bytes each query reads from S3 from DuckDB's HTTP
-log, and writing results with their .metadata to the output location through S3."""
+"""Runs query executions asynchronously, as Athena does: a small pool of workers, each query in a fresh,
+locked-down DuckDB database (httpfs pointed at the gateway; see sandbox.py) with its own scratch folder,
+measuring the bytes each query reads from S3 from DuckDB's HTTP log, stopping it at the work group's
+bytes-scanned cutoff, at dealab's query timeout or on StopQueryExecution, and writing results with their
+.metadata to the output location through S3.
+
+A fresh database per query (~80 ms to make, so the next one is made after a query ends, not when one
+starts) means nothing a query leaves behind reaches the next, its file cache and HTTP log start empty,
+and its configuration can be locked for good."""
 
 from __future__ import annotations
 
@@ -19,7 +25,7 @@ import duckdb_extension_httpfs
 from botocore.exceptions import ClientError
 
 from dealab.config import TEST_ACCESS_KEY, TEST_SECRET_KEY
-from dealab.engines.athena import results, statements, translate
+from dealab.engines.athena import results, sandbox, statements, translate
 from dealab.engines.athena.catalog import GlueCatalog, split_s3
 from dealab.engines.athena.errors import ENGINE_ERROR_TYPE, SYSTEM_ERROR, QueryError
 from dealab.engines.athena.results import Outcome
@@ -38,39 +44,75 @@ BYTES_SCANNED_SQL = (
 
 BYTES_LIMIT_REASON = "Bytes scanned limit was exceeded"
 USER_CANCEL_REASON = "Query cancelled by user"
-CUTOFF_POLL_SECONDS = 0.1
+WATCH_POLL_SECONDS = 0.1
+# Athena cancels a DML query after 30 minutes; on a laptop a query that long is a mistake (a recursive CTE
+# that never ends), so dealab's default is 5 minutes, settable in seconds through the environment.
+QUERY_TIMEOUT_ENV = "DEALAB_ATHENA_QUERY_TIMEOUT"
+DEFAULT_QUERY_TIMEOUT_SECONDS = 300.0
+TIMEOUT_REASON = "Query timeout: the query ran longer than {seconds:g} seconds, dealab's limit ({env} sets it, in seconds)"
+
+
+def query_timeout_seconds() -> float:
+    text = os.environ.get(QUERY_TIMEOUT_ENV, "").strip()
+    try:
+        seconds = float(text) if text else DEFAULT_QUERY_TIMEOUT_SECONDS
+    except ValueError:
+        seconds = -1.0
+    if seconds <= 0:
+        log.warning("%s=%r is not a positive number of seconds; using %g", QUERY_TIMEOUT_ENV, text, DEFAULT_QUERY_TIMEOUT_SECONDS)
+        return DEFAULT_QUERY_TIMEOUT_SECONDS
+    return seconds
 
 
 class Cancelled(Exception):
     """The query was stopped (StopQueryExecution) or went over the work group's bytes-scanned cutoff."""
 
 
-class CutoffWatch:
-    """Interrupts a running query as soon as the bytes it has read pass the work group's cutoff."""
+class QueryWatch:
+    """Interrupts a running query once the bytes it has read pass the work group's cutoff, or once it has run
+    longer than the timeout. Once fired it interrupts again at every poll, so a step that swallowed one
+    interrupt (partition pruning falls back when DuckDB fails) does not let the query run on."""
 
-    def __init__(self, connection: duckdb.DuckDBPyConnection, cutoff: int | None):
+    def __init__(self, connection: duckdb.DuckDBPyConnection, cutoff: int | None, timeout: float):
         self.exceeded = False
+        self.timed_out = False
         self._done = threading.Event()
-        self._thread = None
-        if cutoff:
-            self._thread = threading.Thread(target=self._watch, args=(connection, cutoff), name="athena-cutoff", daemon=True)
-            self._thread.start()
+        self._thread = threading.Thread(target=self._watch, args=(connection, cutoff, time.monotonic() + timeout),
+                                        name="athena-watch", daemon=True)
+        self._thread.start()
 
-    def _watch(self, connection: duckdb.DuckDBPyConnection, cutoff: int) -> None:
-        reader = connection.cursor()  # a second connection to the same database sees the same HTTP log
+    @property
+    def fired(self) -> bool:
+        return self.exceeded or self.timed_out
+
+    def _watch(self, connection: duckdb.DuckDBPyConnection, cutoff: int | None, deadline: float) -> None:
+        reader = connection.cursor() if cutoff else None  # a second connection to the same database sees the same HTTP log
         try:
-            while not self._done.wait(CUTOFF_POLL_SECONDS):
-                if reader.execute(BYTES_SCANNED_SQL).fetchone()[0] > cutoff:
+            while not self._done.wait(max(0.0, min(WATCH_POLL_SECONDS, deadline - time.monotonic()))):
+                if not self.fired and time.monotonic() >= deadline:
+                    self.timed_out = True
+                if not self.fired and reader is not None and reader.execute(BYTES_SCANNED_SQL).fetchone()[0] > cutoff:
                     self.exceeded = True
+                if self.fired:
                     connection.interrupt()
-                    return
         finally:
-            reader.close()
+            if reader is not None:
+                reader.close()
 
     def stop(self) -> None:
         self._done.set()
-        if self._thread is not None:
-            self._thread.join()
+        self._thread.join()
+
+
+class Sandbox:
+    """One query's DuckDB database and the scratch folder that is the only local path it may touch."""
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection, folder: Path):
+        self.connection, self.folder = connection, folder
+
+    def discard(self) -> None:
+        self.connection.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 class QueryRunner:
@@ -78,10 +120,11 @@ class QueryRunner:
         self.endpoint = urlsplit(endpoint_url).netloc
         self.region = region
         self.catalog = catalog
-        self.scratch = scratch
+        self.scratch = scratch.resolve()  # resolved: DuckDB's allowed_directories compares path text
         self.on_change = on_change  # on_change(execution_id, **fields) persists a state change
+        self.timeout = query_timeout_seconds()
         self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="athena-query")
-        self._local = threading.local()
+        self._spares: list[Sandbox] = []  # databases made ready for the next queries
         self._running: dict[str, duckdb.DuckDBPyConnection] = {}
         self._cancelled: set[str] = set()
         self._closing = False
@@ -105,13 +148,15 @@ class QueryRunner:
             for connection in self._running.values():
                 connection.interrupt()
         self._pool.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            spares, self._spares = self._spares, []
+        for spare in spares:
+            spare.discard()
 
-    def _connection(self) -> duckdb.DuckDBPyConnection:
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = duckdb.connect(
-                config={"autoinstall_known_extensions": False, "autoload_known_extensions": False, "threads": os.cpu_count() or 2}
-            )
+    def _make_sandbox(self) -> Sandbox:
+        folder = Path(tempfile.mkdtemp(prefix="query-", dir=self.scratch))
+        connection = duckdb.connect(config={**sandbox.CONNECT_CONFIG, "threads": os.cpu_count() or 2})
+        try:
             connection.execute(f"LOAD '{HTTPFS_EXTENSION}'")
             for statement in [
                 f"SET s3_endpoint = '{self.endpoint}'",
@@ -121,12 +166,36 @@ class QueryRunner:
                 f"SET s3_access_key_id = '{TEST_ACCESS_KEY}'",
                 f"SET s3_secret_access_key = '{TEST_SECRET_KEY}'",
                 "SET enable_http_metadata_cache = false",
+                # What a query needs is fetched once (not once per plan phase); the database is the query's
+                # own, so nothing comes from an earlier query and DataScannedInBytes is what this query read.
+                "SET enable_external_file_cache = true",
                 "CALL enable_logging('HTTP')",
                 *translate.setup_statements(),
+                *sandbox.lockdown_statements(folder),
             ]:
                 connection.execute(statement)
-            self._local.connection = connection
-        return connection
+        except BaseException:
+            Sandbox(connection, folder).discard()
+            raise
+        return Sandbox(connection, folder)
+
+    def _take_sandbox(self) -> Sandbox:
+        with self._lock:
+            if self._spares:
+                return self._spares.pop()
+        return self._make_sandbox()
+
+    def _prepare_spare(self) -> None:
+        """Makes the next query's database now, while no query waits for it."""
+        with self._lock:
+            if self._closing or len(self._spares) >= WORKERS:
+                return
+        spare = self._make_sandbox()
+        with self._lock:
+            if not self._closing:
+                self._spares.append(spare)
+                return
+        spare.discard()
 
     # ------------------------------------------------------------ one execution
 
@@ -138,14 +207,10 @@ class QueryRunner:
                 return
         started = time.time()
         self.on_change(execution_id, state="RUNNING", started=started)
-        scratch = Path(tempfile.mkdtemp(prefix=f"{execution_id}-", dir=self.scratch))
+        box = None
         try:
-            connection = self._connection()
-            # A fresh file cache per query: what the query needs is fetched once (not once per plan phase)
-            # and nothing comes from an earlier query, so DataScannedInBytes is what this query read.
-            connection.execute("SET enable_external_file_cache = false")
-            connection.execute("SET enable_external_file_cache = true")
-            connection.execute("CALL truncate_duckdb_logs()")
+            box = self._take_sandbox()
+            connection = box.connection
             with self._lock:
                 if execution_id in self._cancelled:  # stopped while the worker was getting ready
                     raise Cancelled(USER_CANCEL_REASON)
@@ -156,15 +221,21 @@ class QueryRunner:
                 database=(execution.get("QueryExecutionContext") or {}).get("Database", "default").lower(),
                 catalog=self.catalog,
                 connection=connection,
-                scratch=scratch,
+                scratch=box.folder,
                 output_folder=execution["_OutputFolder"],
             )
             cutoff = execution.get("_BytesScannedCutoff")
-            watch = CutoffWatch(connection, cutoff)
+            watch = QueryWatch(connection, cutoff, self.timeout)
             try:
                 outcome = statements.execute(context)
             except duckdb.InterruptException:
                 outcome = None
+            except QueryError:
+                with self._lock:
+                    stopped = execution_id in self._cancelled or self._closing
+                if not (watch.fired or stopped):
+                    raise
+                outcome = None  # an interrupt some step turned into an error: the stop, not the error, is the reason
             finally:
                 watch.stop()
                 with self._lock:
@@ -174,6 +245,8 @@ class QueryRunner:
             if watch.exceeded or (cutoff and scanned > cutoff):
                 self.on_change(execution_id, state="CANCELLED", reason=BYTES_LIMIT_REASON, scanned=scanned, engine_ms=engine_ms)
                 return
+            if outcome is None and watch.timed_out:
+                raise QueryError(TIMEOUT_REASON.format(seconds=self.timeout, env=QUERY_TIMEOUT_ENV))
             with self._lock:
                 if outcome is None and self._closing:
                     raise QueryError(STACK_STOPPED_REASON, category=SYSTEM_ERROR)
@@ -198,7 +271,12 @@ class QueryRunner:
         finally:
             with self._lock:
                 self._cancelled.discard(execution_id)
-            shutil.rmtree(scratch, ignore_errors=True)
+            if box is not None:
+                box.discard()
+            try:
+                self._prepare_spare()
+            except Exception:  # the next query makes its own, and reports why if it cannot
+                log.exception("could not prepare the next query's database")
 
     def _write_results(self, execution: dict, outcome: Outcome) -> str | None:
         """Writes the result file (and its .metadata, and for CTAS/INSERT/UNLOAD the manifest) to S3."""

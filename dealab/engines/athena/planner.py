@@ -10,7 +10,7 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
-from dealab.engines.athena import projection, translate
+from dealab.engines.athena import projection, sandbox, translate
 from dealab.engines.athena.catalog import PATH_COLUMN, GlueCatalog, PartitionFiles, Table, relation_sql
 from dealab.engines.athena.datatypes import hive_to_duckdb
 from dealab.engines.athena.errors import QueryError, position_of
@@ -95,6 +95,7 @@ class Planner:
     def plan(self, query: exp.Expression, name_columns: bool = True) -> str:
         """The DuckDB SQL of the query, over temporary views this planner registers for its tables."""
         query = self.inline_views(query.copy())
+        sandbox.check(query, self.sql)  # after inlining: a view stored in Glue may call what a query may not
         asks_for_path = any(column.name == PATH_COLUMN for column in query.find_all(exp.Column))
         for ref in _table_refs(query):
             table = self.resolve(ref)

@@ -17,7 +17,7 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
-from dealab.engines.athena import translate
+from dealab.engines.athena import sandbox, translate
 from dealab.engines.athena.catalog import STORAGE_FOR_FORMAT, GlueCatalog, Table, folder, split_s3, view_text
 from dealab.engines.athena.datatypes import duckdb_to_hive, trino_name
 from dealab.engines.athena.errors import QueryError, from_duckdb, position_of, syntax_error
@@ -631,6 +631,8 @@ def _execute(ctx: StatementContext) -> Outcome:
     if not sql:
         raise QueryError("mismatched input '<EOF>'. Expecting: " + ", ".join(f"'{k}'" for k in STATEMENT_KEYWORDS), position=(1, 1))
     first = re.match(r"[\s(]*(\w+)", sql)
+    if first:
+        sandbox.refuse_statement(ctx.sql, first.group(1))
     if first and first.group(1).upper() not in STATEMENT_KEYWORDS:
         raise _not_a_statement(ctx.sql, first.group(1))
     for pattern, handler in STATEMENT_PATTERNS:

@@ -7,14 +7,13 @@ with InvalidInputException rather than stored and silently never used.
 
 from __future__ import annotations
 
-import json
-import os
 import threading
 from pathlib import Path
 
 from dealab.engines.glue.inference import CsvRules
 from dealab.engines.glue.jobs import GlueError
 from dealab.engines.glue.schedules import lab_now
+from dealab.stack.store import JsonFile
 
 KINDS = ("GrokClassifier", "XMLClassifier", "JsonClassifier", "CsvClassifier")
 HEADER_OPTIONS = ("UNKNOWN", "PRESENT", "ABSENT")
@@ -41,15 +40,12 @@ def _csv_definition(given: dict) -> dict:
 
 class Classifiers:
     def __init__(self, state_dir: Path):
-        self._file = state_dir / "glue" / "classifiers.json"
+        self._file = JsonFile(state_dir / "glue" / "classifiers.json")
         self._lock = threading.Lock()
-        self._stored: dict[str, dict] = json.loads(self._file.read_text()) if self._file.exists() else {}
+        self._stored: dict[str, dict] = self._file.load({})
 
     def _save(self) -> None:
-        self._file.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self._file.with_suffix(".tmp")
-        temporary.write_text(json.dumps(self._stored, indent=1))
-        os.replace(temporary, self._file)
+        self._file.save(self._stored)
 
     @staticmethod
     def _csv_request(params: dict) -> dict:

@@ -1,0 +1,173 @@
+"""Athena SQL never reaches the host: table functions and DuckDB statements that touch local files or the
+engine's configuration end FAILED with an Athena-style reason, and nothing is read or written; the DuckDB
+lockdown behind that check holds on its own; queries time out and StopQueryExecution cancels them."""
+
+from __future__ import annotations
+
+import time
+
+import duckdb
+import pytest
+
+from dealab.engines.athena.catalog import view_text
+from dealab.engines.athena.execution import QueryRunner
+from dealab.stack import control
+from tests.conftest import client, make_settings
+from tests.test_athena import Athena, lake, put_sales_csv, unique  # noqa: F401  (lake is a fixture)
+
+SECRET = "canary-secret-4242"
+
+
+@pytest.fixture
+def canary(tmp_path):
+    """A host folder with a file a query must not read; COPY/ATTACH targets inside it must stay absent."""
+    folder = tmp_path / "host"
+    folder.mkdir()
+    (folder / "canary.csv").write_text(f"word\n{SECRET}\n")
+    return folder
+
+
+# Each host-reaching form → the code its StateChangeReason starts with (None: a syntax error). {file} is the canary file,
+# {dir} its folder, {out} a path that must not be written.
+HOST_FORMS = [
+    ("SELECT * FROM read_csv('{file}')", "FUNCTION_NOT_FOUND"),
+    ("SELECT * FROM read_csv_auto('{file}')", "FUNCTION_NOT_FOUND"),
+    ("SELECT * FROM read_text('{file}')", "FUNCTION_NOT_FOUND"),
+    ("SELECT content FROM read_blob('{file}')", "FUNCTION_NOT_FOUND"),
+    ("SELECT * FROM read_parquet('{file}')", "FUNCTION_NOT_FOUND"),
+    ("SELECT * FROM parquet_metadata('{file}')", "FUNCTION_NOT_FOUND"),
+    ("SELECT * FROM sniff_csv('{file}')", "FUNCTION_NOT_FOUND"),
+    ("SELECT * FROM glob('{dir}/*')", None),  # sqlglot takes glob for the GLOB operator: a syntax error
+    ("SELECT * FROM TABLE(read_text('{file}'))", "FUNCTION_NOT_FOUND"),
+    ("SELECT (SELECT content FROM read_text('{file}'))", "FUNCTION_NOT_FOUND"),
+    ("WITH r AS (SELECT * FROM read_csv('{file}')) SELECT * FROM r", "FUNCTION_NOT_FOUND"),
+    ("SELECT * FROM (VALUES 1) AS t(x) CROSS JOIN read_text('{file}')", "FUNCTION_NOT_FOUND"),
+    ("SELECT * FROM query('SELECT * FROM read_text(''{file}'')')", "FUNCTION_NOT_FOUND"),
+    ("SELECT * FROM duckdb_settings()", "FUNCTION_NOT_FOUND"),
+    ("SELECT current_setting('allowed_directories')", "FUNCTION_NOT_FOUND"),
+    ("SELECT * FROM \"{file}\"", "TABLE_NOT_FOUND"),
+    ("EXPLAIN SELECT * FROM read_text('{file}')", "FUNCTION_NOT_FOUND"),
+    ("COPY (SELECT 1) TO '{out}'", "NOT_SUPPORTED"),
+    ("ATTACH '{out}' AS other", "NOT_SUPPORTED"),
+    ("SET enable_external_access = true", "NOT_SUPPORTED"),
+    ("PRAGMA enable_profiling", "NOT_SUPPORTED"),
+    ("INSTALL spatial", "NOT_SUPPORTED"),
+    ("LOAD httpfs", "NOT_SUPPORTED"),
+    ("CALL enable_logging('HTTP')", "NOT_SUPPORTED"),
+]
+
+
+@pytest.mark.parametrize(("template", "code"), HOST_FORMS, ids=[t for t, _ in HOST_FORMS])
+def test_host_reaching_sql_fails_and_touches_nothing(lake, canary, template, code):
+    out = canary / "written.csv"
+    sql = template.format(file=canary / "canary.csv", dir=canary, out=out)
+    status = lake.athena.run(sql, lake.db, expect="FAILED")["Status"]
+    if code is None:
+        assert "mismatched input" in status["StateChangeReason"], status
+    else:
+        assert status["StateChangeReason"].startswith(code + ":"), status
+    assert SECRET not in status["StateChangeReason"]
+    assert status["AthenaError"]["ErrorCategory"] == 2  # the learner's error, not the engine's
+    assert sorted(p.name for p in canary.iterdir()) == ["canary.csv"]
+
+
+def test_create_view_over_a_host_file_is_refused_and_not_stored(lake, canary):
+    status = lake.athena.run(f"CREATE VIEW {lake.db}.peek AS SELECT * FROM read_text('{canary / 'canary.csv'}')",
+                             lake.db, expect="FAILED")["Status"]
+    assert status["StateChangeReason"].startswith("FUNCTION_NOT_FOUND:") and "read_text" in status["StateChangeReason"]
+    tables = client(lake.settings, "glue").get_tables(DatabaseName=lake.db)["TableList"]
+    assert [t["Name"] for t in tables] == []
+
+
+def test_a_view_written_straight_into_glue_cannot_read_the_host_either(lake, canary):
+    sql = f"SELECT content FROM read_text('{canary / 'canary.csv'}')"
+    client(lake.settings, "glue").create_table(DatabaseName=lake.db, TableInput={
+        "Name": "sneaky", "TableType": "VIRTUAL_VIEW", "ViewExpandedText": "/* Presto View */",
+        "ViewOriginalText": view_text(sql, lake.db, [("content", "varchar")]),
+        "StorageDescriptor": {"Columns": [{"Name": "content", "Type": "string"}], "SerdeInfo": {}},
+    })
+    status = lake.athena.run(f"SELECT * FROM {lake.db}.sneaky", lake.db, expect="FAILED")["Status"]
+    assert status["StateChangeReason"].startswith("FUNCTION_NOT_FOUND:") and SECRET not in status["StateChangeReason"]
+
+
+def test_a_table_located_on_the_host_reads_nothing(lake, canary):
+    lake.athena.run(f"CREATE EXTERNAL TABLE {lake.db}.local (word string) ROW FORMAT DELIMITED FIELDS TERMINATED BY ',' "
+                    f"LOCATION 'file://{canary}/'", lake.db)
+    execution = lake.athena.wait(lake.athena.start(f"SELECT * FROM {lake.db}.local", lake.db))
+    assert execution["Status"]["State"] == "FAILED"
+    assert SECRET not in execution["Status"]["StateChangeReason"]
+
+
+def test_s3_reads_ctas_unload_and_ordinary_queries_still_work(lake):
+    athena, db = lake.athena, lake.db
+    put_sales_csv(lake, days=2, rows_per_day=10)
+    athena.run(f"CREATE EXTERNAL TABLE {db}.sales (id bigint, item string, price double) PARTITIONED BY (dt string) "
+               f"ROW FORMAT DELIMITED FIELDS TERMINATED BY ',' LOCATION 's3://{lake.bucket}/raw/sales/' "
+               "TBLPROPERTIES ('skip.header.line.count'='1')", db)
+    athena.run(f"MSCK REPAIR TABLE {db}.sales", db)
+    assert athena.rows(athena.run(f"SELECT count(*) AS n FROM {db}.sales", db)) == [["n"], ["20"]]
+    athena.run(f"CREATE TABLE {db}.copied WITH (format = 'PARQUET', external_location = 's3://{lake.bucket}/copied/') "
+               f"AS SELECT id, item FROM {db}.sales", db)
+    assert athena.rows(athena.run(f"SELECT count(*) AS n FROM {db}.copied", db)) == [["n"], ["20"]]
+    athena.run(f"UNLOAD (SELECT item FROM {db}.sales) TO 's3://{lake.bucket}/unloaded/' WITH (format = 'JSON')", db)
+    assert lake.s3.list_objects_v2(Bucket=lake.bucket, Prefix="unloaded/")["KeyCount"] >= 1
+    rows = athena.rows(athena.run("SELECT sum(x) AS s FROM UNNEST(sequence(1, 4)) AS t(x) CROSS JOIN range(2) AS r(y)", db))
+    assert rows == [["s"], ["20"]]
+
+
+def test_stop_query_execution_cancels_a_running_query(lake):
+    athena = lake.athena
+    execution_id = athena.start("SELECT count(*) FROM range(40000000000) AS a(x) WHERE x % 7 = 3", lake.db)
+    deadline = time.time() + 30
+    while athena.athena.get_query_execution(QueryExecutionId=execution_id)["QueryExecution"]["Status"]["State"] != "RUNNING":
+        assert time.time() < deadline, "the query never started"
+        time.sleep(0.05)
+    athena.athena.stop_query_execution(QueryExecutionId=execution_id)
+    status = athena.wait(execution_id, timeout=30)["Status"]
+    assert status["State"] == "CANCELLED", status
+
+
+def test_the_duckdb_lockdown_holds_without_the_query_check(tmp_path, canary):
+    """Defence in depth: a query database refuses host paths and configuration changes by itself."""
+    runner = QueryRunner("http://127.0.0.1:9", "us-east-1", catalog=None, scratch=tmp_path / "scratch", on_change=None)
+    (tmp_path / "scratch").mkdir()
+    box = runner._make_sandbox()
+    try:
+        connection = box.connection
+        for statement in [
+            f"SELECT * FROM read_text('{canary / 'canary.csv'}')",
+            f"SELECT * FROM '{canary / 'canary.csv'}'",
+            f"SELECT * FROM glob('{canary}/*')",
+            f"COPY (SELECT 1) TO '{canary / 'written.csv'}'",
+            f"ATTACH '{canary / 'other.db'}'",
+            f"SELECT * FROM read_text('{box.folder}/../../host/canary.csv')",
+            "INSTALL spatial",
+            "SET enable_external_access = true",
+            "SET allowed_directories = ['/']",
+            "SET lock_configuration = false",
+        ]:
+            with pytest.raises(duckdb.Error):
+                connection.execute(statement).fetchall()
+        connection.execute(f"COPY (SELECT 42 AS x) TO '{box.folder}/own.csv'")  # CTAS writes here first
+        assert connection.execute(f"SELECT x FROM read_csv('{box.folder}/own.csv')").fetchall() == [(42,)]
+        assert sorted(p.name for p in canary.iterdir()) == ["canary.csv"]
+    finally:
+        box.discard()
+    assert not box.folder.exists()
+
+
+def test_a_runaway_query_fails_at_the_timeout(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEALAB_ATHENA_QUERY_TIMEOUT", "2")
+    settings = make_settings(tmp_path / "state")
+    control.up(settings)
+    try:
+        client(settings, "s3").create_bucket(Bucket="timeout-results")
+        athena = Athena(settings, "s3://timeout-results/")
+        execution = athena.wait(athena.start("WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t) SELECT count(*) FROM t"),
+                                timeout=60)
+        status = execution["Status"]
+        assert status["State"] == "FAILED", status
+        assert status["StateChangeReason"].startswith("Query timeout") and "DEALAB_ATHENA_QUERY_TIMEOUT" in status["StateChangeReason"]
+        assert athena.rows(athena.run("SELECT 1 AS one")) == [["one"], ["1"]]  # the next query runs as usual
+    finally:
+        control.down(settings)
