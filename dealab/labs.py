@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dealab.config import REPO_ROOT, Settings
+from dealab.stack.store import JsonFile
 
 LABS_DIR = REPO_ROOT / "labs"
 SOLUTIONS_DIR = REPO_ROOT / "solutions"
@@ -130,22 +130,15 @@ def _code_dirs_file(settings: Settings) -> Path:
 def code_dir(lab: Lab, settings: Settings) -> Path:
     """The folder whose scripts last ran for this lab (starter, solution, or a copy): graders that run the
     learner's code again (a consumer restarted mid-stream) run that one."""
-    try:
-        recorded = json.loads(_code_dirs_file(settings).read_text()).get(str(lab.number))
-    except (FileNotFoundError, ValueError):
-        recorded = None
+    recorded = JsonFile(_code_dirs_file(settings)).load({}).get(str(lab.number))
     return Path(recorded) if recorded else lab.starter_dir
 
 
 def _remember_code_dir(lab: Lab, settings: Settings, folder: Path) -> None:
-    path = _code_dirs_file(settings)
-    try:
-        recorded = json.loads(path.read_text())
-    except (FileNotFoundError, ValueError):
-        recorded = {}
+    code_dirs = JsonFile(_code_dirs_file(settings))
+    recorded = code_dirs.load({})
     recorded[str(lab.number)] = str(folder.resolve())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(recorded, indent=2))
+    code_dirs.save(recorded)
 
 
 def run_scripts(lab: Lab, folder: Path, settings: Settings, timeout: int = SCRIPT_TIMEOUT_SECONDS, extra_env: dict | None = None) -> list[ScriptRun]:

@@ -8,6 +8,7 @@ import secrets
 from pathlib import Path
 
 from dealab.config import Settings
+from dealab.stack.store import write_atomic
 
 
 def learner_seed(settings: Settings) -> str:
@@ -16,11 +17,14 @@ def learner_seed(settings: Settings) -> str:
     if named:
         return named
     path = settings.state_dir / "learner"
-    if path.exists():
-        return path.read_text().strip()
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        kept = path.read_text().strip()
+    except (FileNotFoundError, UnicodeDecodeError):
+        kept = ""
+    if kept:
+        return kept
     seed = f"learner-{secrets.token_hex(4)}"
-    path.write_text(seed + "\n")
+    write_atomic(path, seed + "\n")
     return seed
 
 

@@ -18,7 +18,7 @@ import os
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -138,6 +138,29 @@ class ReadReport:
     torn_tail: bool = False
 
 
+def parse_json_lines(lines: Iterable[bytes], report: ReadReport) -> Iterator[dict]:
+    """The JSON objects of a JSON-lines stream. A last line without its newline is a write the process never
+    finished (and so never acknowledged): it is skipped as torn. Any other unreadable line is skipped and
+    its number reported."""
+    for number, line in enumerate(lines, start=1):
+        if not line.endswith(b"\n"):
+            report.torn_tail = True
+            break
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise ValueError("not a JSON object")
+        except ValueError:
+            report.damaged_lines.append(number)
+            continue
+        report.records += 1
+        yield record
+
+
+def json_line(record: dict) -> bytes:
+    return json.dumps(record, separators=(",", ":")).encode() + b"\n"
+
+
 class JsonLines:
     """An append-only file of JSON records, one a line."""
 
@@ -146,35 +169,20 @@ class JsonLines:
         self._handle = None
 
     def read(self, report: ReadReport | None = None) -> Iterator[dict]:
-        """Every readable record in order. A last line without its newline is a write the process never
-        finished (and so never acknowledged): it is skipped as torn. Any other unreadable line is skipped
-        and its number reported."""
-        report = report if report is not None else ReadReport()
+        """Every readable record in order (see `parse_json_lines`)."""
         try:
             handle = self.path.open("rb")
         except FileNotFoundError:
             return
         with handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.endswith(b"\n"):
-                    report.torn_tail = True
-                    break
-                try:
-                    record = json.loads(line)
-                    if not isinstance(record, dict):
-                        raise ValueError("not a JSON object")
-                except ValueError:
-                    report.damaged_lines.append(number)
-                    continue
-                report.records += 1
-                yield record
+            yield from parse_json_lines(handle, report if report is not None else ReadReport())
 
     def append(self, records: list[dict], sync: bool = False) -> None:
         if self._handle is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._drop_torn_tail()
             self._handle = self.path.open("ab")
-        self._handle.write(b"".join(json.dumps(record, separators=(",", ":")).encode() + b"\n" for record in records))
+        self._handle.write(b"".join(map(json_line, records)))
         self._handle.flush()
         if sync:
             os.fsync(self._handle.fileno())
@@ -182,7 +190,7 @@ class JsonLines:
     def rewrite(self, records: list[dict]) -> None:
         """Replaces the whole file with `records`, atomically."""
         self.close()
-        write_atomic(self.path, b"".join(json.dumps(record, separators=(",", ":")).encode() + b"\n" for record in records))
+        write_atomic(self.path, b"".join(map(json_line, records)))
 
     def repair(self) -> ReadReport:
         """Rewrites the file with only its readable records; the damaged original is set aside."""

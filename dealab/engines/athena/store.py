@@ -8,6 +8,8 @@ import threading
 import time
 from pathlib import Path
 
+from dealab.stack.store import set_aside_sqlite, sqlite_damage
+
 STACK_STOPPED_REASON = "The query was interrupted: the dealab stack stopped while it ran"
 
 
@@ -16,7 +18,11 @@ class Store:
 
     def __init__(self, folder: Path):
         folder.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(folder / "athena.sqlite3", check_same_thread=False, isolation_level=None)
+        path = folder / "athena.sqlite3"
+        damage = sqlite_damage(path)
+        if damage:  # a damaged database is kept for a person to look at; the engine starts with an empty one
+            set_aside_sqlite(path, damage)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: safe when the process dies, one fsync per checkpoint
         self._db.execute(

@@ -11,7 +11,7 @@ import datetime
 import re
 from pathlib import Path
 
-from dealab.engines.clock.store import JsonFile
+from dealab.stack.store import JsonFile
 from dealab.stack import motohooks
 
 UTC = datetime.timezone.utc

@@ -37,7 +37,7 @@ from dealab.engines.clock.rules import (
     LifecycleError,
     parse,
 )
-from dealab.engines.clock.store import JsonFile
+from dealab.stack.store import JsonFile
 from dealab.engines.clock.tags import ObservedTags, tags_from_body, tags_from_header
 from dealab.engines.clock.ttl import TtlMarks, TtlRun, table_of_stream_arn
 from dealab.stack.messages import AwsRequest, AwsResponse

@@ -25,6 +25,7 @@ from dealab.engines import ANY_OPERATION, ENGINE_HEADER, Engine, EngineContext
 from dealab.engines.faults import errors
 from dealab.engines.faults.rules import Rule, RuleError, parse
 from dealab.stack.messages import AwsRequest, AwsResponse
+from dealab.stack.store import JsonFile
 
 log = logging.getLogger("dealab.faults")
 
@@ -37,6 +38,7 @@ class FaultsEngine(Engine):
         super().__init__(context)
         self._lock = threading.Lock()
         self._path = context.state_dir / self.name / "rules.json"
+        self._file = JsonFile(self._path)
         self._rules: dict[str, Rule] = self._load()
         self._clients: dict[str, object] = {}
 
@@ -180,13 +182,7 @@ class FaultsEngine(Engine):
     # --- state ----------------------------------------------------------------------------------------
 
     def _load(self) -> dict[str, Rule]:
-        try:
-            specs = json.loads(self._path.read_text())
-        except FileNotFoundError:
-            return {}
-        except ValueError as error:
-            log.warning("ignoring unreadable fault rules in %s: %s", self._path, error)
-            return {}
+        specs = self._file.load([])  # unreadable rules are set aside (and logged) by the store
         rules = {}
         for spec in specs:
             try:
@@ -198,10 +194,7 @@ class FaultsEngine(Engine):
         return rules
 
     def _save(self) -> None:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self._path.with_suffix(".tmp")
-        temporary.write_text(json.dumps([rule.spec() for rule in self._rules.values()], indent=2))
-        temporary.replace(self._path)
+        self._file.save([rule.spec() for rule in self._rules.values()])
 
     def reset(self) -> None:
         self.clear([])

@@ -9,7 +9,8 @@ and never reads a Kinesis source. Here:
   with a .gz name when CompressionFormat is GZIP;
 - a KinesisStreamAsSource delivery stream reads its Kinesis stream from the moment it was created, and
   refuses direct puts as AWS does;
-- prefixes, buffering hints and record sizes are validated with AWS's errors.
+- delivery stream names, prefixes, buffering hints and record sizes are validated with AWS's errors, and a
+  name reaches the disk only through the store's child_path.
 The delivery stream itself (its description, tags, deletion) stays the backend's.
 """
 
@@ -19,11 +20,12 @@ import base64
 import binascii
 import datetime
 import gzip
-import json
 import logging
+import re
 import threading
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 from botocore.exceptions import ClientError
 
@@ -32,6 +34,7 @@ from dealab.engines.firehose import prefixes
 from dealab.engines.firehose.buffers import Buffer
 from dealab.stack import motohooks
 from dealab.stack.messages import AwsRequest, AwsResponse
+from dealab.stack.store import JsonFile, UnsafeName, child_path
 
 log = logging.getLogger("dealab.firehose")
 
@@ -47,6 +50,9 @@ TICK_SECONDS = 0.5
 DESTINATION_MEMBERS = ("ExtendedS3DestinationConfiguration", "S3DestinationConfiguration")
 DESCRIPTION_MEMBERS = ("ExtendedS3DestinationDescription", "S3DestinationDescription")
 UPDATE_MEMBERS = ("ExtendedS3DestinationUpdate", "S3DestinationUpdate")
+# DeliveryStreamName as the Firehose API documents it (every operation that names a stream).
+STREAM_NAME_PATTERN = "[a-zA-Z0-9_.-]+"
+STREAM_NAME_LENGTH = (1, 64)
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,9 @@ class FirehoseEngine(Engine):
     # --- API ------------------------------------------------------------------------------------------
 
     def handle(self, request: AwsRequest) -> AwsResponse:
+        refusal = _invalid_stream_name(request.json.get("DeliveryStreamName"))
+        if refusal:
+            return refusal
         if request.headers.get(ENGINE_HEADER):
             return request.send_on()
         return getattr(self, f"_{request.operation}")(request)
@@ -231,7 +240,12 @@ class FirehoseEngine(Engine):
                 continue
             if delivery is None or not delivery.source_stream_arn:
                 continue
-            self._poll(delivery, json.loads(path.read_text()))
+            position = JsonFile(path).load({})
+            if "since" not in position:
+                log.warning("firehose %s: Kinesis source position unreadable; reading from now on", name)
+                position = {"since": self._now().isoformat(), "shards": {}}
+            position.setdefault("shards", {})
+            self._poll(delivery, position)
 
     def _poll(self, delivery: Delivery, position: dict) -> None:
         kinesis = self._client("kinesis")
@@ -274,17 +288,13 @@ class FirehoseEngine(Engine):
             self._deliveries.pop(name, None)
 
     def _buffer_path(self, name: str):
-        return self._folder / "buffers" / f"{name}.jsonl"
+        return child_path(self._folder / "buffers", name, ".jsonl")
 
     def _source_path(self, name: str):
-        return self._folder / "sources" / f"{name}.json"
+        return child_path(self._folder / "sources", name, ".json")
 
     def _save_source(self, name: str, position: dict) -> None:
-        path = self._source_path(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(position))
-        temporary.replace(path)
+        JsonFile(self._source_path(name)).save(position)
 
     def _client(self, service: str, region: str | None = None):
         key = f"{service}:{region or self.context.region}"
@@ -318,6 +328,32 @@ class FirehoseEngine(Engine):
 
     def close(self) -> None:
         self._stop.set()
+        with self._lock:
+            for buffer in self._buffers.values():
+                buffer.close()
+
+
+def _invalid_stream_name(name) -> AwsResponse | None:
+    """AWS's refusal of a DeliveryStreamName outside its documented pattern and length. A name AWS would take
+    but that cannot be a file name here ('..', or one starting with '.') is refused in the same shape."""
+    if name is None:
+        return None  # a missing name is the backend's to refuse, as AWS's serializer does
+    low, high = STREAM_NAME_LENGTH
+    constraint = None
+    if not isinstance(name, str) or not re.fullmatch(STREAM_NAME_PATTERN, name):
+        constraint = f"Member must satisfy regular expression pattern: {STREAM_NAME_PATTERN}"
+    elif not low <= len(name) <= high:
+        constraint = f"Member must have length less than or equal to {high}"
+    else:
+        try:
+            child_path(Path("buffers"), name)
+        except UnsafeName:
+            constraint = "dealab keeps a stream's buffer in a file of its name, which cannot begin with '.'"
+    if constraint is None:
+        return None
+    shown = re.sub(r"[\x00-\x1f\x7f]", lambda control: f"\\x{ord(control.group()):02x}", str(name)[:80])  # one readable line
+    return AwsResponse.json_error("ValidationException", f"1 validation error detected: Value '{shown}' at 'deliveryStreamName' "
+                                  f"failed to satisfy constraint: {constraint}")
 
 
 def _invalid_destination(parameters: dict, members: tuple[str, ...]) -> AwsResponse | None:
