@@ -21,6 +21,7 @@ from botocore.config import Config
 
 from dealab.config import TEST_ACCESS_KEY, TEST_SECRET_KEY, Settings
 from dealab.labs import Lab, code_dir
+from dealab.stack.admintoken import admin_headers
 
 DEFAULT_TIMEOUT_SECONDS = 60
 
@@ -98,7 +99,7 @@ class LabContext:
         data = None if payload is None else json.dumps(payload).encode()
         request = urllib.request.Request(
             f"{self.settings.endpoint_url}/_dealab/{path}", data=data, method="GET" if data is None else "POST",
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", **admin_headers(self.settings.state_dir)},
         )
         with urllib.request.urlopen(request, timeout=120) as response:
             return json.loads(response.read() or b"{}")

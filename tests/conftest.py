@@ -56,6 +56,13 @@ def clean_stack(aws_env) -> Settings:
     return aws_env
 
 
+def admin_headers(settings: Settings) -> dict[str, str]:
+    """The header carrying the state folder's admin token, which every /_dealab/ endpoint but health wants."""
+    from dealab.stack.admintoken import admin_headers as token_headers
+
+    return token_headers(settings.state_dir)
+
+
 def client(settings: Settings, service: str):
     return boto3.client(
         service,

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from dealab.commands.faults import app as faults_cli
 from dealab.engines.faults.rules import Rule, RuleError, parse
 from dealab.stack import control
-from tests.conftest import client, make_settings
+from tests.conftest import admin_headers, client, make_settings
 
 NO_RETRIES = Config(retries={"max_attempts": 1, "mode": "standard"})
 
@@ -22,7 +22,7 @@ NO_RETRIES = Config(retries={"max_attempts": 1, "mode": "standard"})
 def admin(settings, payload: dict | None = None) -> dict:
     request = urllib.request.Request(
         f"{settings.endpoint_url}/_dealab/faults", data=None if payload is None else json.dumps(payload).encode(),
-        method="GET" if payload is None else "POST",
+        method="GET" if payload is None else "POST", headers=admin_headers(settings),
     )
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
@@ -172,7 +172,7 @@ def test_clearing_one_target_keeps_the_others(faults):
 
 
 def test_a_bad_rule_is_a_400_with_the_reason(faults):
-    request = urllib.request.Request(f"{faults.endpoint_url}/_dealab/faults", method="POST",
+    request = urllib.request.Request(f"{faults.endpoint_url}/_dealab/faults", method="POST", headers=admin_headers(faults),
                                      data=json.dumps({"action": "set", "rules": ["kinesis:PutRecords rate=7"]}).encode())
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(request, timeout=30)
@@ -214,7 +214,7 @@ def test_a_catch_all_rule_spares_services_whose_error_shape_dealab_cannot_speak(
     client(faults, "cloudwatch").list_metrics()  # smithy-rpc-v2-cbor: passed on untouched
     with pytest.raises(ClientError):
         raw_client(faults, "sqs").list_queues()
-    refused = urllib.request.Request(f"{faults.endpoint_url}/_dealab/faults", method="POST",
+    refused = urllib.request.Request(f"{faults.endpoint_url}/_dealab/faults", method="POST", headers=admin_headers(faults),
                                      data=json.dumps({"action": "set", "rules": ["cloudwatch:ListMetrics rate=1"]}).encode())
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(refused, timeout=30)

@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from dealab.engines.firehose import prefixes
 from dealab.stack import control
-from tests.conftest import client, make_settings
+from tests.conftest import admin_headers, client, make_settings
 
 BUCKET = "lake"
 ROLE = "arn:aws:iam::123456789012:role/firehose-delivery"
@@ -57,7 +57,8 @@ def test_prefixes_firehose_refuses(prefix, error_prefix, complaint):
 
 
 def clock(settings, payload: dict) -> dict:
-    request = urllib.request.Request(f"{settings.endpoint_url}/_dealab/clock", data=json.dumps(payload).encode(), method="POST")
+    request = urllib.request.Request(f"{settings.endpoint_url}/_dealab/clock", data=json.dumps(payload).encode(), method="POST",
+                                     headers=admin_headers(settings))
     with urllib.request.urlopen(request, timeout=60) as response:
         return json.loads(response.read())
 

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import client
+from tests.conftest import admin_headers, client
 from tests.gluekit import wait_for_crawler
 
 BUCKET = "crawler-test"
@@ -276,7 +276,7 @@ def test_crawler_definitions_glue_refuses_are_refused(clean_stack, raw_zone):
 
 def _advance_clock(settings, by: str) -> None:
     request = urllib.request.Request(f"{settings.endpoint_url}/_dealab/clock", data=json.dumps({"action": "advance", "by": by}).encode(),
-                                     method="POST", headers={"Content-Type": "application/json"})
+                                     method="POST", headers={"Content-Type": "application/json", **admin_headers(settings)})
     with urllib.request.urlopen(request, timeout=60) as response:
         response.read()
 

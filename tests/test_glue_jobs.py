@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import client
+from tests.conftest import admin_headers, client
 from tests.gluekit import create_job, log_lines, run_job, upload_script, wait_for_run
 
 pytestmark = pytest.mark.slow
@@ -164,7 +164,7 @@ def test_update_job_replaces_the_definition(clean_stack, bucket):
 
 
 def _worker_pid(settings) -> int | None:
-    with urllib.request.urlopen(f"{settings.endpoint_url}/_dealab/glue") as response:
+    with urllib.request.urlopen(urllib.request.Request(f"{settings.endpoint_url}/_dealab/glue", headers=admin_headers(settings))) as response:
         return json.loads(response.read())["worker_pid"]
 
 

@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import client
+from tests.conftest import admin_headers, client
 from tests.gluekit import log_lines, run_job, upload_script, wait_for_run
 
 BUCKET = "glue-pythonshell-test"
@@ -48,7 +48,7 @@ def _create_shell_job(settings, name: str, source: str, **definition) -> None:
 
 
 def _glue_status(settings) -> dict:
-    with urllib.request.urlopen(f"{settings.endpoint_url}/_dealab/glue") as response:
+    with urllib.request.urlopen(urllib.request.Request(f"{settings.endpoint_url}/_dealab/glue", headers=admin_headers(settings))) as response:
         return json.loads(response.read())
 
 

@@ -13,7 +13,7 @@ from werkzeug.datastructures import Headers
 from dealab.engines import EngineContext
 from dealab.engines.kinesis import KinesisEngine, iterators
 from dealab.stack.messages import AwsRequest, AwsResponse
-from tests.conftest import client
+from tests.conftest import admin_headers, client
 
 
 def aws_error(call) -> dict:
@@ -112,7 +112,8 @@ def test_the_lab_clock_expires_iterators_through_the_stack(kinesis, clean_stack)
     import urllib.request
 
     def clock(payload: dict) -> None:
-        request = urllib.request.Request(f"{clean_stack.endpoint_url}/_dealab/clock", data=json.dumps(payload).encode(), method="POST")
+        request = urllib.request.Request(f"{clean_stack.endpoint_url}/_dealab/clock", data=json.dumps(payload).encode(), method="POST",
+                                         headers=admin_headers(clean_stack))
         urllib.request.urlopen(request, timeout=60).read()
 
     by_arn = kinesis.describe_stream_summary(StreamName="clicks")["StreamDescriptionSummary"]["StreamARN"]

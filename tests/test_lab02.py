@@ -8,6 +8,7 @@ import pytest
 from dealab import labrun
 from dealab.labs import get_lab
 from dealab.stack import control
+from tests.conftest import admin_headers
 from tests.labkit import explain, fresh_lab, prove_breakage, solution_report, starter_report
 
 # The breakages are judged on a smaller clickstream than the lab's 20,000 events, to keep the suite quick;
@@ -37,7 +38,7 @@ def test_solution_gets_full_marks_under_faults(aws_env, lab02):
 
     report = solution_report(lab02, aws_env)
     assert report.full_marks, explain(report)
-    with urllib.request.urlopen(f"{aws_env.endpoint_url}/_dealab/faults") as response:
+    with urllib.request.urlopen(urllib.request.Request(f"{aws_env.endpoint_url}/_dealab/faults", headers=admin_headers(aws_env))) as response:
         rule = json.loads(response.read())["rules"][0]
     assert rule["target"] == "kinesis:PutRecords" and rule["injected"] > 1000  # the retries really ran
 

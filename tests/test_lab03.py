@@ -6,6 +6,7 @@ import urllib.request
 
 import pytest
 
+from tests.conftest import admin_headers
 from tests.labkit import explain, fresh_lab, grade_lab, prove_breakage, solution_report, starter_report
 
 SCRIPT = "delivery.py"
@@ -15,7 +16,7 @@ def test_solution_gets_full_marks_under_faults(aws_env):
     lab = fresh_lab(3, aws_env)
     report = solution_report(lab, aws_env)
     assert report.full_marks, explain(report)
-    with urllib.request.urlopen(f"{aws_env.endpoint_url}/_dealab/faults") as response:
+    with urllib.request.urlopen(urllib.request.Request(f"{aws_env.endpoint_url}/_dealab/faults", headers=admin_headers(aws_env))) as response:
         rules = {rule["target"]: rule for rule in json.loads(response.read())["rules"]}
     assert rules["firehose:PutRecordBatch"]["injected"] > 100  # the retries really ran
     assert grade_lab(lab, aws_env).full_marks  # grading again changes nothing
@@ -63,6 +64,7 @@ def test_a_long_buffer_near_the_end_of_an_hour_only_fails_the_buffering_check(aw
 
 def _admin(settings, path: str, payload: dict | None = None) -> dict:
     data = None if payload is None else json.dumps(payload).encode()
-    request = urllib.request.Request(f"{settings.endpoint_url}/_dealab/{path}", data=data, method="POST" if data else "GET")
+    request = urllib.request.Request(f"{settings.endpoint_url}/_dealab/{path}", data=data, method="POST" if data else "GET",
+                                     headers=admin_headers(settings))
     with urllib.request.urlopen(request) as response:
         return json.loads(response.read())

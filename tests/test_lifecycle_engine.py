@@ -9,7 +9,7 @@ import urllib.request
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import client
+from tests.conftest import admin_headers, client
 
 BIG = b"x" * (128 * 1024)  # lifecycle leaves objects under 128 KiB where they are by default
 
@@ -19,7 +19,7 @@ def admin(settings, path, payload=None):
         f"{settings.endpoint_url}/_dealab/{path}",
         data=None if payload is None else json.dumps(payload).encode(),
         method="GET" if payload is None else "POST",
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **admin_headers(settings)},
     )
     with urllib.request.urlopen(request, timeout=120) as response:
         return json.loads(response.read())

@@ -39,7 +39,7 @@ def serving(stack):
 
 
 def plain_client(endpoint, service):
-    return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t")
+    return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
 
 
 def test_engine_calls_need_no_socket(stack):

@@ -67,7 +67,7 @@ def test_policy_denies_are_enforced_through_the_stack(clean_stack):
         {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": ["arn:aws:s3:::guarded", "arn:aws:s3:::guarded/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
         {"Effect": "Deny", "Principal": "*", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::guarded/*", "Condition": {"StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}}},
     ]}))
-    plain = boto3.client("s3", endpoint_url=clean_stack.insecure_endpoint_url, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t")
+    plain = boto3.client("s3", endpoint_url=clean_stack.insecure_endpoint_url, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
     assert code(lambda: s3.put_object(Bucket="guarded", Key="k", Body=b"x")) == "AccessDenied"
     assert code(lambda: s3.put_object(Bucket="guarded", Key="k", Body=b"x", ServerSideEncryption="aws:kms")) == "OK"
     assert code(lambda: plain.get_object(Bucket="guarded", Key="k")) == "AccessDenied"

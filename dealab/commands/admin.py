@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from dealab.config import settings
+from dealab.stack.admintoken import admin_headers
 
 console = Console()
 
@@ -20,12 +21,13 @@ class AdminError(Exception):
 
 
 def request(path: str, payload: dict | None = None, timeout: float = 60) -> dict:
-    """GET (or POST `payload` to) /_dealab/<path> on the running stack."""
+    """GET (or POST `payload` to) /_dealab/<path> on the running stack, with the state folder's admin token."""
+    current = settings()
     http_request = urllib.request.Request(
-        f"{settings().endpoint_url}/_dealab/{path}",
+        f"{current.endpoint_url}/_dealab/{path}",
         data=None if payload is None else json.dumps(payload).encode(),
         method="GET" if payload is None else "POST",
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **admin_headers(current.state_dir)},
     )
     try:
         with urllib.request.urlopen(http_request, timeout=timeout) as response:

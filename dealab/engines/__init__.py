@@ -17,7 +17,7 @@ import botocore.session
 from botocore.config import Config
 
 from dealab.config import TEST_ACCESS_KEY, TEST_SECRET_KEY
-from dealab.stack.loopback import Loopback
+from dealab.stack.loopback import ENGINE_HEADER_NAME, Loopback
 from dealab.stack.messages import AwsRequest, AwsResponse
 
 # Gateway order: an engine earlier in the list sees a request before the ones after it.
@@ -34,7 +34,9 @@ ENGINE_CLASSES = (
 
 ANY_OPERATION = "*"
 # Marks an engine's own calls, so an engine can let its own lookups through unexamined.
-ENGINE_HEADER = "X-Dealab-Engine"
+# Trusted only on calls made inside the stack's process (the loopback marks those in the WSGI environ); the
+# gateway drops it from requests that come over the network, so a client cannot imitate an engine.
+ENGINE_HEADER = ENGINE_HEADER_NAME
 
 
 @dataclass(frozen=True)

@@ -190,7 +190,9 @@ def reset(settings: Settings) -> None:
     if running_pid(settings) is None:
         reset_state_folder(settings.state_dir)
         return
-    request = urllib.request.Request(f"{settings.endpoint_url}/_dealab/reset", method="POST", data=b"")
+    from dealab.stack.admintoken import admin_headers
+
+    request = urllib.request.Request(f"{settings.endpoint_url}/_dealab/reset", method="POST", data=b"", headers=admin_headers(settings.state_dir))
     try:
         urllib.request.urlopen(request, timeout=60).read()
     except urllib.error.HTTPError as error:

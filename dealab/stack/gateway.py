@@ -10,7 +10,9 @@ from collections.abc import Callable
 from werkzeug.datastructures import Headers
 from werkzeug.wsgi import get_input_stream
 
-from dealab.engines import ANY_OPERATION, Engine
+from dealab.engines import ANY_OPERATION, ENGINE_HEADER, Engine
+from dealab.stack.door import Door
+from dealab.stack.loopback import ENGINE_ENVIRON_KEY
 from dealab.stack.backend import BackendUnavailable
 from dealab.stack.messages import AwsRequest, AwsResponse
 from dealab.stack.operations import identify
@@ -23,9 +25,11 @@ _REQUEST_FIELDS_IN_ENVIRON = ("REQUEST_METHOD", "PATH_INFO", "QUERY_STRING", "CO
 
 
 class Gateway:
-    def __init__(self, backend, engines: list[Engine], info: dict | None = None):
+    def __init__(self, backend, engines: list[Engine], info: dict | None = None, door: Door | None = None):
         self.backend = backend
         self.engines = engines
+        # every request from the network passes it; None only for gateways built inside tests
+        self.door = door
         self.started = time.time()
         self.info = info or {}
         self.admin: dict[str, Callable[[AwsRequest], AwsResponse]] = {
@@ -36,9 +40,17 @@ class Gateway:
             self.admin.update(engine.admin_routes())
 
     def __call__(self, environ: dict, start_response):
+        from_engine = ENGINE_ENVIRON_KEY in environ  # set by the loopback only: no HTTP request can carry it
         request = self._request(environ)
+        verdict = None
         try:
-            if request.path.startswith(ADMIN_PREFIX):
+            if self.door is not None and not from_engine:
+                verdict = self.door.admit(environ, request)  # sees the headers as signed, before any is dropped
+            if not from_engine:
+                del request.headers[ENGINE_HEADER]  # a client cannot pass itself off as an engine
+            if verdict is not None and verdict.answer is not None:
+                response = verdict.answer
+            elif request.path.startswith(ADMIN_PREFIX):
                 response = self._admin(request)
             else:
                 response = self.dispatch(request, environ)
@@ -47,6 +59,8 @@ class Gateway:
         except Exception as error:  # an engine bug must reach the client as an AWS error, not a dropped socket
             log.exception("%s.%s failed", request.service, request.operation)
             response = AwsResponse.json_error("InternalFailure", f"dealab {request.service} {request.operation}: {error}", 500)
+        if verdict is not None:
+            response = self.door.finish(response, verdict)
         start_response(f"{response.status} {_reason(response.status)}", response.headers)
         return [response.body] if isinstance(response.body, bytes) else response.body
 

@@ -16,6 +16,12 @@ from urllib.parse import unquote, urlsplit
 
 from botocore.awsrequest import AWSResponse
 
+# The WSGI environ key that marks an engine's own call: set here, in the stack's process, and by nothing a
+# request from the network can send (HTTP headers become HTTP_* keys). The gateway lets such calls past the
+# door and keeps their engine header; from the network it drops that header.
+ENGINE_ENVIRON_KEY = "dealab.engine"
+ENGINE_HEADER_NAME = "X-Dealab-Engine"
+
 
 def _wsgi_string(text: str) -> str:
     # PEP 3333: environ strings carry the request's bytes as latin-1, as werkzeug's server builds them
@@ -81,6 +87,9 @@ class Loopback:
             if should_preserve_original_header_name(name):
                 preserved_names.setdefault(key, name)
         environ[PRESERVED_HEADER_NAMES_ENVIRON_KEY] = preserved_names
+        engine = request.headers.get(ENGINE_HEADER_NAME)
+        if engine:
+            environ[ENGINE_ENVIRON_KEY] = engine.decode() if isinstance(engine, bytes) else engine
         answer: dict = {}
 
         def start_response(status: str, headers: list[tuple[str, str]], exc_info=None):

@@ -19,7 +19,9 @@ from pathlib import Path
 from werkzeug.serving import make_server
 
 from dealab.engines import EngineContext, load_engines
+from dealab.stack.admintoken import ensure_token
 from dealab.stack.backend import EmbeddedMoto, Progress, RemoteBackend
+from dealab.stack.door import Door
 from dealab.stack.gateway import SECURE_TRANSPORT_KEY, Gateway
 from dealab.stack.journal import Journal
 from dealab.stack.messages import AwsResponse
@@ -47,7 +49,15 @@ def build_gateway(state_dir: Path, port: int, insecure_port: int, region: str, b
         )
     context = EngineContext(endpoint_url=f"http://127.0.0.1:{port}", region=region, state_dir=state_dir)
     info = {"port": port, "insecure_port": insecure_port, "region": region, "state_dir": str(state_dir), "restore": restored}
-    gateway = Gateway(backend, load_engines(context), info)
+    engines = load_engines(context)
+    door = Door(
+        ports=(port, insecure_port),
+        admin_token=ensure_token(state_dir),
+        allowed_hosts=os.environ.get("DEALAB_ALLOWED_HOSTS", "").split(","),
+        verify_signatures=os.environ.get("DEALAB_VERIFY_SIGNATURES", "1") != "0",  # "0" only for bench/stack.py's comparison
+        s3_access=next((engine for engine in engines if hasattr(engine, "allows_anonymous")), None),
+    )
+    gateway = Gateway(backend, engines, info, door)
     context.loopback.attach(_listener(gateway, secure=True))
     return gateway
 

@@ -28,6 +28,7 @@ ACTION_FOR_OPERATION = {
     "CreateMultipartUpload": "s3:PutObject",
     "UploadPart": "s3:PutObject",
     "UploadPartCopy": "s3:PutObject",
+    "SelectObjectContent": "s3:GetObject",  # a read like any other: a GetObject deny covers it
     "CompleteMultipartUpload": "s3:PutObject",
     "AbortMultipartUpload": "s3:AbortMultipartUpload",
     "DeleteObjects": "s3:DeleteObject",
@@ -47,7 +48,12 @@ PUBLIC_CANNED_ACLS = frozenset({"public-read", "public-read-write", "authenticat
 PUBLIC_GROUP_URIS = ("http://acs.amazonaws.com/groups/global/AllUsers", "http://acs.amazonaws.com/groups/global/AuthenticatedUsers")
 # CreateBucket is not among them: a bucket that does not exist yet has no public access block.
 ACL_OPERATIONS = frozenset({"PutBucketAcl", "PutObjectAcl", "PutObject", "CopyObject", "CreateMultipartUpload"})
-STATE_CHANGING = frozenset({"PutBucketPolicy", "DeleteBucketPolicy", "PutPublicAccessBlock", "DeletePublicAccessBlock", "DeleteBucket"})
+STATE_CHANGING = frozenset({"PutBucketPolicy", "DeleteBucketPolicy", "PutPublicAccessBlock", "DeletePublicAccessBlock", "DeleteBucket",
+                            "PutBucketCors", "DeleteBucketCors", "PutBucketAcl"})
+# Operations that also read another object, named by x-amz-copy-source: its bucket's policy must allow the read.
+COPY_OPERATIONS = frozenset({"CopyObject", "UploadPartCopy"})
+# What an anonymous caller needs from a bucket or object ACL grant to AllUsers, per action.
+ANONYMOUS_ACL_PERMISSION = {"s3:GetObject": "READ", "s3:ListBucket": "READ", "s3:PutObject": "WRITE"}
 REQUEST_CONDITION_HEADERS = (
     "x-amz-server-side-encryption",
     "x-amz-server-side-encryption-aws-kms-key-id",
@@ -66,13 +72,15 @@ class S3AccessEngine(Engine):
         super().__init__(context)
         self._policies: dict[str, list[policy.Statement] | None] = {}
         self._blocks: dict[str, dict] = {}
+        self._cors: dict[str, list[dict]] = {}
         self._lock = threading.Lock()
 
     def handle(self, request: AwsRequest) -> AwsResponse:
         bucket, key = _bucket_and_key(request.path)
         if not bucket or request.headers.get(ENGINE_HEADER):
             return self._pass(request, bucket)
-        refusal = self._public_access_refusal(request, bucket) or self._policy_refusal(request, bucket, key)
+        refusal = (self._public_access_refusal(request, bucket) or self._policy_refusal(request, bucket, key)
+                   or self._copy_source_refusal(request))
         return refusal or self._pass(request, bucket)
 
     def _pass(self, request: AwsRequest, bucket: str) -> AwsResponse:
@@ -81,6 +89,7 @@ class S3AccessEngine(Engine):
             with self._lock:
                 self._policies.pop(bucket, None)
                 self._blocks.pop(bucket, None)
+                self._cors.pop(bucket, None)
         return response
 
     def _policy_refusal(self, request: AwsRequest, bucket: str, key: str) -> AwsResponse | None:
@@ -105,6 +114,57 @@ class S3AccessEngine(Engine):
         except policy.PolicyError as error:
             return AwsResponse.xml_error("AccessDenied", f"bucket policy of {bucket}: {error}", 403)
         return None
+
+    def _copy_source_refusal(self, request: AwsRequest) -> AwsResponse | None:
+        """CopyObject / UploadPartCopy read their source: a deny on reading it refuses the copy, as on AWS."""
+        if request.operation not in COPY_OPERATIONS:
+            return None
+        source = unquote(request.headers.get("x-amz-copy-source", "").partition("?")[0]).lstrip("/")
+        bucket, _, key = source.partition("/")
+        if not bucket or not key:
+            return None
+        try:
+            statements = self._policy(bucket)
+            if statements and policy.explicit_deny(statements, "s3:GetObject", f"arn:aws:s3:::{bucket}/{key}", _condition_context(request)):
+                return _access_denied("s3:GetObject", f"arn:aws:s3:::{bucket}/{key}", "with an explicit deny in a resource-based policy")
+        except policy.PolicyError as error:
+            return AwsResponse.xml_error("AccessDenied", f"bucket policy of {bucket} cannot be evaluated: {error}", 403)
+        return None
+
+    # ---- what the door asks: CORS rules and anonymous access ------------------------------------------
+    def cors_rules(self, bucket: str) -> list[dict]:
+        """The bucket's CORS rules (boto3's CORSRules shape); [] when it has none or does not exist."""
+        return self._cached(self._cors, bucket, lambda s3: s3.get_bucket_cors(Bucket=bucket)["CORSRules"], [])
+
+    def allows_anonymous(self, request: AwsRequest) -> bool:
+        """Whether S3 would serve this unsigned request: a public Allow in the bucket policy, or a public
+        ACL grant, unless Block Public Access says to ignore them. Denies are still checked in handle()."""
+        bucket, key = _bucket_and_key(request.path)
+        if not bucket:
+            return False
+        action = ACTION_FOR_OPERATION.get(request.operation, f"s3:{request.operation}")
+        resource = f"arn:aws:s3:::{bucket}/{key}" if key else f"arn:aws:s3:::{bucket}"
+        block = self._block(bucket)
+        try:
+            statements = self._policy(bucket) or []
+        except policy.PolicyError:
+            statements = []
+        if not block.get("RestrictPublicBuckets"):
+            context = _condition_context(request)
+            for statement in statements:
+                if (statement.effect == "Allow" and policy.is_public([statement]) and statement.covers(action, resource)
+                        and statement.conditions_hold(context)):
+                    return True
+        permission = ANONYMOUS_ACL_PERMISSION.get(action)
+        if permission is None or block.get("IgnorePublicAcls"):
+            return False
+        s3 = self._client()
+        try:
+            grants = (s3.get_object_acl(Bucket=bucket, Key=key) if key and permission == "READ" else s3.get_bucket_acl(Bucket=bucket))["Grants"]
+        except s3.exceptions.ClientError:
+            return False
+        everyone = PUBLIC_GROUP_URIS[0]
+        return any(grant.get("Grantee", {}).get("URI") == everyone and grant.get("Permission") in (permission, "FULL_CONTROL") for grant in grants)
 
     def _public_access_refusal(self, request: AwsRequest, bucket: str) -> AwsResponse | None:
         if request.operation not in ACL_OPERATIONS and request.operation != "PutBucketPolicy":
@@ -151,6 +211,7 @@ class S3AccessEngine(Engine):
         with self._lock:
             self._policies.clear()
             self._blocks.clear()
+            self._cors.clear()
 
 
 def _bucket_and_key(path: str) -> tuple[str, str]:
