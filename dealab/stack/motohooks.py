@@ -2,7 +2,10 @@
 
 moto stamps resources with `moto.core.utils.utcnow()` and draws ids from one seedable random generator.
 Replaying the journal under each request's recorded time and seed brings back identical ids and dates, and
-the lab clock's offset moves moto's idea of "now" for every service at once.
+the lab clock's offset moves moto's idea of "now" for every service at once. Draws no seed brings back (upload
+ids from os.urandom, KMS key material) go on the request's tape; moto modules that read the wall clock or the
+global `random` themselves are pointed at the lab clock and the seeded generator; SQS long polls wait in real
+time with the backend lock released, and not at all on replay (docs/state.md, "Determinism audit").
 
 moto also half-evaluates bucket policies on object requests (a condition that does not match counts as a
 deny), which would refuse compliant uploads; the s3access engine evaluates them properly, so moto's verdict
@@ -11,9 +14,13 @@ is neutralised.
 
 from __future__ import annotations
 
+import base64
 import datetime
+import importlib.abc
+import os
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -48,6 +55,7 @@ def install() -> None:
     moto_utils.utcnow = now
     motofast.install()
     patch_new_modules()
+    install_draw_and_clock_patches()
     _stamp_buckets_with_moto_time(FakeBucket)
     _keep_put_bodies_raw()
 
@@ -93,17 +101,22 @@ def patch_new_modules() -> None:
 
 @contextmanager
 def frozen_at(moment: datetime.datetime) -> Iterator[None]:
+    before = getattr(_state, "frozen", None)
     _state.frozen = moment
     try:
         yield
     finally:
-        _state.frozen = None
+        _state.frozen = before
 
 
 @contextmanager
 def seeded(seed: int) -> Iterator[None]:
     mock_random.seed(seed)
-    yield
+    _state.seed = seed
+    try:
+        yield
+    finally:
+        _state.seed = None
 
 
 # Draws the backend makes that no seed can bring back (os.urandom, key generation in OpenSSL) are recorded
@@ -151,3 +164,304 @@ def tape_draw(kind: str, draw, encode=lambda value: value, decode=lambda value: 
     result = draw()
     tape.append((kind, encode(result)))
     return result
+
+
+# --- Draws and clock reads inside moto's modules -------------------------------------------------------------
+# docs/state.md ("Determinism audit") lists every draw and wall-clock read found in moto 5.2.5's services that
+# dealab uses, and what is done about each. The fixes replace an attribute that one moto module reads by name
+# (its `os`, `uuid4`, `random`, `time`, `datetime`, or a method of one class), never the shared module itself,
+# so nothing outside that moto module sees a difference.
+
+_EPOCH = datetime.datetime(1970, 1, 1)
+# A long poll sleeps this long at most before looking again at messages whose visibility or delay ran out
+# (new messages wake it at once).
+LONG_POLL_RECHECK_SECONDS = 0.5
+_request_lock = None
+
+
+class StandIn:
+    """A module as one moto module sees it: the same module, with a few of its functions replaced."""
+
+    def __init__(self, module, **replacements):
+        self._module = module
+        self.__dict__.update(replacements)
+
+    def __getattr__(self, name):
+        return getattr(self._module, name)
+
+
+def live_now() -> datetime.datetime:
+    """Lab time now, ignoring a frozen replay time (for waits, which run in real time)."""
+    return _original_utcnow() + _offset
+
+
+def lab_unix_time() -> float:
+    """time.time() on the lab clock."""
+    return (now() - _EPOCH).total_seconds()
+
+
+class _AnyDatetime(type):
+    """isinstance(x, LabDatetime) answers as isinstance(x, datetime) would, so a moto module's checks still hold."""
+
+    def __instancecheck__(cls, value) -> bool:
+        return isinstance(value, datetime.datetime)
+
+
+class LabDatetime(datetime.datetime, metaclass=_AnyDatetime):
+    """`datetime` as a moto module that calls datetime.now() sees it: now() reads the lab clock."""
+
+    @classmethod
+    def now(cls, tz=None):
+        moment = now().replace(tzinfo=datetime.timezone.utc)
+        return moment.astimezone(tz) if tz is not None else moment.astimezone().replace(tzinfo=None)
+
+
+def _encode_bytes(value: bytes) -> str:
+    return base64.b64encode(value).decode("ascii")
+
+
+def _decode_bytes(text: str) -> bytes:
+    return base64.b64decode(text)
+
+
+def taped_urandom(kind: str):
+    """os.urandom as one moto module sees it: recorded on the request's tape, played back on replay."""
+
+    def urandom(size: int) -> bytes:
+        return tape_draw(kind, lambda: os.urandom(size), _encode_bytes, _decode_bytes)
+
+    return urandom
+
+
+def _encode_kms_private_key(wrapper) -> dict:
+    """moto's RSAPrivateKey/ECDSAPrivateKey as JSON: its class, its plain fields, and the key as PEM text."""
+    from cryptography.hazmat.primitives import serialization
+
+    pem = wrapper.private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    fields = {name: value for name, value in vars(wrapper).items() if name != "private_key"}
+    return {"class": type(wrapper).__name__, "fields": fields, "pem": pem.decode("ascii")}
+
+
+def _decode_kms_private_key(record: dict):
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+    from moto.kms import utils as kms_utils
+
+    wrapper_class = getattr(kms_utils, record["class"])
+    if not (isinstance(wrapper_class, type) and issubclass(wrapper_class, kms_utils.AbstractPrivateKey)):
+        raise ValueError(f"a taped KMS key names {record['class']!r}, which is not one of moto's key classes")
+    wrapper = object.__new__(wrapper_class)
+    vars(wrapper).update(record["fields"])
+    wrapper.private_key = load_pem_private_key(record["pem"].encode("ascii"), password=None)
+    return wrapper
+
+
+@contextmanager
+def _frozen(moment: datetime.datetime | None) -> Iterator[None]:
+    """Sets (or, with None, lifts) the frozen time for a moment, then puts back whatever was there."""
+    before = getattr(_state, "frozen", None)
+    _state.frozen = moment
+    try:
+        yield
+    finally:
+        _state.frozen = before
+
+
+@contextmanager
+def request_lock_released() -> Iterator[None]:
+    """Lets other requests through while this one waits: the backend holds one lock across each request."""
+    lock = _request_lock
+    if lock is None or not lock._is_owned():
+        yield
+        return
+    saved = lock._release_save()  # the RLock's full recursion depth, as threading.Condition does
+    try:
+        yield
+    finally:
+        lock._acquire_restore(saved)
+
+
+def _reseed() -> None:
+    """Draws after a wait restart from the request's seed, as its replay (which does not wait) will."""
+    seed = getattr(_state, "seed", None)
+    if seed is not None:
+        mock_random.seed(seed)
+
+
+def _encode_moment(moment: datetime.datetime) -> str:
+    return moment.isoformat()
+
+
+def _receive_in_real_time(original):
+    """SQS ReceiveMessage whose long poll waits at most WaitTimeSeconds of real time, whatever the lab clock,
+    without holding the backend lock; it returns as soon as messages arrive, and never waits on replay.
+
+    moto's own loop compares lab times, and under a request's frozen time it never reaches its deadline. Here
+    each try after a wait runs at the lab time it happened and that moment goes on the tape, so the replay
+    makes the same tries at the same moments (with no waiting) and receives the same messages."""
+
+    def receive_message(self, queue_name, count, wait_seconds_timeout, visibility_timeout, message_attribute_names=None):
+        def receive_now():
+            return original(self, queue_name, count, 0, visibility_timeout, message_attribute_names)
+
+        messages = receive_now()
+        if is_replaying():
+            while not messages and (moment := tape_draw("sqs.received_at", lambda: None, decode=datetime.datetime.fromisoformat)):
+                with _frozen(moment):
+                    _reseed()
+                    messages = receive_now()
+            return messages
+        if messages or not wait_seconds_timeout:
+            return messages
+        queue = self.get_queue(queue_name)
+        deadline = time.monotonic() + wait_seconds_timeout
+        while not messages and (remaining := deadline - time.monotonic()) > 0:
+            with request_lock_released(), _frozen(None):
+                if not _wait_for_visible_messages(queue, min(remaining, LONG_POLL_RECHECK_SECONDS)):
+                    continue
+            moment = tape_draw("sqs.received_at", live_now, encode=_encode_moment)
+            with _frozen(moment):
+                _reseed()
+                messages = receive_now()
+        return messages
+
+    return receive_message
+
+
+def _wait_for_visible_messages(queue, timeout: float) -> bool:
+    """True once the queue has a visible message, False after `timeout` seconds without one."""
+    with queue._messages_lock:
+        return queue._messages_lock.wait_for(lambda: queue.messages, timeout=timeout)
+
+
+def _taped(kind: str, encode, decode):
+    """A moto function whose result is recorded on the tape (for draws no seed brings back)."""
+
+    def wrap(original):
+        def taped(*args, **kwargs):
+            return tape_draw(kind, lambda: original(*args, **kwargs), encode, decode)
+
+        return taped
+
+    return wrap
+
+
+def _with_urandom(kind: str):
+    return lambda os_module: StandIn(os_module, urandom=taped_urandom(kind))
+
+
+def _seeded_uuid4(original):
+    return mock_random.uuid4
+
+
+def _seeded_random(original):
+    return mock_random
+
+
+def _lab_time_module(original):
+    return StandIn(original, time=lab_unix_time)
+
+
+def _lab_datetime_module(original):
+    return StandIn(original, datetime=LabDatetime)
+
+
+def _lab_datetime_class(original):
+    return LabDatetime
+
+
+_SFN = "moto.stepfunctions.parser"
+# moto module → [(the attribute it reads, possibly Class.method; the replacement made from the original)].
+# Applied when the module is imported (moto imports a service on its first request), or at once if it is loaded.
+MODULE_PATCHES: dict[str, list[tuple[str, object]]] = {
+    "moto.s3.models": [("os", _with_urandom("s3.upload_id"))],
+    "moto.kms.models": [
+        ("generate_master_key", _taped("kms.key_material", _encode_bytes, _decode_bytes)),
+        ("generate_private_key", _taped("kms.private_key", _encode_kms_private_key, _decode_kms_private_key)),
+    ],
+    "moto.iam.models": [("os", _with_urandom("iam.virtual_mfa_qr_code"))],
+    "moto.sts.utils": [("os", _with_urandom("sts.session_token"))],
+    "moto.dynamodbstreams.models": [("os", _with_urandom("dynamodbstreams.shard_iterator"))],
+    "moto.dynamodb.models.table_export": [("uuid4", _seeded_uuid4)],
+    "moto.dynamodb.models.table_import": [("uuid4", _seeded_uuid4)],
+    "moto.cloudwatch.models": [("uuid4", _seeded_uuid4), ("datetime", _lab_datetime_class)],
+    "moto.athena.models": [("time", _lab_time_module), ("datetime", _lab_datetime_class)],
+    "moto.secretsmanager.models": [("time", _lab_time_module)],
+    "moto.redshift.models": [("datetime", _lab_datetime_class)],
+    "moto.redshiftdata.models": [("datetime", _lab_datetime_class)],
+    "moto.moto_api._internal.managed_state_model": [("datetime", _lab_datetime_class)],
+    "moto.sqs.models": [("SQSBackend.receive_message", _receive_in_real_time)],
+    f"{_SFN}.utils": [("uuid4", _seeded_uuid4)],
+    f"{_SFN}.models": [("datetime", _lab_datetime_module)],
+    f"{_SFN}.backend.alias": [("random", _seeded_random), ("datetime", _lab_datetime_module)],
+    f"{_SFN}.backend.execution": [("datetime", _lab_datetime_module)],
+    f"{_SFN}.backend.state_machine": [("datetime", _lab_datetime_module)],
+    f"{_SFN}.backend.activity": [("datetime", _lab_datetime_module)],
+    f"{_SFN}.asl.eval.event.event_manager": [("datetime", _lab_datetime_module)],
+    f"{_SFN}.asl.component.state.state": [("datetime", _lab_datetime_module)],
+    f"{_SFN}.asl.component.state.exec.state_parallel.branches_decl": [("datetime", _lab_datetime_module)],
+    f"{_SFN}.asl.component.state.exec.state_map.iteration.itemprocessor.map_run_record": [("datetime", _lab_datetime_module)],
+    f"{_SFN}.asl.component.common.retry.jitter_strategy_decl": [("random", _seeded_random)],
+    f"{_SFN}.asl.component.intrinsic.function.statesfunction.math_operations.math_random": [("random", _seeded_random)],
+}
+_modules_patched: set[str] = set()
+_patch_lock = threading.Lock()
+
+
+def _apply_module_patches(name: str, module) -> None:
+    with _patch_lock:
+        if name in _modules_patched:
+            return
+        _modules_patched.add(name)
+    for attribute, make_replacement in MODULE_PATCHES[name]:
+        *owner_path, leaf = attribute.split(".")
+        owner = module
+        for part in owner_path:
+            owner = getattr(owner, part)
+        original = owner.__dict__[leaf] if isinstance(owner, type) else getattr(owner, leaf)
+        setattr(owner, leaf, make_replacement(original))
+
+
+class _PatchAfterImport(importlib.abc.MetaPathFinder):
+    """Finds the modules in MODULE_PATCHES as Python would, and patches each right after it has run."""
+
+    def find_spec(self, name, path, target=None):
+        if name not in MODULE_PATCHES or name in _modules_patched:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        if spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        run_module = spec.loader.exec_module
+
+        def exec_module(module) -> None:
+            run_module(module)
+            _apply_module_patches(name, module)
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+_import_hook = _PatchAfterImport()
+
+
+def install_draw_and_clock_patches() -> None:
+    if _import_hook not in sys.meta_path:
+        sys.meta_path.insert(0, _import_hook)
+    for name in MODULE_PATCHES:
+        module = sys.modules.get(name)
+        if module is not None:
+            _apply_module_patches(name, module)
+
+
+def set_request_lock(lock) -> None:
+    """The lock the backend holds across each request; waits inside moto release it (request_lock_released)."""
+    global _request_lock
+    _request_lock = lock
