@@ -11,14 +11,17 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.markdown import Markdown
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from dealab import labrun
+from dealab.commands import admin
 from dealab.config import settings
 from dealab.datasets import learner_seed
 from dealab.labs import LabManifestError, UnknownLab, all_labs, get_lab, run_scripts
 from dealab.stack import control
-from dealab.stack.journal import Journal, JournalDamaged
+from dealab.stack.journal import Journal
+from dealab.stack.repair import repair_state
 from dealab.stack.store import JsonFile
 from dealab.syllabus import DOMAINS, TASKS
 
@@ -62,12 +65,21 @@ def _lab(number: str):
 def up() -> None:
     """Start the local AWS in the background (idempotent)."""
     s = settings()
-    with console.status("starting the local AWS (restoring saved state)..."):
-        document = control.up(s)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True) as bar:
+        task = bar.add_task("starting the local AWS", total=None)
+
+        def show(stage: str, done: int, total: int | None) -> None:
+            bar.update(task, description=stage, completed=done, total=total)
+
+        document = control.up(s, progress=show)
+    restore = document.get("restore") or {}
+    skipped = len(restore.get("skipped") or [])
     console.print(
         f"[green]up[/green] on {s.endpoint_url} (plain-HTTP twin :{s.insecure_port}) · backend {document['backend']} · "
-        f"pid {document['pid']} · {document.get('restored_requests', 0)} saved requests restored"
+        f"pid {document['pid']}" + (f" · saved state restored in {restore['seconds']}s" if restore.get("seconds") else "")
     )
+    if skipped or restore.get("damaged_lines"):
+        console.print(f"[yellow]note[/yellow]: {skipped} saved request(s) did not apply again and {restore.get('damaged_lines', 0)} damaged journal line(s) were skipped; `dealab status` lists them")
     console.print("Point any AWS client at it with: [bold]eval $(dealab env)[/bold]")
 
 
@@ -95,6 +107,17 @@ def status() -> None:
     table.add_row("backend", document["backend"])
     table.add_row("pid", str(document["pid"]))
     table.add_row("uptime", f"{document['uptime_seconds']:.0f}s")
+    restore = document.get("restore") or {}
+    if restore:
+        table.add_row(
+            "saved state",
+            f"snapshot up to request {restore.get('snapshot_seq', 0)}, {restore.get('replayed', 0)} replayed after it in {restore.get('seconds', 0)}s"
+            + (f" [yellow](snapshot refused: {restore['snapshot_refused']})[/yellow]" if restore.get("snapshot_refused") else ""),
+        )
+        for skipped in restore.get("skipped") or []:
+            table.add_row("[yellow]skipped[/yellow]", f"request {skipped['seq']} {skipped['request']}: {skipped['reason']}")
+        if restore.get("damaged_lines"):
+            table.add_row("[yellow]damaged[/yellow]", f"{restore['damaged_lines']} journal line(s) skipped; `dealab repair` (stack down) sets them aside")
     table.add_row("engines", ", ".join(document.get("engines", [])))
     table.add_row("learner seed", learner_seed(s))
     console.print(table)
@@ -109,27 +132,31 @@ def env() -> None:
 
 @app.command()
 def reset(yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask.")) -> None:
-    """Delete every resource and object of every lab (the learner seed is kept)."""
+    """Delete every resource and object of every lab (the learner seed is kept); works with the stack down."""
     if not yes and not typer.confirm("Delete every resource and object in the local AWS?"):
         raise typer.Exit(1)
-    _need_stack()
     control.reset(settings())
     console.print("[green]reset[/green]: the local AWS is empty")
 
 
 @app.command()
+def snapshot() -> None:
+    """Write a snapshot of the local AWS now, so the next start loads it instead of replaying requests."""
+    document = admin.call("snapshot", {})
+    console.print(f"[green]snapshot[/green] up to request {document['seq']}: {document['bytes']:,} bytes in {document['seconds']}s")
+
+
+@app.command()
 def repair() -> None:
-    """Keep the readable part of a damaged state journal (the damaged file is set aside as a copy)."""
+    """Set aside damaged lines and files in the state folder, keeping every readable record (stack down)."""
     s = settings()
-    journal = Journal(s.state_dir / "journal")
-    try:
-        count = sum(1 for _ in journal.entries())
-        console.print(f"the state journal is fine ({count} entries); nothing to repair")
-        return
-    except JournalDamaged as error:
-        console.print(f"[yellow]{error.path} is damaged at line {error.line_number}[/yellow]")
-    kept, copy = journal.repair()
-    console.print(f"[green]repaired[/green]: kept {kept} entries; the damaged original is at {copy}")
+    if control.running_pid(s) is not None:
+        raise Abort("the local AWS is running; stop it with `make down` first, then repair")
+    said = Journal(s.state_dir / "journal").repair() + repair_state(s.state_dir)
+    for line in said:
+        console.print(f"[green]repaired[/green] {line}")
+    if not said:
+        console.print("every state file is readable; nothing to repair")
 
 
 @app.command("labs")

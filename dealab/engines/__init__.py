@@ -91,9 +91,13 @@ class Engine:
         """Releases processes and files; called when the stack stops."""
 
 
-def load_engines(context: EngineContext, names: tuple[str, ...] = ENGINE_CLASSES) -> list[Engine]:
-    engines = []
+def engine_classes(names: tuple[str, ...] = ENGINE_CLASSES) -> list[type[Engine]]:
+    classes = []
     for spec in names:
         module_name, _, class_name = spec.partition(":")
-        engines.append(getattr(importlib.import_module(module_name), class_name)(context))
-    return engines
+        classes.append(getattr(importlib.import_module(module_name), class_name))
+    return classes
+
+
+def load_engines(context: EngineContext, names: tuple[str, ...] = ENGINE_CLASSES) -> list[Engine]:
+    return [engine(context) for engine in engine_classes(names)]

@@ -25,8 +25,10 @@ log = logging.getLogger("dealab.backend")
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "host", "te", "trailer", "upgrade"})
 
 
-# A snapshot is taken in the background once the journal's tail passes either size, and when the stack has
-# been idle this long with anything not yet in a snapshot.
+# A snapshot is taken in the background once the journal's tail would take this long to replay (or passes
+# either size), and when the stack has been idle a while with anything not yet in a snapshot, so a start
+# after `kill -9` replays at most about this much.
+SNAPSHOT_AFTER_REPLAY_SECONDS = 8.0
 SNAPSHOT_AFTER_ENTRIES = 5_000
 SNAPSHOT_AFTER_BYTES = 256 * 1024 * 1024
 IDLE_SNAPSHOT_SECONDS = 30
@@ -88,6 +90,7 @@ class EmbeddedMoto:
         self._snapshot_lock = threading.Lock()
         self._snapshot_soon = threading.Event()
         self._last_request = time.monotonic()
+        self._tail_seconds = 0.0  # time spent applying the requests of the journal's tail
         self.journal = journal
         self.restore_report: dict = {}
         motohooks.install()
@@ -160,6 +163,7 @@ class EmbeddedMoto:
         report["seconds"] = round(time.monotonic() - started, 2)
         self.journal.tail_entries = report["replayed"] if after == 0 else self.journal.count_after(after)
         self.restore_report = report
+        self._tail_seconds = report["seconds"]
         return report
 
     def forward(self, request: AwsRequest, environ: dict) -> AwsResponse:
@@ -169,12 +173,18 @@ class EmbeddedMoto:
             self._last_request = time.monotonic()
             if not is_mutating(request):
                 return self._call(environ, request.body)
-            seq, moment = self.journal.next_seq(), motohooks.now()
+            seq, moment, started = self.journal.next_seq(), motohooks.now(), time.perf_counter()
             with motohooks.frozen_at(moment), motohooks.seeded(seq), motohooks.recording() as tape:
                 response = self._call(environ, request.body)
             if _applied(response):
                 self.journal.append(seq, environ, request.body, moment, tape)
-                if self.journal.tail_entries >= SNAPSHOT_AFTER_ENTRIES or self.journal.tail_bytes >= SNAPSHOT_AFTER_BYTES:
+                # replaying an entry costs about what applying it did: the tail's cost bounds the next start
+                self._tail_seconds += time.perf_counter() - started
+                if (
+                    self._tail_seconds >= SNAPSHOT_AFTER_REPLAY_SECONDS
+                    or self.journal.tail_entries >= SNAPSHOT_AFTER_ENTRIES
+                    or self.journal.tail_bytes >= SNAPSHOT_AFTER_BYTES
+                ):
                     self._snapshot_soon.set()
             return response
 
@@ -186,6 +196,7 @@ class EmbeddedMoto:
                 seq = self.journal.last_seq
                 data = snapshot.capture(self.journal.blobs, seq)
                 self.journal.rotate()
+                self._tail_seconds = 0.0
                 held = time.monotonic() - started
             snapshot.save(self.journal.snapshot_path, data)
             self._snapshot_soon.clear()
