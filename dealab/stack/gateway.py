@@ -35,6 +35,7 @@ class Gateway:
         self.admin: dict[str, Callable[[AwsRequest], AwsResponse]] = {
             "health": self._health,
             "reset": self._reset,
+            "snapshot": self._snapshot,
         }
         for engine in engines:
             self.admin.update(engine.admin_routes())
@@ -123,6 +124,11 @@ class Gateway:
                 **self.info,
             }
         )
+
+    def _snapshot(self, request: AwsRequest) -> AwsResponse:
+        if request.method != "POST":
+            return AwsResponse.json_error("MethodNotAllowed", "snapshot takes POST", 405)
+        return AwsResponse.json(self.backend.snapshot())
 
     def _reset(self, request: AwsRequest) -> AwsResponse:
         if request.method != "POST":
