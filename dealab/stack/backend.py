@@ -177,6 +177,8 @@ class EmbeddedMoto:
             with motohooks.frozen_at(moment), motohooks.seeded(seq), motohooks.recording() as tape:
                 response = self._call(environ, request.body)
             if _applied(response):
+                if motohooks.lock_was_released():  # a long poll let others in: their entries come first
+                    seq = self.journal.next_seq()
                 self.journal.append(seq, environ, request.body, moment, tape)
                 # replaying an entry costs about what applying it did: the tail's cost bounds the next start
                 self._tail_seconds += time.perf_counter() - started

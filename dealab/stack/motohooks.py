@@ -127,7 +127,7 @@ def seeded(seed: int) -> Iterator[None]:
 @contextmanager
 def recording() -> Iterator[list]:
     """While a live request runs: every taped draw is appended to the yielded list (JSON-safe values)."""
-    _state.tape, _state.replaying = [], False
+    _state.tape, _state.replaying, _state.released = [], False, False
     try:
         yield _state.tape
     finally:
@@ -275,6 +275,7 @@ def request_lock_released() -> Iterator[None]:
     if lock is None or not lock._is_owned():
         yield
         return
+    _state.released = True
     saved = lock._release_save()  # the RLock's full recursion depth, as threading.Condition does
     try:
         yield
@@ -282,9 +283,16 @@ def request_lock_released() -> Iterator[None]:
         lock._acquire_restore(saved)
 
 
+def lock_was_released() -> bool:
+    """True if the request being recorded let others through while it waited: requests applied meanwhile are
+    journaled before it, so its entry must be numbered after them (the seed its retries used is on its tape)."""
+    return getattr(_state, "released", False)
+
+
 def _reseed() -> None:
-    """Draws after a wait restart from the request's seed, as its replay (which does not wait) will."""
-    seed = getattr(_state, "seed", None)
+    """Draws after a wait restart from the request's seed (taped, since a request that waited is journaled under
+    a later number), as its replay, which does not wait, will."""
+    seed = tape_draw("seed", lambda: getattr(_state, "seed", None))
     if seed is not None:
         mock_random.seed(seed)
 
