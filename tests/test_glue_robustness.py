@@ -153,14 +153,23 @@ def test_a_crawl_running_when_the_stack_stopped_reads_failed_and_the_crawler_rea
         assert crawler["LastCrawl"]["ErrorMessage"] == f"the dealab stack stopped while this crawl was {state}"
 
 
-def test_kill_9_of_the_stack_mid_spark_job_leaves_no_process_and_the_run_reads_failed(tmp_path):
+def test_spark_stop_and_kill_9_of_the_stack_mid_spark_job_leave_no_process_and_the_run_reads_failed(tmp_path):
+    """One Spark worker for both (Spark starts cost ~10-20 s): a stopped run takes its detached child with it;
+    then a kill -9 of the stack during the next run leaves no worker, JVM or child."""
     settings = make_settings(tmp_path / "state")
     owner = {MARK_OWNER: str(settings.state_dir / "glue")}
     control.up(settings)
     try:
         client(settings, "s3").create_bucket(Bucket=BUCKET)
         create_job(settings, "sleeper", upload_script(settings, BUCKET, "scripts/sleeper.py", SPARK_SLEEPER_SCRIPT))
-        run_id = client(settings, "glue").start_job_run(JobName="sleeper")["JobRunId"]
+        glue = client(settings, "glue")
+        stopped_run = glue.start_job_run(JobName="sleeper")["JobRunId"]
+        stopped_child = detached_child_pid(settings, stopped_run, timeout=240)
+        glue.batch_stop_job_run(JobName="sleeper", JobRunIds=[stopped_run])
+        assert wait_for_run(settings, "sleeper", stopped_run, timeout=60)["JobRunState"] == "STOPPED"
+        wait_until(lambda: not running(stopped_child), 10, f"the detached child {stopped_child} of a stopped Spark run to be killed")
+
+        run_id = glue.start_job_run(JobName="sleeper")["JobRunId"]
         child = detached_child_pid(settings, run_id, timeout=240)
         processes = marked_processes(owner)
         assert len(processes) >= 3, processes  # the worker, its JVM, the script's detached child
