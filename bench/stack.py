@@ -38,8 +38,8 @@ def free_port() -> int:
 
 
 def s3_at(endpoint: str):
-    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="t",
-                        aws_secret_access_key="t", config=Config(retries={"max_attempts": 0}))
+    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test",
+                        aws_secret_access_key="test", config=Config(retries={"max_attempts": 0}))
 
 
 def first_answer(endpoint: str, started: float) -> float:
@@ -59,18 +59,51 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def put_get_seconds(endpoint: str) -> float:
+def put_get_seconds(endpoint: str, bucket: str = "bench-bucket") -> float:
     client = s3_at(endpoint)
-    client.create_bucket(Bucket="bench-bucket")
-    client.put_object(Bucket="bench-bucket", Key="warm", Body=b"x")
+    client.create_bucket(Bucket=bucket)
+    client.put_object(Bucket=bucket, Key="warm", Body=b"x")
     started = time.perf_counter()
     for number in range(REQUESTS // 2):
-        client.put_object(Bucket="bench-bucket", Key=f"k/{number}", Body=b"small object body")
-        client.get_object(Bucket="bench-bucket", Key=f"k/{number}")["Body"].read()
+        client.put_object(Bucket=bucket, Key=f"k/{number}", Body=b"small object body")
+        client.get_object(Bucket=bucket, Key=f"k/{number}")["Body"].read()
     return time.perf_counter() - started
 
 
+def door_overhead(scratch: str, rounds: int = 3) -> tuple[float, float]:
+    """Seconds for REQUESTS small S3 requests with the door's signature checking off and on: two stacks
+    side by side, measured in alternating rounds (the best round of each), so both see the same machine."""
+    stacks = {}
+    try:
+        for verify in ("0", "1"):
+            port = free_port()
+            settings = Settings(Path(scratch) / f"door-{verify}", port, port + 1, "us-east-1", None)
+            os.environ["DEALAB_VERIFY_SIGNATURES"] = verify  # read by the stack process at start
+            control.up(settings)
+            stacks[verify] = settings
+        os.environ.pop("DEALAB_VERIFY_SIGNATURES", None)
+        best = {verify: float("inf") for verify in stacks}
+        for round_number in range(rounds):
+            for verify, settings in stacks.items():
+                best[verify] = min(best[verify], put_get_seconds(settings.endpoint_url, f"door-bench-{round_number}"))
+        return best["0"], best["1"]
+    finally:
+        os.environ.pop("DEALAB_VERIFY_SIGNATURES", None)
+        for settings in stacks.values():
+            control.down(settings)
+
+
+def print_door_overhead(scratch: str) -> None:
+    unchecked, checked = door_overhead(scratch)
+    print(f"door: {REQUESTS} small S3 PUT/GETs : signatures checked {checked:.2f}s · unchecked {unchecked:.2f}s · "
+          f"overhead {(checked / unchecked - 1) * 100:+.1f}% (goal <= 5%)")
+
+
 def main() -> None:
+    if "--door" in sys.argv[1:]:  # only the door's overhead (about 20 s)
+        with tempfile.TemporaryDirectory(prefix="dealab-bench-") as scratch:
+            print_door_overhead(scratch)
+        return
     with tempfile.TemporaryDirectory(prefix="dealab-bench-") as scratch:
         moto_port = free_port()
         started = time.perf_counter()
@@ -108,6 +141,8 @@ def main() -> None:
     print(f"per request              : dealab {stack_requests / REQUESTS * 1000:.2f}ms · moto_server {moto_requests / REQUESTS * 1000:.2f}ms")
     print(f"grading lab 01           : {grading:.2f}s for {len(report.results)} checks, score {report.score}/{report.total} (goal <= 2s)")
     print(f"server RSS               : idle {idle:.0f} MB · after lab 01 {after_lab:.0f} MB (goal idle <= 150 MB)")
+    with tempfile.TemporaryDirectory(prefix="dealab-bench-") as scratch:
+        print_door_overhead(scratch)
 
 
 if __name__ == "__main__":
