@@ -148,6 +148,9 @@ def test_a_public_read_policy_opens_reads_only(bucket, clean_stack):
     bucket.put_bucket_policy(Bucket=BUCKET, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{BUCKET}/data/*"}]}))
     anonymous = client(clean_stack, "s3", signature_version=UNSIGNED)
+    assert anonymous.get_object(Bucket=BUCKET, Key="data/a.csv")["Body"].read().startswith(b"id,name")
+    bucket.put_object(Bucket=BUCKET, Key="private/p.csv", Body=b"secret")
+    assert error_of(lambda: anonymous.get_object(Bucket=BUCKET, Key="private/p.csv")) == ("AccessDenied", 403)
     assert error_of(lambda: anonymous.put_object(Bucket=BUCKET, Key="data/b.csv", Body=b"x")) == ("AccessDenied", 403)
     assert error_of(lambda: anonymous.list_objects_v2(Bucket=BUCKET)) == ("AccessDenied", 403)
 
@@ -284,3 +287,18 @@ def test_copy_and_select_cannot_read_around_a_deny(bucket, clean_stack):
         InputSerialization={"CSV": {}}, OutputSerialization={"CSV": {}})) == ("AccessDenied", 403)
     bucket.put_object(Bucket=BUCKET, Key="open/b.csv", Body=b"1")  # outside the deny, copying works
     bucket.copy_object(Bucket="door-target", Key="copy.csv", CopySource={"Bucket": BUCKET, "Key": "open/b.csv"})
+
+
+def test_a_public_read_object_acl_opens_that_object_only(bucket, clean_stack):
+    bucket.put_object(Bucket=BUCKET, Key="data/public.csv", Body=b"open", ACL="public-read")
+    anonymous = client(clean_stack, "s3", signature_version=UNSIGNED)
+    assert anonymous.get_object(Bucket=BUCKET, Key="data/public.csv")["Body"].read() == b"open"
+    assert error_of(lambda: anonymous.get_object(Bucket=BUCKET, Key="data/a.csv")) == ("AccessDenied", 403)
+
+
+def test_aws_s3_presign_urls_are_verified(bucket, clean_stack):
+    from tests.test_awscli import aws
+
+    url = aws(clean_stack, "s3", "presign", f"s3://{BUCKET}/data/a.csv", "--expires-in", "300").strip()
+    assert requests.get(url, timeout=30).content.startswith(b"id,name")
+    assert requests.get(url.replace("Signature=", "Signature=x"), timeout=30).status_code == 403

@@ -61,6 +61,7 @@ REQUEST_CONDITION_HEADERS = (
     "x-amz-storage-class",
     "x-amz-copy-source",
 )
+ANONYMOUS_AUTHORIZATION = "AWS4-HMAC-SHA256 Credential=anonymous/20000101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=anonymous"
 _KEY_IN_DELETE = re.compile(rb"<Key>(.*?)</Key>", re.S)
 
 
@@ -81,6 +82,11 @@ class S3AccessEngine(Engine):
             return self._pass(request, bucket)
         refusal = (self._public_access_refusal(request, bucket) or self._policy_refusal(request, bucket, key)
                    or self._copy_source_refusal(request))
+        if refusal is None and "Authorization" not in request.headers and "Signature=" not in request.query_string:
+            # An unsigned request got here only because the door found it public (allows_anonymous). The
+            # backend's own check would refuse it (its bucket policy evaluation is switched off in favour of
+            # this engine's), so it goes on as the caller the backend expects; moto verifies no signature.
+            request.headers["Authorization"] = ANONYMOUS_AUTHORIZATION
         return refusal or self._pass(request, bucket)
 
     def _pass(self, request: AwsRequest, bucket: str) -> AwsResponse:
