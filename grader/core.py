@@ -1,6 +1,7 @@
 """The check model: a check is one small unit with metadata and a function that passes or says what differs.
 
-    @check("L01-02", "Raw bucket keeps every version", points=1, task="2.3", hint="...", docs="https://...")
+    @check("L01-02", "Raw bucket keeps every version", points=1, task="2.3", docs="https://...",
+           hints=("the concept, pointing at the docs", "the API that does it", "the call itself"))
     def raw_versioning(ctx: LabContext) -> str:
         raise Fail("bucket 'dea-lake-raw': versioning is Suspended, expected Enabled")   # FAIL
         return "bucket 'dea-lake-raw' has versioning Enabled"                            # PASS
@@ -36,7 +37,8 @@ class Check:
     title: str
     points: int
     task: str
-    hint: str
+    # the hint ladder, gentlest first: the concept (with `docs`), then the API to use, then the call itself
+    hints: tuple[str, ...]
     docs: str
     timeout: int
     function: Callable[[LabContext], str]
@@ -45,9 +47,9 @@ class Check:
         return self.function(ctx)
 
 
-def check(id: str, title: str, *, points: int, task: str, hint: str, docs: str = "", timeout: int = DEFAULT_TIMEOUT_SECONDS):
+def check(id: str, title: str, *, points: int, task: str, hints: tuple[str, ...], docs: str = "", timeout: int = DEFAULT_TIMEOUT_SECONDS):
     def register(function: Callable[[LabContext], str]) -> Check:
-        return Check(id, title, points, task, hint, docs, timeout, function)
+        return Check(id, title, points, task, tuple(hints), docs, timeout, function)
 
     return register
 

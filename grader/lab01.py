@@ -63,7 +63,7 @@ def _probe(ctx: LabContext, bucket: str, client=None, **put_arguments) -> str | 
 
 
 @check("L01-01", "The three zone buckets exist", points=2, task="2.1",
-       hint="Create dea-lake-raw, dea-lake-curated and dea-lake-quarantine (TODO in create_zone_bucket is already done in the starter: run it).",
+       hints=("Create dea-lake-raw, dea-lake-curated and dea-lake-quarantine (TODO in create_zone_bucket is already done in the starter: run it).",),
        docs=f"{S3_DOCS}/create-bucket-overview.html")
 def zone_buckets(ctx: LabContext) -> str:
     missing = _missing_buckets(ctx)
@@ -73,7 +73,7 @@ def zone_buckets(ctx: LabContext) -> str:
 
 
 @check("L01-02", "The raw zone keeps every version of an object", points=2, task="2.3",
-       hint="put_bucket_versioning(Bucket='dea-lake-raw', VersioningConfiguration={'Status': 'Enabled'})",
+       hints=("put_bucket_versioning(Bucket='dea-lake-raw', VersioningConfiguration={'Status': 'Enabled'})",),
        docs=f"{S3_DOCS}/Versioning.html")
 def raw_versioning(ctx: LabContext) -> str:
     bucket = _existing_buckets(ctx)["raw"]
@@ -84,7 +84,7 @@ def raw_versioning(ctx: LabContext) -> str:
 
 
 @check("L01-03", "A customer-managed KMS key with rotation sits behind alias/dea-lake", points=2, task="4.3",
-       hint="kms.create_key(), kms.create_alias(AliasName='alias/dea-lake', TargetKeyId=...), then kms.enable_key_rotation(KeyId=...).",
+       hints=("kms.create_key(), kms.create_alias(AliasName='alias/dea-lake', TargetKeyId=...), then kms.enable_key_rotation(KeyId=...).",),
        docs="https://docs.aws.amazon.com/kms/latest/developerguide/rotate-keys.html")
 def lake_key(ctx: LabContext) -> str:
     kms = ctx.client("kms")
@@ -100,7 +100,7 @@ def lake_key(ctx: LabContext) -> str:
 
 
 @check("L01-04", "Every zone bucket encrypts by default with the lake key", points=2, task="4.3",
-       hint="put_bucket_encryption with ApplyServerSideEncryptionByDefault {'SSEAlgorithm': 'aws:kms', 'KMSMasterKeyID': <the key ARN>} on each bucket.",
+       hints=("put_bucket_encryption with ApplyServerSideEncryptionByDefault {'SSEAlgorithm': 'aws:kms', 'KMSMasterKeyID': <the key ARN>} on each bucket.",),
        docs=f"{S3_DOCS}/default-bucket-encryption.html")
 def default_encryption(ctx: LabContext) -> str:
     s3 = ctx.client("s3")
@@ -122,7 +122,7 @@ def default_encryption(ctx: LabContext) -> str:
 
 
 @check("L01-05", "Requests without TLS are denied", points=2, task="4.3",
-       hint="Bucket policy statement: Effect Deny, Principal *, Action s3:*, Resource bucket and bucket/*, Condition {'Bool': {'aws:SecureTransport': 'false'}}.",
+       hints=("Bucket policy statement: Effect Deny, Principal *, Action s3:*, Resource bucket and bucket/*, Condition {'Bool': {'aws:SecureTransport': 'false'}}.",),
        docs="https://repost.aws/knowledge-center/s3-bucket-policy-for-config-rule")
 def tls_only(ctx: LabContext) -> str:
     plain = ctx.insecure_client("s3")
@@ -138,7 +138,7 @@ def tls_only(ctx: LabContext) -> str:
 
 
 @check("L01-06", "Uploads that do not ask for SSE-KMS are refused", points=3, task="4.3",
-       hint="Bucket policy statement: Deny s3:PutObject on bucket/* with Condition {'StringNotEquals': {'s3:x-amz-server-side-encryption': 'aws:kms'}}.",
+       hints=("Bucket policy statement: Deny s3:PutObject on bucket/* with Condition {'StringNotEquals': {'s3:x-amz-server-side-encryption': 'aws:kms'}}.",),
        docs=f"{S3_DOCS}/UsingKMSEncryption.html#require-sse-kms")
 def kms_uploads_only(ctx: LabContext) -> str:
     key_id = _lake_key_id(ctx)
@@ -158,7 +158,7 @@ def kms_uploads_only(ctx: LabContext) -> str:
 
 
 @check("L01-07", "Public access is blocked on every zone bucket", points=2, task="4.2",
-       hint="put_public_access_block with BlockPublicAcls, IgnorePublicAcls, BlockPublicPolicy and RestrictPublicBuckets all True.",
+       hints=("put_public_access_block with BlockPublicAcls, IgnorePublicAcls, BlockPublicPolicy and RestrictPublicBuckets all True.",),
        docs=f"{S3_DOCS}/access-control-block-public-access.html")
 def public_access_blocked(ctx: LabContext) -> str:
     s3 = ctx.client("s3")
@@ -184,7 +184,7 @@ def public_access_blocked(ctx: LabContext) -> str:
 
 
 @check("L01-08", "Buckets are tagged for governance", points=1, task="4.5",
-       hint="put_bucket_tagging with project=dea-lake and zone=raw|curated|quarantine.",
+       hints=("put_bucket_tagging with project=dea-lake and zone=raw|curated|quarantine.",),
        docs="https://docs.aws.amazon.com/whitepapers/latest/tagging-best-practices/tagging-best-practices.html")
 def governance_tags(ctx: LabContext) -> str:
     s3 = ctx.client("s3")
@@ -211,7 +211,7 @@ def _landed_keys(ctx: LabContext) -> set[str]:
 
 
 @check("L01-09", "Every extract landed under its Hive-style key", points=3, task="2.4",
-       hint="Key = 'sales/' + the file's path relative to data/, e.g. sales/source=web/dt=2024-05-01/orders.csv — keep the source= and dt= folders.",
+       hints=("Key = 'sales/' + the file's path relative to data/, e.g. sales/source=web/dt=2024-05-01/orders.csv — keep the source= and dt= folders.",),
        docs="https://docs.aws.amazon.com/athena/latest/ug/partitions.html")
 def landed_layout(ctx: LabContext) -> str:
     expected = {RAW_PREFIX + path for path in ctx.dataset["files"]}
@@ -225,7 +225,7 @@ def landed_layout(ctx: LabContext) -> str:
 
 
 @check("L01-10", "Landed extracts are byte-identical and encrypted with the lake key", points=3, task="2.1",
-       hint="Upload the file bytes unchanged, with ServerSideEncryption='aws:kms' and SSEKMSKeyId=<the lake key ARN>.",
+       hints=("Upload the file bytes unchanged, with ServerSideEncryption='aws:kms' and SSEKMSKeyId=<the lake key ARN>.",),
        docs=f"{S3_DOCS}/UsingKMSEncryption.html")
 def landed_content(ctx: LabContext) -> str:
     s3 = ctx.client("s3")

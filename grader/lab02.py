@@ -107,7 +107,7 @@ def _exactly_once(found: Counter, expected: set[str], what: str) -> None:
 
 
 @check("L02-01", "The stream has 4 provisioned shards", points=1, task="1.1",
-       hint="create_stream(StreamName='clickstream', ShardCount=4, StreamModeDetails={'StreamMode': 'PROVISIONED'}).",
+       hints=("create_stream(StreamName='clickstream', ShardCount=4, StreamModeDetails={'StreamMode': 'PROVISIONED'}).",),
        docs=f"{KINESIS_DOCS}/how-do-i-size-a-stream.html")
 def stream_configuration(ctx: LabContext) -> str:
     try:
@@ -125,7 +125,7 @@ def stream_configuration(ctx: LabContext) -> str:
 
 
 @check("L02-02", "Partition keys spread the load over the shards", points=2, task="1.1",
-       hint="Bots send a third of the events: keyed by user, their shards run hot. Use a key unique per event.",
+       hints=("Bots send a third of the events: keyed by user, their shards run hot. Use a key unique per event.",),
        docs=f"{KINESIS_DOCS}/key-concepts.html#partition-key")
 def shard_spread(ctx: LabContext) -> str:
     counts = {shard: len(records) for shard, records in _stream_records(ctx).items()}
@@ -142,8 +142,8 @@ def shard_spread(ctx: LabContext) -> str:
 
 
 @check("L02-03", "Every valid event landed in the raw zone exactly once", points=3, task="1.1",
-       hint="Under faults a tenth of PutRecords entries fail: resend exactly those. Send each event id once, "
-            "checkpoint only after writing, and name objects after the batch so a re-read overwrites.",
+       hints=("Under faults a tenth of PutRecords entries fail: resend exactly those. Send each event id once, "
+            "checkpoint only after writing, and name objects after the batch so a re-read overwrites.",),
        docs=f"{KINESIS_DOCS}/kinesis-using-sdk-java-add-data-to-stream.html#kinesis-using-sdk-java-putrecords")
 def raw_exactly_once(ctx: LabContext) -> str:
     expected = set(ctx.dataset["valid_events"])
@@ -154,7 +154,7 @@ def raw_exactly_once(ctx: LabContext) -> str:
 
 
 @check("L02-04", "Raw events are newline-delimited JSON under events/dt=YYYY-MM-DD/ of their own date", points=2, task="1.1",
-       hint="The date partition is the event's own date (the first 10 characters of ts), not the day the consumer ran.",
+       hints=("The date partition is the event's own date (the first 10 characters of ts), not the day the consumer ran.",),
        docs="https://docs.aws.amazon.com/athena/latest/ug/partitions.html")
 def raw_layout(ctx: LabContext) -> str:
     events = _raw_events(ctx)
@@ -172,7 +172,7 @@ def raw_layout(ctx: LabContext) -> str:
 
 
 @check("L02-05", "Malformed records are quarantined once each, with the reason", points=2, task="3.4",
-       hint="Write each bad record to the quarantine bucket as {\"reason\": ..., \"raw\": <the record as received>}.",
+       hints=("Write each bad record to the quarantine bucket as {\"reason\": ..., \"raw\": <the record as received>}.",),
        docs="https://docs.aws.amazon.com/prescriptive-guidance/latest/defining-bucket-names-data-lakes/data-layer-definitions.html")
 def quarantine(ctx: LabContext) -> str:
     expected = Counter(item["raw"] for item in ctx.dataset["malformed"])
@@ -201,8 +201,8 @@ def quarantine(ctx: LabContext) -> str:
 
 
 @check("L02-06", "The checkpoint table holds each shard's last sequence number", points=2, task="1.1",
-       hint=f"Table {CHECKPOINTS}: partition key shard_id (S); one item per shard with sequence_number (S), "
-            "the last sequence number written for that shard.",
+       hints=(f"Table {CHECKPOINTS}: partition key shard_id (S); one item per shard with sequence_number (S), "
+            "the last sequence number written for that shard.",),
        docs=f"{KINESIS_DOCS}/shared-throughput-kcl-consumers.html#shared-throughput-kcl-consumers-leasetable")
 def checkpoints(ctx: LabContext) -> str:
     dynamodb = ctx.client("dynamodb")
@@ -267,8 +267,8 @@ def _send_restart_tranche(ctx: LabContext, valid_events: dict[str, str]) -> set[
 
 
 @check("L02-07", "A consumer stopped mid-stream resumes without losing or repeating events", points=3, task="1.1",
-       hint="Resume from the checkpoint with AFTER_SEQUENCE_NUMBER, write before you checkpoint, and keep object keys "
-            "deterministic. The grader runs your consumer with MAX_RECORDS=400 (stop after that many records), then again.",
+       hints=("Resume from the checkpoint with AFTER_SEQUENCE_NUMBER, write before you checkpoint, and keep object keys "
+            "deterministic. The grader runs your consumer with MAX_RECORDS=400 (stop after that many records), then again.",),
        docs=f"{KINESIS_DOCS}/kinesis-record-processor-duplicates.html", timeout=400)
 def restart(ctx: LabContext) -> str:
     script = _consumer(ctx)

@@ -52,8 +52,8 @@ def _delivered(ctx: LabContext) -> dict[str, dict]:
 
 
 @check("L03-01", "Delivery stream clicks-to-lake delivers to the lake, with an error output prefix", points=2, task="1.1",
-       hint="DirectPut, ExtendedS3DestinationConfiguration with BucketARN arn:aws:s3:::dea-firehose-lake and an "
-            "ErrorOutputPrefix under errors/ containing !{firehose:error-output-type}.",
+       hints=("DirectPut, ExtendedS3DestinationConfiguration with BucketARN arn:aws:s3:::dea-firehose-lake and an "
+            "ErrorOutputPrefix under errors/ containing !{firehose:error-output-type}.",),
        docs=f"{FIREHOSE_DOCS}/s3-prefixes.html")
 def delivery_stream(ctx: LabContext) -> str:
     destination = _destination(ctx)
@@ -69,7 +69,7 @@ def delivery_stream(ctx: LabContext) -> str:
 
 
 @check("L03-02", "Buffering hints: 1 MB or 60 seconds", points=1, task="2.1",
-       hint="BufferingHints={'SizeInMBs': 1, 'IntervalInSeconds': 60}: small objects soon, for a near-real-time lake.",
+       hints=("BufferingHints={'SizeInMBs': 1, 'IntervalInSeconds': 60}: small objects soon, for a near-real-time lake.",),
        docs=f"{FIREHOSE_DOCS}/buffering-hints.html")
 def buffering(ctx: LabContext) -> str:
     hints = _destination(ctx).get("BufferingHints") or {}
@@ -80,7 +80,7 @@ def buffering(ctx: LabContext) -> str:
 
 
 @check("L03-03", "Delivered objects are GZIP-compressed", points=2, task="2.1",
-       hint="CompressionFormat='GZIP' on the destination: Firehose then compresses each object and names it .gz.",
+       hints=("CompressionFormat='GZIP' on the destination: Firehose then compresses each object and names it .gz.",),
        docs=f"{FIREHOSE_DOCS}/create-destination.html#create-destination-s3")
 def compressed(ctx: LabContext) -> str:
     delivered = _delivered(ctx)
@@ -93,8 +93,8 @@ def compressed(ctx: LabContext) -> str:
 
 
 @check("L03-04", "Objects land under events/year=/month=/day=/hour= of their delivery time", points=2, task="1.1",
-       hint="Prefix events/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/ — "
-            "without expressions Firehose appends its own YYYY/MM/dd/HH/ instead.",
+       hints=("Prefix events/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/ — "
+            "without expressions Firehose appends its own YYYY/MM/dd/HH/ instead.",),
        docs=f"{FIREHOSE_DOCS}/s3-prefixes.html")
 def prefixes(ctx: LabContext) -> str:
     delivered = _delivered(ctx)
@@ -116,8 +116,8 @@ def prefixes(ctx: LabContext) -> str:
 
 
 @check("L03-05", "Every record was delivered exactly once, as newline-delimited JSON", points=3, task="1.1",
-       hint="Resend exactly the entries with an ErrorCode (faults are on), and end every record with a newline: "
-            "Firehose concatenates records as they are.",
+       hints=("Resend exactly the entries with an ErrorCode (faults are on), and end every record with a newline: "
+            "Firehose concatenates records as they are.",),
        docs=f"{FIREHOSE_DOCS}/writing-with-sdk.html")
 def exactly_once(ctx: LabContext) -> str:
     expected = set(ctx.dataset["valid_events"])

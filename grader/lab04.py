@@ -146,7 +146,7 @@ def _compare_current(ctx: LabContext, specs: list[dict], what, describe: str) ->
 
 
 @check("L04-01", "The lab bucket keeps versions and has lifecycle rules", points=1, task="2.3",
-       hint="The bucket is versioned already; put your rules with put_bucket_lifecycle_configuration on dea-lifecycle-lab.",
+       hints=("The bucket is versioned already; put your rules with put_bucket_lifecycle_configuration on dea-lifecycle-lab.",),
        docs=f"{DOCS}/object-lifecycle-mgmt.html")
 def bucket_and_rules(ctx: LabContext) -> str:
     status = ctx.client("s3").get_bucket_versioning(Bucket=BUCKET).get("Status")
@@ -160,7 +160,7 @@ def bucket_and_rules(ctx: LabContext) -> str:
 
 
 @check("L04-02", "raw/ objects move to Standard-IA at 30 days and Glacier Instant Retrieval at 90", points=3, task="2.3",
-       hint="Two Transitions in one rule filtered on prefix raw/ (and the standard retention tag). Objects under 128 KiB stay in STANDARD: S3 does not transition them by default.",
+       hints=("Two Transitions in one rule filtered on prefix raw/ (and the standard retention tag). Objects under 128 KiB stay in STANDARD: S3 does not transition them by default.",),
        docs=f"{DOCS}/lifecycle-transition-general-considerations.html")
 def raw_tiering(ctx: LabContext) -> str:
     return _compare_current(ctx, _specs(ctx, "raw/"), lambda expected, observed: expected is not None and observed is not None and expected != observed,
@@ -168,7 +168,7 @@ def raw_tiering(ctx: LabContext) -> str:
 
 
 @check("L04-03", "raw/ objects expire after 365 days", points=2, task="2.3",
-       hint="An Expiration with Days 365 in the raw/ rule; in a versioned bucket it places a delete marker.",
+       hints=("An Expiration with Days 365 in the raw/ rule; in a versioned bucket it places a delete marker.",),
        docs=f"{DOCS}/lifecycle-expire-general-considerations.html")
 def raw_expiry(ctx: LabContext) -> str:
     return _compare_current(ctx, _specs(ctx, "raw/"), lambda expected, observed: (expected is None) != (observed is None),
@@ -176,7 +176,7 @@ def raw_expiry(ctx: LabContext) -> str:
 
 
 @check("L04-04", "tmp/ objects expire after 7 days", points=2, task="2.3",
-       hint="A rule on prefix tmp/ (and the standard retention tag) with Expiration Days 7.",
+       hints=("A rule on prefix tmp/ (and the standard retention tag) with Expiration Days 7.",),
        docs=f"{DOCS}/lifecycle-expire-general-considerations.html")
 def tmp_expiry(ctx: LabContext) -> str:
     return _compare_current(ctx, _specs(ctx, "tmp/"), lambda expected, observed: (expected is None) != (observed is None),
@@ -184,7 +184,7 @@ def tmp_expiry(ctx: LabContext) -> str:
 
 
 @check("L04-05", "Noncurrent versions expire after 30 days, the 3 newest kept", points=2, task="2.3",
-       hint="NoncurrentVersionExpiration with NoncurrentDays 30 and NewerNoncurrentVersions 3.",
+       hints=("NoncurrentVersionExpiration with NoncurrentDays 30 and NewerNoncurrentVersions 3.",),
        docs=f"{DOCS}/intro-lifecycle-rules.html#intro-lifecycle-rules-actions")
 def noncurrent_versions(ctx: LabContext) -> str:
     run = probe_run(ctx)
@@ -198,7 +198,7 @@ def noncurrent_versions(ctx: LabContext) -> str:
 
 
 @check("L04-06", "Incomplete multipart uploads are aborted after 7 days", points=1, task="2.3",
-       hint="AbortIncompleteMultipartUpload with DaysAfterInitiation 7 (it cannot be combined with a tag filter).",
+       hints=("AbortIncompleteMultipartUpload with DaysAfterInitiation 7 (it cannot be combined with a tag filter).",),
        docs=f"{DOCS}/mpu-abort-incomplete-mpu-lifecycle-config.html")
 def uploads_aborted(ctx: LabContext) -> str:
     run = probe_run(ctx)
@@ -214,7 +214,7 @@ def uploads_aborted(ctx: LabContext) -> str:
 
 
 @check("L04-07", "Objects on legal hold are never touched", points=2, task="2.3",
-       hint="Lifecycle filters cannot exclude; filter the raw/ and tmp/ rules on the tag retention=standard so legal-hold objects match none.",
+       hints=("Lifecycle filters cannot exclude; filter the raw/ and tmp/ rules on the tag retention=standard so legal-hold objects match none.",),
        docs=f"{DOCS}/intro-lifecycle-rules.html#intro-lifecycle-rules-filter")
 def legal_hold(ctx: LabContext) -> str:
     run = probe_run(ctx)
@@ -251,7 +251,7 @@ def _expected_cost(ctx: LabContext, run: ProbeRun, moment: datetime.datetime) ->
 
 
 @check("L04-08", "The storage report shows the rules cutting the monthly storage cost", points=2, task="2.3",
-       hint="Run `dealab storage report` after `dealab clock advance 400d`: the Standard bytes should shift to cheaper classes.",
+       hints=("Run `dealab storage report` after `dealab clock advance 400d`: the Standard bytes should shift to cheaper classes.",),
        docs="https://aws.amazon.com/s3/pricing/")
 def cost_reduction(ctx: LabContext) -> str:
     run = probe_run(ctx)

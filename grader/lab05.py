@@ -33,7 +33,7 @@ def _crawler(ctx: LabContext) -> dict:
 
 
 @check("L05-01", "Database telemetry exists", points=1, task="2.2",
-       hint="glue.create_database(DatabaseInput={'Name': 'telemetry'})", docs=f"{DOCS}/define-database.html")
+       hints=("glue.create_database(DatabaseInput={'Name': 'telemetry'})",), docs=f"{DOCS}/define-database.html")
 def database(ctx: LabContext) -> str:
     glue = ctx.client("glue")
     try:
@@ -44,7 +44,7 @@ def database(ctx: LabContext) -> str:
 
 
 @check("L05-02", "Crawler raw-telemetry crawled the raw zone into telemetry", points=2, task="2.2",
-       hint="create_crawler(Name='raw-telemetry', DatabaseName='telemetry', Targets={'S3Targets': [{'Path': 's3://dea-catalog-raw/raw/'}]}, ...), then start_crawler and wait until its State is READY.",
+       hints=("create_crawler(Name='raw-telemetry', DatabaseName='telemetry', Targets={'S3Targets': [{'Path': 's3://dea-catalog-raw/raw/'}]}, ...), then start_crawler and wait until its State is READY.",),
        docs=f"{DOCS}/add-crawler.html")
 def crawler_ran(ctx: LabContext) -> str:
     crawler = _crawler(ctx)
@@ -62,7 +62,7 @@ def crawler_ran(ctx: LabContext) -> str:
 
 
 @check("L05-03", "Table readings: JSON with the sensor columns and types", points=2, task="2.2",
-       hint="The crawler infers the columns from the JSON lines; if the types look wrong, check which files it read (only data files under raw/readings/).",
+       hints=("The crawler infers the columns from the JSON lines; if the types look wrong, check which files it read (only data files under raw/readings/).",),
        docs=f"{DOCS}/crawler-data-stores.html")
 def readings_table(ctx: LabContext) -> str:
     table = _table(ctx, "readings")
@@ -76,7 +76,7 @@ def readings_table(ctx: LabContext) -> str:
 
 
 @check("L05-04", "readings is partitioned by dt, one partition per day", points=2, task="2.2",
-       hint="Folders named dt=YYYY-MM-DD become partitions of key dt; a new day's folder is registered by the next crawl.",
+       hints=("Folders named dt=YYYY-MM-DD become partitions of key dt; a new day's folder is registered by the next crawl.",),
        docs=f"{DOCS}/tables-described.html#tables-partition")
 def readings_partitions(ctx: LabContext) -> str:
     table = _table(ctx, "readings")
@@ -93,7 +93,7 @@ def readings_partitions(ctx: LabContext) -> str:
 
 
 @check("L05-05", "Table stations: CSV with a header and typed columns", points=1, task="2.2",
-       hint="Crawl the whole raw zone (s3://dea-catalog-raw/raw/), so that raw/stations/ becomes its own table.",
+       hints=("Crawl the whole raw zone (s3://dea-catalog-raw/raw/), so that raw/stations/ becomes its own table.",),
        docs=f"{DOCS}/add-classifier.html")
 def stations_table(ctx: LabContext) -> str:
     table = _table(ctx, "stations")
@@ -107,7 +107,7 @@ def stations_table(ctx: LabContext) -> str:
 
 
 @check("L05-06", "The catalog followed the new firmware field", points=2, task="2.4",
-       hint="With SchemaChangePolicy UpdateBehavior LOG the crawler only logs a new column. update_crawler(..., SchemaChangePolicy={'UpdateBehavior': 'UPDATE_IN_DATABASE', 'DeleteBehavior': 'LOG'}), then crawl again.",
+       hints=("With SchemaChangePolicy UpdateBehavior LOG the crawler only logs a new column. update_crawler(..., SchemaChangePolicy={'UpdateBehavior': 'UPDATE_IN_DATABASE', 'DeleteBehavior': 'LOG'}), then crawl again.",),
        docs=f"{DOCS}/crawler-configuration.html#crawler-schema-changes-prevent")
 def evolved_schema(ctx: LabContext) -> str:
     columns = _columns(_table(ctx, "readings"))
@@ -121,7 +121,7 @@ def evolved_schema(ctx: LabContext) -> str:
 
 
 @check("L05-07", "Athena reads every partition with all its rows", points=2, task="2.4",
-       hint="Every day's folder must be a registered partition, and the table's format must match the files.",
+       hints=("Every day's folder must be a registered partition, and the table's format must match the files.",),
        docs="https://docs.aws.amazon.com/athena/latest/ug/glue-best-practices.html")
 def every_partition_readable(ctx: LabContext) -> str:
     athena = ctx.client("athena")
@@ -148,7 +148,7 @@ def every_partition_readable(ctx: LabContext) -> str:
 
 
 @check("L05-08", "The crawler runs daily at 02:00 UTC", points=1, task="2.2",
-       hint="Schedule='cron(0 2 * * ? *)' on create_crawler or update_crawler.",
+       hints=("Schedule='cron(0 2 * * ? *)' on create_crawler or update_crawler.",),
        docs=f"{DOCS}/schedule-crawler.html")
 def schedule(ctx: LabContext) -> str:
     expression = (_crawler(ctx).get("Schedule") or {}).get("ScheduleExpression", "")

@@ -65,7 +65,7 @@ def _runs(ctx: LabContext) -> list[dict]:
 
 
 @check("L06-01", "Job orders-etl: Spark (glueetl) on Glue 5.0, script in S3, bookmarks on", points=2, task="1.2",
-       hint="create_job(Name='orders-etl', Command={'Name': 'glueetl', 'ScriptLocation': 's3://dea-etl-scripts/jobs/etl_orders.py'}, GlueVersion='5.0', DefaultArguments={'--job-bookmark-option': 'job-bookmark-enable', ...})",
+       hints=("create_job(Name='orders-etl', Command={'Name': 'glueetl', 'ScriptLocation': 's3://dea-etl-scripts/jobs/etl_orders.py'}, GlueVersion='5.0', DefaultArguments={'--job-bookmark-option': 'job-bookmark-enable', ...})",),
        docs=f"{DOCS}/add-job.html")
 def job_definition(ctx: LabContext) -> str:
     glue = ctx.client("glue")
@@ -91,7 +91,7 @@ def job_definition(ctx: LabContext) -> str:
 
 
 @check("L06-02", "The job ran twice and its latest run SUCCEEDED", points=1, task="1.2",
-       hint="run_job.py starts a run, waits, uploads the second batch and runs again; read /aws-glue/jobs/error for a failed run's traceback.",
+       hints=("run_job.py starts a run, waits, uploads the second batch and runs again; read /aws-glue/jobs/error for a failed run's traceback.",),
        docs=f"{DOCS}/monitor-continuations.html")
 def run_history(ctx: LabContext) -> str:
     runs = _runs(ctx)
@@ -106,7 +106,7 @@ def run_history(ctx: LabContext) -> str:
 
 
 @check("L06-03", "Every valid order is curated", points=2, task="1.2",
-       hint="Keep the rows whose order_id and customer_id are present, amount is a number >= 0, quantity a whole number >= 1 and order_ts a timestamp.",
+       hints=("Keep the rows whose order_id and customer_id are present, amount is a number >= 0, quantity a whole number >= 1 and order_ts a timestamp.",),
        docs=f"{DOCS}/aws-glue-programming-python-samples-medicaid.html")
 def curated_orders(ctx: LabContext) -> str:
     got = {row.get("order_id") for row in _curated_rows(ctx)}
@@ -119,7 +119,7 @@ def curated_orders(ctx: LabContext) -> str:
 
 
 @check("L06-04", "Curated values are typed and the latest version of each order", points=2, task="1.2",
-       hint="Cast amount to double and quantity to int; of the valid versions of an order keep the one with the greatest updated_at.",
+       hints=("Cast amount to double and quantity to int; of the valid versions of an order keep the one with the greatest updated_at.",),
        docs="https://spark.apache.org/docs/3.5.0/sql-ref-syntax-qry-select-window.html")
 def curated_values(ctx: LabContext) -> str:
     versions: dict[str, list[dict]] = {}
@@ -149,7 +149,7 @@ def _matches(row: dict, expected: dict) -> bool:
 
 
 @check("L06-05", "No order appears twice", points=2, task="1.2",
-       hint="Re-sent orders and exact copies must collapse to one row per order_id (row_number() over a window by order_id, latest updated_at first).",
+       hints=("Re-sent orders and exact copies must collapse to one row per order_id (row_number() over a window by order_id, latest updated_at first).",),
        docs="https://spark.apache.org/docs/3.5.0/api/python/reference/pyspark.sql/api/pyspark.sql.functions.row_number.html")
 def no_duplicates(ctx: LabContext) -> str:
     counts = Counter(row.get("order_id") for row in _curated_rows(ctx))
@@ -161,7 +161,7 @@ def no_duplicates(ctx: LabContext) -> str:
 
 
 @check("L06-06", "Curated files are Parquet compressed with Snappy", points=1, task="1.2",
-       hint="format='glueparquet' (or 'parquet') with compression 'snappy' on the sink.",
+       hints=("format='glueparquet' (or 'parquet') with compression 'snappy' on the sink.",),
        docs=f"{DOCS}/aws-glue-programming-etl-format-parquet-home.html")
 def format_and_compression(ctx: LabContext) -> str:
     files = _data_files(ctx)
@@ -174,7 +174,7 @@ def format_and_compression(ctx: LabContext) -> str:
 
 
 @check("L06-07", "Curated data is partitioned by order_date", points=1, task="1.2",
-       hint="partitionKeys=['order_date'] gives folders order_date=YYYY-MM-DD, one per day of orders.",
+       hints=("partitionKeys=['order_date'] gives folders order_date=YYYY-MM-DD, one per day of orders.",),
        docs=f"{DOCS}/aws-glue-programming-etl-partitions.html")
 def partitions(ctx: LabContext) -> str:
     folders = {item["Key"][len(CURATED_PREFIX):].split("/")[0] for item in _data_files(ctx)}
@@ -185,7 +185,7 @@ def partitions(ctx: LabContext) -> str:
 
 
 @check("L06-08", "Invalid rows are in the quarantine", points=2, task="1.2",
-       hint="Write the rows that fail the rules, as JSON, to s3://dea-etl-curated/quarantine/orders/ — every failing row, re-sent versions included.",
+       hints=("Write the rows that fail the rules, as JSON, to s3://dea-etl-curated/quarantine/orders/ — every failing row, re-sent versions included.",),
        docs=f"{DOCS}/aws-glue-programming-etl-format-json-home.html")
 def quarantine(ctx: LabContext) -> str:
     s3 = ctx.client("s3")
@@ -207,7 +207,7 @@ def quarantine(ctx: LabContext) -> str:
 
 
 @check("L06-09", "Table sales.orders_curated describes the curated data", points=2, task="1.2",
-       hint="getSink(..., enableUpdateCatalog=True, partitionKeys=['order_date']) with setCatalogInfo(catalogDatabase='sales', catalogTableName='orders_curated').",
+       hints=("getSink(..., enableUpdateCatalog=True, partitionKeys=['order_date']) with setCatalogInfo(catalogDatabase='sales', catalogTableName='orders_curated').",),
        docs=f"{DOCS}/update-from-job.html")
 def catalog_table(ctx: LabContext) -> str:
     table = glue_table(ctx, DATABASE, TABLE)
@@ -228,7 +228,7 @@ def catalog_table(ctx: LabContext) -> str:
 
 
 @check("L06-10", "Job bookmarks advanced with every run", points=2, task="1.4",
-       hint="Give the source a transformation_ctx, run with --job-bookmark-option job-bookmark-enable, and call job.commit() at the end of the script.",
+       hints=("Give the source a transformation_ctx, run with --job-bookmark-option job-bookmark-enable, and call job.commit() at the end of the script.",),
        docs=f"{DOCS}/monitor-continuations.html")
 def bookmarks(ctx: LabContext) -> str:
     glue = ctx.client("glue")

@@ -80,7 +80,7 @@ def _named_query_answers(ctx: LabContext, name: str, columns: str, expected: dic
 
 
 @check("L07-01", "Raw CSV table reads every order", points=2, task="2.4",
-       hint="CREATE EXTERNAL TABLE shop.orders_raw (...) ROW FORMAT DELIMITED FIELDS TERMINATED BY ',' LOCATION 's3://dea-athena-lake/raw/orders/' TBLPROPERTIES ('skip.header.line.count'='1')",
+       hints=("CREATE EXTERNAL TABLE shop.orders_raw (...) ROW FORMAT DELIMITED FIELDS TERMINATED BY ',' LOCATION 's3://dea-athena-lake/raw/orders/' TBLPROPERTIES ('skip.header.line.count'='1')",),
        docs=f"{DOCS}/create-table.html")
 def raw_table(ctx: LabContext) -> str:
     table = _table(ctx, "orders_raw")
@@ -96,7 +96,7 @@ def raw_table(ctx: LabContext) -> str:
 
 
 @check("L07-02", "Parquet table is partitioned by day, every day readable", points=2, task="2.4",
-       hint="PARTITIONED BY (dt string) STORED AS PARQUET LOCATION 's3://dea-athena-lake/sales/', then MSCK REPAIR TABLE shop.orders (or partition projection).",
+       hints=("PARTITIONED BY (dt string) STORED AS PARQUET LOCATION 's3://dea-athena-lake/sales/', then MSCK REPAIR TABLE shop.orders (or partition projection).",),
        docs=f"{DOCS}/partitions.html")
 def parquet_partitions(ctx: LabContext) -> str:
     table = _table(ctx, "orders")
@@ -113,7 +113,7 @@ def parquet_partitions(ctx: LabContext) -> str:
 
 
 @check("L07-03", "Named query revenue_by_category is right", points=2, task="3.2",
-       hint="SELECT category, round(sum(amount), 2) AS revenue FROM shop.orders GROUP BY category ORDER BY category, saved with create_named_query in work group analytics.",
+       hints=("SELECT category, round(sum(amount), 2) AS revenue FROM shop.orders GROUP BY category ORDER BY category, saved with create_named_query in work group analytics.",),
        docs=f"{DOCS}/saved-queries.html")
 def revenue_query(ctx: LabContext) -> str:
     got = _named_query_answers(ctx, "revenue_by_category", "(category, revenue)", ctx.dataset["revenue_by_category"], 0.02)
@@ -121,7 +121,7 @@ def revenue_query(ctx: LabContext) -> str:
 
 
 @check("L07-04", "Named query daily_orders is right", points=2, task="3.2",
-       hint="SELECT dt, count(*) AS orders FROM shop.orders GROUP BY dt ORDER BY dt",
+       hints=("SELECT dt, count(*) AS orders FROM shop.orders GROUP BY dt ORDER BY dt",),
        docs=f"{DOCS}/saved-queries.html")
 def daily_query(ctx: LabContext) -> str:
     got = _named_query_answers(ctx, "daily_orders", "(dt, orders)", ctx.dataset["orders_per_day"], 0)
@@ -129,7 +129,7 @@ def daily_query(ctx: LabContext) -> str:
 
 
 @check("L07-05", "Curated table is SNAPPY Parquet partitioned by order_date", points=3, task="3.1",
-       hint="CTAS WITH (format = 'PARQUET', write_compression = 'SNAPPY', external_location = 's3://dea-athena-lake/curated/orders/', partitioned_by = ARRAY['order_date']); the partition column goes last in the SELECT.",
+       hints=("CTAS WITH (format = 'PARQUET', write_compression = 'SNAPPY', external_location = 's3://dea-athena-lake/curated/orders/', partitioned_by = ARRAY['order_date']); the partition column goes last in the SELECT.",),
        docs=f"{DOCS}/create-table-as.html")
 def curated_parquet(ctx: LabContext) -> str:
     table = _table(ctx, "orders_curated")
@@ -160,7 +160,7 @@ def curated_parquet(ctx: LabContext) -> str:
 
 
 @check("L07-06", "View category_revenue answers from the Parquet table", points=2, task="3.2",
-       hint="CREATE OR REPLACE VIEW shop.category_revenue AS SELECT category, count(*) AS orders, round(sum(amount), 2) AS revenue FROM shop.orders GROUP BY category",
+       hints=("CREATE OR REPLACE VIEW shop.category_revenue AS SELECT category, count(*) AS orders, round(sum(amount), 2) AS revenue FROM shop.orders GROUP BY category",),
        docs=f"{DOCS}/views.html")
 def category_view(ctx: LabContext) -> str:
     view = _table(ctx, "category_revenue")
@@ -176,7 +176,7 @@ def category_view(ctx: LabContext) -> str:
 
 
 @check("L07-07", "Work group analytics enforces its results location and a bytes-scanned limit", points=2, task="3.2",
-       hint="create_work_group / update_work_group with ResultConfiguration.OutputLocation s3://dea-athena-results/analytics/, EnforceWorkGroupConfiguration True and BytesScannedCutoffPerQuery (at most 1 GB).",
+       hints=("create_work_group / update_work_group with ResultConfiguration.OutputLocation s3://dea-athena-results/analytics/, EnforceWorkGroupConfiguration True and BytesScannedCutoffPerQuery (at most 1 GB).",),
        docs=f"{DOCS}/workgroups-setting-control-limits-cloudwatch.html")
 def work_group(ctx: LabContext) -> str:
     athena = ctx.client("athena")
@@ -199,7 +199,7 @@ def work_group(ctx: LabContext) -> str:
 
 
 @check("L07-08", "Parquet scans a small fraction of the CSV", points=2, task="3.1",
-       hint="revenue_by_category must read shop.orders (Parquet): Athena then reads only the category and amount columns.",
+       hints=("revenue_by_category must read shop.orders (Parquet): Athena then reads only the category and amount columns.",),
        docs=f"{DOCS}/columnar-storage.html")
 def scanned_bytes(ctx: LabContext) -> str:
     sql = _named_query(ctx, "revenue_by_category")["QueryString"]

@@ -69,7 +69,7 @@ def _records(ctx: LabContext, table: dict) -> list[dict]:
 
 
 @check("L08-01", "Orders are keyed by customer, then date and order", points=2, task="2.4",
-       hint="dea-orders: partition key customer_id (S), sort key order_key (S) holding '<order_date>#<order_id>'; dea-sessions: partition key session_id.",
+       hints=("dea-orders: partition key customer_id (S), sort key order_key (S) holding '<order_date>#<order_id>'; dea-sessions: partition key session_id.",),
        docs=f"{DOCS}/bp-sort-keys.html")
 def key_design(ctx: LabContext) -> str:
     orders = _keys(_table(ctx, model.ORDERS_TABLE)["KeySchema"])
@@ -82,7 +82,7 @@ def key_design(ctx: LabContext) -> str:
 
 
 @check("L08-02", "A customer's orders in a date range come from one Query", points=2, task="2.4",
-       hint="With order_key = '<date>#<order id>', KeyConditionExpression customer_id = :c AND order_key BETWEEN :from AND :to_with_suffix.",
+       hints=("With order_key = '<date>#<order id>', KeyConditionExpression customer_id = :c AND order_key BETWEEN :from AND :to_with_suffix.",),
        docs=f"{DOCS}/Query.KeyConditionExpressions.html")
 def orders_by_customer_and_dates(ctx: LabContext) -> str:
     key_design(ctx)
@@ -101,7 +101,7 @@ def orders_by_customer_and_dates(ctx: LabContext) -> str:
 
 
 @check("L08-03", "Orders by status come from the status-index GSI", points=2, task="2.4",
-       hint="A global secondary index named status-index with partition key status and sort key order_date, projecting ALL.",
+       hints=("A global secondary index named status-index with partition key status and sort key order_date, projecting ALL.",),
        docs=f"{DOCS}/GSI.html")
 def orders_by_status(ctx: LabContext) -> str:
     indexes = {i["IndexName"]: i for i in _table(ctx, model.ORDERS_TABLE).get("GlobalSecondaryIndexes", [])}
@@ -122,7 +122,7 @@ def orders_by_status(ctx: LabContext) -> str:
 
 
 @check("L08-04", "The loader never overwrote a newer version", points=3, task="2.1",
-       hint="put_item with ConditionExpression 'attribute_not_exists(order_key) OR #version < :version'; catch ConditionalCheckFailedException.",
+       hints=("put_item with ConditionExpression 'attribute_not_exists(order_key) OR #version < :version'; catch ConditionalCheckFailedException.",),
        docs=f"{DOCS}/Expressions.ConditionExpressions.html")
 def newest_versions(ctx: LabContext) -> str:
     held = {order_id: int(item.get("version", {}).get("N", "0")) for order_id, item in _scan_orders(ctx).items()}
@@ -136,7 +136,7 @@ def newest_versions(ctx: LabContext) -> str:
 
 
 @check("L08-05", "Sessions expire by TTL", points=2, task="2.3",
-       hint="update_time_to_live on dea-sessions with AttributeName expires_at; expires_at is a Number of epoch seconds.",
+       hints=("update_time_to_live on dea-sessions with AttributeName expires_at; expires_at is a Number of epoch seconds.",),
        docs=f"{DOCS}/TTL.html")
 def sessions_expire(ctx: LabContext) -> str:
     dynamodb = ctx.client("dynamodb")
@@ -159,7 +159,7 @@ def sessions_expire(ctx: LabContext) -> str:
 
 
 @check("L08-06", "TTL deletions show in the sessions stream as the TTL service's", points=2, task="2.3",
-       hint="Enable a stream on dea-sessions (KEYS_ONLY is enough); TTL deletions arrive as REMOVE records whose userIdentity is the DynamoDB service.",
+       hints=("Enable a stream on dea-sessions (KEYS_ONLY is enough); TTL deletions arrive as REMOVE records whose userIdentity is the DynamoDB service.",),
        docs=f"{DOCS}/time-to-live-ttl-streams.html")
 def ttl_in_stream(ctx: LabContext) -> str:
     table = _table(ctx, model.SESSIONS_TABLE)
@@ -178,7 +178,7 @@ def ttl_in_stream(ctx: LabContext) -> str:
 
 
 @check("L08-07", "Every change in the orders stream is in the S3 change log once", points=2, task="2.1",
-       hint="Read every shard of the dea-orders stream from TRIM_HORIZON and write the records as JSON lines under s3://dea-orders-changelog/orders/.",
+       hints=("Read every shard of the dea-orders stream from TRIM_HORIZON and write the records as JSON lines under s3://dea-orders-changelog/orders/.",),
        docs=f"{DOCS}/Streams.html")
 def change_log(ctx: LabContext) -> str:
     streamed = sorted(

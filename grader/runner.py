@@ -84,7 +84,7 @@ def run_check(check_: Check, ctx: LabContext) -> Result:
     return Result(
         id=check_.id, title=check_.title, task=check_.task, points=check_.points,
         earned=check_.points if status == PASS else 0, status=status, message=message,
-        hint=check_.hint, docs=check_.docs, seconds=round(time.monotonic() - started, 3),
+        hint=check_.hints[0], docs=check_.docs, seconds=round(time.monotonic() - started, 3),
     )
 
 

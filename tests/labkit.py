@@ -10,7 +10,7 @@ from dealab.config import Settings
 from dealab.datasets import learner_seed
 from dealab.labs import Lab, get_lab, run_scripts
 from dealab.stack import control
-from grader.runner import PASS, Report, grade
+from grader.runner import FAIL, PASS, Report, grade
 
 
 def fresh_lab(number: int, settings: Settings) -> Lab:
@@ -32,9 +32,10 @@ def run_starter(lab: Lab, settings: Settings) -> None:
     run_scripts(lab, lab.starter_dir, settings)
 
 
-def broken_solution(lab: Lab, tmp_path: Path, edits: dict[str, list[tuple[str, str]]]) -> Path:
-    """A copy of the reference solution with text edits applied; each edit must find its text exactly once."""
-    folder = tmp_path / f"broken-{lab.slug}"
+def edited_solution(lab: Lab, tmp_path: Path, edits: dict[str, list[tuple[str, str]]]) -> Path:
+    """A copy of the reference solution with text edits applied (a mutant, or a correct variant); each edit
+    must find its text exactly once."""
+    folder = tmp_path / f"edited-{lab.slug}"
     shutil.copytree(lab.solution_dir, folder)
     for name, replacements in edits.items():
         path = folder / name
@@ -61,16 +62,23 @@ def starter_report(lab: Lab, settings: Settings) -> Report:
 
 
 def assert_fails_only(report: Report, check_ids: set[str]) -> None:
-    """Exactly these checks fail, each with a message of one readable line."""
+    """Exactly these checks fail, each a FAIL (an ERROR is a grader bug) with a message of one readable line."""
     assert failing_ids(report) == check_ids, explain(report)
     for result in report.results:
         if result.id in check_ids:
+            assert result.status == FAIL, f"{result.id} is {result.status}, a grader bug: {result.message}"
             assert result.message and "\n" not in result.message, f"{result.id}: {result.message!r}"
 
 
 def prove_breakage(lab: Lab, settings: Settings, tmp_path: Path, check_ids: set[str], edits: dict[str, list[tuple[str, str]]]) -> None:
     """The reference solution with `edits` applied fails exactly `check_ids`."""
-    assert_fails_only(solution_report(lab, settings, broken_solution(lab, tmp_path, edits)), check_ids)
+    assert_fails_only(solution_report(lab, settings, edited_solution(lab, tmp_path, edits)), check_ids)
+
+
+def prove_variant(lab: Lab, settings: Settings, tmp_path: Path, edits: dict[str, list[tuple[str, str]]]) -> None:
+    """The reference solution written another correct way still gets full marks."""
+    report = solution_report(lab, settings, edited_solution(lab, tmp_path, edits))
+    assert report.full_marks, explain(report)
 
 
 def failing_ids(report: Report) -> set[str]:

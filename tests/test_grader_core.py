@@ -13,22 +13,22 @@ from grader.report import render, write_json, write_junit
 from grader.runner import ERROR, FAIL, PASS, Report, run_check
 
 
-@check("T-01", "passes", points=2, task="2.1", hint="none needed")
+@check("T-01", "passes", points=2, task="2.1", hints=("none needed",))
 def passing(ctx):
     return "bucket x is fine"
 
 
-@check("T-02", "fails", points=3, task="2.1", hint="do the thing")
+@check("T-02", "fails", points=3, task="2.1", hints=("do the thing",))
 def failing(ctx):
     raise Fail("bucket x: versioning is Suspended,\n expected Enabled")
 
 
-@check("T-03", "crashes", points=1, task="2.1", hint="-")
+@check("T-03", "crashes", points=1, task="2.1", hints=("-",))
 def crashing(ctx):
     return {}["missing"]
 
 
-@check("T-04", "hangs", points=1, task="2.1", hint="-", timeout=1)
+@check("T-04", "hangs", points=1, task="2.1", hints=("-",), timeout=1)
 def hanging(ctx):
     import time
 

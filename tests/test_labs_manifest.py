@@ -23,7 +23,7 @@ def test_lab_is_complete(lab):
     assert checks, "a lab without checks grades nothing"
     prefix = f"L{lab.number:02d}-"
     for check_ in checks:
-        assert check_.id.startswith(prefix) and check_.hint and check_.points > 0
+        assert check_.id.startswith(prefix) and check_.hints and all(check_.hints) and check_.points > 0
         assert check_.task in lab.tasks, f"{check_.id} covers {check_.task}, not listed in lab.toml tasks"
 
 
