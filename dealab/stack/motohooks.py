@@ -195,6 +195,16 @@ def live_now() -> datetime.datetime:
     return _original_utcnow() + _offset
 
 
+def live_unix_time() -> float:
+    """time.time() on the lab clock, ignoring a frozen replay time: what engines stamp their records with."""
+    return (live_now() - _EPOCH).total_seconds()
+
+
+def lab_offset_seconds() -> float:
+    """How far the lab clock is ahead of real time, for processes of the stack's that keep their own time."""
+    return _offset.total_seconds()
+
+
 def lab_unix_time() -> float:
     """time.time() on the lab clock."""
     return (now() - _EPOCH).total_seconds()

@@ -12,6 +12,7 @@ from collections import OrderedDict
 
 from typing import TYPE_CHECKING
 
+from dealab.stack import motohooks
 from dealab.engines import ANY_OPERATION, Engine, EngineContext
 from dealab.engines.athena.store import STACK_STOPPED_REASON, Store
 from dealab.stack.messages import AwsRequest, AwsResponse
@@ -113,7 +114,7 @@ class AthenaEngine(Engine):
     def _fail_interrupted(self) -> None:
         for execution in self.store.all("execution"):
             if execution["Status"]["State"] not in FINAL_STATES:
-                execution["Status"].update(State="FAILED", StateChangeReason=STACK_STOPPED_REASON, CompletionDateTime=time.time())
+                execution["Status"].update(State="FAILED", StateChangeReason=STACK_STOPPED_REASON, CompletionDateTime=motohooks.live_unix_time())
                 self.store.put("execution", execution["QueryExecutionId"], execution)
 
     # ------------------------------------------------------------ work groups
@@ -121,7 +122,7 @@ class AthenaEngine(Engine):
     def _work_group(self, name: str) -> dict:
         group = self.store.get("workgroup", name)
         if group is None and name == PRIMARY:
-            group = {"Name": PRIMARY, "State": "ENABLED", "Description": "", "CreationTime": time.time(),
+            group = {"Name": PRIMARY, "State": "ENABLED", "Description": "", "CreationTime": motohooks.live_unix_time(),
                      "Configuration": {"EnforceWorkGroupConfiguration": False, "PublishCloudWatchMetricsEnabled": False,
                                        "RequesterPaysEnabled": False, "EngineVersion": ENGINE_VERSION}}
             self.store.put("workgroup", PRIMARY, group)
@@ -136,7 +137,7 @@ class AthenaEngine(Engine):
         configuration = {"EnforceWorkGroupConfiguration": True, "PublishCloudWatchMetricsEnabled": True,
                          "RequesterPaysEnabled": False, "EngineVersion": ENGINE_VERSION, **params.get("Configuration", {})}
         self.store.put("workgroup", name, {"Name": name, "State": "ENABLED", "Description": params.get("Description", ""),
-                                           "CreationTime": time.time(), "Configuration": configuration, "Tags": params.get("Tags", [])})
+                                           "CreationTime": motohooks.live_unix_time(), "Configuration": configuration, "Tags": params.get("Tags", [])})
         return {}
 
     def op_GetWorkGroup(self, params: dict) -> dict:
@@ -272,7 +273,7 @@ class AthenaEngine(Engine):
             "ResultConfiguration": {"OutputLocation": output_folder + pattern.format(id=execution_id)},
             "ResultReuseConfiguration": {"ResultReuseByAgeConfiguration": {"Enabled": False}},
             "QueryExecutionContext": params.get("QueryExecutionContext", {}),
-            "Status": {"State": "QUEUED", "SubmissionDateTime": time.time()},
+            "Status": {"State": "QUEUED", "SubmissionDateTime": motohooks.live_unix_time()},
             "Statistics": {"EngineExecutionTimeInMillis": 0, "DataScannedInBytes": 0, "TotalExecutionTimeInMillis": 0},
             "WorkGroup": work_group_name,
             "EngineVersion": ENGINE_VERSION,
@@ -299,7 +300,7 @@ class AthenaEngine(Engine):
                 return
             status, statistics = execution["Status"], execution["Statistics"]
             status["State"] = state
-            now = time.time()
+            now = motohooks.live_unix_time()
             if started is not None:
                 statistics["QueryQueueTimeInMillis"] = int((started - status["SubmissionDateTime"]) * 1000)
             if reason:

@@ -156,7 +156,7 @@ class Crawls:
                     "ErrorMessage": f"the dealab stack stopped while this crawl was {entry['State']}",
                     "LogGroup": LOG_GROUP,
                     "LogStream": name,
-                    "StartTime": entry.get("StartTime", time.time()),
+                    "StartTime": entry.get("StartTime", lab_now().timestamp()),
                 }
                 entry["State"] = "READY"
 
@@ -174,7 +174,7 @@ class Crawls:
             if entry["State"] != "READY":
                 raise GlueError("CrawlerRunningException", f"Crawler with name {name} has already started")
             entry["State"] = "RUNNING"
-            entry["StartedAt"] = time.time()
+            entry["StartedAt"] = lab_now().timestamp()
             entry["StartTime"] = lab_now().timestamp()
             self._save()
             thread = threading.Thread(target=self._crawl, args=(crawler, reason), name=f"crawler-{name}", daemon=True)
@@ -207,7 +207,7 @@ class Crawls:
             if entry and entry.get("LastCrawl"):
                 crawler["LastCrawl"] = dict(entry["LastCrawl"])
             if entry and entry["State"] != "READY":
-                crawler["CrawlElapsedTime"] = int((time.time() - entry["StartedAt"]) * 1000)
+                crawler["CrawlElapsedTime"] = int((lab_now().timestamp() - entry["StartedAt"]) * 1000)
 
     def metrics(self, name: str) -> dict:
         with self._lock:
@@ -320,7 +320,7 @@ class Crawls:
                 return
             entry["State"] = "STOPPING"
             self._save()
-            elapsed = round(time.time() - entry["StartedAt"], 3)
+            elapsed = round(lab_now().timestamp() - entry["StartedAt"], 3)
             entry["Runtimes"] = (entry.get("Runtimes", []) + [elapsed])[-20:]
             entry["LastCrawl"] = {
                 "Status": status,
@@ -365,7 +365,7 @@ class CrawlRun:
         self._messages: list[dict] = []
 
     def log(self, message: str) -> None:
-        self._messages.append({"timestamp": int(time.time() * 1000), "message": f"[{self.message_prefix}] {message}"})
+        self._messages.append({"timestamp": int(lab_now().timestamp() * 1000), "message": f"[{self.message_prefix}] {message}"})
 
     def send_logs(self) -> None:
         try:

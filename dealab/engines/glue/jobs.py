@@ -23,7 +23,11 @@ from pathlib import Path
 from dealab.config import TEST_ACCESS_KEY, TEST_SECRET_KEY
 from dealab.engines.glue import pyshell
 from dealab.engines.glue.worker_process import SparkWorker, WorkerGone
+from dealab.stack import motohooks
 from dealab.stack.store import JsonFile
+
+# runs are dated on the lab clock, as everything the backend records is
+lab_time = motohooks.live_unix_time
 
 log = logging.getLogger("dealab.glue.jobs")
 
@@ -107,7 +111,7 @@ class JobRuns:
             return run["Id"]
 
     def _new_run(self, job: dict, run_id: str, arguments: dict, overrides: dict, attempt: int, previous_run_id: str | None) -> dict:
-        now = time.time()
+        now = lab_time()
         run = {
             "Id": run_id,
             "Attempt": attempt,
@@ -304,6 +308,7 @@ class JobRuns:
             "arguments": [token for pair in arguments.items() for token in pair],
             "bookmark_option": arguments.get(BOOKMARK_OPTION, "job-bookmark-disable"),
             "bookmark": bookmark,
+            "lab_time_offset_seconds": motohooks.lab_offset_seconds(),
         })
         deadline = time.monotonic() + run["Timeout"] * SECONDS_PER_TIMEOUT_MINUTE
         ending: tuple[str, str] | None = None  # (state, message) once a stop or the timeout ended the run
@@ -414,11 +419,11 @@ class JobRuns:
 
     def _update(self, run: dict, state: str) -> None:
         run["JobRunState"] = state
-        run["LastModifiedOn"] = time.time()
+        run["LastModifiedOn"] = lab_time()
         self._save()
 
     def _finish(self, run: dict, state: str, error_message: str, persist: bool = True) -> None:
-        now = time.time()
+        now = lab_time()
         run.update(JobRunState=state, LastModifiedOn=now, CompletedOn=now, ExecutionTime=int(round(now - run["StartedOn"])))
         if error_message:
             run["ErrorMessage"] = error_message

@@ -68,11 +68,23 @@ KEPT_CLASS_ARCHIVES = 3
 GROUP_GRACE_SECONDS = 5.0
 
 
-class LogStream:
-    """Lines written to a stream, sent to one CloudWatch Logs stream every second and at the end."""
+def real_time_ms() -> int:
+    return int(time.time() * 1000)
 
-    def __init__(self, logs, group: str, stream: str):
+
+def lab_time_ms(offset_seconds: float):
+    """A clock reading lab time in milliseconds: CloudWatch Logs keeps only events near its own "now", which is
+    the lab clock, so lines stamped in real time after `clock advance 700d` would be dropped as too old."""
+    return lambda: int((time.time() + offset_seconds) * 1000)
+
+
+class LogStream:
+    """Lines written to a stream, sent to one CloudWatch Logs stream every second and at the end, each stamped
+    by `clock_ms` (lab time)."""
+
+    def __init__(self, logs, group: str, stream: str, clock_ms=real_time_ms):
         self._logs, self.group, self.stream = logs, group, stream
+        self._clock_ms = clock_ms
         self._pending: list[dict] = []
         self._partial = ""
         self._lock = threading.Lock()
@@ -89,7 +101,7 @@ class LogStream:
         with self._lock:
             lines = (self._partial + text).split("\n")
             self._partial = lines.pop()
-            now = int(time.time() * 1000)
+            now = self._clock_ms()
             self._pending.extend({"timestamp": now, "message": line} for line in lines if line)
         return len(text)
 
@@ -102,7 +114,7 @@ class LogStream:
     def send(self, final: bool = False) -> None:
         with self._lock:
             if final and self._partial.strip():
-                self._pending.append({"timestamp": int(time.time() * 1000), "message": self._partial})
+                self._pending.append({"timestamp": self._clock_ms(), "message": self._partial})
                 self._partial = ""
             events, self._pending = self._pending, []
         try:
@@ -115,9 +127,9 @@ class LogStream:
 class RunLogs:
     """The output and error streams of one run, swapped in for sys.stdout / sys.stderr while it runs."""
 
-    def __init__(self, logs, run_id: str):
-        self.output = LogStream(logs, OUTPUT_LOG_GROUP, run_id)
-        self.error = LogStream(logs, ERROR_LOG_GROUP, run_id)
+    def __init__(self, logs, run_id: str, clock_ms=real_time_ms):
+        self.output = LogStream(logs, OUTPUT_LOG_GROUP, run_id, clock_ms)
+        self.error = LogStream(logs, ERROR_LOG_GROUP, run_id, clock_ms)
         self._done = threading.Event()
         self._sender = threading.Thread(target=self._send_periodically, daemon=True)
 
@@ -220,7 +232,7 @@ class Worker:
 
         os.environ[MARK_RUN] = run_id  # inherited by every process the script starts
         try:
-            with RunLogs(self._logs, run_id), self._running_as(run_id):
+            with RunLogs(self._logs, run_id, lab_time_ms(request.get("lab_time_offset_seconds", 0.0))), self._running_as(run_id):
                 state, error_message = script_outcome(run_script, script_name)
         finally:
             del os.environ[MARK_RUN]
