@@ -6,7 +6,7 @@ DEALAB := $(VENV)/bin/dealab
 PY := $(VENV)/bin/python
 
 .DEFAULT_GOAL := help
-.PHONY: help up down status env reset labs coverage test bench grade-all clean-venv
+.PHONY: help up down status env shell reset labs coverage test bench grade-all clean-venv
 
 help:
 	@echo "make lab-N      start lab N: local AWS up, your data generated, the exercise printed"
@@ -15,6 +15,7 @@ help:
 	@echo "make hint-N     one more level of help for lab N"
 	@echo "make solve-N    run the reference solution of lab N"
 	@echo "make reset-N    delete lab N's resources and data"
+	@echo "make shell      a shell whose AWS clients talk to the local AWS (prompt: (dealab))"
 	@echo "make up | down | status | env | reset | labs | coverage | test | bench"
 
 $(STAMP): pyproject.toml
@@ -47,6 +48,8 @@ status: $(STAMP)
 	@$(DEALAB) status
 env: $(STAMP)
 	@$(DEALAB) env
+shell: $(STAMP)
+	@$(DEALAB) shell
 reset: $(STAMP)
 	@$(DEALAB) reset --yes
 labs: $(STAMP)

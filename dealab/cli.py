@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import os
 import shlex
+import subprocess
 import sys
 import traceback
 from pathlib import Path
@@ -18,7 +21,7 @@ from dealab import labrun
 from dealab.commands import admin
 from dealab.config import settings
 from dealab.datasets import learner_seed
-from dealab.labs import LabManifestError, UnknownLab, all_labs, get_lab, run_scripts
+from dealab.labs import LabManifestError, UnknownLab, UnsafeEnvironment, all_labs, get_lab, learner_env, run_scripts
 from dealab.stack import control
 from dealab.stack.journal import Journal
 from dealab.stack.repair import repair_state
@@ -54,6 +57,21 @@ def _need_stack() -> dict:
     return document
 
 
+def _dealab_command() -> str:
+    """How to type `dealab` from the current folder: it lives in the venv, which is not on PATH."""
+    executable = Path(sys.executable).with_name("dealab")
+    try:
+        return str(executable.relative_to(Path.cwd()))
+    except ValueError:
+        return str(executable)
+
+
+def _need_started(lab, s) -> None:
+    """Grading, running or hinting a lab that was never started on this local AWS would only list failures."""
+    if str(lab.number) not in labrun.started_labs(s):
+        raise Abort(f"lab {lab.number:02d} has not been started on this local AWS yet; start it with `make lab-{lab.number}`")
+
+
 def _lab(number: str):
     try:
         return get_lab(number)
@@ -80,7 +98,9 @@ def up() -> None:
     )
     if skipped or restore.get("damaged_lines"):
         console.print(f"[yellow]note[/yellow]: {skipped} saved request(s) did not apply again and {restore.get('damaged_lines', 0)} damaged journal line(s) were skipped; `dealab status` lists them")
-    console.print("Point any AWS client at it with: [bold]eval $(dealab env)[/bold]")
+    command = _dealab_command()
+    console.print(f"Open a shell pointed at it: [bold]{command} shell[/bold]   (or, in this shell: [bold]eval \"$({command} env)\"[/bold])",
+                  highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -131,6 +151,28 @@ def env() -> None:
 
 
 @app.command()
+def shell() -> None:
+    """Open a subshell whose AWS clients all talk to the local AWS; its prompt starts with (dealab). `exit` leaves it."""
+    s = settings()
+    env = learner_env(s)
+    env["DEALAB_SHELL"] = "1"
+    program = os.environ.get("SHELL") or "/bin/bash"
+    arguments = [program]
+    if Path(program).name == "bash":
+        # bash reads ~/.bashrc after the environment, which would overwrite PS1: set the marker after it instead
+        rcfile = s.state_dir / "shellrc"
+        rcfile.parent.mkdir(parents=True, exist_ok=True)
+        rcfile.write_text('[ -f ~/.bashrc ] && . ~/.bashrc\nPS1="(dealab) ${PS1:-\\$ }"\n')
+        arguments += ["--rcfile", str(rcfile), "-i"]
+    else:
+        env["PS1"] = "(dealab) " + env.get("PS1", "$ ")
+    if control.health(s) is None:
+        console.print("[yellow]note[/yellow]: the local AWS is not running yet; `make up` starts it")
+    console.print(f"[green]dealab shell[/green]: AWS clients here talk to {s.endpoint_url}; `exit` leaves it", highlight=False)
+    raise typer.Exit(subprocess.call(arguments, env=env))
+
+
+@app.command()
 def reset(yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask.")) -> None:
     """Delete every resource and object of every lab (the learner seed is kept); works with the stack down."""
     if not yes and not typer.confirm("Delete every resource and object in the local AWS?"):
@@ -165,7 +207,7 @@ def list_labs(
     markdown: bool = typer.Option(False, "--markdown", help="Print the lab table as Markdown (the README's table)."),
 ) -> None:
     """List the labs with their exam tasks and your last score."""
-    from grader.runner import last_scores
+    from grader.runner import BY_REFERENCE, last_scores
 
     labs = all_labs()
     if coverage:
@@ -181,6 +223,8 @@ def list_labs(
     for lab in labs:
         score = scores.get(str(lab.number))
         shown = f"{score['score']}/{score['total']}" if score else "—"
+        if score and score.get("earned_by") == BY_REFERENCE:
+            shown += " (reference solution)"
         table.add_row(f"{lab.number:02d}", lab.title, " ".join(lab.tasks), ", ".join(lab.services), str(lab.minutes), shown)
     console.print(table)
 
@@ -233,20 +277,83 @@ def lab_start(number: str) -> None:
 
 
 @lab_app.command("hint")
-def lab_hint(number: str, level: int = typer.Option(0, "--level", help="Show hints up to this level (default: one more than last time).")) -> None:
-    """Show hints, one more level of help each time."""
+def lab_hint(number: str) -> None:
+    """One more level of help for each check not passed yet: the concept (with docs), the API, then the call."""
+    from grader.runner import grade as run_grade
+
     lab = _lab(number)
-    if not lab.hints:
-        raise Abort(f"lab {lab.number:02d} has no hints")
-    hints_seen = JsonFile(settings().state_dir / "hints.json")
+    s = settings()
+    _need_stack()
+    _need_started(lab, s)
+    with console.status(f"grading lab {lab.number:02d} quietly to see what to hint at..."):
+        report = run_grade(lab, s, learner_seed(s), record=False)
+    hints_seen = JsonFile(s.state_dir / labrun.HINTS_FILE)
     seen = hints_seen.load({})
-    shown = min(level or seen.get(str(lab.number), 0) + 1, len(lab.hints))
-    for index, text in enumerate(lab.hints[:shown], start=1):
-        console.print(f"[cyan]hint {index}/{len(lab.hints)}:[/cyan] {text}")
-    seen[str(lab.number)] = shown
+    levels = seen.get(str(lab.number))
+    levels = levels if isinstance(levels, dict) else {}
+    for line in hint_lines(lab, report, levels):
+        console.print(line, highlight=False, soft_wrap=line.startswith(HINT_INDENT + "docs:"))
+    seen[str(lab.number)] = levels
     hints_seen.save(seen)
-    if shown < len(lab.hints):
-        console.print(f"[dim]run it again for more help ({len(lab.hints) - shown} level(s) left)[/dim]")
+
+
+HINT_INDENT = " " * 7
+ORIENTATION = "_orientation"
+
+
+def hint_lines(lab, report, levels: dict) -> list[str]:
+    """The next rung of each failing check's hint ladder (updating `levels`, check id → the level shown). The
+    lab.toml [[hints]] are level 0: an orientation shown with the first hints only. Past the last rung a
+    check points at the reference solution, never repeating its last hint as if it were new."""
+    from grader.core import checks_of
+
+    checks = {c.id: c for c in checks_of(importlib.import_module(lab.grader_module))}
+    failing = [r for r in report.results if r.status != "PASS"]
+    if not failing:
+        return [f"[green]lab {lab.number:02d} has full marks[/green]: nothing to hint at. "
+                f"`{_dealab_command()} lab diff {lab.number}` compares your files with the reference solution."]
+    lines = []
+    if lab.hints and not levels.get(ORIENTATION):
+        lines += [f"[cyan]orientation:[/cyan] {text}" for text in lab.hints]
+        levels[ORIENTATION] = 1
+    lines.append(f"Lab {lab.number:02d}: {len(failing)} check(s) not passed yet; one more level of help for each:")
+    for result in failing:
+        ladder = checks[result.id].hints
+        level = int(levels.get(result.id, 0)) + 1
+        if level <= len(ladder):
+            lines.append(f"[bold]{result.id}[/bold] {result.title} — [cyan]hint {level}/{len(ladder)}[/cyan]")
+            lines.append(f"{HINT_INDENT}{ladder[level - 1]}")
+            if level == 1 and checks[result.id].docs:
+                lines.append(f"{HINT_INDENT}docs: {checks[result.id].docs}")
+            levels[result.id] = level
+        else:
+            lines.append(f"[bold]{result.id}[/bold] {result.title} — [yellow]every hint shown ({len(ladder)}/{len(ladder)})[/yellow]")
+            lines.append(f"{HINT_INDENT}`make solve-{lab.number}` runs the reference solution (your files stay as they are); "
+                         f"once your own code has full marks, `{_dealab_command()} lab diff {lab.number}` shows how it differs from it.")
+            levels[result.id] = len(ladder) + 1
+    return lines
+
+
+@lab_app.command("diff")
+def lab_diff(number: str) -> None:
+    """After full marks: your files beside the reference solution's, as a unified diff."""
+    from grader.runner import BY_LEARNER, last_scores
+
+    lab = _lab(number)
+    score = last_scores(settings()).get(str(lab.number))
+    if not score or score["score"] != score["total"] or score.get("earned_by", BY_LEARNER) != BY_LEARNER:
+        raise Abort(f"the reference solution is shown only after your own code gets full marks on lab {lab.number:02d} "
+                    f"(`make grade-{lab.number}`); until then `make hint-{lab.number}` helps")
+    names = sorted({p.relative_to(lab.starter_dir) for p in lab.starter_dir.rglob("*.py")}
+                   | {p.relative_to(lab.solution_dir) for p in lab.solution_dir.rglob("*.py")})
+    for name in names:
+        mine, reference = lab.starter_dir / name, lab.solution_dir / name
+        diff = difflib.unified_diff(
+            mine.read_text().splitlines() if mine.exists() else [], reference.read_text().splitlines() if reference.exists() else [],
+            f"yours/{name}", f"reference/{name}", lineterm="",
+        )
+        text = "\n".join(diff)
+        console.print(text if text else f"{name}: the same as the reference", markup=False, highlight=False)
 
 
 def _report_runs(runs) -> None:
@@ -264,6 +371,7 @@ def lab_run(number: str) -> None:
     """Run your starter code for a lab (from the lab folder, pointed at the local AWS)."""
     lab = _lab(number)
     _need_stack()
+    _need_started(lab, settings())
     _report_runs(run_scripts(lab, lab.starter_dir, settings()))
 
 
@@ -272,8 +380,13 @@ def lab_solve(number: str) -> None:
     """Run the reference solution against the local AWS (your starter files are not touched)."""
     lab = _lab(number)
     _need_stack()
+    s = settings()
+    if str(lab.number) not in labrun.started_labs(s):
+        console.print(f"lab {lab.number:02d} was not started yet: starting it first (as `make lab-{lab.number}` would)")
+        with console.status(f"generating your data for lab {lab.number:02d}..."):
+            labrun.start(lab, s)
     with console.status(f"running the reference solution of lab {lab.number:02d}..."):
-        runs = labrun.solve(lab, settings())
+        runs = labrun.solve(lab, s)
     _report_runs(runs)
 
 
@@ -291,6 +404,7 @@ def grade(
     number: str = typer.Argument(..., help="Lab number, or 'all'."),
     json_path: Path = typer.Option(None, "--json", help="Also write the report as JSON here."),
     junit_path: Path = typer.Option(None, "--junit", help="Also write the report as JUnit XML here."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also show each failing check's first hint and docs link."),
 ) -> None:
     """Check your AWS resources and data against the lab; exit 0 only at full marks."""
     from grader.report import render, write_json, write_junit
@@ -298,21 +412,45 @@ def grade(
 
     _need_stack()
     s = settings()
-    labs = all_labs() if number == "all" else [_lab(number)]
+    if number == "all":
+        started = labrun.started_labs(s)
+        labs = [lab for lab in all_labs() if str(lab.number) in started]
+        if not labs:
+            raise Abort("no lab has been started on this local AWS yet; start one with `make lab-1`")
+        skipped = [f"{lab.number:02d}" for lab in all_labs() if str(lab.number) not in started]
+        if skipped:
+            console.print(f"not started, so not graded: lab {', '.join(skipped)}", highlight=False)
+    else:
+        labs = [_lab(number)]
+        _need_started(labs[0], s)
     seed = learner_seed(s)
     reports = []
     with console.status("grading...") as spinner:
         for lab in labs:
             reports.append(run_grade(lab, s, seed, progress=lambda c, lab=lab: spinner.update(f"lab {lab.number:02d}: {c.id} {c.title}...")))
     for report in reports:
-        render(report, console)
+        render(report, console, verbose=verbose)
         suffix = f"-lab{report.lab:02d}" if len(reports) > 1 else ""
         if json_path:
             write_json(report, json_path.with_stem(json_path.stem + suffix))
         if junit_path:
             write_junit(report, junit_path.with_stem(junit_path.stem + suffix))
+        if not report.full_marks and not verbose:
+            console.print(f"Stuck? `make hint-{report.lab}` gives one more level of help per check "
+                          f"(`{_dealab_command()} grade {report.lab} --verbose` shows the docs links).", highlight=False)
+    if len(reports) == 1 and reports[0].full_marks:
+        console.print(next_lab_pointer(reports[0].lab), highlight=False)
     if not all(report.full_marks for report in reports):
+        console.print("[dim]Below full marks the exit status is 1: that is the score, not a crash "
+                      "(make adds its own 'Error 1' line after this one).[/dim]", highlight=False)
         raise typer.Exit(1)
+
+
+def next_lab_pointer(number: int) -> str:
+    later = [lab for lab in all_labs() if lab.number > number]
+    if not later:
+        return "That was the last lab. `dealab labs` shows your scores across all of them."
+    return f"Next: `make lab-{later[0].number}` — {later[0].title}"
 
 
 def _mount_command_groups() -> None:
@@ -324,7 +462,7 @@ def main() -> None:
     _mount_command_groups()
     try:
         app()
-    except (Abort, control.StackError, LabManifestError) as error:
+    except (Abort, control.StackError, LabManifestError, UnsafeEnvironment) as error:
         console.print(f"[red]dealab:[/red] {error}", highlight=False)
         sys.exit(2)
     except Exception as error:  # a dealab bug: one line for the learner, the traceback in a log for us

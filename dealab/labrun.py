@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import urllib.request
 from collections.abc import Callable
 
 import boto3
@@ -11,6 +13,24 @@ from botocore.exceptions import ClientError
 from dealab.config import TEST_ACCESS_KEY, TEST_SECRET_KEY, Settings
 from dealab.datasets import learner_seed
 from dealab.labs import Lab, ScriptRun, run_scripts
+from dealab.stack.admintoken import admin_headers
+from dealab.stack.store import JsonFile
+
+
+def clock_admin(settings: Settings, payload: dict | None = None) -> dict:
+    """GET (or POST) the stack's clock admin endpoint, which keeps each lab's start time."""
+    request = urllib.request.Request(
+        f"{settings.endpoint_url}/_dealab/clock", data=None if payload is None else json.dumps(payload).encode(),
+        method="GET" if payload is None else "POST",
+        headers={"Content-Type": "application/json", **admin_headers(settings.state_dir)},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read() or b"{}")
+
+
+def started_labs(settings: Settings) -> dict[str, dict]:
+    """Lab number → {"started": lab time, "moved_days": ...} for each lab started on this stack."""
+    return clock_admin(settings).get("labs") or {}
 
 
 def client(settings: Settings, service: str):
@@ -31,6 +51,7 @@ def start(lab: Lab, settings: Settings) -> dict:
         if lab.data_dir.exists():
             shutil.rmtree(lab.data_dir)
         summary = generator(seed, lab.data_dir, **lab.dataset.get("params", {}))
+    clock_admin(settings, {"action": "lab-start", "lab": str(lab.number)})
     setup = lab.setup()
     if setup is not None:
         setup(LabContext(lab, settings, seed))
@@ -91,6 +112,11 @@ NOT_FOUND_CODES = frozenset({
 })
 
 
+def _singular(kind: str) -> str:
+    """'kms_aliases' → 'kms alias', 'buckets' → 'bucket': how a removed resource is named to the learner."""
+    return kind.replace("_", " ").removesuffix("es" if kind.endswith("aliases") else "s")
+
+
 def reset(lab: Lab, settings: Settings) -> list[str]:
     """Deletes the lab's resources named in its manifest (and its generated data); returns what went."""
     unknown = set(lab.resources) - DELETERS.keys()
@@ -101,11 +127,27 @@ def reset(lab: Lab, settings: Settings) -> list[str]:
         for name in names:
             try:
                 DELETERS[kind](settings, name)
-                removed.append(f"{kind[:-1].replace('_', ' ')} {name}")
+                removed.append(f"{_singular(kind)} {name}")
             except ClientError as error:
                 if error.response["Error"]["Code"] not in NOT_FOUND_CODES:
                     raise
     if lab.data_dir.exists():
         shutil.rmtree(lab.data_dir)
         removed.append(f"generated data {lab.data_dir}")
+    clock_admin(settings, {"action": "lab-reset", "lab": str(lab.number)})
+    forget_progress(lab, settings)
     return removed
+
+
+HINTS_FILE = "hints.json"
+
+
+def forget_progress(lab: Lab, settings: Settings) -> None:
+    """A reset lab starts over: its hint levels and its last score go with its resources."""
+    from grader.runner import forget_score
+
+    hints = JsonFile(settings.state_dir / HINTS_FILE)
+    seen = hints.load({})
+    if seen.pop(str(lab.number), None) is not None:
+        hints.save(seen)
+    forget_score(settings, lab.number)

@@ -141,11 +141,36 @@ def _remember_code_dir(lab: Lab, settings: Settings, folder: Path) -> None:
     code_dirs.save(recorded)
 
 
+class UnsafeEnvironment(RuntimeError):
+    """Learner code would not be pointed at the local AWS (and could reach a real account)."""
+
+
+# Variables of the caller's shell that would send an SDK's calls elsewhere than AWS_ENDPOINT_URL: per-service
+# endpoints win over it, the "ignore" switch drops it, and a real session token does not belong to test/test.
+_REDIRECTING_PREFIXES = ("AWS_ENDPOINT_URL_",)
+_REDIRECTING = frozenset({"AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE"})
+
+
+def learner_env(settings: Settings, base: dict | None = None, extra_env: dict | None = None) -> dict:
+    """The environment learner code runs in: the caller's, minus whatever would point an SDK past the stack,
+    plus the stack's client variables. Refuses (one line) if the endpoint would be missing."""
+    base = dict(os.environ if base is None else base)
+    env = {k: v for k, v in base.items() if k not in _REDIRECTING and not k.startswith(_REDIRECTING_PREFIXES)}
+    env.update(settings.client_env())
+    env.update(extra_env or {})
+    if not env.get("AWS_ENDPOINT_URL", "").startswith("http://127.0.0.1") and env.get("AWS_ENDPOINT_URL") != settings.endpoint_url:
+        raise UnsafeEnvironment(
+            "refusing to run your code: AWS_ENDPOINT_URL would not point at the local AWS, so its calls could reach "
+            "a real AWS account"
+        )
+    return env
+
+
 def run_scripts(lab: Lab, folder: Path, settings: Settings, timeout: int = SCRIPT_TIMEOUT_SECONDS, extra_env: dict | None = None) -> list[ScriptRun]:
     """Runs the lab's entrypoints from `folder` (starter or solution) as the learner would: plain Python, from
     the lab folder, with only AWS_ENDPOINT_URL and friends pointing at the stack."""
+    env = learner_env(settings, extra_env=extra_env)
     _remember_code_dir(lab, settings, folder)
-    env = {**os.environ, **settings.client_env(), **(extra_env or {})}
     runs = []
     for name in lab.entrypoints:
         script = folder / name

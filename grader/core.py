@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import tempfile
 import urllib.request
@@ -105,6 +106,12 @@ class LabContext:
         )
         with urllib.request.urlopen(request, timeout=120) as response:
             return json.loads(response.read() or b"{}")
+
+    def lab_started_at(self) -> datetime.datetime | None:
+        """The lab time at which `make lab-N` started this lab (the clock never moves back, and other labs may
+        have moved it: measure from here, not from real time), or None for a lab never started."""
+        started = (self.admin("clock").get("labs") or {}).get(str(self.lab.number))
+        return datetime.datetime.fromisoformat(started["started"]) if started else None
 
     @cached_property
     def dataset(self) -> dict:

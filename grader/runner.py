@@ -11,10 +11,12 @@ from dataclasses import asdict, dataclass
 from botocore.exceptions import BotoCoreError, ClientError
 
 from dealab.config import Settings
-from dealab.labs import Lab
+from dealab.labs import Lab, code_dir
 from grader.core import Check, Fail, LabContext, checks_of
 
 PASS, FAIL, ERROR = "PASS", "FAIL", "ERROR"
+# who wrote the code that last ran for a lab: a score the reference solution earned is not the learner's
+BY_LEARNER, BY_REFERENCE = "learner", "reference solution"
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class Report:
     title: str
     seed: str
     results: list[Result]
+    earned_by: str = BY_LEARNER
 
     @property
     def score(self) -> int:
@@ -53,7 +56,7 @@ class Report:
 
     def to_dict(self) -> dict:
         return {"lab": self.lab, "slug": self.slug, "title": self.title, "seed": self.seed, "score": self.score,
-                "total": self.total, "results": [asdict(r) for r in self.results]}
+                "total": self.total, "earned_by": self.earned_by, "results": [asdict(r) for r in self.results]}
 
 
 def run_check(check_: Check, ctx: LabContext) -> Result:
@@ -88,7 +91,13 @@ def run_check(check_: Check, ctx: LabContext) -> Result:
     )
 
 
-def grade(lab: Lab, settings: Settings, seed: str, progress=None) -> Report:
+def earned_by(lab: Lab, settings: Settings) -> str:
+    """Whose code the grade judges: the reference solution's after `make solve-N`, else the learner's."""
+    return BY_REFERENCE if code_dir(lab, settings).resolve() == lab.solution_dir.resolve() else BY_LEARNER
+
+
+def grade(lab: Lab, settings: Settings, seed: str, progress=None, record: bool = True) -> Report:
+    """Runs every check of the lab; `record=False` grades quietly (the hint ladder) without a new score."""
     module = importlib.import_module(lab.grader_module)
     ctx = LabContext(lab, settings, seed)
     results = []
@@ -96,8 +105,9 @@ def grade(lab: Lab, settings: Settings, seed: str, progress=None) -> Report:
         if progress:
             progress(check_)
         results.append(run_check(check_, ctx))
-    report = Report(lab.number, lab.slug, lab.title, seed, results)
-    record_score(settings, report)
+    report = Report(lab.number, lab.slug, lab.title, seed, results, earned_by(lab, settings))
+    if record:
+        record_score(settings, report)
     return report
 
 
@@ -107,9 +117,17 @@ def record_score(settings: Settings, report: Report) -> None:
         scores = json.loads(path.read_text())
     except (FileNotFoundError, ValueError):
         scores = {}
-    scores[str(report.lab)] = {"score": report.score, "total": report.total, "at": time.strftime("%Y-%m-%d %H:%M")}
+    scores[str(report.lab)] = {"score": report.score, "total": report.total, "at": time.strftime("%Y-%m-%d %H:%M"),
+                               "earned_by": report.earned_by}
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(scores, indent=2))
+
+
+def forget_score(settings: Settings, lab: int) -> None:
+    """`reset-N`: the lab's resources are gone, so is its score."""
+    scores = last_scores(settings)
+    if scores.pop(str(lab), None) is not None:
+        (settings.state_dir / "scores.json").write_text(json.dumps(scores, indent=2))
 
 
 def last_scores(settings: Settings) -> dict:

@@ -50,7 +50,60 @@ def test_advance_set_and_reset(clean_stack):
     with pytest.raises(urllib.error.HTTPError) as refused:
         admin(clean_stack, "clock", {"action": "set", "to": "2020-01-01"})
     assert "only moves forward" in json.loads(refused.value.read())["message"]
+    with pytest.raises(urllib.error.HTTPError) as reset_refused:  # a reset never moves it back either
+        admin(clean_stack, "clock", {"action": "reset"})
+    assert "`make reset`" in json.loads(reset_refused.value.read())["message"]
+    assert admin(clean_stack, "clock")["now"].startswith(target)
+
+
+def test_a_reset_at_real_time_changes_nothing_and_the_cli_says_why_it_refuses(clean_stack):
     assert abs(admin(clean_stack, "clock", {"action": "reset"})["offset_seconds"]) < 1
+    advance(clean_stack, "1d")
+    refused = CliRunner().invoke(clock_cli, ["reset"])
+    assert refused.exit_code == 1 and "only moves forward" in refused.output
+    assert 0.99 < admin(clean_stack, "clock")["offset_days"] < 1.01
+
+
+def test_each_started_lab_measures_from_its_own_start(clean_stack):
+    admin(clean_stack, "clock", {"action": "lab-start", "lab": "4"})
+    advance(clean_stack, "30d")
+    admin(clean_stack, "clock", {"action": "lab-start", "lab": "7"})
+    advance(clean_stack, "2d")
+    labs = admin(clean_stack, "clock")["labs"]
+    assert list(labs) == ["4", "7"]
+    assert 31.99 < labs["4"]["moved_days"] < 32.01 and 1.99 < labs["7"]["moved_days"] < 2.01
+    started_4, started_7 = (datetime.datetime.fromisoformat(labs[lab]["started"]) for lab in ("4", "7"))
+    assert 29.9 < (started_7 - started_4).total_seconds() / 86400 < 30.1
+    shown = CliRunner().invoke(clock_cli, ["show"])
+    assert "lab 04 started at lab time" in shown.output and "moved +32.00 days since" in shown.output
+    admin(clean_stack, "clock", {"action": "lab-reset", "lab": "4"})
+    assert list(admin(clean_stack, "clock")["labs"]) == ["7"]
+    with pytest.raises(urllib.error.HTTPError):
+        admin(clean_stack, "clock", {"action": "lab-start", "lab": "four"})
+
+
+def test_the_storage_history_forgets_deleted_buckets_and_reads_in_plain_dollars(clean_stack, tmp_path):
+    s3 = client(clean_stack, "s3")
+    for bucket in ("kept-bucket", "probe-bucket"):
+        s3.create_bucket(Bucket=bucket)
+        s3.put_object(Bucket=bucket, Key="raw/0", Body=BIG)
+        s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [{
+            "ID": "cold", "Status": "Enabled", "Filter": {"Prefix": "raw/"}, "Transitions": [{"Days": 30, "StorageClass": "STANDARD_IA"}]}]})
+    advance(clean_stack, "40d")
+    assert any("probe-bucket" in point["buckets"] for point in admin(clean_stack, "storage")["history"])
+    s3.delete_object(Bucket="probe-bucket", Key="raw/0")
+    s3.delete_bucket(Bucket="probe-bucket")
+    history = admin(clean_stack, "storage")["history"]
+    assert history and all(set(point["buckets"]) == {"kept-bucket"} for point in history)
+    printed = CliRunner().invoke(storage_cli, ["report", "--png", str(tmp_path / "s.png")])
+    assert printed.exit_code == 0, printed.output
+    assert "e-0" not in printed.output and "USD / month" in printed.output
+
+
+def test_costs_read_in_plain_dollars_with_three_significant_digits():
+    from dealab.commands.storage import usd
+
+    assert [usd(x) for x in (5e-05, 0.000123456, 1.23456, 1234.5, 0)] == ["0.0000500", "0.000123", "1.23", "1,234", "0"]
 
 
 def test_clock_lifecycle_and_ttl_state_survive_a_restart(tmp_path):

@@ -10,7 +10,7 @@ from dealab.config import Settings
 from dealab.labs import get_lab
 from grader.core import Fail, LabContext, check, checks_of
 from grader.report import render, write_json, write_junit
-from grader.runner import ERROR, FAIL, PASS, Report, run_check
+from grader.runner import BY_REFERENCE, ERROR, FAIL, PASS, Report, run_check
 
 
 @check("T-01", "passes", points=2, task="2.1", hints=("none needed",))
@@ -69,4 +69,33 @@ def test_reports(tmp_path):
     console = Console(record=True, width=120)
     render(report, console)
     text = console.export_text()
-    assert "Score: 2/5" in text and "hint: do the thing" in text
+    assert text.splitlines()[1].startswith("Score: 2/5") and "bucket x: versioning" in text and "hint:" not in text
+    verbose = Console(record=True, width=120)
+    render(report, verbose, verbose=True)
+    assert "hint: do the thing" in verbose.export_text()
+
+
+def test_a_score_the_reference_solution_earned_says_so(tmp_path):
+    ctx = context(tmp_path)
+    report = Report(1, "01-x", "Lab", "seed", [run_check(passing, ctx)], earned_by=BY_REFERENCE)
+    console = Console(record=True, width=80)
+    render(report, console)
+    assert "earned by the reference solution" in console.export_text()
+    write_json(report, tmp_path / "r.json")
+    assert json.loads((tmp_path / "r.json").read_text())["earned_by"] == BY_REFERENCE
+    write_junit(report, tmp_path / "r.xml")
+    properties = {p.get("name"): p.get("value") for p in ElementTree.parse(tmp_path / "r.xml").getroot().iter("property")}
+    assert properties["earned_by"] == BY_REFERENCE and properties["score"] == "2/2"
+
+
+def test_long_messages_wrap_under_their_check_at_80_columns(tmp_path):
+    @check("T-05", "fails at length", points=1, task="2.1", hints=("h",), docs="https://docs.aws.amazon.com/AmazonS3/latest/userguide/a-very-long-page-name-that-goes-on.html")
+    def long_failure(ctx):
+        raise Fail("bucket 'dea-lake-raw': " + "the policy does not deny plain-HTTP object reads, " * 4)
+
+    report = Report(1, "01-x", "Lab", "seed", [run_check(long_failure, context(tmp_path))])
+    console = Console(record=True, width=80)
+    render(report, console, verbose=True)
+    lines = console.export_text().splitlines()
+    assert all(len(line) <= 80 for line in lines if "https://" not in line)
+    assert any(line.strip() == long_failure.docs for line in lines), "the docs link is printed whole, never cut"

@@ -58,6 +58,10 @@ def _show(document: dict) -> None:
     days = document["offset_days"]
     ahead = "real time" if abs(days) < 1e-6 else f"{days:+.2f} days from real time"
     console.print(f"lab clock  [bold]{document['now']}[/bold]  ({ahead})")
+    for lab, started in (document.get("labs") or {}).items():
+        moved = started["moved_days"]
+        console.print(f"  lab {int(lab):02d} started at lab time {started['started']}; "
+                      + ("the clock has not been moved since" if abs(moved) < 1e-6 else f"moved {moved:+.2f} days since"))
     move = document.get("last_move")
     if not move:
         return
@@ -91,5 +95,6 @@ def set_clock(to: str = typer.Argument(..., help="a date or time (UTC): 2027-01-
 
 @app.command()
 def reset() -> None:
-    """Return the clock to real time (actions already carried out stay done)."""
+    """The clock never moves back: at real time this changes nothing, ahead of it it is refused and says why.
+    `make reset` (which empties the local AWS) is what returns it to real time."""
     _show(admin.call("clock", {"action": "reset"}))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import math
 from pathlib import Path
 
 import typer
@@ -36,6 +38,27 @@ def human_bytes(size: float) -> str:
     return f"{size} B"
 
 
+def usd(amount: float) -> str:
+    """A cost as people read it: 3 significant digits, never in exponent notation (0.0000500, 1.23, 1,230)."""
+    if amount == 0:
+        return "0"
+    magnitude = math.floor(math.log10(abs(amount)))
+    decimals = max(0, 2 - magnitude)
+    return f"{round(amount, decimals):,.{decimals}f}"
+
+
+def usd_change(amount: float) -> str:
+    return ("+" if amount > 0 else "") + usd(amount)
+
+
+def _timeline(history: list[dict]) -> list[dict]:
+    """The history in lab-time order, one point per moment (the last one recorded for a moment wins)."""
+    by_time: dict[str, dict] = {}
+    for point in history:
+        by_time[point["time"]] = point
+    return [by_time[moment] for moment in sorted(by_time, key=lambda text: datetime.datetime.fromisoformat(text))]
+
+
 def _class_totals(point: dict) -> dict[str, int]:
     totals: dict[str, int] = {}
     for classes in point["buckets"].values():
@@ -68,11 +91,11 @@ def render(report: dict) -> None:
     for bucket, classes in sorted(report["buckets"].items()):
         for storage_class, entry in sorted(classes.items()):
             table.add_row(bucket, Text(storage_class, style=CLASS_COLOURS.get(storage_class, "")), str(entry["objects"]),
-                          human_bytes(entry["bytes"]), human_bytes(entry["billed_bytes"]), f"{entry['usd_month']:.6f}")
+                          human_bytes(entry["bytes"]), human_bytes(entry["billed_bytes"]), usd(entry["usd_month"]))
     console.print(table)
-    console.print(f"total estimated storage cost: [bold]{report['usd_month']:.6f}[/bold] USD / month")
+    console.print(f"total estimated storage cost: [bold]{usd(report['usd_month'])}[/bold] USD / month")
 
-    history = report["history"]
+    history = _timeline(report["history"])
     if len(history) < 2:
         console.print("no history yet: the clock has not moved over buckets with lifecycle rules (`dealab clock advance 30d`)")
         return
@@ -80,8 +103,8 @@ def render(report: dict) -> None:
     change = after["usd_month"] - before["usd_month"]
     share = f" ({change / before['usd_month']:+.1%})" if before["usd_month"] else ""
     console.print(
-        f"buckets with lifecycle rules: {before['usd_month']:.6f} USD / month at {before['time']} → "
-        f"{after['usd_month']:.6f} at {after['time']}: {change:+.6f}{share}"
+        f"buckets with lifecycle rules: {usd(before['usd_month'])} USD / month at {before['time']} → "
+        f"{usd(after['usd_month'])} at {after['time']}: {usd_change(change)}{share}"
     )
     scale = max(sum(_class_totals(point).values()) for point in history) or 1
     chart = Table("lab time", f"bytes by storage class (full width = {human_bytes(scale)})", box=None)
@@ -95,14 +118,12 @@ def render(report: dict) -> None:
 
 
 def write_png(report: dict, path: Path) -> None:
-    import datetime
-
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    history = report["history"]
+    history = _timeline(report["history"])
     times = [datetime.datetime.fromisoformat(point["time"]) for point in history]
     totals = [_class_totals(point) for point in history]
     classes = [c for c in CLASS_COLOURS if any(t.get(c) for t in totals)]
@@ -111,7 +132,7 @@ def write_png(report: dict, path: Path) -> None:
     axis.set_xlabel("lab time")
     axis.set_ylabel("MiB stored")
     prices = report["prices"]
-    axis.set_title(f"S3 bytes by storage class; {history[0]['usd_month']:.3g} → {history[-1]['usd_month']:.3g} USD/month "
+    axis.set_title(f"S3 bytes by storage class; {usd(history[0]['usd_month'])} → {usd(history[-1]['usd_month'])} USD/month "
                    f"({prices['region']}, prices of {prices['as_of']})", fontsize=9)
     axis.legend(loc="upper right", fontsize=8)
     figure.autofmt_xdate()

@@ -1,7 +1,8 @@
 """The clock engine: the lab clock, and the S3 lifecycle and DynamoDB TTL work that moving it sets off.
 
-Admin endpoints: /_dealab/clock (GET shows; POST {"action": "advance", "by": "30d"} | {"action": "set",
-"to": "2027-01-01"} | {"action": "reset"}) and /_dealab/storage (GET: bytes and monthly cost per storage
+Admin endpoints: /_dealab/clock (GET shows, with "labs": each started lab's lab start time and how far the
+clock has moved since; POST {"action": "advance", "by": "30d"} | {"action": "set", "to": "2027-01-01"} |
+{"action": "lab-start", "lab": "4"} | {"action": "lab-reset", "lab": "4"} | {"action": "reset"}) and /_dealab/storage (GET: bytes and monthly cost per storage
 class per bucket now, and the history recorded as the clock moved).
 
 Moving the clock forward applies, in time order, everything that would have happened in between: the
@@ -76,6 +77,9 @@ class ClockEngine(Engine):
         self._history_file = JsonFile(self.folder / "history.json")
         self._configs: dict[str, dict] = self._configs_file.load({})
         self._history: list[dict] = [point for point in self._history_file.load([]) if _priced_per_object(point)]
+        # lab number → {"started": lab time at `lab start`, "offset_seconds": the clock's offset then}
+        self._labs_file = JsonFile(self.folder / "labs.json")
+        self._labs: dict[str, dict] = self._labs_file.load({})
         self._initiated_file = JsonFile(self.folder / "uploads.json")
         self._initiated: dict[str, str] = self._initiated_file.load({})
         self._last_move: dict | None = None
@@ -196,6 +200,20 @@ class ClockEngine(Engine):
         self.overlay.forget_bucket(bucket)
         self.overlay.save()
         self.tags.forget_bucket(bucket)
+        self._forget_history_of(bucket)
+
+    def _forget_history_of(self, bucket: str) -> None:
+        """A deleted bucket (a lab's reset, the grader's probe) leaves the storage history: the report is about
+        the buckets there are, and a point left with no bucket goes too."""
+        with self._lock:
+            kept = []
+            for point in self._history:
+                buckets = {name: classes for name, classes in point["buckets"].items() if name != bucket}
+                if buckets:
+                    kept.append({**point, "buckets": buckets})
+            if len(kept) != len(self._history) or any(bucket in point["buckets"] for point in self._history):
+                self._history = kept
+                self._history_file.save(self._history)
 
     def configurations(self) -> dict[str, LifecycleConfiguration]:
         with self._lock:
@@ -367,7 +385,7 @@ class ClockEngine(Engine):
     # ---- the clock -----------------------------------------------------------------------------------
     def _clock_admin(self, request: AwsRequest) -> AwsResponse:
         if request.method == "GET":
-            return AwsResponse.json({**self.clock.describe(), "last_move": self._last_move, "moving": self._moving})
+            return AwsResponse.json({**self.clock.describe(), "last_move": self._last_move, "moving": self._moving, "labs": self._started_labs()})
         if request.method != "POST":
             return AwsResponse.json_error("MethodNotAllowed", "the clock takes GET or POST", 405)
         payload = request.json
@@ -378,14 +396,49 @@ class ClockEngine(Engine):
             elif action == "set":
                 summary = self.move_to(parse_moment(payload.get("to", "")))
             elif action == "reset":
-                with self._move_lock:
-                    self.clock.reset()
-                summary = None
+                summary = self._reset_request()
+            elif action in ("lab-start", "lab-reset"):
+                self._note_lab(str(payload.get("lab", "")), started=action == "lab-start")
+                summary = self._last_move
             else:
-                raise ClockError(f"unknown clock action {action!r}; use advance, set or reset")
+                raise ClockError(f"unknown clock action {action!r}; use advance, set, lab-start, lab-reset or reset")
         except ClockError as error:
             return AwsResponse.json_error("InvalidClockRequest", str(error), 400)
-        return AwsResponse.json({**self.clock.describe(), "last_move": summary, "moving": None})
+        return AwsResponse.json({**self.clock.describe(), "last_move": summary, "moving": None, "labs": self._started_labs()})
+
+    def _reset_request(self) -> dict | None:
+        """`dealab clock reset`: the clock never moves back (objects, logs and sessions would be dated in the
+        future), so a reset only answers where real time is: a clock at real time stays; one ahead is refused,
+        naming the one reset that does return it, `make reset`, which empties the local AWS first."""
+        if self.clock.offset > BACKWARD_TOLERANCE:
+            raise ClockError(
+                f"the lab clock reads {self.clock.now().isoformat(timespec='seconds')} and only moves forward: "
+                "moving it back would date objects, logs and sessions in the future. `make reset` empties the "
+                "local AWS and returns the clock to real time; each lab measures from its own start, so it need not."
+            )
+        return self._last_move
+
+    def _note_lab(self, lab: str, started: bool) -> None:
+        """Records the lab time a lab started at (`lab start`), or forgets it (`lab reset`)."""
+        if not lab.isdigit():
+            raise ClockError(f"name the lab by its number, e.g. {{\"lab\": \"4\"}}; got {lab!r}")
+        with self._lock:
+            if started:
+                self._labs[str(int(lab))] = {"started": self.clock.now().isoformat(timespec="seconds"),
+                                             "offset_seconds": round(self.clock.offset.total_seconds(), 3)}
+            else:
+                self._labs.pop(str(int(lab)), None)
+            self._labs_file.save(self._labs)
+
+    def _started_labs(self) -> dict[str, dict]:
+        """Each started lab: its lab start time and how far the clock has been moved since (real time passing
+        is not a move)."""
+        offset = self.clock.offset.total_seconds()
+        with self._lock:
+            labs = dict(self._labs)
+        return {lab: {"started": entry["started"],
+                      "moved_days": round((offset - entry["offset_seconds"]) / 86400, 3)}
+                for lab, entry in sorted(labs.items(), key=lambda item: int(item[0]))}
 
     def move_to(self, target: datetime.datetime) -> dict:
         """Moves the clock to `target`, carrying out every lifecycle and TTL action due on the way, in order."""
@@ -394,7 +447,7 @@ class ClockEngine(Engine):
             if target < start - BACKWARD_TOLERANCE:
                 raise ClockError(
                     f"the lab clock reads {start.isoformat(timespec='seconds')}; it only moves forward "
-                    f"(what has expired stays expired). `dealab clock reset` returns it to real time."
+                    f"(what has expired stays expired, and nothing may be dated in the future)."
                 )
             target = max(target, start)
             began = time.monotonic()
@@ -504,6 +557,8 @@ class ClockEngine(Engine):
             self._configs_file.remove()
             self._history.clear()
             self._history_file.remove()
+            self._labs.clear()
+            self._labs_file.remove()
             self._initiated.clear()
             self._initiated_file.remove()
             self._last_move = None
