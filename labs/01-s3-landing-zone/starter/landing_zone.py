@@ -1,7 +1,7 @@
 """Lab 01 — build the S3 landing zone of a data lake. Work through the TODOs from top to bottom.
 
 Plain AWS code: never pass endpoint_url. Run it from the lab folder with `make run-1`
-(or `cd labs/01-s3-landing-zone && python starter/landing_zone.py` after `eval $(dealab env)`).
+(or `cd labs/01-s3-landing-zone && python starter/landing_zone.py` in the shell `make shell` opens).
 """
 
 from pathlib import Path

@@ -1,7 +1,7 @@
 """Lab 05, part 1 — catalog the raw zone with a crawler. Work through the TODOs from top to bottom.
 
 Plain AWS code: never pass endpoint_url. Run it from the lab folder with `make run-5`
-(or `cd labs/05-catalog-crawlers && python starter/catalog.py` after `eval $(dealab env)`).
+(or `cd labs/05-catalog-crawlers && python starter/catalog.py` in the shell `make shell` opens).
 Your raw zone is s3://dea-catalog-raw/raw/: readings/dt=YYYY-MM-DD/*.json (JSON lines, one folder per
 day) and stations/stations.csv (CSV with a header line).
 """

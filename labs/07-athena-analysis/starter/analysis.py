@@ -1,7 +1,7 @@
 """Lab 07 — analyse the shop's orders with Athena. Work through the TODOs from top to bottom.
 
 Plain AWS code: never pass endpoint_url. Run it from the lab folder with `make run-7`
-(or `cd labs/07-athena-analysis && python starter/analysis.py` after `eval $(dealab env)`).
+(or `cd labs/07-athena-analysis && python starter/analysis.py` in the shell `make shell` opens).
 The lake already holds your data: s3://dea-athena-lake/raw/orders/orders.csv (one CSV with a header line)
 and s3://dea-athena-lake/sales/dt=YYYY-MM-DD/orders.parquet (Parquet, one folder per day).
 """
