@@ -1,12 +1,14 @@
 """Stack benchmark: start-up, gateway overhead, lab 01 grading time and memory, against moto_server in one run.
 
-Prints absolute figures and ratios (dealab / moto_server alone). Run: `make bench` or `.venv/bin/python bench/stack.py`.
+Prints absolute figures and ratios (dealab / moto_server alone; restarts / an empty start). Run: `make bench` or
+`.venv/bin/python bench/stack.py [--door | --restart]`.
 """
 
 from __future__ import annotations
 
 import os
-import socket
+import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,15 +28,12 @@ from dealab.stack import control  # noqa: E402
 from grader.runner import grade  # noqa: E402
 
 REQUESTS = 1000
+MIXED_REQUESTS = int(os.environ.get("BENCH_MIXED", 50_000))
+KINESIS_RECORDS = int(os.environ.get("BENCH_KINESIS", 165_000))
 
 
 def free_port() -> int:
-    while True:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        if port < 65000 and control._port_free(port + 1):
-            return port
+    return control.free_port_pair()
 
 
 def s3_at(endpoint: str):
@@ -99,7 +98,105 @@ def print_door_overhead(scratch: str) -> None:
           f"overhead {(checked / unchecked - 1) * 100:+.1f}% (goal <= 5%)")
 
 
+def build_state(state_dir: Path, fill) -> tuple[int, int, float]:
+    """Runs `fill(client)` against an in-process gateway on `state_dir`, taking snapshots as the stack does,
+    then stops it the way `kill -9` would (no last snapshot). Returns (requests journaled, tail left, seconds)."""
+    import threading
+
+    from dealab.stack.server import build_gateway
+
+    port = free_port()
+    gateway = build_gateway(state_dir, port, port + 1, "us-east-1", None)
+    backend, context = gateway.backend, gateway.engines[0].context
+    stop = threading.Event()
+    snapshots = threading.Thread(target=backend.keep_snapshots, args=(stop,), daemon=True)
+    snapshots.start()
+    started = time.perf_counter()
+    fill(lambda service: context.client(service, engine="bench"))
+    seconds = time.perf_counter() - started
+    stop.set()
+    snapshots.join()
+    journaled, tail = backend.journal.last_seq, backend.journal.tail_entries
+    backend.journal.close()
+    for engine in gateway.engines:
+        engine.close()
+    return journaled, tail, seconds
+
+
+def mixed(client) -> None:
+    rng = random.Random(7)
+    s3, ddb, sqs = client("s3"), client("dynamodb"), client("sqs")
+    s3.create_bucket(Bucket="bench-mixed")
+    ddb.create_table(TableName="bench", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+    queue = sqs.create_queue(QueueName="bench")["QueueUrl"]
+    for number in range(MIXED_REQUESTS - 3):
+        kind = number % 3
+        if kind == 0:
+            s3.put_object(Bucket="bench-mixed", Key=f"k/{number % 5000}", Body=rng.randbytes(rng.choice([100, 2000])))
+        elif kind == 1:
+            ddb.put_item(TableName="bench", Item={"pk": {"S": str(number % 10000)}, "n": {"N": str(number)}})
+        else:
+            sqs.send_message(QueueUrl=queue, MessageBody=str(number))
+
+
+def kinesis(client) -> None:
+    stream = client("kinesis")
+    stream.create_stream(StreamName="bench", ShardCount=2)
+    for start in range(0, KINESIS_RECORDS, 500):
+        stream.put_records(StreamName="bench", Records=[{"Data": b"r" * 60, "PartitionKey": str(n)} for n in range(start, start + 500)])
+
+
+def timed_up(settings: Settings) -> tuple[float, dict]:
+    started = time.perf_counter()
+    document = control.up(settings)
+    return time.perf_counter() - started, document["restore"]
+
+
+def measure(name: str, fill, scratch: Path, baseline: float) -> None:
+    state_dir = scratch / name.replace(" ", "-")
+    journaled, tail, fill_seconds = build_state(state_dir, fill)
+    port = free_port()
+    settings = Settings(state_dir, port, port + 1, "us-east-1", None)
+    try:
+        after_kill, restore = timed_up(settings)
+        assert not restore["skipped"], restore["skipped"][:3]
+        replayed = restore["replayed"]
+        stop_started = time.perf_counter()
+        control.down(settings)  # writes the snapshot
+        stop_seconds = time.perf_counter() - stop_started
+        after_stop, restore = timed_up(settings)
+        assert restore["snapshot_seq"] and not restore["replayed"]
+    finally:
+        control.down(settings)
+    snapshot = state_dir / "journal" / "snapshot.bin"
+    print(
+        f"{name:<22}: {journaled:>6} requests journaled in {fill_seconds:.0f}s · up after kill -9 {after_kill:5.1f}s "
+        f"(snapshot + {replayed} replayed; ratio {after_kill / baseline:4.1f}) · down {stop_seconds:4.1f}s · up after down "
+        f"{after_stop:4.1f}s (ratio {after_stop / baseline:4.1f}; snapshot {snapshot.stat().st_size / 1e6:.0f} MB) · goal <= 30s"
+    )
+    shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def print_restart_times() -> None:
+    """Restart time against state size: `up` from the journal alone (as after `kill -9` before any snapshot) and
+    from the snapshot a stop writes; the baseline is `up` on an empty state folder, in the same run."""
+    with tempfile.TemporaryDirectory(prefix="dealab-bench-restart-") as scratch:
+        port = free_port()
+        empty = Settings(Path(scratch) / "empty", port, port + 1, "us-east-1", None)
+        try:
+            baseline, _ = timed_up(empty)
+        finally:
+            control.down(empty)
+        print(f"{'empty state':<22}: up {baseline:.2f}s (the baseline of the ratios below)")
+        measure(f"{MIXED_REQUESTS // 1000}k mixed requests", mixed, Path(scratch), baseline)
+        measure(f"{KINESIS_RECORDS // 1000}k Kinesis records", kinesis, Path(scratch), baseline)
+
+
 def main() -> None:
+    if "--restart" in sys.argv[1:]:  # only restart times (a few minutes: the states are built first)
+        print_restart_times()
+        return
     if "--door" in sys.argv[1:]:  # only the door's overhead (about 20 s)
         with tempfile.TemporaryDirectory(prefix="dealab-bench-") as scratch:
             print_door_overhead(scratch)
@@ -143,6 +240,7 @@ def main() -> None:
     print(f"server RSS               : idle {idle:.0f} MB · after lab 01 {after_lab:.0f} MB (goal idle <= 150 MB)")
     with tempfile.TemporaryDirectory(prefix="dealab-bench-") as scratch:
         print_door_overhead(scratch)
+    print_restart_times()
 
 
 if __name__ == "__main__":

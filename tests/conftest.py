@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import boto3
@@ -14,19 +13,8 @@ from dealab.stack import control
 REPO = Path(__file__).resolve().parents[1]
 
 
-def free_port_pair() -> int:
-    """A port P such that P and P+1 are both free on 127.0.0.1."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        if port < 65000 and control._port_free(port) and control._port_free(port + 1):
-            return port
-    raise RuntimeError("no two adjacent free ports")
-
-
 def make_settings(state_dir: Path) -> Settings:
-    port = free_port_pair()
+    port = control.free_port_pair()
     return Settings(state_dir=state_dir, port=port, insecure_port=port + 1, region="us-east-1", backend_url=None)
 
 

@@ -12,7 +12,8 @@ from botocore.exceptions import ClientError
 from dealab.config import Settings
 from dealab.datasets import landing_zone
 from dealab.stack import control
-from tests.conftest import client, free_port_pair
+from dealab.stack.control import free_port_pair
+from tests.conftest import client
 
 
 @pytest.fixture

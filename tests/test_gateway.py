@@ -14,7 +14,7 @@ from dealab.stack.backend import EmbeddedMoto
 from dealab.stack.gateway import Gateway
 from dealab.stack.journal import Journal
 from dealab.stack.messages import AwsResponse
-from tests.conftest import free_port_pair
+from dealab.stack.control import free_port_pair
 
 
 class RecordingEngine(Engine):

@@ -10,7 +10,7 @@ from werkzeug.serving import make_server
 
 from dealab.stack.loopback import Loopback
 from dealab.stack.server import build_gateway
-from tests.conftest import free_port_pair
+from dealab.stack.control import free_port_pair
 
 KEYS = ["plain.txt", "dir/with space+plus.csv", "encoded%2Fslash.json", "ünï/çødé?.parquet", "tilde~and=equals&amp.txt"]
 

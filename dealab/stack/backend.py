@@ -132,7 +132,7 @@ class EmbeddedMoto:
         if progress:
             progress("loading snapshot", 0, None)
         try:
-            loaded = snapshot.load(self.journal.snapshot_path)
+            loaded = snapshot.load(self.journal.snapshot_path, self.journal.blobs)
         except snapshot.SnapshotRefused as error:
             log.warning("%s; replaying the whole journal instead", error)
             report["snapshot_refused"] = str(error)

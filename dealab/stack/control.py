@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -94,6 +95,21 @@ def _port_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def free_port_pair() -> int:
+    """A port P with P and P+1 free on 127.0.0.1, drawn below the kernel's ephemeral range: a port from that
+    range can be taken by any outgoing connection's local end between a stack's stop and its restart."""
+    try:
+        ephemeral_start = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_start = 32768
+    chooser = random.Random()
+    for _ in range(200):
+        port = chooser.randrange(10_000, ephemeral_start - 2)
+        if _port_free(port) and _port_free(port + 1):
+            return port
+    raise StackError("no two adjacent free ports on 127.0.0.1 below the ephemeral range")
 
 
 def up(settings: Settings, progress: StartProgress | None = None) -> dict:

@@ -26,7 +26,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from dealab.stack.journal import Blobs
+from dealab.stack.journal import INLINE_BODY_LIMIT, Blobs
 from dealab.stack.store import write_atomic
 
 log = logging.getLogger("dealab.snapshot")
@@ -137,13 +137,20 @@ _DIGEST = "_dealab_body_digest"
 _watching = False
 
 
-def _restore_s3_key(cls, state: dict, digest: str, blobs_folder: str):
+# the blob store of the snapshot being loaded (set by `load`; a snapshot never records where it was written,
+# so a state folder can be moved or copied whole)
+_loading_blobs: Blobs | None = None
+
+
+def _restore_s3_key(cls, state: dict, body: bytes | None, digest: str | None):
+    """A key whose body travelled inline (small) or by digest in the blob store (large)."""
     key = cls.__new__(cls)
     key.__dict__.update(state)
     key._value_buffer = tempfile.SpooledTemporaryFile(max_size=key._max_buffer_size)
     key.lock = threading.Lock()
-    key.value = Blobs(Path(blobs_folder)).get(digest)
-    key.__dict__[_DIGEST] = digest
+    key.value = body if digest is None else _loading_blobs.get(digest)
+    if digest is not None:
+        key.__dict__[_DIGEST] = digest
     return key
 
 
@@ -192,16 +199,19 @@ class _Pickler(pickle.Pickler):
         return self._backend_dicts.get(id(obj))
 
     def _reduce_s3_key(self, key):
-        digest = key.__dict__.get(_DIGEST)
-        if digest is None or not self._blobs.has(digest):
-            try:
-                body = key.value
-            except ValueError:  # a disposed key: its buffer is closed
-                body = b""
-            digest = self._blobs.put(body, hashlib.sha256(body).hexdigest())
-            key.__dict__[_DIGEST] = digest
         state = {name: value for name, value in key.__dict__.items() if name not in ("_value_buffer", "lock", _DIGEST)}
-        return _restore_s3_key, (type(key), state, digest, str(self._blobs.folder))
+        digest = key.__dict__.get(_DIGEST)
+        if digest is not None and self._blobs.has(digest):
+            return _restore_s3_key, (type(key), state, None, digest)
+        try:
+            body = key.value
+        except ValueError:  # a disposed key: its buffer is closed
+            body = b""
+        if len(body) <= INLINE_BODY_LIMIT:  # small bodies ride in the snapshot: a file each would cost more
+            return _restore_s3_key, (type(key), state, body, None)
+        digest = self._blobs.put(body, hashlib.sha256(body).hexdigest())
+        key.__dict__[_DIGEST] = digest
+        return _restore_s3_key, (type(key), state, None, digest)
 
 
 class _Unpickler(pickle.Unpickler):
@@ -266,7 +276,7 @@ def read_header(path: Path) -> dict | None:
         return {}
 
 
-def load(path: Path) -> Loaded | None:
+def load(path: Path, blobs: Blobs) -> Loaded | None:
     """Reads a snapshot; None when there is none; SnapshotRefused when it cannot be used."""
     try:
         data = path.read_bytes()
@@ -281,11 +291,15 @@ def load(path: Path) -> Loaded | None:
     differing = [f"{key} {header.get(key)} (this is {value})" for key, value in expected.items() if header.get(key) != value]
     if differing:
         raise SnapshotRefused(f"the snapshot {path.name} was written by another version: " + ", ".join(differing))
+    global _loading_blobs
     _watch_s3_bodies()
+    _loading_blobs = blobs
     try:
         backends = _Unpickler(io.BytesIO(payload)).load()
     except Exception as error:  # any failure to read it means: do not trust it
         raise SnapshotRefused(f"the snapshot {path.name} cannot be read ({type(error).__name__}: {error})") from None
+    finally:
+        _loading_blobs = None
     return Loaded(int(header["seq"]), backends)
 
 
