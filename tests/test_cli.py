@@ -68,6 +68,6 @@ def test_full_learner_flow_through_the_cli(stopped_env, tmp_path):
         reset = dealab("lab", "reset", "1", env=stopped_env)
         assert "bucket dea-lake-raw" in reset.stdout
         regraded = dealab("grade", "1", env=stopped_env)
-        assert regraded.returncode == 1 and "FAIL" in regraded.stdout
+        assert regraded.returncode == 2 and "make lab-1" in regraded.stdout  # a reset lab is a lab not started
     finally:
         dealab("down", env=stopped_env)
