@@ -311,7 +311,11 @@ def script_outcome(run: Callable[[], object], script: str) -> tuple[str, str]:
         frames = error.__traceback__
         while frames is not None and frames.tb_frame.f_code.co_filename != script:  # runners' frames before it
             frames = frames.tb_next
-        traceback.print_exception(type(error), error, frames or error.__traceback__)
+        # a SyntaxError in the script has no frame of it (it never started): its line and caret alone, as
+        # `python script.py` shows it, without the runner's frames; any other error outside it keeps them all
+        if frames is None and not (isinstance(error, SyntaxError) and error.filename == script):
+            frames = error.__traceback__
+        traceback.print_exception(type(error), error, frames)
         return "FAILED", f"{type(error).__name__}: {error}".strip()
     return "SUCCEEDED", ""
 

@@ -49,7 +49,8 @@ else:
     # TODO 2: type the fields (amount double, quantity int, order_ts and updated_at timestamps), split valid from
     #         invalid rows by the rules above, and keep the latest valid version of each order.
     curated = text.withColumn("order_date", F.substring("order_ts", 1, 10))
-    # TODO 3: write the invalid rows as JSON to args["quarantine_path"].
+    # TODO 3: write the invalid rows as JSON to args["quarantine_path"], each with the values it arrived with
+    #         (someone must be able to see what was wrong with it): the raw text, not the casted columns.
 
     # TODO 4: write `curated` as Snappy Parquet partitioned by order_date to args["curated_path"], and create or
     #         update the table args["database"].args["table"] with its partitions (a sink that updates the catalog).
