@@ -33,6 +33,7 @@ MUTANTS = {
     "deduplication keeps the oldest version": ({"L06-04"}, {SCRIPT: [('orderBy(F.col("updated_at").desc())', 'orderBy(F.col("updated_at").asc())')]}),
     "quarantine of typed rows (bad raw values lost)": ({"L06-08"}, {SCRIPT: [(QUARANTINE_FRAME, '''    quarantine = orders.where(~F.col("valid")).select("order_id", "customer_id", "amount", "quantity", "status", "order_ts", "updated_at")''')]}),
     "source read without transformation_ctx": ({"L06-10"}, {SCRIPT: [('    format="json",\n    transformation_ctx="raw_orders",\n', '    format="json",\n')]}),
+    "job.commit() forgotten": ({"L06-10"}, {SCRIPT: [("\njob.commit()\n", "\n")]}),
 }
 
 # mistakes in the job definition alone: deployed over the solved state, judged without running the job again
