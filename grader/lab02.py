@@ -1,8 +1,9 @@
 """Lab 02 checks: the stream, how the producer spread and retried, and what the consumer made of it.
 
-Expected values come from the learner's seed (dealab.datasets.click_events). The last check sends a fresh
-tranche of events and runs the learner's consumer twice, stopped mid-stream the first time with
-MAX_RECORDS, to see that a restart neither loses nor repeats anything.
+Expected values come from the learner's seed (dealab.datasets.click_events). The last check judges the
+consumer by what it does when it is interrupted: it sends fresh tranches of events and runs the learner's
+consumer stopped at MAX_RECORDS, then crashed by the stack's faults (every S3 write refused, then every
+checkpoint write refused), restarting it after each, and counts the events lost and duplicated.
 """
 
 from __future__ import annotations
@@ -33,6 +34,14 @@ SKEW_BOUND = 1.2
 RESTART_PREFIX = "restart-check-"
 RESTART_EVENTS = 1200
 RESTART_FIRST_RUN_LIMIT = 400
+# Events sent before each crash run: enough to fill a batch on every shard.
+FAULT_EVENTS = 400
+# What each crash run refuses, every attempt: the raw zone's writes, then the checkpoint table's writes.
+RAW_WRITES = ("s3:PutObject", "s3:CreateMultipartUpload", "s3:UploadPart", "s3:CompleteMultipartUpload")
+CHECKPOINT_WRITES = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem", "dynamodb:TransactWriteItems")
+CLEAN_RUN_SECONDS = 150
+# A consumer that retries forever under a fault is killed after this long, which is a crash like any other.
+FAULT_RUN_SECONDS = 30
 KINESIS_DOCS = "https://docs.aws.amazon.com/streams/latest/dev"
 
 
@@ -107,7 +116,10 @@ def _exactly_once(found: Counter, expected: set[str], what: str) -> None:
 
 
 @check("L02-01", "The stream has 4 provisioned shards", points=1, task="1.1",
-       hints=("create_stream(StreamName='clickstream', ShardCount=4, StreamModeDetails={'StreamMode': 'PROVISIONED'}).",),
+       hints=("A provisioned stream's capacity is its shard count: each shard takes 1 MB/s or 1,000 records/s of writes. "
+              "The exercise asks for a fixed capacity of 4 shards, not on-demand.",
+              "kinesis create_stream with ShardCount and StreamModeDetails; describe_stream_summary shows the mode and the open shards.",
+              "create_stream(StreamName='clickstream', ShardCount=4, StreamModeDetails={'StreamMode': 'PROVISIONED'})."),
        docs=f"{KINESIS_DOCS}/how-do-i-size-a-stream.html")
 def stream_configuration(ctx: LabContext) -> str:
     try:
@@ -120,12 +132,16 @@ def stream_configuration(ctx: LabContext) -> str:
     if summary["StreamStatus"] != "ACTIVE":
         raise Fail(f"stream {STREAM} is {summary['StreamStatus']}, not ACTIVE")
     if mode != "PROVISIONED" or summary["OpenShardCount"] != SHARDS:
-        raise Fail(f"stream {STREAM} is {mode} with {summary['OpenShardCount']} open shards; expected PROVISIONED with {SHARDS}")
+        raise Fail(f"stream {STREAM} is {mode} with {summary['OpenShardCount']} open shards; expected PROVISIONED with {SHARDS}, the capacity the exercise sizes for")
     return f"stream {STREAM} is ACTIVE, PROVISIONED, with {SHARDS} open shards"
 
 
 @check("L02-02", "Partition keys spread the load over the shards", points=2, task="1.1",
-       hints=("Bots send a third of the events: keyed by user, their shards run hot. Use a key unique per event.",),
+       hints=("The partition key picks the shard (MD5 of the key over the hash-key ranges): a key shared by much of the "
+              "traffic makes one shard run hot while the others idle.",
+              "PutRecords' PartitionKey per entry: three bot users send a third of the events, so a key per user is "
+              "skewed; a key unique per event spreads evenly.",
+              "put_records(StreamName='clickstream', Records=[{'Data': line, 'PartitionKey': event['event_id']} for ...])."),
        docs=f"{KINESIS_DOCS}/key-concepts.html#partition-key")
 def shard_spread(ctx: LabContext) -> str:
     counts = {shard: len(records) for shard, records in _stream_records(ctx).items()}
@@ -137,13 +153,17 @@ def shard_spread(ctx: LabContext) -> str:
     shown = ", ".join(f"{shard[-3:]}: {count}" for shard, count in sorted(counts.items()))
     if counts[busiest] > SKEW_BOUND * mean:
         raise Fail(f"stream {STREAM}: {busiest} holds {counts[busiest]} records, {counts[busiest] / mean:.2f}x the mean of {mean:.0f} "
-                   f"(at most {SKEW_BOUND}x allowed); per shard {shown}")
+                   f"(at most {SKEW_BOUND}x allowed), so it throttles first while others idle; per shard {shown}")
     return f"stream {STREAM}: {total} records, busiest shard {counts[busiest] / mean:.2f}x the mean ({shown})"
 
 
 @check("L02-03", "Every valid event landed in the raw zone exactly once", points=3, task="1.1",
-       hints=("Under faults a tenth of PutRecords entries fail: resend exactly those. Send each event id once, "
-            "checkpoint only after writing, and name objects after the batch so a re-read overwrites.",),
+       hints=("PutRecords succeeds or fails entry by entry inside an HTTP 200: a producer that does not look at each "
+              "entry loses the failed ones. The source also repeats some events.",
+              "Read FailedRecordCount and the ErrorCode of each entry of the response's Records; resend only those "
+              "entries, with backoff; skip event ids already sent.",
+              "pending = [rec for rec, res in zip(pending, response['Records']) if 'ErrorCode' in res], in a loop "
+              "until pending is empty, sleeping a little longer each round."),
        docs=f"{KINESIS_DOCS}/kinesis-using-sdk-java-add-data-to-stream.html#kinesis-using-sdk-java-putrecords")
 def raw_exactly_once(ctx: LabContext) -> str:
     expected = set(ctx.dataset["valid_events"])
@@ -154,7 +174,11 @@ def raw_exactly_once(ctx: LabContext) -> str:
 
 
 @check("L02-04", "Raw events are newline-delimited JSON under events/dt=YYYY-MM-DD/ of their own date", points=2, task="1.1",
-       hints=("The date partition is the event's own date (the first 10 characters of ts), not the day the consumer ran.",),
+       hints=("Hive-style partitions (dt=...) let queries skip data; an event belongs to the day it happened, not the "
+              "day it was processed.",
+              "Group each batch's valid events by the date of their ts, one newline-delimited JSON object per day.",
+              "by_day[json.loads(line)['ts'][:10]].append(line); then put_object(Bucket='dea-stream-raw', "
+              "Key=f'events/dt={day}/{shard_id}-{first_sequence}.jsonl', Body='\\n'.join(lines) + '\\n')."),
        docs="https://docs.aws.amazon.com/athena/latest/ug/partitions.html")
 def raw_layout(ctx: LabContext) -> str:
     events = _raw_events(ctx)
@@ -172,7 +196,12 @@ def raw_layout(ctx: LabContext) -> str:
 
 
 @check("L02-05", "Malformed records are quarantined once each, with the reason", points=2, task="3.4",
-       hints=("Write each bad record to the quarantine bucket as {\"reason\": ..., \"raw\": <the record as received>}.",),
+       hints=("A quarantine zone keeps every record that failed validation, exactly as received and with why, so it "
+              "can be inspected and replayed instead of silently dropped.",
+              "Validate each record (JSON object, event_id, user_id, a known event_type, an ISO-8601 ts); write the "
+              "bad ones as JSON lines with a reason and the raw text to dea-stream-quarantine.",
+              "json.dumps({'reason': problem, 'raw': line}) per bad record; put_object(Bucket='dea-stream-quarantine', "
+              "Key=f'events/{shard_id}-{first_sequence}.jsonl', Body=...)."),
        docs="https://docs.aws.amazon.com/prescriptive-guidance/latest/defining-bucket-names-data-lakes/data-layer-definitions.html")
 def quarantine(ctx: LabContext) -> str:
     expected = Counter(item["raw"] for item in ctx.dataset["malformed"])
@@ -201,8 +230,11 @@ def quarantine(ctx: LabContext) -> str:
 
 
 @check("L02-06", "The checkpoint table holds each shard's last sequence number", points=2, task="1.1",
-       hints=(f"Table {CHECKPOINTS}: partition key shard_id (S); one item per shard with sequence_number (S), "
-            "the last sequence number written for that shard.",),
+       hints=("Kinesis does not remember what a consumer read: the consumer keeps its own lease table (the KCL uses "
+              "DynamoDB), one item per shard with the last sequence number it processed.",
+              f"dynamodb create_table for {CHECKPOINTS} with shard_id (S) as its only HASH key; put_item after each batch.",
+              f"put_item(TableName='{CHECKPOINTS}', Item={{'shard_id': {{'S': shard_id}}, "
+              "'sequence_number': {'S': records[-1]['SequenceNumber']}})."),
        docs=f"{KINESIS_DOCS}/shared-throughput-kcl-consumers.html#shared-throughput-kcl-consumers-leasetable")
 def checkpoints(ctx: LabContext) -> str:
     dynamodb = ctx.client("dynamodb")
@@ -221,7 +253,8 @@ def checkpoints(ctx: LabContext) -> str:
     for shard, records in sorted(stream.items()):
         last = records[-1]["SequenceNumber"] if records else None
         if last and saved.get(shard) != last:
-            raise Fail(f"table {CHECKPOINTS}: shard {shard} is checkpointed at {saved.get(shard)!r}, but its last record is {last}")
+            raise Fail(f"table {CHECKPOINTS}: shard {shard} is checkpointed at {saved.get(shard)!r}, but its last record is {last}, "
+                       "so a restart would not resume where the consumer stopped")
     unknown = saved.keys() - stream.keys()
     if unknown:
         raise Fail(f"table {CHECKPOINTS} has checkpoints for shards the stream does not have: {_examples(unknown)}")
@@ -232,24 +265,50 @@ def _consumer(ctx: LabContext) -> Path:
     return ctx.code_dir / "consumer.py"
 
 
-def _run_consumer(ctx: LabContext, script: Path, limit: int | None) -> None:
+def _consumer_env(ctx: LabContext, limit: int | None, retries: bool) -> dict[str, str]:
     env = {**os.environ, **ctx.settings.client_env()}
     env.pop("MAX_RECORDS", None)
     if limit:
         env["MAX_RECORDS"] = str(limit)
-    completed = subprocess.run([sys.executable, str(script)], cwd=ctx.lab.path, env=env, capture_output=True, text=True, timeout=150)
+    if not retries:
+        # The injected fault refuses every attempt, so the SDK's own retries would only delay the crash.
+        env["AWS_MAX_ATTEMPTS"] = "1"
+    return env
+
+
+def _run_consumer(ctx: LabContext, script: Path, limit: int | None) -> None:
+    """A clean run, which must end by itself and succeed."""
+    try:
+        completed = subprocess.run([sys.executable, str(script)], cwd=ctx.lab.path, env=_consumer_env(ctx, limit, True),
+                                   capture_output=True, text=True, timeout=CLEAN_RUN_SECONDS)
+    except subprocess.TimeoutExpired:
+        raise Fail(f"{script.name} {'with MAX_RECORDS=' + str(limit) + ' ' if limit else ''}was still running after "
+                   f"{CLEAN_RUN_SECONDS} s; it must stop once every shard is caught up") from None
     if completed.returncode != 0:
         tail = (completed.stdout + completed.stderr).strip().splitlines()[-1:] or ["no output"]
         raise Fail(f"{script.name} {'with MAX_RECORDS=' + str(limit) + ' ' if limit else ''}exited {completed.returncode}: {tail[0][:200]}")
 
 
-def _send_restart_tranche(ctx: LabContext, valid_events: dict[str, str]) -> set[str]:
-    """Fresh valid events (retrying any entries the faults fail), dated within the dataset's days."""
+def _run_consumer_into_fault(ctx: LabContext, script: Path, failing: tuple[str, ...]) -> None:
+    """A run while every call in `failing` is refused: the consumer may crash, stop or be killed; all three are
+    what happens to consumers in production, and the next run must make good on them."""
+    ctx.admin("faults", {"action": "set", "rules": [f"{target} rate=1 error=internal" for target in failing]})
+    try:
+        subprocess.run([sys.executable, str(script)], cwd=ctx.lab.path, env=_consumer_env(ctx, None, False),
+                       capture_output=True, text=True, timeout=FAULT_RUN_SECONDS)
+    except subprocess.TimeoutExpired:
+        pass  # killed mid-run: a crash like any other
+    finally:
+        ctx.admin("faults", {"action": "clear", "targets": list(failing)})
+
+
+def _send_tranche(ctx: LabContext, valid_events: dict[str, str], count: int, label: str) -> set[str]:
+    """`count` fresh valid events (retrying any entries the faults fail), dated within the dataset's days."""
     days = sorted(set(valid_events.values()))
     kinesis = ctx.client("kinesis")
     events = []
-    for number in range(RESTART_EVENTS):
-        event_id = f"{RESTART_PREFIX}{uuid.uuid4()}"
+    for number in range(count):
+        event_id = f"{RESTART_PREFIX}{label}-{uuid.uuid4()}"
         events.append({"event_id": event_id, "user_id": f"u{number:05d}", "session_id": "s-restart", "event_type": "click",
                        "page": "/", "device": "web", "ts": f"{days[number % len(days)]}T12:00:00.000Z"})
     pending = [{"Data": json.dumps(event).encode(), "PartitionKey": event["event_id"]} for event in events]
@@ -266,29 +325,69 @@ def _send_restart_tranche(ctx: LabContext, valid_events: dict[str, str]) -> set[
     return {event["event_id"] for event in events}
 
 
-@check("L02-07", "A consumer stopped mid-stream resumes without losing or repeating events", points=3, task="1.1",
-       hints=("Resume from the checkpoint with AFTER_SEQUENCE_NUMBER, write before you checkpoint, and keep object keys "
-            "deterministic. The grader runs your consumer with MAX_RECORDS=400 (stop after that many records), then again.",),
+def _landed(ctx: LabContext) -> Counter:
+    return Counter(str(event.get("event_id")) for _, event in _raw_events(ctx))
+
+
+def _judge_restart(before: Counter, after: Counter, tranche: set[str], situation: str, lesson: str) -> None:
+    """Every event of `tranche` landed once, and none that had landed before `situation` landed again."""
+    missing = {event_id for event_id in tranche if not after[event_id]}
+    repeated = {event_id for event_id in tranche if after[event_id] > 1}
+    rewritten = {event_id for event_id, times in before.items() if after[event_id] > times}
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} of {len(tranche)} new events were lost (e.g. {_examples(missing)})")
+    if repeated or rewritten:
+        problems.append(f"{len(repeated | rewritten)} events landed twice (e.g. {_examples(repeated | rewritten)})")
+    if problems:
+        raise Fail(f"s3://{RAW_BUCKET}/events/ after {situation} and a restart: " + "; ".join(problems) + f"; {lesson}")
+
+
+@check("L02-07", "A consumer stopped or crashed mid-stream resumes without losing or repeating events", points=3, task="1.1",
+       hints=("Delivery from Kinesis is at least once: a consumer can die between writing a batch and recording its "
+              "checkpoint, so the restart must neither skip nor duplicate that batch. Read how KCL applications handle "
+              "duplicate records and why the checkpoint comes last.",
+              "Resume each shard with get_shard_iterator(ShardIteratorType='AFTER_SEQUENCE_NUMBER') from the stored "
+              "checkpoint; save the checkpoint (put_item on the checkpoint table) only after the batch's put_object calls "
+              "succeeded; derive object keys from the records themselves, never from uuid4() or the clock.",
+              "Per batch: key = f\"events/dt={day}/{shard_id}-{records[0]['SequenceNumber']}.jsonl\"; s3.put_object(...) for "
+              "every day, then dynamodb.put_item(TableName='clickstream-checkpoints', Item={'shard_id': {'S': shard_id}, "
+              "'sequence_number': {'S': records[-1]['SequenceNumber']}}). The grader runs the consumer with MAX_RECORDS=400, "
+              "with S3 writes refused, and with checkpoint writes refused, restarting it after each."),
        docs=f"{KINESIS_DOCS}/kinesis-record-processor-duplicates.html", timeout=400)
 def restart(ctx: LabContext) -> str:
     script = _consumer(ctx)
     if not script.exists():
         raise Fail(f"there is no consumer at {script}")
     _stream_records(ctx)  # fails plainly when there is no stream yet
-    before = Counter(str(event.get("event_id")) for _, event in _raw_events(ctx))
-    tranche = _send_restart_tranche(ctx, ctx.dataset["valid_events"])
+    valid_events = ctx.dataset["valid_events"]
+
+    # 1. A clean stop at a batch boundary (MAX_RECORDS), then a restart.
+    before = _landed(ctx)
+    tranche = _send_tranche(ctx, valid_events, RESTART_EVENTS, "stop")
     _run_consumer(ctx, script, RESTART_FIRST_RUN_LIMIT)
-    landed = Counter(str(event.get("event_id")) for _, event in _raw_events(ctx))
-    if tranche <= landed.keys():
+    if tranche <= _landed(ctx).keys():
         raise Fail(f"{script.name} with MAX_RECORDS={RESTART_FIRST_RUN_LIMIT} read all {RESTART_EVENTS} new events; "
                    "it must stop after MAX_RECORDS records so a restart can be tested")
     _run_consumer(ctx, script, None)
-    after = Counter(str(event.get("event_id")) for _, event in _raw_events(ctx))
-    _exactly_once(Counter({event_id: after[event_id] for event_id in tranche if after[event_id]}), tranche,
-                  "events sent while the consumer was stopped and restarted")
-    rewritten = {event_id for event_id, times in before.items() if after[event_id] > times}
-    if rewritten:
-        raise Fail(f"s3://{RAW_BUCKET}/events/: after the restart {len(rewritten)} events that had landed before "
-                   f"landed again (e.g. {_examples(rewritten)}); resume after the checkpoint, not at it")
-    return (f"{script.name} stopped after {RESTART_FIRST_RUN_LIMIT} records and, restarted, delivered all {RESTART_EVENTS} "
-            "new events exactly once without repeating an earlier one")
+    _judge_restart(before, _landed(ctx), tranche, f"a stop at MAX_RECORDS={RESTART_FIRST_RUN_LIMIT}",
+                   "a restart must resume right after the last record it checkpointed")
+
+    # 2. A crash after reading a batch but before it is written: S3 refuses every write.
+    before = _landed(ctx)
+    tranche = _send_tranche(ctx, valid_events, FAULT_EVENTS, "write-fault")
+    _run_consumer_into_fault(ctx, script, RAW_WRITES)
+    _run_consumer(ctx, script, None)
+    _judge_restart(before, _landed(ctx), tranche, "a run in which every S3 write failed",
+                   "a batch whose write failed must not be checkpointed, or the restart skips it")
+
+    # 3. A crash after a batch is written but before its checkpoint is: DynamoDB refuses every write.
+    before = _landed(ctx)
+    tranche = _send_tranche(ctx, valid_events, FAULT_EVENTS, "checkpoint-fault")
+    _run_consumer_into_fault(ctx, script, CHECKPOINT_WRITES)
+    _run_consumer(ctx, script, None)
+    _judge_restart(before, _landed(ctx), tranche, "a run in which every checkpoint write failed",
+                   "a batch read again after a crash must replace its own objects, not add new ones")
+    return (f"{script.name} resumed exactly once after a stop at MAX_RECORDS={RESTART_FIRST_RUN_LIMIT}, a crash with S3 "
+            f"writes failing and a crash with checkpoint writes failing ({RESTART_EVENTS + 2 * FAULT_EVENTS} new events, "
+            "none lost, none repeated)")
