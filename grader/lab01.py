@@ -37,7 +37,7 @@ def _lake_key_id(ctx: LabContext) -> str:
         return ctx.client("kms").describe_key(KeyId=KEY_ALIAS)["KeyMetadata"]["KeyId"]
     except ClientError as error:
         if _error_code(error) == "NotFoundException":
-            raise Fail(f"there is no KMS key behind {KEY_ALIAS}") from None
+            raise Fail(f"there is no KMS key behind {KEY_ALIAS}, so nothing in the lake can be encrypted with a key you control") from None
         raise
 
 
@@ -63,7 +63,10 @@ def _probe(ctx: LabContext, bucket: str, client=None, **put_arguments) -> str | 
 
 
 @check("L01-01", "The three zone buckets exist", points=2, task="2.1",
-       hints=("Create dea-lake-raw, dea-lake-curated and dea-lake-quarantine (TODO in create_zone_bucket is already done in the starter: run it).",),
+       hints=("A landing zone keeps one bucket per zone (raw, curated, quarantine) so that each can have its own policy, key and lifecycle.",
+              "S3 CreateBucket, once per zone; the starter's create_zone_bucket already does it: run the starter.",
+              "s3.create_bucket(Bucket=name) for dea-lake-raw, dea-lake-curated and dea-lake-quarantine (outside us-east-1 add "
+              "CreateBucketConfiguration={'LocationConstraint': region})."),
        docs=f"{S3_DOCS}/create-bucket-overview.html")
 def zone_buckets(ctx: LabContext) -> str:
     missing = _missing_buckets(ctx)
@@ -73,34 +76,43 @@ def zone_buckets(ctx: LabContext) -> str:
 
 
 @check("L01-02", "The raw zone keeps every version of an object", points=2, task="2.3",
-       hints=("put_bucket_versioning(Bucket='dea-lake-raw', VersioningConfiguration={'Status': 'Enabled'})",),
+       hints=("Versioning keeps every version of an object, so an overwrite or a delete in the raw zone can be undone.",
+              "S3 PutBucketVersioning with Status Enabled, on the raw bucket.",
+              "s3.put_bucket_versioning(Bucket='dea-lake-raw', VersioningConfiguration={'Status': 'Enabled'})"),
        docs=f"{S3_DOCS}/Versioning.html")
 def raw_versioning(ctx: LabContext) -> str:
     bucket = _existing_buckets(ctx)["raw"]
     status = ctx.client("s3").get_bucket_versioning(Bucket=bucket).get("Status", "never enabled")
     if status != "Enabled":
-        raise Fail(f"bucket {bucket}: versioning is {status}, expected Enabled")
+        raise Fail(f"bucket {bucket}: versioning is {status}, expected Enabled; an overwrite or delete in the raw zone cannot be undone")
     return f"bucket {bucket} has versioning Enabled"
 
 
 @check("L01-03", "A customer-managed KMS key with rotation sits behind alias/dea-lake", points=2, task="4.3",
-       hints=("kms.create_key(), kms.create_alias(AliasName='alias/dea-lake', TargetKeyId=...), then kms.enable_key_rotation(KeyId=...).",),
+       hints=("A customer-managed KMS key gives you its key policy, its audit trail and yearly rotation; an alias is a stable name for it.",
+              "KMS CreateKey, CreateAlias (alias/dea-lake) and EnableKeyRotation.",
+              "key_arn = kms.create_key()['KeyMetadata']['Arn']; kms.create_alias(AliasName='alias/dea-lake', TargetKeyId=key_arn); "
+              "kms.enable_key_rotation(KeyId=key_arn)"),
        docs="https://docs.aws.amazon.com/kms/latest/developerguide/rotate-keys.html")
 def lake_key(ctx: LabContext) -> str:
     kms = ctx.client("kms")
     key_id = _lake_key_id(ctx)
     metadata = kms.describe_key(KeyId=key_id)["KeyMetadata"]
     if metadata.get("KeyManager") != "CUSTOMER":
-        raise Fail(f"{KEY_ALIAS} points at an AWS-managed key; create a customer-managed one")
+        raise Fail(f"{KEY_ALIAS} points at an AWS-managed key, whose policy and rotation you cannot control")
     if metadata.get("KeyState") != "Enabled":
         raise Fail(f"key {key_id} behind {KEY_ALIAS} is {metadata.get('KeyState')}, expected Enabled")
     if not kms.get_key_rotation_status(KeyId=key_id).get("KeyRotationEnabled"):
-        raise Fail(f"key {key_id} behind {KEY_ALIAS}: automatic rotation is off")
+        raise Fail(f"key {key_id} behind {KEY_ALIAS}: automatic rotation is off, so the same key material encrypts data forever")
     return f"key {key_id} behind {KEY_ALIAS} is customer-managed, enabled, rotating"
 
 
 @check("L01-04", "Every zone bucket encrypts by default with the lake key", points=2, task="4.3",
-       hints=("put_bucket_encryption with ApplyServerSideEncryptionByDefault {'SSEAlgorithm': 'aws:kms', 'KMSMasterKeyID': <the key ARN>} on each bucket.",),
+       hints=("Default encryption encrypts every object stored without encryption headers; with SSE-KMS and your key, nothing lands unencrypted "
+              "or under a key you do not control.",
+              "S3 PutBucketEncryption with a rule ApplyServerSideEncryptionByDefault (SSEAlgorithm aws:kms, KMSMasterKeyID), on each bucket.",
+              "s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={'Rules': [{'ApplyServerSideEncryptionByDefault': "
+              "{'SSEAlgorithm': 'aws:kms', 'KMSMasterKeyID': key_arn}}]})"),
        docs=f"{S3_DOCS}/default-bucket-encryption.html")
 def default_encryption(ctx: LabContext) -> str:
     s3 = ctx.client("s3")
@@ -121,44 +133,85 @@ def default_encryption(ctx: LabContext) -> str:
     return f"all three buckets default to SSE-KMS with the key behind {KEY_ALIAS}"
 
 
-@check("L01-05", "Requests without TLS are denied", points=2, task="4.3",
-       hints=("Bucket policy statement: Effect Deny, Principal *, Action s3:*, Resource bucket and bucket/*, Condition {'Bool': {'aws:SecureTransport': 'false'}}.",),
-       docs="https://repost.aws/knowledge-center/s3-bucket-policy-for-config-rule")
-def tls_only(ctx: LabContext) -> str:
+def _refused_over_plain_http(ctx: LabContext, bucket: str) -> str | None:
+    """Tries what an eavesdropper's victim would send without TLS: a bucket-level List, an object-level Get and
+    an object-level Put (asking for SSE-KMS with the lake key, so that only the TLS rule can refuse it).
+    Returns the first request that got past the bucket policy, or None when all three were denied."""
     plain = ctx.insecure_client("s3")
-    for bucket in _existing_buckets(ctx).values():
+    key = f"_dealab_probe/{uuid.uuid4().hex}.txt"
+    attempts = {
+        "ListObjectsV2 on the bucket": lambda: plain.list_objects_v2(Bucket=bucket, MaxKeys=1),
+        f"GetObject of {key}": lambda: plain.get_object(Bucket=bucket, Key=key),
+        f"PutObject of {key}": lambda: plain.put_object(Bucket=bucket, Key=key, Body=b"probe", ServerSideEncryption="aws:kms",
+                                                        SSEKMSKeyId=_lake_key_reference(ctx)),
+    }
+    for action, attempt in attempts.items():
         try:
-            plain.list_objects_v2(Bucket=bucket, MaxKeys=1)
+            response = attempt()
         except ClientError as error:
             if _error_code(error) == "AccessDenied":
                 continue
-            raise
-        raise Fail(f"bucket {bucket}: a ListObjectsV2 over plain HTTP was allowed; its policy must deny aws:SecureTransport=false")
-    return "all three buckets refuse plain-HTTP requests"
+            return f"{action} got past the policy (it failed later, with {_error_code(error)})"
+        if action.startswith("PutObject"):
+            ctx.client("s3").delete_object(Bucket=bucket, Key=key, **({"VersionId": response["VersionId"]} if response.get("VersionId") else {}))
+        return f"{action} was allowed"
+    return None
+
+
+def _lake_key_reference(ctx: LabContext) -> str:
+    try:
+        return ctx.client("kms").describe_key(KeyId=KEY_ALIAS)["KeyMetadata"]["Arn"]
+    except ClientError:
+        return KEY_ALIAS  # no key yet: a plain-HTTP write still shows whether TLS is enforced
+
+
+@check("L01-05", "Requests without TLS are denied, on the bucket and on its objects", points=2, task="4.3",
+       hints=("A bucket policy can refuse every request that did not arrive over TLS. It must cover the bucket itself "
+              "and every object in it: listing acts on the bucket, reading and writing act on objects.",
+              "A Deny statement on the global condition key aws:SecureTransport, whose Resource names both the bucket "
+              "ARN and its objects' ARN (bucket/*); applied with put_bucket_policy.",
+              "{'Effect': 'Deny', 'Principal': '*', 'Action': 's3:*', 'Resource': [f'arn:aws:s3:::{bucket}', "
+              "f'arn:aws:s3:::{bucket}/*'], 'Condition': {'Bool': {'aws:SecureTransport': 'false'}}}"),
+       docs="https://repost.aws/knowledge-center/s3-bucket-policy-for-config-rule")
+def tls_only(ctx: LabContext) -> str:
+    for bucket in _existing_buckets(ctx).values():
+        let_through = _refused_over_plain_http(ctx, bucket)
+        if let_through:
+            raise Fail(f"bucket {bucket}: over plain HTTP a {let_through}; without TLS that data can be read or altered "
+                       "on the wire, so the bucket and its objects must refuse aws:SecureTransport=false")
+    return "all three buckets refuse plain-HTTP List, Get and Put"
 
 
 @check("L01-06", "Uploads that do not ask for SSE-KMS are refused", points=3, task="4.3",
-       hints=("Bucket policy statement: Deny s3:PutObject on bucket/* with Condition {'StringNotEquals': {'s3:x-amz-server-side-encryption': 'aws:kms'}}.",),
+       hints=("Default encryption is not enforcement: only a bucket policy can refuse an upload that asks for no encryption, or for SSE-S3.",
+              "A Deny statement on s3:PutObject for the objects (bucket/*) with the condition key s3:x-amz-server-side-encryption "
+              "(StringNotEquals aws:kms).",
+              "{'Effect': 'Deny', 'Principal': '*', 'Action': 's3:PutObject', 'Resource': f'arn:aws:s3:::{bucket}/*', "
+              "'Condition': {'StringNotEquals': {'s3:x-amz-server-side-encryption': 'aws:kms'}}}"),
        docs=f"{S3_DOCS}/UsingKMSEncryption.html#require-sse-kms")
 def kms_uploads_only(ctx: LabContext) -> str:
-    key_id = _lake_key_id(ctx)
+    _lake_key_id(ctx)
     for bucket in _existing_buckets(ctx).values():
         refused = _probe(ctx, bucket)
         if refused is None:
-            raise Fail(f"bucket {bucket}: a PutObject without x-amz-server-side-encryption was accepted")
+            raise Fail(f"bucket {bucket}: a PutObject that asked for no encryption was accepted; default encryption is not enforcement")
         if refused != "AccessDenied":
             raise Fail(f"bucket {bucket}: a PutObject without encryption failed with {refused}, expected AccessDenied from the bucket policy")
         sse_s3 = _probe(ctx, bucket, ServerSideEncryption="AES256")
         if sse_s3 is None:
             raise Fail(f"bucket {bucket}: a PutObject asking for SSE-S3 (AES256) was accepted; only aws:kms may pass")
-        with_kms = _probe(ctx, bucket, ServerSideEncryption="aws:kms", SSEKMSKeyId=key_id)
+        # the key named by ARN, as S3 reports it: a policy that pins the lake key compares with the ARN
+        with_kms = _probe(ctx, bucket, ServerSideEncryption="aws:kms", SSEKMSKeyId=_lake_key_reference(ctx))
         if with_kms is not None:
             raise Fail(f"bucket {bucket}: a PutObject with SSE-KMS and the lake key was refused ({with_kms}); the policy is too strict")
     return "all three buckets accept SSE-KMS uploads and refuse the rest"
 
 
 @check("L01-07", "Public access is blocked on every zone bucket", points=2, task="4.2",
-       hints=("put_public_access_block with BlockPublicAcls, IgnorePublicAcls, BlockPublicPolicy and RestrictPublicBuckets all True.",),
+       hints=("Block Public Access overrides any ACL or bucket policy that would make a bucket or its objects public.",
+              "S3 PutPublicAccessBlock with all four settings: BlockPublicAcls, IgnorePublicAcls, BlockPublicPolicy, RestrictPublicBuckets.",
+              "s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={'BlockPublicAcls': True, 'IgnorePublicAcls': True, "
+              "'BlockPublicPolicy': True, 'RestrictPublicBuckets': True})"),
        docs=f"{S3_DOCS}/access-control-block-public-access.html")
 def public_access_blocked(ctx: LabContext) -> str:
     s3 = ctx.client("s3")
@@ -175,16 +228,18 @@ def public_access_blocked(ctx: LabContext) -> str:
         try:
             s3.put_bucket_acl(Bucket=bucket, ACL="public-read")
         except ClientError as error:
-            if _error_code(error) == "AccessDenied":
+            if _error_code(error) in {"AccessDenied", "AccessControlListNotSupported"}:  # blocked, or ACLs disabled altogether
                 continue
-            raise
+            raise Fail(f"bucket {bucket}: a public-read ACL failed with {_error_code(error)}, not the refusal Block Public Access gives") from None
         s3.put_bucket_acl(Bucket=bucket, ACL="private")
-        raise Fail(f"bucket {bucket}: a public-read ACL was accepted")
+        raise Fail(f"bucket {bucket}: a public-read ACL was accepted, so the bucket can still be made public")
     return "all three buckets block public ACLs and policies"
 
 
 @check("L01-08", "Buckets are tagged for governance", points=1, task="4.5",
-       hints=("put_bucket_tagging with project=dea-lake and zone=raw|curated|quarantine.",),
+       hints=("Tags attribute cost and ownership: Cost Explorer and tag policies group resources by them. Keys and values are case-sensitive.",
+              "S3 PutBucketTagging with the tags project and zone on each bucket.",
+              "s3.put_bucket_tagging(Bucket=bucket, Tagging={'TagSet': [{'Key': 'project', 'Value': 'dea-lake'}, {'Key': 'zone', 'Value': zone}]})"),
        docs="https://docs.aws.amazon.com/whitepapers/latest/tagging-best-practices/tagging-best-practices.html")
 def governance_tags(ctx: LabContext) -> str:
     s3 = ctx.client("s3")
@@ -198,7 +253,7 @@ def governance_tags(ctx: LabContext) -> str:
         expected = {"project": "dea-lake", "zone": zone}
         wrong = {k: tags.get(k) for k, v in expected.items() if tags.get(k) != v}
         if wrong:
-            raise Fail(f"bucket {bucket}: tags {wrong}, expected {expected}")
+            raise Fail(f"bucket {bucket}: tags {wrong}, expected {expected} (keys and values are case-sensitive), so cost and ownership reports miss it")
     return "every bucket carries project and zone tags"
 
 
@@ -211,7 +266,10 @@ def _landed_keys(ctx: LabContext) -> set[str]:
 
 
 @check("L01-09", "Every extract landed under its Hive-style key", points=3, task="2.4",
-       hints=("Key = 'sales/' + the file's path relative to data/, e.g. sales/source=web/dt=2024-05-01/orders.csv — keep the source= and dt= folders.",),
+       hints=("Hive-style keys (source=web/dt=2024-05-01/) let Athena, Glue and Spark read folders as partition columns and skip the days "
+              "a query does not need.",
+              "S3 PutObject with a Key built from the file's path relative to data/, under the sales/ prefix.",
+              "key = 'sales/' + path.relative_to(DATA).as_posix(), e.g. sales/source=web/dt=2024-05-01/orders.csv"),
        docs="https://docs.aws.amazon.com/athena/latest/ug/partitions.html")
 def landed_layout(ctx: LabContext) -> str:
     expected = {RAW_PREFIX + path for path in ctx.dataset["files"]}
@@ -225,24 +283,25 @@ def landed_layout(ctx: LabContext) -> str:
 
 
 @check("L01-10", "Landed extracts are byte-identical and encrypted with the lake key", points=3, task="2.1",
-       hints=("Upload the file bytes unchanged, with ServerSideEncryption='aws:kms' and SSEKMSKeyId=<the lake key ARN>.",),
+       hints=("The raw zone keeps data exactly as it arrived, and every object is encrypted under the lake's own key.",
+              "S3 PutObject with the file's bytes unchanged and the headers ServerSideEncryption and SSEKMSKeyId.",
+              "s3.put_object(Bucket='dea-lake-raw', Key=key, Body=path.read_bytes(), ServerSideEncryption='aws:kms', SSEKMSKeyId=key_arn)"),
        docs=f"{S3_DOCS}/UsingKMSEncryption.html")
 def landed_content(ctx: LabContext) -> str:
     s3 = ctx.client("s3")
     bucket = ZONES["raw"]
     key_id = _lake_key_id(ctx)
     landed = _landed_keys(ctx)
-    compared = 0
-    for path, digest in sorted(ctx.dataset["files"].items()):
-        key = RAW_PREFIX + path
-        if key not in landed:
-            continue  # missing files are L01-09's business
+    if not landed:
+        raise Fail(f"no extract has landed in s3://{bucket}/{RAW_PREFIX} yet, so there is nothing to compare")
+    sources = ctx.dataset["files"]
+    for key in sorted(landed):
         obj = s3.get_object(Bucket=bucket, Key=key)
-        if hashlib.sha256(obj["Body"].read()).hexdigest() != digest:
-            raise Fail(f"s3://{bucket}/{key} differs from data/{path}")
+        source = sources.get(key[len(RAW_PREFIX):])  # an object under a key of its own is L01-09's business; its encryption is ours
+        if source is not None and hashlib.sha256(obj["Body"].read()).hexdigest() != source:
+            raise Fail(f"s3://{bucket}/{key} differs from data/{key[len(RAW_PREFIX):]}; the raw zone must keep the bytes exactly as they arrived")
         if obj.get("ServerSideEncryption") != "aws:kms" or _key_id_of(ctx, obj.get("SSEKMSKeyId", "")) != key_id:
-            raise Fail(f"s3://{bucket}/{key} is encrypted with {obj.get('ServerSideEncryption')} {obj.get('SSEKMSKeyId', '')}, expected aws:kms with the key behind {KEY_ALIAS}")
-        compared += 1
-    if not compared:
-        raise Fail(f"no extract has landed in s3://{bucket}/{RAW_PREFIX} yet")
+            raise Fail(f"s3://{bucket}/{key} is encrypted with {obj.get('ServerSideEncryption')} {obj.get('SSEKMSKeyId', '')}, "
+                       f"not the key behind {KEY_ALIAS}, so its use escapes your key policy and audit")
+    compared = len(landed)
     return f"{compared} landed extracts match the source files and use the lake key"
