@@ -59,7 +59,7 @@ def _learner_rules(ctx: LabContext) -> dict:
         configuration = s3.get_bucket_lifecycle_configuration(Bucket=BUCKET)
     except ClientError as error:
         code = error.response["Error"]["Code"]
-        raise Fail(f"bucket '{BUCKET}' has no lifecycle configuration ({code}), so there is nothing to run") from None
+        raise Fail(f"bucket '{BUCKET}' has no lifecycle configuration ({code}), so nothing would ever expire or move") from None
     return configuration
 
 
@@ -95,7 +95,10 @@ def probe_run(ctx: LabContext) -> ProbeRun:
         extra = {}
         if configuration.get("TransitionDefaultMinimumObjectSize"):
             extra["TransitionDefaultMinimumObjectSize"] = configuration["TransitionDefaultMinimumObjectSize"]
-        s3.put_bucket_lifecycle_configuration(Bucket=probe, LifecycleConfiguration={"Rules": configuration["Rules"]}, **extra)
+        try:
+            s3.put_bucket_lifecycle_configuration(Bucket=probe, LifecycleConfiguration={"Rules": configuration["Rules"]}, **extra)
+        except ClientError as error:
+            raise Fail(f"the rules of '{BUCKET}' cannot be applied to a fresh bucket: {error.response['Error'].get('Message', error)}") from None
 
     try:
         created = plan_rules.seed_bucket(s3, lambda by: ctx.admin("clock", {"action": "advance", "by": by}), probe, plan, ctx.seed, copy_rules)
@@ -140,16 +143,25 @@ def _compare_current(ctx: LabContext, specs: list[dict], what, describe: str) ->
                 age = (seen.moment - created).days
                 raise Fail(
                     f"{spec['key']} ({spec['size']:,} bytes) at {age} days old: expected "
-                    f"{expected or 'expired (a delete marker)'}, found {observed or 'expired (a delete marker)'}"
+                    f"{expected or 'expired (a delete marker)'}, found {observed or 'expired (a delete marker)'}, "
+                    "which the lab's retention policy does not allow"
                 )
     return f"{len(specs)} objects {describe} at each of {len(run.observations)} checkpoints over {CHECKPOINT_DAYS[-1]} days"
 
 
 @check("L04-01", "The lab bucket keeps versions and has lifecycle rules", points=1, task="2.3",
-       hints=("The bucket is versioned already; put your rules with put_bucket_lifecycle_configuration on dea-lifecycle-lab.",),
+       hints=("A bucket's lifecycle configuration is one document holding all its rules; S3 applies the enabled ones "
+              "to every object they select, once a day.",
+              "s3 put_bucket_lifecycle_configuration on dea-lifecycle-lab (it replaces the whole configuration: send "
+              "every rule in one call); get_bucket_lifecycle_configuration shows what is in force.",
+              "s3.put_bucket_lifecycle_configuration(Bucket='dea-lifecycle-lab', LifecycleConfiguration={'Rules': rules}), "
+              "each rule with an ID, Status='Enabled' and a Filter."),
        docs=f"{DOCS}/object-lifecycle-mgmt.html")
 def bucket_and_rules(ctx: LabContext) -> str:
-    status = ctx.client("s3").get_bucket_versioning(Bucket=BUCKET).get("Status")
+    try:
+        status = ctx.client("s3").get_bucket_versioning(Bucket=BUCKET).get("Status")
+    except ClientError as error:
+        raise Fail(f"bucket '{BUCKET}' cannot be read ({error.response['Error']['Code']}); `make lab-4` creates it") from None
     if status != "Enabled":
         raise Fail(f"bucket '{BUCKET}': versioning is {status or 'off'}, expected Enabled")
     rules = _learner_rules(ctx)["Rules"]
@@ -160,7 +172,12 @@ def bucket_and_rules(ctx: LabContext) -> str:
 
 
 @check("L04-02", "raw/ objects move to Standard-IA at 30 days and Glacier Instant Retrieval at 90", points=3, task="2.3",
-       hints=("Two Transitions in one rule filtered on prefix raw/ (and the standard retention tag). Objects under 128 KiB stay in STANDARD: S3 does not transition them by default.",),
+       hints=("Transitions move ageing objects to cheaper storage classes; days count from creation, rounded up to the "
+              "next midnight UTC. By default S3 does not transition objects under 128 KiB.",
+              "A rule's Transitions list, one entry per class (Days, StorageClass), in a rule whose Filter selects raw/ "
+              "objects tagged retention=standard.",
+              "'Filter': {'And': {'Prefix': 'raw/', 'Tags': [{'Key': 'retention', 'Value': 'standard'}]}}, "
+              "'Transitions': [{'Days': 30, 'StorageClass': 'STANDARD_IA'}, {'Days': 90, 'StorageClass': 'GLACIER_IR'}]."),
        docs=f"{DOCS}/lifecycle-transition-general-considerations.html")
 def raw_tiering(ctx: LabContext) -> str:
     return _compare_current(ctx, _specs(ctx, "raw/"), lambda expected, observed: expected is not None and observed is not None and expected != observed,
@@ -168,7 +185,11 @@ def raw_tiering(ctx: LabContext) -> str:
 
 
 @check("L04-03", "raw/ objects expire after 365 days", points=2, task="2.3",
-       hints=("An Expiration with Days 365 in the raw/ rule; in a versioned bucket it places a delete marker.",),
+       hints=("Expiration ends an object's life N days after it was created; in a versioned bucket it places a delete "
+              "marker and the data becomes a noncurrent version.",
+              "An Expiration action (Days) in the rule that selects raw/ objects tagged retention=standard; it must come "
+              "after every transition of that rule.",
+              "'Expiration': {'Days': 365} in the raw/ rule, next to its Transitions."),
        docs=f"{DOCS}/lifecycle-expire-general-considerations.html")
 def raw_expiry(ctx: LabContext) -> str:
     return _compare_current(ctx, _specs(ctx, "raw/"), lambda expected, observed: (expected is None) != (observed is None),
@@ -176,7 +197,10 @@ def raw_expiry(ctx: LabContext) -> str:
 
 
 @check("L04-04", "tmp/ objects expire after 7 days", points=2, task="2.3",
-       hints=("A rule on prefix tmp/ (and the standard retention tag) with Expiration Days 7.",),
+       hints=("Scratch data should not outlive its use: an expiration rule on its prefix cleans it up by itself.",
+              "A rule whose Filter selects tmp/ objects tagged retention=standard, with an Expiration action.",
+              "{'ID': 'tmp-expiry', 'Status': 'Enabled', 'Filter': {'And': {'Prefix': 'tmp/', 'Tags': "
+              "[{'Key': 'retention', 'Value': 'standard'}]}}, 'Expiration': {'Days': 7}}."),
        docs=f"{DOCS}/lifecycle-expire-general-considerations.html")
 def tmp_expiry(ctx: LabContext) -> str:
     return _compare_current(ctx, _specs(ctx, "tmp/"), lambda expected, observed: (expected is None) != (observed is None),
@@ -184,7 +208,11 @@ def tmp_expiry(ctx: LabContext) -> str:
 
 
 @check("L04-05", "Noncurrent versions expire after 30 days, the 3 newest kept", points=2, task="2.3",
-       hints=("NoncurrentVersionExpiration with NoncurrentDays 30 and NewerNoncurrentVersions 3.",),
+       hints=("In a versioned bucket every overwrite keeps the old version, billed in full; only a noncurrent-version "
+              "rule removes old versions, counting days from when each became noncurrent.",
+              "NoncurrentVersionExpiration with NoncurrentDays and NewerNoncurrentVersions (how many newest noncurrent "
+              "versions to keep whatever their age), in a rule over the whole bucket.",
+              "'NoncurrentVersionExpiration': {'NoncurrentDays': 30, 'NewerNoncurrentVersions': 3}, with 'Filter': {'Prefix': ''}."),
        docs=f"{DOCS}/intro-lifecycle-rules.html#intro-lifecycle-rules-actions")
 def noncurrent_versions(ctx: LabContext) -> str:
     run = probe_run(ctx)
@@ -198,7 +226,12 @@ def noncurrent_versions(ctx: LabContext) -> str:
 
 
 @check("L04-06", "Incomplete multipart uploads are aborted after 7 days", points=1, task="2.3",
-       hints=("AbortIncompleteMultipartUpload with DaysAfterInitiation 7 (it cannot be combined with a tag filter).",),
+       hints=("The parts of a multipart upload that was never completed or aborted are stored and billed forever, "
+              "invisible in object listings.",
+              "The AbortIncompleteMultipartUpload action (DaysAfterInitiation) in a rule over the whole bucket; it "
+              "cannot be combined with a tag filter.",
+              "{'ID': 'abort-incomplete-uploads', 'Status': 'Enabled', 'Filter': {'Prefix': ''}, "
+              "'AbortIncompleteMultipartUpload': {'DaysAfterInitiation': 7}}."),
        docs=f"{DOCS}/mpu-abort-incomplete-mpu-lifecycle-config.html")
 def uploads_aborted(ctx: LabContext) -> str:
     run = probe_run(ctx)
@@ -214,7 +247,12 @@ def uploads_aborted(ctx: LabContext) -> str:
 
 
 @check("L04-07", "Objects on legal hold are never touched", points=2, task="2.3",
-       hints=("Lifecycle filters cannot exclude; filter the raw/ and tmp/ rules on the tag retention=standard so legal-hold objects match none.",),
+       hints=("Lifecycle filters select, they never exclude: to leave some objects alone, the rules must select only "
+              "the others.",
+              "Every seeded object is tagged retention=standard or retention=legal-hold: an And filter of Prefix and "
+              "Tags makes a rule select only the standard ones.",
+              "'Filter': {'And': {'Prefix': 'raw/', 'Tags': [{'Key': 'retention', 'Value': 'standard'}]}} for the raw/ rule, "
+              "the same with 'tmp/' for the tmp/ rule."),
        docs=f"{DOCS}/intro-lifecycle-rules.html#intro-lifecycle-rules-filter")
 def legal_hold(ctx: LabContext) -> str:
     run = probe_run(ctx)
@@ -251,7 +289,11 @@ def _expected_cost(ctx: LabContext, run: ProbeRun, moment: datetime.datetime) ->
 
 
 @check("L04-08", "The storage report shows the rules cutting the monthly storage cost", points=2, task="2.3",
-       hints=("Run `dealab storage report` after `dealab clock advance 400d`: the Standard bytes should shift to cheaper classes.",),
+       hints=("The point of lifecycle rules is the bill: bytes that move to colder classes or expire cost less per month.",
+              "The storage report (`dealab storage report`) prices each bucket's bytes per storage class; move the lab "
+              "clock forward (`dealab clock advance`) and compare.",
+              "`dealab clock advance 400d` then `dealab storage report --png storage.png`: STANDARD bytes should shift to "
+              "STANDARD_IA and GLACIER_IR and the expired ones should go."),
        docs="https://aws.amazon.com/s3/pricing/")
 def cost_reduction(ctx: LabContext) -> str:
     run = probe_run(ctx)

@@ -6,7 +6,7 @@ import re
 import pytest
 
 from grader.core import LabContext
-from tests.labkit import explain, fresh_lab, grade_lab, prove_breakage, solution_report, starter_report
+from tests.labkit import explain, fresh_lab, grade_lab, prove_breakage, prove_variant, solution_report, starter_report
 
 SCRIPT = "lifecycle_rules.py"
 
@@ -49,17 +49,60 @@ def test_untouched_starter_does_not_get_full_marks(aws_env, monkeypatch):
     assert report.score == 0, explain(report)
 
 
-BREAKAGES = {
-    "tmp kept two weeks": ("L04-04", [('"Expiration": {"Days": 7}', '"Expiration": {"Days": 14}')]),
-    "one noncurrent version kept": ("L04-05", [('"NewerNoncurrentVersions": 3', '"NewerNoncurrentVersions": 1')]),
-    "uploads kept a month": ("L04-06", [('"DaysAfterInitiation": 7', '"DaysAfterInitiation": 30')]),
-    "raw rule ignores the retention tag": ("L04-07", [('"Filter": {"And": {"Prefix": "raw/", "Tags": STANDARD_RETENTION}}', '"Filter": {"Prefix": "raw/"}')]),
-    "raw expires at 400 days": ("L04-03", [('"Expiration": {"Days": 365}', '"Expiration": {"Days": 400}')]),
+# Realistic mistakes, each with the checks it must fail (and only those).
+MUTANTS = {
+    "tmp kept two weeks": ({"L04-04"}, [('"Expiration": {"Days": 7}', '"Expiration": {"Days": 14}')]),
+    "one noncurrent version kept": ({"L04-05"}, [('"NewerNoncurrentVersions": 3', '"NewerNoncurrentVersions": 1')]),
+    "noncurrent versions kept every one of their first 30 days, none after": ({"L04-05"}, [
+        (', "NewerNoncurrentVersions": 3}', "}")]),
+    "noncurrent versions kept 60 days": ({"L04-05"}, [('"NoncurrentDays": 30', '"NoncurrentDays": 60')]),
+    "uploads kept a month": ({"L04-06"}, [('"DaysAfterInitiation": 7', '"DaysAfterInitiation": 30')]),
+    "raw rule ignores the retention tag": ({"L04-07"}, [
+        ('"Filter": {"And": {"Prefix": "raw/", "Tags": STANDARD_RETENTION}}', '"Filter": {"Prefix": "raw/"}')]),
+    "tmp rule ignores the retention tag": ({"L04-07"}, [
+        ('"Filter": {"And": {"Prefix": "tmp/", "Tags": STANDARD_RETENTION}}', '"Filter": {"Prefix": "tmp/"}')]),
+    "raw expires at 400 days": ({"L04-03"}, [('"Expiration": {"Days": 365}', '"Expiration": {"Days": 400}')]),
+    "raw goes to Glacier Flexible Retrieval, not Instant Retrieval": ({"L04-02"}, [
+        ('{"Days": 90, "StorageClass": "GLACIER_IR"}', '{"Days": 90, "StorageClass": "GLACIER"}')]),
+    "raw tiers at 60 days, not 30": ({"L04-02"}, [
+        ('{"Days": 30, "StorageClass": "STANDARD_IA"}', '{"Days": 60, "StorageClass": "STANDARD_IA"}')]),
+    # S3 does not transition small objects anyway, but a size filter also keeps them from ever expiring
+    "raw rule skips objects under 128 KiB": ({"L04-03"}, [
+        ('"Filter": {"And": {"Prefix": "raw/", "Tags": STANDARD_RETENTION}}',
+         '"Filter": {"And": {"Prefix": "raw/", "Tags": STANDARD_RETENTION, "ObjectSizeGreaterThan": 131072}}')]),
+    "raw rule left disabled": ({"L04-02", "L04-03", "L04-08"}, [
+        ('"ID": "raw-tiering-and-expiry",\n        "Status": "Enabled"', '"ID": "raw-tiering-and-expiry",\n        "Status": "Disabled"')]),
+}
+
+# Other correct ways to write the same rules: full marks.
+VARIANTS = {
+    "rules in reverse order, whole-bucket rules with an empty filter": [
+        ('LifecycleConfiguration={"Rules": rules})', 'LifecycleConfiguration={"Rules": rules[::-1]})'),
+        ('"ID": "noncurrent-versions",\n        "Status": "Enabled",\n        "Filter": {"Prefix": ""}',
+         '"ID": "noncurrent-versions",\n        "Status": "Enabled",\n        "Filter": {}'),
+        ('"ID": "abort-incomplete-uploads",\n        "Status": "Enabled",\n        "Filter": {"Prefix": ""}',
+         '"ID": "abort-incomplete-uploads",\n        "Status": "Enabled",\n        "Filter": {}')],
+    "raw tiering and raw expiry as two rules, the 128 KiB default spelled out": [
+        ('        "Expiration": {"Days": 365},\n    },\n',
+         '    },\n    {\n        "ID": "raw-expiry",\n        "Status": "Enabled",\n'
+         '        "Filter": {"And": {"Tags": STANDARD_RETENTION, "Prefix": "raw/"}},\n        "Expiration": {"Days": 365},\n    },\n'),
+        ('LifecycleConfiguration={"Rules": rules})',
+         'LifecycleConfiguration={"Rules": rules}, TransitionDefaultMinimumObjectSize="all_storage_classes_128K")')],
+    "noncurrent expiry and upload abort in one whole-bucket rule": [
+        ('        "NoncurrentVersionExpiration": {"NoncurrentDays": 30, "NewerNoncurrentVersions": 3},\n    },\n    {\n'
+         '        "ID": "abort-incomplete-uploads",\n        "Status": "Enabled",\n        "Filter": {"Prefix": ""},\n',
+         '        "NoncurrentVersionExpiration": {"NoncurrentDays": 30, "NewerNoncurrentVersions": 3},\n')],
 }
 
 
-@pytest.mark.parametrize("name", BREAKAGES)
-def test_each_breakage_fails_its_check_and_only_it(aws_env, tmp_path, monkeypatch, name):
-    check_id, edits = BREAKAGES[name]
-    use_seed(monkeypatch, SEEDS[list(BREAKAGES).index(name) % len(SEEDS)])
-    prove_breakage(fresh_lab(4, aws_env), aws_env, tmp_path, {check_id}, {SCRIPT: edits})
+@pytest.mark.parametrize("name", MUTANTS)
+def test_each_mutant_fails_its_checks_and_only_them(aws_env, tmp_path, monkeypatch, name):
+    check_ids, edits = MUTANTS[name]
+    use_seed(monkeypatch, SEEDS[list(MUTANTS).index(name) % len(SEEDS)])
+    prove_breakage(fresh_lab(4, aws_env), aws_env, tmp_path, check_ids, {SCRIPT: edits})
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_each_correct_variant_gets_full_marks(aws_env, tmp_path, monkeypatch, name):
+    use_seed(monkeypatch, SEEDS[list(VARIANTS).index(name) % len(SEEDS)])
+    prove_variant(fresh_lab(4, aws_env), aws_env, tmp_path, {SCRIPT: VARIANTS[name]})
