@@ -19,7 +19,8 @@ from grader.core import Fail, LabContext, check
 DELIVERY_STREAM = "clicks-to-lake"
 BUCKET = "dea-firehose-lake"
 SIZE_MB, INTERVAL_SECONDS = 1, 60
-EVENT_KEY = re.compile(r"^events/year=(\d{4})/month=(\d{2})/day=(\d{2})/hour=(\d{2})/" + re.escape(DELIVERY_STREAM) + r"-\d+-[\d-]{19}-[0-9a-f-]{36}(\.gz)?$")
+EVENT_KEY = re.compile(r"^events/year=(?P<year>\d{4})/month=(?P<month>\d{2})/day=(?P<day>\d{2})/hour=(?P<hour>\d{2})/"
+                       + re.escape(DELIVERY_STREAM) + r"-\d+-[\d-]{19}-[0-9a-f-]{36}(\.gz)?$")
 FIREHOSE_DOCS = "https://docs.aws.amazon.com/firehose/latest/dev"
 
 
@@ -47,13 +48,20 @@ def _delivered(ctx: LabContext) -> dict[str, dict]:
     ctx.admin("clock", {"action": "advance", "by": f"{_interval_seconds(ctx) + 1}s"})
     ctx.admin("firehose", {"action": "deliver-due"})  # returns once every due buffer is in S3
     s3 = ctx.client("s3")
+    try:
+        s3.head_bucket(Bucket=BUCKET)
+    except ClientError:
+        raise Fail(f"bucket {BUCKET} does not exist (make lab-3 creates it), so nothing can be delivered to it") from None
     listed = [item for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix="events/") for item in page.get("Contents", [])]
     return {item["Key"]: {"body": s3.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read(), "modified": item["LastModified"]} for item in listed}
 
 
 @check("L03-01", "Delivery stream clicks-to-lake delivers to the lake, with an error output prefix", points=2, task="1.1",
-       hints=("DirectPut, ExtendedS3DestinationConfiguration with BucketARN arn:aws:s3:::dea-firehose-lake and an "
-            "ErrorOutputPrefix under errors/ containing !{firehose:error-output-type}.",),
+       hints=("A delivery stream writes to one S3 bucket; records it cannot process go to an error output prefix instead of disappearing.",
+              "Firehose CreateDeliveryStream (DirectPut) with an ExtendedS3DestinationConfiguration: BucketARN and an ErrorOutputPrefix "
+              "under errors/ that contains the expression !{firehose:error-output-type}.",
+              "ExtendedS3DestinationConfiguration={'BucketARN': 'arn:aws:s3:::dea-firehose-lake', 'ErrorOutputPrefix': "
+              "'errors/!{firehose:error-output-type}/', ...}"),
        docs=f"{FIREHOSE_DOCS}/s3-prefixes.html")
 def delivery_stream(ctx: LabContext) -> str:
     destination = _destination(ctx)
@@ -69,18 +77,24 @@ def delivery_stream(ctx: LabContext) -> str:
 
 
 @check("L03-02", "Buffering hints: 1 MB or 60 seconds", points=1, task="2.1",
-       hints=("BufferingHints={'SizeInMBs': 1, 'IntervalInSeconds': 60}: small objects soon, for a near-real-time lake.",),
+       hints=("Firehose writes an object when its buffer reaches a size or an age, whichever comes first: small hints mean fresher data "
+              "in more, smaller objects.",
+              "The destination's BufferingHints: SizeInMBs and IntervalInSeconds.",
+              "ExtendedS3DestinationConfiguration={..., 'BufferingHints': {'SizeInMBs': 1, 'IntervalInSeconds': 60}}"),
        docs=f"{FIREHOSE_DOCS}/buffering-hints.html")
 def buffering(ctx: LabContext) -> str:
     hints = _destination(ctx).get("BufferingHints") or {}
     found = (hints.get("SizeInMBs"), hints.get("IntervalInSeconds"))
     if found != (SIZE_MB, INTERVAL_SECONDS):
-        raise Fail(f"delivery stream {DELIVERY_STREAM} buffers {found[0]} MB / {found[1]} s; expected {SIZE_MB} MB / {INTERVAL_SECONDS} s")
+        raise Fail(f"delivery stream {DELIVERY_STREAM} buffers {found[0]} MB / {found[1]} s; expected {SIZE_MB} MB / {INTERVAL_SECONDS} s "
+                   "for a near-real-time lake")
     return f"delivery stream {DELIVERY_STREAM} delivers at {SIZE_MB} MB or {INTERVAL_SECONDS} s"
 
 
 @check("L03-03", "Delivered objects are GZIP-compressed", points=2, task="2.1",
-       hints=("CompressionFormat='GZIP' on the destination: Firehose then compresses each object and names it .gz.",),
+       hints=("Firehose can compress each object before it writes it: fewer bytes stored and fewer bytes scanned by Athena.",
+              "The destination's CompressionFormat (UNCOMPRESSED by default).",
+              "ExtendedS3DestinationConfiguration={..., 'CompressionFormat': 'GZIP'}"),
        docs=f"{FIREHOSE_DOCS}/create-destination.html#create-destination-s3")
 def compressed(ctx: LabContext) -> str:
     delivered = _delivered(ctx)
@@ -88,13 +102,28 @@ def compressed(ctx: LabContext) -> str:
         raise Fail(f"nothing was delivered under s3://{BUCKET}/events/")
     for key, item in delivered.items():
         if not key.endswith(".gz") or item["body"][:2] != b"\x1f\x8b":
-            raise Fail(f"s3://{BUCKET}/{key} is not a GZIP object (CompressionFormat is {_destination(ctx).get('CompressionFormat')})")
+            raise Fail(f"s3://{BUCKET}/{key} is not a GZIP object (CompressionFormat is {_destination(ctx).get('CompressionFormat')}), "
+                   "so the lake stores and scans more bytes than it needs")
     return f"all {len(delivered)} objects under s3://{BUCKET}/events/ are GZIP"
 
 
+def _partition_hour(key: str, match: re.Match) -> datetime.datetime:
+    """The hour a key's year=/month=/day=/hour= folders name; a value out of range (month=37: the pattern mm is
+    minutes, MM is months) is the learner's mistake, reported as such."""
+    fields = {name: int(match.group(name)) for name in ("year", "month", "day", "hour")}
+    try:
+        return datetime.datetime(fields["year"], fields["month"], fields["day"], fields["hour"], tzinfo=datetime.timezone.utc)
+    except ValueError as error:
+        raise Fail(f"s3://{BUCKET}/{key}: the folders year={fields['year']}/month={fields['month']:02d}/day={fields['day']:02d}/"
+                   f"hour={fields['hour']:02d} are not a real hour ({error}); check which date field each timestamp pattern letter is") from None
+
+
 @check("L03-04", "Objects land under events/year=/month=/day=/hour= of their delivery time", points=2, task="1.1",
-       hints=("Prefix events/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/ — "
-            "without expressions Firehose appends its own YYYY/MM/dd/HH/ instead.",),
+       hints=("A custom prefix with timestamp expressions writes Hive-style folders (year=/month=/day=/hour=) that query engines "
+              "read as partitions; without expressions Firehose appends its own YYYY/MM/dd/HH/ instead.",
+              "The destination's Prefix with !{timestamp:<Java date pattern>} expressions; in Java patterns MM is the month, "
+              "mm the minute, HH the hour of the day. End the prefix with a slash.",
+              "'Prefix': 'events/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/'"),
        docs=f"{FIREHOSE_DOCS}/s3-prefixes.html")
 def prefixes(ctx: LabContext) -> str:
     delivered = _delivered(ctx)
@@ -106,18 +135,23 @@ def prefixes(ctx: LabContext) -> str:
     for key, item in delivered.items():
         match = EVENT_KEY.match(key)
         if not match:
-            raise Fail(f"s3://{BUCKET}/{key} is not events/year=YYYY/month=MM/day=DD/hour=HH/{DELIVERY_STREAM}-...")
-        partition = datetime.datetime(*map(int, match.groups()[:4]), tzinfo=datetime.timezone.utc)
+            raise Fail(f"s3://{BUCKET}/{key} is not under events/year=YYYY/month=MM/day=DD/hour=HH/, so query engines cannot "
+                       "read its folders as hourly partitions")
+        partition = _partition_hour(key, match)
         modified = item["modified"].astimezone(datetime.timezone.utc)
         if not partition <= modified <= partition + latest_write:
-            raise Fail(f"s3://{BUCKET}/{key} was written at {modified:%Y-%m-%d %H:%M}, outside its partition's hour")
+            raise Fail(f"s3://{BUCKET}/{key} was written at {modified:%Y-%m-%d %H:%M}, outside the hour its folders name, "
+                       "so queries that prune by hour would miss it; check which date field each timestamp pattern letter is")
         hours.add(f"{partition:%Y-%m-%d %H}h")
     return f"{len(delivered)} objects under the evaluated prefixes of {', '.join(sorted(hours))}"
 
 
 @check("L03-05", "Every record was delivered exactly once, as newline-delimited JSON", points=3, task="1.1",
-       hints=("Resend exactly the entries with an ErrorCode (faults are on), and end every record with a newline: "
-            "Firehose concatenates records as they are.",),
+       hints=("PutRecordBatch succeeds as a call even when some of its records failed; and Firehose concatenates records byte for "
+              "byte, so a reader can only split them if each ends with a newline.",
+              "FailedPutCount and the ErrorCode on each entry of RequestResponses (same order as the records you sent).",
+              "pending = [record for record, result in zip(pending, response['RequestResponses']) if 'ErrorCode' in result]; "
+              "resend pending with backoff until it is empty; Data=(line + '\\n').encode()"),
        docs=f"{FIREHOSE_DOCS}/writing-with-sdk.html")
 def exactly_once(ctx: LabContext) -> str:
     expected = set(ctx.dataset["valid_events"])
@@ -134,5 +168,5 @@ def exactly_once(ctx: LabContext) -> str:
     unexpected = found.keys() - expected
     if missing or repeated or unexpected:
         raise Fail(f"s3://{BUCKET}/events/: {len(missing)} of {len(expected)} records missing, {len(repeated)} delivered "
-                   f"more than once, {len(unexpected)} not from your dataset")
+                   f"more than once, {len(unexpected)} not from your dataset; downstream counts would be wrong")
     return f"all {len(expected)} records delivered exactly once to s3://{BUCKET}/events/"
