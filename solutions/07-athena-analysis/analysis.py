@@ -42,8 +42,10 @@ def set_up_work_group() -> None:
 
 
 def run_query(sql: str) -> dict:
-    """Starts a query in the work group and waits for it; raises if it does not succeed."""
-    execution_id = athena.start_query_execution(QueryString=sql, WorkGroup=WORKGROUP)["QueryExecutionId"]
+    """Starts a query in the work group (unqualified table names resolve in DATABASE) and waits for it;
+    raises if it does not succeed."""
+    execution_id = athena.start_query_execution(QueryString=sql, WorkGroup=WORKGROUP,
+                                                QueryExecutionContext={"Database": DATABASE})["QueryExecutionId"]
     while True:
         execution = athena.get_query_execution(QueryExecutionId=execution_id)["QueryExecution"]
         state = execution["Status"]["State"]
