@@ -36,6 +36,8 @@ RESTART_EVENTS = 1200
 RESTART_FIRST_RUN_LIMIT = 400
 # Events sent before each crash run: enough to fill a batch on every shard.
 FAULT_EVENTS = 400
+# Malformed records in each tranche, spread evenly over the shards' hash-key ranges.
+MALFORMED_PER_TRANCHE = 8
 # What each crash run refuses, every attempt: the raw zone's writes, then the checkpoint table's writes.
 RAW_WRITES = ("s3:PutObject", "s3:CreateMultipartUpload", "s3:UploadPart", "s3:CompleteMultipartUpload")
 CHECKPOINT_WRITES = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem", "dynamodb:TransactWriteItems")
@@ -195,16 +197,8 @@ def raw_layout(ctx: LabContext) -> str:
     return f"s3://{RAW_BUCKET}/events/: {len(events)} events in {len(keys)} objects over dt={', dt='.join(days)}"
 
 
-@check("L02-05", "Malformed records are quarantined once each, with the reason", points=2, task="3.4",
-       hints=("A quarantine zone keeps every record that failed validation, exactly as received and with why, so it "
-              "can be inspected and replayed instead of silently dropped.",
-              "Validate each record (JSON object, event_id, user_id, a known event_type, an ISO-8601 ts); write the "
-              "bad ones as JSON lines with a reason and the raw text to dea-stream-quarantine.",
-              "json.dumps({'reason': problem, 'raw': line}) per bad record; put_object(Bucket='dea-stream-quarantine', "
-              "Key=f'events/{shard_id}-{first_sequence}.jsonl', Body=...)."),
-       docs="https://docs.aws.amazon.com/prescriptive-guidance/latest/defining-bucket-names-data-lakes/data-layer-definitions.html")
-def quarantine(ctx: LabContext) -> str:
-    expected = Counter(item["raw"] for item in ctx.dataset["malformed"])
+def _quarantined(ctx: LabContext) -> Counter:
+    """How many times each raw record was quarantined; a line without reason or raw fails the check reading it."""
     found: Counter = Counter()
     for key, body in _objects(ctx, QUARANTINE_BUCKET).items():
         for line in body.decode("utf-8", "replace").splitlines():
@@ -219,6 +213,20 @@ def quarantine(ctx: LabContext) -> str:
             if not str(entry.get("reason") or "").strip():
                 raise Fail(f"s3://{QUARANTINE_BUCKET}/{key}: record {entry['raw'][:60]!r} has no reason")
             found[entry["raw"]] += 1
+    return found
+
+
+@check("L02-05", "Malformed records are quarantined once each, with the reason", points=2, task="3.4",
+       hints=("A quarantine zone keeps every record that failed validation, exactly as received and with why, so it "
+              "can be inspected and replayed instead of silently dropped.",
+              "Validate each record (JSON object, event_id, user_id, a known event_type, an ISO-8601 ts); write the "
+              "bad ones as JSON lines with a reason and the raw text to dea-stream-quarantine.",
+              "json.dumps({'reason': problem, 'raw': line}) per bad record; put_object(Bucket='dea-stream-quarantine', "
+              "Key=f'events/{shard_id}-{first_sequence}.jsonl', Body=...)."),
+       docs="https://docs.aws.amazon.com/prescriptive-guidance/latest/defining-bucket-names-data-lakes/data-layer-definitions.html")
+def quarantine(ctx: LabContext) -> str:
+    expected = Counter(item["raw"] for item in ctx.dataset["malformed"])
+    found = Counter({raw: times for raw, times in _quarantined(ctx).items() if RESTART_PREFIX not in raw})
     missing = expected.keys() - found.keys()
     repeated = [raw for raw in expected if found[raw] > expected[raw]]
     wrongly = found.keys() - expected.keys()
@@ -292,6 +300,7 @@ def _run_consumer(ctx: LabContext, script: Path, limit: int | None) -> None:
 def _run_consumer_into_fault(ctx: LabContext, script: Path, failing: tuple[str, ...]) -> None:
     """A run while every call in `failing` is refused: the consumer may crash, stop or be killed; all three are
     what happens to consumers in production, and the next run must make good on them."""
+    learners_rules = {rule["target"]: rule["spec"] for rule in ctx.admin("faults").get("rules", []) if rule["target"] in failing}
     ctx.admin("faults", {"action": "set", "rules": [f"{target} rate=1 error=internal" for target in failing]})
     try:
         subprocess.run([sys.executable, str(script)], cwd=ctx.lab.path, env=_consumer_env(ctx, None, False),
@@ -300,10 +309,14 @@ def _run_consumer_into_fault(ctx: LabContext, script: Path, failing: tuple[str, 
         pass  # killed mid-run: a crash like any other
     finally:
         ctx.admin("faults", {"action": "clear", "targets": list(failing)})
+        if learners_rules:  # the learner's own rules on these calls, as they were
+            ctx.admin("faults", {"action": "set", "rules": list(learners_rules.values())})
 
 
-def _send_tranche(ctx: LabContext, valid_events: dict[str, str], count: int, label: str) -> set[str]:
-    """`count` fresh valid events (retrying any entries the faults fail), dated within the dataset's days."""
+def _send_tranche(ctx: LabContext, valid_events: dict[str, str], count: int, label: str) -> tuple[set[str], set[str]]:
+    """`count` fresh valid events dated within the dataset's days, and a few malformed records spread over the
+    whole hash-key range so every shard's next batch holds some (retrying any entries the faults fail).
+    Returns the valid events' ids and the malformed records' text."""
     days = sorted(set(valid_events.values()))
     kinesis = ctx.client("kinesis")
     events = []
@@ -312,6 +325,10 @@ def _send_tranche(ctx: LabContext, valid_events: dict[str, str], count: int, lab
         events.append({"event_id": event_id, "user_id": f"u{number:05d}", "session_id": "s-restart", "event_type": "click",
                        "page": "/", "device": "web", "ts": f"{days[number % len(days)]}T12:00:00.000Z"})
     pending = [{"Data": json.dumps(event).encode(), "PartitionKey": event["event_id"]} for event in events]
+    malformed = [json.dumps({"event_id": f"{RESTART_PREFIX}{label}-bad-{uuid.uuid4()}", "user_id": "u-restart",
+                             "event_type": "teleport", "ts": f"{days[0]}T12:00:00.000Z"}) for _ in range(MALFORMED_PER_TRANCHE)]
+    pending += [{"Data": line.encode(), "PartitionKey": "malformed", "ExplicitHashKey": str((2 * number + 1) * 2**128 // (2 * len(malformed)))}
+                for number, line in enumerate(malformed)]
     for start in range(0, len(pending), 500):
         batch = pending[start:start + 500]
         for _ in range(20):
@@ -322,23 +339,44 @@ def _send_tranche(ctx: LabContext, valid_events: dict[str, str], count: int, lab
             time.sleep(0.05)
         else:
             raise Fail(f"the grader could not put its restart events into {STREAM}")
-    return {event["event_id"] for event in events}
+    return {event["event_id"] for event in events}, set(malformed)
 
 
 def _landed(ctx: LabContext) -> Counter:
     return Counter(str(event.get("event_id")) for _, event in _raw_events(ctx))
 
 
-def _judge_restart(before: Counter, after: Counter, tranche: set[str], situation: str, lesson: str) -> None:
-    """Every event of `tranche` landed once, and none that had landed before `situation` landed again."""
-    missing = {event_id for event_id in tranche if not after[event_id]}
-    repeated = {event_id for event_id in tranche if after[event_id] > 1}
+def _quarantined_leniently(ctx: LabContext) -> Counter:
+    """How many times each record was quarantined, reading only `raw` (L02-05 judges the lines' form)."""
+    found: Counter = Counter()
+    for body in _objects(ctx, QUARANTINE_BUCKET).values():
+        for line in body.decode("utf-8", "replace").splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict) and isinstance(entry.get("raw"), str):
+                found[entry["raw"]] += 1
+    return found
+
+
+def _judge_restart(ctx: LabContext, before: Counter, tranche: tuple[set[str], set[str]], situation: str, lesson: str) -> None:
+    """Every valid event of `tranche` landed once, none that had landed before `situation` landed again, and
+    none of its malformed records was quarantined twice (L02-05 judges records never quarantined)."""
+    after = _landed(ctx)
+    valid, malformed = tranche
+    missing = {event_id for event_id in valid if not after[event_id]}
+    repeated = {event_id for event_id in valid if after[event_id] > 1}
     rewritten = {event_id for event_id, times in before.items() if after[event_id] > times}
+    quarantined = _quarantined_leniently(ctx)
+    requarantined = {raw for raw in malformed if quarantined[raw] > 1}
     problems = []
     if missing:
-        problems.append(f"{len(missing)} of {len(tranche)} new events were lost (e.g. {_examples(missing)})")
+        problems.append(f"{len(missing)} of {len(valid)} new events were lost (e.g. {_examples(missing)})")
     if repeated or rewritten:
         problems.append(f"{len(repeated | rewritten)} events landed twice (e.g. {_examples(repeated | rewritten)})")
+    if requarantined:
+        problems.append(f"{len(requarantined)} malformed records were quarantined twice in s3://{QUARANTINE_BUCKET}")
     if problems:
         raise Fail(f"s3://{RAW_BUCKET}/events/ after {situation} and a restart: " + "; ".join(problems) + f"; {lesson}")
 
@@ -366,11 +404,11 @@ def restart(ctx: LabContext) -> str:
     before = _landed(ctx)
     tranche = _send_tranche(ctx, valid_events, RESTART_EVENTS, "stop")
     _run_consumer(ctx, script, RESTART_FIRST_RUN_LIMIT)
-    if tranche <= _landed(ctx).keys():
+    if tranche[0] <= _landed(ctx).keys():
         raise Fail(f"{script.name} with MAX_RECORDS={RESTART_FIRST_RUN_LIMIT} read all {RESTART_EVENTS} new events; "
                    "it must stop after MAX_RECORDS records so a restart can be tested")
     _run_consumer(ctx, script, None)
-    _judge_restart(before, _landed(ctx), tranche, f"a stop at MAX_RECORDS={RESTART_FIRST_RUN_LIMIT}",
+    _judge_restart(ctx, before, tranche, f"a stop at MAX_RECORDS={RESTART_FIRST_RUN_LIMIT}",
                    "a restart must resume right after the last record it checkpointed")
 
     # 2. A crash after reading a batch but before it is written: S3 refuses every write.
@@ -378,7 +416,7 @@ def restart(ctx: LabContext) -> str:
     tranche = _send_tranche(ctx, valid_events, FAULT_EVENTS, "write-fault")
     _run_consumer_into_fault(ctx, script, RAW_WRITES)
     _run_consumer(ctx, script, None)
-    _judge_restart(before, _landed(ctx), tranche, "a run in which every S3 write failed",
+    _judge_restart(ctx, before, tranche, "a run in which every S3 write failed",
                    "a batch whose write failed must not be checkpointed, or the restart skips it")
 
     # 3. A crash after a batch is written but before its checkpoint is: DynamoDB refuses every write.
@@ -386,7 +424,7 @@ def restart(ctx: LabContext) -> str:
     tranche = _send_tranche(ctx, valid_events, FAULT_EVENTS, "checkpoint-fault")
     _run_consumer_into_fault(ctx, script, CHECKPOINT_WRITES)
     _run_consumer(ctx, script, None)
-    _judge_restart(before, _landed(ctx), tranche, "a run in which every checkpoint write failed",
+    _judge_restart(ctx, before, tranche, "a run in which every checkpoint write failed",
                    "a batch read again after a crash must replace its own objects, not add new ones")
     return (f"{script.name} resumed exactly once after a stop at MAX_RECORDS={RESTART_FIRST_RUN_LIMIT}, a crash with S3 "
             f"writes failing and a crash with checkpoint writes failing ({RESTART_EVENTS + 2 * FAULT_EVENTS} new events, "

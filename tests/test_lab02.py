@@ -80,6 +80,9 @@ MUTANTS = {
     "raw objects named with uuid4": ({"L02-07"}, {CONSUMER: [
         ("import os\n", "import os\nimport uuid\n"),
         ('Key=f"events/dt={day}/{shard_id}-{first}.jsonl"', 'Key=f"events/dt={day}/{uuid.uuid4()}.jsonl"')]}),
+    "quarantine objects named with uuid4": ({"L02-07"}, {CONSUMER: [
+        ("import os\n", "import os\nimport uuid\n"),
+        ('Key=f"events/{shard_id}-{first}.jsonl"', 'Key=f"events/{uuid.uuid4()}.jsonl"')]}),
     "a failed write is logged and checkpointed anyway": ({"L02-07"}, {CONSUMER: [
         ("            write_batch(shard_id, records)\n",
          "            try:\n                write_batch(shard_id, records)\n"

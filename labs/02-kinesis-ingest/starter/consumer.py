@@ -4,6 +4,8 @@ Valid events go to s3://dea-stream-raw/events/dt=YYYY-MM-DD/ as newline-delimite
 go to s3://dea-stream-quarantine/ as {"reason": ..., "raw": ...} lines. Progress is checkpointed per shard
 in the DynamoDB table clickstream-checkpoints. When the environment variable MAX_RECORDS is set, stop
 after reading that many records (the grader does this to stop your consumer mid-stream and restart it).
+The grader also crashes it, once while every S3 write fails and once while every checkpoint write fails,
+then runs it again: a restart must neither skip nor duplicate the batch it was in the middle of.
 The consumer ends when every shard is caught up.
 """
 
