@@ -176,6 +176,11 @@ def _ttl_sweep(ctx: LabContext) -> tuple[list[dict], datetime.datetime, set[str]
     return cached
 
 
+def _duration(seconds: float) -> str:
+    seconds = abs(seconds)
+    return f"{seconds / 3600:g} h" if seconds >= 3600 else f"{seconds:g} s"
+
+
 def _utc(epoch: float) -> str:
     return f"{datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"
 
@@ -207,12 +212,14 @@ def _session_expiries(ctx: LabContext, items: list[dict]) -> dict[str, float]:
         raise Fail(f"table '{model.SESSIONS_TABLE}' holds none of your {len(ttl_hours)} sessions "
                    f"(never loaded, or all expired by earlier grading: load them again)")
     load_times = sorted((expires - ttl_hours[session] * 3600, session) for session, expires in expiries.items())
-    load_time = load_times[len(load_times) // 2][0]
+    load_time, reference = load_times[len(load_times) // 2]
     for implied, session in load_times:
         if abs(implied - load_time) > LOAD_TIME_SPREAD.total_seconds():
-            lifetime = (expiries[session] - load_time) / 3600
-            raise Fail(f"session {session} has ttl_hours {ttl_hours[session]:g} but expires {lifetime:.2f} h after the load "
-                       f"({_utc(load_time)}): sessions would live the wrong time")
+            apart = expiries[session] - expiries[reference]
+            should = (ttl_hours[session] - ttl_hours[reference]) * 3600
+            raise Fail(f"sessions {reference} (ttl_hours {ttl_hours[reference]:g}) and {session} (ttl_hours {ttl_hours[session]:g}) "
+                       f"expire {_duration(apart)} apart, but their ttl_hours put them {_duration(should)} apart: "
+                       f"expires_at does not hold load time + ttl_hours, so sessions live the wrong time")
     return expiries
 
 
