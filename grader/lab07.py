@@ -164,6 +164,11 @@ def revenue_query(ctx: LabContext) -> str:
               "QueryString='SELECT dt, count(*) AS orders FROM shop.orders GROUP BY dt ORDER BY dt')"),
        docs=f"{DOCS}/saved-queries.html")
 def daily_query(ctx: LabContext) -> str:
+    query = _named_query(ctx, "daily_orders")
+    tables = _tables_read(query["QueryString"], query.get("Database") or DATABASE)
+    if tables != {f"{DATABASE}.orders"}:
+        raise Fail(f"named query 'daily_orders' reads {sorted(tables) or 'no table'}; over the day-partitioned {DATABASE}.orders "
+                   f"counting per day needs no scan of the raw CSV")
     got = _named_query_answers(ctx, "daily_orders", "(dt, orders)", ctx.dataset["orders_per_day"], 0)
     return f"named query 'daily_orders' returns the orders of all {len(got)} days"
 

@@ -143,6 +143,11 @@ def orders_by_status(ctx: LabContext) -> str:
         expected = {order_id for order_id, item in held.items() if item.get("status", {}).get("S") == status}
         if found != expected:
             raise Fail(f"status {status}: the index returned {len(found)} orders, the table holds {len(expected)} in that status")
+        for item in items:
+            missing = sorted(set(held[item["order_id"]["S"]]) - set(item))
+            if missing:
+                raise Fail(f"status {status}: '{model.STATUS_INDEX}' returns order {item['order_id']['S']} without {missing}: "
+                           f"the index does not carry whole orders, so its readers need a second read per order")
     return f"'{model.STATUS_INDEX}' answers all {len(ctx.dataset['statuses'])} statuses with exactly the table's orders in them"
 
 
@@ -153,13 +158,21 @@ def orders_by_status(ctx: LabContext) -> str:
               "ExpressionAttributeNames={'#version': 'version'}, ExpressionAttributeValues={':version': {'N': str(order['version'])}})"),
        docs=f"{DOCS}/Expressions.ConditionExpressions.html")
 def newest_versions(ctx: LabContext) -> str:
-    held = {order_id: int(item.get("version", {}).get("N", "0")) for order_id, item in _scan_orders(ctx).items()}
+    items = _scan_orders(ctx)
+    held = {order_id: int(item.get("version", {}).get("N", "0")) for order_id, item in items.items()}
     latest = ctx.dataset["latest"]
     for order_id, order in sorted(latest.items()):
         if order_id not in held:
             raise Fail(f"order {order_id} is not in '{model.ORDERS_TABLE}': the loader lost it")
         if held[order_id] != order["version"]:
             raise Fail(f"order {order_id} holds version {held[order_id]} though version {order['version']} arrived: a late older write overwrote newer data")
+        item = items[order_id]
+        if item.get("status", {}).get("S") != order["status"]:
+            raise Fail(f"order {order_id} holds status {item.get('status')} though its newest version says {order['status']}")
+        amount = item.get("amount", {})
+        if "N" not in amount or abs(float(amount["N"]) - float(order["amount"])) > 0.005:
+            raise Fail(f"order {order_id} holds amount {amount or 'nothing'}, its newest version says {order['amount']} "
+                       f"as a Number: amounts stored otherwise cannot be summed or compared as numbers")
     return f"all {len(latest)} orders hold their newest version, though {len(ctx.dataset['accepted'])} of the writes were newer than what they found"
 
 

@@ -21,6 +21,8 @@ MUTANTS = {
     "view over the CSV table": ({"L07-06"}, [(VIEW_SOURCE, "round(sum(amount), 2) AS revenue FROM {DATABASE}.orders_raw GROUP BY category")]),
     "named query over the CSV table": ({"L07-08"}, [(REVENUE_SQL, REVENUE_SQL.replace("shop.orders", "shop.orders_raw"))]),
     "revenue averaged instead of summed": ({"L07-03"}, [(REVENUE_SQL, REVENUE_SQL.replace("sum(amount)", "avg(amount)"))]),
+    "daily orders counted over the CSV": ({"L07-04"}, [("SELECT dt, count(*) AS orders FROM shop.orders GROUP BY dt ORDER BY dt",
+                                                        "SELECT order_date AS dt, count(*) AS orders FROM shop.orders_raw GROUP BY order_date ORDER BY order_date")]),
     "daily orders counts customers": ({"L07-04"}, [("SELECT dt, count(*) AS orders", "SELECT dt, count(DISTINCT customer_id) AS orders")]),
     # days nobody registered are days nobody reads: every answer from shop.orders comes up short
     "partitions never registered": ({"L07-02", "L07-03", "L07-04", "L07-06"}, [('    run_query(f"MSCK REPAIR TABLE {DATABASE}.orders")\n', "")]),

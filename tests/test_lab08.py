@@ -4,7 +4,7 @@ solution (variants) still get full marks."""
 
 import pytest
 
-from tests.labkit import FAIL, explain, fresh_lab, prove_breakage, prove_variant, run_solution, solution_report, starter_report
+from tests.labkit import FAIL, explain, fresh_lab, grade_lab, prove_breakage, prove_variant, run_solution, solution_report, starter_report
 
 LOADER, CHANGE_LOG = "loader.py", "change_log.py"
 SESSION_EXPIRY = 'str(now + int(session["ttl_hours"] * 3600))'
@@ -17,6 +17,9 @@ MUTANTS = {
     "sort key without the date first": ({"L08-02"}, {LOADER: [("""{"S": f"{order['order_date']}#{order['order_id']}"}""",
                                                                """{"S": f"{order['order_id']}#{order['order_date']}"}""")]}),
     "index projects only keys": ({"L08-03"}, {LOADER: [('"Projection": {"ProjectionType": "ALL"}', '"Projection": {"ProjectionType": "KEYS_ONLY"}')]}),
+    "index projects the order id only": ({"L08-03"}, {LOADER: [('"Projection": {"ProjectionType": "ALL"}',
+                                                                 '"Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["order_id"]}')]}),
+    "amount stored as a string": ({"L08-04"}, {LOADER: [('"amount": {"N": order["amount"]}', '"amount": {"S": order["amount"]}')]}),
     "index keyed on status alone": ({"L08-03"}, {LOADER: [('"KeySchema": [{"AttributeName": "status", "KeyType": "HASH"}, {"AttributeName": "order_date", "KeyType": "RANGE"}],',
                                                            '"KeySchema": [{"AttributeName": "status", "KeyType": "HASH"}],'),
                                                           ('        {"AttributeName": "order_date", "AttributeType": "S"},\n', "")]}),
@@ -49,6 +52,8 @@ def test_solution_gets_full_marks_and_the_loader_is_idempotent(aws_env):
     run_solution(lab, aws_env)
     report = solution_report(lab, aws_env)  # a second run changes nothing and lands no change twice
     assert report.full_marks, explain(report)
+    regraded = grade_lab(lab, aws_env)  # grading moved the clock 3 days: the sessions left still judge fairly
+    assert regraded.full_marks, explain(regraded)
 
 
 def test_untouched_starter_scores_nothing_and_every_check_fails_naming_what_is_missing(aws_env):
