@@ -39,6 +39,12 @@ VARIANTS = {
     # the issue's case: unqualified table names resolve in the named query's database
     "named queries with unqualified table names": [("FROM shop.orders GROUP BY category ORDER BY category", "FROM orders GROUP BY category ORDER BY category"),
                                                     ("FROM shop.orders GROUP BY dt ORDER BY dt", "FROM orders GROUP BY dt ORDER BY dt")],
+    "partition projection instead of registered partitions": [
+        ('    run_query(f"MSCK REPAIR TABLE {DATABASE}.orders")\n', ""),
+        ("""        LOCATION 's3://{LAKE}/sales/'\"\"\")""",
+         """        LOCATION 's3://{LAKE}/sales/'
+        TBLPROPERTIES ('projection.enabled'='true', 'projection.dt.type'='date', 'projection.dt.format'='yyyy-MM-dd',
+                       'projection.dt.range'='2020-01-01,NOW', 'storage.location.template'='s3://{LAKE}/sales/dt=${{dt}}/')\"\"\")""")],
     "CTAS location without the trailing slash": [(CURATED, "external_location = 's3://{LAKE}/curated/orders'")],
     "view over the curated Parquet table": [(VIEW_SOURCE, "round(sum(amount), 2) AS revenue FROM {DATABASE}.orders_curated GROUP BY category")],
     "smaller bytes-scanned limit, named query through a CTE": [
