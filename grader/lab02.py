@@ -404,9 +404,13 @@ def restart(ctx: LabContext) -> str:
     before = _landed(ctx)
     tranche = _send_tranche(ctx, valid_events, RESTART_EVENTS, "stop")
     _run_consumer(ctx, script, RESTART_FIRST_RUN_LIMIT)
-    if tranche[0] <= _landed(ctx).keys():
+    landed = _landed(ctx)
+    if tranche[0] <= landed.keys():
         raise Fail(f"{script.name} with MAX_RECORDS={RESTART_FIRST_RUN_LIMIT} read all {RESTART_EVENTS} new events; "
                    "it must stop after MAX_RECORDS records so a restart can be tested")
+    if not tranche[0] & landed.keys():
+        raise Fail(f"{script.name} with MAX_RECORDS={RESTART_FIRST_RUN_LIMIT} landed none of the {RESTART_EVENTS} new events: "
+                   "it spent its records re-reading what it had already processed instead of resuming after its checkpoints")
     _run_consumer(ctx, script, None)
     _judge_restart(ctx, before, tranche, f"a stop at MAX_RECORDS={RESTART_FIRST_RUN_LIMIT}",
                    "a restart must resume right after the last record it checkpointed")

@@ -72,6 +72,13 @@ MUTANTS = {
         ('save_checkpoint(shard_id, records[-1]["SequenceNumber"])', 'save_checkpoint(shard_id, records[0]["SequenceNumber"])')]}),
     "restart resumes at the checkpoint, not after it": ({"L02-07"}, {CONSUMER: [
         ('"ShardIteratorType": "AFTER_SEQUENCE_NUMBER"', '"ShardIteratorType": "AT_SEQUENCE_NUMBER"')]}),
+    "every run starts from the oldest record": ({"L02-07"}, {CONSUMER: [
+        ('    if checkpoint:\n        start = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "StartingSequenceNumber": checkpoint}\n'
+         '    else:\n        start = {"ShardIteratorType": "TRIM_HORIZON"}\n',
+         '    start = {"ShardIteratorType": "TRIM_HORIZON"}\n')]}),
+    "a restart starts at the newest record": ({"L02-07"}, {CONSUMER: [
+        ('start = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "StartingSequenceNumber": checkpoint}',
+         'start = {"ShardIteratorType": "LATEST"}')]}),
     # issue 12, found case: loses the batch whose write fails after its checkpoint was saved
     "checkpoint before the write": ({"L02-07"}, {CONSUMER: [
         ('            write_batch(shard_id, records)\n            save_checkpoint(shard_id, records[-1]["SequenceNumber"])',
