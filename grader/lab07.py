@@ -21,6 +21,9 @@ GRADER_OUTPUT = f"s3://{LAKE}/_grader-results/"
 MAX_BYTES_SCANNED_LIMIT = 1024 * 1024 * 1024
 PARQUET_SHARE_OF_CSV = 0.25
 CURATED_LOCATION = f"s3://{LAKE}/curated/orders/"
+RAW_LOCATION = f"s3://{LAKE}/raw/orders/"
+SALES_LOCATION = f"s3://{LAKE}/sales/"
+RESULTS_LOCATION = f"s3://{RESULTS_BUCKET}/{WORKGROUP}/"
 RAW_CSV_PREFIX = "raw/orders/"
 RAW_COLUMNS = [("order_id", "string"), ("customer_id", "string"), ("category", "string"), ("amount", "double"), ("order_date", "string")]
 DOCS = "https://docs.aws.amazon.com/athena/latest/ug"
@@ -68,6 +71,10 @@ def _named_query(ctx: LabContext, name: str) -> dict:
     return found[-1]
 
 
+def _same_folder(location: str, expected: str) -> bool:
+    return location.rstrip("/") + "/" == expected
+
+
 def _tables_read(sql: str, database: str) -> set[str]:
     """The tables a query reads, each as database.table: unqualified names resolve in the query's database,
     as Athena resolves them; names of the query's own CTEs are not tables."""
@@ -101,6 +108,8 @@ def _named_query_answers(ctx: LabContext, name: str, columns: str, expected: dic
         raise Fail(f"named query '{name}' must return {columns} rows, got {rows[:2]}") from None
     if sorted(got) != sorted(expected):
         raise Fail(f"named query '{name}' returns keys {sorted(got)}, expected {sorted(expected)}")
+    if list(got) != sorted(got):
+        raise Fail(f"named query '{name}' returns its rows in the order {list(got)[:4]}..., the question asks for them in ascending order")
     for key, value in expected.items():
         if abs(got[key] - value) > tolerance:
             raise Fail(f"named query '{name}': {key} is {got[key]}, expected {value}")
@@ -115,6 +124,10 @@ def _named_query_answers(ctx: LabContext, name: str, columns: str, expected: dic
        docs=f"{DOCS}/create-table.html")
 def raw_table(ctx: LabContext) -> str:
     table = _table(ctx, "orders_raw")
+    location = table["StorageDescriptor"].get("Location", "")
+    if not _same_folder(location, RAW_LOCATION):
+        raise Fail(f"table {DATABASE}.orders_raw reads {location or 'no location'}, not the CSV's folder {RAW_LOCATION}: "
+                   f"it would read other files, or none")
     columns = [(c["Name"], c["Type"]) for c in table["StorageDescriptor"].get("Columns", [])]
     if columns != RAW_COLUMNS:
         raise Fail(f"table {DATABASE}.orders_raw has columns {columns}, but the CSV's fields are {RAW_COLUMNS}: queries would misread them")
@@ -134,6 +147,9 @@ def raw_table(ctx: LabContext) -> str:
        docs=f"{DOCS}/partitions.html")
 def parquet_partitions(ctx: LabContext) -> str:
     table = _table(ctx, "orders")
+    location = table["StorageDescriptor"].get("Location", "")
+    if not _same_folder(location, SALES_LOCATION):
+        raise Fail(f"table {DATABASE}.orders reads {location or 'no location'}, not the Parquet folder {SALES_LOCATION} that holds the dt=... folders")
     keys = [k["Name"] for k in table.get("PartitionKeys", [])]
     if keys != ["dt"]:
         raise Fail(f"table {DATABASE}.orders has partition keys {keys}, but the files lie in dt=... folders: queries cannot prune by day")
@@ -193,7 +209,7 @@ def curated_parquet(ctx: LabContext) -> str:
     if sorted(p["Values"][0] for p in partitions) != ctx.dataset["days"]:
         raise Fail(f"table {DATABASE}.orders_curated has partitions {sorted(p['Values'][0] for p in partitions)}, expected one per day {ctx.dataset['days']}")
     location = table["StorageDescriptor"].get("Location", "")
-    if location.rstrip("/") + "/" != CURATED_LOCATION:
+    if not _same_folder(location, CURATED_LOCATION):
         raise Fail(f"table {DATABASE}.orders_curated lives at {location or 'no location'}, not {CURATED_LOCATION}: "
                    f"its files would mix with other data in the lake, and readers of that path would not find them")
     s3 = ctx.client("s3")
@@ -257,8 +273,9 @@ def work_group(ctx: LabContext) -> str:
     except athena.exceptions.InvalidRequestException:
         raise Fail(f"work group {WORKGROUP} does not exist") from None
     location = configuration.get("ResultConfiguration", {}).get("OutputLocation", "")
-    if not location.startswith(f"s3://{RESULTS_BUCKET}/"):
-        raise Fail(f"work group {WORKGROUP} writes results to {location or 'nowhere'}, expected s3://{RESULTS_BUCKET}/...")
+    if not _same_folder(location, RESULTS_LOCATION):
+        raise Fail(f"work group {WORKGROUP} writes results to {location or 'nowhere'}, not {RESULTS_LOCATION}: "
+                   f"the team's results would land where nobody looks for them (or mix with other work groups')")
     limit = configuration.get("BytesScannedCutoffPerQuery")
     if not limit or limit > MAX_BYTES_SCANNED_LIMIT:
         raise Fail(f"work group {WORKGROUP} has {f'a bytes-scanned limit of {limit}' if limit else 'no bytes-scanned limit'}: "

@@ -21,6 +21,8 @@ MUTANTS = {
     "view over the CSV table": ({"L07-06"}, [(VIEW_SOURCE, "round(sum(amount), 2) AS revenue FROM {DATABASE}.orders_raw GROUP BY category")]),
     "named query over the CSV table": ({"L07-08"}, [(REVENUE_SQL, REVENUE_SQL.replace("shop.orders", "shop.orders_raw"))]),
     "revenue averaged instead of summed": ({"L07-03"}, [(REVENUE_SQL, REVENUE_SQL.replace("sum(amount)", "avg(amount)"))]),
+    "revenue rows sorted backwards": ({"L07-03"}, [(REVENUE_SQL, REVENUE_SQL + " DESC")]),
+    "results in the bucket's root": ({"L07-07"}, [('{"OutputLocation": f"s3://{RESULTS}/{WORKGROUP}/"}', '{"OutputLocation": f"s3://{RESULTS}/"}')]),
     "daily orders counted over the CSV": ({"L07-04"}, [("SELECT dt, count(*) AS orders FROM shop.orders GROUP BY dt ORDER BY dt",
                                                         "SELECT order_date AS dt, count(*) AS orders FROM shop.orders_raw GROUP BY order_date ORDER BY order_date")]),
     "daily orders counts customers": ({"L07-04"}, [("SELECT dt, count(*) AS orders", "SELECT dt, count(DISTINCT customer_id) AS orders")]),

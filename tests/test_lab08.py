@@ -4,7 +4,7 @@ solution (variants) still get full marks."""
 
 import pytest
 
-from tests.labkit import FAIL, explain, fresh_lab, grade_lab, prove_breakage, prove_variant, run_solution, solution_report, starter_report
+from tests.labkit import FAIL, assert_fails_only, edited_solution, explain, fresh_lab, grade_lab, prove_breakage, prove_variant, run_solution, solution_report, starter_report
 
 LOADER, CHANGE_LOG = "loader.py", "change_log.py"
 SESSION_EXPIRY = 'str(now + int(session["ttl_hours"] * 3600))'
@@ -34,6 +34,12 @@ MUTANTS = {
     "change log keeps only inserts": ({"L08-07"}, {CHANGE_LOG: [('        for record in page["Records"]:\n',
                                                                  '        for record in [r for r in page["Records"] if r["eventName"] == "INSERT"]:\n')]}),
     "change log reads from LATEST": ({"L08-07"}, {CHANGE_LOG: [('ShardIteratorType="TRIM_HORIZON"', 'ShardIteratorType="LATEST"')]}),
+}
+
+# mistakes that show only when the learner runs their code again, as `make run-8` twice does
+RERUN_MUTANTS = {
+    "change log adds a new object each run": ({"L08-07"}, {CHANGE_LOG: [("import json\n", "import json\nimport uuid\n"),
+                                                                       ('Key=f"{PREFIX}{shard[\'ShardId\']}.jsonl"', 'Key=f"{PREFIX}{shard[\'ShardId\']}-{uuid.uuid4()}.jsonl"')]}),
 }
 
 VARIANTS = {
@@ -69,6 +75,15 @@ def test_untouched_starter_scores_nothing_and_every_check_fails_naming_what_is_m
 def test_each_mutant_fails_exactly_its_checks(aws_env, tmp_path, name):
     check_ids, edits = MUTANTS[name]
     prove_breakage(fresh_lab(8, aws_env), aws_env, tmp_path, check_ids, edits)
+
+
+@pytest.mark.parametrize("name", RERUN_MUTANTS)
+def test_each_rerun_mutant_fails_exactly_its_checks_on_the_second_run(aws_env, tmp_path, name):
+    check_ids, edits = RERUN_MUTANTS[name]
+    lab = fresh_lab(8, aws_env)
+    folder = edited_solution(lab, tmp_path, edits)
+    run_solution(lab, aws_env, folder)
+    assert_fails_only(solution_report(lab, aws_env, folder), check_ids)
 
 
 @pytest.mark.parametrize("name", VARIANTS)
