@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 from pathlib import Path
 
 import boto3
@@ -16,6 +19,24 @@ REPO = Path(__file__).resolve().parents[1]
 def make_settings(state_dir: Path) -> Settings:
     port = control.free_port_pair()
     return Settings(state_dir=state_dir, port=port, insecure_port=port + 1, region="us-east-1", backend_url=None)
+
+
+@pytest.fixture
+def private_stack(tmp_path) -> Settings:
+    """A started stack of the test's own (state folder and ports), for tests that restart or kill it."""
+    settings = make_settings(tmp_path / "state")
+    control.up(settings)
+    yield settings
+    control.down(settings)
+
+
+def kill_hard(settings: Settings) -> None:
+    """`kill -9` of the stack: nothing it had not yet written survives, as after a crash or a power cut."""
+    pid = control.running_pid(settings)
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while control._alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 @pytest.fixture(scope="session")

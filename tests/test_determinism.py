@@ -9,8 +9,6 @@ path where upload ids and key material used to come back different).
 from __future__ import annotations
 
 import base64
-import os
-import signal
 import threading
 from pathlib import Path
 
@@ -19,7 +17,7 @@ import pytest
 from botocore.config import Config
 
 from dealab.stack import control
-from tests.conftest import client, make_settings
+from tests.conftest import client, kill_hard
 from tests.test_lifecycle_engine import admin, advance
 
 PART = b"p" * (5 * 1024 * 1024)  # every part but the last must be at least 5 MiB
@@ -35,10 +33,7 @@ def restart(settings, how: str) -> None:
     """`snapshot`: a clean stop (which snapshots) and start; `replay`: the same, replaying the whole journal;
     `crash`: kill -9, so the start loads the last snapshot taken while running and replays the journal after it."""
     if how == "crash":
-        pid = control.running_pid(settings)
-        os.kill(pid, signal.SIGKILL)
-        while control._alive(pid):
-            threading.Event().wait(0.05)
+        kill_hard(settings)
         control.up(settings)
         return
     control.down(settings)
@@ -49,11 +44,8 @@ def restart(settings, how: str) -> None:
 
 
 @pytest.fixture
-def settings(tmp_path):
-    settings = make_settings(tmp_path / "state")
-    control.up(settings)
-    yield settings
-    control.down(settings)
+def settings(private_stack):
+    return private_stack
 
 
 @pytest.mark.parametrize("how", RESTARTS)

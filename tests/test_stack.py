@@ -9,25 +9,25 @@ from tests.conftest import client, make_settings
 
 
 @pytest.fixture
-def private_stack(tmp_path):
+def unstarted_stack(tmp_path):
     settings = make_settings(tmp_path / "state")
     yield settings
     control.down(settings)
 
 
-def test_up_is_idempotent_and_down_stops(private_stack):
-    first = control.up(private_stack)
-    again = control.up(private_stack)
+def test_up_is_idempotent_and_down_stops(unstarted_stack):
+    first = control.up(unstarted_stack)
+    again = control.up(unstarted_stack)
     assert again["pid"] == first["pid"]
-    assert control.health(private_stack)["backend"] == "embedded moto"
-    assert control.down(private_stack) is True
-    assert control.health(private_stack) is None
-    assert control.down(private_stack) is False
+    assert control.health(unstarted_stack)["backend"] == "embedded moto"
+    assert control.down(unstarted_stack) is True
+    assert control.health(unstarted_stack) is None
+    assert control.down(unstarted_stack) is False
 
 
-def test_learner_state_survives_a_restart_with_identical_ids_and_dates(private_stack):
-    control.up(private_stack)
-    s3, kms, ddb = (client(private_stack, name) for name in ("s3", "kms", "dynamodb"))
+def test_learner_state_survives_a_restart_with_identical_ids_and_dates(unstarted_stack):
+    control.up(unstarted_stack)
+    s3, kms, ddb = (client(unstarted_stack, name) for name in ("s3", "kms", "dynamodb"))
     s3.create_bucket(Bucket="survivor")
     s3.put_bucket_versioning(Bucket="survivor", VersioningConfiguration={"Status": "Enabled"})
     version = s3.put_object(Bucket="survivor", Key="a/b.csv", Body=b"x" * 100_000)["VersionId"]
@@ -39,8 +39,8 @@ def test_learner_state_survives_a_restart_with_identical_ids_and_dates(private_s
                      AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
     ddb.put_item(TableName="t", Item={"pk": {"S": "1"}, "v": {"N": "7"}})
 
-    control.down(private_stack)
-    document = control.up(private_stack)
+    control.down(unstarted_stack)
+    document = control.up(unstarted_stack)
 
     assert document["restore"]["snapshot_seq"] >= 7 and not document["restore"]["skipped"]
     old = s3.get_object(Bucket="survivor", Key="a/b.csv", VersionId=version)
@@ -50,27 +50,27 @@ def test_learner_state_survives_a_restart_with_identical_ids_and_dates(private_s
     assert ddb.get_item(TableName="t", Key={"pk": {"S": "1"}})["Item"]["v"] == {"N": "7"}
 
 
-def test_reset_empties_everything_and_stays_empty_after_restart(private_stack):
-    control.up(private_stack)
-    client(private_stack, "s3").create_bucket(Bucket="doomed")
-    control.reset(private_stack)
-    assert client(private_stack, "s3").list_buckets()["Buckets"] == []
-    control.down(private_stack)
-    control.up(private_stack)
-    assert client(private_stack, "s3").list_buckets()["Buckets"] == []
+def test_reset_empties_everything_and_stays_empty_after_restart(unstarted_stack):
+    control.up(unstarted_stack)
+    client(unstarted_stack, "s3").create_bucket(Bucket="doomed")
+    control.reset(unstarted_stack)
+    assert client(unstarted_stack, "s3").list_buckets()["Buckets"] == []
+    control.down(unstarted_stack)
+    control.up(unstarted_stack)
+    assert client(unstarted_stack, "s3").list_buckets()["Buckets"] == []
 
 
-def test_port_taken_is_one_line_with_the_way_out(private_stack):
+def test_port_taken_is_one_line_with_the_way_out(unstarted_stack):
     with socket.socket() as squatter:
-        squatter.bind(("127.0.0.1", private_stack.port))
+        squatter.bind(("127.0.0.1", unstarted_stack.port))
         squatter.listen()
         with pytest.raises(control.StackError) as raised:
-            control.up(private_stack)
+            control.up(unstarted_stack)
     message = str(raised.value)
-    assert f"port {private_stack.port}" in message and "DEALAB_PORT=" in message and "\n" not in message
+    assert f"port {unstarted_stack.port}" in message and "DEALAB_PORT=" in message and "\n" not in message
 
 
-def test_stale_pid_file_is_cleared(private_stack):
-    private_stack.state_dir.mkdir(parents=True, exist_ok=True)
-    control.pid_file(private_stack).write_text("999999")
-    assert control.up(private_stack)["pid"] != 999999
+def test_stale_pid_file_is_cleared(unstarted_stack):
+    unstarted_stack.state_dir.mkdir(parents=True, exist_ok=True)
+    control.pid_file(unstarted_stack).write_text("999999")
+    assert control.up(unstarted_stack)["pid"] != 999999

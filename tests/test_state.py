@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
 import threading
 import time
 
@@ -18,25 +17,8 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from dealab.stack import control
-from tests.conftest import client, make_settings
+from tests.conftest import client, kill_hard
 from tests.state_fingerprint import fingerprint
-
-
-@pytest.fixture
-def private_stack(tmp_path):
-    settings = make_settings(tmp_path / "state")
-    control.up(settings)
-    yield settings
-    control.down(settings)
-
-
-def kill_hard(settings) -> None:
-    """`kill -9` of the stack: nothing it had not yet written survives, as after a crash or a power cut."""
-    pid = control.running_pid(settings)
-    os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while control._alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
 
 
 def signed_raw(settings, service: str, target: str, body: bytes, content_type: str = "application/x-amz-json-1.1") -> requests.Response:

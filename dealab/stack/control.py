@@ -189,14 +189,22 @@ def down(settings: Settings) -> bool:
     if pid is None:
         return False
     os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            break
-        time.sleep(0.05)
-    else:
+    if not _gone_within(pid, STOP_TIMEOUT_SECONDS):
+        log_line = f"the stack did not stop within {STOP_TIMEOUT_SECONDS}s and was killed (its journal has every request)"
+        with log_file(settings).open("a") as log:
+            log.write(f"dealab: {log_line}\n")
         os.kill(pid, signal.SIGKILL)
+        _gone_within(pid, 10)  # its ports are free only once it is gone
     pid_file(settings).unlink(missing_ok=True)
+    return True
+
+
+def _gone_within(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while _alive(pid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
     return True
 
 

@@ -100,7 +100,8 @@ def patch_new_modules() -> None:
 
 
 @contextmanager
-def frozen_at(moment: datetime.datetime) -> Iterator[None]:
+def frozen_at(moment: datetime.datetime | None) -> Iterator[None]:
+    """Freezes moto's "now" at `moment` (with None, lifts a freeze) for a while, then puts back what was there."""
     before = getattr(_state, "frozen", None)
     _state.frozen = moment
     try:
@@ -268,17 +269,6 @@ def _decode_kms_private_key(record: dict):
 
 
 @contextmanager
-def _frozen(moment: datetime.datetime | None) -> Iterator[None]:
-    """Sets (or, with None, lifts) the frozen time for a moment, then puts back whatever was there."""
-    before = getattr(_state, "frozen", None)
-    _state.frozen = moment
-    try:
-        yield
-    finally:
-        _state.frozen = before
-
-
-@contextmanager
 def request_lock_released() -> Iterator[None]:
     """Lets other requests through while this one waits: the backend holds one lock across each request."""
     lock = _request_lock
@@ -326,7 +316,7 @@ def _receive_in_real_time(original):
         messages = receive_now()
         if is_replaying():
             while not messages and (moment := tape_draw("sqs.received_at", lambda: None, decode=datetime.datetime.fromisoformat)):
-                with _frozen(moment):
+                with frozen_at(moment):
                     _reseed()
                     messages = receive_now()
             return messages
@@ -335,11 +325,11 @@ def _receive_in_real_time(original):
         queue = self.get_queue(queue_name)
         deadline = time.monotonic() + wait_seconds_timeout
         while not messages and (remaining := deadline - time.monotonic()) > 0:
-            with request_lock_released(), _frozen(None):
+            with request_lock_released(), frozen_at(None):
                 if not _wait_for_visible_messages(queue, min(remaining, LONG_POLL_RECHECK_SECONDS)):
                     continue
             moment = tape_draw("sqs.received_at", live_now, encode=_encode_moment)
-            with _frozen(moment):
+            with frozen_at(moment):
                 _reseed()
                 messages = receive_now()
         return messages

@@ -16,6 +16,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -70,13 +71,16 @@ class Cancelled(Exception):
 
 
 class QueryWatch:
-    """Interrupts a running query once the bytes it has read pass the work group's cutoff, or once it has run
-    longer than the timeout. Once fired it interrupts again at every poll, so a step that swallowed one
-    interrupt (partition pruning falls back when DuckDB fails) does not let the query run on."""
+    """Interrupts a running query once the bytes it has read pass the work group's cutoff, once it has run
+    longer than the timeout, or once it is asked to stop (StopQueryExecution, the stack stopping). Once fired
+    it interrupts again at every poll, so a step that swallowed one interrupt (partition pruning falls back
+    when DuckDB fails), or an interrupt that came before the query began, does not let the query run on."""
 
-    def __init__(self, connection: duckdb.DuckDBPyConnection, cutoff: int | None, timeout: float):
+    def __init__(self, connection: duckdb.DuckDBPyConnection, cutoff: int | None, timeout: float, stop_requested: Callable[[], bool]):
         self.exceeded = False
         self.timed_out = False
+        self.stopped = False
+        self._stop_requested = stop_requested
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._watch, args=(connection, cutoff, time.monotonic() + timeout),
                                         name="athena-watch", daemon=True)
@@ -84,12 +88,14 @@ class QueryWatch:
 
     @property
     def fired(self) -> bool:
-        return self.exceeded or self.timed_out
+        return self.exceeded or self.timed_out or self.stopped
 
     def _watch(self, connection: duckdb.DuckDBPyConnection, cutoff: int | None, deadline: float) -> None:
         reader = connection.cursor() if cutoff else None  # a second connection to the same database sees the same HTTP log
         try:
             while not self._done.wait(max(0.0, min(WATCH_POLL_SECONDS, deadline - time.monotonic()))):
+                if not self.fired and self._stop_requested():
+                    self.stopped = True
                 if not self.fired and time.monotonic() >= deadline:
                     self.timed_out = True
                 if not self.fired and reader is not None and reader.execute(BYTES_SCANNED_SQL).fetchone()[0] > cutoff:
@@ -227,7 +233,7 @@ class QueryRunner:
                 output_folder=execution["_OutputFolder"],
             )
             cutoff = execution.get("_BytesScannedCutoff")
-            watch = QueryWatch(connection, cutoff, self.timeout)
+            watch = QueryWatch(connection, cutoff, self.timeout, lambda: self._closing or execution_id in self._cancelled)
             try:
                 outcome = statements.execute(context)
             except duckdb.InterruptException:
