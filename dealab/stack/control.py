@@ -18,6 +18,7 @@ from pathlib import Path
 
 from dealab.config import Settings
 from dealab.stack.server import EXIT_PORT_TAKEN
+from dealab.stack.store import write_atomic
 
 # A start that restores a large state takes as long as it takes; one that shows no progress this long is stuck.
 STALL_SECONDS = 180
@@ -138,7 +139,7 @@ def up(settings: Settings, progress: StartProgress | None = None) -> dict:
         command += ["--backend-url", settings.backend_url]
     with log_file(settings).open("ab") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-    pid_file(settings).write_text(str(process.pid))
+    write_atomic(pid_file(settings), str(process.pid))
     return _wait_until_ready(settings, process.pid, process, progress)
 
 
