@@ -161,7 +161,7 @@ class EmbeddedMoto:
                 progress("replaying saved requests", report["replayed"], total)
         report["damaged_lines"] = len(reading.damaged_lines) + int(reading.torn_tail)
         report["seconds"] = round(time.monotonic() - started, 2)
-        self.journal.tail_entries = report["replayed"] if after == 0 else self.journal.count_after(after)
+        self.journal.tail_entries = report["replayed"]  # what the next snapshot will cover
         self.restore_report = report
         self._tail_seconds = report["seconds"]
         return report
