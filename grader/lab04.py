@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 from botocore.exceptions import ClientError
 
+from dealab import pricing
 from dealab.datasets import lifecycle_lab as plan_rules
-from dealab.engines.clock import prices  # the report's dated price table (data, not engine state)
 from dealab.labrun import empty_bucket
 from grader.core import Fail, LabContext, check
 
@@ -272,7 +272,7 @@ def _reported_cost(report: dict, bucket: str) -> float:
     classes = report["buckets"].get(bucket)
     if classes is None:
         raise Fail(f"the storage report read at {report['now']} does not list the probe bucket {bucket}")
-    return prices.cost_of({cls: [entry[field] for field in prices.TOTALS_FIELDS] for cls, entry in classes.items()})
+    return pricing.cost_of({cls: [entry[field] for field in pricing.TOTALS_FIELDS] for cls, entry in classes.items()})
 
 
 def _expected_cost(ctx: LabContext, run: ProbeRun, moment: datetime.datetime) -> float:
@@ -284,8 +284,8 @@ def _expected_cost(ctx: LabContext, run: ProbeRun, moment: datetime.datetime) ->
         kept = plan_rules.expected_versions(times, moment) if len(times) > 1 else 1
         for created in times[len(times) - kept:]:
             storage_class = plan_rules.expected_stored_class(spec, created, moment)
-            prices.tally(classes.setdefault(storage_class, prices.new_totals()), storage_class, spec["size"])
-    return prices.cost_of(classes)
+            pricing.tally(classes.setdefault(storage_class, pricing.new_totals()), storage_class, spec["size"])
+    return pricing.cost_of(classes)
 
 
 @check("L04-08", "The storage report shows the rules cutting the monthly storage cost", points=2, task="2.3",

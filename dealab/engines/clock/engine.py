@@ -27,8 +27,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import botocore.session
 from botocore.parsers import DEFAULT_TIMESTAMP_PARSER, ResponseParserFactory, RestXMLParser
 
+from dealab import pricing as prices
 from dealab.engines import ENGINE_HEADER, Engine, EngineContext
-from dealab.engines.clock import prices
 from dealab.engines.clock.clock import ClockError, LabClock, parse_duration, parse_moment
 from dealab.engines.clock.lifecycle import LIST_PAGE, LifecycleRun
 from dealab.engines.clock.overlay import RESTORE_DURATIONS, Overlay, epoch_second, parse_http_date

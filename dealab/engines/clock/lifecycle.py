@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from dealab.engines.clock import prices
+from dealab import pricing as prices
 from dealab.engines.clock.clock import UTC, midnight_on_or_after, next_midnight
 from dealab.engines.clock.overlay import Overlay
 from dealab.engines.clock.rules import (

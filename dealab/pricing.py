@@ -1,4 +1,5 @@
-"""S3 storage prices used by the storage report: us-east-1 list prices, dated, per GB-month.
+"""S3 storage prices, dated, per GB-month: the clock engine's storage report and the lab 4 grader both price
+buckets with them (data on the shared floor, no engine state). us-east-1 list prices.
 
 Storage only (no requests, retrievals or early-deletion charges). Minimum billable sizes, the archive
 per-object overhead and the Intelligent-Tiering monitoring fee are part of what an object costs at rest, so
