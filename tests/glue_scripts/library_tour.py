@@ -36,7 +36,7 @@ mapped = ApplyMapping.apply(frame=people, mappings=[
     ("id", "long", "person_id", "int"), ("name", "string", "name", "string"), ("age", "string", "age", "int"),
     ("address.city", "string", "city", "string"), ("missing", "string", "missing", "string")])
 report["apply_mapping"] = rows(mapped)
-report["resolve_choice"] = [f.dataType.simpleString() for f in ResolveChoice.apply(frame=people, specs=[("age", "cast:double")]).schema().fields if f.name == "age"]
+report["resolve_choice"] = [f.dataType.typeName() for f in ResolveChoice.apply(frame=people, specs=[("age", "cast:double")]).schema().fields if f.name == "age"]
 report["drop_null_fields"] = sorted(DropNullFields.apply(frame=mapped).toDF().columns)
 report["filter"] = [r["name"] for r in rows(Filter.apply(frame=mapped, f=lambda rec: rec["age"] is not None and rec["age"] > 30))]
 

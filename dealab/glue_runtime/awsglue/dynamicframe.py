@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 
+from awsglue import gluetypes
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, StructType
@@ -48,8 +49,9 @@ class DynamicFrame:
     def count(self) -> int:
         return self._df.count()
 
-    def schema(self) -> StructType:
-        return self._df.schema
+    def schema(self) -> gluetypes.StructType:
+        """The Glue schema (awsglue.gluetypes), as AWS Glue's DynamicFrame.schema() returns it."""
+        return gluetypes.from_spark(self._df.schema)
 
     def printSchema(self) -> None:
         print(self._df._jdf.schema().treeString())
