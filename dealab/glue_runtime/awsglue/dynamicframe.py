@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from awsglue import gluetypes
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import ArrayType, StructType
+from pyspark.sql.types import ArrayType, StructField, StructType
 
 
 def _quoted(path: str) -> str:
@@ -28,6 +28,16 @@ def _has_path(schema: StructType, path: str) -> bool:
             return False
         current = current[part].dataType
     return True
+
+
+# spigot, split_rows, unbox (the block at the end of DynamicFrame)
+SPIGOT_DEFAULT_TOPK = 100
+SPLIT_ROWS_OPERATORS = {
+    "<": lambda column, value: column < value, ">": lambda column, value: column > value,
+    "<=": lambda column, value: column <= value, ">=": lambda column, value: column >= value,
+    "=": lambda column, value: column == value, "!=": lambda column, value: column != value,
+}
+UNBOX_FORMATS = ("json", "csv")
 
 
 class DynamicFrame:
@@ -171,6 +181,70 @@ class DynamicFrame:
             return self
         counts = self._df.select([F.count(F.col(f"`{c}`")).alias(c) for c in self._df.columns]).first().asDict()
         return self._with(self._df.drop(*[column for column, non_null in counts.items() if non_null == 0]))
+
+    # ---- spigot, split_rows, unbox, mergeDynamicFrame ---------------------------------------------------
+    def spigot(self, path: str, options: dict | None = None, transformation_ctx: str = "", **_) -> DynamicFrame:
+        """Writes a sample of the records as JSON lines under `path` and returns the frame as it is: with `prob`
+        each record is picked with that probability, then the first `topk` (100 unless given) are kept."""
+        options = options or {}
+        sample = self._df
+        if float(options.get("prob", 1.0)) < 1.0:
+            sample = sample.sample(fraction=float(options["prob"]))
+        sample.limit(int(options.get("topk", SPIGOT_DEFAULT_TOPK))).coalesce(1).write.mode("append").json(path)
+        return self
+
+    def split_rows(self, comparison_dict: dict, name1: str, name2: str, transformation_ctx: str = "", **_) -> DynamicFrameCollection:
+        """Records meeting every comparison ({"age": {">": 10, "<": 20}}) go to `name1`, the rest (a missing value
+        included) to `name2`."""
+        condition = F.lit(True)
+        for path, comparisons in comparison_dict.items():
+            for operator, value in comparisons.items():
+                if operator not in SPLIT_ROWS_OPERATORS:
+                    raise ValueError(f"split_rows operator {operator!r} is not one of {sorted(SPLIT_ROWS_OPERATORS)}")
+                column = F.col(_quoted(path)) if _has_path(self._df.schema, path) else F.lit(None)
+                condition = condition & SPLIT_ROWS_OPERATORS[operator](column, F.lit(value))
+        met = F.coalesce(condition, F.lit(False))
+        return DynamicFrameCollection({
+            name1: DynamicFrame(self._df.where(met), self.glue_ctx, name1),
+            name2: DynamicFrame(self._df.where(~met), self.glue_ctx, name2),
+        }, self.glue_ctx)
+
+    def unbox(self, path: str, format: str, transformation_ctx: str = "", info: str = "", stageThreshold: int = 0,
+              totalThreshold: int = 0, **options) -> DynamicFrame:
+        """Parses the string field at `path`, JSON or one CSV line (`separator`, `escaper`), into a struct whose
+        schema is `withSchema` (StructType.jsonValue() of awsglue.gluetypes, as a JSON string) or read from the
+        values (CSV fields are then col0, col1, ...)."""
+        kind = format.lower()
+        if kind not in UNBOX_FORMATS:
+            raise ValueError(f"unbox format {format!r} is not supported by dealab; use one of {list(UNBOX_FORMATS)}")
+        if not _has_path(self._df.schema, path):
+            return self
+        csv_options = {"sep": options.get("separator", ","), "escape": options.get("escaper", "\\") or "\\"}
+        if options.get("withSchema"):
+            schema = gluetypes.to_spark(gluetypes._deserialize_json_string(options["withSchema"]))
+        else:
+            values = self._df.select(F.col(_quoted(path)).alias("value")).where(F.col("value").isNotNull()).rdd.map(lambda row: row.value)
+            reader = self._df.sparkSession.read
+            if kind == "json":
+                schema = reader.json(values).schema
+            else:
+                inferred = reader.options(inferSchema="true", **csv_options).csv(values).schema
+                schema = StructType([StructField(f"col{index}", field.dataType) for index, field in enumerate(inferred.fields)])
+        if kind == "json":
+            parsed = F.from_json(F.col(_quoted(path)), schema)
+        else:
+            parsed = F.from_csv(F.col(_quoted(path)), ", ".join(f"`{field.name}` {field.dataType.simpleString()}" for field in schema.fields), csv_options)
+        top, _, rest = path.partition(".")
+        return self._with(self._df.withColumn(top, F.col(f"`{top}`").withField(rest, parsed) if rest else parsed))
+
+    def mergeDynamicFrame(self, stage_dynamic_frame: DynamicFrame, primary_keys, transformation_ctx: str = "",
+                          options: dict | None = None, **_) -> DynamicFrame:
+        """The staging frame's records, plus this frame's records whose primary keys the staging frame does not have
+        (duplicates kept as they are, as AWS Glue does)."""
+        keys = [primary_keys] if isinstance(primary_keys, str) else list(primary_keys)
+        staged = stage_dynamic_frame.toDF()
+        kept = self._df.join(staged.select(*keys).distinct(), on=keys, how="left_anti")
+        return self._with(staged.unionByName(kept, allowMissingColumns=True))
 
 
 def _drop_nested(parent: str, leaf: str):

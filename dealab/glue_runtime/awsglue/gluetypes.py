@@ -230,6 +230,7 @@ _FROM_SPARK_ATOMIC = {
     "float": FloatType, "integer": IntegerType, "long": LongType, "void": NullType, "short": ShortType,
     "string": StringType, "timestamp": TimestampType, "timestamp_ntz": TimestampType,
 }
+_TO_SPARK_ATOMIC = {glue: spark_name for spark_name, glue in _FROM_SPARK_ATOMIC.items() if spark_name != "timestamp_ntz"}
 
 
 def from_spark(spark_type) -> DataType:
@@ -245,3 +246,20 @@ def from_spark(spark_type) -> DataType:
     if isinstance(spark_type, spark.DecimalType):
         return DecimalType(spark_type.precision, spark_type.scale)
     return _FROM_SPARK_ATOMIC.get(spark_type.typeName(), UnknownType)()
+
+
+def to_spark(glue_type: DataType):
+    """The Spark type of a Glue type (a ChoiceType has none: resolve it first)."""
+    from pyspark.sql import types as spark
+
+    if isinstance(glue_type, StructType):
+        return spark.StructType([spark.StructField(field.name, to_spark(field.dataType)) for field in glue_type.fields])
+    if isinstance(glue_type, ArrayType):
+        return spark.ArrayType(to_spark(glue_type.elementType))
+    if isinstance(glue_type, MapType):
+        return spark.MapType(spark.StringType(), to_spark(glue_type.valueType))
+    if isinstance(glue_type, DecimalType):
+        return spark.DecimalType(glue_type.precision, glue_type.scale)
+    if type(glue_type) not in _TO_SPARK_ATOMIC:
+        raise ValueError(f"{glue_type!r} has no Spark type; resolve a ChoiceType (resolveChoice) first")
+    return spark._parse_datatype_json_value(_TO_SPARK_ATOMIC[type(glue_type)])

@@ -72,3 +72,30 @@ class SelectFromCollection(GlueTransform):
     def __call__(self, dfc: DynamicFrameCollection, key: str, transformation_ctx: str = "", **_) -> DynamicFrame:
         return dfc.select(key, transformation_ctx)
 
+
+
+class MapToCollection(GlueTransform):
+    def __call__(self, dfc: DynamicFrameCollection, callable, transformation_ctx: str = "", **_) -> DynamicFrameCollection:
+        return dfc.map(callable, transformation_ctx)
+
+
+class Spigot(GlueTransform):
+    def __call__(self, frame: DynamicFrame, path: str, options=None, transformation_ctx: str = "", **_) -> DynamicFrame:
+        return frame.spigot(path, options, transformation_ctx)
+
+
+class SplitRows(GlueTransform):
+    def __call__(self, frame: DynamicFrame, comparison_dict: dict, name1: str = "frame1", name2: str = "frame2",
+                 transformation_ctx: str = "", **_) -> DynamicFrameCollection:
+        return frame.split_rows(comparison_dict, name1, name2, transformation_ctx)
+
+
+class Unbox(GlueTransform):
+    def __call__(self, frame: DynamicFrame, path: str, format: str, transformation_ctx: str = "", info: str = "",
+                 stageThreshold: int = 0, totalThreshold: int = 0, **options) -> DynamicFrame:
+        return frame.unbox(path, format, transformation_ctx, info, stageThreshold, totalThreshold, **options)
+
+
+class UnnestFrame(GlueTransform):
+    def __call__(self, frame: DynamicFrame, transformation_ctx: str = "", **_) -> DynamicFrame:
+        return frame.unnest(transformation_ctx)
