@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import logging
 import sys
 
@@ -10,7 +9,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from awsglue import catalog, run_context, s3_objects
+from awsglue import catalog, run_context, s3_housekeeping, s3_objects, sources
 from awsglue.dynamicframe import DynamicFrame
 
 SPARK_READ_FORMATS = {"csv": "csv", "json": "json", "parquet": "parquet", "glueparquet": "parquet", "orc": "orc"}
@@ -63,28 +62,39 @@ class GlueContext:
             logger.setLevel(logging.INFO)
         return logger
 
-    def getSink(self, connection_type: str = "s3", path: str = "", enableUpdateCatalog: bool = False,
-                updateBehavior: str = "UPDATE_IN_DATABASE", partitionKeys: list[str] | None = None,
-                transformation_ctx: str = "", **options) -> DataSink:
+    def getSource(self, connection_type: str, format: str | None = None, transformation_ctx: str = "",
+                  push_down_predicate: str = "", **options) -> sources.DataSource:
+        source = sources.DataSource(self, connection_type, options, transformation_ctx, push_down_predicate)
+        if format:
+            source.setFormat(format)
+        return source
+
+    def getSink(self, connection_type: str, format: str | None = None, transformation_ctx: str = "", **options):
         if connection_type != "s3":
-            raise ValueError(f"connection_type {connection_type!r} is not supported by dealab; use s3")
-        return DataSink(self, path, enableUpdateCatalog, updateBehavior, list(partitionKeys or []), options.get("compression"))
+            return sources.ConnectionSink(connection_type, options)
+        sink = DataSink(self, options.get("path", ""), bool(options.get("enableUpdateCatalog", False)),
+                        options.get("updateBehavior", "UPDATE_IN_DATABASE"), list(options.get("partitionKeys") or []),
+                        options.get("compression"))
+        if format:
+            sink.setFormat(format)
+        return sink
 
     def purge_s3_path(self, s3_path: str, options: dict | None = None, transformation_ctx: str = "") -> None:
-        """Deletes the objects under `s3_path` older than retentionPeriod hours (168 unless given)."""
-        options = options or {}
-        retention = datetime.timedelta(hours=float(options.get("retentionPeriod", 168)))
-        cutoff = datetime.datetime.now(datetime.timezone.utc) - retention
-        bucket, prefix = s3_objects.split_uri(s3_path)
-        client = s3_objects.s3()
-        doomed = [
-            {"Key": item["Key"]}
-            for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-            for item in page.get("Contents", [])
-            if item["LastModified"] <= cutoff
-        ]
-        for start in range(0, len(doomed), 1000):
-            client.delete_objects(Bucket=bucket, Delete={"Objects": doomed[start:start + 1000]})
+        s3_housekeeping.purge(s3_path, options or {}, transformation_ctx)
+
+    def purge_table(self, database: str, table_name: str, options: dict | None = None, transformation_ctx: str = "",
+                    catalog_id: str | None = None) -> None:
+        s3_housekeeping.purge_table(database, table_name, options or {}, transformation_ctx)
+
+    def transition_s3_path(self, s3_path: str, transition_to: str, options: dict | None = None, transformation_ctx: str = "") -> None:
+        s3_housekeeping.transition(s3_path, transition_to, options or {}, transformation_ctx)
+
+    def transition_table(self, database: str, table_name: str, transition_to: str, options: dict | None = None,
+                         transformation_ctx: str = "", catalog_id: str | None = None) -> None:
+        s3_housekeeping.transition_table(database, table_name, transition_to, options or {}, transformation_ctx)
+
+    def write_dynamic_frame_from_jdbc_conf(self, *args, **kwargs):
+        return self.write_dynamic_frame.from_jdbc_conf(*args, **kwargs)
 
     def read_s3(self, paths: list[str], data_format: str, format_options: dict, transformation_ctx: str,
                 exclusions=None, recurse: bool = True, base_path: str | None = None) -> DataFrame:
@@ -114,7 +124,7 @@ class DynamicFrameReader:
     def from_options(self, connection_type: str = "s3", connection_options: dict | None = None, format: str | None = None,
                      format_options: dict | None = None, transformation_ctx: str = "", **_) -> DynamicFrame:
         if connection_type != "s3":
-            raise ValueError(f"connection_type {connection_type!r} is not supported by dealab; use s3")
+            return sources.DataSource(self._glue_context, connection_type, connection_options or {}, transformation_ctx).getFrame()
         options = connection_options or {}
         paths = options.get("paths") or ([options["path"]] if "path" in options else [])
         if not paths:
@@ -173,7 +183,7 @@ class DynamicFrameWriter:
     def from_options(self, frame: DynamicFrame, connection_type: str = "s3", connection_options: dict | None = None,
                      format: str | None = None, format_options: dict | None = None, transformation_ctx: str = "", **_) -> DynamicFrame:
         if connection_type != "s3":
-            raise ValueError(f"connection_type {connection_type!r} is not supported by dealab; use s3")
+            return sources.ConnectionSink(connection_type, connection_options or {}).writeFrame(frame)
         options = connection_options or {}
         if "path" not in options:
             raise ValueError("connection_options needs 'path': the s3:// folder to write to")
@@ -199,6 +209,11 @@ class DynamicFrameWriter:
             catalog.register_output(database, table_name, path, data_format, dataframe.schema, partition_keys,
                                     written, options.get("updateBehavior", "UPDATE_IN_DATABASE") == "UPDATE_IN_DATABASE")
         return frame
+
+    def from_jdbc_conf(self, frame: DynamicFrame, catalog_connection: str, connection_options: dict | None = None,
+                       redshift_tmp_dir: str = "", transformation_ctx: str = "", catalog_id: str | None = None) -> DynamicFrame:
+        connection_type = sources.jdbc_connection_type(catalog_connection)
+        return sources.ConnectionSink(connection_type, connection_options or {}).writeFrame(frame)
 
 
 def write_frame(dataframe: DataFrame, path: str, data_format: str, format_options: dict, partition_keys: list[str]) -> list[tuple[str, ...]]:

@@ -22,6 +22,8 @@ class RunContext:
     previous_bookmark: dict[str, dict[str, str]] = field(default_factory=dict)
     read_this_run: dict[str, dict[str, str]] = field(default_factory=dict)
     committed: bool = False
+    # how far the lab clock is ahead of real time: S3 stamps objects with lab time (purge and transition compare)
+    lab_time_offset_seconds: float = 0.0
 
     @property
     def bookmarks_filter(self) -> bool:
