@@ -12,6 +12,7 @@ import traceback
 from pathlib import Path
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markdown import Markdown
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -19,13 +20,13 @@ from rich.table import Table
 
 from dealab import labrun
 from dealab.commands import admin
-from dealab.config import settings
+from dealab.config import REPO_ROOT, settings
 from dealab.datasets import learner_seed
 from dealab.labs import LabManifestError, UnknownLab, UnsafeEnvironment, all_labs, get_lab, learner_env, run_scripts
 from dealab.stack import control
 from dealab.stack.journal import Journal
 from dealab.stack.repair import repair_state
-from dealab.stack.store import JsonFile
+from dealab.wire.store import JsonFile
 from dealab.syllabus import DOMAINS, TASKS
 
 console = Console()
@@ -205,10 +206,15 @@ def repair() -> None:
 def list_labs(
     coverage: bool = typer.Option(False, "--coverage", help="Show the 17 DEA-C01 task statements and what covers each."),
     markdown: bool = typer.Option(False, "--markdown", help="Print the lab table as Markdown (the README's table)."),
+    check: bool = typer.Option(False, "--check", help="Check that each lab's parts exist and agree (exit status 2 if one does not)."),
+    root: Path = typer.Option(REPO_ROOT, "--root", help="The repository whose labs/ --check reads (a copy, a new lab)."),
 ) -> None:
     """List the labs with their exam tasks and your last score."""
     from grader.runner import BY_REFERENCE, last_scores
 
+    if check:
+        _print_wiring(root)
+        return
     labs = all_labs()
     if coverage:
         _print_coverage(labs)
@@ -227,6 +233,28 @@ def list_labs(
             shown += " (reference solution)"
         table.add_row(f"{lab.number:02d}", lab.title, " ".join(lab.tasks), ", ".join(lab.services), str(lab.minutes), shown)
     console.print(table)
+
+
+def _print_wiring(root: Path) -> None:
+    from dealab.labcheck import PARTS, check_labs
+
+    wirings = check_labs(root)
+    table = Table(title=f"lab parts under {root / 'labs'}", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0))
+    table.add_column("lab", overflow="ellipsis", no_wrap=True, max_width=12)
+    for part in PARTS:
+        table.add_column(part, min_width=len(part))
+    reasons = []
+    for wiring in wirings:
+        found = {finding.part: finding for finding in wiring.findings}
+        table.add_row(wiring.folder.name, *("—" if part not in found else "[green]✓[/green]" if found[part].ok else "[red]✗[/red]" for part in PARTS))
+        reasons += [f"[red]✗[/red] {wiring.folder.name} {finding.part}: {finding.detail}" for finding in wiring.findings if not finding.ok]
+    console.print(table)
+    for reason in reasons:
+        console.print(reason, highlight=False)
+    broken = [wiring.folder.name for wiring in wirings if not wiring.ok]
+    if not wirings or broken:
+        raise Abort(f"half-wired lab(s): {', '.join(broken)}" if broken else f"no lab.toml under {root / 'labs'}")
+    console.print(f"[green]{len(wirings)} labs, every part present and in agreement[/green]")
 
 
 def labs_markdown(labs) -> str:

@@ -12,9 +12,11 @@ from botocore.exceptions import ClientError
 
 from dealab.config import TEST_ACCESS_KEY, TEST_SECRET_KEY, Settings
 from dealab.datasets import learner_seed
-from dealab.labs import Lab, ScriptRun, run_scripts
+from dealab.labs import Lab, ScriptRun, empty_bucket, run_scripts
 from dealab.stack.admintoken import admin_headers
-from dealab.stack.store import JsonFile
+from dealab.wire.store import JsonFile
+from grader.core import LabContext
+from grader.runner import forget_score
 
 
 def clock_admin(settings: Settings, payload: dict | None = None) -> dict:
@@ -42,8 +44,6 @@ def client(settings: Settings, service: str):
 
 def start(lab: Lab, settings: Settings) -> dict:
     """Writes the learner's dataset to labs/NN-slug/data/ and seeds any AWS resources the lab starts with."""
-    from grader.core import LabContext
-
     seed = learner_seed(settings)
     summary: dict = {}
     generator = lab.generator()
@@ -60,16 +60,6 @@ def start(lab: Lab, settings: Settings) -> dict:
 
 def solve(lab: Lab, settings: Settings) -> list[ScriptRun]:
     return run_scripts(lab, lab.solution_dir, settings)
-
-
-def empty_bucket(s3, bucket: str) -> None:
-    """Deletes every version, delete marker and unfinished upload in the bucket."""
-    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
-        doomed = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
-        if doomed:
-            s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed, "Quiet": True})
-    for upload in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
-        s3.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
 
 
 def _delete_bucket(settings: Settings, name: str) -> None:
@@ -144,8 +134,6 @@ HINTS_FILE = "hints.json"
 
 def forget_progress(lab: Lab, settings: Settings) -> None:
     """A reset lab starts over: its hint levels and its last score go with its resources."""
-    from grader.runner import forget_score
-
     hints = JsonFile(settings.state_dir / HINTS_FILE)
     seen = hints.load({})
     if seen.pop(str(lab.number), None) is not None:

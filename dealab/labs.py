@@ -1,4 +1,15 @@
-"""Labs are data: each labs/NN-slug/ folder holds README.md, lab.toml and starter/; this reads them."""
+"""Labs are data: each labs/NN-slug/ folder holds README.md, lab.toml and starter/; this reads them.
+
+A manifest names its joins in a [parts] table, paths relative to the repository root:
+
+    [parts]
+    dataset = "dealab.datasets.telemetry"        # module whose functions [dataset] names (generator, setup)
+    grader = "grader.lab05"                       # module of @check functions
+    solution = "solutions/05-catalog-crawlers"    # reference solution: the same entrypoints as starter/
+    test = "tests/test_lab05.py"                  # the lab's end-to-end tests
+
+Nothing finds a lab's parts by naming convention; `dealab labs --check` says whether they exist and agree.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dealab.config import REPO_ROOT, Settings
-from dealab.stack.store import JsonFile
+from dealab.wire.store import JsonFile
 
-LABS_DIR = REPO_ROOT / "labs"
-SOLUTIONS_DIR = REPO_ROOT / "solutions"
 SCRIPT_TIMEOUT_SECONDS = 900
+# [parts] keys, each required: a lab missing one is half-wired
+PARTS = ("dataset", "grader", "solution", "test")
 
 
 class UnknownLab(LookupError):
@@ -29,6 +40,7 @@ class LabManifestError(ValueError):
 
 @dataclass(frozen=True)
 class Lab:
+    path: Path  # the labs/NN-slug/ folder the manifest was read from
     number: int
     slug: str
     title: str
@@ -38,20 +50,16 @@ class Lab:
     minutes: int
     entrypoints: tuple[str, ...]
     hints: tuple[str, ...]
+    dataset_module: str
+    grader_module: str
+    solution_dir: Path
+    test_file: Path
     dataset: dict = field(default_factory=dict)
     resources: dict = field(default_factory=dict)
 
     @property
-    def path(self) -> Path:
-        return LABS_DIR / self.slug
-
-    @property
     def starter_dir(self) -> Path:
         return self.path / "starter"
-
-    @property
-    def solution_dir(self) -> Path:
-        return SOLUTIONS_DIR / self.slug
 
     @property
     def data_dir(self) -> Path:
@@ -61,30 +69,32 @@ class Lab:
     def readme(self) -> Path:
         return self.path / "README.md"
 
-    @property
-    def grader_module(self) -> str:
-        return f"grader.lab{self.number:02d}"
-
     def generator(self) -> Callable | None:
-        return _resolve(self.dataset.get("generator"))
+        return self.dataset_function("generator")
 
     def setup(self) -> Callable | None:
-        return _resolve(self.dataset.get("setup"))
+        return self.dataset_function("setup")
+
+    def dataset_function(self, role: str) -> Callable | None:
+        """The function [dataset] names for `role` ("generator" or "setup") in the [parts] dataset module."""
+        name = self.dataset.get(role)
+        return getattr(importlib.import_module(self.dataset_module), name) if name else None
 
 
-def _resolve(spec: str | None) -> Callable | None:
-    if not spec:
-        return None
-    module, _, name = spec.partition(":")
-    return getattr(importlib.import_module(module), name)
-
-
-def load(folder: Path) -> Lab:
+def load(folder: Path, root: Path = REPO_ROOT) -> Lab:
+    """Reads folder/lab.toml; [parts] paths resolve under `root`, the repository the labs folder sits in."""
     try:
         manifest = tomllib.loads((folder / "lab.toml").read_text())
+        parts = manifest["parts"]
+        missing, unknown = set(PARTS) - parts.keys(), parts.keys() - set(PARTS)
+        if missing or unknown:
+            raise ValueError(f"[parts] must name exactly {', '.join(PARTS)}"
+                             + (f"; missing {', '.join(sorted(missing))}" if missing else "")
+                             + (f"; unknown {', '.join(sorted(unknown))}" if unknown else ""))
         return Lab(
+            path=folder,
             number=int(manifest["id"]),
-            slug=manifest.get("slug", folder.name),
+            slug=manifest["slug"],
             title=manifest["title"],
             domain=int(manifest["domain"]),
             tasks=tuple(manifest["tasks"]),
@@ -92,15 +102,25 @@ def load(folder: Path) -> Lab:
             minutes=int(manifest.get("minutes", 45)),
             entrypoints=tuple(manifest.get("entrypoints", ())),
             hints=tuple(h["text"] for h in manifest.get("hints", ())),
+            dataset_module=parts["dataset"],
+            grader_module=parts["grader"],
+            solution_dir=root / parts["solution"],
+            test_file=root / parts["test"],
             dataset=manifest.get("dataset", {}),
             resources=manifest.get("resources", {}),
         )
-    except (OSError, KeyError, ValueError, TypeError) as error:
+    except KeyError as error:
+        raise LabManifestError(f"{folder / 'lab.toml'}: missing key {error}") from None
+    except (OSError, ValueError, TypeError) as error:
         raise LabManifestError(f"{folder / 'lab.toml'}: {type(error).__name__}: {error}") from None
 
 
-def all_labs() -> list[Lab]:
-    return sorted((load(folder) for folder in LABS_DIR.iterdir() if (folder / "lab.toml").exists()), key=lambda lab: lab.number)
+def lab_folders(root: Path = REPO_ROOT) -> list[Path]:
+    return sorted(folder for folder in (root / "labs").iterdir() if (folder / "lab.toml").exists())
+
+
+def all_labs(root: Path = REPO_ROOT) -> list[Lab]:
+    return sorted((load(folder, root) for folder in lab_folders(root)), key=lambda lab: lab.number)
 
 
 def get_lab(number: int | str) -> Lab:
@@ -110,6 +130,17 @@ def get_lab(number: int | str) -> Lab:
             return lab
     known = ", ".join(f"{lab.number} ({lab.slug})" for lab in labs)
     raise UnknownLab(f"there is no lab {number}; the labs are: {known}")
+
+
+def empty_bucket(s3, bucket: str) -> None:
+    """Deletes every version, delete marker and unfinished upload in the bucket (a lab's reset, a check's
+    probe bucket)."""
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        doomed = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+        if doomed:
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed, "Quiet": True})
+    for upload in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
+        s3.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
 
 
 @dataclass(frozen=True)

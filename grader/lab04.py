@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from dealab import pricing
 from dealab.datasets import lifecycle_lab as plan_rules
-from dealab.labrun import empty_bucket
+from dealab.labs import empty_bucket
 from grader.core import Fail, LabContext, check
 
 BUCKET = plan_rules.BUCKET

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import json
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -12,11 +11,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from dealab.config import Settings
 from dealab.labs import Lab, code_dir
+from dealab.wire.store import JsonFile
 from grader.core import Check, Fail, LabContext, checks_of
 
 PASS, FAIL, ERROR = "PASS", "FAIL", "ERROR"
 # who wrote the code that last ran for a lab: a score the reference solution earned is not the learner's
 BY_LEARNER, BY_REFERENCE = "learner", "reference solution"
+SCORES_FILE = "scores.json"
 
 
 @dataclass(frozen=True)
@@ -111,27 +112,27 @@ def grade(lab: Lab, settings: Settings, seed: str, progress=None, record: bool =
     return report
 
 
+def _scores(settings: Settings) -> JsonFile:
+    """Lab number → the last graded score: the grader owns this file; `dealab labs` and `reset-N` ask through
+    `last_scores` and `forget_score`."""
+    return JsonFile(settings.state_dir / SCORES_FILE)
+
+
 def record_score(settings: Settings, report: Report) -> None:
-    path = settings.state_dir / "scores.json"
-    try:
-        scores = json.loads(path.read_text())
-    except (FileNotFoundError, ValueError):
-        scores = {}
-    scores[str(report.lab)] = {"score": report.score, "total": report.total, "at": time.strftime("%Y-%m-%d %H:%M"),
-                               "earned_by": report.earned_by}
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(scores, indent=2))
+    scores = _scores(settings)
+    recorded = scores.load({})
+    recorded[str(report.lab)] = {"score": report.score, "total": report.total, "at": time.strftime("%Y-%m-%d %H:%M"),
+                                 "earned_by": report.earned_by}
+    scores.save(recorded)
 
 
 def forget_score(settings: Settings, lab: int) -> None:
     """`reset-N`: the lab's resources are gone, so is its score."""
-    scores = last_scores(settings)
-    if scores.pop(str(lab), None) is not None:
-        (settings.state_dir / "scores.json").write_text(json.dumps(scores, indent=2))
+    scores = _scores(settings)
+    recorded = scores.load({})
+    if recorded.pop(str(lab), None) is not None:
+        scores.save(recorded)
 
 
 def last_scores(settings: Settings) -> dict:
-    try:
-        return json.loads((settings.state_dir / "scores.json").read_text())
-    except (FileNotFoundError, ValueError):
-        return {}
+    return _scores(settings).load({})

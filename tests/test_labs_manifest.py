@@ -1,30 +1,85 @@
 """Every lab folder is complete and consistent: manifest, exercise, starter, solution, checks."""
 
 import ast
-import importlib
+import shutil
+from pathlib import Path
 
 import pytest
 
+from dealab.config import REPO_ROOT
+from dealab.labcheck import PARTS, check_labs
 from dealab.labs import all_labs
-from dealab.syllabus import TASKS
-from grader.core import checks_of
+from tests.test_cli import dealab
 
 LABS = all_labs()
 
 
-@pytest.mark.parametrize("lab", LABS, ids=[lab.slug for lab in LABS])
-def test_lab_is_complete(lab):
-    assert lab.readme.exists() and "check" in lab.readme.read_text().lower()
-    assert set(lab.tasks) <= TASKS.keys()
-    assert lab.entrypoints and lab.hints
-    for name in lab.entrypoints:
-        assert (lab.starter_dir / name).exists() and (lab.solution_dir / name).exists()
-    checks = checks_of(importlib.import_module(lab.grader_module))
-    assert checks, "a lab without checks grades nothing"
-    prefix = f"L{lab.number:02d}-"
-    for check_ in checks:
-        assert check_.id.startswith(prefix) and check_.hints and all(check_.hints) and check_.points > 0
-        assert check_.task in lab.tasks, f"{check_.id} covers {check_.task}, not listed in lab.toml tasks"
+WIRINGS = check_labs()
+
+
+@pytest.mark.parametrize("wiring", WIRINGS, ids=[wiring.folder.name for wiring in WIRINGS])
+def test_every_part_of_the_lab_exists_and_agrees(wiring):
+    assert wiring.ok, "; ".join(f"{f.part}: {f.detail}" for f in wiring.findings if not f.ok)
+    assert [f.part for f in wiring.findings] == list(PARTS)
+
+
+def test_the_check_command_passes_on_the_repo():
+    result = dealab("labs", "--check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{len(LABS)} labs, every part present and in agreement" in result.stdout
+
+
+def _copy_of_the_labs(root: Path) -> Path:
+    """The parts `labs --check` reads, copied under `root` (modules still come from the installed package)."""
+    shutil.copytree(REPO_ROOT / "labs", root / "labs", ignore=shutil.ignore_patterns("data", "__pycache__"))
+    shutil.copytree(REPO_ROOT / "solutions", root / "solutions", ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "tests").mkdir()
+    for lab in LABS:
+        shutil.copy(lab.test_file, root / "tests" / lab.test_file.name)
+    return root
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{path} no longer holds {old!r}"
+    path.write_text(text.replace(old, new, 1))
+
+
+# what a half-wired lab looks like → (lab folder, part, words the reason must hold)
+BREAKAGES = {
+    "grader module renamed": (lambda root: _edit(root / "labs/04-s3-lifecycle/lab.toml", 'grader = "grader.lab04"', 'grader = "grader.lab4"'),
+                              "04-s3-lifecycle", "grader", "grader module grader.lab4 does not import"),
+    "solution lacks an entrypoint": (lambda root: (root / "solutions/06-glue-etl/run_job.py").unlink(),
+                                     "06-glue-etl", "solution", "lacks entrypoint(s) run_job.py"),
+    "[parts] missing": (lambda root: _edit(root / "labs/07-athena-analysis/lab.toml", "[parts]", "[partz]"),
+                        "07-athena-analysis", "lab.toml", "missing key 'parts'"),
+    "task not in the syllabus": (lambda root: _edit(root / "labs/05-catalog-crawlers/lab.toml", '"2.4"]', '"2.4", "9.9"]'),
+                                 "05-catalog-crawlers", "tasks", "['9.9'] are not task statements"),
+    "slug disagrees with the folder": (lambda root: _edit(root / "labs/01-s3-landing-zone/lab.toml", 'slug = "01-s3-landing-zone"', 'slug = "01-landing"'),
+                                       "01-s3-landing-zone", "lab.toml", "slug '01-landing' is not the folder's name"),
+    "generator named wrong": (lambda root: _edit(root / "labs/08-dynamodb-modelling/lab.toml", 'generator = "generate"', 'generator = "generat"'),
+                              "08-dynamodb-modelling", "dataset", "generator 'generat' is not a function of dealab.datasets.order_model"),
+    "test file gone": (lambda root: (root / "tests/test_lab03.py").unlink(), "03-firehose-lake", "test", "test_lab03.py is missing"),
+}
+
+
+@pytest.mark.parametrize("breakage", BREAKAGES)
+def test_a_half_wired_lab_is_reported_with_the_reason(tmp_path, breakage):
+    break_it, folder, part, reason = BREAKAGES[breakage]
+    root = _copy_of_the_labs(tmp_path)
+    assert all(wiring.ok for wiring in check_labs(root)), "the untouched copy must pass"
+    break_it(root)
+    broken = {(w.folder.name, f.part): f.detail for w in check_labs(root) for f in w.findings if not f.ok}
+    assert list(broken) == [(folder, part)] and reason in broken[(folder, part)], broken
+
+
+def test_the_check_command_names_the_broken_part_and_fails(tmp_path):
+    root = _copy_of_the_labs(tmp_path)
+    (root / "solutions/06-glue-etl/run_job.py").unlink()
+    result = dealab("labs", "--check", "--root", str(root))
+    assert result.returncode != 0 and "Traceback" not in result.stdout + result.stderr
+    assert "06-glue-etl solution: solution lacks entrypoint(s) run_job.py" in result.stdout
+    assert "half-wired lab(s): 06-glue-etl" in result.stdout
 
 
 @pytest.mark.parametrize("lab", LABS, ids=[lab.slug for lab in LABS])
@@ -41,7 +96,6 @@ def test_learner_code_is_plain_aws_code(lab):
 
 def test_readme_lab_table_matches_the_manifests():
     from dealab.cli import labs_markdown
-    from dealab.config import REPO_ROOT
 
     readme = (REPO_ROOT / "README.md").read_text()
     table = readme.split("<!-- labs-table", 1)[1].split("-->", 1)[1].split("<!-- /labs-table -->", 1)[0].strip()
