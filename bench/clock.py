@@ -93,19 +93,19 @@ def _client(endpoint: str, service: str):
 def _seed_s3(endpoint: str, objects: int, rng: random.Random, versioned: bool) -> None:
     from moto.s3.models import s3_backends
 
-    from dealab.stack import motohooks
+    from dealab.wire import labtime
 
     s3 = _client(endpoint, "s3")
     s3.create_bucket(Bucket=BUCKET)
     if versioned:
         s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
     backend = s3_backends[ACCOUNT]["aws"]
-    now = motohooks.now()
+    now = labtime.now()
     body = b"x" * 1024
     tagged = []
     for index in range(objects):
         key = f"p{index % PREFIXES}/{index:07d}.dat"
-        with motohooks.frozen_at(now - datetime.timedelta(seconds=rng.uniform(0, 365 * 86400))):
+        with labtime.frozen_at(now - datetime.timedelta(seconds=rng.uniform(0, 365 * 86400))):
             backend.put_object(BUCKET, key, body)
         if key.startswith("p7/"):
             tagged.append((key, "cold" if index % 2 else "warm"))

@@ -9,11 +9,11 @@ import pytest
 from boto3.s3.transfer import TransferConfig
 from werkzeug.serving import make_server
 
-from dealab.engines import Engine, EngineContext
+from dealab.wire.engine import Engine, EngineContext
 from dealab.stack.backend import EmbeddedMoto
 from dealab.stack.gateway import Gateway
 from dealab.stack.journal import Journal
-from dealab.stack.messages import AwsResponse
+from dealab.wire.messages import AwsResponse
 from dealab.stack.control import free_port_pair
 
 
@@ -21,13 +21,13 @@ class RecordingEngine(Engine):
     """Answers Glue GetJobRuns itself and watches (but passes on) every S3 PutObject."""
 
     name = "recording"
-    routes = frozenset({("glue", "GetJobRuns"), ("s3", "PutObject")})
+    operations = {("glue", "GetJobRuns"): "_record", ("s3", "PutObject"): "_record"}
 
     def __init__(self, context):
         super().__init__(context)
         self.seen = []
 
-    def handle(self, request):
+    def _record(self, request):
         self.seen.append((request.service, request.operation, request.region, len(request.body)))
         if request.operation == "GetJobRuns":
             return AwsResponse.json({"JobRuns": [{"Id": "jr_from_engine", "JobName": request.json["JobName"]}]})

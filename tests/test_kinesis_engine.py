@@ -10,9 +10,9 @@ import pytest
 from botocore.exceptions import ClientError
 from werkzeug.datastructures import Headers
 
-from dealab.engines import EngineContext
+from dealab.wire.engine import EngineContext
 from dealab.engines.kinesis import KinesisEngine, iterators
-from dealab.stack.messages import AwsRequest, AwsResponse
+from dealab.wire.messages import AwsRequest, AwsResponse
 from tests.conftest import admin_headers, client
 
 

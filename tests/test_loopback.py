@@ -8,7 +8,7 @@ import pytest
 from moto.moto_server.werkzeug_app import MotoRequestHandler
 from werkzeug.serving import make_server
 
-from dealab.stack.loopback import Loopback
+from dealab.wire.loopback import Loopback
 from dealab.stack.server import build_gateway
 from dealab.stack.control import free_port_pair
 

@@ -19,6 +19,7 @@ from moto.core import serialize as moto_serialize
 from moto.core.utils import get_service_model
 
 from dealab.stack import motofast, motohooks
+from dealab.wire import labtime
 
 START = datetime.datetime(2026, 3, 1, 8, 30, 15)
 # headers that differ from call to call whatever the patches do
@@ -63,7 +64,7 @@ def answers(scenario, patched: bool, monkeypatch=None) -> list[tuple]:
 
     def at(step: int | None = None):
         """A fixed moment for the next call: the scenario's n-th second, or the next one."""
-        return motohooks.frozen_at(START + datetime.timedelta(seconds=next(clock) if step is None else step))
+        return labtime.frozen_at(START + datetime.timedelta(seconds=next(clock) if step is None else step))
 
     with moto_functions(patched), mock_aws(), motohooks.seeded(6):
         clients = {}
@@ -345,7 +346,7 @@ def test_the_clock_engines_parser_reads_s3_answers_as_botocore_does():
     with moto_functions(patched=True), mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t")
         s3.meta.events.register("after-call", lambda http_response, model, **_: captured.append((http_response, model)))
-        versioned_bucket(s3, lambda step=None: motohooks.frozen_at(START), "fast-parse", suspend=False)
+        versioned_bucket(s3, lambda step=None: labtime.frozen_at(START), "fast-parse", suspend=False)
         s3.create_multipart_upload(Bucket="fast-parse", Key="upload")
         s3.put_object_tagging(Bucket="fast-parse", Key=KEYS[1], Tagging={"TagSet": [{"Key": "k", "Value": "v"}]})
         s3.list_object_versions(Bucket="fast-parse")

@@ -3,7 +3,7 @@
 import pytest
 from werkzeug.datastructures import Headers
 
-from dealab.stack.operations import identify
+from dealab.wire.operations import identify
 
 
 def signed(service: str, region: str = "eu-west-1", **extra) -> Headers:

@@ -24,7 +24,7 @@ from botocore.exceptions import ClientError
 from dealab.engines.firehose.buffers import Buffer
 from dealab.stack import control
 from dealab.stack.repair import repair_state
-from dealab.stack.store import UnsafeName, child_path
+from dealab.wire.store import UnsafeName, child_path
 from tests import conftest
 from tests.conftest import client, make_settings
 

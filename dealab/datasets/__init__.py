@@ -8,7 +8,7 @@ import secrets
 from pathlib import Path
 
 from dealab.config import Settings
-from dealab.stack.store import write_atomic
+from dealab.wire.store import write_atomic
 
 
 def learner_seed(settings: Settings) -> str:

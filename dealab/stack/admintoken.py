@@ -11,7 +11,7 @@ import os
 import secrets
 from pathlib import Path
 
-from dealab.stack.store import write_atomic
+from dealab.wire.store import write_atomic
 
 TOKEN_HEADER = "X-Dealab-Admin-Token"
 TOKEN_FILE = "admin-token"

@@ -13,9 +13,10 @@ import requests
 from werkzeug.test import run_wsgi_app
 
 from dealab.stack import motohooks, snapshot
+from dealab.wire import labtime
 from dealab.stack.journal import Journal
-from dealab.stack.store import ReadReport
-from dealab.stack.messages import AwsRequest, AwsResponse
+from dealab.wire.store import ReadReport
+from dealab.wire.messages import AwsRequest, AwsResponse
 
 # Requests that only read state are not journaled; everything else changes it (ReceiveMessage included).
 READ_ONLY_PREFIXES = ("Get", "List", "Describe", "Head", "Query", "Scan", "Search", "Select", "Lookup", "BatchGet", "Test")
@@ -146,7 +147,7 @@ class EmbeddedMoto:
         total = self.journal.count_after(after)
         reading = ReadReport()
         for entry in self.journal.entries(after, reading):
-            with self._lock, motohooks.frozen_at(entry.time), motohooks.seeded(entry.seq), motohooks.replaying(entry.tape):
+            with self._lock, labtime.frozen_at(entry.time), motohooks.seeded(entry.seq), motohooks.replaying(entry.tape):
                 try:
                     response = self._call(entry.environ, entry.body)
                     failure = None if _applied(response) else f"answered {response.status}: {_error_text(response)}"
@@ -173,8 +174,8 @@ class EmbeddedMoto:
             self._last_request = time.monotonic()
             if not is_mutating(request):
                 return self._call(environ, request.body)
-            seq, moment, started = self.journal.next_seq(), motohooks.now(), time.perf_counter()
-            with motohooks.frozen_at(moment), motohooks.seeded(seq), motohooks.recording() as tape:
+            seq, moment, started = self.journal.next_seq(), labtime.now(), time.perf_counter()
+            with labtime.frozen_at(moment), motohooks.seeded(seq), motohooks.recording() as tape:
                 response = self._call(environ, request.body)
             if _applied(response):
                 if motohooks.lock_was_released():  # a long poll let others in: their entries come first

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from dealab.config import Settings
 from dealab.stack.server import EXIT_PORT_TAKEN
-from dealab.stack.store import write_atomic
+from dealab.wire.store import write_atomic
 
 # A start that restores a large state takes as long as it takes; one that shows no progress this long is stuck.
 STALL_SECONDS = 180

@@ -24,7 +24,7 @@ from typing import Protocol
 from urllib.parse import unquote
 
 from dealab.stack.admintoken import TOKEN_HEADER
-from dealab.stack.messages import AwsRequest, AwsResponse
+from dealab.wire.messages import AwsRequest, AwsResponse
 from dealab.stack.signatures import AuthFailure, Credential, CredentialLookup, RawRequest, Verifier, credential_for
 
 ADMIN_PREFIX = "/_dealab/"
@@ -244,7 +244,7 @@ def _protocol(request: AwsRequest, headers: dict) -> str:
         return "smithy-rpc-v2-cbor"
     if "x-amz-target" in headers:
         return "json"
-    from dealab.stack.operations import service_model
+    from dealab.wire.operations import service_model
 
     model = service_model(request.service)
     if model is None:

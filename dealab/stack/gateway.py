@@ -10,12 +10,12 @@ from collections.abc import Callable
 from werkzeug.datastructures import Headers
 from werkzeug.wsgi import get_input_stream
 
-from dealab.engines import ANY_OPERATION, ENGINE_HEADER, Engine
+from dealab.wire.engine import ENGINE_HEADER, Engine
 from dealab.stack.door import Door
-from dealab.stack.loopback import ENGINE_ENVIRON_KEY
+from dealab.wire.loopback import ENGINE_ENVIRON_KEY
 from dealab.stack.backend import BackendUnavailable
-from dealab.stack.messages import AwsRequest, AwsResponse
-from dealab.stack.operations import identify
+from dealab.wire.messages import AwsRequest, AwsResponse
+from dealab.wire.operations import identify
 
 log = logging.getLogger("dealab.gateway")
 
@@ -85,7 +85,7 @@ class Gateway:
 
     def dispatch(self, request: AwsRequest, environ: dict) -> AwsResponse:
         """Runs the request through every engine that takes it, in order, and then the backend."""
-        chain = [engine for engine in self.engines if self._takes(engine, request)]
+        chain = [engine for engine in self.engines if engine.method_for(request)]
 
         def step(position: int) -> Callable[[AwsRequest], AwsResponse]:
             def forward(current: AwsRequest) -> AwsResponse:
@@ -97,15 +97,6 @@ class Gateway:
             return forward
 
         return step(0)(request)
-
-    @staticmethod
-    def _takes(engine: Engine, request: AwsRequest) -> bool:
-        routes = engine.routes
-        return (
-            (request.service, request.operation) in routes
-            or (request.service, ANY_OPERATION) in routes
-            or (ANY_OPERATION, ANY_OPERATION) in routes
-        )
 
     def _admin(self, request: AwsRequest) -> AwsResponse:
         handler = self.admin.get(request.path[len(ADMIN_PREFIX):].strip("/"))

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dealab.stack.store import JsonLines, ReadReport, json_line, parse_json_lines, set_aside, write_atomic
+from dealab.wire.store import JsonLines, ReadReport, json_line, parse_json_lines, set_aside, write_atomic
 
 log = logging.getLogger("dealab.journal")
 

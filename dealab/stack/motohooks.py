@@ -27,22 +27,12 @@ from contextlib import contextmanager
 import moto.core.utils as moto_utils
 from moto.moto_api._internal import mock_random
 
+from dealab.wire import labtime
+
 _original_utcnow = moto_utils.utcnow
 _state = threading.local()
 _patched: set[str] = set()
 _modules_seen = 0
-_offset = datetime.timedelta(0)
-
-
-def now() -> datetime.datetime:
-    """moto's current time (naive UTC): a frozen replay time if one is set, else the clock."""
-    frozen = getattr(_state, "frozen", None)
-    return frozen if frozen is not None else _original_utcnow() + _offset
-
-
-def set_offset(offset: datetime.timedelta) -> None:
-    global _offset
-    _offset = offset
 
 
 def install() -> None:
@@ -52,7 +42,7 @@ def install() -> None:
     from dealab.stack import motofast
 
     FakeBucket.get_permission = lambda self, action, resource: PermissionResult.NEUTRAL
-    moto_utils.utcnow = now
+    moto_utils.utcnow = labtime.now
     motofast.install()
     patch_new_modules()
     install_draw_and_clock_patches()
@@ -69,7 +59,7 @@ def _stamp_buckets_with_moto_time(bucket_class) -> None:
 
     def init(self, *args, **kwargs):
         original_init(self, *args, **kwargs)
-        self.creation_date = now().replace(tzinfo=datetime.timezone.utc)
+        self.creation_date = labtime.now().replace(tzinfo=datetime.timezone.utc)
 
     init.dealab_stamped = True
     bucket_class.__init__ = init
@@ -95,19 +85,8 @@ def patch_new_modules() -> None:
         if name in _patched or not name.startswith("moto") or module is None:
             continue
         if getattr(module, "utcnow", None) is _original_utcnow:
-            module.utcnow = now
+            module.utcnow = labtime.now
         _patched.add(name)
-
-
-@contextmanager
-def frozen_at(moment: datetime.datetime | None) -> Iterator[None]:
-    """Freezes moto's "now" at `moment` (with None, lifts a freeze) for a while, then puts back what was there."""
-    before = getattr(_state, "frozen", None)
-    _state.frozen = moment
-    try:
-        yield
-    finally:
-        _state.frozen = before
 
 
 @contextmanager
@@ -173,7 +152,6 @@ def tape_draw(kind: str, draw, encode=lambda value: value, decode=lambda value: 
 # (its `os`, `uuid4`, `random`, `time`, `datetime`, or a method of one class), never the shared module itself,
 # so nothing outside that moto module sees a difference.
 
-_EPOCH = datetime.datetime(1970, 1, 1)
 # A long poll sleeps this long at most before looking again at messages whose visibility or delay ran out
 # (new messages wake it at once).
 LONG_POLL_RECHECK_SECONDS = 0.5
@@ -191,24 +169,9 @@ class StandIn:
         return getattr(self._module, name)
 
 
-def live_now() -> datetime.datetime:
-    """Lab time now, ignoring a frozen replay time (for waits, which run in real time)."""
-    return _original_utcnow() + _offset
-
-
-def live_unix_time() -> float:
-    """time.time() on the lab clock, ignoring a frozen replay time: what engines stamp their records with."""
-    return (live_now() - _EPOCH).total_seconds()
-
-
-def lab_offset_seconds() -> float:
-    """How far the lab clock is ahead of real time, for processes of the stack's that keep their own time."""
-    return _offset.total_seconds()
-
-
 def lab_unix_time() -> float:
-    """time.time() on the lab clock."""
-    return (now() - _EPOCH).total_seconds()
+    """time.time() on the lab clock, as a moto module that calls time.time() sees it (frozen on replay)."""
+    return (labtime.now() - labtime.EPOCH).total_seconds()
 
 
 class _AnyDatetime(type):
@@ -223,7 +186,7 @@ class LabDatetime(datetime.datetime, metaclass=_AnyDatetime):
 
     @classmethod
     def now(cls, tz=None):
-        moment = now().replace(tzinfo=datetime.timezone.utc)
+        moment = labtime.now().replace(tzinfo=datetime.timezone.utc)
         return moment.astimezone(tz) if tz is not None else moment.astimezone().replace(tzinfo=None)
 
 
@@ -316,7 +279,7 @@ def _receive_in_real_time(original):
         messages = receive_now()
         if is_replaying():
             while not messages and (moment := tape_draw("sqs.received_at", lambda: None, decode=datetime.datetime.fromisoformat)):
-                with frozen_at(moment):
+                with labtime.frozen_at(moment):
                     _reseed()
                     messages = receive_now()
             return messages
@@ -325,11 +288,11 @@ def _receive_in_real_time(original):
         queue = self.get_queue(queue_name)
         deadline = time.monotonic() + wait_seconds_timeout
         while not messages and (remaining := deadline - time.monotonic()) > 0:
-            with request_lock_released(), frozen_at(None):
+            with request_lock_released(), labtime.frozen_at(None):
                 if not _wait_for_visible_messages(queue, min(remaining, LONG_POLL_RECHECK_SECONDS)):
                     continue
-            moment = tape_draw("sqs.received_at", live_now, encode=_encode_moment)
-            with frozen_at(moment):
+            moment = tape_draw("sqs.received_at", labtime.live_now, encode=_encode_moment)
+            with labtime.frozen_at(moment):
                 _reseed()
                 messages = receive_now()
         return messages

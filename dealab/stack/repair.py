@@ -17,7 +17,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from dealab.stack.store import JsonLines, set_aside, set_aside_sqlite, sqlite_damage
+from dealab.wire.store import JsonLines, set_aside, set_aside_sqlite, sqlite_damage
 
 # Folders (at any depth) that hold no state of ours to repair: the journal and snapshots have their own
 # repair, and a query's scratch space is thrown away on every start.

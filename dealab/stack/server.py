@@ -18,13 +18,14 @@ from pathlib import Path
 
 from werkzeug.serving import make_server
 
-from dealab.engines import EngineContext, load_engines
+from dealab.engines import load_engines
+from dealab.wire.engine import EngineContext
 from dealab.stack.admintoken import ensure_token
 from dealab.stack.backend import EmbeddedMoto, Progress, RemoteBackend
 from dealab.stack.door import Door
 from dealab.stack.gateway import SECURE_TRANSPORT_KEY, Gateway
 from dealab.stack.journal import Journal
-from dealab.stack.messages import AwsResponse
+from dealab.wire.messages import AwsResponse
 
 log = logging.getLogger("dealab.server")
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dealab.stack.journal import INLINE_BODY_LIMIT, Blobs
-from dealab.stack.store import write_atomic
+from dealab.wire.store import write_atomic
 
 log = logging.getLogger("dealab.snapshot")
 

@@ -12,10 +12,10 @@ from collections import OrderedDict
 
 from typing import TYPE_CHECKING
 
-from dealab.stack import motohooks
-from dealab.engines import ANY_OPERATION, Engine, EngineContext
+from dealab.wire import labtime
+from dealab.wire.engine import Engine, EngineContext
 from dealab.engines.athena.store import STACK_STOPPED_REASON, Store
-from dealab.stack.messages import AwsRequest, AwsResponse
+from dealab.wire.messages import AwsRequest, AwsResponse
 
 # The query machinery (duckdb, sqlglot: ~65 MB and ~0.2 s) loads with the first Athena call that needs it,
 # not with the stack, so a learner who never touches Athena does not pay for it.
@@ -55,7 +55,32 @@ class InvalidRequest(Exception):
 
 class AthenaEngine(Engine):
     name = "athena"
-    routes = frozenset({("athena", ANY_OPERATION)})
+    # Every Athena operation dealab answers; the rest (tags, prepared statements, …) go on to the backend.
+    operations = {("athena", name): f"op_{name}" for name in (
+        "CreateWorkGroup",
+        "GetWorkGroup",
+        "ListWorkGroups",
+        "UpdateWorkGroup",
+        "DeleteWorkGroup",
+        "CreateNamedQuery",
+        "GetNamedQuery",
+        "UpdateNamedQuery",
+        "DeleteNamedQuery",
+        "ListNamedQueries",
+        "BatchGetNamedQuery",
+        "StartQueryExecution",
+        "GetQueryExecution",
+        "BatchGetQueryExecution",
+        "ListQueryExecutions",
+        "StopQueryExecution",
+        "GetQueryResults",
+        "ListDataCatalogs",
+        "GetDataCatalog",
+        "ListDatabases",
+        "GetDatabase",
+        "ListTableMetadata",
+        "GetTableMetadata",
+    )}
 
     def __init__(self, context: EngineContext):
         super().__init__(context)
@@ -87,10 +112,8 @@ class AthenaEngine(Engine):
                 self._runner = QueryRunner(self.context.endpoint_url, self.context.region, self.catalog, scratch, self._record)
             return self._runner
 
-    def handle(self, request: AwsRequest) -> AwsResponse:
-        handler = getattr(self, f"op_{request.operation}", None)
-        if handler is None:
-            return request.send_on()
+    def answer(self, handler, request: AwsRequest) -> AwsResponse:
+        # each op_ method takes the request's parameters and returns its result as JSON data
         try:
             return AwsResponse.json(handler(request.json))
         except InvalidRequest as error:
@@ -114,7 +137,7 @@ class AthenaEngine(Engine):
     def _fail_interrupted(self) -> None:
         for execution in self.store.all("execution"):
             if execution["Status"]["State"] not in FINAL_STATES:
-                execution["Status"].update(State="FAILED", StateChangeReason=STACK_STOPPED_REASON, CompletionDateTime=motohooks.live_unix_time())
+                execution["Status"].update(State="FAILED", StateChangeReason=STACK_STOPPED_REASON, CompletionDateTime=labtime.unix_time())
                 self.store.put("execution", execution["QueryExecutionId"], execution)
 
     # ------------------------------------------------------------ work groups
@@ -122,7 +145,7 @@ class AthenaEngine(Engine):
     def _work_group(self, name: str) -> dict:
         group = self.store.get("workgroup", name)
         if group is None and name == PRIMARY:
-            group = {"Name": PRIMARY, "State": "ENABLED", "Description": "", "CreationTime": motohooks.live_unix_time(),
+            group = {"Name": PRIMARY, "State": "ENABLED", "Description": "", "CreationTime": labtime.unix_time(),
                      "Configuration": {"EnforceWorkGroupConfiguration": False, "PublishCloudWatchMetricsEnabled": False,
                                        "RequesterPaysEnabled": False, "EngineVersion": ENGINE_VERSION}}
             self.store.put("workgroup", PRIMARY, group)
@@ -137,7 +160,7 @@ class AthenaEngine(Engine):
         configuration = {"EnforceWorkGroupConfiguration": True, "PublishCloudWatchMetricsEnabled": True,
                          "RequesterPaysEnabled": False, "EngineVersion": ENGINE_VERSION, **params.get("Configuration", {})}
         self.store.put("workgroup", name, {"Name": name, "State": "ENABLED", "Description": params.get("Description", ""),
-                                           "CreationTime": motohooks.live_unix_time(), "Configuration": configuration, "Tags": params.get("Tags", [])})
+                                           "CreationTime": labtime.unix_time(), "Configuration": configuration, "Tags": params.get("Tags", [])})
         return {}
 
     def op_GetWorkGroup(self, params: dict) -> dict:
@@ -273,7 +296,7 @@ class AthenaEngine(Engine):
             "ResultConfiguration": {"OutputLocation": output_folder + pattern.format(id=execution_id)},
             "ResultReuseConfiguration": {"ResultReuseByAgeConfiguration": {"Enabled": False}},
             "QueryExecutionContext": params.get("QueryExecutionContext", {}),
-            "Status": {"State": "QUEUED", "SubmissionDateTime": motohooks.live_unix_time()},
+            "Status": {"State": "QUEUED", "SubmissionDateTime": labtime.unix_time()},
             "Statistics": {"EngineExecutionTimeInMillis": 0, "DataScannedInBytes": 0, "TotalExecutionTimeInMillis": 0},
             "WorkGroup": work_group_name,
             "EngineVersion": ENGINE_VERSION,
@@ -300,7 +323,7 @@ class AthenaEngine(Engine):
                 return
             status, statistics = execution["Status"], execution["Statistics"]
             status["State"] = state
-            now = motohooks.live_unix_time()
+            now = labtime.unix_time()
             if started is not None:
                 statistics["QueryQueueTimeInMillis"] = int((started - status["SubmissionDateTime"]) * 1000)
             if reason:

@@ -26,7 +26,7 @@ import duckdb_extension_httpfs
 from botocore.exceptions import ClientError
 
 from dealab.config import TEST_ACCESS_KEY, TEST_SECRET_KEY
-from dealab.stack import motohooks
+from dealab.wire import labtime
 from dealab.engines.athena import results, sandbox, statements, translate
 from dealab.engines.athena.catalog import GlueCatalog, split_s3
 from dealab.engines.athena.errors import ENGINE_ERROR_TYPE, SYSTEM_ERROR, QueryError
@@ -214,7 +214,7 @@ class QueryRunner:
                 return
         started = time.time()
         # the queue time is measured against SubmissionDateTime, which is on the lab clock
-        self.on_change(execution_id, state="RUNNING", started=motohooks.live_unix_time())
+        self.on_change(execution_id, state="RUNNING", started=labtime.unix_time())
         box = None
         try:
             box = self._take_sandbox()

@@ -8,7 +8,7 @@ import threading
 import time
 from pathlib import Path
 
-from dealab.stack.store import set_aside_sqlite, sqlite_damage
+from dealab.wire.store import set_aside_sqlite, sqlite_damage
 
 STACK_STOPPED_REASON = "The query was interrupted: the dealab stack stopped while it ran"
 

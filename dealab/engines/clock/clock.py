@@ -1,7 +1,7 @@
 """The lab clock: real time plus an offset the learner moves forward, shared with the backend's "now".
 
 The offset is persisted with the stack's state. In the embedded backend, moto stamps everything it creates
-with `motohooks.now()`, which includes the same offset, so an object put after `advance 30d` is dated 30
+with `labtime.now()`, which includes the same offset, so an object put after `advance 30d` is dated 30
 days on, and an object put before it is 30 days old.
 """
 
@@ -11,8 +11,8 @@ import datetime
 import re
 from pathlib import Path
 
-from dealab.stack.store import JsonFile
-from dealab.stack import motohooks
+from dealab.wire.store import JsonFile
+from dealab.wire import labtime
 
 UTC = datetime.timezone.utc
 DAY = datetime.timedelta(days=1)
@@ -56,7 +56,7 @@ class LabClock:
     def __init__(self, state_dir: Path):
         self._file = JsonFile(state_dir / "clock.json")
         self.offset = datetime.timedelta(seconds=self._file.load({}).get("offset_seconds", 0.0))
-        motohooks.set_offset(self.offset)
+        labtime.set_offset(self.offset)
 
     @staticmethod
     def real_now() -> datetime.datetime:
@@ -68,13 +68,13 @@ class LabClock:
     def move_to(self, moment: datetime.datetime, persist: bool = True) -> None:
         """Points the clock (and the backend's notion of now) at `moment`; time keeps running from there."""
         self.offset = moment - self.real_now()
-        motohooks.set_offset(self.offset)
+        labtime.set_offset(self.offset)
         if persist:
             self.save()
 
     def reset(self) -> None:
         self.offset = datetime.timedelta(0)
-        motohooks.set_offset(self.offset)
+        labtime.set_offset(self.offset)
         self._file.remove()
 
     def save(self) -> None:

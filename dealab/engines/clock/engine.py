@@ -28,7 +28,7 @@ import botocore.session
 from botocore.parsers import DEFAULT_TIMESTAMP_PARSER, ResponseParserFactory, RestXMLParser
 
 from dealab import pricing as prices
-from dealab.engines import ENGINE_HEADER, Engine, EngineContext
+from dealab.wire.engine import Engine, EngineContext
 from dealab.engines.clock.clock import ClockError, LabClock, parse_duration, parse_moment
 from dealab.engines.clock.lifecycle import LIST_PAGE, LifecycleRun
 from dealab.engines.clock.overlay import RESTORE_DURATIONS, Overlay, epoch_second, parse_http_date
@@ -38,22 +38,37 @@ from dealab.engines.clock.rules import (
     LifecycleError,
     parse,
 )
-from dealab.stack.store import JsonFile
+from dealab.wire.store import JsonFile
 from dealab.engines.clock.tags import ObservedTags, tags_from_body, tags_from_header
 from dealab.engines.clock.ttl import TtlMarks, TtlRun, table_of_stream_arn
-from dealab.stack.messages import AwsRequest, AwsResponse
+from dealab.wire.messages import AwsRequest, AwsResponse
 
 log = logging.getLogger("dealab.clock")
 _UPLOAD_ID = re.compile(rb"<UploadId>([^<]+)</UploadId>")
 _COPY_ETAG = re.compile(rb"<ETag>([^<]+)</ETag>")
 
-LIFECYCLE_PUT = frozenset({"PutBucketLifecycleConfiguration", "PutBucketLifecycle"})
-LIFECYCLE_GET = frozenset({"GetBucketLifecycleConfiguration", "GetBucketLifecycle"})
-LISTINGS = frozenset({"ListObjects", "ListObjectsV2", "ListObjectVersions"})
-S3_OPERATIONS = LIFECYCLE_PUT | LIFECYCLE_GET | LISTINGS | {
-    "DeleteBucketLifecycle", "DeleteBucket", "HeadObject", "GetObject", "GetObjectAttributes", "RestoreObject", "CopyObject",
-    "CreateMultipartUpload", "CompleteMultipartUpload", "AbortMultipartUpload",
-    "PutObject", "PutObjectTagging", "DeleteObjectTagging",
+# S3 operation → the method that takes it (with the request, bucket and key)
+S3_OPERATIONS = {
+    "PutBucketLifecycleConfiguration": "_put_lifecycle",
+    "PutBucketLifecycle": "_put_lifecycle",
+    "GetBucketLifecycleConfiguration": "_get_lifecycle",
+    "GetBucketLifecycle": "_get_lifecycle",
+    "DeleteBucketLifecycle": "_delete_lifecycle",
+    "DeleteBucket": "_delete_bucket",
+    "ListObjects": "_listing",
+    "ListObjectsV2": "_listing",
+    "ListObjectVersions": "_listing",
+    "HeadObject": "_object_read",
+    "GetObject": "_object_read",
+    "GetObjectAttributes": "_object_attributes",
+    "RestoreObject": "_restore",
+    "PutObject": "_note_tags",
+    "PutObjectTagging": "_note_tags",
+    "DeleteObjectTagging": "_note_tags",
+    "CopyObject": "_copy_object",
+    "CreateMultipartUpload": "_create_upload",
+    "CompleteMultipartUpload": "_end_upload",
+    "AbortMultipartUpload": "_end_upload",
 }
 MINIMUM_SIZE_HEADER = "x-amz-transition-default-minimum-object-size"
 INVALID_OBJECT_STATE = "The operation is not valid for the object's storage class"
@@ -64,7 +79,7 @@ MAX_HISTORY_POINTS = 5000
 
 class ClockEngine(Engine):
     name = "clock"
-    routes = frozenset({("s3", operation) for operation in S3_OPERATIONS} | {("dynamodbstreams", "GetRecords")})
+    operations = {("s3", operation): method for operation, method in S3_OPERATIONS.items()} | {("dynamodbstreams", "GetRecords"): "_get_records"}
 
     def __init__(self, context: EngineContext):
         super().__init__(context)
@@ -90,44 +105,10 @@ class ClockEngine(Engine):
         self._clients: dict[str, object] = {}
 
     # ---- routing ---------------------------------------------------------------------------------
-    def handle(self, request: AwsRequest) -> AwsResponse:
-        if request.headers.get(ENGINE_HEADER) == self.name:
-            return request.send_on()
-        if request.service == "dynamodbstreams":
-            return self._get_records(request)
-        bucket, key = _bucket_and_key(request.path)
-        operation = request.operation
-        if operation in LIFECYCLE_PUT:
-            return self._put_lifecycle(request, bucket)
-        if operation in LIFECYCLE_GET:
-            return self._get_lifecycle(bucket)
-        if operation == "DeleteBucketLifecycle":
-            return self._delete_lifecycle(request, bucket)
-        if operation == "DeleteBucket":
-            response = request.send_on()
-            if response.status < 300:
-                self._forget_bucket(bucket)
-            return response
-        if operation in LISTINGS:
-            response = request.send_on()
-            if response.status == 200:
-                _replace_body(response, self.overlay.rewrite_listing(bucket, response.read()))
-            return response
-        if operation in ("HeadObject", "GetObject"):
-            return self._object_read(request, bucket, key)
-        if operation == "GetObjectAttributes":
-            return self._object_attributes(request, bucket, key)
-        if operation == "RestoreObject":
-            return self._restore(request, bucket, key)
-        if operation in ("PutObject", "PutObjectTagging", "DeleteObjectTagging"):
-            return self._note_tags(request, bucket, key)
-        if operation == "CopyObject":
-            return self._note_copy(request, bucket, key, self._copy(request))
-        if operation == "CreateMultipartUpload":
-            return self._create_upload(request)
-        if operation in ("CompleteMultipartUpload", "AbortMultipartUpload"):
-            return self._end_upload(request, bucket, key)
-        return request.send_on()
+    def answer(self, handler, request: AwsRequest) -> AwsResponse:
+        if request.service == "s3":  # the S3 methods take the bucket and key the path names
+            return handler(request, *_bucket_and_key(request.path))
+        return handler(request)
 
     def admin_routes(self):
         return {"clock": self._clock_admin, "storage": self._storage_admin}
@@ -156,7 +137,7 @@ class ClockEngine(Engine):
         except s3.exceptions.ClientError:
             return False
 
-    def _put_lifecycle(self, request: AwsRequest, bucket: str) -> AwsResponse:
+    def _put_lifecycle(self, request: AwsRequest, bucket: str, _key: str) -> AwsResponse:
         behaviour = request.headers.get(MINIMUM_SIZE_HEADER)
         try:
             rules = parse(request.body, behaviour)
@@ -176,7 +157,7 @@ class ClockEngine(Engine):
             self._configs_file.save(self._configs)
         return AwsResponse(200, [(MINIMUM_SIZE_HEADER, behaviour or DEFAULT_MINIMUM_SIZE_BEHAVIOUR)], b"")
 
-    def _get_lifecycle(self, bucket: str) -> AwsResponse:
+    def _get_lifecycle(self, request: AwsRequest, bucket: str, _key: str) -> AwsResponse:
         stored = self._configs.get(bucket)
         if stored is None:
             if not self._bucket_exists(bucket):
@@ -185,13 +166,25 @@ class ClockEngine(Engine):
         headers = [("Content-Type", "application/xml"), (MINIMUM_SIZE_HEADER, stored["behaviour"])]
         return AwsResponse(200, headers, base64.b64decode(stored["body"]))
 
-    def _delete_lifecycle(self, request: AwsRequest, bucket: str) -> AwsResponse:
+    def _delete_lifecycle(self, request: AwsRequest, bucket: str, _key: str) -> AwsResponse:
         if not self._bucket_exists(bucket):
             return AwsResponse.xml_error("NoSuchBucket", "The specified bucket does not exist", 404, bucket)
         with self._lock:
             if self._configs.pop(bucket, None) is not None:
                 self._configs_file.save(self._configs)
         return AwsResponse(204, [], b"")
+
+    def _delete_bucket(self, request: AwsRequest, bucket: str, _key: str) -> AwsResponse:
+        response = request.send_on()
+        if response.status < 300:
+            self._forget_bucket(bucket)
+        return response
+
+    def _listing(self, request: AwsRequest, bucket: str, _key: str) -> AwsResponse:
+        response = request.send_on()
+        if response.status == 200:
+            _replace_body(response, self.overlay.rewrite_listing(bucket, response.read()))
+        return response
 
     def _forget_bucket(self, bucket: str) -> None:
         with self._lock:
@@ -301,6 +294,9 @@ class ClockEngine(Engine):
         self.overlay.save()
         return AwsResponse(status, [] if version_id == "null" else [("x-amz-version-id", version_id)], b"")
 
+    def _copy_object(self, request: AwsRequest, bucket: str, key: str) -> AwsResponse:
+        return self._note_copy(request, bucket, key, self._copy(request))
+
     def _copy(self, request: AwsRequest) -> AwsResponse:
         source = request.headers.get("x-amz-copy-source", "")
         parts = urlsplit("/" + unquote(source.lstrip("/")))
@@ -315,7 +311,7 @@ class ClockEngine(Engine):
                     return _invalid_object_state(view.storage_class, f"/{src_bucket}/{src_key}")
         return request.send_on()
 
-    def _create_upload(self, request: AwsRequest) -> AwsResponse:
+    def _create_upload(self, request: AwsRequest, _bucket: str, _key: str) -> AwsResponse:
         """Notes when each multipart upload began: the embedded backend lists a fixed Initiated date."""
         response = request.send_on()
         if response.status == 200:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from dealab.engines.clock.clock import UTC, next_midnight
 from dealab.engines.clock.rules import ARCHIVE_CLASSES
-from dealab.stack.store import JsonFile
+from dealab.wire.store import JsonFile
 
 S3_NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
 # Time a restore takes per storage class and retrieval tier (the upper end of what AWS documents).

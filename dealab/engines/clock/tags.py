@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from urllib.parse import parse_qsl
 
-from dealab.stack.store import JsonFile
+from dealab.wire.store import JsonFile
 
 
 def tags_from_header(value: str | None) -> dict[str, str]:

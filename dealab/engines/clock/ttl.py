@@ -22,7 +22,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from dealab.engines.clock.clock import UTC
-from dealab.stack.store import JsonFile
+from dealab.wire.store import JsonFile
 
 SWEEP_INTERVAL = datetime.timedelta(hours=6)
 # as the GetRecords API spells it (Lambda event records spell the same fields type / principalId)

@@ -21,18 +21,19 @@ import threading
 from botocore import xform_name
 from botocore.exceptions import ClientError
 
-from dealab.engines import ANY_OPERATION, ENGINE_HEADER, Engine, EngineContext
+from dealab.wire.engine import ANY_OPERATION, Engine, EngineContext
 from dealab.engines.faults import errors
 from dealab.engines.faults.rules import Rule, RuleError, parse
-from dealab.stack.messages import AwsRequest, AwsResponse
-from dealab.stack.store import JsonFile
+from dealab.wire.messages import AwsRequest, AwsResponse
+from dealab.wire.store import JsonFile
 
 log = logging.getLogger("dealab.faults")
 
 
 class FaultsEngine(Engine):
     name = "faults"
-    routes = frozenset({(ANY_OPERATION, ANY_OPERATION)})
+    operations = {(ANY_OPERATION, ANY_OPERATION): "_strike"}
+    passes_engine_calls = True  # faults strike learners' calls; an engine's own work is not the exercise
 
     def __init__(self, context: EngineContext):
         super().__init__(context)
@@ -44,8 +45,8 @@ class FaultsEngine(Engine):
 
     # --- requests -------------------------------------------------------------------------------------
 
-    def handle(self, request: AwsRequest) -> AwsResponse:
-        if not self._rules or request.headers.get(ENGINE_HEADER):
+    def _strike(self, request: AwsRequest) -> AwsResponse:
+        if not self._rules:
             return request.send_on()
         rule = self._rule_for(request)
         if rule is None or not errors.supports(request.service):

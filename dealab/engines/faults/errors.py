@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
-from dealab.stack.messages import AwsResponse
-from dealab.stack.operations import service_model
+from dealab.wire.messages import AwsResponse
+from dealab.wire.operations import service_model
 
 
 @dataclass(frozen=True)

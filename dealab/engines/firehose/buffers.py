@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dealab.stack.store import JsonLines, ReadReport, set_aside
+from dealab.wire.store import JsonLines, ReadReport, set_aside
 
 log = logging.getLogger("dealab.firehose")
 

@@ -29,12 +29,12 @@ from pathlib import Path
 
 from botocore.exceptions import ClientError
 
-from dealab.engines import ENGINE_HEADER, Engine, EngineContext
+from dealab.wire.engine import Engine, EngineContext
 from dealab.engines.firehose import prefixes
 from dealab.engines.firehose.buffers import Buffer
-from dealab.stack import motohooks
-from dealab.stack.messages import AwsRequest, AwsResponse
-from dealab.stack.store import JsonFile, UnsafeName, child_path
+from dealab.wire import labtime
+from dealab.wire.messages import AwsRequest, AwsResponse
+from dealab.wire.store import JsonFile, UnsafeName, child_path
 
 log = logging.getLogger("dealab.firehose")
 
@@ -90,9 +90,9 @@ class Delivery:
 
 class FirehoseEngine(Engine):
     name = "firehose"
-    routes = frozenset({("firehose", op) for op in ("CreateDeliveryStream", "UpdateDestination", "DeleteDeliveryStream", "PutRecord", "PutRecordBatch")})
+    operations = {("firehose", name): f"_{name}" for name in ("CreateDeliveryStream", "UpdateDestination", "DeleteDeliveryStream", "PutRecord", "PutRecordBatch")}
 
-    def __init__(self, context: EngineContext, now=motohooks.now):
+    def __init__(self, context: EngineContext, now=labtime.now):
         super().__init__(context)
         self._now = now
         self._folder = context.state_dir / self.name
@@ -108,13 +108,8 @@ class FirehoseEngine(Engine):
 
     # --- API ------------------------------------------------------------------------------------------
 
-    def handle(self, request: AwsRequest) -> AwsResponse:
-        refusal = _invalid_stream_name(request.json.get("DeliveryStreamName"))
-        if refusal:
-            return refusal
-        if request.headers.get(ENGINE_HEADER):
-            return request.send_on()
-        return getattr(self, f"_{request.operation}")(request)
+    def answer(self, handler, request: AwsRequest) -> AwsResponse:
+        return _invalid_stream_name(request.json.get("DeliveryStreamName")) or handler(request)
 
     def _CreateDeliveryStream(self, request: AwsRequest) -> AwsResponse:
         refusal = _invalid_destination(request.json, DESTINATION_MEMBERS)

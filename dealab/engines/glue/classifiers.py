@@ -13,7 +13,7 @@ from pathlib import Path
 from dealab.engines.glue.inference import CsvRules
 from dealab.engines.glue.jobs import GlueError
 from dealab.engines.glue.schedules import lab_now
-from dealab.stack.store import JsonFile
+from dealab.wire.store import JsonFile
 
 KINDS = ("GrokClassifier", "XMLClassifier", "JsonClassifier", "CsvClassifier")
 HEADER_OPTIONS = ("UNKNOWN", "PRESENT", "ABSENT")

@@ -30,7 +30,7 @@ from dealab.engines.glue import inference
 from dealab.engines.glue.classifiers import Classifiers
 from dealab.engines.glue.jobs import GlueError
 from dealab.engines.glue.schedules import Cron, CronError, lab_now
-from dealab.stack.store import JsonFile
+from dealab.wire.store import JsonFile
 
 log = logging.getLogger("dealab.glue.crawlers")
 

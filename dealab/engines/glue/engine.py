@@ -17,12 +17,12 @@ import logging
 import threading
 from functools import cached_property
 
-from dealab.engines import ENGINE_HEADER, Engine, EngineContext
+from dealab.wire.engine import Engine, EngineContext
 from dealab.engines.glue.classifiers import Classifiers
 from dealab.engines.glue.crawlers import Crawls
 from dealab.engines.glue.jobs import GlueError, JobRuns
 from dealab.engines.glue.schedules import Cron, CronError, lab_now
-from dealab.stack.messages import AwsRequest, AwsResponse
+from dealab.wire.messages import AwsRequest, AwsResponse
 
 log = logging.getLogger("dealab.glue")
 
@@ -84,8 +84,8 @@ def _page(member: str, items: list[dict], params: dict) -> dict:
 
 class GlueEngine(Engine):
     name = "glue"
-    routes = frozenset(
-        ("glue", operation)
+    operations = {
+        ("glue", operation): f"_{operation}"
         for operation in (
             "StartJobRun", "GetJobRun", "GetJobRuns", "BatchStopJobRun", "GetJobBookmark", "ResetJobBookmark",
             "CreateJob", "UpdateJob", "DeleteJob",
@@ -93,7 +93,7 @@ class GlueEngine(Engine):
             "GetCrawlerMetrics", "DeleteCrawler", "UpdateCrawlerSchedule", "StartCrawlerSchedule", "StopCrawlerSchedule",
             "CreateClassifier", "GetClassifier", "GetClassifiers", "UpdateClassifier", "DeleteClassifier",
         )
-    )
+    }
 
     def __init__(self, context: EngineContext):
         super().__init__(context)
@@ -113,10 +113,8 @@ class GlueEngine(Engine):
         # Made on first use: building a boto3 client costs ~0.1 s of the stack's start-up.
         return self.context.client("glue", engine=self.name)
 
-    def handle(self, request: AwsRequest) -> AwsResponse:
-        if request.headers.get(ENGINE_HEADER) == self.name:
-            return request.send_on()
-        handler = getattr(self, f"_{request.operation}")
+    def answer(self, handler, request: AwsRequest) -> AwsResponse:
+        # each method takes the request and its parameters; GlueError and the backend's errors become answers
         try:
             return handler(request, request.json)
         except GlueError as error:

@@ -23,11 +23,11 @@ from pathlib import Path
 from dealab.config import TEST_ACCESS_KEY, TEST_SECRET_KEY
 from dealab.engines.glue import pyshell
 from dealab.engines.glue.worker_process import SparkWorker, WorkerGone
-from dealab.stack import motohooks
-from dealab.stack.store import JsonFile
+from dealab.wire import labtime
+from dealab.wire.store import JsonFile
 
 # runs are dated on the lab clock, as everything the backend records is
-lab_time = motohooks.live_unix_time
+lab_time = labtime.unix_time
 
 log = logging.getLogger("dealab.glue.jobs")
 
@@ -308,7 +308,7 @@ class JobRuns:
             "arguments": [token for pair in arguments.items() for token in pair],
             "bookmark_option": arguments.get(BOOKMARK_OPTION, "job-bookmark-disable"),
             "bookmark": bookmark,
-            "lab_time_offset_seconds": motohooks.lab_offset_seconds(),
+            "lab_time_offset_seconds": labtime.offset().total_seconds(),
         })
         deadline = time.monotonic() + run["Timeout"] * SECONDS_PER_TIMEOUT_MINUTE
         ending: tuple[str, str] | None = None  # (state, message) once a stop or the timeout ended the run

@@ -171,10 +171,10 @@ class PythonShellProcess:
 
     def __init__(self, run_id: str, s3, logs, environment: dict[str, str]):
         from dealab.engines.glue.worker import ERROR_LOG_GROUP, OUTPUT_LOG_GROUP, LogStream
-        from dealab.stack import motohooks
+        from dealab.wire import labtime
 
         def lab_time_ms() -> int:
-            return int(motohooks.live_unix_time() * 1000)
+            return int(labtime.unix_time() * 1000)
 
         self.run_id, self._s3, self._environment = run_id, s3, environment
         self.output = LogStream(logs, OUTPUT_LOG_GROUP, run_id, lab_time_ms)

@@ -1,5 +1,5 @@
 """Crawler schedules on the lab clock. The cron evaluator itself lives in dealab.awscron (shared with the
-grader); this module adds "now", which is the lab clock (`motohooks.now()` carries its offset), so moving the
+grader); this module adds "now", which is the lab clock (`labtime.now()` carries its offset), so moving the
 clock moves schedules too.
 """
 
@@ -8,9 +8,9 @@ from __future__ import annotations
 import datetime
 
 from dealab.awscron import UTC, Cron, CronError  # noqa: F401 - the engine's schedule vocabulary, re-exported
-from dealab.stack import motohooks
+from dealab.wire import labtime
 
 
 def lab_now() -> datetime.datetime:
     """The lab clock's now (aware, UTC)."""
-    return motohooks.now().replace(tzinfo=UTC)
+    return labtime.now().replace(tzinfo=UTC)

@@ -15,24 +15,25 @@ import binascii
 import dataclasses
 import json
 
-from dealab.engines import Engine
+from dealab.wire.engine import Engine
 from dealab.engines.kinesis import iterators
-from dealab.stack import motohooks
-from dealab.stack.messages import AwsRequest, AwsResponse
+from dealab.wire import labtime
+from dealab.wire.messages import AwsRequest, AwsResponse
 
 MAX_RECORD_BYTES = 1024 * 1024
 
 
 class KinesisEngine(Engine):
     name = "kinesis"
-    routes = frozenset({("kinesis", "GetShardIterator"), ("kinesis", "GetRecords"), ("kinesis", "PutRecord")})
+    operations = {
+        ("kinesis", "GetShardIterator"): "_GetShardIterator",
+        ("kinesis", "GetRecords"): "_GetRecords",
+        ("kinesis", "PutRecord"): "_PutRecord",
+    }
 
-    def __init__(self, context, now=motohooks.now):
+    def __init__(self, context, now=labtime.now):
         super().__init__(context)
         self._now = now  # naive UTC, the lab clock's
-
-    def handle(self, request: AwsRequest) -> AwsResponse:
-        return getattr(self, f"_{request.operation}")(request)
 
     def _GetShardIterator(self, request: AwsRequest) -> AwsResponse:
         arn = request.json.get("StreamARN")

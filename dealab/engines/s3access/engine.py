@@ -12,9 +12,9 @@ import re
 import threading
 from urllib.parse import unquote
 
-from dealab.engines import ANY_OPERATION, ENGINE_HEADER, Engine, EngineContext
+from dealab.wire.engine import ANY_OPERATION, Engine, EngineContext
 from dealab.engines.s3access import policy
-from dealab.stack.messages import AwsRequest, AwsResponse
+from dealab.wire.messages import AwsRequest, AwsResponse
 
 # S3 operations whose IAM action differs from "s3:" + the operation name.
 ACTION_FOR_OPERATION = {
@@ -67,7 +67,8 @@ _KEY_IN_DELETE = re.compile(rb"<Key>(.*?)</Key>", re.S)
 
 class S3AccessEngine(Engine):
     name = "s3access"
-    routes = frozenset({("s3", ANY_OPERATION)})
+    operations = {("s3", ANY_OPERATION): "_authorize"}
+    passes_engine_calls = True  # engines read and write with the account's own keys, as AWS's services do
 
     def __init__(self, context: EngineContext):
         super().__init__(context)
@@ -76,9 +77,9 @@ class S3AccessEngine(Engine):
         self._cors: dict[str, list[dict]] = {}
         self._lock = threading.Lock()
 
-    def handle(self, request: AwsRequest) -> AwsResponse:
+    def _authorize(self, request: AwsRequest) -> AwsResponse:
         bucket, key = _bucket_and_key(request.path)
-        if not bucket or request.headers.get(ENGINE_HEADER):
+        if not bucket:
             return self._pass(request, bucket)
         refusal = (self._public_access_refusal(request, bucket) or self._policy_refusal(request, bucket, key)
                    or self._copy_source_refusal(request))

@@ -9,7 +9,7 @@ import json
 import re
 
 from dealab.engines.s3access import policy as evaluator
-from dealab.stack.messages import AwsRequest, AwsResponse
+from dealab.wire.messages import AwsRequest, AwsResponse
 from dealab.engines.validation.s3 import bucket_and_key
 
 VERSIONS = frozenset({"2012-10-17", "2008-10-17"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import zlib
 
-from dealab.stack.messages import AwsRequest, AwsResponse
+from dealab.wire.messages import AwsRequest, AwsResponse
 
 MAX_BATCH_WRITES = 25
 JAVA_WRITE_REQUEST = "com.amazonaws.dynamodb.v20120810.WriteRequest"

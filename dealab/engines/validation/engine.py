@@ -9,17 +9,17 @@ the answer, in the error shape of the service's protocol.
 
 from __future__ import annotations
 
-from dealab.engines import Engine
+from dealab.wire.engine import Engine
 from dealab.engines.validation.rules import RULES
-from dealab.stack.messages import AwsRequest, AwsResponse
+from dealab.wire.messages import AwsRequest, AwsResponse
 
 
 class ValidationEngine(Engine):
     name = "validation"
-    routes = frozenset(RULES)
+    operations = dict.fromkeys(RULES, "_validate")
 
-    def handle(self, request: AwsRequest) -> AwsResponse:
-        for validator in RULES.get((request.service, request.operation), ()):
+    def _validate(self, request: AwsRequest) -> AwsResponse:
+        for validator in RULES[(request.service, request.operation)]:
             refusal = validator(request)
             if refusal is not None:
                 return refusal

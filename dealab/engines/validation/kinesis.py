@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from dealab.stack.messages import AwsRequest, AwsResponse
+from dealab.wire.messages import AwsRequest, AwsResponse
 
 
 def _blob_problem(data) -> str | None:

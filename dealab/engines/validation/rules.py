@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from dealab.engines.validation import bucket_policy, dynamodb, kinesis, s3
-from dealab.stack.messages import AwsRequest, AwsResponse
+from dealab.wire.messages import AwsRequest, AwsResponse
 
 Validator = Callable[[AwsRequest], AwsResponse | None]
 

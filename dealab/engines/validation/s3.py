@@ -10,7 +10,7 @@ import ipaddress
 import re
 from urllib.parse import unquote_to_bytes
 
-from dealab.stack.messages import AwsRequest, AwsResponse
+from dealab.wire.messages import AwsRequest, AwsResponse
 
 MAX_KEY_BYTES = 1024
 # https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html (general purpose buckets)
