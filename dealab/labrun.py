@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 from dealab.config import TEST_ACCESS_KEY, TEST_SECRET_KEY, Settings
 from dealab.datasets import learner_seed
 from dealab.labs import Lab, ScriptRun, empty_bucket, run_scripts
-from dealab.stack.admintoken import admin_headers
+from dealab.wire.admintoken import admin_headers
 from dealab.wire.store import JsonFile
 from grader.core import LabContext
 from grader.runner import forget_score

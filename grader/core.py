@@ -23,7 +23,7 @@ from botocore.config import Config
 
 from dealab.config import TEST_ACCESS_KEY, TEST_SECRET_KEY, Settings
 from dealab.labs import Lab, code_dir
-from dealab.stack.admintoken import admin_headers
+from dealab.wire.admintoken import admin_headers
 
 DEFAULT_TIMEOUT_SECONDS = 60
 

@@ -67,7 +67,7 @@ def clean_stack(aws_env) -> Settings:
 
 def admin_headers(settings: Settings) -> dict[str, str]:
     """The header carrying the state folder's admin token, which every /_dealab/ endpoint but health wants."""
-    from dealab.stack.admintoken import admin_headers as token_headers
+    from dealab.wire.admintoken import admin_headers as token_headers
 
     return token_headers(settings.state_dir)
 

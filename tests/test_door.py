@@ -25,7 +25,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from dealab.stack.admintoken import TOKEN_HEADER, token_path
+from dealab.wire.admintoken import TOKEN_HEADER, token_path
 from tests.conftest import admin_headers
 
 BUCKET = "door-bucket"

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from dealab.config import settings
-from dealab.stack.admintoken import admin_headers
+from dealab.wire.admintoken import admin_headers
 
 console = Console()
 

@@ -215,7 +215,7 @@ def reset(settings: Settings) -> None:
     if running_pid(settings) is None:
         reset_state_folder(settings.state_dir)
         return
-    from dealab.stack.admintoken import admin_headers
+    from dealab.wire.admintoken import admin_headers
 
     request = urllib.request.Request(f"{settings.endpoint_url}/_dealab/reset", method="POST", data=b"", headers=admin_headers(settings.state_dir))
     try:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import unquote
 
-from dealab.stack.admintoken import TOKEN_HEADER
+from dealab.wire.admintoken import TOKEN_HEADER
 from dealab.wire.messages import AwsRequest, AwsResponse
 from dealab.stack.signatures import AuthFailure, Credential, CredentialLookup, RawRequest, Verifier, credential_for
 

@@ -20,7 +20,7 @@ from werkzeug.serving import make_server
 
 from dealab.engines import load_engines
 from dealab.wire.engine import EngineContext
-from dealab.stack.admintoken import ensure_token
+from dealab.wire.admintoken import ensure_token
 from dealab.stack.backend import EmbeddedMoto, Progress, RemoteBackend
 from dealab.stack.door import Door
 from dealab.stack.gateway import SECURE_TRANSPORT_KEY, Gateway
