@@ -21,7 +21,7 @@ from functools import cached_property
 from pathlib import Path
 
 from dealab.config import TEST_ACCESS_KEY, TEST_SECRET_KEY
-from dealab.engines.glue import pyshell
+from dealab.engines.glue import job_arguments, pyshell
 from dealab.engines.glue.worker_process import SparkWorker, WorkerGone
 from dealab.wire import labtime
 from dealab.wire.store import JsonFile
@@ -81,6 +81,7 @@ class JobRuns:
         self._closed = False
         self._warm_up_requested = False
         self._load()
+        job_arguments.remove_leftovers(self._folder)
         # Whatever an earlier life of this stack left running (after a kill -9: a detached child of a script).
         if leftovers := pyshell.kill_marked({pyshell.MARK_OWNER: str(self._folder)}):
             log.warning("killed %d Glue processes left running by the stack's previous run: %s", len(leftovers), sorted(leftovers))
@@ -301,6 +302,22 @@ class JobRuns:
                 return
             bookmark = self._bookmarks.get(job["Name"], {}).get("Objects", {})
         arguments = {**run["Arguments"], "--JOB_NAME": job["Name"], "--JOB_RUN_ID": run["Id"]}
+        try:
+            setup = job_arguments.prepare(arguments, self._s3, self._folder, run["Id"], spark=True)
+        except job_arguments.JobArgumentError as error:
+            self._fail_on_arguments(run, job, error)
+            return
+        try:
+            self._run_on_worker(run, job, arguments, bookmark, setup)
+        finally:
+            job_arguments.remove_run(self._folder, run["Id"])
+
+    def _fail_on_arguments(self, run: dict, job: dict, error: job_arguments.JobArgumentError) -> None:
+        with self._lock:
+            self._finish(run, "FAILED", f"{type(error).__name__}: {error}")
+        self._retry_if_allowed(run, job)
+
+    def _run_on_worker(self, run: dict, job: dict, arguments: dict[str, str], bookmark: dict, setup: job_arguments.RunSetup) -> None:
         self._worker.submit({
             "run_id": run["Id"],
             "job_name": job["Name"],
@@ -309,6 +326,10 @@ class JobRuns:
             "bookmark_option": arguments.get(BOOKMARK_OPTION, "job-bookmark-disable"),
             "bookmark": bookmark,
             "lab_time_offset_seconds": labtime.offset().total_seconds(),
+            "python_paths": setup.python_paths,
+            "work_dir": str(setup.work_dir),
+            "spark_conf": setup.spark_conf,
+            "notes": setup.notes,
         })
         deadline = time.monotonic() + run["Timeout"] * SECONDS_PER_TIMEOUT_MINUTE
         ending: tuple[str, str] | None = None  # (state, message) once a stop or the timeout ended the run
@@ -369,6 +390,7 @@ class JobRuns:
             with self._lock:
                 self._finish(run, "ERROR", f"dealab could not run the job: {error}")
         finally:
+            job_arguments.remove_run(self._folder, run["Id"])
             with self._lock:
                 self._python_shell_threads.discard(threading.current_thread())
 
@@ -377,11 +399,18 @@ class JobRuns:
             if not self._begin(run):
                 return
         arguments = {**run["Arguments"], "--JOB_NAME": job["Name"], "--JOB_RUN_ID": run["Id"]}
-        environment = {**pyshell.environment(self._endpoint_url, self._region, TEST_ACCESS_KEY, TEST_SECRET_KEY),
+        try:
+            setup = job_arguments.prepare(arguments, self._s3, self._folder, run["Id"], spark=False)
+        except job_arguments.JobArgumentError as error:
+            self._fail_on_arguments(run, job, error)
+            return
+        environment = {**pyshell.environment(self._endpoint_url, self._region, TEST_ACCESS_KEY, TEST_SECRET_KEY, setup.python_paths),
                        **pyshell.marks(self._folder, "pythonshell", run["Id"])}
         process = pyshell.PythonShellProcess(run["Id"], self._s3, self._logs, environment)
+        for note in setup.notes:
+            process.error.write(note + "\n")
         try:
-            process.start(job["Command"]["ScriptLocation"], [token for pair in arguments.items() for token in pair])
+            process.start(job["Command"]["ScriptLocation"], [token for pair in arguments.items() for token in pair], setup.work_dir)
         except Exception as error:  # the script could not be fetched, as a Spark run reports it
             with self._lock:
                 self._finish(run, "FAILED", f"{type(error).__name__}: {error}")

@@ -35,7 +35,7 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -185,11 +185,14 @@ class PythonShellProcess:
         self._pumps: list[threading.Thread] = []
         self._ended = threading.Event()
 
-    def start(self, script_location: str, arguments: list[str]) -> None:
-        """Fetches the script and starts it; raises what the fetch raised (e.g. NoSuchKey) without starting."""
+    def start(self, script_location: str, arguments: list[str], extra_files: Path | None = None) -> None:
+        """Fetches the script and starts it, in a fresh folder holding the files of `extra_files` (--extra-files);
+        raises what the fetch raised (e.g. NoSuchKey) without starting."""
         parts = urlsplit(script_location)
         body = self._s3.get_object(Bucket=parts.netloc, Key=parts.path.lstrip("/"))["Body"].read()
         self._folder = tempfile.mkdtemp(prefix="dealab-pythonshell-")
+        if extra_files is not None:
+            shutil.copytree(extra_files, self._folder, dirs_exist_ok=True)
         script = Path(self._folder) / (parts.path.rsplit("/", 1)[-1] or "script.py")
         script.write_bytes(body)
         self._result_fd, write_fd = os.pipe()
@@ -269,9 +272,10 @@ def _pump(stream, log_stream) -> None:
     log_stream.write(decoder.decode(b"", final=True))
 
 
-def environment(endpoint_url: str, region: str, access_key: str, secret_key: str) -> dict[str, str]:
-    """The job process's environment: AWS calls reach the stack; `awsglue` is importable; output is unbuffered
-    so each print reaches the log while the script runs."""
+def environment(endpoint_url: str, region: str, access_key: str, secret_key: str, python_paths: Sequence[str] = ()) -> dict[str, str]:
+    """The job process's environment: AWS calls reach the stack; `awsglue` and the run's `python_paths`
+    (--extra-py-files, --additional-python-modules) are importable; output is unbuffered so each print reaches
+    the log while the script runs."""
     return {
         **os.environ,
         "AWS_ENDPOINT_URL": endpoint_url,
@@ -279,7 +283,7 @@ def environment(endpoint_url: str, region: str, access_key: str, secret_key: str
         "AWS_REGION": region,
         "AWS_ACCESS_KEY_ID": access_key,
         "AWS_SECRET_ACCESS_KEY": secret_key,
-        "PYTHONPATH": os.pathsep.join([str(RUNTIME_DIR), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+        "PYTHONPATH": os.pathsep.join([*python_paths, str(RUNTIME_DIR), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
         "PYTHONUNBUFFERED": "1",
     }
 

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import boto3
 
+from dealab.engines.glue.job_arguments import JobArgumentError
 from dealab.engines.glue.pyshell import (
     MARK_OWNER,
     MARK_PARENT,
@@ -223,22 +224,74 @@ class Worker:
 
         run_id = request["run_id"]
         context = run_context.begin(request["job_name"], run_id, request["bookmark_option"], request["bookmark"])
+        context.lab_time_offset_seconds = request.get("lab_time_offset_seconds", 0.0)
         script_name = request["script_location"].rsplit("/", 1)[-1]
+        spark_conf = request.get("spark_conf", {})
 
         def run_script() -> None:
+            self._apply_spark_conf(spark_conf)
             source = self._fetch_script(request["script_location"])
             sys.argv = [script_name, *request["arguments"]]
             exec(compile(source, script_name, "exec"), {"__name__": "__main__", "__file__": script_name, "__builtins__": __builtins__})
 
         os.environ[MARK_RUN] = run_id  # inherited by every process the script starts
         try:
-            with RunLogs(self._logs, run_id, lab_time_ms(request.get("lab_time_offset_seconds", 0.0))), self._running_as(run_id):
+            with (RunLogs(self._logs, run_id, lab_time_ms(request.get("lab_time_offset_seconds", 0.0))), self._running_as(run_id),
+                  self._job_arguments(request, spark_conf)):
                 state, error_message = script_outcome(run_script, script_name)
         finally:
             del os.environ[MARK_RUN]
             self._end_processes_of(run_id)
         self._after_run()
         return {"run_id": run_id, "state": state, "error_message": error_message, "bookmark": context.bookmark_after_commit()}
+
+    @contextlib.contextmanager
+    def _job_arguments(self, request: dict, spark_conf: dict[str, str]) -> Iterator[None]:
+        """For one run, what its job arguments give (job_arguments.py): notes in its error log, its working folder
+        as the current one, its --extra-py-files and modules on sys.path (the driver's, and each task's through
+        the context's Python includes); after it, the worker as it was, the modules imported from those paths
+        forgotten, so the next run of another job does not see them, and the --conf settings as they were."""
+        from pyspark import SparkContext
+
+        for note in request.get("notes", []):
+            print(f"dealab: {note}", file=sys.stderr)
+        paths = list(request.get("python_paths", []))
+        context = SparkContext._active_spark_context
+        includes = getattr(context, "_python_includes", None)
+        before = {key: self.spark.conf.get(key, None) for key in spark_conf if self.spark.conf.isModifiable(key)}
+        home = os.getcwd()
+        os.chdir(request.get("work_dir") or home)
+        sys.path[:0] = paths
+        if includes is not None:
+            includes.extend(paths)  # a task's worker puts each on its sys.path (an absolute path stays as it is)
+        try:
+            yield
+        finally:
+            os.chdir(home)
+            for path in paths:
+                with contextlib.suppress(ValueError):
+                    sys.path.remove(path)
+                if includes is not None:
+                    with contextlib.suppress(ValueError):
+                        includes.remove(path)
+            for name, module in list(sys.modules.items()):
+                if any(str(getattr(module, "__file__", "") or "").startswith(path) for path in paths):
+                    del sys.modules[name]
+            if SparkContext._active_spark_context is not None:
+                for key, value in before.items():
+                    if value is None:
+                        self.spark.conf.unset(key)
+                    else:
+                        self.spark.conf.set(key, value)
+
+    def _apply_spark_conf(self, settings: dict[str, str]) -> None:
+        """--conf settings: those Spark can change in a running session (SQL settings); any other fails the run."""
+        for key, value in settings.items():
+            if not self.spark.conf.isModifiable(key):
+                raise JobArgumentError(f"--conf {key}={value} cannot be honoured: the Spark worker is already running and only "
+                                        "settings Spark changes at run time (spark.sql.*, such as spark.sql.shuffle.partitions) can be set")
+        for key, value in settings.items():
+            self.spark.conf.set(key, value)
 
     @contextlib.contextmanager
     def _running_as(self, run_id: str) -> Iterator[None]:
