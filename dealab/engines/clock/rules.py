@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import datetime
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, fields
+from typing import Any, NamedTuple
 
 from dealab.engines.clock.clock import midnight_on_or_after
 
@@ -40,8 +42,11 @@ class LifecycleError(ValueError):
         self.message = message
 
 
+MALFORMED = ("MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema")
+
+
 def _malformed() -> LifecycleError:
-    return LifecycleError("MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema")
+    return LifecycleError(*MALFORMED)
 
 
 @dataclass(frozen=True)
@@ -81,12 +86,29 @@ class Transition:
     days: int | None = None
     date: datetime.datetime | None = None
 
+    @property
+    def basis(self) -> str:
+        """The element the transition is timed by, as S3's messages name it."""
+        return "Days" if self.days is not None else "Date"
+
+    @property
+    def at(self) -> int | datetime.datetime | None:
+        return self.days if self.days is not None else self.date
+
+    @property
+    def minimum_days(self) -> int | None:
+        return MINIMUM_DAYS_BEFORE_TRANSITION.get(self.storage_class)
+
 
 @dataclass(frozen=True)
 class NoncurrentTransition:
     storage_class: str
     days: int
     newer_noncurrent_versions: int = 0
+
+    @property
+    def minimum_days(self) -> int | None:
+        return MINIMUM_DAYS_BEFORE_TRANSITION.get(self.storage_class)
 
 
 @dataclass(frozen=True)
@@ -186,179 +208,273 @@ def _tag(element: ET.Element) -> tuple[str, str]:
     return key, _text(element, "Value") or ""
 
 
+# The conditions a <Filter> may hold; more than one must go inside <And>.
+FILTER_CONDITIONS = ("Prefix", "Tag", "ObjectSizeGreaterThan", "ObjectSizeLessThan", "And")
+
+
 def _filter(rule: ET.Element) -> Filter:
+    """A rule is filtered by <Filter>, or by a <Prefix> of its own as in the original schema: one of them."""
     legacy_prefix = _text(rule, "Prefix")
     element = _child(rule, "Filter")
-    if element is None:
-        if legacy_prefix is None:
-            raise _malformed()
-        return Filter(prefix=legacy_prefix)
-    if legacy_prefix is not None:
+    if (element is None) == (legacy_prefix is None):
         raise _malformed()
-    parts = [child for child in element if _local(child.tag) in ("Prefix", "Tag", "ObjectSizeGreaterThan", "ObjectSizeLessThan", "And")]
-    if len(parts) > 1:
+    return Filter(prefix=legacy_prefix) if element is None else _filter_element(element)
+
+
+def _filter_element(element: ET.Element) -> Filter:
+    if len([child for child in element if _local(child.tag) in FILTER_CONDITIONS]) > 1:
         raise _malformed()
-    source = _child(element, "And")
-    if source is not None:
-        tags = tuple(_tag(tag) for tag in _children(source, "Tag"))
+    conjunction = _child(element, "And")
+    if conjunction is not None:
+        conditions, tags = conjunction, tuple(_tag(tag) for tag in _children(conjunction, "Tag"))
     else:
-        source = element
         tag = _child(element, "Tag")
-        tags = (_tag(tag),) if tag is not None else ()
-    result = Filter(
-        prefix=_text(source, "Prefix") or "",
+        conditions, tags = element, ((_tag(tag),) if tag is not None else ())
+    return Filter(
+        prefix=_text(conditions, "Prefix") or "",
         tags=tags,
-        size_greater_than=_integer(source, "ObjectSizeGreaterThan"),
-        size_less_than=_integer(source, "ObjectSizeLessThan"),
+        size_greater_than=_integer(conditions, "ObjectSizeGreaterThan"),
+        size_less_than=_integer(conditions, "ObjectSizeLessThan"),
     )
-    if len({key for key, _ in tags}) != len(tags):
-        raise LifecycleError("InvalidRequest", "Duplicate Tag Keys are not allowed.")
-    if result.size_greater_than is not None and result.size_less_than is not None and result.size_greater_than >= result.size_less_than:
-        raise LifecycleError("InvalidArgument", "ObjectSizeGreaterThan must be less than ObjectSizeLessThan")
-    for size in (result.size_greater_than, result.size_less_than):
-        if size is not None and size < 0:
-            raise LifecycleError("InvalidArgument", "Object size filters must be non-negative")
-    return result
+
+
+@dataclass
+class _Draft:
+    """A rule as far as it has been read: the Rule's fields, and what S3's checks and messages need besides."""
+
+    id: str
+    enabled: bool = False
+    filter: Filter = field(default_factory=Filter)
+    transitions: tuple[Transition, ...] = ()
+    expiration_days: int | None = None
+    expiration_date: datetime.datetime | None = None
+    expired_object_delete_marker: bool = False
+    noncurrent_transitions: tuple[NoncurrentTransition, ...] = ()
+    noncurrent_expiration_days: int | None = None
+    noncurrent_expiration_newer_versions: int = 0
+    abort_multipart_days: int | None = None
+    status: str | None = None
+    where: str = ""  # the filter as S3's messages name it
+    delete_marker_given: bool = False
+
+    def rule(self) -> Rule:
+        return Rule(**{rule_field.name: getattr(self, rule_field.name) for rule_field in fields(Rule)})
+
+
+class Check(NamedTuple):
+    """One of S3's constraints: where broken(rule, it) holds, S3 refuses with `code` and `message`, a template
+    filled in from the draft rule (`rule`) and, in a ForEach, the item checked (`it`)."""
+
+    broken: Callable[[_Draft, Any], bool]
+    code: str
+    message: str
+
+
+class ForEach(NamedTuple):
+    """Checks made item by item: every check on the first item before any on the second, so its refusal wins."""
+
+    items: Callable[[_Draft], Iterable[Any]]
+    checks: tuple[Check, ...]
+
+
+class _Step(NamedTuple):
+    """Two transitions next to each other in the waterfall."""
+
+    earlier: Transition
+    later: Transition
+
+
+def _waterfall_steps(rule: _Draft) -> list[_Step]:
+    ordered = sorted(rule.transitions, key=lambda transition: RANK[transition.storage_class])
+    return [_Step(earlier, later) for earlier, later in zip(ordered, ordered[1:])]
+
+
+def _has_no_action(rule: _Draft, _: None) -> bool:
+    return not (rule.transitions or rule.expiration_days is not None or rule.expiration_date is not None
+                or rule.expired_object_delete_marker or rule.noncurrent_transitions
+                or rule.noncurrent_expiration_days is not None or rule.abort_multipart_days is not None)
+
+
+def _repeated(items: Iterable) -> bool:
+    items = list(items)
+    return len(set(items)) != len(items)
+
+
+FILTER_CHECKS = (
+    Check(lambda rule, _: _repeated(key for key, _value in rule.filter.tags), "InvalidRequest", "Duplicate Tag Keys are not allowed."),
+    Check(lambda rule, _: None not in (rule.filter.size_greater_than, rule.filter.size_less_than)
+          and rule.filter.size_greater_than >= rule.filter.size_less_than,
+          "InvalidArgument", "ObjectSizeGreaterThan must be less than ObjectSizeLessThan"),
+    Check(lambda rule, _: any(size is not None and size < 0 for size in (rule.filter.size_greater_than, rule.filter.size_less_than)),
+          "InvalidArgument", "Object size filters must be non-negative"),
+)
+TRANSITION_CHECKS = (
+    ForEach(lambda rule: rule.transitions, (
+        Check(lambda rule, t: (t.days is None) == (t.date is None), *MALFORMED),
+        Check(lambda rule, t: t.days is not None and t.days < 0, "InvalidArgument", "'Days' in Transition action must be nonnegative"),
+        Check(lambda rule, t: None not in (t.minimum_days, t.days) and t.days < t.minimum_days, "InvalidArgument",
+              "'Days' in Transition action must be greater than or equal to {it.minimum_days} for storageClass '{it.storage_class}'"),
+    )),
+    Check(lambda rule, _: _repeated(t.storage_class for t in rule.transitions), "InvalidRequest",
+          "'StorageClass' must be different for 'Transition' actions in same 'Rule' with filter '{rule.where}'"),
+    Check(lambda rule, _: len({t.days is None for t in rule.transitions}) > 1, "InvalidRequest",
+          "Found mixed 'Date' and 'Days' based Transition actions in lifecycle rule for filter '{rule.where}'"),
+    # Colder classes must come later, and a move out of an IA class must wait that class's minimum.
+    ForEach(_waterfall_steps, (
+        Check(lambda rule, step: step.later.at <= step.earlier.at, "InvalidArgument",
+              "'{it.later.basis}' in the Transition action for StorageClass '{it.later.storage_class}' for filter '{rule.where}' "
+              "must be greater than '{it.earlier.basis}' in the Transition action for StorageClass '{it.earlier.storage_class}'"),
+        Check(lambda rule, step: None not in (step.later.minimum_days, step.later.days, step.earlier.days)
+              and step.later.days - step.earlier.days < step.later.minimum_days, "InvalidArgument",
+              "'Days' in the Transition action for StorageClass '{it.later.storage_class}' for filter '{rule.where}' must be "
+              "{it.later.minimum_days} days more than 'Days' in the Transition action for StorageClass '{it.earlier.storage_class}'"),
+    )),
+)
+EXPIRATION_CHECKS = (
+    # Expiration holds Days, Date or ExpiredObjectDeleteMarker: exactly one.
+    Check(lambda rule, _: rule.delete_marker_given and (rule.expiration_days is not None or rule.expiration_date is not None), *MALFORMED),
+    Check(lambda rule, _: not rule.delete_marker_given and rule.expiration_days is None and rule.expiration_date is None, *MALFORMED),
+    Check(lambda rule, _: rule.expiration_days is not None and rule.expiration_date is not None, *MALFORMED),
+    Check(lambda rule, _: rule.expiration_days is not None and rule.expiration_days <= 0, "InvalidArgument",
+          "'Days' for Expiration action must be a positive integer"),
+    Check(lambda rule, _: rule.expired_object_delete_marker and bool(rule.filter.tags), "InvalidRequest",
+          "ExpiredObjectDeleteMarker cannot be specified with Tag filter."),
+    ForEach(lambda rule: rule.transitions, (
+        Check(lambda rule, t: None not in (rule.expiration_days, t.days) and rule.expiration_days <= t.days, "InvalidArgument",
+              "'Days' in the Expiration action for filter '{rule.where}' must be greater than 'Days' in the Transition action"),
+        Check(lambda rule, t: None not in (rule.expiration_date, t.date) and rule.expiration_date <= t.date, "InvalidArgument",
+              "'Date' in the Expiration action for filter '{rule.where}' must be later than 'Date' in the Transition action"),
+    )),
+)
+NONCURRENT_TRANSITION_CHECKS = (
+    ForEach(lambda rule: rule.noncurrent_transitions, (
+        Check(lambda rule, t: t.minimum_days is not None and t.days < t.minimum_days, "InvalidArgument",
+              "'NoncurrentDays' in NoncurrentVersionTransition action must be greater than or equal to {it.minimum_days} "
+              "for storageClass '{it.storage_class}'"),
+    )),
+    Check(lambda rule, _: _repeated(t.storage_class for t in rule.noncurrent_transitions), "InvalidRequest",
+          "'StorageClass' must be different for 'NoncurrentVersionTransition' actions in same 'Rule' with filter '{rule.where}'"),
+)
+NONCURRENT_EXPIRATION_CHECKS = (
+    Check(lambda rule, _: rule.noncurrent_expiration_days <= 0, "InvalidArgument",
+          "'NoncurrentDays' for NoncurrentVersionExpiration action must be a positive integer"),
+)
+NONCURRENT_EXPIRATION_AFTER_TRANSITION_CHECKS = (
+    ForEach(lambda rule: rule.noncurrent_transitions, (
+        Check(lambda rule, t: rule.noncurrent_expiration_days <= t.days, "InvalidArgument",
+              "'NoncurrentDays' in the NoncurrentVersionExpiration action for filter '{rule.where}' must be greater than "
+              "'NoncurrentDays' in the NoncurrentVersionTransition action"),
+    )),
+)
+ABORT_CHECKS = (
+    Check(lambda rule, _: rule.abort_multipart_days <= 0, "InvalidArgument",
+          "'DaysAfterInitiation' for AbortIncompleteMultipartUpload action must be a positive integer"),
+    Check(lambda rule, _: bool(rule.filter.tags), "InvalidRequest", "AbortIncompleteMultipartUpload cannot be specified with Tags."),
+    Check(lambda rule, _: rule.filter.has_size_filter, "InvalidRequest",
+          "AbortIncompleteMultipartUpload cannot be specified with an object size filter."),
+)
+
+
+def _read_status(rule: ET.Element, draft: _Draft) -> bool:
+    draft.status = _text(rule, "Status")
+    draft.enabled = draft.status == "Enabled"
+    return True
+
+
+def _read_filter(rule: ET.Element, draft: _Draft) -> bool:
+    draft.filter = _filter(rule)
+    draft.where = draft.filter.describe()
+    return True
+
+
+def _read_id(rule: ET.Element, draft: _Draft) -> bool:
+    draft.id = _text(rule, "ID") or draft.id
+    return True
+
+
+def _read_transitions(rule: ET.Element, draft: _Draft) -> bool:
+    draft.transitions = tuple(
+        Transition(_storage_class(t), days=_integer(t, "Days"), date=_date(t)) for t in _children(rule, "Transition")
+    )
+    return True
+
+
+def _read_expiration(rule: ET.Element, draft: _Draft) -> bool:
+    expiration = _child(rule, "Expiration")
+    if expiration is None:
+        return False
+    draft.expiration_days, draft.expiration_date = _integer(expiration, "Days"), _date(expiration)
+    marker = _text(expiration, "ExpiredObjectDeleteMarker")
+    draft.delete_marker_given, draft.expired_object_delete_marker = marker is not None, marker == "true"
+    return True
+
+
+def _read_noncurrent_transitions(rule: ET.Element, draft: _Draft) -> bool:
+    draft.noncurrent_transitions = tuple(
+        NoncurrentTransition(_storage_class(t), _required_days(t, "NoncurrentDays"), _newer_versions(t))
+        for t in _children(rule, "NoncurrentVersionTransition")
+    )
+    return True
+
+
+def _read_noncurrent_expiration_days(rule: ET.Element, draft: _Draft) -> bool:
+    expiration = _child(rule, "NoncurrentVersionExpiration")
+    if expiration is None:
+        return False
+    draft.noncurrent_expiration_days = _required_days(expiration, "NoncurrentDays")
+    return True
+
+
+def _read_noncurrent_expiration_newer_versions(rule: ET.Element, draft: _Draft) -> bool:
+    """Read after the days are checked: S3 refuses days out of range before a count out of range."""
+    expiration = _child(rule, "NoncurrentVersionExpiration")
+    if expiration is None:
+        return False
+    draft.noncurrent_expiration_newer_versions = _newer_versions(expiration)
+    return True
+
+
+def _read_abort(rule: ET.Element, draft: _Draft) -> bool:
+    abort = _child(rule, "AbortIncompleteMultipartUpload")
+    if abort is None:
+        return False
+    draft.abort_multipart_days = _required_days(abort, "DaysAfterInitiation")
+    return True
+
+
+# The parts of a <Rule> in the order S3 reads them: a reader fills each into the draft and says whether the rule
+# has it, and S3 makes the part's checks as soon as it is read (so an earlier part's refusal wins).
+RULE_PARTS: tuple[tuple[Callable[[ET.Element, _Draft], bool], tuple[Check | ForEach, ...]], ...] = (
+    (_read_status, (Check(lambda rule, _: rule.status not in ("Enabled", "Disabled"), *MALFORMED),)),
+    (_read_filter, FILTER_CHECKS),
+    (_read_id, (Check(lambda rule, _: len(rule.id) > MAX_RULE_ID_LENGTH, "InvalidArgument",
+                      f"ID length should not exceed allowed limit of {MAX_RULE_ID_LENGTH}"),)),
+    (_read_transitions, TRANSITION_CHECKS),
+    (_read_expiration, EXPIRATION_CHECKS),
+    (_read_noncurrent_transitions, NONCURRENT_TRANSITION_CHECKS),
+    (_read_noncurrent_expiration_days, NONCURRENT_EXPIRATION_CHECKS),
+    (_read_noncurrent_expiration_newer_versions, NONCURRENT_EXPIRATION_AFTER_TRANSITION_CHECKS),
+    (_read_abort, ABORT_CHECKS),
+)
+RULE_CHECKS = (Check(_has_no_action, "InvalidRequest", "At least one action needs to be specified in a rule"),)
+
+
+def _enforce(checks: Iterable[Check | ForEach], rule: _Draft, it: Any = None) -> None:
+    for check in checks:
+        if isinstance(check, ForEach):
+            for item in check.items(rule):
+                _enforce(check.checks, rule, item)
+        elif check.broken(rule, it):
+            raise LifecycleError(check.code, check.message.format(rule=rule, it=it))
 
 
 def _rule(element: ET.Element, index: int) -> Rule:
-    status = _text(element, "Status")
-    if status not in ("Enabled", "Disabled"):
-        raise _malformed()
-    rule_filter = _filter(element)
-    where = rule_filter.describe()
-    rule_id = _text(element, "ID") or f"rule-{index + 1}"
-    if len(rule_id) > MAX_RULE_ID_LENGTH:
-        raise LifecycleError("InvalidArgument", f"ID length should not exceed allowed limit of {MAX_RULE_ID_LENGTH}")
-
-    transitions = tuple(
-        Transition(_storage_class(t), days=_integer(t, "Days"), date=_date(t)) for t in _children(element, "Transition")
-    )
-    for transition in transitions:
-        if (transition.days is None) == (transition.date is None):
-            raise _malformed()
-        if transition.days is not None and transition.days < 0:
-            raise LifecycleError("InvalidArgument", "'Days' in Transition action must be nonnegative")
-        minimum = MINIMUM_DAYS_BEFORE_TRANSITION.get(transition.storage_class)
-        if minimum is not None and transition.days is not None and transition.days < minimum:
-            raise LifecycleError(
-                "InvalidArgument",
-                f"'Days' in Transition action must be greater than or equal to {minimum} for storageClass '{transition.storage_class}'",
-            )
-    if len({t.storage_class for t in transitions}) != len(transitions):
-        raise LifecycleError("InvalidRequest", f"'StorageClass' must be different for 'Transition' actions in same 'Rule' with filter '{where}'")
-    if len({t.days is None for t in transitions}) > 1:
-        raise LifecycleError("InvalidRequest", f"Found mixed 'Date' and 'Days' based Transition actions in lifecycle rule for filter '{where}'")
-    _check_transition_order(transitions, where)
-
-    expiration_days = expiration_date = None
-    expired_object_delete_marker = False
-    expiration = _child(element, "Expiration")
-    if expiration is not None:
-        expiration_days, expiration_date = _integer(expiration, "Days"), _date(expiration)
-        marker = _text(expiration, "ExpiredObjectDeleteMarker")
-        if marker is not None and (expiration_days is not None or expiration_date is not None):
-            raise _malformed()
-        if marker is None and expiration_days is None and expiration_date is None:
-            raise _malformed()
-        if expiration_days is not None and expiration_date is not None:
-            raise _malformed()
-        expired_object_delete_marker = marker == "true"
-        if expiration_days is not None and expiration_days <= 0:
-            raise LifecycleError("InvalidArgument", "'Days' for Expiration action must be a positive integer")
-        if expired_object_delete_marker and rule_filter.tags:
-            raise LifecycleError("InvalidRequest", "ExpiredObjectDeleteMarker cannot be specified with Tag filter.")
-        for transition in transitions:
-            if expiration_days is not None and transition.days is not None and expiration_days <= transition.days:
-                raise LifecycleError(
-                    "InvalidArgument",
-                    f"'Days' in the Expiration action for filter '{where}' must be greater than 'Days' in the Transition action",
-                )
-            if expiration_date is not None and transition.date is not None and expiration_date <= transition.date:
-                raise LifecycleError(
-                    "InvalidArgument",
-                    f"'Date' in the Expiration action for filter '{where}' must be later than 'Date' in the Transition action",
-                )
-
-    noncurrent_transitions = tuple(
-        NoncurrentTransition(_storage_class(t), _required_days(t, "NoncurrentDays"), _newer_versions(t))
-        for t in _children(element, "NoncurrentVersionTransition")
-    )
-    for transition in noncurrent_transitions:
-        minimum = MINIMUM_DAYS_BEFORE_TRANSITION.get(transition.storage_class)
-        if minimum is not None and transition.days < minimum:
-            raise LifecycleError(
-                "InvalidArgument",
-                f"'NoncurrentDays' in NoncurrentVersionTransition action must be greater than or equal to {minimum} for storageClass '{transition.storage_class}'",
-            )
-    if len({t.storage_class for t in noncurrent_transitions}) != len(noncurrent_transitions):
-        raise LifecycleError("InvalidRequest", f"'StorageClass' must be different for 'NoncurrentVersionTransition' actions in same 'Rule' with filter '{where}'")
-
-    noncurrent_expiration_days = None
-    noncurrent_newer = 0
-    noncurrent_expiration = _child(element, "NoncurrentVersionExpiration")
-    if noncurrent_expiration is not None:
-        noncurrent_expiration_days = _required_days(noncurrent_expiration, "NoncurrentDays")
-        if noncurrent_expiration_days <= 0:
-            raise LifecycleError("InvalidArgument", "'NoncurrentDays' for NoncurrentVersionExpiration action must be a positive integer")
-        noncurrent_newer = _newer_versions(noncurrent_expiration)
-        for transition in noncurrent_transitions:
-            if noncurrent_expiration_days <= transition.days:
-                raise LifecycleError(
-                    "InvalidArgument",
-                    f"'NoncurrentDays' in the NoncurrentVersionExpiration action for filter '{where}' must be greater than 'NoncurrentDays' in the NoncurrentVersionTransition action",
-                )
-
-    abort_days = None
-    abort = _child(element, "AbortIncompleteMultipartUpload")
-    if abort is not None:
-        abort_days = _required_days(abort, "DaysAfterInitiation")
-        if abort_days <= 0:
-            raise LifecycleError("InvalidArgument", "'DaysAfterInitiation' for AbortIncompleteMultipartUpload action must be a positive integer")
-        if rule_filter.tags:
-            raise LifecycleError("InvalidRequest", "AbortIncompleteMultipartUpload cannot be specified with Tags.")
-        if rule_filter.has_size_filter:
-            raise LifecycleError("InvalidRequest", "AbortIncompleteMultipartUpload cannot be specified with an object size filter.")
-
-    rule = Rule(
-        id=rule_id,
-        enabled=status == "Enabled",
-        filter=rule_filter,
-        transitions=transitions,
-        expiration_days=expiration_days,
-        expiration_date=expiration_date,
-        expired_object_delete_marker=expired_object_delete_marker,
-        noncurrent_transitions=noncurrent_transitions,
-        noncurrent_expiration_days=noncurrent_expiration_days,
-        noncurrent_expiration_newer_versions=noncurrent_newer,
-        abort_multipart_days=abort_days,
-    )
-    if not (rule.transitions or rule.expires or rule.expired_object_delete_marker or rule.noncurrent_transitions
-            or rule.noncurrent_expiration_days is not None or rule.abort_multipart_days is not None):
-        raise LifecycleError("InvalidRequest", "At least one action needs to be specified in a rule")
-    return rule
-
-
-def _check_transition_order(transitions: tuple[Transition, ...], where: str) -> None:
-    """Colder classes must come later, and a move out of an IA class must wait that class's minimum."""
-    ordered = sorted(transitions, key=lambda t: RANK[t.storage_class])
-    for earlier, later in zip(ordered, ordered[1:]):
-        earlier_at = earlier.days if earlier.days is not None else earlier.date
-        later_at = later.days if later.days is not None else later.date
-        if later_at <= earlier_at:
-            raise LifecycleError(
-                "InvalidArgument",
-                f"'{'Days' if later.days is not None else 'Date'}' in the Transition action for StorageClass '{later.storage_class}' "
-                f"for filter '{where}' must be greater than '{'Days' if earlier.days is not None else 'Date'}' in the Transition action "
-                f"for StorageClass '{earlier.storage_class}'",
-            )
-        minimum = MINIMUM_DAYS_BEFORE_TRANSITION.get(later.storage_class)
-        if minimum is not None and later.days is not None and earlier.days is not None and later.days - earlier.days < minimum:
-            raise LifecycleError(
-                "InvalidArgument",
-                f"'Days' in the Transition action for StorageClass '{later.storage_class}' for filter '{where}' must be "
-                f"{minimum} days more than 'Days' in the Transition action for StorageClass '{earlier.storage_class}'",
-            )
+    draft = _Draft(id=f"rule-{index + 1}")
+    for read, checks in RULE_PARTS:
+        if read(element, draft):
+            _enforce(checks, draft)
+    _enforce(RULE_CHECKS, draft)
+    return draft.rule()
 
 
 def _required_days(element: ET.Element, name: str) -> int:
