@@ -13,6 +13,7 @@ Expiration still places a delete marker in front of it).
 from __future__ import annotations
 
 import datetime
+import functools
 import heapq
 import itertools
 from collections import defaultdict
@@ -135,61 +136,92 @@ def candidates(bucket: BucketState, history: KeyHistory, tags_of: TagLookup, hor
     rules = [rule for rule in bucket.enabled_rules if rule.filter.matches_name(history.key)]
     if not rules:
         return []
+    if len(history.versions) == 1 and history.versions[0].delete_marker:
+        return _lone_marker_actions(bucket.config, history, rules)
+    locks_of = locks_of if bucket.object_lock else None
     found: list[tuple[datetime.datetime, Action]] = []
     newer_noncurrent = 0
     for position, version in enumerate(history.versions):
         if version.delete_marker:
-            if position == 0 and len(history.versions) == 1:
-                became_expired = max(version.created, history.last_removal or version.created)
-                for rule in rules:
-                    floor = bucket.config.first_run(rule)
-                    if rule.expired_object_delete_marker:
-                        found.append((max(next_midnight(became_expired), floor), Action("remove_marker", version.version_id)))
-                    elif rule.expiration_days is not None:
-                        # an Expiration by days also removes a lone delete marker once the marker is that old
-                        old_enough = midnight_on_or_after(version.created + rule.expiration_days * DAY)
-                        found.append((max(next_midnight(became_expired), old_enough, floor), Action("remove_marker", version.version_id)))
             continue
+        tags = functools.partial(tags_of, history.key, version.version_id)
+        lock = None if locks_of is None else functools.partial(locks_of, history.key, version.version_id)
         for rule in rules:
-            if not rule.filter.matches_size(version.size):
-                continue
-            actions = _version_actions(bucket, history, position, newer_noncurrent, rule)
-            if (rule.filter.tags and any(due <= horizon for due, _ in actions)
-                    and not rule.filter.matches_tags(tags_of(history.key, version.version_id))):
-                continue
-            if bucket.object_lock and locks_of is not None:
-                actions = _unlocked(actions, lambda: locks_of(history.key, version.version_id), horizon)
-            found += actions
+            if rule.filter.matches_size(version.size):
+                actions = _version_actions(bucket.config, history, position, newer_noncurrent, rule)
+                found += _allowed(actions, rule, horizon, tags, lock)
         if position > 0:
             newer_noncurrent += 1
     return found
 
 
-def _version_actions(bucket: BucketState, history: KeyHistory, position: int, newer_noncurrent: int, rule: Rule) -> list[tuple[datetime.datetime, Action]]:
-    version = history.versions[position]
-    behaviour = bucket.config.minimum_size_behaviour
-    floor = bucket.config.first_run(rule)
+def _lone_marker_actions(config: LifecycleConfiguration, history: KeyHistory,
+                         rules: list[Rule]) -> list[tuple[datetime.datetime, Action]]:
+    """A delete marker with no versions behind it goes at the first run after it became one, with
+    ExpiredObjectDeleteMarker, or once it is as old as an Expiration's days."""
+    marker = history.versions[0]
+    became_expired = max(marker.created, history.last_removal or marker.created)
     found: list[tuple[datetime.datetime, Action]] = []
+    for rule in rules:
+        floor = config.first_run(rule)
+        if rule.expired_object_delete_marker:
+            found.append((max(next_midnight(became_expired), floor), Action("remove_marker", marker.version_id)))
+        elif rule.expiration_days is not None:
+            old_enough = midnight_on_or_after(marker.created + rule.expiration_days * DAY)
+            found.append((max(next_midnight(became_expired), old_enough, floor), Action("remove_marker", marker.version_id)))
+    return found
+
+
+def _allowed(actions: list[tuple[datetime.datetime, Action]], rule: Rule, horizon: datetime.datetime,
+             tags: Callable[[], dict[str, str]], lock: Callable[[], ObjectLock] | None) -> list[tuple[datetime.datetime, Action]]:
+    """The actions the version's tags and Object Lock (`lock`, None in a bucket without it) allow: a
+    tag-filtered rule acts only on versions with its tags, looked up only when one of its actions is due by
+    `horizon`, and a lock holds back permanent deletion."""
+    if rule.filter.tags and any(due <= horizon for due, _ in actions) and not rule.filter.matches_tags(tags()):
+        return []
+    return actions if lock is None else _unlocked(actions, lock, horizon)
+
+
+def _version_actions(config: LifecycleConfiguration, history: KeyHistory, position: int, newer_noncurrent: int,
+                     rule: Rule) -> list[tuple[datetime.datetime, Action]]:
     if position == 0:
-        for transition in rule.transitions:
-            if RANK[transition.storage_class] > RANK.get(version.storage_class, 0) and _size_allows(rule, version.size, transition.storage_class, behaviour):
-                due = _day_due(version.created, transition.days, transition.date)
-                found.append((max(due, floor), Action("transition", version.version_id, transition.storage_class)))
-        if rule.expires:
-            due = _day_due(version.created, rule.expiration_days, rule.expiration_date)
-            found.append((max(due, floor), Action("expire", version.version_id)))
-        return found
-    noncurrent_since = history.versions[position - 1].created
+        return _current_actions(config, history.versions[0], rule)
+    # a version is noncurrent since the version after it was written
+    return _noncurrent_actions(config, history.versions[position], history.versions[position - 1].created, newer_noncurrent, rule)
+
+
+def _current_actions(config: LifecycleConfiguration, version: ObjectVersion, rule: Rule) -> list[tuple[datetime.datetime, Action]]:
+    floor = config.first_run(rule)
+    found: list[tuple[datetime.datetime, Action]] = []
+    for transition in rule.transitions:
+        if (_moves_down(version, transition.storage_class)
+                and _size_allows(rule, version.size, transition.storage_class, config.minimum_size_behaviour)):
+            due = _day_due(version.created, transition.days, transition.date)
+            found.append((max(due, floor), Action("transition", version.version_id, transition.storage_class)))
+    if rule.expires:
+        due = _day_due(version.created, rule.expiration_days, rule.expiration_date)
+        found.append((max(due, floor), Action("expire", version.version_id)))
+    return found
+
+
+def _noncurrent_actions(config: LifecycleConfiguration, version: ObjectVersion, noncurrent_since: datetime.datetime,
+                        newer_noncurrent: int, rule: Rule) -> list[tuple[datetime.datetime, Action]]:
+    floor = config.first_run(rule)
+    found: list[tuple[datetime.datetime, Action]] = []
     for transition in rule.noncurrent_transitions:
-        if (newer_noncurrent >= transition.newer_noncurrent_versions
-                and RANK[transition.storage_class] > RANK.get(version.storage_class, 0)
-                and _size_allows(rule, version.size, transition.storage_class, behaviour)):
+        if (newer_noncurrent >= transition.newer_noncurrent_versions and _moves_down(version, transition.storage_class)
+                and _size_allows(rule, version.size, transition.storage_class, config.minimum_size_behaviour)):
             due = midnight_on_or_after(noncurrent_since + transition.days * DAY)
             found.append((max(due, floor), Action("transition", version.version_id, transition.storage_class)))
     if rule.noncurrent_expiration_days is not None and newer_noncurrent >= rule.noncurrent_expiration_newer_versions:
         due = midnight_on_or_after(noncurrent_since + rule.noncurrent_expiration_days * DAY)
         found.append((max(due, floor), Action("delete_version", version.version_id)))
     return found
+
+
+def _moves_down(version: ObjectVersion, storage_class: str) -> bool:
+    """Lifecycle only moves a version to a colder class than it is in."""
+    return RANK[storage_class] > RANK.get(version.storage_class, 0)
 
 
 def _unlocked(actions: list[tuple[datetime.datetime, Action]], lock: Callable[[], ObjectLock],
