@@ -15,6 +15,7 @@ import typer
 from rich import box
 from rich.console import Console
 from rich.markdown import Markdown
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -247,7 +248,7 @@ def _print_wiring(root: Path) -> None:
     for wiring in wirings:
         found = {finding.part: finding for finding in wiring.findings}
         table.add_row(wiring.folder.name, *("—" if part not in found else "[green]✓[/green]" if found[part].ok else "[red]✗[/red]" for part in PARTS))
-        reasons += [f"[red]✗[/red] {wiring.folder.name} {finding.part}: {finding.detail}" for finding in wiring.findings if not finding.ok]
+        reasons += [f"[red]✗[/red] {wiring.folder.name} {finding.part}: {escape(finding.detail)}" for finding in wiring.findings if not finding.ok]
     console.print(table)
     for reason in reasons:
         console.print(reason, highlight=False)

@@ -76,10 +76,12 @@ def test_a_half_wired_lab_is_reported_with_the_reason(tmp_path, breakage):
 def test_the_check_command_names_the_broken_part_and_fails(tmp_path):
     root = _copy_of_the_labs(tmp_path)
     (root / "solutions/06-glue-etl/run_job.py").unlink()
+    _edit(root / "labs/04-s3-lifecycle/lab.toml", "raw_objects = 12", "raw_object = 12")
     result = dealab("labs", "--check", "--root", str(root))
     assert result.returncode != 0 and "Traceback" not in result.stdout + result.stderr
     assert "06-glue-etl solution: solution lacks entrypoint(s) run_job.py" in result.stdout
-    assert "half-wired lab(s): 06-glue-etl" in result.stdout
+    assert "04-s3-lifecycle dataset: [dataset] params do not fit" in result.stdout  # brackets shown, not read as markup
+    assert "half-wired lab(s): 04-s3-lifecycle, 06-glue-etl" in result.stdout
 
 
 @pytest.mark.parametrize("lab", LABS, ids=[lab.slug for lab in LABS])
