@@ -19,7 +19,6 @@ import gzip
 import hashlib
 import io
 import logging
-import os
 import re
 import shutil
 import threading
@@ -27,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dealab.wire.store import JsonLines, ReadReport, json_line, parse_json_lines, set_aside, write_atomic
+from dealab.wire.store import JsonLines, ReadReport, json_line, parse_json_lines, rename, set_aside, write_atomic
 
 log = logging.getLogger("dealab.journal")
 
@@ -163,9 +162,8 @@ class Journal:
         if first is None:
             self.tail.path.unlink()
             return None
-        self.segments.mkdir(parents=True, exist_ok=True)
         segment = self.segments / f"{int(first):012d}-{self.last_seq:012d}.jsonl"
-        os.replace(self.tail.path, segment)
+        rename(self.tail.path, segment)
         self.tail_entries = self.tail_bytes = 0
         worker = threading.Thread(target=_compress, args=(segment,), name="journal-compress", daemon=True)
         worker.start()

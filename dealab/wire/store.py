@@ -57,6 +57,12 @@ def write_atomic(path: Path, content: bytes | str) -> None:
     os.replace(temporary, path)
 
 
+def rename(path: Path, target: Path) -> None:
+    """Gives a finished file its final name in one step (a journal tail becoming a segment)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(path, target)
+
+
 def set_aside(path: Path, reason: str) -> Path:
     """Moves a damaged file out of the way (kept beside it for a person to look at) and says so in the log."""
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
