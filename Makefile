@@ -6,7 +6,7 @@ DEALAB := $(VENV)/bin/dealab
 PY := $(VENV)/bin/python
 
 .DEFAULT_GOAL := help
-.PHONY: help up down status env shell reset labs coverage test bench grade-all clean-venv
+.PHONY: help up down status env shell pyspark reset labs coverage test bench grade-all clean-venv
 
 help:
 	@echo "make lab-N      start lab N: local AWS up, your data generated, the exercise printed"
@@ -16,6 +16,7 @@ help:
 	@echo "make solve-N    run the reference solution of lab N"
 	@echo "make reset-N    delete lab N's resources and data"
 	@echo "make shell      a shell whose AWS clients talk to the local AWS (prompt: (dealab))"
+	@echo "make pyspark    the PySpark shell, its s3:// paths the local AWS's S3 (dealab spark-submit for scripts)"
 	@echo "make up | down | status | env | reset | labs | coverage | test | bench"
 
 $(STAMP): pyproject.toml
@@ -50,6 +51,8 @@ env: $(STAMP)
 	@$(DEALAB) env
 shell: $(STAMP)
 	@$(DEALAB) shell
+pyspark: $(STAMP)
+	@$(DEALAB) pyspark
 reset: $(STAMP)
 	@$(DEALAB) reset --yes
 labs: $(STAMP)

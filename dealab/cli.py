@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from dealab import labrun
-from dealab.commands import admin
+from dealab.commands import admin, spark
 from dealab.config import REPO_ROOT, settings
 from dealab.datasets import learner_seed
 from dealab.labs import LabManifestError, UnknownLab, UnsafeEnvironment, all_labs, get_lab, learner_env, run_scripts
@@ -150,6 +150,23 @@ def env() -> None:
     """Print the exports that point boto3, the AWS CLI and friends at the local AWS: eval $(dealab env)."""
     for key, value in settings().client_env().items():
         print(f"export {key}={shlex.quote(value)}")
+
+
+SPARK_ARGUMENTS = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+@app.command("pyspark", context_settings=SPARK_ARGUMENTS)
+def pyspark_shell(context: typer.Context) -> None:
+    """The PySpark shell, its s3:// and s3a:// paths the local AWS's S3 (arguments go to pyspark)."""
+    _need_stack()
+    raise typer.Exit(spark.run("pyspark", context.args))
+
+
+@app.command("spark-submit", context_settings=SPARK_ARGUMENTS)
+def spark_submit(context: typer.Context) -> None:
+    """spark-submit SCRIPT [ARGS]: a Spark application whose s3:// and s3a:// paths are the local AWS's S3."""
+    _need_stack()
+    raise typer.Exit(spark.run("spark-submit", context.args))
 
 
 @app.command()
