@@ -109,8 +109,33 @@ class AthenaEngine(Engine):
 
                 scratch = self.context.state_dir / "athena" / "scratch"
                 scratch.mkdir(parents=True, exist_ok=True)
-                self._runner = QueryRunner(self.context.endpoint_url, self.context.region, self.catalog, scratch, self._record)
+                self._runner = QueryRunner(self.context.endpoint_url, self.context.region, self.catalog, scratch, self._record,
+                                           caller_s3=self._caller_client("s3"))
+                self._runner.warm_up()
             return self._runner
+
+    def _caller_client(self, service: str):
+        """A client at the gateway that does not carry the engine's mark: its calls pass the door and every
+        engine as the learner's own would (Athena reads data and writes results with the caller's rights),
+        handed over in this process by the loopback."""
+        import boto3
+        from botocore.config import Config
+
+        from dealab.config import TEST_ACCESS_KEY, TEST_SECRET_KEY
+
+        client = boto3.client(service, endpoint_url=self.context.endpoint_url, region_name=self.context.region,
+                              aws_access_key_id=TEST_ACCESS_KEY, aws_secret_access_key=TEST_SECRET_KEY,
+                              config=Config(retries={"max_attempts": 2}))
+        client.meta.events.register("before-send", self.context.loopback.send)
+        return client
+
+    def admin_routes(self) -> dict:
+        return {"athena/reads": self._reads}
+
+    def _reads(self, request: AwsRequest) -> AwsResponse:
+        """How many queries read S3 by each path since the stack started (tests assert the direct path is used)."""
+        runner = self._runner
+        return AwsResponse.json({"read_path": runner.read_path if runner else None, "queries": dict(runner.reads) if runner else {}})
 
     def answer(self, handler, request: AwsRequest) -> AwsResponse:
         # each op_ method takes the request's parameters and returns its result as JSON data
@@ -305,8 +330,9 @@ class AthenaEngine(Engine):
         }
         if params.get("ExecutionParameters"):
             execution["ExecutionParameters"] = params["ExecutionParameters"]
-        if configuration.get("EnforceWorkGroupConfiguration") and configuration.get("ResultConfiguration", {}).get("EncryptionConfiguration"):
-            execution["ResultConfiguration"]["EncryptionConfiguration"] = configuration["ResultConfiguration"]["EncryptionConfiguration"]
+        encryption = _result_encryption(configuration, params.get("ResultConfiguration", {}))
+        if encryption:
+            execution["ResultConfiguration"]["EncryptionConfiguration"] = encryption
         self.store.put("execution", execution_id, execution)
         if token:
             self.store.put("token", token, {"QueryExecutionId": execution_id})
@@ -492,6 +518,29 @@ class AthenaEngine(Engine):
         if start + size < len(items):
             response["NextToken"] = str(start + size)
         return response
+
+
+# EncryptionOption values Athena accepts, and why dealab refuses the one it cannot do.
+UNSUPPORTED_ENCRYPTION = {"CSE_KMS": "client-side encryption (CSE_KMS) of query results is not supported by dealab; use SSE_KMS or SSE_S3"}
+ENCRYPTION_OPTIONS = frozenset({"SSE_S3", "SSE_KMS", "CSE_KMS"})
+
+
+def _result_encryption(group_configuration: dict, requested: dict) -> dict | None:
+    """The EncryptionConfiguration a query's results are written with: the work group's when it enforces its
+    configuration, else the query's own, else the work group's (its settings are the default)."""
+    group = group_configuration.get("ResultConfiguration", {}).get("EncryptionConfiguration")
+    if group_configuration.get("EnforceWorkGroupConfiguration") and group:
+        chosen = group
+    else:
+        chosen = requested.get("EncryptionConfiguration") or group
+    if not chosen:
+        return None
+    option = chosen.get("EncryptionOption")
+    if option not in ENCRYPTION_OPTIONS:
+        raise InvalidRequest(f"EncryptionOption {option!r} is not one of {sorted(ENCRYPTION_OPTIONS)}")
+    if option in UNSUPPORTED_ENCRYPTION:
+        raise InvalidRequest(UNSUPPORTED_ENCRYPTION[option])
+    return chosen
 
 
 def _bind_parameters(query: str, parameters: list[str]) -> str:

@@ -76,6 +76,8 @@ DUCKDB_ERROR_RULES: list[tuple[re.Pattern, str, str, int | None]] = [
     # The sandbox's lockdown (sandbox.py) refusing a local path the query check let through.
     (re.compile(r'Cannot access (?:file|directory) "([^"]*)"'), "PERMISSION_DENIED",
      "Access Denied: Cannot access '{0}': queries in dealab read and write S3 only", None),
+    # The direct read path (s3reads.py) refused a GetObject: a bucket policy, Block Public Access, KMS.
+    (re.compile(r"Permission denied on S3 path: (s3://\S+)"), "PERMISSION_DENIED", "Permission denied on S3 path: {0}", None),
     (re.compile(r"Out of Memory Error|max_temp_directory_size"), "EXCEEDED_LOCAL_MEMORY_LIMIT",
      "Query exhausted resources at this scale factor", None),
 ]

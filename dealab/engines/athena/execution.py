@@ -1,12 +1,17 @@
 """Runs query executions asynchronously, as Athena does: a small pool of workers, each query in a fresh,
-locked-down DuckDB database (httpfs pointed at the gateway; see sandbox.py) with its own scratch folder,
-measuring the bytes each query reads from S3 from DuckDB's HTTP log, stopping it at the work group's
-bytes-scanned cutoff, at dealab's query timeout or on StopQueryExecution, and writing results with their
-.metadata to the output location through S3.
+locked-down DuckDB database (see sandbox.py) with its own scratch folder, measuring the bytes each query
+reads from S3, stopping it at the work group's bytes-scanned cutoff, at dealab's query timeout or on
+StopQueryExecution, and writing results with their .metadata to the output location through S3, encrypted
+as the result configuration says.
 
-A fresh database per query (~80 ms to make, so the next one is made after a query ends, not when one
-starts) means nothing a query leaves behind reaches the next, its file cache and HTTP log start empty,
-and its configuration can be locked for good."""
+How a query reads S3 (READ_PATHS): "direct", the default, registers s3reads.S3ReadFileSystem on the query's
+database, so its reads are GetObject calls handed to the gateway in this process (no HTTP, no extension to
+load) and counted as they arrive; "http" loads httpfs and points it at the gateway, counting bytes from
+DuckDB's HTTP log. Both pass the same authorization (the gateway's engines) and count the same bytes.
+
+A fresh database per query (tens of ms to make, so spares are made while no query waits) means nothing a
+query leaves behind reaches the next, its file cache and byte count start empty, and its configuration can
+be locked for good."""
 
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ from botocore.exceptions import ClientError
 from dealab.config import TEST_ACCESS_KEY, TEST_SECRET_KEY
 from dealab.wire import labtime
 from dealab.engines.athena import results, sandbox, statements, translate
+from dealab.engines.athena.s3reads import S3ReadFileSystem, ScanCounter
 from dealab.engines.athena.catalog import GlueCatalog, split_s3
 from dealab.engines.athena.errors import ENGINE_ERROR_TYPE, SYSTEM_ERROR, QueryError
 from dealab.engines.athena.results import Outcome
@@ -44,6 +50,10 @@ BYTES_SCANNED_SQL = (
 )
 
 
+# How query databases read S3 (module docstring); DEALAB_ATHENA_READ_PATH=http brings back the extension's
+# reads over HTTP, kept as the fallback and as the measure the direct path's byte counts are tested against.
+READ_PATH_ENV = "DEALAB_ATHENA_READ_PATH"
+READ_PATHS = ("direct", "http")
 BYTES_LIMIT_REASON = "Bytes scanned limit was exceeded"
 USER_CANCEL_REASON = "Query cancelled by user"
 WATCH_POLL_SECONDS = 0.1
@@ -52,6 +62,32 @@ WATCH_POLL_SECONDS = 0.1
 QUERY_TIMEOUT_ENV = "DEALAB_ATHENA_QUERY_TIMEOUT"
 DEFAULT_QUERY_TIMEOUT_SECONDS = 300.0
 TIMEOUT_REASON = "Query timeout: the query ran longer than {seconds:g} seconds, dealab's limit ({env} sets it, in seconds)"
+
+
+def read_path() -> str:
+    chosen = os.environ.get(READ_PATH_ENV, "").strip().lower() or READ_PATHS[0]
+    if chosen not in READ_PATHS:
+        log.warning("%s=%r is not one of %s; using %s", READ_PATH_ENV, chosen, READ_PATHS, READ_PATHS[0])
+        return READ_PATHS[0]
+    return chosen
+
+
+# Where Athena's ResultConfiguration.EncryptionConfiguration puts a result file's encryption: the
+# x-amz-server-side-encryption of each PutObject (a bucket policy can require it). CSE_KMS (the client
+# encrypts before uploading, with S3's encryption-client envelope) is refused when the query is started.
+SERVER_SIDE_ENCRYPTION = {"SSE_S3": "AES256", "SSE_KMS": "aws:kms"}
+RESULT_ACCESS_DENIED = ("Access denied when writing output to url: {url} . Please ensure you are allowed to access the S3 bucket. "
+                        "If you are encrypting query results with KMS key, please ensure you are allowed to access your KMS key")
+
+
+def encryption_arguments(configuration: dict | None) -> dict:
+    """PutObject arguments for a ResultConfiguration.EncryptionConfiguration (none when there is none)."""
+    if not configuration:
+        return {}
+    arguments = {"ServerSideEncryption": SERVER_SIDE_ENCRYPTION[configuration["EncryptionOption"]]}
+    if configuration["EncryptionOption"] == "SSE_KMS" and configuration.get("KmsKey"):
+        arguments["SSEKMSKeyId"] = configuration["KmsKey"]
+    return arguments
 
 
 def query_timeout_seconds() -> float:
@@ -76,13 +112,14 @@ class QueryWatch:
     it interrupts again at every poll, so a step that swallowed one interrupt (partition pruning falls back
     when DuckDB fails), or an interrupt that came before the query began, does not let the query run on."""
 
-    def __init__(self, connection: duckdb.DuckDBPyConnection, cutoff: int | None, timeout: float, stop_requested: Callable[[], bool]):
+    def __init__(self, box: Sandbox, cutoff: int | None, timeout: float, stop_requested: Callable[[], bool]):
         self.exceeded = False
         self.timed_out = False
         self.stopped = False
         self._stop_requested = stop_requested
         self._done = threading.Event()
-        self._thread = threading.Thread(target=self._watch, args=(connection, cutoff, time.monotonic() + timeout),
+        self._connection = box.connection
+        self._thread = threading.Thread(target=self._watch, args=(box, cutoff, time.monotonic() + timeout),
                                         name="athena-watch", daemon=True)
         self._thread.start()
 
@@ -90,18 +127,24 @@ class QueryWatch:
     def fired(self) -> bool:
         return self.exceeded or self.timed_out or self.stopped
 
-    def _watch(self, connection: duckdb.DuckDBPyConnection, cutoff: int | None, deadline: float) -> None:
-        reader = connection.cursor() if cutoff else None  # a second connection to the same database sees the same HTTP log
+    def exceed(self) -> None:
+        """The direct path's counter passed the cutoff: interrupt now rather than at the next poll."""
+        self.exceeded = True
+        self._connection.interrupt()
+
+    def _watch(self, box: Sandbox, cutoff: int | None, deadline: float) -> None:
+        # the HTTP path's count is in DuckDB's log, read through a second connection to the same database
+        reader = box.connection.cursor() if cutoff and box.files is None else None
         try:
             while not self._done.wait(max(0.0, min(WATCH_POLL_SECONDS, deadline - time.monotonic()))):
                 if not self.fired and self._stop_requested():
                     self.stopped = True
                 if not self.fired and time.monotonic() >= deadline:
                     self.timed_out = True
-                if not self.fired and reader is not None and reader.execute(BYTES_SCANNED_SQL).fetchone()[0] > cutoff:
+                if not self.fired and cutoff and box.scanned(reader) > cutoff:
                     self.exceeded = True
                 if self.fired:
-                    connection.interrupt()
+                    box.connection.interrupt()
         finally:
             if reader is not None:
                 reader.close()
@@ -112,10 +155,17 @@ class QueryWatch:
 
 
 class Sandbox:
-    """One query's DuckDB database and the scratch folder that is the only local path it may touch."""
+    """One query's DuckDB database, the scratch folder that is the only local path it may touch, and (on the
+    direct read path) the file system its S3 reads go through."""
 
-    def __init__(self, connection: duckdb.DuckDBPyConnection, folder: Path):
-        self.connection, self.folder = connection, folder
+    def __init__(self, connection: duckdb.DuckDBPyConnection, folder: Path, files: S3ReadFileSystem | None = None):
+        self.connection, self.folder, self.files = connection, folder, files
+
+    def scanned(self, connection: duckdb.DuckDBPyConnection | None = None) -> int:
+        """Bytes this query has read from S3 so far."""
+        if self.files is not None:
+            return self.files.counter.bytes
+        return int((connection or self.connection).execute(BYTES_SCANNED_SQL).fetchone()[0])
 
     def discard(self) -> None:
         self.connection.close()
@@ -123,8 +173,13 @@ class Sandbox:
 
 
 class QueryRunner:
-    def __init__(self, endpoint_url: str, region: str, catalog: GlueCatalog, scratch: Path, on_change):
+    def __init__(self, endpoint_url: str, region: str, catalog: GlueCatalog, scratch: Path, on_change, caller_s3=None):
         self.endpoint = urlsplit(endpoint_url).netloc
+        # S3 as the query's caller: reads on the direct path and result writes go through the gateway's
+        # authorization (bucket policies, Block Public Access) as the learner's own calls would
+        self.caller_s3 = caller_s3
+        self.read_path = read_path() if caller_s3 is not None else "http"
+        self.reads = {path: 0 for path in READ_PATHS}  # queries run per read path (the admin endpoint shows them)
         self.region = region
         self.catalog = catalog
         self.scratch = scratch.resolve()  # resolved: DuckDB's allowed_directories compares path text
@@ -160,23 +215,33 @@ class QueryRunner:
         for spare in spares:
             spare.discard()
 
+    def _http_statements(self) -> list[str]:
+        return [
+            f"LOAD '{HTTPFS_EXTENSION}'",
+            f"SET s3_endpoint = '{self.endpoint}'",
+            "SET s3_url_style = 'path'",
+            "SET s3_use_ssl = false",
+            f"SET s3_region = '{self.region}'",
+            f"SET s3_access_key_id = '{TEST_ACCESS_KEY}'",
+            f"SET s3_secret_access_key = '{TEST_SECRET_KEY}'",
+            "SET enable_http_metadata_cache = false",
+            "CALL enable_logging('HTTP')",
+        ]
+
     def _make_sandbox(self) -> Sandbox:
         folder = Path(tempfile.mkdtemp(prefix="query-", dir=self.scratch))
         connection = duckdb.connect(config={**sandbox.CONNECT_CONFIG, "threads": os.cpu_count() or 2})
+        files = None
         try:
-            connection.execute(f"LOAD '{HTTPFS_EXTENSION}'")
+            if self.read_path == "direct":
+                # registered before the lockdown: a file system registered after it is refused every path
+                files = S3ReadFileSystem(self.caller_s3, ScanCounter())
+                connection.register_filesystem(files)
             for statement in [
-                f"SET s3_endpoint = '{self.endpoint}'",
-                "SET s3_url_style = 'path'",
-                "SET s3_use_ssl = false",
-                f"SET s3_region = '{self.region}'",
-                f"SET s3_access_key_id = '{TEST_ACCESS_KEY}'",
-                f"SET s3_secret_access_key = '{TEST_SECRET_KEY}'",
-                "SET enable_http_metadata_cache = false",
+                *(self._http_statements() if files is None else []),
                 # What a query needs is fetched once (not once per plan phase); the database is the query's
                 # own, so nothing comes from an earlier query and DataScannedInBytes is what this query read.
                 "SET enable_external_file_cache = true",
-                "CALL enable_logging('HTTP')",
                 *translate.setup_statements(),
                 *sandbox.lockdown_statements(folder),
             ]:
@@ -184,7 +249,7 @@ class QueryRunner:
         except BaseException:
             Sandbox(connection, folder).discard()
             raise
-        return Sandbox(connection, folder)
+        return Sandbox(connection, folder, files)
 
     def _take_sandbox(self) -> Sandbox:
         with self._lock:
@@ -193,16 +258,22 @@ class QueryRunner:
         return self._make_sandbox()
 
     def _prepare_spare(self) -> None:
-        """Makes the next query's database now, while no query waits for it."""
-        with self._lock:
-            if self._closing or len(self._spares) >= WORKERS:
-                return
-        spare = self._make_sandbox()
-        with self._lock:
-            if not self._closing:
-                self._spares.append(spare)
-                return
-        spare.discard()
+        """Makes the next queries' databases now, while no query waits for them: one per worker."""
+        while True:
+            with self._lock:
+                if self._closing or len(self._spares) >= WORKERS:
+                    return
+            spare = self._make_sandbox()
+            with self._lock:
+                if not self._closing:
+                    self._spares.append(spare)
+                    continue
+            spare.discard()
+            return
+
+    def warm_up(self) -> None:
+        """Makes the first spares in the background, so the first query does not wait for its database."""
+        self._pool.submit(self._prepare_spare)
 
     # ------------------------------------------------------------ one execution
 
@@ -233,7 +304,10 @@ class QueryRunner:
                 output_folder=execution["_OutputFolder"],
             )
             cutoff = execution.get("_BytesScannedCutoff")
-            watch = QueryWatch(connection, cutoff, self.timeout, lambda: self._closing or execution_id in self._cancelled)
+            watch = QueryWatch(box, cutoff, self.timeout, lambda: self._closing or execution_id in self._cancelled)
+            if box.files is not None:
+                box.files.counter = ScanCounter(cutoff, watch.exceed)
+            self.reads[self.read_path if box.files is not None else "http"] += 1
             try:
                 outcome = statements.execute(context)
             except duckdb.InterruptException:
@@ -248,7 +322,7 @@ class QueryRunner:
                 watch.stop()
                 with self._lock:
                     self._running.pop(execution_id, None)
-            scanned = int(connection.execute(BYTES_SCANNED_SQL).fetchone()[0])
+            scanned = box.scanned()
             engine_ms = int((time.time() - started) * 1000)
             if watch.exceeded or (cutoff and scanned > cutoff):
                 self.on_change(execution_id, state="CANCELLED", reason=BYTES_LIMIT_REASON, scanned=scanned, engine_ms=engine_ms)
@@ -263,8 +337,11 @@ class QueryRunner:
             try:
                 manifest = self._write_results(execution, outcome)
             except ClientError as error:
-                bucket = split_s3(execution["ResultConfiguration"]["OutputLocation"])[0]
-                raise QueryError(f"Unable to verify/create output bucket {bucket} ({error.response['Error']['Code']})",
+                location = execution["ResultConfiguration"]["OutputLocation"]
+                code = error.response["Error"]["Code"]
+                if code in ("AccessDenied", "KMS.AccessDeniedException"):
+                    raise QueryError(RESULT_ACCESS_DENIED.format(url=location), error_type=RESULT_WRITE_ERROR_TYPE) from None
+                raise QueryError(f"Unable to verify/create output bucket {split_s3(location)[0]} ({code})",
                                  error_type=RESULT_WRITE_ERROR_TYPE) from None
             self.on_change(execution_id, state="SUCCEEDED", scanned=scanned, engine_ms=engine_ms, outcome=outcome, manifest=manifest)
         except Cancelled as stopped:
@@ -288,15 +365,16 @@ class QueryRunner:
 
     def _write_results(self, execution: dict, outcome: Outcome) -> str | None:
         """Writes the result file (and its .metadata, and for CTAS/INSERT/UNLOAD the manifest) to S3."""
-        s3 = self.catalog.s3
+        s3 = self.caller_s3 or self.catalog.s3
         location = execution["ResultConfiguration"]["OutputLocation"]
+        encryption = encryption_arguments(execution["ResultConfiguration"].get("EncryptionConfiguration"))
         bucket, key = split_s3(location)
         body = results.to_csv(outcome) if outcome.tabular else results.to_text(outcome)
-        s3.put_object(Bucket=bucket, Key=key, Body=body)
+        s3.put_object(Bucket=bucket, Key=key, Body=body, **encryption)
         if outcome.tabular:
-            s3.put_object(Bucket=bucket, Key=key + ".metadata", Body=results.metadata_document(outcome))
+            s3.put_object(Bucket=bucket, Key=key + ".metadata", Body=results.metadata_document(outcome), **encryption)
         if outcome.data_files is None:
             return None
         manifest_key = key + "-manifest.csv"
-        s3.put_object(Bucket=bucket, Key=manifest_key, Body="".join(f"{url}\n" for url in outcome.data_files).encode())
+        s3.put_object(Bucket=bucket, Key=manifest_key, Body="".join(f"{url}\n" for url in outcome.data_files).encode(), **encryption)
         return f"s3://{bucket}/{manifest_key}"
