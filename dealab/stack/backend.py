@@ -24,6 +24,9 @@ READ_ONLY_PREFIXES = ("Get", "List", "Describe", "Head", "Query", "Scan", "Searc
 READ_ONLY_OPERATIONS = frozenset({"GetShardIterator", "GetRecords", "Decrypt", "GenerateDataKey", "Encrypt", "AssumeRole", "GetCallerIdentity"})
 log = logging.getLogger("dealab.backend")
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "host", "te", "trailer", "upgrade"})
+# An answer's body is passed on byte for byte, so its Content-Length stays true (and a HEAD's is the object's size,
+# which S3 clients read as the file length); a request's body is sent again, with a length of its own.
+RESPONSE_HOP_BY_HOP = HOP_BY_HOP - {"content-length"}
 
 
 # A snapshot is taken in the background once the journal's tail would take this long to replay (or passes
@@ -280,7 +283,7 @@ class RemoteBackend:
             )
         except requests.RequestException as error:
             raise BackendUnavailable(f"the backend at {self.url} did not answer: {type(error).__name__}") from None
-        response_headers = [(k, v) for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP]
+        response_headers = [(k, v) for k, v in upstream.headers.items() if k.lower() not in RESPONSE_HOP_BY_HOP]
         return AwsResponse(upstream.status_code, response_headers, _stream(upstream))
 
     def reset(self) -> None:
