@@ -173,8 +173,14 @@ class GlueEngine(Engine):
         self._glue.create_job(Name=name, Tags=tags, **{key: update[key] for key in JOB_UPDATE_FIELDS if key in update})
         return AwsResponse.json({"JobName": name})
 
+    @cached_property
+    def _account(self) -> str:
+        # The account the backend answers for (moto's 123456789012, ministack's 000000000000): an ARN naming
+        # another account is refused as invalid by backends that check it.
+        return self.context.client("sts", engine=self.name).get_caller_identity()["Account"]
+
     def _job_arn(self, name: str) -> str:
-        return f"arn:aws:glue:{self.context.region}:123456789012:job/{name}"
+        return f"arn:aws:glue:{self.context.region}:{self._account}:job/{name}"
 
     def _DeleteJob(self, request: AwsRequest, params: dict) -> AwsResponse:
         response = request.send_on()
@@ -226,7 +232,7 @@ class GlueEngine(Engine):
         definition.update(changes)
         definition = {key: value for key, value in definition.items() if value not in (None, "")}
         check_crawler_definition(definition)
-        tags = self._glue.get_tags(ResourceArn=f"arn:aws:glue:{self.context.region}:123456789012:crawler/{name}").get("Tags", {})
+        tags = self._glue.get_tags(ResourceArn=f"arn:aws:glue:{self.context.region}:{self._account}:crawler/{name}").get("Tags", {})
         self._glue.delete_crawler(Name=name)
         self._glue.create_crawler(Name=name, Tags=tags, **definition)
 
