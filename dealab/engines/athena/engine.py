@@ -29,6 +29,9 @@ PRIMARY = "primary"
 CATALOG_NAME = "AwsDataCatalog"
 FINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
 MAX_RESULTS_PER_PAGE = 1000
+# GetQueryExecution of a query still running waits this long for it to end before answering, so a client
+# polling every few ms or every second sees SUCCEEDED as soon as it is, not at its next poll.
+STATE_WAIT_SECONDS = 0.02
 CACHED_RESULTS = 16
 # Where a statement's result goes, by its first words: queries → <id>.csv; CTAS / INSERT / UNLOAD →
 # tables/<id> (with -manifest.csv); everything else (DDL, SHOW, DESCRIBE) → <id>.txt.
@@ -86,6 +89,7 @@ class AthenaEngine(Engine):
         super().__init__(context)
         self.store = Store(context.state_dir / "athena")
         self._lock = threading.RLock()
+        self._ended = threading.Condition(self._lock)  # notified when an execution reaches a final state
         self._results: OrderedDict[str, tuple[list, list]] = OrderedDict()
         self._catalog: GlueCatalog | None = None
         self._runner: QueryRunner | None = None
@@ -373,6 +377,8 @@ class AthenaEngine(Engine):
                 execution["_ColumnInfo"] = outcome.column_infos
                 execution["_UpdateCount"] = outcome.update_count
             self.store.put("execution", execution_id, execution)
+            if state in FINAL_STATES:
+                self._ended.notify_all()
 
     def _execution(self, execution_id: str) -> dict:
         execution = self.store.get("execution", execution_id)
@@ -385,7 +391,13 @@ class AthenaEngine(Engine):
         return {k: v for k, v in execution.items() if not k.startswith("_")}
 
     def op_GetQueryExecution(self, params: dict) -> dict:
-        return {"QueryExecution": self._public(self._execution(params["QueryExecutionId"]))}
+        execution = self._execution(params["QueryExecutionId"])
+        if execution["Status"]["State"] not in FINAL_STATES:
+            with self._ended:
+                self._ended.wait_for(lambda: self._execution(params["QueryExecutionId"])["Status"]["State"] in FINAL_STATES,
+                                     timeout=STATE_WAIT_SECONDS)
+                execution = self._execution(params["QueryExecutionId"])
+        return {"QueryExecution": self._public(execution)}
 
     def op_BatchGetQueryExecution(self, params: dict) -> dict:
         found, missing = [], []
