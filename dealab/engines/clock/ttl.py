@@ -9,7 +9,9 @@ DynamoDB Streams records of TTL deletions carry userIdentity {"Type": "Service",
 "dynamodb.amazonaws.com"}. The backend's stream records cannot carry it: they are built from the delete
 alone, not from who asked. So each sweep's deletions are remembered (table, item keys, the sweep's time
 window) and GetRecords answers passing through the gateway have the identity added to exactly the REMOVE
-records that match one of them.
+records that match one of them. A window is kept on both clocks: the embedded backend stamps its records
+with lab time, a remote backend (ministack, LocalStack) with its own real time, and the engine owns the
+identity whichever clock the backend keeps.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import datetime
 import heapq
 import json
 import threading
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -52,7 +55,8 @@ def table_of_stream_arn(arn: str) -> str | None:
 
 
 class TtlMarks:
-    """Which deletions were TTL's, persisted: table → canonical keys → [(start, end) epoch seconds]."""
+    """Which deletions were TTL's, persisted: table → canonical keys → [[start, end, ...] epoch seconds], one
+    (start, end) pair per clock the sweep ran on (lab time, then real time)."""
 
     def __init__(self, state_dir: Path):
         self._file = JsonFile(state_dir / "ttl-deletions.json")
@@ -61,17 +65,18 @@ class TtlMarks:
         for table, keys in self._file.load({}).items():
             self._marks[table] = keys
 
-    def add(self, table: str, keys: list[dict], start: float, end: float) -> None:
+    def add(self, table: str, keys: list[dict], windows: list[tuple[float, float]]) -> None:
         with self._lock:
             for item_keys in keys:
-                self._marks[table].setdefault(canonical_keys(item_keys), []).append([start, end])
+                self._marks[table].setdefault(canonical_keys(item_keys), []).append([edge for window in windows for edge in window])
 
     def is_ttl_deletion(self, table: str | None, keys: dict, when: float | None) -> bool:
         canonical = canonical_keys(keys)
         tables = [table] if table else list(self._marks)
         for name in tables:
-            for start, end in self._marks.get(name, {}).get(canonical, []):
-                if when is None or start - MATCH_SLACK_SECONDS <= when <= end + MATCH_SLACK_SECONDS:
+            for edges in self._marks.get(name, {}).get(canonical, []):
+                if when is None or any(start - MATCH_SLACK_SECONDS <= when <= end + MATCH_SLACK_SECONDS
+                                       for start, end in zip(edges[::2], edges[1::2])):
                     return True
         return False
 
@@ -161,10 +166,11 @@ class TtlRun:
             while end < len(items) and sweep_after(datetime.datetime.fromtimestamp(items[end][2], UTC)) <= sweep:
                 end += 1
             batch_keys = [keys for keys, _, _ in items[index:end]]
-            started = lab_now().timestamp()
+            # real time too: a remote backend dates its stream records by its own clock, not the lab's
+            started, started_real = lab_now().timestamp(), time.time()
             for start in range(0, len(batch_keys), WRITE_BATCH):
                 self._write(table, batch_keys[start:start + WRITE_BATCH])
-            self.marks.add(table, batch_keys, started, lab_now().timestamp())
+            self.marks.add(table, batch_keys, [(started, lab_now().timestamp()), (started_real, time.time())])
             self.deleted += len(batch_keys)
             if end < len(items):
                 heapq.heappush(self._queue, (sweep_after(datetime.datetime.fromtimestamp(items[end][2], UTC)), table, end))
