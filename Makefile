@@ -6,7 +6,7 @@ DEALAB := $(VENV)/bin/dealab
 PY := $(VENV)/bin/python
 
 .DEFAULT_GOAL := help
-.PHONY: help up down status env shell pyspark reset labs coverage test bench grade-all clean-venv
+.PHONY: help up down status env shell pyspark reset labs coverage test conformance bench grade-all clean-venv
 
 help:
 	@echo "make lab-N      start lab N: local AWS up, your data generated, the exercise printed"
@@ -18,6 +18,7 @@ help:
 	@echo "make shell      a shell whose AWS clients talk to the local AWS (prompt: (dealab))"
 	@echo "make pyspark    the PySpark shell, its s3:// paths the local AWS's S3 (dealab spark-submit for scripts)"
 	@echo "make up | down | status | env | reset | labs | coverage | test | bench"
+	@echo "make conformance BACKEND=ministack   every lab's solution graded with another backend behind the gateway"
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -62,8 +63,17 @@ coverage: $(STAMP)
 grade-all: $(STAMP)
 	@$(DEALAB) grade all
 
+# After the unit and lab tests, every lab once more on ministack (a few minutes): the README's promise that any
+# AWS-compatible backend works behind the gateway, measured.
 test: $(STAMP)
 	$(PY) -m pytest
+	@$(MAKE) --no-print-directory conformance BACKEND=ministack
+
+# The backend is installed from the package index into .conformance/BACKEND-venv (its own pins), started on a
+# free loopback port per lab, and stopped with the stack whatever happens; see dealab/conformance.py.
+BACKEND ?= ministack
+conformance: $(STAMP)
+	@$(PY) -m dealab.conformance $(BACKEND)
 
 bench: $(STAMP)
 	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done

@@ -1,0 +1,126 @@
+"""Backend conformance (dealab/conformance.py): the verdict rules, the exceptions table, the processes it starts,
+and the gateway behaviours a remote backend's labs needed. The whole run is `make conformance BACKEND=ministack`,
+which `make test` runs after pytest."""
+
+import importlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from dealab import conformance
+from dealab.conformance import BACKENDS, EXCEPTIONS, BackendProcess, judge
+from dealab.engines.clock.ttl import TTL_IDENTITY, TtlMarks
+from dealab.labs import all_labs, get_lab
+from grader.core import checks_of
+from grader.runner import FAIL, PASS, Report, Result
+from tests.conftest import REPO, client
+from tests.test_backends import remote_backed_stack  # noqa: F401 (a fixture)
+
+
+def _report(lab, failing: set[str]) -> Report:
+    checks = checks_of(importlib.import_module(lab.grader_module))
+    results = [Result(c.id, c.title, c.task, c.points, 0 if c.id in failing else c.points, FAIL if c.id in failing else PASS,
+                      "", "", "", 0.0) for c in checks]
+    return Report(lab.number, lab.slug, lab.title, "seed", results)
+
+
+def test_a_lab_conforms_at_full_marks_or_with_its_documented_exceptions_failing_only():
+    lab = get_lab(8)
+    ids = [c.id for c in checks_of(importlib.import_module(lab.grader_module))]
+    assert judge(lab, _report(lab, set()), {}, 1.0).conforms
+    excused = judge(lab, _report(lab, {ids[0]}), {ids[0]: "the backend cannot"}, 1.0)
+    assert excused.conforms and excused.excused == {ids[0]: "the backend cannot"}
+    failed = judge(lab, _report(lab, {ids[0], ids[1]}), {ids[0]: "the backend cannot"}, 1.0)
+    assert not failed.conforms and failed.unexcused == [ids[1]]
+    stale = judge(lab, _report(lab, set()), {ids[0]: "the backend cannot"}, 1.0)
+    assert not stale.conforms and stale.stale == (ids[0],)
+    # another lab's exception is not this lab's
+    other = judge(lab, _report(lab, set()), {"L01-01": "not lab 8's"}, 1.0)
+    assert other.conforms and not other.stale
+
+
+def test_documented_exceptions_name_real_checks_of_known_backends_with_a_reason():
+    known = {c.id for lab in all_labs() for c in checks_of(importlib.import_module(lab.grader_module))}
+    assert set(EXCEPTIONS) <= set(BACKENDS)
+    for backend, exceptions in EXCEPTIONS.items():
+        for check_id, reason in exceptions.items():
+            assert check_id in known, f"{backend}: {check_id} is no check of any lab"
+            assert reason.strip() and "\n" not in reason
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_the_backend_starts_on_loopback_and_stops_with_everything_it_started(tmp_path):
+    backend = BACKENDS["ministack"]
+    process = BackendProcess(backend, conformance.install(backend, conformance.Console()), tmp_path)
+    try:
+        process.wait_until_ready()
+        assert process.url.startswith("http://127.0.0.1:")
+    finally:
+        process.stop()
+    assert process.process.poll() is not None
+    with pytest.raises(ProcessLookupError):
+        os.killpg(process.process.pid, 0)
+
+
+def _wait_for(path: Path, seconds: float = 120) -> str:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text().strip():
+            return path.read_text().strip()
+        time.sleep(0.1)
+    raise AssertionError(f"{path} did not appear")
+
+
+def test_ctrl_c_stops_the_backend_and_the_stack(tmp_path):
+    workdir = tmp_path / "run"
+    runner = subprocess.Popen([sys.executable, "-m", "dealab.conformance", "ministack", "--lab", "1", "--workdir", str(workdir)],
+                              cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        stack_pid = int(_wait_for(workdir / "lab01" / "state" / "stack.pid"))
+        backend_pids = [int(path.read_text()) for path in (workdir / "lab01" / "ministack").glob("ministack-*.pid")]
+        assert backend_pids, "ministack wrote no pid file in its folder"
+        runner.send_signal(signal.SIGINT)
+        output, _ = runner.communicate(timeout=120)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait()
+    assert runner.returncode == 130, output
+    assert "interrupted" in output
+    for pid in [stack_pid, *backend_pids]:
+        assert _gone(pid), f"process {pid} outlived the interrupted run"
+
+
+def test_a_remote_backends_head_object_keeps_its_content_length(remote_backed_stack):
+    """Spark's S3A reads an object's length from HEAD: without it every object read as empty (Lab 06 on ministack)."""
+    settings, _ = remote_backed_stack
+    s3 = client(settings, "s3")
+    s3.create_bucket(Bucket="lengths")
+    s3.put_object(Bucket="lengths", Key="k", Body=b"x" * 1234)
+    assert s3.head_object(Bucket="lengths", Key="k")["ContentLength"] == 1234
+    assert s3.get_object(Bucket="lengths", Key="k", Range="bytes=0-9")["ContentLength"] == 10
+
+
+def test_ttl_removes_dated_by_a_backend_keeping_real_time_carry_the_ttl_identity(tmp_path):
+    marks = TtlMarks(tmp_path)
+    lab_window, real_window = (2_000_000_000.0, 2_000_000_000.5), (1_800_000_000.0, 1_800_000_000.5)
+    marks.add("sessions", [{"id": {"S": "a"}}], [lab_window, real_window])
+
+    def remove(key: str, when: float) -> dict:
+        return {"eventName": "REMOVE", "dynamodb": {"Keys": {"id": {"S": key}}, "ApproximateCreationDateTime": when}}
+
+    records = [remove("a", 2_000_000_000.2), remove("a", 1_800_000_000.2), remove("a", 1_900_000_000.0), remove("b", 1_800_000_000.2)]
+    assert marks.label("sessions", records) == 2
+    assert [record.get("userIdentity") for record in records] == [TTL_IDENTITY, TTL_IDENTITY, None, None]
