@@ -25,6 +25,10 @@ READ_ONLY_REASON = "queries in dealab read S3 objects only; results are written 
 # table and again when it scans it, and the second read must neither cost a call nor count twice (its
 # external file cache does this for httpfs, not for a Python file system). Larger reads are data, read once.
 KEPT_READ_BYTES = 1 << 20
+# A file's size comes with its last bytes: one GetObject of this suffix instead of a HeadObject, and it is the
+# Parquet footer DuckDB reads next (its first read of a Parquet file is the last 16 KiB). Kept bytes are
+# counted only when DuckDB reads them, so a CSV file's prefetched tail costs nothing in DataScannedInBytes.
+TAIL_BYTES = 16_384
 
 
 class ScanCounter:
@@ -104,8 +108,8 @@ class ObjectReader:
 
 
 class S3ReadFileSystem(AbstractFileSystem):
-    """s3:// for one query's database: HeadObject for a file's size (once per file), ranged GetObject for
-    its bytes, through `s3` (a client whose calls go through the gateway's authorization)."""
+    """s3:// for one query's database: a GetObject of a file's last bytes for its size (once per file), ranged
+    GetObject for its bytes, through `s3` (a client whose calls go through the gateway's authorization)."""
 
     protocol = "s3"
     cachable = False  # fsspec would otherwise hand every query the first query's instance (and counter)
@@ -114,7 +118,8 @@ class S3ReadFileSystem(AbstractFileSystem):
         super().__init__()
         self._s3, self.counter = s3, counter
         self._heads: dict[str, dict] = {}
-        self._kept: dict[str, list[tuple[int, bytes]]] = {}  # path → (start, bytes) of small reads
+        self._kept: dict[str, list[tuple[int, bytes]]] = {}  # path → (start, bytes) of small reads and tails
+        self._counted: set[tuple[str, int, int]] = set()  # (path, start, end) of reads already counted
         self._lock = threading.Lock()
 
     def _head(self, path: str) -> dict:
@@ -124,28 +129,43 @@ class S3ReadFileSystem(AbstractFileSystem):
         if known is None:
             bucket, key = _split(path)
             try:
-                answer = self._s3.head_object(Bucket=bucket, Key=key)
+                answer = self._s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=-{TAIL_BYTES}")
             except ClientError as error:
-                raise _denied(path, error) from None
-            known = {"name": path, "size": answer["ContentLength"], "type": "file", "LastModified": answer["LastModified"]}
+                if error.response.get("Error", {}).get("Code") != "InvalidRange":
+                    raise _denied(path, error) from None
+                answer = self._s3.head_object(Bucket=bucket, Key=key)  # an empty object has no last bytes
+                answer["ContentRange"] = f"bytes */{answer['ContentLength']}"
+            size = int(answer["ContentRange"].rpartition("/")[2]) if answer.get("ContentRange") else answer["ContentLength"]
+            known = {"name": path, "size": size, "type": "file", "LastModified": answer["LastModified"]}
+            tail = answer["Body"].read() if "Body" in answer else b""
             with self._lock:
                 self._heads[path] = known
+                if tail:
+                    self._kept.setdefault(path, []).append((size - len(tail), tail))
         return known
+
+    def _count_once(self, path: str, start: int, end: int) -> None:
+        with self._lock:
+            if (path, start, end) in self._counted:
+                return
+            self._counted.add((path, start, end))
+        self.counter.add(end - start)
 
     def read_range(self, path: str, start: int, end: int) -> bytes:
         if end <= start:
             return b""
         with self._lock:
-            for kept_start, kept in self._kept.get(path, ()):
-                if kept_start <= start and end <= kept_start + len(kept):
-                    return kept[start - kept_start : end - kept_start]
+            kept = next((data[start - at : end - at] for at, data in self._kept.get(path, ()) if at <= start and end <= at + len(data)), None)
+        if kept is not None:
+            self._count_once(path, start, end)
+            return kept
         bucket, key = _split(path)
         try:
             answer = self._s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end - 1}")
         except ClientError as error:
             raise _denied(path, error) from None
         data = answer["Body"].read()
-        self.counter.add(len(data))
+        self._count_once(path, start, start + len(data))
         if len(data) <= KEPT_READ_BYTES:
             with self._lock:
                 self._kept.setdefault(path, []).append((start, data))
