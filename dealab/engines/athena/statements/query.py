@@ -1,0 +1,25 @@
+"""Statements that read: queries and EXPLAIN."""
+
+from __future__ import annotations
+
+import re
+
+from sqlglot import exp
+
+from dealab.engines.athena.results import Outcome
+from dealab.engines.athena.statements.common import StatementContext, parse, planned
+
+
+def run_query(ctx: StatementContext, query: exp.Expression) -> Outcome:
+    with planned(ctx, query) as duckdb_sql:
+        relation = ctx.connection.sql(duckdb_sql)
+        names, types = list(relation.columns), [str(t) for t in relation.types]
+        rows = relation.fetchall()
+    return Outcome.from_rows("DML", "SELECT", names, types, rows)
+
+
+def explain(ctx: StatementContext, match: re.Match) -> Outcome:
+    with planned(ctx, parse(ctx, match.group("query"))) as duckdb_sql:
+        lines = [row[1] for row in ctx.connection.execute("EXPLAIN " + duckdb_sql).fetchall()]
+    text = "\n".join(lines).splitlines()
+    return Outcome("DML", "EXPLAIN", [("Query Plan", "VARCHAR")], [[line] for line in text])
