@@ -124,3 +124,40 @@ def test_the_lab_clock_expires_iterators_through_the_stack(kinesis, clean_stack)
     clock({"action": "advance", "by": "6m"})  # the clock never moves back; the next clean_stack returns it to real time
     error = aws_error(lambda: kinesis.get_records(ShardIterator=iterators_by_arn[0]))
     assert error["Code"] == "ExpiredIteratorException" and "tolerated delay of 300000 milliseconds" in error["Message"]
+
+
+def test_sequence_numbers_look_like_aws_and_read_back_in_iterators(kinesis):
+    first = kinesis.put_record(StreamName="clicks", Data=b'{"n": 0}', PartitionKey="same")
+    batch = kinesis.put_records(StreamName="clicks", Records=[{"Data": json.dumps({"n": n}).encode(), "PartitionKey": "same"} for n in (1, 2, 3)])
+    numbers = [first["SequenceNumber"]] + [r["SequenceNumber"] for r in batch["Records"]]
+    assert all(len(n) == 56 and n.isdigit() for n in numbers)  # AWS's are 56-digit decimal strings
+    assert [int(n) for n in numbers] == sorted(int(n) for n in numbers) and len(set(numbers)) == 4
+    shard = first["ShardId"]
+    read = kinesis.get_records(ShardIterator=kinesis.get_shard_iterator(StreamName="clicks", ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"])
+    assert [r["SequenceNumber"] for r in read["Records"]] == numbers
+    at = kinesis.get_shard_iterator(StreamName="clicks", ShardId=shard, ShardIteratorType="AT_SEQUENCE_NUMBER", StartingSequenceNumber=numbers[2])
+    assert [json.loads(r["Data"])["n"] for r in kinesis.get_records(ShardIterator=at["ShardIterator"])["Records"]] == [2, 3]
+    after = kinesis.get_shard_iterator(StreamName="clicks", ShardId=shard, ShardIteratorType="AFTER_SEQUENCE_NUMBER", StartingSequenceNumber=numbers[2])
+    assert [r["SequenceNumber"] for r in kinesis.get_records(ShardIterator=after["ShardIterator"])["Records"]] == numbers[3:]
+    ranges = [s["SequenceNumberRange"]["StartingSequenceNumber"] for s in kinesis.list_shards(StreamName="clicks")["Shards"]]
+    assert all(len(n) == 56 for n in ranges)
+    forged = str(int(numbers[0]) + 1)
+    error = aws_error(lambda: kinesis.get_shard_iterator(StreamName="clicks", ShardId=shard, ShardIteratorType="AT_SEQUENCE_NUMBER", StartingSequenceNumber=forged))
+    assert error["Code"] == "InvalidArgumentException" and "did not come from this stream" in error["Message"]
+
+
+def test_sequence_numbers_are_derived_not_stored(tmp_path: Path):
+    """A restarted engine (nothing kept) reads back the numbers an earlier one showed."""
+    seen_by_backend = []
+
+    def backend(request: AwsRequest) -> AwsResponse:
+        seen_by_backend.append(request.json)
+        if request.operation == "PutRecord":
+            return AwsResponse.json({"SequenceNumber": "7", "ShardId": "shardId-000000000000"})
+        return AwsResponse.json({"ShardIterator": "backend-iterator"})
+
+    context = EngineContext("http://127.0.0.1:1", "us-east-1", tmp_path)
+    shown = json.loads(engine_call(KinesisEngine(context), "PutRecord", {"StreamName": "s", "Data": "eA==", "PartitionKey": "k"}, backend).read())
+    engine_call(KinesisEngine(context), "GetShardIterator", {"StreamName": "s", "ShardId": "shardId-000000000000",
+                                                             "ShardIteratorType": "AT_SEQUENCE_NUMBER", "StartingSequenceNumber": shown["SequenceNumber"]}, backend)
+    assert len(shown["SequenceNumber"]) == 56 and seen_by_backend[-1]["StartingSequenceNumber"] == "7"
