@@ -43,6 +43,7 @@ def install() -> None:
 
     FakeBucket.get_permission = lambda self, action, resource: PermissionResult.NEUTRAL
     moto_utils.utcnow = labtime.now
+    labtime.backend_reads_lab_time()
     motofast.install()
     patch_new_modules()
     install_draw_and_clock_patches()

@@ -3,6 +3,9 @@
 The lab clock is real time plus an offset that `dealab clock advance` moves forward. Engines stamp their
 records with it and decide what is due by it; the embedded backend's hooks (`dealab.stack.motohooks`) make
 moto read it too, so a remote backend is the only part that keeps real time (its own stamps are its own).
+`lab_time_of_backend_stamp` turns what the backend dated (an object's LastModified) into lab time either way:
+the embedded backend's hooks declare that it reads this clock; a remote backend's real-time stamp is moved by
+the offset that was in force when it was made, from the history of the clock's moves.
 
 While the journal replays a request, the replaying thread freezes "now" at the moment the request was first
 applied, so what the backend stamps comes back identical; waits and engines' own records use `live_now`,
@@ -11,6 +14,7 @@ which ignores a freeze.
 
 from __future__ import annotations
 
+import bisect
 import datetime
 import threading
 from collections.abc import Iterator
@@ -20,6 +24,9 @@ EPOCH = datetime.datetime(1970, 1, 1)
 
 _offset = datetime.timedelta(0)
 _frozen = threading.local()
+# (real time from which, offset) for every move of the clock, oldest first
+_moves: list[tuple[datetime.datetime, datetime.timedelta]] = []
+_backend_reads_lab_time = False
 
 
 def real_now() -> datetime.datetime:
@@ -51,6 +58,33 @@ def offset() -> datetime.timedelta:
 def set_offset(value: datetime.timedelta) -> None:
     global _offset
     _offset = value
+    if not _moves or _moves[-1][1] != value:
+        _moves.append((real_now(), value))
+
+
+def moves() -> list[list[float]]:
+    """The clock's moves as [real epoch seconds, offset seconds] pairs, for the lab clock to persist."""
+    return [[(moment - EPOCH).total_seconds(), value.total_seconds()] for moment, value in _moves]
+
+
+def restore_moves(saved: list[list[float]]) -> None:
+    """Puts back the moves `moves()` gave (an empty list forgets them)."""
+    _moves[:] = [(EPOCH + datetime.timedelta(seconds=moment), datetime.timedelta(seconds=value)) for moment, value in saved]
+
+
+def backend_reads_lab_time() -> None:
+    """Declared by the embedded backend's hooks: what it stamps is lab time already."""
+    global _backend_reads_lab_time
+    _backend_reads_lab_time = True
+
+
+def lab_time_of_backend_stamp(moment: datetime.datetime) -> datetime.datetime:
+    """The lab time at which the backend stamped `moment` (naive or aware UTC; the answer keeps its kind)."""
+    if _backend_reads_lab_time:
+        return moment
+    naive = moment.astimezone(datetime.timezone.utc).replace(tzinfo=None) if moment.tzinfo else moment
+    made_after = bisect.bisect_right(_moves, (naive, datetime.timedelta.max))  # moves made by then
+    return moment + (_moves[made_after - 1][1] if made_after else datetime.timedelta(0))
 
 
 @contextmanager

@@ -55,7 +55,9 @@ def midnight_on_or_after(moment: datetime.datetime) -> datetime.datetime:
 class LabClock:
     def __init__(self, state_dir: Path):
         self._file = JsonFile(state_dir / "clock.json")
-        self.offset = datetime.timedelta(seconds=self._file.load({}).get("offset_seconds", 0.0))
+        saved = self._file.load({})
+        self.offset = datetime.timedelta(seconds=saved.get("offset_seconds", 0.0))
+        labtime.restore_moves(saved.get("moves", []))  # a remote backend's stamps are dated by them
         labtime.set_offset(self.offset)
 
     @staticmethod
@@ -78,7 +80,7 @@ class LabClock:
         self._file.remove()
 
     def save(self) -> None:
-        self._file.save({"offset_seconds": self.offset.total_seconds()})
+        self._file.save({"offset_seconds": self.offset.total_seconds(), "moves": labtime.moves()})
 
     def describe(self) -> dict:
         now = self.now()
