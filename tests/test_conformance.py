@@ -2,6 +2,7 @@
 and the gateway behaviours a remote backend's labs needed. The whole run is `make conformance BACKEND=ministack`,
 which `make test` runs after pytest."""
 
+import datetime
 import importlib
 import os
 import signal
@@ -124,3 +125,23 @@ def test_ttl_removes_dated_by_a_backend_keeping_real_time_carry_the_ttl_identity
     records = [remove("a", 2_000_000_000.2), remove("a", 1_800_000_000.2), remove("a", 1_900_000_000.0), remove("b", 1_800_000_000.2)]
     assert marks.label("sessions", records) == 2
     assert [record.get("userIdentity") for record in records] == [TTL_IDENTITY, TTL_IDENTITY, None, None]
+
+
+def test_a_real_time_backends_stamps_are_dated_on_the_lab_clock_by_the_offset_then_in_force(monkeypatch):
+    """Lifecycle counts an object's age from its LastModified: a remote backend stamps real time, so an object
+    put after `clock advance 30d` must not look 30 days older than it is, nor one put before look younger."""
+    from dealab.wire import labtime
+
+    monkeypatch.setattr(labtime, "_backend_reads_lab_time", False)
+    monkeypatch.setattr(labtime, "_moves", [])
+    day = 86400.0
+    labtime.restore_moves([[1_000 * day, 0.0], [1_010 * day, 30 * day]])  # the clock moved 30 days on, on real day 1010
+    real = labtime.EPOCH + datetime.timedelta(days=1_005)
+    assert labtime.lab_time_of_backend_stamp(real) == real  # stamped before the move
+    later = labtime.EPOCH + datetime.timedelta(days=1_011)
+    assert labtime.lab_time_of_backend_stamp(later) == later + datetime.timedelta(days=30)
+    aware = later.replace(tzinfo=datetime.timezone.utc)
+    assert labtime.lab_time_of_backend_stamp(aware) == aware + datetime.timedelta(days=30)
+    assert labtime.moves() == [[1_000 * day, 0.0], [1_010 * day, 30 * day]]
+    labtime.backend_reads_lab_time()  # the embedded backend: its stamps are lab time already
+    assert labtime.lab_time_of_backend_stamp(later) == later

@@ -31,6 +31,7 @@ from dealab.engines.clock.rules import (
     Rule,
 )
 from dealab.engines.clock.tags import ObservedTags
+from dealab.wire import labtime
 
 DAY = datetime.timedelta(days=1)
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1000 keys
@@ -44,11 +45,13 @@ UPLOAD_ENTRY = "\0upload\0"
 @dataclass
 class ObjectVersion:
     version_id: str
-    created: datetime.datetime
+    created: datetime.datetime  # lab time: what ages are counted from
     size: int
     etag: str
     storage_class: str
     delete_marker: bool = False
+    # the backend's own LastModified, which the overlay knows the version by: a remote backend keeps real time
+    stamped: datetime.datetime | None = None
 
 
 @dataclass
@@ -270,6 +273,11 @@ def _aware(moment: datetime.datetime) -> datetime.datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+def _lab_time(backend_stamp: datetime.datetime) -> datetime.datetime:
+    """When the backend's stamp happened on the lab clock (a remote backend dates by real time)."""
+    return labtime.lab_time_of_backend_stamp(_aware(backend_stamp))
+
+
 class LifecycleRun:
     """One clock move's worth of lifecycle work over every bucket that has rules."""
 
@@ -320,7 +328,7 @@ class LifecycleRun:
                 page = self.s3.list_multipart_uploads(**kwargs)
                 for item in page.get("Uploads", []):
                     known = self._initiated.get(item["UploadId"])
-                    began = datetime.datetime.fromisoformat(known) if known else _aware(item["Initiated"])
+                    began = datetime.datetime.fromisoformat(known) if known else _lab_time(item["Initiated"])
                     state.uploads[item["UploadId"]] = Upload(item["Key"], item["UploadId"], began)
                 if not page.get("IsTruncated"):
                     break
@@ -349,7 +357,7 @@ class LifecycleRun:
             for item in page.get("Versions", []):
                 entries.append((item["Key"], item.get("IsLatest", False), self._version(name, item, item.get("VersionId") or "null")))
             for item in page.get("DeleteMarkers", []):
-                marker = ObjectVersion(item.get("VersionId") or "null", _aware(item["LastModified"]), 0, "", "", delete_marker=True)
+                marker = ObjectVersion(item.get("VersionId") or "null", _lab_time(item["LastModified"]), 0, "", "", delete_marker=True)
                 entries.append((item["Key"], item.get("IsLatest", False), marker))
             if not page.get("IsTruncated"):
                 return entries
@@ -367,9 +375,10 @@ class LifecycleRun:
             kwargs["ContinuationToken"] = page["NextContinuationToken"]
 
     def _version(self, bucket: str, item: dict, version_id: str) -> ObjectVersion:
-        version = ObjectVersion(version_id, _aware(item["LastModified"]), item.get("Size", 0), item.get("ETag", "").strip('"'),
-                                item.get("StorageClass", "STANDARD"))
-        version.storage_class = self.overlay.storage_class(bucket, item["Key"], version_id, version.etag, version.created, version.storage_class)
+        stamped = _aware(item["LastModified"])
+        version = ObjectVersion(version_id, _lab_time(stamped), item.get("Size", 0), item.get("ETag", "").strip('"'),
+                                item.get("StorageClass", "STANDARD"), stamped=stamped)
+        version.storage_class = self.overlay.storage_class(bucket, item["Key"], version_id, version.etag, stamped, version.storage_class)
         return version
 
     @staticmethod
@@ -472,7 +481,7 @@ class LifecycleRun:
         self._count(state.name, version.storage_class, version.size, -1)
         self._count(state.name, action.storage_class, version.size, 1)
         version.storage_class = action.storage_class
-        self.overlay.record_transition(state.name, history.key, version.version_id, version.etag, version.created, action.storage_class, moment)
+        self.overlay.record_transition(state.name, history.key, version.version_id, version.etag, version.stamped, action.storage_class, moment)
         self.counts["transition"] += 1
 
     def _count(self, bucket: str, storage_class: str, size: int, objects: int) -> None:
