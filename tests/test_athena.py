@@ -211,7 +211,10 @@ def test_views_json_tables_unload_show_and_describe(lake):
     view = client(lake.settings, "glue").get_table(DatabaseName=db, Name="per_user")["Table"]
     assert view["TableType"] == "VIRTUAL_VIEW" and view["ViewOriginalText"].startswith("/* Presto View: ")
     assert athena.rows(athena.run("SHOW TABLES", database=db)) == [["events"], ["per_user"]]
-    assert athena.rows(athena.run(f"DESCRIBE {db}.events"))[:2] == [["user\tstring\t"], ["n\tint\t"]]
+    described = athena.run(f"DESCRIBE {db}.events")
+    assert athena.rows(described)[:2] == [["user\tstring\t"], ["n\tint\t"]]
+    columns = athena.athena.get_query_results(QueryExecutionId=described["QueryExecutionId"])["ResultSet"]["ResultSetMetadata"]["ColumnInfo"]
+    assert [c["Name"] for c in columns] == ["col_name", "data_type", "comment"]  # as Athena names them; awswrangler reads by them
     unload = athena.run(f"UNLOAD (SELECT * FROM {db}.events WHERE n > 1) TO 's3://{lake.bucket}/unloaded/' WITH (format = 'PARQUET')")
     assert athena.rows(unload)[1] == ["2"]
     keys = [o["Key"] for o in lake.s3.list_objects_v2(Bucket=lake.bucket, Prefix="unloaded/")["Contents"]]
@@ -393,3 +396,37 @@ def test_parquet_files_with_evolving_schemas_are_read_by_column_name(lake, older
     athena.run(f"CREATE EXTERNAL TABLE {db}.evolving (id bigint, name string, score double) STORED AS PARQUET LOCATION 's3://{lake.bucket}/evolving/'")
     rows = athena.rows(athena.run(f"SELECT id, name, score FROM {db}.evolving ORDER BY id"))
     assert rows[1:] == [["1", "a", None], ["2", "b", None], ["3", "c", "9.5"]]
+
+
+def test_alter_table_set_location_and_show_views(lake):
+    """Two statements that went in through the statement table: each one entry and one handler."""
+    athena, db = lake.athena, lake.db
+    for folder, value in (("v1", 1), ("v2", 20)):
+        lake.s3.put_object(Bucket=lake.bucket, Key=f"moving/{folder}/a.csv", Body=f"{value}\n".encode())
+        lake.s3.put_object(Bucket=lake.bucket, Key=f"parts/{folder}/a.csv", Body=f"{value}\n".encode())
+    athena.run(f"CREATE EXTERNAL TABLE {db}.moving (n int) LOCATION 's3://{lake.bucket}/moving/v1/'")
+    assert athena.rows(athena.run(f"SELECT sum(n) FROM {db}.moving"))[1] == ["1"]
+    moved = athena.run(f"ALTER TABLE {db}.moving SET LOCATION 's3://{lake.bucket}/moving/v2/'")
+    assert moved["StatementType"] == "DDL"
+    glue = client(lake.settings, "glue")
+    assert glue.get_table(DatabaseName=db, Name="moving")["Table"]["StorageDescriptor"]["Location"] == f"s3://{lake.bucket}/moving/v2/"
+    assert athena.rows(athena.run(f"SELECT sum(n) FROM {db}.moving"))[1] == ["20"]
+
+    athena.run(f"CREATE EXTERNAL TABLE {db}.parted (n int) PARTITIONED BY (dt string) LOCATION 's3://{lake.bucket}/parts/'")
+    athena.run(f"ALTER TABLE {db}.parted ADD PARTITION (dt = 'a') LOCATION 's3://{lake.bucket}/parts/v1/'")
+    athena.run(f"ALTER TABLE `{db}`.parted PARTITION (dt = 'a') SET LOCATION 's3://{lake.bucket}/parts/v2/'")
+    partition = glue.get_partition(DatabaseName=db, TableName="parted", PartitionValues=["a"])["Partition"]
+    assert partition["StorageDescriptor"]["Location"] == f"s3://{lake.bucket}/parts/v2/"
+    assert athena.rows(athena.run(f"SELECT sum(n) FROM {db}.parted WHERE dt = 'a'"))[1] == ["20"]
+    missing = athena.run(f"ALTER TABLE {db}.parted PARTITION (dt = 'zz') SET LOCATION 's3://{lake.bucket}/x/'", expect="FAILED")
+    assert "Partition not found" in missing["Status"]["StateChangeReason"]
+    assert "s3://" in athena.run(f"ALTER TABLE {db}.moving SET LOCATION 'moving/v3'", expect="FAILED")["Status"]["StateChangeReason"]
+
+    athena.run(f"CREATE VIEW {db}.orders_recent AS SELECT n FROM moving", database=db)
+    athena.run(f"CREATE VIEW {db}.orders_old AS SELECT n FROM moving", database=db)
+    athena.run(f"CREATE VIEW {db}.totals AS SELECT sum(n) AS t FROM moving", database=db)
+    shown = athena.run("SHOW VIEWS", database=db)
+    assert athena.rows(shown) == [["orders_old"], ["orders_recent"], ["totals"]]  # tables are not views
+    assert athena.rows(athena.run(f"SHOW VIEWS IN {db} LIKE 'orders*'")) == [["orders_old"], ["orders_recent"]]
+    assert athena.rows(athena.run(f"SHOW VIEWS IN `{db}` LIKE 'tot*|*old'")) == [["orders_old"], ["totals"]]
+    assert athena.rows(athena.run("SHOW TABLES", database=db)) == [["moving"], ["orders_old"], ["orders_recent"], ["parted"], ["totals"]]

@@ -8,13 +8,27 @@ import json
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from dealab.engines.athena.datatypes import hive_to_duckdb
+import sqlglot
+
+from dealab.engines.athena.datatypes import hive_to_duckdb, trino_name
 
 HIVE_DEFAULT_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 PATH_COLUMN = "$path"  # Athena's hidden column naming each row's file; only present when a query asks for it
 FILE_NAME_COLUMN = "__dealab_file"
 VIEW_PREFIX = "/* Presto View: "
 VIEW_SUFFIX = " */"
+CATALOG_NAME = "awsdatacatalog"
+INFORMATION_SCHEMA = "information_schema"
+# information_schema's tables as Athena (Trino) defines them: name → columns (name, DuckDB type). Athena adds
+# comment and extra_info ('partition key' for partition columns) to Trino's columns table.
+INFORMATION_SCHEMA_TABLES = {
+    "schemata": [("catalog_name", "VARCHAR"), ("schema_name", "VARCHAR")],
+    "tables": [("table_catalog", "VARCHAR"), ("table_schema", "VARCHAR"), ("table_name", "VARCHAR"), ("table_type", "VARCHAR")],
+    "columns": [("table_catalog", "VARCHAR"), ("table_schema", "VARCHAR"), ("table_name", "VARCHAR"),
+                ("column_name", "VARCHAR"), ("ordinal_position", "BIGINT"), ("column_default", "VARCHAR"),
+                ("is_nullable", "VARCHAR"), ("data_type", "VARCHAR"), ("comment", "VARCHAR"), ("extra_info", "VARCHAR")],
+    "views": [("table_catalog", "VARCHAR"), ("table_schema", "VARCHAR"), ("table_name", "VARCHAR"), ("view_definition", "VARCHAR")],
+}
 
 # How each storage format is recognised from Glue's SerDe / input format / classification (first match wins).
 FORMAT_MARKERS = (
@@ -195,7 +209,8 @@ def _csv_call(table: Table, listing: str, fmt: str) -> str:
     else:
         delimiter = serde.get("field.delim") or serde.get("serialization.format") or "\x01"
         delimiter = "\x01" if delimiter == "1" else delimiter
-        quote, escape, null = "", "", "\\N"
+        # LazySimpleSerDe reads escape.delim + any character as that character (awswrangler writes a\,b)
+        quote, escape, null = "", serde.get("escape.delim", ""), "\\N"
     options = [
         f"delim = {_sql_string(delimiter)}",
         f"quote = {_sql_string(quote)}",
@@ -283,6 +298,16 @@ class GlueCatalog:
         paginator = self.glue.get_paginator("get_tables")
         return [t for page in paginator.paginate(DatabaseName=database) for t in page["TableList"]]
 
+    def information_schema(self, name: str) -> str | None:
+        """DuckDB SQL for information_schema.<name> (None for a table it does not have), read from Glue."""
+        if name not in INFORMATION_SCHEMA_TABLES:
+            return None
+        own = [{"Name": table, "TableType": "BASE TABLE", "StorageDescriptor": {"Columns": [
+            {"Name": column, "Type": "bigint" if kind == "BIGINT" else "string"} for column, kind in columns]}}
+            for table, columns in INFORMATION_SCHEMA_TABLES.items()]
+        schemas = {d["Name"]: self.tables(d["Name"]) for d in self.databases()}
+        return information_schema_sql(name, {**dict(sorted(schemas.items())), INFORMATION_SCHEMA: own})
+
     def partitions(self, table: Table) -> list[dict]:
         paginator = self.glue.get_paginator("get_partitions")
         return [p for page in paginator.paginate(DatabaseName=table.database, TableName=table.name) for p in page["Partitions"]]
@@ -308,3 +333,49 @@ class GlueCatalog:
             if source not in listed:
                 listed[source] = self.list_files(source)
             partition.files = [f for f in listed[source] if f[0].startswith(location)]
+
+
+def athena_type(hive_type: str) -> str:
+    """A Glue column type as Athena spells it in information_schema: string → varchar, array<int> → array(integer)."""
+    try:
+        return trino_name(hive_to_duckdb(hive_type))
+    except (sqlglot.errors.ParseError, ValueError):  # a type sqlglot cannot read: Glue's own spelling is the best there is
+        return hive_type
+
+
+def _information_rows(name: str, schemas: dict[str, list[dict]]) -> list[tuple]:
+    """The rows of information_schema.<name>, from each database's Glue tables (information_schema's own included)."""
+    rows = []
+    for schema, tables in schemas.items():
+        if name == "schemata":
+            rows.append((CATALOG_NAME, schema))
+        for table in tables:
+            view = table.get("TableType") == "VIRTUAL_VIEW"
+            if name == "tables":
+                rows.append((CATALOG_NAME, schema, table["Name"], "VIEW" if view else "BASE TABLE"))
+            elif name == "views" and view:
+                rows.append((CATALOG_NAME, schema, table["Name"], Table(schema, table["Name"], table).view_sql))
+            elif name == "columns":
+                columns = [(c, None) for c in table.get("StorageDescriptor", {}).get("Columns", [])]
+                columns += [(c, "partition key") for c in table.get("PartitionKeys", [])]
+                rows += [(CATALOG_NAME, schema, table["Name"], column["Name"], position, None, "YES",
+                          athena_type(column.get("Type", "string")), column.get("Comment"), extra)
+                         for position, (column, extra) in enumerate(columns, start=1)]
+    return rows
+
+
+def _value(value) -> str:
+    if value is None:
+        return "NULL"
+    return str(value) if isinstance(value, int) else _sql_string(value)
+
+
+def information_schema_sql(name: str, schemas: dict[str, list[dict]]) -> str:
+    """A DuckDB SELECT giving information_schema.<name> over the databases and their Glue tables."""
+    columns = INFORMATION_SCHEMA_TABLES[name]
+    items = ", ".join(f"CAST({_ident(column)} AS {kind}) AS {_ident(column)}" for column, kind in columns)
+    rows = _information_rows(name, schemas)
+    if not rows:
+        return f"SELECT {', '.join(f'CAST(NULL AS {kind}) AS {_ident(column)}' for column, kind in columns)} WHERE false"
+    values = ", ".join("(" + ", ".join(_value(v) for v in row) + ")" for row in rows)
+    return f"SELECT {items} FROM (VALUES {values}) AS __information({', '.join(_ident(c) for c, _ in columns)})"

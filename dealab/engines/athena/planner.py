@@ -11,7 +11,7 @@ import sqlglot
 from sqlglot import exp
 
 from dealab.engines.athena import projection, sandbox, translate
-from dealab.engines.athena.catalog import PATH_COLUMN, GlueCatalog, PartitionFiles, Table, relation_sql
+from dealab.engines.athena.catalog import INFORMATION_SCHEMA, PATH_COLUMN, GlueCatalog, PartitionFiles, Table, relation_sql
 from dealab.engines.athena.datatypes import hive_to_duckdb
 from dealab.engines.athena.errors import QueryError, position_of
 
@@ -79,6 +79,8 @@ class Planner:
         for _ in range(MAX_VIEW_DEPTH):
             replaced = False
             for ref in _table_refs(query):
+                if self.is_information_schema(ref):
+                    continue
                 table = self.resolve(ref)
                 if not table.is_view:
                     continue
@@ -98,6 +100,9 @@ class Planner:
         sandbox.check(query, self.sql)  # after inlining: a view stored in Glue may call what a query may not
         asks_for_path = any(column.name == PATH_COLUMN for column in query.find_all(exp.Column))
         for ref in _table_refs(query):
+            if self.is_information_schema(ref):
+                self.register(ref, self.information_schema(ref))
+                continue
             table = self.resolve(ref)
             candidates = self.partitions_for(table)
             partitions = self.prune(table, ref, candidates) if table.partition_keys else candidates
@@ -109,18 +114,31 @@ class Planner:
             except ValueError as error:
                 code, _, message = str(error).partition(": ")
                 raise QueryError(message, code) from None
-            name = f"{RELATION_PREFIX}{next(self._counter)}"
-            self.relations.append(name)
             try:
-                self.connection.execute(f'CREATE OR REPLACE TEMPORARY VIEW "{name}" AS {relation}')
+                self.register(ref, relation)
             except duckdb.BinderException:
                 if self.union_by_name or table.storage_format != "parquet":
                     raise
                 raise SchemaDrift(f"{table.database}.{table.name}") from None  # a column missing from the first file
-            ref.replace(exp.Table(this=exp.to_identifier(name), alias=exp.TableAlias(this=exp.to_identifier(ref.alias_or_name))))
         if name_columns:
             translate.name_output_columns(query)
         return translate.to_duckdb(query)
+
+    def register(self, ref: exp.Table, relation: str) -> None:
+        """Makes `relation` a temporary view and points the query's reference at it."""
+        name = f"{RELATION_PREFIX}{next(self._counter)}"
+        self.relations.append(name)
+        self.connection.execute(f'CREATE OR REPLACE TEMPORARY VIEW "{name}" AS {relation}')
+        ref.replace(exp.Table(this=exp.to_identifier(name), alias=exp.TableAlias(this=exp.to_identifier(ref.alias_or_name))))
+
+    def is_information_schema(self, ref: exp.Table) -> bool:
+        return (ref.db or self.database).lower() == INFORMATION_SCHEMA
+
+    def information_schema(self, ref: exp.Table) -> str:
+        relation = self.catalog.information_schema(ref.name.lower())
+        if relation is None:
+            raise _missing_table(self.sql, INFORMATION_SCHEMA, ref)
+        return relation
 
     def drop(self) -> None:
         for name in self.relations:

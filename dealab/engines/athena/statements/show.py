@@ -54,7 +54,9 @@ def describe(ctx: StatementContext, match: re.Match) -> Outcome:
     if table.partition_keys:
         lines += ["\t \t ", "# Partition Information\t \t ", "# col_name\tdata_type\tcomment", "\t \t "]
         lines += [f"{name}\t{kind}\t" for name, kind in table.partition_keys]
-    return Outcome.lines("UTILITY", "DESCRIBE_TABLE", "col_name", lines)
+    # Athena's result metadata names three columns; each result line holds all three, tab-separated.
+    columns = [("col_name", "VARCHAR"), ("data_type", "VARCHAR"), ("comment", "VARCHAR")]
+    return Outcome("UTILITY", "DESCRIBE_TABLE", columns, [[line] for line in lines], tabular=False)
 
 
 def _listed(items: list[str], close: str) -> list[str]:
