@@ -73,6 +73,10 @@ def _show(document: dict) -> None:
         f"{counts['abort_upload']} multipart uploads aborted\n"
         f"  DynamoDB TTL: {move['ttl_deleted']} items deleted"
     )
+    if move.get("timers_fired"):
+        console.print(f"  scheduled work (schedules, waits, retries): {move['timers_fired']} runs fired on the way")
+    for schedule, occurrences in (move.get("skipped") or {}).items():
+        console.print(f"  [yellow]{schedule}: {occurrences} runs skipped[/yellow] (a long move fires a bounded number of catch-up runs)")
 
 
 @app.command()

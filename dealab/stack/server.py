@@ -20,6 +20,7 @@ from werkzeug.serving import make_server
 
 from dealab.engines import load_engines
 from dealab.wire.engine import EngineContext
+from dealab.wire.timers import timers
 from dealab.wire.admintoken import ensure_token
 from dealab.stack.backend import EmbeddedMoto, Progress, RemoteBackend
 from dealab.stack.door import Door
@@ -131,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     stopping.wait()
     for server in servers:
         server.shutdown()
+    timers.close()  # no timer fires into an engine that is closing
     for engine in gateway.engines:
         engine.close()
     gateway.backend.close()

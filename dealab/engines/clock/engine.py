@@ -29,6 +29,7 @@ from botocore.parsers import DEFAULT_TIMESTAMP_PARSER, ResponseParserFactory, Re
 
 from dealab import pricing as prices
 from dealab.wire.engine import Engine, EngineContext
+from dealab.wire.timers import timers
 from dealab.engines.clock.clock import ClockError, LabClock, parse_duration, parse_moment
 from dealab.engines.clock.lifecycle import LIST_PAGE, LifecycleRun
 from dealab.engines.clock.overlay import RESTORE_DURATIONS, Overlay, epoch_second, parse_http_date
@@ -447,10 +448,12 @@ class ClockEngine(Engine):
                 )
             target = max(target, start)
             began = time.monotonic()
+            timers.moving_to(target)
             try:
-                lifecycle, ttl, moments = self._carry_out(start, target)
+                lifecycle, ttl, moments, fired = self._carry_out(start, target)
             finally:
                 self._moving = None
+                timers.moving_to(None)
             self.clock.move_to(target)
             self._record_history(target, lifecycle, always=True)
             self.overlay.save()
@@ -467,14 +470,17 @@ class ClockEngine(Engine):
                 "moments": moments,
                 "lifecycle": lifecycle.counts,
                 "ttl_deleted": ttl.deleted,
+                "timers_fired": fired,
+                "skipped": timers.skipped(),
                 "seconds": round(time.monotonic() - began, 3),
             }
             log.info("clock moved %s → %s: %s", start, target, self._last_move)
             return self._last_move
 
-    def _carry_out(self, start: datetime.datetime, target: datetime.datetime) -> tuple[LifecycleRun, TtlRun, int]:
+    def _carry_out(self, start: datetime.datetime, target: datetime.datetime) -> tuple[LifecycleRun, TtlRun, int, int]:
         """Takes stock of the buckets and tables, then sets the clock to each due moment up to `target` in turn
-        and carries out what is due there; returns the runs and the number of moments."""
+        and carries out what is due there (lifecycle, TTL, and other engines' lab timers, whose work it lets
+        settle); returns the runs, the number of moments and the number of timers fired."""
         def publish(stage: str, moment: datetime.datetime, moments: int) -> None:
             self._moving = {"from": start.isoformat(timespec="seconds"), "to": target.isoformat(timespec="seconds"),
                             "stage": stage, "at": moment.isoformat(timespec="seconds"), "moments": moments}
@@ -485,14 +491,15 @@ class ClockEngine(Engine):
         lifecycle = LifecycleRun(self._client("s3"), self.configurations(), self.overlay, initiated, target, self.tags)
         ttl = TtlRun(self._client("dynamodb"), self.ttl_marks, target)
         self._record_history(start, lifecycle)
-        moments = 0
+        moments = fired = 0
         while True:
-            dues = [due for due in (lifecycle.next_due(), ttl.next_due()) if due is not None]
+            dues = [due for due in (lifecycle.next_due(), ttl.next_due(), _aware(timers.next_due())) if due is not None]
             if not dues or min(dues) > target:
-                return lifecycle, ttl, moments
+                return lifecycle, ttl, moments, fired
             moment = max(min(dues), start)
             publish("carrying out", moment, moments)
             self.clock.move_to(moment, persist=False)
+            fired += timers.fire_due(moment.replace(tzinfo=None), settle=True)
             lifecycle.run_due(moment)
             ttl.run_due(moment, self.clock.now)
             self._record_history(moment, lifecycle)
@@ -627,6 +634,11 @@ class _ParserFactory(ResponseParserFactory):
         if protocol_name == "rest-xml":
             return _ListingParser(**self._defaults)
         return super().create_parser(protocol_name)
+
+
+def _aware(moment: datetime.datetime | None) -> datetime.datetime | None:
+    """A lab timer's moment (naive UTC) as the clock engine's moments are (aware UTC)."""
+    return moment.replace(tzinfo=datetime.timezone.utc) if moment is not None else None
 
 
 def _priced_per_object(point: dict) -> bool:
