@@ -54,13 +54,24 @@ def table_format(table: dict) -> str:
     return "csv"
 
 
-def csv_options(table: dict) -> dict[str, str]:
+def csv_options(table: dict) -> dict:
+    """How a CSV table's files are read: from the SerDe parameters (LazySimpleSerDe's field.delim, escape.delim,
+    serialization.null.format; OpenCSVSerde's separatorChar, quoteChar, escapeChar) and the table's
+    skip.header.line.count."""
     descriptor = table.get("StorageDescriptor", {})
     serde_parameters = descriptor.get("SerdeInfo", {}).get("Parameters", {})
     parameters = {**descriptor.get("Parameters", {}), **table.get("Parameters", {})}
+    try:
+        header_lines = int(parameters.get("skip.header.line.count") or 0)
+    except ValueError:
+        header_lines = 0
     return {
         "sep": serde_parameters.get("field.delim") or serde_parameters.get("separatorChar") or parameters.get("delimiter") or ",",
-        "header": "true" if parameters.get("skip.header.line.count") == "1" else "false",
+        "header": "true" if header_lines == 1 else "false",
+        "header_lines": header_lines,
+        "quote": serde_parameters.get("quoteChar") or '"',
+        "escape": serde_parameters.get("escape.delim") or serde_parameters.get("escapeChar") or "\\",
+        "null_format": serde_parameters.get("serialization.null.format"),
     }
 
 

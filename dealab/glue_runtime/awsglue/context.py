@@ -7,12 +7,14 @@ import sys
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructType
+from pyspark.sql.types import StringType, StructField, StructType
 
-from awsglue import catalog, run_context, s3_housekeeping, s3_objects, sources
+from awsglue import catalog, choice, run_context, s3_housekeeping, s3_objects, sources
 from awsglue.dynamicframe import DynamicFrame
 
-SPARK_READ_FORMATS = {"csv": "csv", "json": "json", "parquet": "parquet", "glueparquet": "parquet", "orc": "orc"}
+SPARK_READ_FORMATS = {"csv": "csv", "json": "json", "parquet": "parquet", "glueparquet": "parquet", "orc": "orc", "avro": "avro"}
+AVRO_CLASS = "org.apache.spark.sql.avro.AvroFileFormat"
+CORRUPT_RECORD = "_corrupt_record"
 
 
 def _spark_format(data_format: str) -> str:
@@ -22,15 +24,50 @@ def _spark_format(data_format: str) -> str:
     return SPARK_READ_FORMATS[name]
 
 
-def _csv_read_options(format_options: dict) -> dict[str, str]:
-    return {
+def _require_avro(spark) -> None:
+    """Spark's Avro data source is a separate jar (spark-avro) that pyspark does not ship; say so in one line."""
+    try:
+        spark._jvm.java.lang.Thread.currentThread().getContextClassLoader().loadClass(AVRO_CLASS)
+    except Exception:
+        raise ValueError("format 'avro' needs Spark's Avro data source (spark-avro_2.12-3.5.x.jar, class "
+                         f"{AVRO_CLASS}), which is not on the Glue worker's class path: pyspark ships no spark-avro jar "
+                         "and dealab downloads nothing; use parquet, orc, json or csv") from None
+
+
+def _csv_read_options(format_options: dict, infer_schema: bool = True) -> dict[str, str]:
+    quote = format_options.get("quoteChar", '"')
+    options = {
         "header": str(bool(format_options.get("withHeader", False))).lower(),
         "sep": format_options.get("separator", ","),
-        "quote": format_options.get("quoteChar", '"'),
+        "quote": "\u0000" if quote in (-1, "-1", None, "") else quote,  # -1 turns quoting off, as in AWS Glue
         "escape": format_options.get("escaper", "\\") or "\\",
         "multiLine": str(bool(format_options.get("multiLine", False))).lower(),
-        "inferSchema": "true",
+        "inferSchema": str(infer_schema).lower(),
     }
+    if format_options.get("nullValue") is not None:
+        options["nullValue"] = format_options["nullValue"]
+    return options
+
+
+def _split_errors(dataframe: DataFrame, site: str) -> tuple[DataFrame, DataFrame | None]:
+    """The records that parsed, and the error records of those that did not (Spark's corrupt-record column)."""
+    if CORRUPT_RECORD not in dataframe.columns:
+        return dataframe, None
+    # Spark refuses a query of raw JSON that needs only the corrupt-record column unless the data is cached (the
+    # worker clears its cache after every run).
+    dataframe = dataframe.cache()
+    corrupt = F.col(CORRUPT_RECORD)
+    errors = dataframe.where(corrupt.isNotNull()).select(F.struct(
+        F.lit("Malformed record: it does not parse as JSON").alias("msg"), corrupt.alias("input"),
+        F.struct(F.lit(site).alias("site"), F.lit("").alias("info")).alias("callsite"),
+    ).alias("error"))
+    return dataframe.where(corrupt.isNull()).drop(CORRUPT_RECORD), errors
+
+
+def _positional_names(dataframe: DataFrame) -> DataFrame:
+    """CSV read without a header: AWS Glue names the columns col0, col1, ... (Spark's _c0, _c1, ...)."""
+    return dataframe.select(*[F.col(f"`{c}`").alias("col" + c[2:]) if c.startswith("_c") and c[2:].isdigit() else F.col(f"`{c}`")
+                              for c in dataframe.columns])
 
 
 class GlueContext:
@@ -38,6 +75,7 @@ class GlueContext:
         self._sc = spark_context
         self.spark_session = SparkSession.builder.getOrCreate()
         self.create_dynamic_frame = DynamicFrameReader(self)
+        self.create_data_frame = DataFrameReader(self)
         self.write_dynamic_frame = DynamicFrameWriter(self)
 
     # AWS Glue also offers the readers and writers as methods named with underscores.
@@ -46,6 +84,12 @@ class GlueContext:
 
     def create_dynamic_frame_from_options(self, *args, **kwargs) -> DynamicFrame:
         return self.create_dynamic_frame.from_options(*args, **kwargs)
+
+    def create_data_frame_from_catalog(self, *args, **kwargs) -> DataFrame:
+        return self.create_data_frame.from_catalog(*args, **kwargs)
+
+    def create_data_frame_from_options(self, *args, **kwargs) -> DataFrame:
+        return self.create_data_frame.from_options(*args, **kwargs)
 
     def write_dynamic_frame_from_options(self, *args, **kwargs):
         return self.write_dynamic_frame.from_options(*args, **kwargs)
@@ -97,9 +141,13 @@ class GlueContext:
         return self.write_dynamic_frame.from_jdbc_conf(*args, **kwargs)
 
     def read_s3(self, paths: list[str], data_format: str, format_options: dict, transformation_ctx: str,
-                exclusions=None, recurse: bool = True, base_path: str | None = None) -> DataFrame:
-        """The DataFrame of the objects under `paths`, minus those the job bookmark says were read already."""
+                exclusions=None, recurse: bool = True, base_path: str | None = None, schema: StructType | None = None,
+                infer_schema: bool = True) -> DataFrame:
+        """The DataFrame of the objects under `paths`, minus those the job bookmark says were read already.
+        JSON records that do not parse are kept in a `_corrupt_record` column (see read_s3_records)."""
         spark_format = _spark_format(data_format)
+        if spark_format == "avro":
+            _require_avro(self.spark_session)
         objects = s3_objects.list_objects(paths, exclusions, recurse)
         already_read = run_context.current.already_read(transformation_ctx)
         new = {uri: etag for uri, etag in objects.items() if already_read.get(uri) != etag}
@@ -107,14 +155,32 @@ class GlueContext:
         if not new:
             return self.spark_session.createDataFrame([], StructType([]))
         reader = self.spark_session.read.format(spark_format)
+        if schema is not None:
+            reader = reader.schema(schema)
         if spark_format == "csv":
-            reader = reader.options(**_csv_read_options(format_options))
+            reader = reader.options(**_csv_read_options(format_options, infer_schema))
         elif spark_format == "json":
             reader = reader.option("multiLine", str(bool(format_options.get("multiline", format_options.get("multiLine", False)))).lower())
+            reader = reader.option("columnNameOfCorruptRecord", CORRUPT_RECORD)
         folder = (base_path or (paths[0] if len(paths) == 1 else "")).rstrip("/") + "/"
         if folder != "/" and all(uri.startswith(folder) for uri in new):  # a folder, not a single file
             reader = reader.option("basePath", folder)
         return reader.load(sorted(new))
+
+
+    def read_s3_records(self, paths: list[str], data_format: str, format_options: dict, transformation_ctx: str,
+                        exclusions=None, recurse: bool = True) -> tuple[DataFrame, DataFrame | None]:
+        """Records as AWS Glue's readers give them, and the error records: CSV values typed record by record
+        (a column whose records disagree is a choice; without a header the columns are col0, col1, ...), JSON
+        records that do not parse as error records."""
+        spark_format = _spark_format(data_format)
+        if spark_format == "csv":
+            dataframe = self.read_s3(paths, data_format, format_options, transformation_ctx, exclusions, recurse, infer_schema=False)
+            if not format_options.get("withHeader"):
+                dataframe = _positional_names(dataframe)
+            return choice.type_records(dataframe), None
+        dataframe = self.read_s3(paths, data_format, format_options, transformation_ctx, exclusions, recurse)
+        return _split_errors(dataframe, transformation_ctx or "create_dynamic_frame")
 
 
 class DynamicFrameReader:
@@ -129,38 +195,101 @@ class DynamicFrameReader:
         paths = options.get("paths") or ([options["path"]] if "path" in options else [])
         if not paths:
             raise ValueError("connection_options needs 'paths': a list of s3:// paths")
-        dataframe = self._glue_context.read_s3(
+        dataframe, errors = self._glue_context.read_s3_records(
             paths, format or "json", format_options or {}, transformation_ctx, options.get("exclusions"), options.get("recurse", True)
         )
-        return DynamicFrame(dataframe, self._glue_context, transformation_ctx)
+        frame = DynamicFrame(dataframe, self._glue_context, transformation_ctx)
+        return frame._with_stage_errors(errors, _.get("stageThreshold", 0), _.get("totalThreshold", 0))
 
     def from_catalog(self, database: str | None = None, table_name: str | None = None, redshift_tmp_dir: str = "",
                      transformation_ctx: str = "", push_down_predicate: str = "", additional_options: dict | None = None,
-                     name_space: str | None = None, **_) -> DynamicFrame:
-        database = database or name_space
-        table = catalog.get_table(database, table_name)
-        data_format = catalog.table_format(table)
-        location = table["StorageDescriptor"]["Location"]
-        partition_keys = [key["Name"] for key in table.get("PartitionKeys", [])]
-        if partition_keys:
-            paths = [p["StorageDescriptor"]["Location"] for p in catalog.partitions(database, table_name)]
-            if not paths:
-                return DynamicFrame(self._glue_context.spark_session.createDataFrame([], StructType([])), self._glue_context, transformation_ctx)
-        else:
-            paths = [location]
-        format_options = {}
-        if data_format == "csv":
-            csv = catalog.csv_options(table)
-            format_options = {"withHeader": csv["header"] == "true", "separator": csv["sep"]}
-        dataframe = self._glue_context.read_s3(paths, data_format, format_options, transformation_ctx, base_path=location)
-        if partition_keys and paths and dataframe.columns:
-            dataframe = _with_partition_columns(self._glue_context.spark_session, dataframe, location, partition_keys)
-        types = catalog.column_types(table)
-        dataframe = dataframe.select(*[F.col(f"`{c}`").cast(types[c]).alias(c) if c in types else F.col(f"`{c}`") for c in dataframe.columns])
-        predicate = push_down_predicate or (additional_options or {}).get("catalogPartitionPredicate", "")
-        if predicate and dataframe.columns:
-            dataframe = dataframe.where(predicate)
-        return DynamicFrame(dataframe, self._glue_context, transformation_ctx)
+                     name_space: str | None = None, **options) -> DynamicFrame:
+        """The table's data with the catalog's column names. CSV columns map by position (the header line skipped
+        per skip.header.line.count, the SerDe's delimiter, quote, escape and null format applied) and their
+        values are typed record by record, as AWS Glue does: a column whose records disagree is a choice. Other
+        formats are cast to the catalog's types."""
+        dataframe, errors = catalog_records(self._glue_context, database or name_space, table_name, transformation_ctx,
+                                            push_down_predicate, additional_options, typed=True)
+        frame = DynamicFrame(dataframe, self._glue_context, transformation_ctx)
+        return frame._with_stage_errors(errors, options.get("stageThreshold", 0), options.get("totalThreshold", 0))
+
+
+def catalog_records(glue_context: GlueContext, database: str, table_name: str, transformation_ctx: str = "",
+                    push_down_predicate: str = "", additional_options: dict | None = None,
+                    typed: bool = True) -> tuple[DataFrame, DataFrame | None]:
+    """A catalog table's records and error records. `typed`: CSV values typed record by record (DynamicFrame);
+    otherwise every column cast to its catalog type (a value that does not parse is null; DataFrame readers)."""
+    spark = glue_context.spark_session
+    table = catalog.get_table(database, table_name)
+    data_format = catalog.table_format(table)
+    location = table["StorageDescriptor"]["Location"]
+    partition_keys = [key["Name"] for key in table.get("PartitionKeys", [])]
+    if partition_keys:
+        paths = [p["StorageDescriptor"]["Location"] for p in catalog.partitions(database, table_name)]
+        if not paths:
+            return spark.createDataFrame([], StructType([])), None
+    else:
+        paths = [location]
+    types = catalog.column_types(table)
+    errors = None
+    if data_format == "csv":
+        csv = catalog.csv_options(table)
+        data_columns = [column["Name"] for column in table.get("StorageDescriptor", {}).get("Columns", [])]
+        # Columns map by position, as Hive's LazySimpleSerDe maps them: missing fields are null, extra ones dropped.
+        schema = StructType([StructField(f"_col{index}", StringType()) for index in range(len(data_columns))])
+        format_options = {"withHeader": csv["header_lines"] > 0, "separator": csv["sep"], "quoteChar": csv["quote"],
+                          "escaper": csv["escape"], "nullValue": csv["null_format"]}
+        dataframe = glue_context.read_s3(paths, "csv", format_options, transformation_ctx, base_path=location, schema=schema,
+                                         infer_schema=False)
+        if dataframe.columns:
+            names = dict(zip(schema.fieldNames(), data_columns))
+            dataframe = dataframe.select(*[F.col(f"`{c}`").alias(names.get(c, c)) for c in dataframe.columns])
+            if typed:
+                dataframe = choice.type_records(dataframe, data_columns)
+        cast = set(partition_keys) if typed else set(types)
+    else:
+        dataframe = glue_context.read_s3(paths, data_format, {}, transformation_ctx, base_path=location)
+        dataframe, errors = _split_errors(dataframe, transformation_ctx or f"{database}.{table_name}")
+        cast = set(types)
+    if partition_keys and dataframe.columns:
+        dataframe = _with_partition_columns(spark, dataframe, location, partition_keys)
+    dataframe = dataframe.select(*[F.col(f"`{c}`").cast(types[c]).alias(c) if c in types and c in cast else F.col(f"`{c}`")
+                                   for c in dataframe.columns])
+    predicate = push_down_predicate or (additional_options or {}).get("catalogPartitionPredicate", "")
+    if predicate and dataframe.columns:
+        dataframe = dataframe.where(predicate)
+    return dataframe, errors
+
+
+class DataFrameReader:
+    """`glueContext.create_data_frame` (AWS Glue 3.0 and later): the same sources, as Spark DataFrames."""
+
+    def __init__(self, glue_context: GlueContext):
+        self._glue_context = glue_context
+
+    def from_catalog(self, database: str | None = None, table_name: str | None = None, redshift_tmp_dir: str = "",
+                     transformation_ctx: str = "", push_down_predicate: str = "", additional_options: dict | None = None,
+                     catalog_id: str | None = None, name_space: str | None = None, **_) -> DataFrame:
+        """The table's records with the catalog's names and types (a value that does not parse as its type is null)."""
+        dataframe, _errors = catalog_records(self._glue_context, database or name_space, table_name, transformation_ctx,
+                                             push_down_predicate, additional_options, typed=False)
+        return dataframe
+
+    def from_options(self, connection_type: str = "s3", connection_options: dict | None = None, format: str | None = None,
+                     format_options: dict | None = None, transformation_ctx: str = "", **options) -> DataFrame:
+        """The records as create_dynamic_frame.from_options reads them (CSV without a header: col0, col1, ...); a
+        column whose records disagree gets the type Spark would give it (string when any record is text)."""
+        frame = self._glue_context.create_dynamic_frame.from_options(connection_type, connection_options, format, format_options,
+                                                                      transformation_ctx, **options)
+        dataframe = frame._df
+        choices = set(choice.choice_columns(dataframe.schema))
+        if not choices:
+            return dataframe
+        fields = {field.name: field for field in dataframe.schema.fields}
+        return dataframe.select(*[
+            choice.plain(choice.cast_choice(F.col(choice.quoted(c)), fields[c].dataType, choice.most_general(fields[c].dataType)), c)
+            if c in choices else F.col(choice.quoted(c)) for c in dataframe.columns
+        ])
 
 
 def _with_partition_columns(spark, dataframe: DataFrame, location: str, partition_keys: list[str]) -> DataFrame:
@@ -224,6 +353,8 @@ def write_frame(dataframe: DataFrame, path: str, data_format: str, format_option
     if not dataframe.columns or dataframe.isEmpty():
         return []
     spark_format = _spark_format(data_format)
+    if spark_format == "avro":
+        _require_avro(dataframe.sparkSession)
     writer = dataframe.write.mode("append").format(spark_format)
     if partition_keys:
         writer = writer.partitionBy(*partition_keys)
