@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime
 import time
 
-from dealab.awscron import CronError, next_times
+from dealab.wire.awscron import CronError, next_times
 from dealab.datasets.telemetry import NEW_COLUMN, RAW_BUCKET, READING_COLUMNS, STATION_COLUMNS
 from grader.catalog import glue_table
 from grader.core import Fail, LabContext, check

@@ -6,7 +6,7 @@ import datetime
 
 import pytest
 
-from dealab.awscron import next_times
+from dealab.wire.awscron import next_times
 from tests.labkit import explain, fresh_lab, grade_lab, prove_breakage, prove_variant, run_solution, solution_report, starter_report
 
 pytestmark = pytest.mark.slow

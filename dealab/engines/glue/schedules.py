@@ -1,4 +1,4 @@
-"""Crawler schedules on the lab clock. The cron evaluator itself lives in dealab.awscron (shared with the
+"""Crawler schedules on the lab clock. The cron evaluator itself lives in dealab.wire.awscron (shared with the
 grader); this module adds "now", which is the lab clock (`labtime.now()` carries its offset), so moving the
 clock moves schedules too.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime
 
-from dealab.awscron import UTC, Cron, CronError  # noqa: F401 - the engine's schedule vocabulary, re-exported
+from dealab.wire.awscron import UTC, Cron, CronError  # noqa: F401 - the engine's schedule vocabulary, re-exported
 from dealab.wire import labtime
 
 
