@@ -158,17 +158,19 @@ class DataSource:
     def getFrame(self, **_):
         from awsglue.dynamicframe import DynamicFrame
 
+        errors = None
         if self.connection_type == "s3":
             paths = self.options.get("paths") or ([self.options["path"]] if "path" in self.options else [])
             if not paths:
                 raise ValueError("getSource('s3', ...) needs paths=[...]: the s3:// paths to read")
-            dataframe = self._glue_context.read_s3(paths, self.format or "json", self.format_options, self.transformation_ctx,
-                                                   self.options.get("exclusions"), self.options.get("recurse", True))
+            # read as create_dynamic_frame.from_options reads: values typed record by record, error records kept
+            dataframe, errors = self._glue_context.read_s3_records(paths, self.format or "json", self.format_options, self.transformation_ctx,
+                                                                   self.options.get("exclusions"), self.options.get("recurse", True))
         else:
             dataframe = connection(self.connection_type).read(self._glue_context, self.options)
         if self.push_down_predicate and dataframe.columns:
             dataframe = dataframe.where(self.push_down_predicate)
-        return DynamicFrame(dataframe, self._glue_context, self.name)
+        return DynamicFrame(dataframe, self._glue_context, self.name)._with_stage_errors(errors, 0, 0)
 
 
 class ConnectionSink:
