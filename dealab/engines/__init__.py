@@ -19,6 +19,7 @@ ENGINE_CLASSES = (
     "dealab.engines.kinesis:KinesisEngine",
     "dealab.engines.firehose:FirehoseEngine",
     "dealab.engines.glue:GlueEngine",
+    "dealab.engines.stepfunctions:StepFunctionsEngine",
 )
 
 

@@ -43,7 +43,7 @@ def install() -> None:
 
     FakeBucket.get_permission = lambda self, action, resource: PermissionResult.NEUTRAL
     moto_utils.utcnow = labtime.now
-    labtime.backend_reads_lab_time()
+    labtime.declare_backend_reads_lab_time()
     motofast.install()
     patch_new_modules()
     install_draw_and_clock_patches()
@@ -371,6 +371,7 @@ MODULE_PATCHES: dict[str, list[tuple[str, object]]] = {
     f"{_SFN}.backend.state_machine": [("datetime", _lab_datetime_module)],
     f"{_SFN}.backend.activity": [("datetime", _lab_datetime_module)],
     f"{_SFN}.asl.eval.event.event_manager": [("datetime", _lab_datetime_module)],
+    f"{_SFN}.asl.component.state.wait.wait_function.timestamp": [("datetime", _lab_datetime_module)],  # Wait Timestamp: lab time
     f"{_SFN}.asl.component.state.state": [("datetime", _lab_datetime_module)],
     f"{_SFN}.asl.component.state.exec.state_parallel.branches_decl": [("datetime", _lab_datetime_module)],
     f"{_SFN}.asl.component.state.exec.state_map.iteration.itemprocessor.map_run_record": [("datetime", _lab_datetime_module)],

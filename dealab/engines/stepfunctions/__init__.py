@@ -1,0 +1,3 @@
+from dealab.engines.stepfunctions.engine import StepFunctionsEngine
+
+__all__ = ["StepFunctionsEngine"]
