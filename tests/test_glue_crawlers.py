@@ -386,3 +386,16 @@ def test_a_crawler_tries_its_csv_classifiers_before_the_built_in_ones(clean_stac
     messages = _log_messages(clean_stack, "custom")
     assert any("Created table custom_shops" in m and "by classifier quoted-semicolons" in m for m in messages)
     assert any("Classifier not-there not found" in m for m in messages)
+
+
+def test_empty_json_lists_take_the_element_type_of_the_lists_beside_them():
+    """AWS's legislators sample: some persons have `links: []`, others a list of {note, url}."""
+    from dealab.engines.glue import inference
+
+    lines = [{"name": "a", "links": []}, {"name": "b", "links": [{"note": "x", "url": "u"}]}, {"name": "c", "tags": []}]
+    one_file = inference.infer("\n".join(json.dumps(line) for line in lines).encode(), whole_file=True)
+    assert dict(inference.finalize(one_file.columns)) == {
+        "name": "string", "links": "array<struct<note:string,url:string>>", "tags": "array<string>"}
+    only_empty = inference.infer(b'{"links": []}', whole_file=True)  # the other file decides, across files too
+    with_items = inference.infer(b'{"links": [{"id": 1}]}', whole_file=True)
+    assert inference.finalize(inference.merge_columns(only_empty.columns, with_items.columns)) == [("links", "array<struct<id:bigint>>")]

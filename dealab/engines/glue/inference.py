@@ -80,6 +80,9 @@ def merge_type(first: str, second: str) -> str:
         return NUMERIC_WIDENING[(first, second)]
     if first.startswith("struct<") and second.startswith("struct<"):
         return _struct(merge_columns(_struct_fields(first), _struct_fields(second)))
+    if first.startswith("array<") and second.startswith("array<"):
+        # an empty list ([] gives array<null>) takes the element type of the lists beside it
+        return f"array<{merge_type(first[len('array<'):-1], second[len('array<'):-1])}>"
     return "string"
 
 
@@ -209,7 +212,7 @@ def _json_value_type(value, depth: int = 1) -> str:
         element = "null"
         for item in value:
             element = merge_type(element, _json_value_type(item, depth + 1))
-        return f"array<{_NULL_TYPE.sub('string', element)}>"
+        return f"array<{element}>"  # null while only empty lists were seen: finalize makes it string
     return "string"
 
 
@@ -237,7 +240,8 @@ def _json_lines(text: str) -> FileSchema:
             records += 1
     if not records:
         raise UnreadableFile("no JSON objects found")
-    return FileSchema("json", finalize(columns))
+    # not finalized: a column only null (or only empty lists) in this file takes its type from the others
+    return FileSchema("json", columns)
 
 
 def _scalar_type(value: str) -> str:
