@@ -72,10 +72,15 @@ def restore_moves(saved: list[list[float]]) -> None:
     _moves[:] = [(EPOCH + datetime.timedelta(seconds=moment), datetime.timedelta(seconds=value)) for moment, value in saved]
 
 
-def backend_reads_lab_time() -> None:
+def declare_backend_reads_lab_time() -> None:
     """Declared by the embedded backend's hooks: what it stamps is lab time already."""
     global _backend_reads_lab_time
     _backend_reads_lab_time = True
+
+
+def backend_reads_lab_time() -> bool:
+    """Whether the backend's own stamps are lab time (else real time, and `lab_time_of_backend_stamp` dates them)."""
+    return _backend_reads_lab_time
 
 
 def lab_time_of_backend_stamp(moment: datetime.datetime) -> datetime.datetime:
