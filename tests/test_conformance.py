@@ -143,5 +143,24 @@ def test_a_real_time_backends_stamps_are_dated_on_the_lab_clock_by_the_offset_th
     aware = later.replace(tzinfo=datetime.timezone.utc)
     assert labtime.lab_time_of_backend_stamp(aware) == aware + datetime.timedelta(days=30)
     assert labtime.moves() == [[1_000 * day, 0.0], [1_010 * day, 30 * day]]
-    labtime.backend_reads_lab_time()  # the embedded backend: its stamps are lab time already
+    labtime.declare_backend_reads_lab_time()  # the embedded backend: its stamps are lab time already
     assert labtime.lab_time_of_backend_stamp(later) == later
+
+
+def test_a_last_modified_header_in_a_second_the_clock_moved_in_is_dated_from_the_listings_finer_stamp(monkeypatch):
+    """A header names whole seconds; a seeding script puts, advances 71 days and puts again within one."""
+    from dealab.engines.clock.overlay import lab_dated_headers
+    from dealab.wire import labtime
+
+    monkeypatch.setattr(labtime, "_backend_reads_lab_time", False)
+    monkeypatch.setattr(labtime, "_moves", [])
+    move = datetime.datetime(2026, 12, 6, 13, 13, 9, 867000)
+    labtime.restore_moves([[(move - labtime.EPOCH).total_seconds(), 71 * 86400.0]])
+    header = [("Last-Modified", "Sun, 06 Dec 2026 13:13:09 GMT"), ("ETag", '"e"')]
+    after_the_move = move.replace(microsecond=901000, tzinfo=datetime.timezone.utc)
+    asked = []
+    dated = lab_dated_headers(header, lambda: asked.append(1) or after_the_move)
+    assert dated == [("Last-Modified", "Mon, 15 Feb 2027 13:13:09 GMT"), ("ETag", '"e"')] and asked
+    calm = [("Last-Modified", "Sun, 06 Dec 2026 13:13:12 GMT")]
+    assert lab_dated_headers(calm, lambda: pytest.fail("no move in that second: no listing needed")) == [
+        ("Last-Modified", "Mon, 15 Feb 2027 13:13:12 GMT")]

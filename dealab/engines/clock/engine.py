@@ -32,7 +32,7 @@ from dealab.wire.engine import Engine, EngineContext
 from dealab.wire.timers import timers
 from dealab.engines.clock.clock import ClockError, LabClock, parse_duration, parse_moment
 from dealab.engines.clock.lifecycle import LIST_PAGE, LifecycleRun
-from dealab.engines.clock.overlay import RESTORE_DURATIONS, Overlay, epoch_second, parse_http_date
+from dealab.engines.clock.overlay import RESTORE_DURATIONS, Overlay, epoch_second, lab_dated_headers, parse_http_date, precise_stamp
 from dealab.engines.clock.rules import (
     DEFAULT_MINIMUM_SIZE_BEHAVIOUR,
     LifecycleConfiguration,
@@ -221,6 +221,7 @@ class ClockEngine(Engine):
     def _object_read(self, request: AwsRequest, bucket: str, key: str) -> AwsResponse:
         response = request.send_on()
         etag, modified = response.header("ETag"), response.header("Last-Modified")
+        response.headers = self._lab_dated(response, bucket, key)
         # the backend refuses archived objects it never restored by itself; restores all pass through here
         if response.status >= 300 or not self.overlay.knows_bucket(bucket) or not etag or not modified:
             return response
@@ -239,8 +240,14 @@ class ClockEngine(Engine):
         response.headers = headers
         return response
 
+    def _lab_dated(self, response: AwsResponse, bucket: str, key: str) -> list[tuple[str, str]]:
+        """The answer's headers with Last-Modified on the lab clock, for a backend that keeps real time."""
+        version_id = response.header("x-amz-version-id")
+        return lab_dated_headers(response.headers, lambda: precise_stamp(self._client("s3"), bucket, key, version_id))
+
     def _object_attributes(self, request: AwsRequest, bucket: str, key: str) -> AwsResponse:
         response = request.send_on()
+        response.headers = self._lab_dated(response, bucket, key)
         if response.status != 200 or not self.overlay.has_bucket(bucket):
             return response
         # the answer carries an ETag only when asked for one: the version's own identity comes from HeadObject

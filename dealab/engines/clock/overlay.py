@@ -8,6 +8,11 @@ different object), and rewrites StorageClass in HeadObject, GetObject, GetObject
 and ListObjectVersions answers from it. Restores of archived objects (RestoreObject) are kept here too, for
 objects lifecycle archived and for objects put in GLACIER or DEEP_ARCHIVE directly (the backend would restore
 those at once): a restore takes the time of its retrieval tier on the lab clock, then lasts the requested days.
+
+A backend that keeps real time (ministack, LocalStack) dates objects by its own clock; the same answers carry
+their LastModified on the lab clock instead (`labtime.lab_time_of_backend_stamp`), as the embedded backend
+dates them, so what a client sees ages as lifecycle ages it. The overlay itself knows a version by the
+backend's own stamp, which the engine's own calls still see.
 """
 
 from __future__ import annotations
@@ -16,11 +21,13 @@ import datetime
 import email.utils
 import threading
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from dealab.engines.clock.clock import UTC, next_midnight
 from dealab.engines.clock.rules import ARCHIVE_CLASSES
+from dealab.wire import labtime
 from dealab.wire.store import JsonFile
 
 S3_NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
@@ -31,6 +38,9 @@ RESTORE_DURATIONS = {
 }
 DEFAULT_TIER = "Standard"
 LIST_ENTRY_TAGS = {"Contents", "Version"}
+SECOND = datetime.timedelta(seconds=1)
+# listing entries whose LastModified a backend keeping real time dates by its own clock
+DATED_ENTRY_TAGS = LIST_ENTRY_TAGS | {"DeleteMarker"}
 
 ET.register_namespace("", S3_NAMESPACE)
 
@@ -50,6 +60,40 @@ def parse_iso(text: str) -> datetime.datetime:
 
 def http_date(moment: datetime.datetime) -> str:
     return email.utils.format_datetime(moment.astimezone(UTC), usegmt=True)
+
+
+def lab_dated_headers(headers: list[tuple[str, str]], precise_stamp: Callable[[], datetime.datetime | None]) -> list[tuple[str, str]]:
+    """An object answer's headers with Last-Modified on the lab clock (unchanged when the backend keeps it).
+    The header names a whole second: when the clock moved within it (a seeding script puts, advances and puts
+    again within milliseconds), which side of the move the object was written on is read from the finer stamp
+    of the backend's listing, `precise_stamp()`."""
+    if labtime.backend_reads_lab_time():
+        return headers
+    dated = []
+    for name, value in headers:
+        if name.lower() == "last-modified":
+            stamped = parse_http_date(value)
+            if _clock_moved_within(stamped, SECOND):
+                stamped = precise_stamp() or stamped
+            value = http_date(labtime.lab_time_of_backend_stamp(stamped))
+        dated.append((name, value))
+    return dated
+
+
+def _clock_moved_within(start: datetime.datetime, span: datetime.timedelta) -> bool:
+    return labtime.lab_time_of_backend_stamp(start + span) - span != labtime.lab_time_of_backend_stamp(start)
+
+
+def precise_stamp(s3, bucket: str, key: str, version_id: str | None) -> datetime.datetime | None:
+    """The backend's own LastModified of a version as its listing gives it (milliseconds, where a header has
+    seconds); the caller's s3 client must be one whose answers are not dated on the lab clock."""
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=key):
+        for item in page.get("Versions", []):
+            same_version = (item.get("VersionId") or "null") == version_id if version_id else item.get("IsLatest", False)
+            if item["Key"] == key and same_version:
+                stamped = item["LastModified"]
+                return stamped.replace(tzinfo=UTC) if stamped.tzinfo is None else stamped
+    return None
 
 
 @dataclass(frozen=True)
@@ -224,22 +268,28 @@ class Overlay:
         return ET.tostring(root, xml_declaration=True, encoding="UTF-8")
 
     def rewrite_listing(self, bucket: str, body: bytes) -> bytes:
-        """StorageClass of every listed object version as lifecycle left it."""
-        if not self.has_bucket(bucket):
+        """StorageClass of every listed object version as lifecycle left it, and LastModified on the lab clock."""
+        redate = not labtime.backend_reads_lab_time()
+        if not self.has_bucket(bucket) and not redate:
             return body
         root = ET.fromstring(body)
         changed = False
         for entry in root:
-            if entry.tag.rsplit("}", 1)[-1] not in LIST_ENTRY_TAGS:
+            tag = entry.tag.rsplit("}", 1)[-1]
+            if tag not in DATED_ENTRY_TAGS:
                 continue
             fields = {child.tag.rsplit("}", 1)[-1]: child for child in entry}
-            if "Key" not in fields or "ETag" not in fields or "LastModified" not in fields:
+            if "Key" not in fields or "LastModified" not in fields:
+                continue
+            stamped = parse_iso(fields["LastModified"].text)
+            if redate:
+                fields["LastModified"].text = labtime.lab_time_of_backend_stamp(stamped).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+                changed = True
+            if tag not in LIST_ENTRY_TAGS or "ETag" not in fields:
                 continue
             version = fields.get("VersionId")
-            record = self._record(
-                bucket, fields["Key"].text or "", version.text if version is not None else None,
-                fields["ETag"].text or "", epoch_second(parse_iso(fields["LastModified"].text)),
-            )
+            record = self._record(bucket, fields["Key"].text or "", version.text if version is not None else None,
+                                  fields["ETag"].text or "", epoch_second(stamped))
             if record is None:
                 continue
             storage = fields.get("StorageClass")
