@@ -18,7 +18,7 @@ help:
 	@echo "make shell      a shell whose AWS clients talk to the local AWS (prompt: (dealab))"
 	@echo "make pyspark    the PySpark shell, its s3:// paths the local AWS's S3 (dealab spark-submit for scripts)"
 	@echo "make up | down | status | env | reset | labs | coverage | test | bench"
-	@echo "make conformance BACKEND=ministack   every lab's solution graded with another backend behind the gateway"
+	@echo "make conformance BACKEND=ministack   every lab's solution graded with another backend behind the gateway (or embedded)"
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)

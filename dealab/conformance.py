@@ -57,9 +57,16 @@ class Backend:
     def venv(self) -> Path:
         return CONFORMANCE_DIR / f"{self.name}-venv"
 
+    @property
+    def embedded(self) -> bool:
+        """The default backend, moto inside the stack's process: nothing to install or start."""
+        return not self.console_script
+
 
 BACKENDS = {
     backend.name: backend for backend in [
+        # the same table for the default backend, measured the same way, for the README's comparison
+        Backend("embedded", "embedded moto", "", ""),
         # ministack reads its bind address and port from BIND_HOST/GATEWAY_PORT (ministack/app.py main) and
         # writes its pid file and logs under TMPDIR; PERSIST_STATE/S3_PERSIST=0 keep every lab's state in memory.
         Backend("ministack", "ministack==1.5.33", "ministack", "/_ministack/health", {
@@ -72,6 +79,7 @@ BACKENDS = {
 # backend → {check id: why that backend cannot give the check what it needs}. The lab decides what its grader
 # checks; a backend that cannot produce something is named here, never answered by a weaker check.
 EXCEPTIONS: dict[str, dict[str, str]] = {
+    "embedded": {},
     "ministack": {},
 }
 
@@ -80,9 +88,11 @@ class ConformanceError(Exception):
     """A one-line reason the conformance run could not go on (install, start)."""
 
 
-def install(backend: Backend, console: Console) -> Path:
+def install(backend: Backend, console: Console) -> Path | None:
     """The backend's console script, installing its pinned package into its venv unless a finished install of
-    that very requirement is there already."""
+    that very requirement is there already (None for the embedded backend)."""
+    if backend.embedded:
+        return None
     stamp = backend.venv / ".installed"
     script = backend.venv / "bin" / backend.console_script
     if stamp.exists() and stamp.read_text() == backend.requirement and script.exists():
@@ -177,16 +187,17 @@ def judge(lab: Lab, report: Report, exceptions: dict[str, str], seconds: float) 
                       stale=tuple(sorted(set(mine) - failing)))
 
 
-def run_lab(lab: Lab, backend: Backend, script: Path, workdir: Path) -> LabOutcome:
+def run_lab(lab: Lab, backend: Backend, script: Path | None, workdir: Path) -> LabOutcome:
     """A fresh backend and stack, the lab started, its reference solution run and graded, both stopped."""
     started = time.monotonic()
     home = workdir / f"lab{lab.number:02d}"
-    process = BackendProcess(backend, script, home / backend.name)
+    process = None if backend.embedded else BackendProcess(backend, script, home / backend.name)
     settings = None
     try:
-        process.wait_until_ready()
+        if process is not None:
+            process.wait_until_ready()
         port = control.free_port_pair()
-        settings = Settings(home / "state", port, port + 1, "us-east-1", process.url)
+        settings = Settings(home / "state", port, port + 1, "us-east-1", process.url if process else None)
         control.up(settings)
         labrun.start(lab, settings)
         failed = [run for run in labrun.solve(lab, settings) if not run.ok]
@@ -201,11 +212,12 @@ def run_lab(lab: Lab, backend: Backend, script: Path, workdir: Path) -> LabOutco
     finally:
         if settings is not None:
             control.down(settings)
-        process.stop()
+        if process is not None:
+            process.stop()
 
 
 def render(backend: Backend, outcomes: list[LabOutcome], console: Console) -> None:
-    table = Table(title=f"dealab labs on {backend.requirement} behind the gateway")
+    table = Table(title=f"dealab labs on {backend.requirement} behind the gateway ({time.strftime('%Y-%m-%d')})")
     for column, justify in [("lab", "left"), ("score", "right"), ("time", "right"), ("verdict", "left")]:
         table.add_column(column, justify=justify)
     for outcome in outcomes:
