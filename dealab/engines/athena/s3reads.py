@@ -65,27 +65,30 @@ def _denied(path: str, error: ClientError) -> OSError:
 
 
 class ObjectReader:
-    """One open object. DuckDB reads with seek-then-read from several threads on one handle, so the position
-    is kept per thread: a thread's seek is never moved by another's before its read."""
+    """One open object. DuckDB reads it two ways: positional reads (seek, then read) from several threads on one
+    handle, and sequential reads (read after read). A thread's seek is kept for that thread's next read, so
+    another thread's seek in between cannot move it; a read with no seek of its own goes on from the handle's
+    position, as a file's would."""
 
     def __init__(self, files: S3ReadFileSystem, path: str, size: int):
         self._files, self.path, self.size = files, path, size
-        self._positions: dict[int, int] = {}
+        self.position = 0
+        self._sought: dict[int, int] = {}  # thread → where its last seek put it, until its next read
         self.closed = False
 
     def seek(self, offset: int, whence: int = 0) -> int:
         base = {0: 0, 1: self.tell(), 2: self.size}[whence]
-        self._positions[threading.get_ident()] = max(0, base + offset)
-        return self._positions[threading.get_ident()]
+        self.position = self._sought[threading.get_ident()] = max(0, base + offset)
+        return self.position
 
     def tell(self) -> int:
-        return self._positions.get(threading.get_ident(), 0)
+        return self._sought.get(threading.get_ident(), self.position)
 
     def read(self, length: int = -1) -> bytes:
-        start = self.tell()
+        start = self._sought.pop(threading.get_ident(), self.position)
         end = self.size if length is None or length < 0 else min(self.size, start + length)
         data = self._files.read_range(self.path, start, end)
-        self._positions[threading.get_ident()] = start + len(data)
+        self.position = start + len(data)
         return data
 
     def readable(self) -> bool:
