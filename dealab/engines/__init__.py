@@ -20,6 +20,8 @@ ENGINE_CLASSES = (
     "dealab.engines.firehose:FirehoseEngine",
     "dealab.engines.glue:GlueEngine",
     "dealab.engines.stepfunctions:StepFunctionsEngine",
+    "dealab.engines.awslambda:LambdaEngine",
+    "dealab.engines.events:EventsEngine",  # after s3access: an S3 write a policy denies sends no event
 )
 
 
