@@ -343,11 +343,18 @@ def _lab_datetime_class(original):
     return LabDatetime
 
 
+def _delivered_by_the_events_engine(original):
+    """moto hands S3's EventBridge events straight to its own rules' targets (no Lambda, no retries, again on
+    every replay); the events engine emits them instead, after the S3 call succeeds."""
+    return lambda *args, **kwargs: None
+
+
 _SFN = "moto.stepfunctions.parser"
 # moto module → [(the attribute it reads, possibly Class.method; the replacement made from the original)].
 # Applied when the module is imported (moto imports a service on its first request), or at once if it is loaded.
 MODULE_PATCHES: dict[str, list[tuple[str, object]]] = {
     "moto.s3.models": [("os", _with_urandom("s3.upload_id"))],
+    "moto.s3.notifications": [("_send_event_bridge_message", _delivered_by_the_events_engine)],
     "moto.kms.models": [
         ("generate_master_key", _taped("kms.key_material", _encode_bytes, _decode_bytes)),
         ("generate_private_key", _taped("kms.private_key", _encode_kms_private_key, _decode_kms_private_key)),

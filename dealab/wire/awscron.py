@@ -3,7 +3,7 @@ the expression and a moment, no clock and no engine state, so engines and the gr
 
 `cron(Minutes Hours Day-of-month Month Day-of-week Year)` in UTC, with the wildcards of AWS's documentation
 (`, - * /` everywhere, `?` `L` `W` in Day-of-month, `?` `L` `#` in Day-of-week, names JAN-DEC and SUN-SAT),
-one of the two day fields `?`, and no rate faster than every 5 minutes. Day-of-week counts 1 = SUN ... 7 = SAT,
+one of the two day fields `?`, and (for Glue) no rate faster than every 5 minutes; EventBridge allows every minute. Day-of-week counts 1 = SUN ... 7 = SAT,
 and the sixth field is the year: other cron dialects (croniter, Unix cron) read both differently.
 """
 
@@ -73,7 +73,8 @@ class Cron:
     years: frozenset[int]
 
     @classmethod
-    def parse(cls, expression: str) -> Cron:
+    def parse(cls, expression: str, minimum_interval_minutes: int = MINIMUM_INTERVAL_MINUTES) -> Cron:
+        """The expression read, or CronError; `minimum_interval_minutes` is the service's limit (Glue 5, EventBridge 1)."""
         match = _CRON.match(expression or "")
         if not match:
             raise CronError(f"schedule {expression!r} is not a cron expression: write cron(Minutes Hours Day-of-month Month Day-of-week Year)")
@@ -94,17 +95,17 @@ class Cron:
         )
         probe = datetime.date(2024, 1, 1)  # reads both day fields once, so a bad one is refused now, not when due
         cron._day_matches(probe)
-        cron._check_minimum_interval()
+        cron._check_minimum_interval(minimum_interval_minutes)
         return cron
 
-    def _check_minimum_interval(self) -> None:
+    def _check_minimum_interval(self, minimum_interval_minutes: int) -> None:
         if len(self.minutes) < 2:
             return
         gaps = [later - earlier for earlier, later in zip(self.minutes, self.minutes[1:])]
         if any(hour + 1 in self.hours for hour in self.hours):  # from the last minute of one hour to the first of the next
             gaps.append(self.minutes[0] + 60 - self.minutes[-1])
-        if min(gaps) < MINIMUM_INTERVAL_MINUTES:
-            raise CronError(f"schedule {self.expression!r} runs more often than every {MINIMUM_INTERVAL_MINUTES} minutes, which Glue does not support")
+        if min(gaps) < minimum_interval_minutes:
+            raise CronError(f"schedule {self.expression!r} runs more often than every {minimum_interval_minutes} minutes, which Glue does not support")
 
     # ---- days ----------------------------------------------------------------------------------------
     def _day_matches(self, day: datetime.date) -> bool:
@@ -139,6 +140,19 @@ class Cron:
         return weekday in _values(spec, "Day-of-week", 1, 7, DAY_NAMES)
 
     # ---- firing times --------------------------------------------------------------------------------
+    def fires_on(self, day: datetime.date) -> bool:
+        return day.year in self.years and day.month in self.months and self._day_matches(day)
+
+    @property
+    def moments_per_day(self) -> int:
+        return len(self.hours) * len(self.minutes)
+
+    def moments_on(self, day: datetime.date) -> list[datetime.datetime]:
+        """Every moment the schedule fires on `day` (UTC), in order: how a long stretch is counted a day at a time."""
+        if not self.fires_on(day):
+            return []
+        return [datetime.datetime(day.year, day.month, day.day, hour, minute, tzinfo=UTC) for hour in self.hours for minute in self.minutes]
+
     def first_time_between(self, after: datetime.datetime, until: datetime.datetime) -> datetime.datetime | None:
         """The first moment the schedule fires that is later than `after` and not later than `until`."""
         start = after.replace(second=0, microsecond=0) + datetime.timedelta(minutes=1)

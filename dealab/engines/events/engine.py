@@ -1,0 +1,600 @@
+"""The events engine: EventBridge rules and Scheduler schedules executed on the lab clock.
+
+The backend keeps buses, rules, targets and schedules (the control plane, journaled). Here:
+- PutEvents is answered by this engine: each entry becomes an event of AWS's shape, the bus's enabled rules
+  whose pattern matches (patterns.py) hand it to their targets (targets.py), each through its input
+  transform (transform.py) and with its retry policy and dead-letter queue (delivery.py). The backend's own
+  PutEvents never runs: it cannot target Lambda and knows no retries.
+- PutRule refuses patterns and schedule expressions AWS refuses; TestEventPattern answers by the same matcher.
+- Rules with a ScheduleExpression and Scheduler schedules fire through the lab timers (schedules.py): as
+  time passes, and in order at each due moment when the clock is moved; a long move fires at most
+  CATCH_UP_LIMIT runs per schedule and reports the rest as skipped.
+- S3 object operations on a bucket whose notification configuration has EventBridgeConfiguration put
+  S3's events on the default bus (s3events.py).
+What must survive a restart is in the store: each schedule's next due moment and every pending retry.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import threading
+import uuid
+from urllib.parse import parse_qs, unquote
+
+from botocore.exceptions import ClientError
+
+from dealab.engines.events import patterns, s3events, schedules, targets, transform
+from dealab.engines.events.delivery import OWNER, Deliveries
+from dealab.wire import labtime
+from dealab.wire.engine import Engine, EngineContext
+from dealab.wire.messages import AwsRequest, AwsResponse
+from dealab.wire.store import JsonFile
+from dealab.wire.timers import timers
+
+log = logging.getLogger("dealab.events")
+
+ACCOUNT_ID = "123456789012"  # the one account every caller of the stack is (moto's default)
+MAX_ENTRIES = 10
+STARTUP_RETRY_SECONDS = 0.5
+# Scheduler's RetryPolicy defaults equal EventBridge's; a FLEXIBLE window fires at its start, one legal moment of it.
+SCHEDULER_GROUP = "default"
+REQUIRED_TEST_EVENT_FIELDS = ("id", "account", "source", "time", "region", "detail-type")
+
+
+class EventsError(Exception):
+    def __init__(self, code: str, message: str, status: int = 400):
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+def _iso(moment: datetime.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _bus_name(name_or_arn: str | None) -> tuple[str, str | None]:
+    """(bus name, region named by an ARN or None)."""
+    text = name_or_arn or "default"
+    if text.startswith("arn:"):
+        parts = text.split(":", 5)
+        return parts[5].partition("/")[2], parts[3]
+    return text, None
+
+
+def _event_time(value) -> datetime.datetime:
+    if isinstance(value, (int, float)):
+        return datetime.datetime.fromtimestamp(value, datetime.timezone.utc).replace(tzinfo=None)
+    if isinstance(value, str):
+        try:
+            return datetime.datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        except ValueError:
+            pass
+    return labtime.live_now()
+
+
+class EventsEngine(Engine):
+    name = "events"
+    operations = {
+        ("events", "PutEvents"): "_put_events",
+        ("events", "TestEventPattern"): "_test_event_pattern",
+        ("events", "PutRule"): "_put_rule",
+        ("events", "DeleteRule"): "_rule_changed",
+        ("events", "EnableRule"): "_rule_changed",
+        ("events", "DisableRule"): "_rule_changed",
+        ("events", "PutTargets"): "_put_targets",
+        ("events", "RemoveTargets"): "_rule_changed",
+        ("events", "DeleteEventBus"): "_rule_changed",
+        ("events", "CreateArchive"): "_refuse_archives",
+        ("events", "StartReplay"): "_refuse_archives",
+        ("scheduler", "CreateSchedule"): "_put_schedule",
+        ("scheduler", "UpdateSchedule"): "_put_schedule",
+        ("scheduler", "DeleteSchedule"): "_delete_schedule",
+        ("scheduler", "DeleteScheduleGroup"): "_delete_schedule_group",
+        **{("s3", operation): "_s3_object_event" for operation in s3events.S3_EVENTS},
+        **{("s3", operation): "_s3_configuration_changed" for operation in s3events.CONFIGURATION_CHANGES},
+    }
+
+    def __init__(self, context: EngineContext):
+        super().__init__(context)
+        folder = context.state_dir / self.name
+        self._lock = threading.RLock()
+        self._clients: dict[tuple[str, str], object] = {}
+        self._rules: dict[tuple[str, str], list[dict]] = {}  # (region, bus) → its rules with their targets
+        self._eventbridge_buckets: dict[str, bool] = {}
+        self._schedules_file = JsonFile(folder / "schedules.json")
+        self._schedules: dict[str, dict] = self._schedules_file.load({})
+        self.deliveries = Deliveries(folder, self._invoke, self._client)
+        self._closing = threading.Event()
+        threading.Thread(target=self._resume, name="events-resume", daemon=True).start()
+
+    # ---- plumbing ---------------------------------------------------------------------------------
+    def _client(self, service: str, region: str | None = None):
+        key = (service, region or self.context.region)
+        with self._lock:
+            if key not in self._clients:
+                self._clients[key] = self.context.client(service, engine=self.name, region=key[1])
+            return self._clients[key]
+
+    def answer(self, handler, request: AwsRequest) -> AwsResponse:
+        try:
+            return handler(request)
+        except EventsError as error:
+            return AwsResponse.json_error(error.code, error.message, error.status)
+
+    def _resume(self) -> None:
+        """Schedules again what the store says is due, then adds schedules the store does not know (made
+        before this engine kept one); waits for the gateway to answer first, as timers call through it."""
+        while not self._closing.is_set():
+            try:
+                self._client("events").list_event_buses(Limit=1)
+                break
+            except Exception:
+                self._closing.wait(STARTUP_RETRY_SECONDS)
+        if self._closing.is_set():
+            return
+        self.deliveries.resume()
+        with self._lock:
+            known = dict(self._schedules)
+        for key, entry in known.items():
+            if entry.get("next"):
+                self._arm(key, datetime.datetime.fromisoformat(entry["next"]))
+        try:
+            self._adopt_unknown_schedules()
+        except Exception as error:  # the backend refused a listing: what the store holds still runs
+            log.warning("events: schedules not listed at start: %s", error)
+
+    def _adopt_unknown_schedules(self) -> None:
+        region = self.context.region
+        events = self._client("events")
+        for rule in events.list_rules(EventBusName="default").get("Rules", []):
+            if rule.get("ScheduleExpression") and self._rule_key(region, "default", rule["Name"]) not in self._schedules:
+                self._sync_rule(region, "default", rule["Name"])
+        scheduler = self._client("scheduler")
+        for page in scheduler.get_paginator("list_schedules").paginate():
+            for summary in page.get("Schedules", []):
+                key = self._schedule_key(region, summary.get("GroupName") or SCHEDULER_GROUP, summary["Name"])
+                if key not in self._schedules:
+                    self._sync_schedule(region, summary.get("GroupName") or SCHEDULER_GROUP, summary["Name"])
+
+    def reset(self) -> None:
+        timers.cancel_owner(OWNER)
+        self.deliveries.reset()
+        with self._lock:
+            self._schedules = {}
+            self._schedules_file.save(self._schedules)
+            self._rules.clear()
+            self._eventbridge_buckets.clear()
+
+    def close(self) -> None:
+        self._closing.set()
+        timers.cancel_owner(OWNER)
+
+    # ---- rules ------------------------------------------------------------------------------------
+    def _put_rule(self, request: AwsRequest) -> AwsResponse:
+        params = request.json
+        source = params.get("EventPattern")
+        if source is not None:
+            try:
+                patterns.parse(source)
+            except patterns.PatternError as error:
+                raise EventsError("InvalidEventPatternException", error.message(source)) from None
+        expression = params.get("ScheduleExpression")
+        bus, _ = _bus_name(params.get("EventBusName"))
+        if expression is not None:
+            if bus != "default":
+                raise EventsError("ValidationException", "ScheduleExpression is supported only on the default event bus.")
+            try:
+                schedules.recurrence(expression, labtime.live_now())
+            except schedules.ScheduleError:
+                raise EventsError("ValidationException", "Parameter ScheduleExpression is not valid.") from None
+        if source is None and expression is None:
+            raise EventsError("ValidationException", "Parameter(s) EventPattern or ScheduleExpression must be specified.")
+        return self._rule_changed(request)
+
+    def _put_targets(self, request: AwsRequest) -> AwsResponse:
+        for target in request.json.get("Targets") or []:
+            try:
+                transform.check_target_input(target)
+            except transform.TransformError as error:
+                raise EventsError("ValidationException", str(error)) from None
+            if target.get("Arn", "").split(":")[2:3] == ["sqs"] and target["Arn"].endswith(".fifo") and not (target.get("SqsParameters") or {}).get("MessageGroupId"):
+                raise EventsError("ValidationException", f"Parameter(s) SqsParameters must be specified for target: {target.get('Id')}.")
+        return self._rule_changed(request)
+
+    def _rule_changed(self, request: AwsRequest) -> AwsResponse:
+        response = request.send_on()
+        if response.status < 300:
+            bus, arn_region = _bus_name(request.json.get("EventBusName"))
+            region = arn_region or request.region
+            with self._lock:
+                self._rules.clear()
+            if request.operation != "DeleteEventBus" and request.json.get("Name"):
+                self._sync_rule(region, bus, request.json["Name"])
+        return response
+
+    def _refuse_archives(self, request: AwsRequest) -> AwsResponse:
+        raise EventsError("OperationDisabledException",
+                          "dealab does not archive or replay events: deliver them to a queue, a log group or a bucket (through Firehose) to keep them.")
+
+    def _rules_of(self, region: str, bus: str) -> list[dict]:
+        with self._lock:
+            cached = self._rules.get((region, bus))
+        if cached is not None:
+            return cached
+        events = self._client("events", region)
+        rules = []
+        for page in events.get_paginator("list_rules").paginate(EventBusName=bus):
+            for rule in page["Rules"]:
+                rule["Targets"] = [target for targets_page in events.get_paginator("list_targets_by_rule").paginate(Rule=rule["Name"], EventBusName=bus)
+                                   for target in targets_page["Targets"]]
+                rules.append(rule)
+        with self._lock:
+            self._rules[(region, bus)] = rules
+        return rules
+
+    # ---- events -----------------------------------------------------------------------------------
+    def _put_events(self, request: AwsRequest) -> AwsResponse:
+        entries = request.json.get("Entries") or []
+        if not entries or len(entries) > MAX_ENTRIES:
+            raise EventsError("ValidationException", "1 validation error detected: Value at 'entries' failed to satisfy constraint: "
+                              "Member must have length less than or equal to 10 and greater than or equal to 1")
+        results, failed = [], 0
+        for entry in entries:
+            result = self._put_entry(entry, request.region)
+            failed += "ErrorCode" in result
+            results.append(result)
+        return AwsResponse.json({"FailedEntryCount": failed, "Entries": results})
+
+    def _put_entry(self, entry: dict, region: str) -> dict:
+        for member in ("Source", "DetailType", "Detail"):
+            if not entry.get(member):
+                return {"ErrorCode": "InvalidArgument", "ErrorMessage": f"Parameter {member} is not valid. Reason: {member} is a required argument."}
+        try:
+            detail = json.loads(entry["Detail"])
+        except ValueError:
+            detail = None
+        if not isinstance(detail, dict):
+            return {"ErrorCode": "MalformedDetail", "ErrorMessage": "Detail is malformed."}
+        bus, arn_region = _bus_name(entry.get("EventBusName"))
+        event = {
+            "version": "0", "id": str(uuid.uuid4()), "detail-type": entry["DetailType"], "source": entry["Source"],
+            "account": ACCOUNT_ID, "time": _iso(_event_time(entry.get("Time"))), "region": arn_region or region,
+            "resources": entry.get("Resources") or [], "detail": detail,
+        }
+        try:
+            self.dispatch(event, bus, arn_region or region)
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ResourceNotFoundException":
+                return {"ErrorCode": "InvalidArgument", "ErrorMessage": f"Event bus {bus} does not exist."}
+            raise
+        return {"EventId": event["id"]}
+
+    def dispatch(self, event: dict, bus: str, region: str, only_rule: str | None = None) -> int:
+        """Hands `event` to every target of every enabled rule on `bus` whose pattern it matches (or of
+        `only_rule`, a scheduled rule); returns the number of targets it went to."""
+        sent = 0
+        at = labtime.live_now()
+        for rule in self._rules_of(region, bus):
+            if only_rule is not None:
+                if rule["Name"] != only_rule:
+                    continue
+            elif rule.get("State") != "ENABLED" or not rule.get("EventPattern") or not patterns.matches(rule["EventPattern"], event):
+                continue
+            for target in rule["Targets"]:
+                self.deliveries.send(self._rule_delivery(rule, target, event), at)
+                sent += 1
+        return sent
+
+    def _rule_delivery(self, rule: dict, target: dict, event: dict) -> dict:
+        payload = transform.target_input(target, event, rule["Arn"], rule["Name"])
+        partition_path = (target.get("KinesisParameters") or {}).get("PartitionKeyPath")
+        return {
+            "origin_kind": "RULE_ARN", "origin_arn": rule["Arn"], "target_arn": target["Arn"], "region": event["region"],
+            "payload": payload, "event": event, "event_id": event["id"],
+            "message_group_id": (target.get("SqsParameters") or {}).get("MessageGroupId"),
+            "partition_key": transform.path_value_text(event, partition_path) if partition_path else None,
+            "retry_policy": target.get("RetryPolicy"), "dead_letter_arn": (target.get("DeadLetterConfig") or {}).get("Arn"),
+            "dead_letter_body": json.dumps(event),
+        }
+
+    def _invoke(self, record: dict) -> None:
+        """Delivers one record to its target (delivery.Deliveries calls this for each attempt)."""
+        arn = record["target_arn"]
+        if targets.universal_action(arn):
+            return targets.invoke_universal(self._client, arn, record["payload"], record["region"])
+        parsed = targets.Arn.parse(arn)
+        if parsed.service == "events" and parsed.resource.startswith("event-bus/"):
+            return self._to_bus(record, parsed)
+        timestamp = _event_time(record["event"]["time"]) if record.get("event") else labtime.live_now()
+        options = targets.Options(record["event_id"], record.get("message_group_id"), record.get("partition_key"),
+                                  {"timestamp_ms": int((timestamp - labtime.EPOCH).total_seconds() * 1000)})
+        targets.invoke(self._client, arn, record["payload"], options)
+
+    def _to_bus(self, record: dict, arn: targets.Arn) -> None:
+        bus = arn.resource.partition("/")[2]
+        event = dict(record["event"]) if record.get("event") else None
+        if event is None:  # a Scheduler target: the event is made from its EventBridgeParameters
+            parameters = record.get("eventbridge_parameters") or {}
+            try:
+                detail = json.loads(record["payload"] or "{}")
+            except ValueError:
+                detail = {}
+            event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": parameters.get("DetailType", "Scheduled Event"),
+                     "source": parameters.get("Source", "aws.scheduler"), "account": ACCOUNT_ID, "time": _iso(labtime.live_now()),
+                     "region": arn.region, "resources": [record["origin_arn"]], "detail": detail if isinstance(detail, dict) else {}}
+        try:
+            self.dispatch(event, bus, arn.region)
+        except ClientError as error:
+            raise targets.DeliveryFailure("RESOURCE_NOT_FOUND" if "NotFound" in error.response["Error"]["Code"] else "SDK_CLIENT_ERROR",
+                                          f"{record['target_arn']}: {error.response['Error'].get('Message')}") from None
+
+    def _test_event_pattern(self, request: AwsRequest) -> AwsResponse:
+        source = request.json.get("EventPattern", "")
+        try:
+            test = patterns.parse(source)
+        except patterns.PatternError as error:
+            raise EventsError("InvalidEventPatternException", error.message(source)) from None
+        try:
+            event = json.loads(request.json.get("Event", ""))
+        except ValueError:
+            event = None
+        if not isinstance(event, dict) or any(field not in event for field in REQUIRED_TEST_EVENT_FIELDS):
+            raise EventsError("InvalidEventPatternException" if event is None else "ValidationException",
+                              f"Parameter Event is not valid. Reason: an event needs the fields {', '.join(REQUIRED_TEST_EVENT_FIELDS)}")
+        return AwsResponse.json({"Result": test(event)})
+
+    # ---- schedules on the lab clock ------------------------------------------------------------------
+    @staticmethod
+    def _rule_key(region: str, bus: str, name: str) -> str:
+        return f"rule/{region}/{bus}/{name}"
+
+    @staticmethod
+    def _schedule_key(region: str, group: str, name: str) -> str:
+        return f"schedule/{region}/{group}/{name}"
+
+    def _arm(self, key: str, due: datetime.datetime) -> None:
+        timers.schedule(OWNER, key, due, lambda at: self._fire(key, at))
+
+    def _save_schedule(self, key: str, entry: dict | None) -> None:
+        with self._lock:
+            if entry is None:
+                self._schedules.pop(key, None)
+            else:
+                self._schedules[key] = entry
+            self._schedules_file.save(self._schedules)
+        if entry is None or not entry.get("next"):
+            timers.cancel(OWNER, key)
+        else:
+            self._arm(key, datetime.datetime.fromisoformat(entry["next"]))
+
+    def _sync_rule(self, region: str, bus: str, name: str) -> None:
+        """Brings the rule's schedule in line with the backend: armed when scheduled and enabled."""
+        key = self._rule_key(region, bus, name)
+        try:
+            rule = self._client("events", region).describe_rule(Name=name, EventBusName=bus)
+        except ClientError:
+            rule = None  # deleted
+        expression = (rule or {}).get("ScheduleExpression")
+        if not expression or rule.get("State") != "ENABLED":
+            self._save_schedule(key, None)
+            return
+        now = labtime.live_now()
+        with self._lock:
+            known = self._schedules.get(key)
+        if known and known["expression"] == expression:
+            return  # same schedule: its next due moment stands
+        recurrence = schedules.recurrence(expression, now)
+        due = recurrence.next_after(now)
+        self._save_schedule(key, {"kind": "rule", "region": region, "bus": bus, "name": name, "arn": rule["Arn"],
+                                  "expression": expression, "anchor": now.isoformat(), "next": due.isoformat() if due else None})
+
+    def _sync_schedule(self, region: str, group: str, name: str) -> None:
+        key = self._schedule_key(region, group, name)
+        try:
+            schedule = self._client("scheduler", region).get_schedule(Name=name, GroupName=group)
+        except ClientError:
+            schedule = None
+        if not schedule or schedule.get("State", "ENABLED") != "ENABLED":
+            self._save_schedule(key, None)
+            return
+        now = labtime.live_now()
+        recurrence = self._schedule_recurrence(schedule, now)
+        due = recurrence.next_after(now)
+        window = (schedule.get("FlexibleTimeWindow") or {})
+        self._save_schedule(key, {"kind": "schedule", "region": region, "group": group, "name": name, "arn": schedule["Arn"],
+                                  "expression": schedule["ScheduleExpression"], "timezone": schedule.get("ScheduleExpressionTimezone"),
+                                  "anchor": now.isoformat(), "start": _naive_text(schedule.get("StartDate")), "end": _naive_text(schedule.get("EndDate")),
+                                  "window": window.get("Mode", "OFF"), "next": due.isoformat() if due else None})
+
+    @staticmethod
+    def _schedule_recurrence(schedule: dict, anchor: datetime.datetime):
+        start, end = _naive(schedule.get("StartDate")), _naive(schedule.get("EndDate"))
+        inner = schedules.recurrence(schedule["ScheduleExpression"], start or anchor, schedule.get("ScheduleExpressionTimezone"), one_time=True)
+        return inner if isinstance(inner, schedules.At) else schedules.Window(inner, start, end)
+
+    def _entry_recurrence(self, entry: dict):
+        anchor = datetime.datetime.fromisoformat(entry["anchor"])
+        if entry["kind"] == "rule":
+            return schedules.recurrence(entry["expression"], anchor)
+        return self._schedule_recurrence({"ScheduleExpression": entry["expression"], "ScheduleExpressionTimezone": entry.get("timezone"),
+                                          "StartDate": entry.get("start"), "EndDate": entry.get("end")}, anchor)
+
+    def _fire(self, key: str, due: datetime.datetime) -> None:
+        """A schedule's occurrence at lab moment `due`: invokes it (or skips it, catching up on a long
+        move), then arms the next one."""
+        with self._lock:
+            entry = self._schedules.get(key)
+        if entry is None:
+            return
+        recurrence = self._entry_recurrence(entry)
+        target = timers.move_target() or labtime.live_now()
+        skipped, fire_at = schedules.catch_up(recurrence, due, max(target, due))
+        if skipped:
+            timers.note_skipped(OWNER, key, skipped)
+            self._save_schedule(key, {**entry, "next": fire_at.isoformat() if fire_at else None})
+            if fire_at is None:
+                self._completed(entry)
+            return
+        try:
+            if entry["kind"] == "rule":
+                self._fire_rule(entry, due)
+            else:
+                self._fire_schedule(entry, due)
+        except Exception:  # a backend that refuses a listing: the schedule goes on to its next occurrence
+            log.exception("events: %s at %s failed", key, due)
+        following = recurrence.next_after(due)
+        with self._lock:
+            if key not in self._schedules:  # deleted while it fired
+                return
+        self._save_schedule(key, {**entry, "next": following.isoformat() if following else None})
+        if following is None:
+            self._completed(entry)
+
+    def _fire_rule(self, entry: dict, due: datetime.datetime) -> None:
+        event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
+                 "account": ACCOUNT_ID, "time": _iso(due), "region": entry["region"], "resources": [entry["arn"]], "detail": {}}
+        self.dispatch(event, entry["bus"], entry["region"], only_rule=entry["name"])
+
+    def _fire_schedule(self, entry: dict, due: datetime.datetime) -> None:
+        try:
+            schedule = self._client("scheduler", entry["region"]).get_schedule(Name=entry["name"], GroupName=entry["group"])
+        except ClientError:
+            self._save_schedule(self._schedule_key(entry["region"], entry["group"], entry["name"]), None)
+            return
+        target = schedule["Target"]
+        execution = str(uuid.uuid4())
+        payload = target.get("Input") or "{}"
+        for placeholder, value in (("<aws.scheduler.schedule-arn>", schedule["Arn"]), ("<aws.scheduler.scheduled-time>", _iso(due)),
+                                   ("<aws.scheduler.execution-id>", execution), ("<aws.scheduler.attempt-number>", "1")):
+            payload = payload.replace(placeholder, value)
+        record = {
+            "origin_kind": "SCHEDULE_ARN", "origin_arn": schedule["Arn"], "target_arn": target["Arn"], "region": entry["region"],
+            "payload": payload, "event": None, "event_id": execution,
+            "message_group_id": (target.get("SqsParameters") or {}).get("MessageGroupId"),
+            "partition_key": (target.get("KinesisParameters") or {}).get("PartitionKey"),
+            "eventbridge_parameters": target.get("EventBridgeParameters"),
+            "retry_policy": target.get("RetryPolicy"), "dead_letter_arn": (target.get("DeadLetterConfig") or {}).get("Arn"),
+            "dead_letter_body": payload,
+        }
+        self.deliveries.send(record, due)
+
+    def _completed(self, entry: dict) -> None:
+        """A schedule with no occurrence left: a one-time schedule with ActionAfterCompletion DELETE goes."""
+        if entry["kind"] != "schedule":
+            return
+        scheduler = self._client("scheduler", entry["region"])
+        try:
+            schedule = scheduler.get_schedule(Name=entry["name"], GroupName=entry["group"])
+            if schedule.get("ActionAfterCompletion") == "DELETE":
+                scheduler.delete_schedule(Name=entry["name"], GroupName=entry["group"])
+        except ClientError:
+            pass  # already gone
+        self._save_schedule(self._schedule_key(entry["region"], entry["group"], entry["name"]), None)
+
+    # ---- Scheduler API ------------------------------------------------------------------------------
+    def _schedule_identity(self, request: AwsRequest) -> tuple[str, str]:
+        name = unquote(request.path.rstrip("/").rpartition("/")[2])
+        group = request.json.get("GroupName") or (parse_qs(request.query_string).get("groupName") or [SCHEDULER_GROUP])[0]
+        return group, name
+
+    def _put_schedule(self, request: AwsRequest) -> AwsResponse:
+        params = request.json
+        try:
+            self._schedule_recurrence({"ScheduleExpression": params.get("ScheduleExpression", ""),
+                                       "ScheduleExpressionTimezone": params.get("ScheduleExpressionTimezone"),
+                                       "StartDate": params.get("StartDate"), "EndDate": params.get("EndDate")}, labtime.live_now())
+        except schedules.ScheduleError as error:
+            raise EventsError("ValidationException", f"Invalid Schedule Expression {params.get('ScheduleExpression')}: {error}") from None
+        target_arn = (params.get("Target") or {}).get("Arn", "")
+        if not (targets.supported(target_arn) or targets.universal_action(target_arn)):
+            raise EventsError("ValidationException", f"dealab cannot invoke the target {target_arn}: it delivers to Lambda, SQS, SNS, Step Functions, "
+                                                     "Kinesis, Firehose, CloudWatch Logs, event buses and aws-sdk universal targets")
+        response = request.send_on()
+        if response.status < 300:
+            group, name = self._schedule_identity(request)
+            if request.operation == "UpdateSchedule":
+                self._save_schedule(self._schedule_key(request.region, group, name), None)
+            self._sync_schedule(request.region, group, name)
+        return response
+
+    def _delete_schedule(self, request: AwsRequest) -> AwsResponse:
+        response = request.send_on()
+        if response.status < 300:
+            group, name = self._schedule_identity(request)
+            self._save_schedule(self._schedule_key(request.region, group, name), None)
+        return response
+
+    def _delete_schedule_group(self, request: AwsRequest) -> AwsResponse:
+        response = request.send_on()
+        if response.status < 300:
+            group = unquote(request.path.rstrip("/").rpartition("/")[2])
+            prefix = f"schedule/{request.region}/{group}/"
+            with self._lock:
+                keys = [key for key in self._schedules if key.startswith(prefix)]
+            for key in keys:
+                self._save_schedule(key, None)
+        return response
+
+    # ---- S3 → EventBridge -----------------------------------------------------------------------------
+    def _s3_configuration_changed(self, request: AwsRequest) -> AwsResponse:
+        response = request.send_on()
+        bucket, _ = s3events.bucket_and_key(request.path)
+        with self._lock:
+            self._eventbridge_buckets.pop(bucket, None)
+        return response
+
+    def _sends_to_eventbridge(self, bucket: str) -> bool:
+        with self._lock:
+            known = self._eventbridge_buckets.get(bucket)
+        if known is None:
+            try:
+                configuration = self._client("s3").get_bucket_notification_configuration(Bucket=bucket)
+                known = "EventBridgeConfiguration" in configuration
+            except ClientError:
+                known = False
+            with self._lock:
+                self._eventbridge_buckets[bucket] = known
+        return known
+
+    def _s3_object_event(self, request: AwsRequest) -> AwsResponse:
+        response = request.send_on()
+        bucket, key = s3events.bucket_and_key(request.path)
+        if response.status >= 300 or not bucket or not self._sends_to_eventbridge(bucket):
+            return response
+        if request.operation == "CompleteMultipartUpload" and b"<Error>" in response.read()[:512]:
+            return response  # S3 reports a failed completion inside a 200
+        kind = s3events.S3_EVENTS[request.operation]
+        if kind.reads_object:
+            try:
+                head = self._client("s3").head_object(Bucket=bucket, Key=key)
+            except ClientError:
+                return response
+            objects = [{"key": key, "size": head["ContentLength"], "etag": head["ETag"].strip('"'), "version-id": head.get("VersionId")}]
+        else:
+            objects = s3events.deleted_objects(request, response)
+        for obj in objects:
+            obj = {name: value for name, value in obj.items() if value is not None}
+            obj["sequencer"] = s3events.sequencer()
+            event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": kind.detail_type, "source": "aws.s3", "account": ACCOUNT_ID,
+                     "time": _iso(labtime.live_now()), "region": request.region, "resources": [f"arn:aws:s3:::{bucket}"],
+                     "detail": s3events.detail(kind, bucket, obj, request, ACCOUNT_ID)}
+            try:
+                self.dispatch(event, "default", request.region)
+            except ClientError as error:  # S3 answered already; the event is lost, as a failed async send is
+                log.warning("events: S3 event for s3://%s/%s not delivered: %s", bucket, obj.get("key"), error)
+        return response
+
+
+def _naive(value) -> datetime.datetime | None:
+    """A Scheduler date (epoch seconds in the API, a datetime from boto3, ISO text in the store) as naive UTC."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime.datetime):
+        return value.astimezone(datetime.timezone.utc).replace(tzinfo=None) if value.tzinfo else value
+    return _event_time(value)
+
+
+def _naive_text(value) -> str | None:
+    moment = _naive(value)
+    return moment.isoformat() if moment else None
