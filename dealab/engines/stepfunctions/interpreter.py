@@ -10,6 +10,9 @@ callbacks and service integrations are moto's. What changes, and why:
   `dealab clock advance 1d` releases a one-day Wait at once, in order.
 - `StateTaskServiceCallback._eval_integration_pattern` is moto's, with one fix: it called `interrupt_all()` on
   a callback endpoint that `.sync`-only integrations never have, so every `glue:startJobRun.sync` failed.
+- Request and response normalisation between ASL's PascalCase and the SDK's shapes (LocalStack's, which moto's
+  port left empty, so `states:startExecution` sent `StateMachineArn` where botocore wants `stateMachineArn`)
+  is done against botocore's service models.
 - `athena:startQueryExecution(.sync)` gets an integration of its own (moto forwards Athena calls without .sync).
 - JSONata expressions evaluate with jsonata-python (moto's hook is a JVM bridge left unset, so JSONata failed).
 - The engine hears when an execution enters a top-level state (to keep its record for restarts and redrives).
@@ -47,6 +50,7 @@ def install(host: Host) -> None:
         _route_task_calls()
         _sleep_in_lab_time()
         _fix_sync_integrations()
+        _normalise_by_service_models()
         _add_athena_integration()
         _evaluate_jsonata()
         _hear_top_level_states()
@@ -165,6 +169,40 @@ def _fix_sync_integrations() -> None:
     callback.StateTaskServiceCallback._eval_integration_pattern = eval_integration_pattern
     # moto polls a .sync job every 0.5 s of real time; a lab's jobs and queries are short, so look more often
     callback._DELAY_SECONDS_SYNC_CONDITION_CHECK = 0.1
+
+
+def _normalise_by_service_models() -> None:
+    import functools
+
+    import botocore.session
+    from botocore import xform_name
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import StateTaskService
+
+    session = botocore.session.get_session()
+    models_lock = threading.Lock()
+
+    @functools.cache
+    def operation_model(service: str, action: str):
+        with models_lock:
+            model = session.get_service_model(service)
+        names = {xform_name(name): name for name in model.operation_names}
+        return model.operation_model(names[action]) if action in names else None
+
+    def operation(task, boto_service_name, service_action_name):
+        return operation_model(task._get_boto_service_name(boto_service_name), task._get_boto_service_action(service_action_name))
+
+    def normalise_parameters(self, parameters: dict, boto_service_name=None, service_action_name=None) -> None:
+        model = operation(self, boto_service_name, service_action_name)
+        if model is not None and model.input_shape is not None:
+            self._to_boto_request(parameters, model.input_shape)
+
+    def normalise_response(self, response, boto_service_name=None, service_action_name=None) -> None:
+        model = operation(self, boto_service_name, service_action_name)
+        if model is not None and model.output_shape is not None:
+            self._from_boto_response(response, model.output_shape)
+
+    StateTaskService._normalise_parameters = normalise_parameters
+    StateTaskService._normalise_response = normalise_response
 
 
 def _add_athena_integration() -> None:
