@@ -205,3 +205,120 @@ def test_dry_run_and_image_and_unknown_function(aws_env):
     with pytest.raises(lam.exceptions.InvalidRuntimeException) as raised:
         lam.invoke(FunctionName="image-fn", Payload=b"{}")
     assert "container image" in str(raised.value)
+
+
+FAILING = "def handler(event, context):\n    print('attempt for', event.get('order'))\n    raise RuntimeError('cannot process ' + str(event.get('order')))\n"
+
+
+def queue_arn(sqs, url: str) -> str:
+    return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+def receive(sqs, url: str, timeout: float = 20.0, **options) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        messages = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1, MaxNumberOfMessages=10, **options).get("Messages", [])
+        if messages:
+            return messages
+    return []
+
+
+def attempts_logged(settings, name: str, count: int) -> list[str]:
+    return log_messages(settings, name, lambda lines: sum(line.startswith("attempt for") for line in lines) >= count)
+
+
+def test_async_retries_on_the_lab_clock_then_dead_letter_and_on_failure_destination(clean_stack):
+    from tests.test_lifecycle_engine import advance
+
+    settings = clean_stack
+    sqs = client(settings, "sqs")
+    dlq = sqs.create_queue(QueueName="orders-dlq")["QueueUrl"]
+    failures = sqs.create_queue(QueueName="orders-failures")["QueueUrl"]
+    name = create(settings, FAILING, DeadLetterConfig={"TargetArn": queue_arn(sqs, dlq)})
+    lam = client(settings, "lambda")
+    assert lam.get_function_configuration(FunctionName=name)["DeadLetterConfig"]["TargetArn"] == queue_arn(sqs, dlq)
+    lam.put_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=2,
+                                         DestinationConfig={"OnFailure": {"Destination": queue_arn(sqs, failures)}})
+    response = lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps({"order": 42}).encode())
+    assert response["StatusCode"] == 202
+    attempts_logged(settings, name, 1)
+    time.sleep(1.0)
+    assert sum(line.startswith("attempt for") for line in attempts_logged(settings, name, 1)) == 1, "no retry before a minute of lab time"
+    advance(settings, "61s")
+    attempts_logged(settings, name, 2)
+    assert receive(sqs, dlq, timeout=1) == [], "the event is still being retried"
+    advance(settings, "121s")
+    attempts_logged(settings, name, 3)
+    dead = receive(sqs, dlq, MessageAttributeNames=["All"])
+    assert json.loads(dead[0]["Body"]) == {"order": 42}
+    assert dead[0]["MessageAttributes"]["ErrorMessage"]["StringValue"] == "cannot process 42"
+    assert dead[0]["MessageAttributes"]["RequestID"]["StringValue"] == response["ResponseMetadata"]["RequestId"]
+    record = json.loads(receive(sqs, failures)[0]["Body"])
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == 3
+    assert record["requestContext"]["functionArn"].endswith(f":function:{name}:$LATEST")
+    assert record["requestPayload"] == {"order": 42}
+    assert record["responseContext"]["functionError"] == "Unhandled"
+    assert record["responsePayload"]["errorType"] == "RuntimeError"
+
+
+def test_async_success_goes_to_the_on_success_destination(aws_env):
+    sqs = client(aws_env, "sqs")
+    successes = sqs.create_queue(QueueName=f"ok-{uuid.uuid4().hex[:6]}")["QueueUrl"]
+    name = create(aws_env, "def handler(e, c):\n    return {'doubled': e['n'] * 2}\n")
+    lam = client(aws_env, "lambda")
+    lam.put_function_event_invoke_config(FunctionName=name, DestinationConfig={"OnSuccess": {"Destination": queue_arn(sqs, successes)}})
+    lam.invoke_async(FunctionName=name, InvokeArgs=json.dumps({"n": 21}))
+    record = json.loads(receive(sqs, successes)[0]["Body"])
+    assert record["requestContext"]["condition"] == "Success"
+    assert record["responsePayload"] == {"doubled": 42}
+
+
+def test_sns_publish_reaches_a_subscribed_function(aws_env):
+    sqs, sns = client(aws_env, "sqs"), client(aws_env, "sns")
+    out = sqs.create_queue(QueueName=f"sns-out-{uuid.uuid4().hex[:6]}")["QueueUrl"]
+    source = f"""
+import boto3, json
+def handler(event, context):
+    record = event["Records"][0]
+    boto3.client("sqs").send_message(QueueUrl={out!r}, MessageBody=json.dumps(record))
+"""
+    name = create(aws_env, source, Timeout=30)
+    function_arn = client(aws_env, "lambda").get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    topic = sns.create_topic(Name=f"orders-{uuid.uuid4().hex[:6]}")["TopicArn"]
+    subscription = sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=function_arn)["SubscriptionArn"]
+    filtered = create(aws_env, FAILING)
+    sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=client(aws_env, "lambda").get_function(FunctionName=filtered)["Configuration"]["FunctionArn"],
+                  Attributes={"FilterPolicy": json.dumps({"kind": ["refund"]})})
+    message_id = sns.publish(TopicArn=topic, Message="order 7 shipped", Subject="shipping",
+                             MessageAttributes={"kind": {"DataType": "String", "StringValue": "sale"}})["MessageId"]
+    record = json.loads(receive(sqs, out)[0]["Body"])
+    assert record["EventSource"] == "aws:sns" and record["EventSubscriptionArn"] == subscription
+    assert record["Sns"]["Message"] == "order 7 shipped" and record["Sns"]["Subject"] == "shipping"
+    assert record["Sns"]["MessageId"] == message_id and record["Sns"]["TopicArn"] == topic
+    assert record["Sns"]["MessageAttributes"] == {"kind": {"Type": "String", "Value": "sale"}}
+    time.sleep(1)
+    logs = client(aws_env, "logs")
+    with pytest.raises(logs.exceptions.ResourceNotFoundException):
+        logs.filter_log_events(logGroupName=f"/aws/lambda/{filtered}")  # its filter policy kept the message away
+
+
+def test_a_pending_async_event_survives_a_restart(private_stack):
+    from tests.conftest import kill_hard
+    from tests.test_lifecycle_engine import advance
+    from dealab.stack import control
+
+    settings = private_stack
+    sqs = client(settings, "sqs")
+    dlq = sqs.create_queue(QueueName="restart-dlq")["QueueUrl"]
+    name = create(settings, FAILING, DeadLetterConfig={"TargetArn": queue_arn(sqs, dlq)})
+    client(settings, "lambda").put_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=1)
+    client(settings, "lambda").invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps({"order": 9}).encode())
+    attempts_logged(settings, name, 1)
+    time.sleep(0.5)  # the retry is scheduled (a minute of lab time away) and written down
+    kill_hard(settings)
+    control.up(settings)
+    advance(settings, "61s")
+    attempts_logged(settings, name, 2)
+    dead = receive(sqs, dlq)
+    assert json.loads(dead[0]["Body"]) == {"order": 9}
