@@ -14,6 +14,7 @@ ENGINE_CLASSES = (
     "dealab.engines.faults:FaultsEngine",  # first: a fault must strike before any engine acts
     "dealab.engines.validation:ValidationEngine",  # refuses what AWS refuses before any engine acts on it
     "dealab.engines.s3access:S3AccessEngine",
+    "dealab.engines.s3notify:S3NotifyEngine",  # before clock: sees the answer of a RestoreObject the clock engine gives
     "dealab.engines.clock:ClockEngine",
     "dealab.engines.athena:AthenaEngine",
     "dealab.engines.kinesis:KinesisEngine",

@@ -358,6 +358,35 @@ def _lab_datetime_class(original):
     return LabDatetime
 
 
+def _s3_deliveries_left_to_engines(original):
+    """S3 event notifications: moto would send them itself, straight into its SQS/SNS backends (Lambda needs
+    Docker) inside the S3 request; the s3notify and events engines deliver them through the gateway instead,
+    so moto's sending is switched off and nothing arrives twice."""
+    return StandIn(original, send_event=lambda *args, **kwargs: None, send_test_event=lambda *args, **kwargs: None)
+
+
+def _mappings_left_to_engines(original):
+    """CreateEventSourceMapping: moto wires a mapping into the queue, table or stream, which then receives and
+    deletes SQS messages, and empties a DynamoDB stream, inside the sending request to invoke through Docker. The
+    eventsources engine polls instead; the mapping is kept, its wiring undone."""
+
+    def create_event_source_mapping(self, spec):
+        mapping = original(self, spec)
+        from moto.dynamodb.models import dynamodb_backends
+        from moto.kinesis.models import kinesis_backends
+        from moto.sqs.models import sqs_backends
+
+        for queue in sqs_backends[self.account_id][self.region_name].queues.values():
+            queue.lambda_event_source_mappings.pop(mapping.function_arn, None)
+        for table in dynamodb_backends[self.account_id][self.region_name].tables.values():
+            table.lambda_event_source_mappings.pop(mapping.function_arn, None)
+        for stream in kinesis_backends[self.account_id][self.region_name].streams.values():
+            stream.lambda_event_source_mappings.pop(mapping.event_source_arn, None)
+        return mapping
+
+    return create_event_source_mapping
+
+
 def _delivered_by_the_events_engine(original):
     """moto hands S3's EventBridge events straight to its own rules' targets (no Lambda, no retries, again on
     every replay); the events engine emits them instead, after the S3 call succeeds."""
@@ -368,7 +397,8 @@ _SFN = "moto.stepfunctions.parser"
 # moto module → [(the attribute it reads, possibly Class.method; the replacement made from the original)].
 # Applied when the module is imported (moto imports a service on its first request), or at once if it is loaded.
 MODULE_PATCHES: dict[str, list[tuple[str, object]]] = {
-    "moto.s3.models": [("os", _with_urandom("s3.upload_id"))],
+    "moto.s3.models": [("os", _with_urandom("s3.upload_id")), ("notifications", _s3_deliveries_left_to_engines)],
+    "moto.awslambda.models": [("LambdaBackend.create_event_source_mapping", _mappings_left_to_engines)],
     "moto.s3.notifications": [("_send_event_bridge_message", _delivered_by_the_events_engine)],
     "moto.kms.models": [
         ("generate_master_key", _taped("kms.key_material", _encode_bytes, _decode_bytes)),
