@@ -121,7 +121,7 @@ class Deliveries:
             "EXHAUSTED_RETRY_CONDITION": condition,
             "RETRY_ATTEMPTS": str(record["failed_attempts"] - 1),
         }
-        _, _, region, account, queue = queue_arn.split(":", 4)
+        _, _, _, region, account, queue = queue_arn.split(":", 5)
         try:
             sqs = self._client_for("sqs", region)
             url = sqs.get_queue_url(QueueName=queue, QueueOwnerAWSAccountId=account)["QueueUrl"]

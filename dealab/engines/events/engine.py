@@ -101,7 +101,10 @@ class EventsEngine(Engine):
         self._lock = threading.RLock()
         self._clients: dict[tuple[str, str], object] = {}
         self._rules: dict[tuple[str, str], list[dict]] = {}  # (region, bus) → its rules with their targets
-        self._eventbridge_buckets: dict[str, bool] = {}
+        # buckets whose notification configuration has EventBridgeConfiguration: moto stores it but its
+        # GetBucketNotificationConfiguration leaves it out, so the engine keeps what each Put said
+        self._eventbridge_file = JsonFile(folder / "s3_eventbridge.json")
+        self._eventbridge_buckets: dict[str, bool] = self._eventbridge_file.load({})
         self._schedules_file = JsonFile(folder / "schedules.json")
         self._schedules: dict[str, dict] = self._schedules_file.load({})
         self.deliveries = Deliveries(folder, self._invoke, self._client)
@@ -164,7 +167,8 @@ class EventsEngine(Engine):
             self._schedules = {}
             self._schedules_file.save(self._schedules)
             self._rules.clear()
-            self._eventbridge_buckets.clear()
+            self._eventbridge_buckets = {}
+            self._eventbridge_file.save(self._eventbridge_buckets)
 
     def close(self) -> None:
         self._closing.set()
@@ -428,7 +432,7 @@ class EventsEngine(Engine):
         if entry is None:
             return
         recurrence = self._entry_recurrence(entry)
-        target = timers.move_target() or labtime.live_now()
+        target = _naive(timers.move_target()) or labtime.live_now()  # the clock engine's target is aware
         skipped, fire_at = schedules.catch_up(recurrence, due, max(target, due))
         if skipped:
             timers.note_skipped(OWNER, key, skipped)
@@ -539,18 +543,20 @@ class EventsEngine(Engine):
     # ---- S3 → EventBridge -----------------------------------------------------------------------------
     def _s3_configuration_changed(self, request: AwsRequest) -> AwsResponse:
         response = request.send_on()
-        bucket, _ = s3events.bucket_and_key(request.path)
-        with self._lock:
-            self._eventbridge_buckets.pop(bucket, None)
+        if response.status < 300:
+            bucket, _ = s3events.bucket_and_key(request.path)
+            on = request.operation == "PutBucketNotificationConfiguration" and b"<EventBridgeConfiguration" in request.body
+            with self._lock:
+                self._eventbridge_buckets[bucket] = on
+                self._eventbridge_file.save(self._eventbridge_buckets)
         return response
 
     def _sends_to_eventbridge(self, bucket: str) -> bool:
         with self._lock:
             known = self._eventbridge_buckets.get(bucket)
-        if known is None:
+        if known is None:  # configured before this engine kept the list: ask a backend that answers it
             try:
-                configuration = self._client("s3").get_bucket_notification_configuration(Bucket=bucket)
-                known = "EventBridgeConfiguration" in configuration
+                known = "EventBridgeConfiguration" in self._client("s3").get_bucket_notification_configuration(Bucket=bucket)
             except ClientError:
                 known = False
             with self._lock:
