@@ -343,25 +343,31 @@ def athena_type(hive_type: str) -> str:
         return hive_type
 
 
-def _information_rows(name: str, schemas: dict[str, list[dict]]) -> list[tuple]:
-    """The rows of information_schema.<name>, from each database's Glue tables (information_schema's own included)."""
+def _schemata(schema: str, tables: list[dict]) -> list[tuple]:
+    return [(CATALOG_NAME, schema)]
+
+
+def _tables(schema: str, tables: list[dict]) -> list[tuple]:
+    return [(CATALOG_NAME, schema, t["Name"], "VIEW" if t.get("TableType") == "VIRTUAL_VIEW" else "BASE TABLE") for t in tables]
+
+
+def _views(schema: str, tables: list[dict]) -> list[tuple]:
+    return [(CATALOG_NAME, schema, t["Name"], Table(schema, t["Name"], t).view_sql) for t in tables if t.get("TableType") == "VIRTUAL_VIEW"]
+
+
+def _columns(schema: str, tables: list[dict]) -> list[tuple]:
     rows = []
-    for schema, tables in schemas.items():
-        if name == "schemata":
-            rows.append((CATALOG_NAME, schema))
-        for table in tables:
-            view = table.get("TableType") == "VIRTUAL_VIEW"
-            if name == "tables":
-                rows.append((CATALOG_NAME, schema, table["Name"], "VIEW" if view else "BASE TABLE"))
-            elif name == "views" and view:
-                rows.append((CATALOG_NAME, schema, table["Name"], Table(schema, table["Name"], table).view_sql))
-            elif name == "columns":
-                columns = [(c, None) for c in table.get("StorageDescriptor", {}).get("Columns", [])]
-                columns += [(c, "partition key") for c in table.get("PartitionKeys", [])]
-                rows += [(CATALOG_NAME, schema, table["Name"], column["Name"], position, None, "YES",
-                          athena_type(column.get("Type", "string")), column.get("Comment"), extra)
-                         for position, (column, extra) in enumerate(columns, start=1)]
+    for table in tables:
+        columns = [(c, None) for c in table.get("StorageDescriptor", {}).get("Columns", [])]
+        columns += [(c, "partition key") for c in table.get("PartitionKeys", [])]
+        rows += [(CATALOG_NAME, schema, table["Name"], column["Name"], position, None, "YES",
+                  athena_type(column.get("Type", "string")), column.get("Comment"), extra)
+                 for position, (column, extra) in enumerate(columns, start=1)]
     return rows
+
+
+# information_schema table → its rows for one database's Glue tables (in INFORMATION_SCHEMA_TABLES' columns).
+INFORMATION_ROWS = {"schemata": _schemata, "tables": _tables, "views": _views, "columns": _columns}
 
 
 def _value(value) -> str:
@@ -371,10 +377,11 @@ def _value(value) -> str:
 
 
 def information_schema_sql(name: str, schemas: dict[str, list[dict]]) -> str:
-    """A DuckDB SELECT giving information_schema.<name> over the databases and their Glue tables."""
+    """A DuckDB SELECT giving information_schema.<name> over the databases and their Glue tables
+    (information_schema's own included)."""
     columns = INFORMATION_SCHEMA_TABLES[name]
     items = ", ".join(f"CAST({_ident(column)} AS {kind}) AS {_ident(column)}" for column, kind in columns)
-    rows = _information_rows(name, schemas)
+    rows = [row for schema, tables in schemas.items() for row in INFORMATION_ROWS[name](schema, tables)]
     if not rows:
         return f"SELECT {', '.join(f'CAST(NULL AS {kind}) AS {_ident(column)}' for column, kind in columns)} WHERE false"
     values = ", ".join("(" + ", ".join(_value(v) for v in row) + ")" for row in rows)
