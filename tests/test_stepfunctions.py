@@ -294,3 +294,20 @@ def test_a_waiting_execution_waits_on_after_a_restart_and_one_mid_task_fails(pri
     kinds = [event["type"] for event in events(private_stack, sleeper)]
     assert kinds == ["ExecutionStarted", "PassStateEntered", "PassStateExited", "WaitStateEntered", "WaitStateExited",
                      "PassStateEntered", "PassStateExited", "ExecutionSucceeded"]
+
+
+def test_lambda_invoke_gives_the_payload_and_a_function_error_fails_the_task(clean_stack):
+    from tests.test_lambda import create
+
+    doubler = create(clean_stack, "def handler(event, context):\n    return {'twice': event['n'] * 2}\n")
+    failing = create(clean_stack, "def handler(event, context):\n    raise ValueError('no such order')\n")
+    invoke = "arn:aws:states:::lambda:invoke"
+    arn = machine(clean_stack, "lambdas", {
+        "Double": {"Type": "Task", "Resource": invoke, "Parameters": {"FunctionName": doubler, "Payload.$": "$"}, "ResultSelector": {"v.$": "$.Payload.twice"}, "ResultPath": "$.double", "Next": "Fail"},
+        "Fail": {"Type": "Task", "Resource": invoke, "Parameters": {"FunctionName": failing, "Payload": {}}, "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": "Caught"}], "End": True},
+        "Caught": {"Type": "Pass", "End": True},
+    })
+    output = json.loads(run(clean_stack, arn, {"n": 4})["output"])
+    assert output["double"] == {"v": 8}
+    assert output["failure"]["Error"] == "ValueError"  # AWS names a function's error by its errorType
+    assert json.loads(output["failure"]["Cause"])["errorMessage"] == "no such order"

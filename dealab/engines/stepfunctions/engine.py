@@ -74,14 +74,10 @@ class Run:
         env = self.worker.env if self.worker is not None else None
         if env is None:
             return list(self.record.get("events", []))
-        events = [_plain(event) for event in env.event_manager.get_event_history()]
+        events = env.event_manager.get_event_history()
         if not self.prior_events:
             return events
         return self.prior_events + _continued(events, len(self.prior_events))
-
-
-def _plain(event: dict) -> dict:
-    return json.loads(json.dumps(event, default=str))
 
 
 def _continued(events: list[dict], prior: int) -> list[dict]:
@@ -123,6 +119,11 @@ class StepFunctionsEngine(Engine):
         self.clients: dict[tuple[str, str], object] = {}
         self.sleep_numbers = itertools.count()
         self.closing = False
+        # state entries are saved by a thread of their own, so an execution never waits for the disk between
+        # states; starts, Waits and ends are saved before anything else happens
+        self.unsaved: dict[str, Run] = {}
+        self.saving = threading.Condition()
+        self.saver: threading.Thread | None = None
         self._pick_up_saved_executions()
 
     # ---- what moto's interpreter asks (interpreter.Host) ---------------------------------------------
@@ -141,7 +142,7 @@ class StepFunctionsEngine(Engine):
             return
         with run.lock:
             run.record["state"] = {"name": state_name, "input": json.loads(json.dumps(state_input, default=str))}
-            self._save(run)
+        self._save_soon(run)
 
     def sleep(self, env, seconds: float, wait_state: str | None) -> None:
         """Sleeps `seconds` of lab time (a Wait state's or a retry's): a lab timer releases it, whether real time
@@ -382,7 +383,7 @@ class StepFunctionsEngine(Engine):
         run = self._run(request.json.get("executionArn", ""))
         env = run.worker.env if run.worker is not None else None
         records = env.map_run_record_pool_manager.get_all() if env is not None else []
-        return AwsResponse.json({"mapRuns": [_plain(record.list_item()) for record in records]})
+        return AwsResponse.json({"mapRuns": [record.list_item() for record in records]})
 
     def _describe_map_run(self, request: AwsRequest) -> AwsResponse:
         arn = request.json.get("mapRunArn", "")
@@ -391,7 +392,7 @@ class StepFunctionsEngine(Engine):
         for env in envs:
             record = env.map_run_record_pool_manager.get(arn)
             if record is not None:
-                return AwsResponse.json(_plain(record.describe()))
+                return AwsResponse.json(record.describe())
         raise SfnError("ResourceNotFound", f"Resource not found: '{arn}'")
 
     # ---- running ------------------------------------------------------------------------------------
@@ -466,6 +467,29 @@ class StepFunctionsEngine(Engine):
             run.record["events"] = run.history()
             JsonFile(self._path(run.arn)).save(run.record)
 
+    def _save_soon(self, run: Run) -> None:
+        with self.saving:
+            self.unsaved[run.arn] = run
+            self.saving.notify()
+            if self.saver is None:
+                self.saver = threading.Thread(target=self._save_unsaved, name="stepfunctions-saver", daemon=True)
+                self.saver.start()
+
+    def _save_unsaved(self) -> None:
+        while True:
+            with self.saving:
+                while not self.unsaved:
+                    self.saving.wait()
+                batch, self.unsaved = list(self.unsaved.values()), {}
+            for run in batch:
+                self._save(run)
+
+    def _flush(self) -> None:
+        with self.saving:
+            batch, self.unsaved = list(self.unsaved.values()), {}
+        for run in batch:
+            self._save(run)
+
     def _path(self, arn: str):
         return self.folder / f"{hashlib.sha256(arn.encode()).hexdigest()[:32]}.json"
 
@@ -520,6 +544,7 @@ class StepFunctionsEngine(Engine):
 
     def close(self) -> None:
         # Records stay as they were last saved: a restart picks them up (a Wait resumes, a task fails).
+        self._flush()
         self.closing = True
         timers.cancel_owner(self.name)
 

@@ -16,6 +16,8 @@ from moto.stepfunctions.parser.asl.eval.evaluation_details import (
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.backend.execution_worker_comm import ExecutionWorkerCommunication
 
+from dealab.engines.stepfunctions.definition import parsed_program
+
 # the state input of a run started from its StartAt: the execution's own input
 FROM_THE_START = object()
 
@@ -33,6 +35,9 @@ class ResumableWorker(ExecutionWorker):
         super().__init__(evaluation_details=details, exec_comm=None, cloud_watch_logging_session=None, activity_store={})
         self._execution_communication = _Ended(self, on_end)
         self._state_input = state_input
+
+    def _get_evaluation_entrypoint(self):
+        return parsed_program(self._evaluation_details.state_machine_details.definition)
 
     def _get_evaluation_environment(self):
         env = super()._get_evaluation_environment()
