@@ -88,7 +88,7 @@ def test_zip_function_sees_event_env_and_context(aws_env):
     assert body["stream"].split("]")[0].endswith("[$LATEST")
     assert 0 < body["remaining"] <= 7000
     assert body["colour"] == "teal" and body["region"] == "us-east-1"
-    assert body["endpoint"] == aws_env.endpoint_url.replace("localhost", "127.0.0.1") or body["endpoint"]
+    assert body["endpoint"] in (f"http://127.0.0.1:{aws_env.port}", f"http://127.0.0.1:{aws_env.insecure_port}")
     _, again = invoke(aws_env, name, {"n": 2})
     assert again["pid"] == body["pid"], "the second invocation runs in the same warm worker"
     assert again["request_id"] != body["request_id"]
@@ -322,3 +322,11 @@ def test_a_pending_async_event_survives_a_restart(private_stack):
     attempts_logged(settings, name, 2)
     dead = receive(sqs, dlq)
     assert json.loads(dead[0]["Body"]) == {"order": 9}
+
+
+def test_memory_beyond_memory_size_ends_the_invocation(aws_env):
+    source = "import time\ndef handler(event, context):\n    hog = b'x' * (300 * 1024 * 1024)\n    time.sleep(0.5)\n    return len(hog)\n"
+    name = create(aws_env, source, MemorySize=128, Timeout=20)
+    response, body = invoke(aws_env, name)
+    assert response["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "Runtime.OutOfMemory"
