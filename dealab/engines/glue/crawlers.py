@@ -148,6 +148,8 @@ class Crawls:
         self._state: dict[str, dict] = self._file.load({})
         self._threads: dict[str, threading.Thread] = {}
         self._cancel: set[str] = set()
+        # Told of every crawl that ends (crawler name, its LastCrawl and CompletedOn): how workflows learn of it.
+        self.on_finish: Callable[[str, dict], None] = lambda name, crawl: None
         for name, entry in self._state.items():
             if entry["State"] != "READY":  # the stack stopped mid-crawl: the crawl does not resume
                 entry["LastCrawl"] = {
@@ -336,6 +338,7 @@ class Crawls:
                 entry["CrawledFolders"] = sorted(set(entry.get("CrawledFolders", [])) | run.folders_seen)
             entry["State"] = "READY"
             self._save()
+            self.on_finish(name, {**entry["LastCrawl"], "CompletedOn": lab_now().timestamp()})
 
     def _crawled_folders(self, name: str) -> set[str]:
         with self._lock:

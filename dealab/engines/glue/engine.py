@@ -12,6 +12,7 @@ schedule: once when the stack has settled, then again after any call that can gi
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import threading
@@ -22,6 +23,7 @@ from dealab.engines.glue.classifiers import Classifiers
 from dealab.engines.glue.crawlers import Crawls
 from dealab.engines.glue.jobs import GlueError, JobRuns
 from dealab.engines.glue.schedules import Cron, CronError, lab_now
+from dealab.engines.glue.workflows import Workflows
 from dealab.wire.messages import AwsRequest, AwsResponse
 
 log = logging.getLogger("dealab.glue")
@@ -92,6 +94,9 @@ class GlueEngine(Engine):
             "CreateCrawler", "StartCrawler", "StopCrawler", "UpdateCrawler", "GetCrawler", "GetCrawlers", "BatchGetCrawlers",
             "GetCrawlerMetrics", "DeleteCrawler", "UpdateCrawlerSchedule", "StartCrawlerSchedule", "StopCrawlerSchedule",
             "CreateClassifier", "GetClassifier", "GetClassifiers", "UpdateClassifier", "DeleteClassifier",
+            "CreateTrigger", "StartTrigger", "StopTrigger", "DeleteTrigger",
+            "StartWorkflowRun", "GetWorkflowRun", "GetWorkflowRuns", "StopWorkflowRun", "ResumeWorkflowRun",
+            "GetWorkflowRunProperties", "PutWorkflowRunProperties", "GetWorkflow", "DeleteWorkflow",
         )
     }
 
@@ -100,6 +105,7 @@ class GlueEngine(Engine):
         self.runs = JobRuns(context.state_dir, context.endpoint_url, context.region, self._engine_client)
         self.classifiers = Classifiers(context.state_dir)
         self.crawls = Crawls(context.state_dir, self._engine_client, self.classifiers)
+        self.workflows = Workflows(context.state_dir, lambda: self._glue, self.start_job_run, self.runs, self.crawls, self._crawler)
         self._closing = threading.Event()
         self._schedules_may_exist = threading.Event()
         self._schedule_watcher = threading.Thread(target=self._watch_schedules, name="glue-crawler-schedules", daemon=True)
@@ -132,12 +138,16 @@ class GlueEngine(Engine):
             raise GlueError("EntityNotFoundException", f"Job with name: {name} not found") from None
 
     # ---- jobs ----------------------------------------------------------------------------------------
-    def _StartJobRun(self, request: AwsRequest, params: dict) -> AwsResponse:
+    def start_job_run(self, params: dict) -> str:
+        """StartJobRun, for learners and for triggers' actions alike: the run's Arguments over the job's defaults."""
         job = self._job(params.get("JobName", ""))
         if "ScriptLocation" not in job.get("Command", {}):
             raise GlueError("InvalidInputException", f"job {job['Name']} has no Command.ScriptLocation")
         arguments = {**job.get("DefaultArguments", {}), **params.get("Arguments", {}), **(job.get("NonOverridableArguments") or {})}
-        return AwsResponse.json({"JobRunId": self.runs.start(job, arguments, params)})
+        return self.runs.start(job, arguments, params)
+
+    def _StartJobRun(self, request: AwsRequest, params: dict) -> AwsResponse:
+        return AwsResponse.json({"JobRunId": self.start_job_run({key: value for key, value in params.items() if key != "TriggerName"})})
 
     def _GetJobRun(self, request: AwsRequest, params: dict) -> AwsResponse:
         return AwsResponse.json({"JobRun": self.runs.get(params.get("JobName", ""), params.get("RunId", ""))})
@@ -314,10 +324,97 @@ class GlueEngine(Engine):
         self.classifiers.delete(params.get("Name", ""))
         return AwsResponse.json({})
 
+    # ---- triggers and workflows (workflows.py runs them; the backend keeps their definitions) ------------
+    def _trigger(self, name: str) -> dict:
+        try:
+            return self._glue.get_trigger(Name=name)["Trigger"]
+        except self._glue.exceptions.EntityNotFoundException:
+            raise GlueError("EntityNotFoundException", f"Trigger with name {name} not found") from None
+
+    def _CreateTrigger(self, request: AwsRequest, params: dict) -> AwsResponse:
+        if params.get("Type") == "SCHEDULED":
+            try:
+                Cron.parse(params.get("Schedule") or "")
+            except CronError as error:
+                raise GlueError("InvalidInputException", f"Invalid schedule: {error}") from None
+        predicate = params.get("Predicate")
+        if predicate and not predicate.get("Logical"):
+            # AWS: Logical may be left out when the predicate has one condition (the backend would fail on it)
+            if len(predicate.get("Conditions") or []) > 1:
+                raise GlueError("InvalidInputException", "Predicate.Logical is required when the predicate has more than one condition")
+            request = dataclasses.replace(request, body=json.dumps({**params, "Predicate": {**predicate, "Logical": "AND"}}).encode())
+        response = request.send_on()
+        if response.status < 300:
+            self.workflows.trigger_changed(params.get("Name", ""))
+        return response
+
+    def _StartTrigger(self, request: AwsRequest, params: dict) -> AwsResponse:
+        """An ON_DEMAND trigger fires its actions (in a new run of its workflow); any other is activated."""
+        trigger = self._trigger(params.get("Name", ""))
+        if trigger["Type"] == "ON_DEMAND":
+            self.workflows.start_on_demand(trigger)
+            return AwsResponse.json({"Name": trigger["Name"]})
+        return self._trigger_changed(request, params)
+
+    def _trigger_changed(self, request: AwsRequest, params: dict) -> AwsResponse:
+        response = request.send_on()
+        if response.status < 300:
+            self.workflows.trigger_changed(params.get("Name", ""))
+        return response
+
+    _StopTrigger = _DeleteTrigger = _trigger_changed
+
+    def _StartWorkflowRun(self, request: AwsRequest, params: dict) -> AwsResponse:
+        return AwsResponse.json({"RunId": self.workflows.start_run(params.get("Name", ""), params.get("RunProperties"))})
+
+    def _GetWorkflowRun(self, request: AwsRequest, params: dict) -> AwsResponse:
+        run = self.workflows.get_run(params.get("Name", ""), params.get("RunId", ""), bool(params.get("IncludeGraph")))
+        return AwsResponse.json({"Run": run})
+
+    def _GetWorkflowRuns(self, request: AwsRequest, params: dict) -> AwsResponse:
+        return AwsResponse.json(_page("Runs", self.workflows.runs_of(params.get("Name", ""), bool(params.get("IncludeGraph"))), params))
+
+    def _StopWorkflowRun(self, request: AwsRequest, params: dict) -> AwsResponse:
+        self.workflows.stop_run(params.get("Name", ""), params.get("RunId", ""))
+        return AwsResponse.json({})
+
+    def _ResumeWorkflowRun(self, request: AwsRequest, params: dict) -> AwsResponse:
+        run_id, node_ids = self.workflows.resume_run(params.get("Name", ""), params.get("RunId", ""), params.get("NodeIds") or [])
+        return AwsResponse.json({"RunId": run_id, "NodeIds": node_ids})
+
+    def _GetWorkflowRunProperties(self, request: AwsRequest, params: dict) -> AwsResponse:
+        return AwsResponse.json({"RunProperties": self.workflows.properties(params.get("Name", ""), params.get("RunId", ""))})
+
+    def _PutWorkflowRunProperties(self, request: AwsRequest, params: dict) -> AwsResponse:
+        self.workflows.put_properties(params.get("Name", ""), params.get("RunId", ""), params.get("RunProperties") or {})
+        return AwsResponse.json({})
+
+    def _GetWorkflow(self, request: AwsRequest, params: dict) -> AwsResponse:
+        """The backend's definition with this engine's LastRun, and the Graph when asked for."""
+        response = request.send_on()
+        if response.status >= 300:
+            return response
+        document = json.loads(response.read())
+        workflow = document["Workflow"]
+        workflow.pop("LastRun", None)
+        include_graph = bool(params.get("IncludeGraph"))
+        if last_run := self.workflows.last_run(workflow["Name"], include_graph):
+            workflow["LastRun"] = last_run
+        if include_graph:
+            workflow["Graph"] = self.workflows.workflow_graph(workflow["Name"])
+        return AwsResponse.json(document)
+
+    def _DeleteWorkflow(self, request: AwsRequest, params: dict) -> AwsResponse:
+        response = request.send_on()
+        if response.status < 300:
+            self.workflows.forget_workflow(params.get("Name", ""))
+        return response
+
     def admin_routes(self):
         return {"glue": lambda request: AwsResponse.json(self.runs.worker_status())}
 
     def reset(self) -> None:
+        self.workflows.reset()
         self.runs.reset()
         self.crawls.reset()
         self.classifiers.reset()
@@ -326,5 +423,6 @@ class GlueEngine(Engine):
         self._closing.set()
         self._schedules_may_exist.set()  # wakes the watcher so it can see the stack closing
         self._schedule_watcher.join(timeout=5)
+        self.workflows.close()
         self.runs.close()
         self.crawls.close()

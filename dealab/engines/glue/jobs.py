@@ -80,6 +80,8 @@ class JobRuns:
         self._python_shell_threads: set[threading.Thread] = set()
         self._closed = False
         self._warm_up_requested = False
+        # Told of every run that ends (a copy of its record): how workflows and conditional triggers learn of it.
+        self.on_finish: Callable[[dict], None] = lambda run: None
         self._load()
         job_arguments.remove_leftovers(self._folder)
         # Whatever an earlier life of this stack left running (after a kill -9: a detached child of a script).
@@ -128,12 +130,14 @@ class JobRuns:
             "LogGroupName": "/aws-glue/jobs",
             "ExecutionClass": overrides.get("ExecutionClass") or job.get("ExecutionClass", "STANDARD"),
         }
-        for key in ("WorkerType", "NumberOfWorkers", "MaxCapacity", "AllocatedCapacity"):
+        for key in ("WorkerType", "NumberOfWorkers", "MaxCapacity", "AllocatedCapacity", "NotificationProperty", "SecurityConfiguration"):
             value = overrides.get(key, job.get(key))
             if value is not None:
                 run[key] = value
         if previous_run_id:
             run["PreviousRunId"] = previous_run_id
+        if overrides.get("TriggerName"):  # started by a trigger's action
+            run["TriggerName"] = overrides["TriggerName"]
         self._runs[run_id] = run
         if is_python_shell(job):
             thread = threading.Thread(target=self._execute_python_shell, args=(run, job), name=f"pythonshell-{run_id}", daemon=True)
@@ -442,7 +446,7 @@ class JobRuns:
             return
         root = run["Id"].split("_attempt_")[0]
         attempt = run["Attempt"] + 1
-        overrides = {key: run[key] for key in ("Timeout", "WorkerType", "NumberOfWorkers", "MaxCapacity", "ExecutionClass") if key in run}
+        overrides = {key: run[key] for key in ("Timeout", "WorkerType", "NumberOfWorkers", "MaxCapacity", "ExecutionClass", "TriggerName") if key in run}
         with self._lock:
             self._new_run(job, f"{root}_attempt_{attempt}", run["Arguments"], overrides, attempt, run["Id"])
 
@@ -458,6 +462,7 @@ class JobRuns:
             run["ErrorMessage"] = error_message
         if persist:
             self._save()
+            self.on_finish(dict(run))
 
 
 def stack_stopped_message(state: str) -> str:
