@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -14,6 +15,18 @@ from dealab.config import Settings
 from dealab.stack import control
 
 REPO = Path(__file__).resolve().parents[1]
+# Starting a lab writes its data into labs/NN-slug/data/, where the learner finds it, so tests that start the
+# same lab must not run at once: under pytest-xdist (`make test`) each lab's tests form one group, run by one
+# worker. The CLI and learner-path tests start lab 1.
+LAB_OF_TEST_FILE = {"test_cli.py": "01", "test_learner_path.py": "01"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        lab_test = re.match(r"test_lab(\d\d)", item.path.name)
+        lab = LAB_OF_TEST_FILE.get(item.path.name) or (lab_test and lab_test.group(1))
+        if lab:
+            item.add_marker(pytest.mark.xdist_group(f"lab{lab}"))
 
 
 def make_settings(state_dir: Path) -> Settings:
