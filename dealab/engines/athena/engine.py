@@ -110,28 +110,16 @@ class AthenaEngine(Engine):
         with self._lock:
             if self._runner is None:
                 from dealab.engines.athena.execution import QueryRunner
+                from dealab.engines.athena.s3reads import CallerS3
 
                 scratch = self.context.state_dir / "athena" / "scratch"
                 scratch.mkdir(parents=True, exist_ok=True)
-                self._runner = QueryRunner(self.context.endpoint_url, self.context.region, self.catalog, scratch, self._record,
-                                           caller_s3=self._caller_client("s3"))
+                # S3 without the engine's mark: reads and result writes pass the door and every engine as the
+                # learner's own calls would (Athena reads data and writes results with the caller's rights)
+                caller = CallerS3(self.context.loopback, self.context.endpoint_url, self.context.region)
+                self._runner = QueryRunner(self.context.endpoint_url, self.context.region, self.catalog, scratch, self._record, caller)
                 self._runner.warm_up()
             return self._runner
-
-    def _caller_client(self, service: str):
-        """A client at the gateway that does not carry the engine's mark: its calls pass the door and every
-        engine as the learner's own would (Athena reads data and writes results with the caller's rights),
-        handed over in this process by the loopback."""
-        import boto3
-        from botocore.config import Config
-
-        from dealab.config import TEST_ACCESS_KEY, TEST_SECRET_KEY
-
-        client = boto3.client(service, endpoint_url=self.context.endpoint_url, region_name=self.context.region,
-                              aws_access_key_id=TEST_ACCESS_KEY, aws_secret_access_key=TEST_SECRET_KEY,
-                              config=Config(retries={"max_attempts": 2}))
-        client.meta.events.register("before-send", self.context.loopback.send)
-        return client
 
     def admin_routes(self) -> dict:
         return {"athena/reads": self._reads}
@@ -345,8 +333,9 @@ class AthenaEngine(Engine):
 
     def _record(self, execution_id: str, state: str, reason: str | None = None, scanned: int | None = None,
                 engine_ms: int | None = None, outcome: results.Outcome | None = None, manifest: str | None = None,
-                error: tuple[int, int] | None = None, started: float | None = None) -> None:
-        """The runner's report of a state change, persisted (a query already final stays as it is)."""
+                error: tuple[int, int] | None = None, started: float | None = None, result: bytes | None = None) -> None:
+        """The runner's report of a state change, persisted (a query already final stays as it is); `result`,
+        the result file just written, is kept for GetQueryResults."""
         with self._lock:
             execution = self.store.get("execution", execution_id)
             if execution is None or execution["Status"]["State"] in FINAL_STATES:
@@ -377,6 +366,8 @@ class AthenaEngine(Engine):
                 execution["_ColumnInfo"] = outcome.column_infos
                 execution["_UpdateCount"] = outcome.update_count
             self.store.put("execution", execution_id, execution)
+            if result is not None:
+                self._keep_rows(execution_id, _result_rows(result, execution.get("_Tabular", True)))
             if state in FINAL_STATES:
                 self._ended.notify_all()
 
@@ -452,21 +443,23 @@ class AthenaEngine(Engine):
             if execution_id in self._results:
                 self._results.move_to_end(execution_id)
                 return self._results[execution_id]
-        from dealab.engines.athena import results
         from dealab.engines.athena.catalog import split_s3
 
         bucket, key = split_s3(execution["ResultConfiguration"]["OutputLocation"])
         s3 = self.catalog.s3
         try:
-            text = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         except s3.exceptions.NoSuchKey:
             raise InvalidRequest(f"Unable to read the query result at s3://{bucket}/{key}: it no longer exists") from None
-        rows = results.parse_csv(text) if execution.get("_Tabular", True) else results.parse_text(text)
+        rows = _result_rows(body, execution.get("_Tabular", True))
+        self._keep_rows(execution_id, rows)
+        return rows
+
+    def _keep_rows(self, execution_id: str, rows: list) -> None:
         with self._lock:
             self._results[execution_id] = rows
             while len(self._results) > CACHED_RESULTS:
                 self._results.popitem(last=False)
-        return rows
 
     # ------------------------------------------------------------ data catalogs (answered from Glue)
 
@@ -553,6 +546,14 @@ def _result_encryption(group_configuration: dict, requested: dict) -> dict | Non
     if option in UNSUPPORTED_ENCRYPTION:
         raise InvalidRequest(UNSUPPORTED_ENCRYPTION[option])
     return chosen
+
+
+def _result_rows(body: bytes, tabular: bool) -> list:
+    """GetQueryResults' rows from a result file: the .csv of a query, the .txt lines of DDL and utilities."""
+    from dealab.engines.athena import results
+
+    text = body.decode("utf-8")
+    return results.parse_csv(text) if tabular else results.parse_text(text)
 
 
 def _bind_parameters(query: str, parameters: list[str]) -> str:

@@ -5,8 +5,8 @@ StopQueryExecution, and writing results with their .metadata to the output locat
 as the result configuration says.
 
 How a query reads S3 (READ_PATHS): "direct", the default, registers s3reads.S3ReadFileSystem on the query's
-database, so its reads are GetObject calls handed to the gateway in this process (no HTTP, no extension to
-load) and counted as they arrive; "http" loads httpfs and points it at the gateway, counting bytes from
+database, so its reads are GetObject calls handed to the gateway in this process by the loopback's raw seam
+(no HTTP, no botocore, no extension to load) and counted as they arrive; "http" loads httpfs and points it at the gateway, counting bytes from
 DuckDB's HTTP log. Both pass the same authorization (the gateway's engines) and count the same bytes.
 
 A fresh database per query (tens of ms to make, so spares are made while no query waits) means nothing a
@@ -28,12 +28,10 @@ from urllib.parse import urlsplit
 
 import duckdb
 import duckdb_extension_httpfs
-from botocore.exceptions import ClientError
-
 from dealab.config import TEST_ACCESS_KEY, TEST_SECRET_KEY
 from dealab.wire import labtime
 from dealab.engines.athena import results, sandbox, statements, translate
-from dealab.engines.athena.s3reads import S3ReadFileSystem, ScanCounter
+from dealab.engines.athena.s3reads import CallerS3, ObjectCache, S3Error, S3ReadFileSystem, ScanCounter
 from dealab.engines.athena.catalog import GlueCatalog, split_s3
 from dealab.engines.athena.errors import ENGINE_ERROR_TYPE, SYSTEM_ERROR, QueryError
 from dealab.engines.athena.results import Outcome
@@ -73,21 +71,21 @@ def read_path() -> str:
 
 
 # Where Athena's ResultConfiguration.EncryptionConfiguration puts a result file's encryption: the
-# x-amz-server-side-encryption of each PutObject (a bucket policy can require it). CSE_KMS (the client
+# x-amz-server-side-encryption header of each PutObject (a bucket policy can require it). CSE_KMS (the client
 # encrypts before uploading, with S3's encryption-client envelope) is refused when the query is started.
 SERVER_SIDE_ENCRYPTION = {"SSE_S3": "AES256", "SSE_KMS": "aws:kms"}
 RESULT_ACCESS_DENIED = ("Access denied when writing output to url: {url} . Please ensure you are allowed to access the S3 bucket. "
                         "If you are encrypting query results with KMS key, please ensure you are allowed to access your KMS key")
 
 
-def encryption_arguments(configuration: dict | None) -> dict:
-    """PutObject arguments for a ResultConfiguration.EncryptionConfiguration (none when there is none)."""
+def encryption_headers(configuration: dict | None) -> dict[str, str]:
+    """PutObject headers for a ResultConfiguration.EncryptionConfiguration (none when there is none)."""
     if not configuration:
         return {}
-    arguments = {"ServerSideEncryption": SERVER_SIDE_ENCRYPTION[configuration["EncryptionOption"]]}
+    headers = {"x-amz-server-side-encryption": SERVER_SIDE_ENCRYPTION[configuration["EncryptionOption"]]}
     if configuration["EncryptionOption"] == "SSE_KMS" and configuration.get("KmsKey"):
-        arguments["SSEKMSKeyId"] = configuration["KmsKey"]
-    return arguments
+        headers["x-amz-server-side-encryption-aws-kms-key-id"] = configuration["KmsKey"]
+    return headers
 
 
 def query_timeout_seconds() -> float:
@@ -173,12 +171,13 @@ class Sandbox:
 
 
 class QueryRunner:
-    def __init__(self, endpoint_url: str, region: str, catalog: GlueCatalog, scratch: Path, on_change, caller_s3=None):
+    def __init__(self, endpoint_url: str, region: str, catalog: GlueCatalog, scratch: Path, on_change, caller: CallerS3 | None = None):
         self.endpoint = urlsplit(endpoint_url).netloc
         # S3 as the query's caller: reads on the direct path and result writes go through the gateway's
         # authorization (bucket policies, Block Public Access) as the learner's own calls would
-        self.caller_s3 = caller_s3
-        self.read_path = read_path() if caller_s3 is not None else "http"
+        self.caller = caller
+        self.read_path = read_path() if caller is not None else "http"
+        self.object_cache = ObjectCache()  # footers and small reads across queries, by ETag (s3reads.py)
         self.reads = {path: 0 for path in READ_PATHS}  # queries run per read path (the admin endpoint shows them)
         self.region = region
         self.catalog = catalog
@@ -235,7 +234,7 @@ class QueryRunner:
         try:
             if self.read_path == "direct":
                 # registered before the lockdown: a file system registered after it is refused every path
-                files = S3ReadFileSystem(self.caller_s3, ScanCounter())
+                files = S3ReadFileSystem(self.caller, ScanCounter(), self.object_cache)
                 connection.register_filesystem(files)
             for statement in [
                 *(self._http_statements() if files is None else []),
@@ -335,15 +334,15 @@ class QueryRunner:
                 if outcome is None or execution_id in self._cancelled:
                     raise Cancelled(USER_CANCEL_REASON)
             try:
-                manifest = self._write_results(execution, outcome)
-            except ClientError as error:
+                result, manifest = self._write_results(execution, outcome)
+            except S3Error as error:
                 location = execution["ResultConfiguration"]["OutputLocation"]
-                code = error.response["Error"]["Code"]
-                if code in ("AccessDenied", "KMS.AccessDeniedException"):
+                if error.code in ("AccessDenied", "KMS.AccessDeniedException"):
                     raise QueryError(RESULT_ACCESS_DENIED.format(url=location), error_type=RESULT_WRITE_ERROR_TYPE) from None
-                raise QueryError(f"Unable to verify/create output bucket {split_s3(location)[0]} ({code})",
+                raise QueryError(f"Unable to verify/create output bucket {split_s3(location)[0]} ({error.code})",
                                  error_type=RESULT_WRITE_ERROR_TYPE) from None
-            self.on_change(execution_id, state="SUCCEEDED", scanned=scanned, engine_ms=engine_ms, outcome=outcome, manifest=manifest)
+            self.on_change(execution_id, state="SUCCEEDED", scanned=scanned, engine_ms=engine_ms, outcome=outcome, manifest=manifest,
+                           result=result)
         except Cancelled as stopped:
             self.on_change(execution_id, state="CANCELLED", reason=str(stopped), engine_ms=int((time.time() - started) * 1000))
         except QueryError as error:
@@ -363,18 +362,19 @@ class QueryRunner:
             except Exception:  # the next query makes its own, and reports why if it cannot
                 log.exception("could not prepare the next query's database")
 
-    def _write_results(self, execution: dict, outcome: Outcome) -> str | None:
-        """Writes the result file (and its .metadata, and for CTAS/INSERT/UNLOAD the manifest) to S3."""
-        s3 = self.caller_s3 or self.catalog.s3
+    def _write_results(self, execution: dict, outcome: Outcome) -> tuple[bytes, str | None]:
+        """Writes the result file (and its .metadata, and for CTAS/INSERT/UNLOAD the manifest) to S3 as the
+        caller; returns the result file's bytes (GetQueryResults reads them without reading S3 again) and the
+        manifest's location."""
         location = execution["ResultConfiguration"]["OutputLocation"]
-        encryption = encryption_arguments(execution["ResultConfiguration"].get("EncryptionConfiguration"))
+        encryption = encryption_headers(execution["ResultConfiguration"].get("EncryptionConfiguration"))
         bucket, key = split_s3(location)
         body = results.to_csv(outcome) if outcome.tabular else results.to_text(outcome)
-        s3.put_object(Bucket=bucket, Key=key, Body=body, **encryption)
+        self.caller.put_object(bucket, key, body, encryption)
         if outcome.tabular:
-            s3.put_object(Bucket=bucket, Key=key + ".metadata", Body=results.metadata_document(outcome), **encryption)
+            self.caller.put_object(bucket, key + ".metadata", results.metadata_document(outcome), encryption)
         if outcome.data_files is None:
-            return None
+            return body, None
         manifest_key = key + "-manifest.csv"
-        s3.put_object(Bucket=bucket, Key=manifest_key, Body="".join(f"{url}\n" for url in outcome.data_files).encode(), **encryption)
-        return f"s3://{bucket}/{manifest_key}"
+        self.caller.put_object(bucket, manifest_key, "".join(f"{url}\n" for url in outcome.data_files).encode(), encryption)
+        return body, f"s3://{bucket}/{manifest_key}"

@@ -1,12 +1,19 @@
 """The direct read path: a query's DuckDB reads s3:// objects through the gateway in this process, as ranged
-GetObject calls handed over by the loopback (dealab.wire.loopback), not over HTTP from a DuckDB extension.
+GetObject calls handed over by the loopback's raw seam (dealab.wire.loopback.dispatch: no botocore, no HTTP),
+not over HTTP from a DuckDB extension.
 
 Each read is an ordinary S3 GetObject signed with the account's keys and carrying no engine mark, so it
-passes the door and every engine on the way (bucket policies and Block Public Access in s3access, faults,
-CloudTrail) exactly as a learner's own read would, and fails where theirs would. The bytes of every answer
-are counted here: DataScannedInBytes and the work group's bytes-scanned cutoff read this counter. DuckDB asks
-for what it needs (a Parquet footer, then the column chunks of the columns and row groups it reads; a CSV
-file in large blocks), so the count is what the query read, not whole objects.
+passes the door and every engine on the way (bucket policies and Block Public Access in s3access, lifecycle
+expiry in clock, faults) exactly as a learner's own read would, and fails where theirs would. The bytes of
+every answer are counted here: DataScannedInBytes and the work group's bytes-scanned cutoff read this counter.
+DuckDB asks for what it needs (a Parquet footer, then the column chunks of the columns and row groups it
+reads; a CSV file in large blocks), so the count is what the query read, not whole objects.
+
+Small reads (footers, Parquet metadata, small column chunks) are kept across queries in an ObjectCache keyed
+by the object's ETag. Every query still makes one call per object it opens: a GetObject of the object's last
+bytes, conditional on the cached ETag (If-None-Match). That call is the query's authorization (a Deny fails it
+as before) and its freshness check: 304 means the cached bytes are the object's, 206 brings the new tail. A
+byte served from the cache is counted as if it had been read, so DataScannedInBytes does not change.
 
 The file system is registered on one query's database only, and is read-only: opening for writing, listing
 and globbing are refused, so SQL cannot use it to reach anything but the objects it may read."""
@@ -14,17 +21,26 @@ and globbing are refused, so SQL cannot use it to reach anything but the objects
 from __future__ import annotations
 
 import datetime
+import re
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from urllib.parse import quote
 
-from botocore.exceptions import ClientError
 from fsspec.spec import AbstractFileSystem
 
+from dealab.wire.loopback import Loopback, RawAnswer, sign
+
 READ_ONLY_REASON = "queries in dealab read S3 objects only; results are written by the engine"
-# Reads up to this size are kept for the rest of the query: DuckDB reads a Parquet footer when it binds the
-# table and again when it scans it, and the second read must neither cost a call nor count twice (its
-# external file cache does this for httpfs, not for a Python file system). Larger reads are data, read once.
+# Reads up to this size are kept (for the rest of the query, and across queries in the ObjectCache): DuckDB
+# reads a Parquet footer when it binds the table and again when it scans it, and the second read must neither
+# cost a call nor count twice (its external file cache does this for httpfs, not for a Python file system).
+# Larger reads are data, read once.
 KEPT_READ_BYTES = 1 << 20
+# What the ObjectCache holds at most (least recently used objects go first).
+CACHE_LIMIT_BYTES = 128 << 20
 # A file's size comes with its last bytes: one GetObject of this suffix instead of a HeadObject, and it is the
 # Parquet footer DuckDB reads next (its first read of a Parquet file is the last 16 KiB). Kept bytes are
 # counted only when DuckDB reads them, so a CSV file's prefetched tail costs nothing in DataScannedInBytes.
@@ -54,14 +70,98 @@ def _split(path: str) -> tuple[str, str]:
     return bucket, key
 
 
-def _denied(path: str, error: ClientError) -> OSError:
-    detail = error.response.get("Error", {})
-    code = detail.get("Code") or str(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
-    if code in ("AccessDenied", "403", "KMS.AccessDeniedException"):
-        return PermissionError(f"Permission denied on S3 path: s3://{path} ({code}: {detail.get('Message', '')})")
-    if code in ("NoSuchKey", "NoSuchBucket", "404"):
-        return FileNotFoundError(f"s3://{path} does not exist ({code})")
-    return OSError(f"S3 GetObject s3://{path} failed ({code}: {detail.get('Message', '')})")
+class S3Error(Exception):
+    """An S3 error answer: its code (from the XML body, or the status for bodiless answers) and message."""
+
+    CODES_BY_STATUS = {403: "AccessDenied", 404: "NoSuchKey", 412: "PreconditionFailed", 416: "InvalidRange"}
+
+    def __init__(self, answer: RawAnswer):
+        text = answer.body[:2048].decode("utf-8", "replace")
+        code, message = (re.search(f"<{tag}>(.*?)</{tag}>", text, re.S) for tag in ("Code", "Message"))
+        self.status = answer.status
+        self.code = code.group(1) if code else self.CODES_BY_STATUS.get(answer.status, str(answer.status))
+        self.message = message.group(1) if message else ""
+        super().__init__(f"{self.code}: {self.message}")
+
+
+class CallerS3:
+    """S3 as the query's caller: requests signed with the account's keys, no engine mark, handed to the gateway
+    by the loopback's raw seam (the same door and engines as the learner's own calls, without botocore)."""
+
+    def __init__(self, loopback: Loopback, endpoint_url: str, region: str):
+        self._loopback, self._endpoint, self._region = loopback, endpoint_url.rstrip("/"), region
+
+    def request(self, method: str, bucket: str, key: str, headers: dict[str, str] | None = None, body: bytes = b"") -> RawAnswer:
+        url = f"{self._endpoint}/{bucket}/{quote(key, safe='/~')}"
+        answer = self._loopback.dispatch(method, url, sign(method, url, headers or {}, body, "s3", self._region), body)
+        if answer.status >= 400:
+            raise S3Error(answer)
+        return answer
+
+    def put_object(self, bucket: str, key: str, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.request("PUT", bucket, key, headers, body)
+
+
+def _denied(path: str, error: S3Error) -> OSError:
+    if error.code in ("AccessDenied", "KMS.AccessDeniedException"):
+        return PermissionError(f"Permission denied on S3 path: s3://{path} ({error.code}: {error.message})")
+    if error.code in ("NoSuchKey", "NoSuchBucket"):
+        return FileNotFoundError(f"s3://{path} does not exist ({error.code})")
+    return OSError(f"S3 GetObject s3://{path} failed ({error.code}: {error.message})")
+
+
+@dataclass
+class CachedObject:
+    """What is known of one version of an object: its size, and small reads of it as (start, bytes)."""
+
+    etag: str
+    size: int
+    modified: datetime.datetime
+    ranges: list[tuple[int, bytes]] = field(default_factory=list)
+
+    @property
+    def weight(self) -> int:
+        return sum(len(data) for _, data in self.ranges)
+
+
+class ObjectCache:
+    """Small reads of objects across queries, by s3 path, each valid for the ETag it was read under; bounded by
+    CACHE_LIMIT_BYTES, least recently used first out. It never authorizes anything: a query asks S3 each time."""
+
+    def __init__(self, limit_bytes: int = CACHE_LIMIT_BYTES):
+        self._limit = limit_bytes
+        self._objects: OrderedDict[str, CachedObject] = OrderedDict()
+        self._weight = 0
+        self._lock = threading.Lock()
+
+    def get(self, path: str) -> CachedObject | None:
+        with self._lock:
+            known = self._objects.get(path)
+            if known is not None:
+                self._objects.move_to_end(path)
+            return known
+
+    def put(self, path: str, known: CachedObject) -> None:
+        with self._lock:
+            previous = self._objects.pop(path, None)
+            self._weight += known.weight - (previous.weight if previous else 0)
+            self._objects[path] = known
+            self._shrink()
+
+    def keep(self, path: str, etag: str, start: int, data: bytes) -> None:
+        """Adds a small read to the cached version `etag` of `path` (nothing if another version is cached now)."""
+        with self._lock:
+            known = self._objects.get(path)
+            if known is None or known.etag != etag:
+                return
+            known.ranges = [*known.ranges, (start, data)]  # a new list: queries iterate the one they were given
+            self._weight += len(data)
+            self._shrink()
+
+    def _shrink(self) -> None:
+        while self._weight > self._limit and self._objects:
+            _, dropped = self._objects.popitem(last=False)
+            self._weight -= dropped.weight
 
 
 class ObjectReader:
@@ -111,40 +211,50 @@ class ObjectReader:
 
 
 class S3ReadFileSystem(AbstractFileSystem):
-    """s3:// for one query's database: a GetObject of a file's last bytes for its size (once per file), ranged
-    GetObject for its bytes, through `s3` (a client whose calls go through the gateway's authorization)."""
+    """s3:// for one query's database: one conditional GetObject of each file's last bytes when the query first
+    opens it (size, authorization, freshness of the cache), ranged GetObject for its other bytes, through `s3`."""
 
     protocol = "s3"
     cachable = False  # fsspec would otherwise hand every query the first query's instance (and counter)
 
-    def __init__(self, s3, counter: ScanCounter):
+    def __init__(self, s3: CallerS3, counter: ScanCounter, cache: ObjectCache):
         super().__init__()
-        self._s3, self.counter = s3, counter
-        self._heads: dict[str, dict] = {}
-        self._kept: dict[str, list[tuple[int, bytes]]] = {}  # path → (start, bytes) of small reads and tails
+        self._s3, self.counter, self._cache = s3, counter, cache
+        self._objects: dict[str, CachedObject] = {}  # what this query opened, with its kept reads
         self._counted: set[tuple[str, int, int]] = set()  # (path, start, end) of reads already counted
         self._lock = threading.Lock()
 
-    def _head(self, path: str) -> dict:
+    def _head(self, path: str) -> CachedObject:
         path = self._strip_protocol(path)
         with self._lock:
-            known = self._heads.get(path)
+            known = self._objects.get(path)
         if known is None:
-            bucket, key = _split(path)
-            try:
-                answer = self._s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=-{TAIL_BYTES}")
-            except ClientError as error:
-                if error.response.get("Error", {}).get("Code") != "InvalidRange":
-                    raise _denied(path, error) from None
-                answer = self._s3.head_object(Bucket=bucket, Key=key)  # an empty object has no last bytes
-                answer["ContentRange"] = f"bytes */{answer['ContentLength']}"
-            size = int(answer["ContentRange"].rpartition("/")[2]) if answer.get("ContentRange") else answer["ContentLength"]
-            known = {"name": path, "size": size, "type": "file", "LastModified": answer["LastModified"]}
-            tail = answer["Body"].read() if "Body" in answer else b""
+            known = self._open_object(path)
             with self._lock:
-                self._heads[path] = known
-                if tail:
-                    self._kept.setdefault(path, []).append((size - len(tail), tail))
+                known = self._objects.setdefault(path, known)
+        return known
+
+    def _open_object(self, path: str) -> CachedObject:
+        bucket, key = _split(path)
+        cached = self._cache.get(path)
+        headers = {"Range": f"bytes=-{TAIL_BYTES}"}
+        if cached is not None:
+            headers["If-None-Match"] = cached.etag
+        try:
+            answer = self._s3.request("GET", bucket, key, headers)
+        except S3Error as error:
+            if error.code != "InvalidRange":
+                raise _denied(path, error) from None
+            answer = self._s3.request("HEAD", bucket, key)  # an empty object has no last bytes
+            answer.headers["content-range"] = f"bytes */{answer.headers['content-length']}"
+        if answer.status == 304:  # the cached version is the object's: its bytes serve this query
+            return CachedObject(cached.etag, cached.size, cached.modified, list(cached.ranges))
+        size = int(answer.headers["content-range"].rpartition("/")[2])
+        known = CachedObject(answer.headers.get("etag", ""), size, parsedate_to_datetime(answer.headers["last-modified"]))
+        if answer.body:
+            known.ranges.append((size - len(answer.body), answer.body))
+        if known.etag:
+            self._cache.put(path, CachedObject(known.etag, size, known.modified, list(known.ranges)))
         return known
 
     def _count_once(self, path: str, start: int, end: int) -> None:
@@ -157,35 +267,36 @@ class S3ReadFileSystem(AbstractFileSystem):
     def read_range(self, path: str, start: int, end: int) -> bytes:
         if end <= start:
             return b""
+        known = self._head(path)
         with self._lock:
-            kept = next((data[start - at : end - at] for at, data in self._kept.get(path, ()) if at <= start and end <= at + len(data)), None)
+            kept = next((data[start - at : end - at] for at, data in known.ranges if at <= start and end <= at + len(data)), None)
         if kept is not None:
             self._count_once(path, start, end)
             return kept
         bucket, key = _split(path)
         try:
-            answer = self._s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end - 1}")
-        except ClientError as error:
+            data = self._s3.request("GET", bucket, key, {"Range": f"bytes={start}-{end - 1}"}).body
+        except S3Error as error:
             raise _denied(path, error) from None
-        data = answer["Body"].read()
         self._count_once(path, start, start + len(data))
         if len(data) <= KEPT_READ_BYTES:
             with self._lock:
-                self._kept.setdefault(path, []).append((start, data))
+                known.ranges.append((start, data))
+            self._cache.keep(path, known.etag, start, data)
         return data
 
     # ---- what DuckDB's Python file system calls ---------------------------------------------------------
     def info(self, path, **kwargs) -> dict:
-        return dict(self._head(path))
+        return {"name": self._strip_protocol(path), "size": self._head(path).size, "type": "file"}
 
     def modified(self, path) -> datetime.datetime:
-        return self._head(path)["LastModified"]
+        return self._head(path).modified
 
     def _open(self, path, mode="rb", block_size=None, autocommit=True, cache_options=None, **kwargs):
         if mode != "rb":
             raise PermissionError(f"Cannot write s3://{self._strip_protocol(path)}: {READ_ONLY_REASON}")
         path = self._strip_protocol(path)
-        return ObjectReader(self, path, self._head(path)["size"])
+        return ObjectReader(self, path, self._head(path).size)
 
     def ls(self, path, detail=True, **kwargs):
         raise PermissionError(f"Cannot list s3://{self._strip_protocol(path)}: {READ_ONLY_REASON}")
