@@ -162,6 +162,15 @@ def test_a_scheduled_trigger_starts_a_run_at_each_due_time_of_a_clock_move(clean
     glue.stop_trigger(Name="at-two")
     _advance_clock(settings, "2d")
     assert len(glue.get_workflow_runs(Name="nightly")["Runs"]) == 3
+
+    # UpdateTrigger changes the schedule and keeps the rest; started again, it fires at the new time
+    updated = glue.update_trigger(Name="at-two", TriggerUpdate={"Schedule": "cron(30 6 * * ? *)"})["Trigger"]
+    assert updated["Schedule"] == "cron(30 6 * * ? *)" and updated["WorkflowName"] == "nightly" and updated["State"] == "DEACTIVATED"
+    glue.start_trigger(Name="at-two")
+    _advance_clock(settings, "1d")
+    latest = max(glue.get_workflow_runs(Name="nightly")["Runs"], key=lambda run: run["StartedOn"])
+    assert len(glue.get_workflow_runs(Name="nightly")["Runs"]) == 4
+    assert (latest["StartedOn"].astimezone(datetime.timezone.utc).hour, latest["StartedOn"].minute) == (6, 30)
     with pytest.raises(ClientError) as bad_schedule:
         glue.create_trigger(Name="too-often", Type="SCHEDULED", Schedule="cron(* * * * ? *)", Actions=[{"JobName": "nightly-load"}])
     assert bad_schedule.value.response["Error"]["Code"] == "InvalidInputException"
@@ -203,6 +212,10 @@ def test_start_trigger_fires_an_on_demand_trigger_outside_workflows(clean_stack)
     glue.create_trigger(Name="then", Type="CONDITIONAL", StartOnCreation=True,
                         Predicate={"Conditions": [{"LogicalOperator": "EQUALS", "JobName": "first", "State": "SUCCEEDED"}]},
                         Actions=[{"JobName": "second"}])
+    with pytest.raises(ClientError) as bad_state:
+        glue.create_trigger(Name="never", Type="CONDITIONAL", Actions=[{"JobName": "second"}],
+                            Predicate={"Conditions": [{"LogicalOperator": "EQUALS", "JobName": "first", "State": "RUNNING"}]})
+    assert bad_state.value.response["Error"]["Code"] == "InvalidInputException" and "RUNNING" in bad_state.value.response["Error"]["Message"]
     glue.start_trigger(Name="kick")
     deadline = time.monotonic() + 60
     while not glue.get_job_runs(JobName="second")["JobRuns"]:

@@ -23,6 +23,7 @@ from dealab.engines.glue.classifiers import Classifiers
 from dealab.engines.glue.crawlers import Crawls
 from dealab.engines.glue.jobs import GlueError, JobRuns
 from dealab.engines.glue.schedules import Cron, CronError, lab_now
+from dealab.engines.glue import triggers as trigger_rules
 from dealab.engines.glue.workflows import Workflows
 from dealab.wire.messages import AwsRequest, AwsResponse
 
@@ -94,7 +95,7 @@ class GlueEngine(Engine):
             "CreateCrawler", "StartCrawler", "StopCrawler", "UpdateCrawler", "GetCrawler", "GetCrawlers", "BatchGetCrawlers",
             "GetCrawlerMetrics", "DeleteCrawler", "UpdateCrawlerSchedule", "StartCrawlerSchedule", "StopCrawlerSchedule",
             "CreateClassifier", "GetClassifier", "GetClassifiers", "UpdateClassifier", "DeleteClassifier",
-            "CreateTrigger", "StartTrigger", "StopTrigger", "DeleteTrigger",
+            "CreateTrigger", "StartTrigger", "StopTrigger", "DeleteTrigger", "UpdateTrigger",
             "StartWorkflowRun", "GetWorkflowRun", "GetWorkflowRuns", "StopWorkflowRun", "ResumeWorkflowRun",
             "GetWorkflowRunProperties", "PutWorkflowRunProperties", "GetWorkflow", "DeleteWorkflow",
         )
@@ -338,10 +339,10 @@ class GlueEngine(Engine):
             except CronError as error:
                 raise GlueError("InvalidInputException", f"Invalid schedule: {error}") from None
         predicate = params.get("Predicate")
+        if problem := trigger_rules.predicate_problem(predicate):
+            raise GlueError("InvalidInputException", problem)
         if predicate and not predicate.get("Logical"):
             # AWS: Logical may be left out when the predicate has one condition (the backend would fail on it)
-            if len(predicate.get("Conditions") or []) > 1:
-                raise GlueError("InvalidInputException", "Predicate.Logical is required when the predicate has more than one condition")
             request = dataclasses.replace(request, body=json.dumps({**params, "Predicate": {**predicate, "Logical": "AND"}}).encode())
         response = request.send_on()
         if response.status < 300:
@@ -363,6 +364,31 @@ class GlueEngine(Engine):
         return response
 
     _StopTrigger = _DeleteTrigger = _trigger_changed
+
+    def _UpdateTrigger(self, request: AwsRequest, params: dict) -> AwsResponse:
+        """Changes only the TriggerUpdate members given (the backend has no UpdateTrigger of its own); the type,
+        workflow and state stay."""
+        current = self._trigger(params.get("Name", ""))
+        update = {key: value for key, value in (params.get("TriggerUpdate") or {}).items() if key in trigger_rules.TRIGGER_UPDATE_FIELDS}
+        definition = {key: current[key] for key in ("Name", "WorkflowName", "Type", *trigger_rules.TRIGGER_UPDATE_FIELDS) if current.get(key)}
+        definition.update(update)
+        if problem := trigger_rules.predicate_problem(definition.get("Predicate")):
+            raise GlueError("InvalidInputException", problem)
+        if definition.get("Predicate") and not definition["Predicate"].get("Logical"):
+            definition["Predicate"] = {**definition["Predicate"], "Logical": "AND"}
+        if definition["Type"] == "SCHEDULED":
+            try:
+                Cron.parse(definition.get("Schedule") or "")
+            except CronError as error:
+                raise GlueError("InvalidInputException", f"Invalid schedule: {error}") from None
+        arn = f"arn:aws:glue:{self.context.region}:{self._account}:trigger/{current['Name']}"
+        tags = self._glue.get_tags(ResourceArn=arn).get("Tags", {})
+        self._glue.delete_trigger(Name=current["Name"])
+        self._glue.create_trigger(Tags=tags, StartOnCreation=current.get("State") == "ACTIVATED", **definition)
+        if current.get("State") == "DEACTIVATED":
+            self._glue.stop_trigger(Name=current["Name"])
+        self.workflows.trigger_changed(current["Name"])
+        return AwsResponse.json({"Trigger": self._trigger(current["Name"])})
 
     def _StartWorkflowRun(self, request: AwsRequest, params: dict) -> AwsResponse:
         return AwsResponse.json({"RunId": self.workflows.start_run(params.get("Name", ""), params.get("RunProperties"))})

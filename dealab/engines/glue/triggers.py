@@ -26,6 +26,24 @@ STATISTIC_OF_STATE = {
 STATISTICS = ("TotalActions", "TimeoutActions", "FailedActions", "StoppedActions", "SucceededActions", "RunningActions",
               "ErroredActions", "WaitingActions")
 FINAL_ACTION_STATES = frozenset({"SUCCEEDED", "FAILED", "TIMEOUT", "STOPPED", "CANCELLED", "ERROR"})
+# The states a Condition may wait for, by what it watches (AWS's documented values).
+CONDITION_STATES = {JOB: ("SUCCEEDED", "STOPPED", "FAILED", "TIMEOUT"), CRAWLER: ("SUCCEEDED", "FAILED", "CANCELLED")}
+# TriggerUpdate members (UpdateTrigger); the rest of the definition stays.
+TRIGGER_UPDATE_FIELDS = ("Description", "Schedule", "Actions", "Predicate", "EventBatchingCondition")
+
+
+def predicate_problem(predicate: dict | None) -> str | None:
+    """Why Glue would refuse this Predicate, or None."""
+    conditions = (predicate or {}).get("Conditions") or []
+    if len(conditions) > 1 and not (predicate or {}).get("Logical"):
+        return "Predicate.Logical is required when the predicate has more than one condition"
+    for condition in conditions:
+        kind, name = condition_node(condition)
+        state = condition_state(condition)
+        if state not in CONDITION_STATES[kind]:
+            member = "State" if kind == JOB else "CrawlState"
+            return f"Condition on {kind.lower()} {name}: {member} {state!r} is not one of {', '.join(CONDITION_STATES[kind])}"
+    return None
 
 
 def node_id(kind: str, name: str) -> str:
