@@ -232,3 +232,65 @@ def test_sse_s3_results_and_cse_kms_refused(lake):
     with pytest.raises(athena.athena.exceptions.InvalidRequestException, match="CSE_KMS"):
         athena.start("SELECT 6", ResultConfiguration={"OutputLocation": athena.output,
                                                       "EncryptionConfiguration": {"EncryptionOption": "CSE_KMS", "KmsKey": "alias/x"}})
+
+
+def test_repeated_queries_count_the_same_bytes_and_see_replaced_objects(lake):
+    """Footers and small reads are kept across queries by ETag: a second run counts what the first counted,
+    and an object replaced under the same key is read anew (its new rows, its new size)."""
+    athena, db = lake.athena, lake.db
+    lake.s3.put_object(Bucket=lake.bucket, Key="kept/part-0.parquet", Body=parquet_day(0))
+    athena.run(f"CREATE EXTERNAL TABLE {db}.kept (id bigint, item string, price double, note string) STORED AS PARQUET "
+               f"LOCATION 's3://{lake.bucket}/kept/'")
+    sql = f"SELECT count(*), sum(price) FROM {db}.kept"
+    first, second = athena.run(sql), athena.run(sql)
+    assert athena.rows(first) == athena.rows(second)
+    assert first["Statistics"]["DataScannedInBytes"] == second["Statistics"]["DataScannedInBytes"] == \
+        column_chunk_bytes(parquet_day(0), ("price",))
+    small = pa.table({"id": [1, 2], "item": ["a", "b"], "price": [1.5, 2.5], "note": ["x", "y"]})
+    body = io.BytesIO()
+    pq.write_table(small, body)
+    lake.s3.put_object(Bucket=lake.bucket, Key="kept/part-0.parquet", Body=body.getvalue())
+    assert athena.rows(athena.run(sql))[1] == ["2", "4.0"]
+
+
+def test_a_deny_after_a_cached_read_still_fails_the_query(lake):
+    athena, db = lake.athena, lake.db
+    lake.s3.put_object(Bucket=lake.bucket, Key="warm/part-0.parquet", Body=parquet_day(1))
+    athena.run(f"CREATE EXTERNAL TABLE {db}.warm (id bigint, item string, price double, note string) STORED AS PARQUET "
+               f"LOCATION 's3://{lake.bucket}/warm/'")
+    assert athena.rows(athena.run(f"SELECT count(*) FROM {db}.warm")) == [["_col0"], ["20000"]]  # footer now cached
+    lake.s3.put_bucket_policy(Bucket=lake.bucket, Policy=deny(lake.bucket, "s3:GetObject"))
+    try:
+        failed = athena.run(f"SELECT count(*) FROM {db}.warm", expect="FAILED")
+    finally:
+        lake.s3.delete_bucket_policy(Bucket=lake.bucket)
+    assert f"Permission denied on S3 path: s3://{lake.bucket}/warm/part-0.parquet" in failed["Status"]["StateChangeReason"]
+
+
+def test_glue_writes_by_any_caller_reach_the_next_query(lake):
+    """Tables, partitions and databases are kept between queries; a Glue write through the stack (here the
+    learner's own boto3 calls, as crawlers and jobs make them) is seen by the next query."""
+    athena, db = lake.athena, lake.db
+    glue = client(lake.settings, "glue")
+    for day in ("2024-01-01", "2024-01-02"):
+        lake.s3.put_object(Bucket=lake.bucket, Key=f"cat/dt={day}/part-0.csv", Body=b"1\n2\n")
+    athena.run(f"CREATE EXTERNAL TABLE {db}.cat (n int) PARTITIONED BY (dt string) LOCATION 's3://{lake.bucket}/cat/'")
+    sql = f"SELECT count(*) FROM {db}.cat"
+    assert athena.rows(athena.run(sql)) == [["_col0"], ["0"]]  # no partition registered yet
+    table = glue.get_table(DatabaseName=db, Name="cat")["Table"]
+    descriptor = {**table["StorageDescriptor"], "Location": f"s3://{lake.bucket}/cat/dt=2024-01-01/"}
+    glue.batch_create_partition(DatabaseName=db, TableName="cat", PartitionInputList=[
+        {"Values": ["2024-01-01"], "StorageDescriptor": descriptor}])
+    assert athena.rows(athena.run(sql)) == [["_col0"], ["2"]]
+    glue.create_partition(DatabaseName=db, TableName="cat", PartitionInput={
+        "Values": ["2024-01-02"], "StorageDescriptor": {**descriptor, "Location": f"s3://{lake.bucket}/cat/dt=2024-01-02/"}})
+    assert athena.rows(athena.run(sql)) == [["_col0"], ["4"]]
+    glue.delete_partition(DatabaseName=db, TableName="cat", PartitionValues=["2024-01-01"])
+    assert athena.rows(athena.run(sql)) == [["_col0"], ["2"]]
+    columns = [*table["StorageDescriptor"]["Columns"], {"Name": "extra", "Type": "string"}]
+    glue.update_table(DatabaseName=db, TableInput={"Name": "cat", "PartitionKeys": table["PartitionKeys"],
+                                                   "StorageDescriptor": {**table["StorageDescriptor"], "Columns": columns}})
+    assert athena.rows(athena.run(f"SELECT count(extra) FROM {db}.cat")) == [["_col0"], ["0"]]
+    glue.delete_table(DatabaseName=db, Name="cat")
+    missing = athena.run(sql, expect="FAILED")
+    assert "TABLE_NOT_FOUND" in missing["Status"]["StateChangeReason"]

@@ -1,9 +1,11 @@
 """Athena SQL never reaches the host: table functions and DuckDB statements that touch local files or the
 engine's configuration end FAILED with an Athena-style reason, and nothing is read or written; the DuckDB
-lockdown behind that check holds on its own; queries time out and StopQueryExecution cancels them."""
+lockdown behind that check holds on its own; the direct read path's S3 file system reaches only the objects a
+query's tables name, never for writes, listings or globs; queries time out and StopQueryExecution cancels them."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import duckdb
@@ -11,6 +13,8 @@ import pytest
 
 from dealab.engines.athena.catalog import view_text
 from dealab.engines.athena.execution import QueryRunner
+from dealab.engines.athena.s3reads import READ_ONLY_REASON, CallerS3
+from dealab.wire.loopback import Loopback
 from dealab.stack import control
 from tests.conftest import client, make_settings
 from tests.test_athena import Athena, lake, put_sales_csv, unique  # noqa: F401  (lake is a fixture)
@@ -96,6 +100,61 @@ def test_a_table_located_on_the_host_reads_nothing(lake, canary):
     execution = lake.athena.wait(lake.athena.start(f"SELECT * FROM {lake.db}.local", lake.db))
     assert execution["Status"]["State"] == "FAILED"
     assert SECRET not in execution["Status"]["StateChangeReason"]
+
+
+# Ways SQL could name an S3 object, folder or pattern itself rather than through a table: {object} is a readable
+# object no table names, {bucket} its bucket.
+S3_FORMS = [
+    "SELECT * FROM read_csv('{object}')",
+    "SELECT * FROM read_text('{object}')",
+    "SELECT * FROM read_parquet('s3://{bucket}/*/*.parquet')",
+    "SELECT * FROM glob('s3://{bucket}/*')",
+    "SELECT * FROM '{object}'",
+    'SELECT * FROM "{object}"',
+    "SELECT * FROM parquet_metadata('{object}')",
+    "COPY (SELECT 1 AS x) TO 's3://{bucket}/written.csv'",
+    "CREATE VIEW peek AS SELECT * FROM read_csv('{object}')",
+]
+
+
+@pytest.mark.parametrize("template", S3_FORMS)
+def test_sql_reaches_s3_objects_only_through_tables(lake, template):
+    """The direct path's file system is registered on every query's database: SQL still cannot name an object,
+    list a bucket, glob or write through it, only read the files of the tables it queries."""
+    lake.s3.put_object(Bucket=lake.bucket, Key="private/secret.csv", Body=f"word\n{SECRET}\n".encode())
+    sql = template.format(object=f"s3://{lake.bucket}/private/secret.csv", bucket=lake.bucket)
+    execution = lake.athena.wait(lake.athena.start(sql, lake.db))
+    assert execution["Status"]["State"] == "FAILED", execution["Status"]
+    assert SECRET not in execution["Status"]["StateChangeReason"]
+    assert execution["Statistics"]["DataScannedInBytes"] == 0
+    keys = [o["Key"] for o in lake.s3.list_objects_v2(Bucket=lake.bucket).get("Contents", [])]
+    assert keys == ["private/secret.csv"]
+    assert client(lake.settings, "glue").get_tables(DatabaseName=lake.db)["TableList"] == []
+
+
+def test_the_direct_file_system_refuses_writes_listings_and_globs_by_itself(tmp_path):
+    """Defence in depth: on a query database without the query check, s3:// writes, listings and patterns are
+    refused by the file system before any request is made (its loopback has no gateway: a request would fail
+    differently)."""
+    runner = QueryRunner("http://127.0.0.1:9", "us-east-1", catalog=None, scratch=tmp_path / "scratch", on_change=None,
+                         caller=CallerS3(Loopback(), "http://127.0.0.1:9", "us-east-1"))
+    (tmp_path / "scratch").mkdir()
+    box = runner._make_sandbox()
+    try:
+        assert box.files is not None
+        for statement in [
+            "COPY (SELECT 1 AS x) TO 's3://lake/written.csv'",
+            "COPY (SELECT 1 AS x) TO 's3://lake/written.parquet' (FORMAT parquet)",
+            "SELECT * FROM glob('s3://lake/*')",
+            "SELECT * FROM read_csv('s3://lake/*.csv')",
+            "SELECT * FROM read_parquet('s3://lake/**')",
+        ]:
+            with pytest.raises(duckdb.Error, match=re.escape(READ_ONLY_REASON)):
+                connection_rows = box.connection.execute(statement).fetchall()
+                raise AssertionError(f"{statement} gave {connection_rows}")
+        assert box.files.counter.requests == 0
+    finally:
+        box.discard()
 
 
 def test_s3_reads_ctas_unload_and_ordinary_queries_still_work(lake):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -271,25 +273,54 @@ def relation_sql(table: Table, partitions: list[PartitionFiles], union_by_name: 
 
 
 class GlueCatalog:
-    """The Glue Data Catalog and S3 listing, reached through AWS APIs as any client would."""
+    """The Glue Data Catalog and S3 listing, reached through AWS APIs as any client would.
+
+    Tables, partitions and whether a database exists are kept between queries until `forget()`, which the
+    Athena engine calls around every Glue write that passes the gateway (its own DDL, crawlers, Glue jobs,
+    learners' calls). What it returns is shared: callers copy before they change anything."""
 
     def __init__(self, glue, s3):
         self.glue = glue
         self.s3 = s3
+        self._known: dict[tuple, object] = {}
+        self._generation = 0  # moved by forget(): an answer fetched across a write is not kept
+        self._lock = threading.Lock()
+
+    def forget(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._known.clear()
+
+    def _remembered(self, key: tuple, fetch: Callable[[], object]):
+        with self._lock:
+            if key in self._known:
+                return self._known[key]
+            generation = self._generation
+        value = fetch()
+        with self._lock:
+            if generation == self._generation:
+                self._known[key] = value
+        return value
 
     def table(self, database: str, name: str) -> Table | None:
-        try:
-            raw = self.glue.get_table(DatabaseName=database, Name=name)["Table"]
-        except self.glue.exceptions.EntityNotFoundException:
-            return None
-        return Table(database, raw["Name"], raw)
+        def fetch() -> Table | None:
+            try:
+                raw = self.glue.get_table(DatabaseName=database, Name=name)["Table"]
+            except self.glue.exceptions.EntityNotFoundException:
+                return None
+            return Table(database, raw["Name"], raw)
+
+        return self._remembered(("table", database, name), fetch)
 
     def database_exists(self, database: str) -> bool:
-        try:
-            self.glue.get_database(Name=database)
-        except self.glue.exceptions.EntityNotFoundException:
-            return False
-        return True
+        def fetch() -> bool:
+            try:
+                self.glue.get_database(Name=database)
+            except self.glue.exceptions.EntityNotFoundException:
+                return False
+            return True
+
+        return self._remembered(("database", database), fetch)
 
     def databases(self) -> list[dict]:
         return [d for page in self.glue.get_paginator("get_databases").paginate() for d in page["DatabaseList"]]
@@ -309,8 +340,11 @@ class GlueCatalog:
         return information_schema_sql(name, {**dict(sorted(schemas.items())), INFORMATION_SCHEMA: own})
 
     def partitions(self, table: Table) -> list[dict]:
-        paginator = self.glue.get_paginator("get_partitions")
-        return [p for page in paginator.paginate(DatabaseName=table.database, TableName=table.name) for p in page["Partitions"]]
+        def fetch() -> list[dict]:
+            paginator = self.glue.get_paginator("get_partitions")
+            return [p for page in paginator.paginate(DatabaseName=table.database, TableName=table.name) for p in page["Partitions"]]
+
+        return self._remembered(("partitions", table.database, table.name), fetch)
 
     def list_files(self, location: str) -> list[tuple[str, int]]:
         """Every data file under an s3:// folder (recursively), as (url, size), hidden files left out."""

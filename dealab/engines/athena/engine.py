@@ -13,7 +13,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 from dealab.wire import labtime
-from dealab.wire.engine import Engine, EngineContext
+from dealab.wire.engine import ANY_OPERATION, Engine, EngineContext
 from dealab.engines.athena.store import STACK_STOPPED_REASON, Store
 from dealab.wire.messages import AwsRequest, AwsResponse
 
@@ -33,6 +33,9 @@ MAX_RESULTS_PER_PAGE = 1000
 # polling every few ms or every second sees SUCCEEDED as soon as it is, not at its next poll.
 STATE_WAIT_SECONDS = 0.02
 CACHED_RESULTS = 16
+# Glue calls that only read: every other Glue call may change the catalog, so the engine's catalog cache is
+# dropped around it (catalog.GlueCatalog.forget).
+GLUE_READ_PREFIXES = ("Get", "List", "Search", "BatchGet")
 # Where a statement's result goes, by its first words: queries → <id>.csv; CTAS / INSERT / UNLOAD →
 # tables/<id> (with -manifest.csv); everything else (DDL, SHOW, DESCRIBE) → <id>.txt.
 RESULT_NAMING = [
@@ -83,7 +86,7 @@ class AthenaEngine(Engine):
         "GetDatabase",
         "ListTableMetadata",
         "GetTableMetadata",
-    )}
+    )} | {("glue", ANY_OPERATION): "_glue_call"}
 
     def __init__(self, context: EngineContext):
         super().__init__(context)
@@ -120,6 +123,24 @@ class AthenaEngine(Engine):
                 self._runner = QueryRunner(self.context.endpoint_url, self.context.region, self.catalog, scratch, self._record, caller)
                 self._runner.warm_up()
             return self._runner
+
+    def handle(self, request: AwsRequest) -> AwsResponse:
+        if request.service == "glue":  # every caller's Glue calls, the engine's own DDL included
+            return self._glue_call(request)
+        return super().handle(request)
+
+    def _glue_call(self, request: AwsRequest) -> AwsResponse:
+        """Passes a Glue call on; one that may write (CreateTable, BatchCreatePartition, DeleteDatabase, a
+        crawler's or a job's writes...) drops the catalog cache before and after, so no query plans with what
+        the catalog held before the write."""
+        catalog = self._catalog
+        if catalog is None or request.operation.startswith(GLUE_READ_PREFIXES):
+            return request.send_on()
+        catalog.forget()
+        try:
+            return request.send_on()
+        finally:
+            catalog.forget()
 
     def admin_routes(self) -> dict:
         return {"athena/reads": self._reads}
