@@ -58,7 +58,8 @@ def offset() -> datetime.timedelta:
 def set_offset(value: datetime.timedelta) -> None:
     global _offset
     _offset = value
-    if not _moves or _moves[-1][1] != value:
+    # the history only dates a remote backend's stamps; the embedded backend stamps lab time itself
+    if not _backend_reads_lab_time and (not _moves or _moves[-1][1] != value):
         _moves.append((real_now(), value))
 
 
