@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import re
 import threading
 import uuid
 from urllib.parse import parse_qs, unquote
@@ -93,6 +94,7 @@ class EventsEngine(Engine):
         ("scheduler", "DeleteScheduleGroup"): "_delete_schedule_group",
         **{("s3", operation): "_s3_object_event" for operation in s3events.S3_EVENTS},
         **{("s3", operation): "_s3_configuration_changed" for operation in s3events.CONFIGURATION_CHANGES},
+        ("s3", "GetBucketNotificationConfiguration"): "_s3_configuration_read",
     }
 
     def __init__(self, context: EngineContext):
@@ -549,6 +551,20 @@ class EventsEngine(Engine):
             with self._lock:
                 self._eventbridge_buckets[bucket] = on
                 self._eventbridge_file.save(self._eventbridge_buckets)
+        return response
+
+    def _s3_configuration_read(self, request: AwsRequest) -> AwsResponse:
+        """The backend's answer with the EventBridgeConfiguration it left out, as S3 shows it once it was put."""
+        response = request.send_on()
+        bucket, _ = s3events.bucket_and_key(request.path)
+        with self._lock:
+            on = self._eventbridge_buckets.get(bucket)
+        body = response.read()
+        if response.status < 300 and on and b"<EventBridgeConfiguration" not in body:
+            # moto closes an otherwise empty configuration in its opening tag
+            body = re.sub(rb"<NotificationConfiguration([^>]*?)\s*/>", rb"<NotificationConfiguration\1></NotificationConfiguration>", body)
+            response.body = body.replace(b"</NotificationConfiguration>", b"<EventBridgeConfiguration></EventBridgeConfiguration></NotificationConfiguration>")
+            response.headers = [(name, str(len(response.body)) if name.lower() == "content-length" else value) for name, value in response.headers]
         return response
 
     def _sends_to_eventbridge(self, bucket: str) -> bool:
