@@ -79,6 +79,37 @@ def _delete_glue_database(settings: Settings, name: str) -> None:
     client(settings, "glue").delete_database(Name=name)
 
 
+def _delete_lambda_function(settings: Settings, name: str) -> None:
+    """The function and its event source mappings (a mapping outlives its function otherwise, polling for nothing)."""
+    awslambda = client(settings, "lambda")
+    for mapping in awslambda.list_event_source_mappings(FunctionName=name)["EventSourceMappings"]:
+        awslambda.delete_event_source_mapping(UUID=mapping["UUID"])
+    awslambda.delete_function(FunctionName=name)
+
+
+def _delete_event_rule(settings: Settings, name: str) -> None:
+    events = client(settings, "events")
+    targets = [target["Id"] for target in events.list_targets_by_rule(Rule=name)["Targets"]]
+    if targets:
+        events.remove_targets(Rule=name, Ids=targets)
+    events.delete_rule(Name=name)
+
+
+def _delete_sns_topic(settings: Settings, name: str) -> None:
+    account = client(settings, "sts").get_caller_identity()["Account"]
+    client(settings, "sns").delete_topic(TopicArn=f"arn:aws:sns:{settings.region}:{account}:{name}")
+
+
+def _delete_iam_role(settings: Settings, name: str) -> None:
+    """IAM refuses to delete a role that still has policies (DeleteConflict): its inline and attached ones go first."""
+    iam = client(settings, "iam")
+    for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]:
+        iam.delete_role_policy(RoleName=name, PolicyName=policy)
+    for policy in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]:
+        iam.detach_role_policy(RoleName=name, PolicyArn=policy["PolicyArn"])
+    iam.delete_role(RoleName=name)
+
+
 # resource kind in lab.toml [resources] → how to remove one through AWS APIs
 DELETERS: dict[str, Callable[[Settings, str], None]] = {
     "buckets": _delete_bucket,
@@ -91,9 +122,11 @@ DELETERS: dict[str, Callable[[Settings, str], None]] = {
     "firehose_streams": lambda s, name: client(s, "firehose").delete_delivery_stream(DeliveryStreamName=name),
     "dynamodb_tables": lambda s, name: client(s, "dynamodb").delete_table(TableName=name),
     "sqs_queues": lambda s, name: client(s, "sqs").delete_queue(QueueUrl=client(s, "sqs").get_queue_url(QueueName=name)["QueueUrl"]),
-    "sns_topics": lambda s, name: client(s, "sns").delete_topic(TopicArn=name),
+    "sns_topics": _delete_sns_topic,
     "log_groups": lambda s, name: client(s, "logs").delete_log_group(logGroupName=name),
-    "iam_roles": lambda s, name: client(s, "iam").delete_role(RoleName=name),
+    "iam_roles": _delete_iam_role,
+    "lambda_functions": _delete_lambda_function,
+    "event_rules": _delete_event_rule,
 }
 
 NOT_FOUND_CODES = frozenset({
