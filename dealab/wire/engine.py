@@ -47,7 +47,7 @@ class EngineContext:
             region_name=region or self.region,
             aws_access_key_id=TEST_ACCESS_KEY,
             aws_secret_access_key=TEST_SECRET_KEY,
-            config=Config(retries={"max_attempts": 2}, **config),
+            config=Config(**{"retries": {"max_attempts": 2}, **config}),
         )
 
         def mark(request, **_):

@@ -60,6 +60,8 @@ class Timers:
         # held while timers fire, so the ticker and a clock move never fire at the same time
         self._firing = threading.RLock()
         self._move_target: datetime.datetime | None = None
+        # per thread: the work other engines start while a timer fires on it (see note_started)
+        self._local = threading.local()
         self._skipped: dict[tuple[str, str], int] = {}
         self._ticker: threading.Thread | None = None
         self._closed = False
@@ -102,6 +104,14 @@ class Timers:
         with self._lock:
             self._skipped[(owner, key)] = self._skipped.get((owner, key), 0) + occurrences
 
+    def note_started(self, settled: Settled) -> None:
+        """Work an engine starts on the thread of a timer that is firing (a schedule's StartExecution reaches the
+        Step Functions engine through the loopback, on the firing thread): a clock move waits for it as for the
+        timer's own work, so a nightly run ends on its night. Elsewhere it is nobody's to wait for."""
+        started = getattr(self._local, "started", None)
+        if started is not None:
+            started.append(settled)
+
     # ---- what the lab clock calls --------------------------------------------------------------------
     def next_due(self) -> datetime.datetime | None:
         with self._lock:
@@ -132,14 +142,18 @@ class Timers:
                         return fired
                     timer = heapq.heappop(self._heap)
                     del self._by_key[(timer.owner, timer.key)]
+                outer, self._local.started = getattr(self._local, "started", None), []
                 try:
                     settled = timer.fire(timer.at)
                 except Exception:  # one engine's failure never stops the others' timers
                     log.exception("timer %s:%s due %s failed", timer.owner, timer.key, timer.at)
                     settled = None
+                finally:
+                    started, self._local.started = self._local.started, outer
                 fired += 1
-                if settle and settled is not None:
-                    _wait_settled(settled, f"{timer.owner}:{timer.key}")
+                if settle:
+                    for check in ([settled] if settled is not None else []) + started:
+                        _wait_settled(check, f"{timer.owner}:{timer.key}")
 
     def close(self) -> None:
         with self._lock:

@@ -132,7 +132,9 @@ class StepFunctionsEngine(Engine):
             key = (service, region)
             if key not in self.clients:
                 self.clients[key] = self.context.client(
-                    service, engine=TASK_CALLER, region=region, parameter_validation=False, read_timeout=900, connect_timeout=60
+                    service, engine=TASK_CALLER, region=region, parameter_validation=False, read_timeout=900, connect_timeout=60,
+                    # a service's error reaches the state's Retry and Catch as on AWS, not retried away by botocore
+                    retries={"total_max_attempts": 1},
                 )
             return self.clients[key]
 
@@ -158,11 +160,13 @@ class StepFunctionsEngine(Engine):
             if top_level_wait and run.resume_wait and run.resume_wait[0] == wait_state:
                 due = labtime.EPOCH + datetime.timedelta(seconds=run.resume_wait[1])
                 run.resume_wait = None
-            run.sleeping[key] = released
             if top_level_wait:
                 run.record["wait"] = {"state": wait_state, "due": _epoch(due.isoformat())}
                 self._save(run)
-        timers.schedule(self.name, key, due, lambda at: self._wake(run, key))
+        timers.schedule(self.name, key, due, lambda at: self._wake(run, key, released))
+        # asleep only once its timer is set: a clock move that sees the execution asleep must find that timer
+        with run.lock:
+            run.sleeping[key] = released
         try:
             while not released.wait(1.0):
                 if not env.is_running():
@@ -174,11 +178,8 @@ class StepFunctionsEngine(Engine):
                 if top_level_wait:
                     run.record.pop("wait", None)
 
-    def _wake(self, run: Run, key: str):
-        with run.lock:
-            released = run.sleeping.get(key)
-        if released is not None:
-            released.set()
+    def _wake(self, run: Run, key: str, released: threading.Event):
+        released.set()
         # a clock move goes on once the execution has ended or sleeps again (on its next Wait or retry)
         return lambda: run.ended.is_set() or any(other != key for other in list(run.sleeping))
 
@@ -195,6 +196,9 @@ class StepFunctionsEngine(Engine):
     def _checked_definition(self, request: AwsRequest) -> AwsResponse:
         text = request.json.get("definition")
         if text is not None:
+            # the seams go in before the first parse: a program parsed and kept without them has moto's own
+            # integrations (its Athena .sync is unsupported), whatever runs it later
+            interpreter.install(self)
             found = asl.problems(text)
             if found:
                 return AwsResponse.json_error("InvalidDefinition", asl.invalid_definition_message(found))
@@ -243,6 +247,8 @@ class StepFunctionsEngine(Engine):
             self.runs[run.arn] = run
         self._save(run)
         self._launch(run, start_at=None, state_input=None)
+        # started by a schedule firing on a clock move: the move goes on once this ends or sleeps on a lab timer
+        timers.note_started(lambda: run.ended.is_set() or bool(run.sleeping))
         return AwsResponse.json({"executionArn": run.arn, "startDate": record["startDate"]})
 
     def _start_sync_execution(self, request: AwsRequest) -> AwsResponse:
