@@ -20,6 +20,7 @@ ENGINE_CLASSES = (
     "dealab.engines.kinesis:KinesisEngine",
     "dealab.engines.firehose:FirehoseEngine",
     "dealab.engines.glue:GlueEngine",
+    "dealab.engines.dataquality:DataQualityEngine",  # Glue Data Quality: the backend has none
     "dealab.engines.stepfunctions:StepFunctionsEngine",
     "dealab.engines.awslambda:LambdaEngine",
     "dealab.engines.eventsources:EventSourcesEngine",  # polls SQS, Kinesis and DynamoDB streams for Lambda mappings

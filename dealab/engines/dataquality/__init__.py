@@ -1,0 +1,1 @@
+from dealab.engines.dataquality.engine import DataQualityEngine

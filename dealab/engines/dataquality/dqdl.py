@@ -134,7 +134,8 @@ class Condition:
 
     @property
     def kinds(self) -> set[str]:
-        return {type(operand).__name__ for operand in self.operands}
+        # NULL (a Number without value) stands beside numbers, strings and dates alike
+        return {type(o).__name__ for o in self.operands if not (isinstance(o, Number) and o.value is None)}
 
 
 @dataclass
@@ -467,8 +468,8 @@ class Parser:
         rule = Rule(rule_type, parameters, condition, where, tags.pop("threshold", None), tags, labels,
                     self.text_between(start, self.position))
         problem = check_rule(rule, analyzer=False)
-        if problem:
-            raise DqdlError([problem])
+        if problem:  # AWS's words, then where: the library names no position for these, a learner needs one
+            raise DqdlError([f"{problem} (line {start.line}:{start.column}: {rule.text})"])
         return rule
 
     def analyzer(self) -> Rule:
