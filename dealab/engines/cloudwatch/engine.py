@@ -1,0 +1,432 @@
+"""The CloudWatch engine: alarms that change state and act, on every datapoint and as the lab clock moves.
+
+The backend (moto) keeps metrics and alarm configurations (journaled; GetMetricData, ListMetrics and the like
+are its answers). It never moves an alarm out of OK and fires no action. Here each alarm's state, reason and
+history live in the store, alarms are evaluated when a datapoint of theirs arrives and at the period
+boundaries where missing data could change them (`evaluation.py`), and a transition sends the alarm's actions:
+SNS Publish with AWS's alarm message, Lambda Invoke (Event) with AWS's alarm event, and always a "CloudWatch
+Alarm State Change" event to the default EventBridge bus.
+
+It also attaches the floor's metrics buffer (`dealab.wire.metrics`) so the other engines' metrics reach the
+backend, and flushes it before any read of metrics and any evaluation on the lab clock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import logging
+import threading
+
+from dealab.engines.cloudwatch import actions
+from dealab.engines.cloudwatch.evaluation import ANOMALY_COMPARISONS, COMPARISONS, MetricAlarm, alarm_from_params, evaluate, next_evaluation
+from dealab.engines.cloudwatch.expressions import AlarmRule, ExpressionError, MetricMath
+from dealab.engines.cloudwatch.series import Series, is_supported_statistic, metric_key, points_of_datum
+from dealab.wire import labtime, metrics
+from dealab.wire.engine import Engine, EngineContext
+from dealab.wire.messages import AwsRequest, AwsResponse
+from dealab.wire.store import JsonFile, JsonLines
+from dealab.wire.timers import timers
+
+log = logging.getLogger("dealab.cloudwatch")
+
+ACCOUNT = "123456789012"
+STATES = ("OK", "ALARM", "INSUFFICIENT_DATA")
+# What the engine keeps from the request beside the backend's configuration.
+STATE_FIELDS = ("StateValue", "StateReason", "StateReasonData", "StateUpdatedTimestamp", "StateTransitionedTimestamp")
+
+
+class AlarmError(Exception):
+    def __init__(self, code: str, message: str, status: int = 400):
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+def _epoch(moment: datetime.datetime) -> float:
+    return (moment - labtime.EPOCH).total_seconds()
+
+
+def _moment(epoch: float) -> datetime.datetime:
+    return labtime.EPOCH + datetime.timedelta(seconds=epoch)
+
+
+class CloudWatchEngine(Engine):
+    name = "cloudwatch"
+    operations = {
+        ("cloudwatch", "PutMetricData"): "_put_metric_data",
+        ("cloudwatch", "PutMetricAlarm"): "_put_metric_alarm",
+        ("cloudwatch", "PutCompositeAlarm"): "_put_composite_alarm",
+        ("cloudwatch", "DescribeAlarms"): "_describe_alarms",
+        ("cloudwatch", "DescribeAlarmsForMetric"): "_describe_alarms",
+        ("cloudwatch", "SetAlarmState"): "_set_alarm_state",
+        ("cloudwatch", "DescribeAlarmHistory"): "_describe_alarm_history",
+        ("cloudwatch", "DeleteAlarms"): "_delete_alarms",
+        ("cloudwatch", "EnableAlarmActions"): "_alarm_actions",
+        ("cloudwatch", "DisableAlarmActions"): "_alarm_actions",
+        ("cloudwatch", "GetMetricData"): "_read_metrics",
+        ("cloudwatch", "GetMetricStatistics"): "_read_metrics",
+        ("cloudwatch", "ListMetrics"): "_read_metrics",
+        ("cloudwatch", "PutAnomalyDetector"): "_anomaly_detection",
+        ("cloudwatch", "DescribeAnomalyDetectors"): "_anomaly_detection",
+        ("cloudwatch", "DeleteAnomalyDetector"): "_anomaly_detection",
+    }
+
+    def __init__(self, context: EngineContext):
+        super().__init__(context)
+        folder = context.state_dir / self.name
+        self._alarms_file = JsonFile(folder / "alarms.json")
+        self._history_file = JsonLines(folder / "history.jsonl")
+        self._points_file = JsonLines(folder / "datapoints.jsonl")
+        self._lock = threading.RLock()
+        self._clients: dict[tuple[str, str], object] = {}
+        self.series = Series()
+        # "region/name" → record: kind, params, state fields, actions_enabled
+        self._records: dict[str, dict] = self._alarms_file.load({})
+        self._metric: dict[str, MetricAlarm] = {}
+        self._rules: dict[str, AlarmRule] = {}
+        self._watchers: dict[tuple, set[str]] = {}  # metric key → alarm keys
+        self._history: list[dict] = list(self._history_file.read())
+        for key, record in self._records.items():
+            self._compile(key, record)
+        for line in self._points_file.read():
+            self._remember_points(line["region"], line["namespace"], line["data"], line["at"])
+        for key in self._metric:
+            timers.schedule(self.name, key, labtime.live_now(), self._timer(key))
+        metrics.attach(self._send_metrics, context.region)
+
+    # ---- helpers -------------------------------------------------------------------------------------------
+    def _client(self, service: str, region: str, engine: str | None = None):
+        marker = engine or self.name
+        if (service, region, marker) not in self._clients:
+            self._clients[(service, region, marker)] = self.context.client(service, engine=marker, region=region)
+        return self._clients[(service, region, marker)]
+
+    def _send_metrics(self, region: str, namespace: str, data: list[dict]) -> None:
+        # marked as the floor's, not this engine's, so this engine still sees the datapoints arrive
+        self._client("cloudwatch", region, engine="metrics").put_metric_data(Namespace=namespace, MetricData=data)
+
+    def answer(self, handler, request: AwsRequest) -> AwsResponse:
+        try:
+            return handler(request)
+        except AlarmError as error:
+            return AwsResponse.json_error(error.code, error.message, error.status)
+        except ExpressionError as error:
+            return AwsResponse.json_error("ValidationError", str(error))
+
+    @staticmethod
+    def _params(request: AwsRequest) -> dict:
+        if "json" not in request.headers.get("Content-Type", ""):
+            raise AlarmError("InvalidParameterValue", "dealab's CloudWatch alarms speak the JSON protocol of current AWS SDKs and the AWS CLI")
+        return request.json
+
+    def _key(self, region: str, name: str) -> str:
+        return f"{region}/{name}"
+
+    def _arn(self, region: str, name: str) -> str:
+        return f"arn:aws:cloudwatch:{region}:{ACCOUNT}:alarm:{name}"
+
+    def _save(self) -> None:
+        self._alarms_file.save(self._records)
+
+    # ---- datapoints ----------------------------------------------------------------------------------------
+    def _put_metric_data(self, request: AwsRequest) -> AwsResponse:
+        params = request.json
+        response = request.send_on()
+        if response.status != 200 or not params:
+            return response
+        now = labtime.unix_time()
+        data = [dict(datum, Timestamp=datum.get("Timestamp", now)) for datum in params.get("MetricData", [])]
+        with self._lock:
+            self._points_file.append([{"region": request.region, "namespace": params["Namespace"], "data": data, "at": now}])
+            touched = self._remember_points(request.region, params["Namespace"], data, now)
+            changes = self._evaluate_keys(touched, now)
+        self._act(changes)
+        return response
+
+    def _remember_points(self, region: str, namespace: str, data: list[dict], now: float) -> set[str]:
+        touched: set[str] = set()
+        for datum in data:
+            key = metric_key(region, namespace, datum["MetricName"], datum.get("Dimensions", []))
+            for point in points_of_datum(datum, now):
+                self.series.add(key, point)
+            touched |= self._watchers.get(key, set())
+        return touched
+
+    def _read_metrics(self, request: AwsRequest) -> AwsResponse:
+        metrics.flush()
+        return request.send_on()
+
+    # ---- alarm configuration -------------------------------------------------------------------------------
+    def _put_metric_alarm(self, request: AwsRequest) -> AwsResponse:
+        params = self._params(request)
+        self._refuse_unsupported(params)
+        response = request.send_on()
+        if response.status == 200:
+            self._configure(request.region, params, "MetricAlarm")
+        return response
+
+    def _put_composite_alarm(self, request: AwsRequest) -> AwsResponse:
+        params = self._params(request)
+        AlarmRule(params.get("AlarmRule", ""))  # refuses a rule it cannot read before the backend keeps it
+        response = request.send_on()
+        if response.status == 200:
+            self._configure(request.region, params, "CompositeAlarm")
+        return response
+
+    @staticmethod
+    def _refuse_unsupported(params: dict) -> None:
+        if params.get("ThresholdMetricId") or params.get("ComparisonOperator") in ANOMALY_COMPARISONS or any(
+                "ANOMALY_DETECTION_BAND" in item.get("Expression", "") for item in params.get("Metrics") or []):
+            raise AlarmError("InvalidParameterValue", "Anomaly detection is not supported by dealab: alarm on a static threshold instead")
+        if params.get("ComparisonOperator") not in COMPARISONS:
+            raise AlarmError("InvalidParameterValue", f"ComparisonOperator {params.get('ComparisonOperator')} is not supported")
+        stats = [params.get("ExtendedStatistic") or params.get("Statistic")] if not params.get("Metrics") else \
+            [item["MetricStat"]["Stat"] for item in params["Metrics"] if "MetricStat" in item]
+        for stat in stats:
+            if not stat or not is_supported_statistic(stat):
+                raise AlarmError("InvalidParameterValue", f"The statistic {stat} is not supported by dealab's alarms: use SampleCount, Sum, Average, Minimum, Maximum or pNN")
+        for item in params.get("Metrics") or []:
+            if "Expression" in item:
+                MetricMath(item["Expression"])
+
+    def _configure(self, region: str, params: dict, kind: str) -> None:
+        name = params["AlarmName"]
+        key = self._key(region, name)
+        now = labtime.unix_time()
+        with self._lock:
+            old = self._records.get(key)
+            record = {"kind": kind, "region": region, "name": name, "arn": self._arn(region, name), "params": params,
+                      "actions_enabled": params.get("ActionsEnabled", True), "configured": now}
+            if old:  # AWS: an update leaves the state unchanged
+                record.update({field: old[field] for field in STATE_FIELDS})
+            else:
+                record.update({"StateValue": "INSUFFICIENT_DATA", "StateReason": "Unchecked: Initial alarm creation",
+                               "StateReasonData": None, "StateUpdatedTimestamp": now, "StateTransitionedTimestamp": now})
+            self._records[key] = record
+            self._compile(key, record)
+            self._note_history(record, "ConfigurationUpdate", f'Alarm "{name}" {"updated" if old else "created"}', now,
+                               {"type": "Update" if old else "Create", "version": "1.0"})
+            changes = self._evaluate_keys({key}, now)
+            self._save()
+        self._act(changes)
+
+    def _compile(self, key: str, record: dict) -> None:
+        self._forget_compiled(key)
+        if record["kind"] == "MetricAlarm":
+            alarm = alarm_from_params(record["params"], record["region"], record["arn"])
+            self._metric[key] = alarm
+            for metric in alarm.keys:
+                self._watchers.setdefault(metric, set()).add(key)
+        else:
+            self._rules[key] = AlarmRule(record["params"]["AlarmRule"])
+
+    def _forget_compiled(self, key: str) -> None:
+        alarm = self._metric.pop(key, None)
+        self._rules.pop(key, None)
+        if alarm:
+            for metric in alarm.keys:
+                self._watchers.get(metric, set()).discard(key)
+
+    def _delete_alarms(self, request: AwsRequest) -> AwsResponse:
+        names = self._params(request).get("AlarmNames", [])
+        response = request.send_on()
+        if response.status == 200:
+            with self._lock:
+                for name in names:
+                    key = self._key(request.region, name)
+                    if self._records.pop(key, None):
+                        self._forget_compiled(key)
+                        timers.cancel(self.name, key)
+                self._save()
+        return response
+
+    def _alarm_actions(self, request: AwsRequest) -> AwsResponse:
+        names = self._params(request).get("AlarmNames", [])
+        response = request.send_on()
+        if response.status == 200:
+            with self._lock:
+                for name in names:
+                    record = self._records.get(self._key(request.region, name))
+                    if record:
+                        record["actions_enabled"] = request.operation == "EnableAlarmActions"
+                self._save()
+        return response
+
+    def _anomaly_detection(self, request: AwsRequest) -> AwsResponse:
+        raise AlarmError("InvalidParameterValue", f"{request.operation}: anomaly detection is not supported by dealab: alarm on a static threshold instead")
+
+    # ---- reading alarms ------------------------------------------------------------------------------------
+    def _describe_alarms(self, request: AwsRequest) -> AwsResponse:
+        params = dict(self._params(request))
+        wanted_state = params.pop("StateValue", None)
+        types = params.pop("AlarmTypes", None) or ["MetricAlarm"]
+        body = json.dumps(params).encode()
+        headers = request.headers.copy()
+        headers["Content-Length"] = str(len(body))
+        forwarded = dataclasses.replace(request, body=body, headers=headers)
+        response = forwarded.send_on()
+        if response.status != 200:
+            return response
+        answer = json.loads(response.read() or b"{}")
+        with self._lock:
+            for field, kind in (("MetricAlarms", "MetricAlarm"), ("CompositeAlarms", "CompositeAlarm")):
+                alarms = []
+                for alarm in answer.get(field, []):
+                    record = self._records.get(self._key(request.region, alarm["AlarmName"]))
+                    if record:
+                        alarm.update({k: record[k] for k in STATE_FIELDS if record[k] is not None})
+                        alarm["ActionsEnabled"] = record["actions_enabled"]
+                    if (wanted_state is None or alarm.get("StateValue") == wanted_state) and (kind in types or request.operation == "DescribeAlarmsForMetric"):
+                        alarms.append(alarm)
+                if field in answer:
+                    answer[field] = alarms
+        return AwsResponse(200, [("Content-Type", "application/x-amz-json-1.0")], json.dumps(answer).encode())
+
+    def _describe_alarm_history(self, request: AwsRequest) -> AwsResponse:
+        params = self._params(request)
+        types = params.get("AlarmTypes") or ["MetricAlarm"]
+        start, end = params.get("StartDate"), params.get("EndDate")
+        with self._lock:
+            items = [item for item in self._history
+                     if item["region"] == request.region
+                     and (not params.get("AlarmName") or item["AlarmName"] == params["AlarmName"])
+                     and (params.get("AlarmName") or item["AlarmType"] in types)
+                     and (not params.get("HistoryItemType") or item["HistoryItemType"] == params["HistoryItemType"])
+                     and (start is None or item["Timestamp"] >= float(start)) and (end is None or item["Timestamp"] <= float(end))]
+        items.sort(key=lambda item: item["Timestamp"], reverse=params.get("ScanBy", "TimestampDescending") == "TimestampDescending")
+        offset = int(params.get("NextToken") or 0)
+        limit = int(params.get("MaxRecords") or 100)
+        page = [{k: v for k, v in item.items() if k != "region"} for item in items[offset:offset + limit]]
+        answer = {"AlarmHistoryItems": page}
+        if offset + limit < len(items):
+            answer["NextToken"] = str(offset + limit)
+        return AwsResponse(200, [("Content-Type", "application/x-amz-json-1.0")], json.dumps(answer).encode())
+
+    # ---- state ---------------------------------------------------------------------------------------------
+    def _set_alarm_state(self, request: AwsRequest) -> AwsResponse:
+        params = self._params(request)
+        response = request.send_on()  # the backend checks the name, the state and that reason data is JSON
+        if response.status != 200:
+            return response
+        now = labtime.unix_time()
+        with self._lock:
+            record = self._records.get(self._key(request.region, params["AlarmName"]))
+            changes = []
+            if record:
+                reason_data = params.get("StateReasonData")
+                change = self._transition(record, params["StateValue"], params["StateReason"], json.loads(reason_data) if reason_data else None, now)
+                changes = [change] if change else []
+                changes += self._evaluate_composites(changes, now)
+                self._save()
+        self._act(changes)
+        return response
+
+    def _timer(self, key: str):
+        def fire(at: datetime.datetime):
+            metrics.flush()  # what engines put before this moment is part of it
+            with self._lock:
+                changes = self._evaluate_keys({key}, _epoch(at))
+                if changes:
+                    self._save()
+            self._act(changes)
+        return fire
+
+    def _evaluate_keys(self, keys: set[str], now: float) -> list[dict]:
+        """Evaluates the alarms named by `keys` at `now`; returns their transitions (and their composites')."""
+        changes = []
+        for key in sorted(keys):
+            record = self._records.get(key)
+            if record is None:
+                continue
+            if record["kind"] == "CompositeAlarm":
+                change = self._evaluate_composite(key, record, now)
+            else:
+                alarm = self._metric[key]
+                verdict = evaluate(alarm, self.series, now, record["StateValue"])
+                change = self._transition(record, verdict.state, verdict.reason, verdict.reason_data, now)
+                if verdict.data_in_range:
+                    timers.schedule(self.name, key, _moment(next_evaluation(alarm, now)), self._timer(key))
+            if change:
+                changes.append(change)
+        return changes + self._evaluate_composites(changes, now)
+
+    def _evaluate_composites(self, changes: list[dict], now: float) -> list[dict]:
+        """Composite alarms whose rule names an alarm that just changed, evaluated again (and theirs, in turn)."""
+        changed = {(c["record"]["region"], c["record"]["name"]) for c in changes} | {(c["record"]["region"], c["record"]["arn"]) for c in changes}
+        if not changed:
+            return []
+        affected = {key for key, rule in self._rules.items()
+                    if any((self._records[key]["region"], alarm) in changed for alarm in rule.alarms)}
+        return self._evaluate_keys(affected, now) if affected else []
+
+    def _evaluate_composite(self, key: str, record: dict, now: float) -> dict | None:
+        rule = self._rules[key]
+        region = record["region"]
+
+        def state_of(alarm: str) -> str:
+            name = alarm.rsplit(":alarm:", 1)[-1]
+            child = self._records.get(self._key(region, name))
+            return child["StateValue"] if child else "INSUFFICIENT_DATA"
+
+        state = "ALARM" if rule.holds(state_of) else "OK"
+        if state == record["StateValue"]:
+            return None
+        triggering = [self._records[self._key(region, a.rsplit(":alarm:", 1)[-1])] for a in rule.alarms
+                      if self._key(region, a.rsplit(":alarm:", 1)[-1]) in self._records]
+        moment = _moment(now).strftime("%A %d %B, %Y %H:%M:%S")
+        reason = "; ".join(f"{child['arn']} transitioned to {child['StateValue']} at {moment}" for child in triggering) or f"The rule {rule.text} is {'true' if state == 'ALARM' else 'false'}"
+        data = {"triggeringAlarms": [{"arn": child["arn"], "state": {"value": child["StateValue"],
+                                      "timestamp": _iso_stamp(child["StateUpdatedTimestamp"])}} for child in triggering]}
+        return self._transition(record, state, reason, data, now)
+
+    def _transition(self, record: dict, state: str, reason: str, reason_data: dict | None, now: float) -> dict | None:
+        old = record["StateValue"]
+        if state == old:
+            return None
+        previous = {field: record[field] for field in STATE_FIELDS}
+        record.update({"StateValue": state, "StateReason": reason, "StateReasonData": json.dumps(reason_data) if reason_data is not None else None,
+                       "StateUpdatedTimestamp": now, "StateTransitionedTimestamp": now})
+        new_state = {"stateValue": state, "stateReason": reason}
+        if reason_data is not None:
+            new_state["stateReasonData"] = reason_data
+        self._note_history(record, "StateUpdate", f"Alarm updated from {old} to {state}", now,
+                           {"version": "1.0", "oldState": {"stateValue": old, "stateReason": previous["StateReason"]}, "newState": new_state})
+        return {"record": record, "previous": previous}
+
+    def _note_history(self, record: dict, item_type: str, summary: str, now: float, data: dict) -> None:
+        item = {"region": record["region"], "AlarmName": record["name"], "AlarmType": record["kind"], "Timestamp": now,
+                "HistoryItemType": item_type, "HistorySummary": summary, "HistoryData": json.dumps(data)}
+        self._history.append(item)
+        self._history_file.append([item])
+
+    # ---- actions -------------------------------------------------------------------------------------------
+    def _act(self, changes: list[dict]) -> None:
+        for change in changes:
+            record = change["record"]
+            outcomes = actions.send(record, change["previous"], ACCOUNT, lambda service: self._client(service, record["region"]))
+            if outcomes:
+                with self._lock:
+                    for summary, data in outcomes:
+                        self._note_history(record, "Action", summary, labtime.unix_time(), data)
+
+    # ---- life ----------------------------------------------------------------------------------------------
+    def reset(self) -> None:
+        with self._lock:
+            for key in list(self._records):
+                timers.cancel(self.name, key)
+            self._records, self._metric, self._rules, self._watchers, self._history = {}, {}, {}, {}, []
+            self.series.clear()
+            self._alarms_file.remove()
+            self._history_file.remove()
+            self._points_file.remove()
+
+    def close(self) -> None:
+        timers.cancel_owner(self.name)
+        metrics.detach()
+        self._history_file.close()
+        self._points_file.close()
+
+
+def _iso_stamp(epoch: float) -> str:
+    return _moment(epoch).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
