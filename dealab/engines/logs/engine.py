@@ -437,25 +437,14 @@ class LogsEngine(Engine):
             self._save_queries()
 
     def _execute(self, query: dict) -> tuple[list, dict]:
-        start_ms, end_ms = query["startTime"] * 1000, query["endTime"] * 1000 + 999
         tables = [self._events(group, arn) for group, arn in query["groups"].items()]
         events = pa.concat_tables(tables) if tables else SCHEMA.empty_table()
-        base_filter = f'"timestamp" BETWEEN {start_ms} AND {end_ms}'
-        plan, translator = insights.compile_query(query["queryString"], base_filter, query["limit"])
-        connection = duckdb.connect(config=DUCKDB_CONFIG)
-        with self._lock:
-            self._connections[query["queryId"]] = connection
-        try:
-            connection.register("events", events)
-            rows = connection.execute(plan.sql).fetchall()
-            scanned, scanned_bytes = connection.execute(
-                f"SELECT count(*), coalesce(sum(strlen(message)), 0) FROM events WHERE {base_filter}").fetchone()
-            matched = connection.execute(translator.matched_sql(plan.matched_stage)).fetchone()[0]
-        finally:
-            connection.close()
-        names = plan.display + ([] if plan.aggregated else [insights.PTR_COLUMN])
-        results = [[{"field": name, "value": _result_value(value)} for name, value in zip(names, row) if value is not None] for row in rows]
-        return results, _statistics(matched, scanned, scanned_bytes)
+
+        def started(connection: duckdb.DuckDBPyConnection) -> None:
+            with self._lock:
+                self._connections[query["queryId"]] = connection  # StopQuery interrupts it
+
+        return run_insights(events, query["queryString"], query["startTime"] * 1000, query["endTime"] * 1000 + 999, query["limit"], started)
 
     def _save_queries(self) -> None:
         finished = [key for key, query in self._queries.items() if query["status"] not in RUNNING]
@@ -566,6 +555,27 @@ class LogsEngine(Engine):
 
 
 # ---- helpers ------------------------------------------------------------------------------------------------
+def run_insights(events: pa.Table, query_string: str, start_ms: int, end_ms: int, limit: int = insights.RESULT_LIMIT,
+                 started=lambda connection: None) -> tuple[list, dict]:
+    """Runs a Logs Insights query over `events` (SCHEMA) between two epoch-ms moments, inclusive:
+    GetQueryResults' results and statistics. Raises insights.MalformedQuery."""
+    base_filter = f'"timestamp" BETWEEN {int(start_ms)} AND {int(end_ms)}'
+    plan, translator = insights.compile_query(query_string, base_filter, limit)
+    connection = duckdb.connect(config=DUCKDB_CONFIG)
+    started(connection)
+    try:
+        connection.register("events", events)
+        rows = connection.execute(plan.sql).fetchall()
+        scanned, scanned_bytes = connection.execute(
+            f"SELECT count(*), coalesce(sum(strlen(message)), 0) FROM events WHERE {base_filter}").fetchone()
+        matched = connection.execute(translator.matched_sql(plan.matched_stage)).fetchone()[0]
+    finally:
+        connection.close()
+    names = plan.display + ([] if plan.aggregated else [insights.PTR_COLUMN])
+    results = [[{"field": name, "value": _result_value(value)} for name, value in zip(names, row) if value is not None] for row in rows]
+    return results, _statistics(matched, scanned, scanned_bytes)
+
+
 def _compile(pattern: str):
     try:
         return patterns.compile_pattern(pattern)

@@ -667,7 +667,12 @@ class Translator:
         self.order = [f"{q(alias)} ASC" for _, alias in groups]
 
     def command_sort(self, command: Command) -> None:
-        self.order = [f"{self.expr(expression).text} {'DESC' if descending else 'ASC'} NULLS LAST" for expression, descending in command.items]
+        self.order = []
+        for expression, descending in command.items:
+            value, direction = self.expr(expression), "DESC" if descending else "ASC"
+            if value.type == "str":  # text read from messages sorts as numbers where it is one, as Insights does
+                self.order.append(f"{coerce(value, 'num')} {direction} NULLS LAST")
+            self.order.append(f"{value.text} {direction} NULLS LAST")
 
     def command_limit(self, command: Command) -> None:
         self.limit = min(self.limit, command.count)
