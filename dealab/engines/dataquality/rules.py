@@ -321,7 +321,8 @@ def _frequencies(rule: Rule, datasets: Datasets, columns: list[str]) -> dict[str
         f"WITH counted AS (SELECT count(*) AS n FROM {view} WHERE {filters} GROUP BY {', '.join(quoted)}), "
         f"total AS (SELECT count(*) AS rows FROM {view}{' WHERE ' + where if where else ''}) "
         "SELECT (SELECT rows FROM total), count(*) FILTER (WHERE n = 1), count(*), "
-        "sum(-(n / (SELECT rows FROM total)) * ln(n / (SELECT rows FROM total))) FROM counted").fetchone()
+        "sum(-(CAST(n AS DOUBLE) / (SELECT rows FROM total)) * ln(CAST(n AS DOUBLE) / (SELECT rows FROM total))) "
+        "FROM counted").fetchone()  # CAST: the Athena setup makes integer division integral, as Trino does
     rows, unique, distinct, entropy = row
     return {"rows": rows, "unique": unique, "distinct": distinct, "entropy": entropy or 0.0}
 
@@ -573,7 +574,7 @@ def _all_statistics(rule, got, datasets):
     stats = _frequencies(rule, datasets, [name])
     column = datasets.column(name)
     numeric = _is_numeric(datasets, name)
-    items = [f"count({column}) / greatest(count(*), 1)"]
+    items = [f"CAST(count({column}) AS DOUBLE) / greatest(count(*), 1)"]
     items += [f"avg({column})", f"sum({column})", f"stddev_pop({column})", f"min({column})", f"max({column})"] if numeric else []
     values = datasets.connection.execute(f"SELECT {', '.join(items)} FROM {datasets.view(PRIMARY)}").fetchone()
     metrics = {f"Column.{name}.Completeness": values[0], f"Column.{name}.DistinctValuesCount": stats["distinct"],
