@@ -11,7 +11,9 @@ from dealab.wire.engine import Engine, EngineContext
 
 # Gateway order: an engine earlier in the list sees a request before the ones after it.
 ENGINE_CLASSES = (
-    "dealab.engines.faults:FaultsEngine",  # first: a fault must strike before any engine acts
+    # first: it acts on nothing, and sees the answer the caller gets from all the others (a fault, a denial)
+    "dealab.engines.cloudtrail:CloudTrailEngine",
+    "dealab.engines.faults:FaultsEngine",  # first to act: a fault must strike before any engine acts
     "dealab.engines.validation:ValidationEngine",  # refuses what AWS refuses before any engine acts on it
     "dealab.engines.s3access:S3AccessEngine",
     "dealab.engines.s3notify:S3NotifyEngine",  # before clock: sees the answer of a RestoreObject the clock engine gives
