@@ -12,7 +12,7 @@ from collections import OrderedDict
 
 from typing import TYPE_CHECKING
 
-from dealab.wire import labtime
+from dealab.wire import labtime, metrics, serviceevents
 from dealab.wire.engine import ANY_OPERATION, Engine, EngineContext
 from dealab.engines.athena.store import STACK_STOPPED_REASON, Store
 from dealab.wire.messages import AwsRequest, AwsResponse
@@ -362,7 +362,7 @@ class AthenaEngine(Engine):
             if execution is None or execution["Status"]["State"] in FINAL_STATES:
                 return
             status, statistics = execution["Status"], execution["Statistics"]
-            status["State"] = state
+            previous_state, status["State"] = status["State"], state
             now = labtime.unix_time()
             if started is not None:
                 statistics["QueryQueueTimeInMillis"] = int((started - status["SubmissionDateTime"]) * 1000)
@@ -387,6 +387,7 @@ class AthenaEngine(Engine):
                 execution["_ColumnInfo"] = outcome.column_infos
                 execution["_UpdateCount"] = outcome.update_count
             self.store.put("execution", execution_id, execution)
+            _announce(execution, previous_state, self.context.region)
             if result is not None:
                 self._keep_rows(execution_id, _result_rows(result, execution.get("_Tabular", True)))
             if state in FINAL_STATES:
@@ -598,3 +599,22 @@ def _bind_parameters(query: str, parameters: list[str]) -> str:
     if next(values, None) is not None:
         raise InvalidRequest("ExecutionParameters has more values than the query has placeholders (?)")
     return "".join(parts)
+
+
+def _announce(execution: dict, previous_state: str, region: str) -> None:
+    """AWS's "Athena Query State Change" event, and at the end the query's AWS/Athena metrics (per WorkGroup, and
+    per QueryState, QueryType and WorkGroup as AWS publishes them)."""
+    state, work_group = execution["Status"]["State"], execution.get("WorkGroup", "primary")
+    if state != previous_state:
+        serviceevents.publish("aws.athena", "Athena Query State Change", {
+            "currentState": state, "previousState": previous_state, "queryExecutionId": execution["QueryExecutionId"],
+            "sequenceNumber": str({"QUEUED": 1, "RUNNING": 2}.get(state, 3)),
+            "statementType": execution.get("StatementType", "DML"), "versionId": "0", "workgroupName": work_group}, region=region)
+    if state not in FINAL_STATES:
+        return
+    statistics = execution["Statistics"]
+    query_type = "DDL" if execution.get("StatementType") == "DDL" else "DML"
+    for dimensions in ({"WorkGroup": work_group}, {"QueryState": state, "QueryType": query_type, "WorkGroup": work_group}):
+        metrics.put("AWS/Athena", "ProcessedBytes", dimensions, statistics.get("DataScannedInBytes", 0), "Bytes", region=region)
+        metrics.put("AWS/Athena", "TotalExecutionTime", dimensions, statistics.get("TotalExecutionTimeInMillis", 0), "Milliseconds", region=region)
+        metrics.put("AWS/Athena", "EngineExecutionTime", dimensions, statistics.get("EngineExecutionTimeInMillis", 0), "Milliseconds", region=region)

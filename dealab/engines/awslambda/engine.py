@@ -21,6 +21,7 @@ import queue
 import re
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from dealab.config import TEST_ACCESS_KEY, TEST_SECRET_KEY
 from dealab.engines.awslambda.asynchronous import AsyncInvocations, Attempt, qualified_arn
 from dealab.engines.awslambda.code import CodeError, CodeStore
 from dealab.engines.awslambda.workers import FunctionSpec, Outcome, WorkerPool
+from dealab.wire import metrics
 from dealab.wire.engine import ANY_OPERATION, Engine, EngineContext
 from dealab.wire.messages import AwsRequest, AwsResponse
 from dealab.wire.store import JsonFile
@@ -268,14 +270,17 @@ class LambdaEngine(Engine):
         with self._lock:
             running = self._in_flight.get(name, 0)
             if target.reserved_concurrency is not None and running >= target.reserved_concurrency:
+                metrics.put("AWS/Lambda", "Throttles", {"FunctionName": name}, 1)
                 raise LambdaError("TooManyRequestsException", "Rate Exceeded.", 429,
                                   {"Reason": "ReservedFunctionConcurrentInvocationLimitExceeded", "retryAfterSeconds": "1"})
             self._in_flight[name] = running + 1
         try:
             worker = self.pool.acquire(target.spec, target.environment, target.sys_path)
             if worker is None:
+                metrics.put("AWS/Lambda", "Throttles", {"FunctionName": name}, 1)
                 raise LambdaError("TooManyRequestsException", f"Rate Exceeded. (this stack runs at most {MAX_WORKERS} Lambda workers at once: DEALAB_LAMBDA_MAX_WORKERS)",
                                   429, {"Reason": "ConcurrentInvocationLimitExceeded", "retryAfterSeconds": "1"})
+            started = time.monotonic()
             try:
                 init_error = None if worker.ready else worker.initialize(target.runtime_warning)
                 if init_error is not None:
@@ -289,6 +294,9 @@ class LambdaEngine(Engine):
                 worker.flush_logs(outcome.log)
             finally:
                 self.pool.release(worker)
+            for metric, value, unit in (("Invocations", 1, "Count"), ("Errors", int(bool(outcome.function_error)), "Count"),
+                                        ("Duration", (time.monotonic() - started) * 1000, "Milliseconds"), ("ConcurrentExecutions", running + 1, "Count")):
+                metrics.put("AWS/Lambda", metric, {"FunctionName": name}, value, unit)
             return outcome
         finally:
             with self._lock:

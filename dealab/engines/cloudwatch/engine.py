@@ -7,8 +7,9 @@ boundaries where missing data could change them (`evaluation.py`), and a transit
 SNS Publish with AWS's alarm message, Lambda Invoke (Event) with AWS's alarm event, and always a "CloudWatch
 Alarm State Change" event to the default EventBridge bus.
 
-It also attaches the floor's metrics buffer (`dealab.wire.metrics`) so the other engines' metrics reach the
-backend, and flushes it before any read of metrics and any evaluation on the lab clock.
+It also attaches the floor's senders: the metrics buffer (`dealab.wire.metrics`), so the other engines' metrics
+reach the backend (flushed before any read of metrics and any evaluation on the lab clock), and the service
+events queue (`dealab.wire.serviceevents`), so their state-change events reach EventBridge.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dealab.engines.cloudwatch import actions
 from dealab.engines.cloudwatch.evaluation import ANOMALY_COMPARISONS, COMPARISONS, MetricAlarm, alarm_from_params, evaluate, next_evaluation
 from dealab.engines.cloudwatch.expressions import AlarmRule, ExpressionError, MetricMath
 from dealab.engines.cloudwatch.series import Series, is_supported_statistic, metric_key, points_of_datum
-from dealab.wire import labtime, metrics
+from dealab.wire import labtime, metrics, serviceevents
 from dealab.wire.engine import Engine, EngineContext
 from dealab.wire.messages import AwsRequest, AwsResponse
 from dealab.wire.store import JsonFile, JsonLines
@@ -94,6 +95,7 @@ class CloudWatchEngine(Engine):
         for key in self._metric:
             timers.schedule(self.name, key, labtime.live_now(), self._timer(key))
         metrics.attach(self._send_metrics, context.region)
+        serviceevents.attach(lambda region, entry: self._client("events", region, engine="service-events").put_events(Entries=[entry]), context.region)
 
     # ---- helpers -------------------------------------------------------------------------------------------
     def _client(self, service: str, region: str, engine: str | None = None):
@@ -424,6 +426,7 @@ class CloudWatchEngine(Engine):
     def close(self) -> None:
         timers.cancel_owner(self.name)
         metrics.detach()
+        serviceevents.detach()
         self._history_file.close()
         self._points_file.close()
 

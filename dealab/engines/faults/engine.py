@@ -21,6 +21,7 @@ import threading
 from botocore import xform_name
 from botocore.exceptions import ClientError
 
+from dealab.wire import metrics
 from dealab.wire.engine import ANY_OPERATION, ENGINE_HEADER, Engine, EngineContext
 from dealab.engines.faults import errors
 from dealab.engines.faults.rules import Rule, RuleError, parse
@@ -64,6 +65,7 @@ class FaultsEngine(Engine):
             return self._partial_batch(request, rule, batch)
         with self._lock:
             fails = rule.draw()
+        _count_throttles(request, rule, int(fails))
         return errors.error_response(rule.error, request.service) if fails else request.send_on()
 
     def _rule_for(self, request: AwsRequest) -> Rule | None:
@@ -80,6 +82,7 @@ class FaultsEngine(Engine):
             failing = {index for index in range(len(entries)) if rule.draw()}
         if not failing:
             return request.send_on()
+        _count_throttles(request, rule, len(failing))
         survivors = [entry for index, entry in enumerate(entries) if index not in failing]
         if survivors:
             body = json.dumps({**request.json, batch.entries: survivors}).encode()
@@ -207,6 +210,22 @@ class FaultsEngine(Engine):
 
     def reset(self) -> None:
         self.clear([])
+
+
+# An injected throttle counts where AWS counts a real one: (service, operation) → (namespace, metric, dimensions).
+THROTTLE_METRICS = {
+    ("kinesis", "PutRecord"): ("AWS/Kinesis", "WriteProvisionedThroughputExceeded", lambda p: {"StreamName": _stream_name(p)}),
+    ("kinesis", "PutRecords"): ("AWS/Kinesis", "WriteProvisionedThroughputExceeded", lambda p: {"StreamName": _stream_name(p)}),
+    **{("dynamodb", operation): ("AWS/DynamoDB", "ThrottledRequests", lambda p, operation=operation: {"TableName": p.get("TableName", ""), "Operation": operation})
+       for operation in ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchWriteItem", "BatchGetItem")},
+}
+
+
+def _count_throttles(request: AwsRequest, rule: Rule, refused: int) -> None:
+    metric = THROTTLE_METRICS.get((request.service, request.operation))
+    if refused and metric and rule.error == "throttling":
+        namespace, name, dimensions = metric
+        metrics.put(namespace, name, dimensions(request.json), refused, region=request.region)
 
 
 def _stream_name(parameters: dict) -> str:

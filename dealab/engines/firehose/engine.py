@@ -32,7 +32,7 @@ from botocore.exceptions import ClientError
 from dealab.wire.engine import Engine, EngineContext
 from dealab.engines.firehose import prefixes
 from dealab.engines.firehose.buffers import Buffer
-from dealab.wire import labtime
+from dealab.wire import labtime, metrics
 from dealab.wire.messages import AwsRequest, AwsResponse
 from dealab.wire.store import JsonFile, UnsafeName, child_path
 
@@ -202,8 +202,12 @@ class FirehoseEngine(Engine):
             self._client("s3").put_object(Bucket=delivery.bucket, Key=key, Body=body)
         except ClientError as error:
             log.warning("firehose %s: delivery to s3://%s failed (%s); retrying", delivery.name, delivery.bucket, error)
+            metrics.put("AWS/Firehose", "DeliveryToS3.Success", {"DeliveryStreamName": delivery.name}, 0)
             return
         buffer.drop_first(taken)
+        for metric, value, unit in (("DeliveryToS3.Success", 1, "Count"), ("DeliveryToS3.Records", taken, "Count"), ("DeliveryToS3.Bytes", size, "Bytes"),
+                                    ("DeliveryToS3.DataFreshness", (self._now() - oldest).total_seconds(), "Seconds")):
+            metrics.put("AWS/Firehose", metric, {"DeliveryStreamName": delivery.name}, value, unit)
 
     def flush_due(self) -> None:
         """Delivers every buffer whose oldest record has waited its stream's buffering interval."""

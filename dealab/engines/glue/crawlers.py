@@ -30,6 +30,7 @@ from dealab.engines.glue import inference
 from dealab.engines.glue.classifiers import Classifiers
 from dealab.engines.glue.jobs import GlueError
 from dealab.engines.glue.schedules import Cron, CronError, lab_now
+from dealab.wire import serviceevents
 from dealab.wire.store import JsonFile
 
 log = logging.getLogger("dealab.glue.crawlers")
@@ -179,6 +180,8 @@ class Crawls:
             entry["StartedAt"] = lab_now().timestamp()
             entry["StartTime"] = lab_now().timestamp()
             self._save()
+            serviceevents.publish("aws.glue", "Glue Crawler State Change", {"accountId": ACCOUNT_ID, "crawlerName": name, "startTime": _event_time(lab_now()),
+                                                                          "state": "Started", "message": "Crawler Started"})
             thread = threading.Thread(target=self._crawl, args=(crawler, reason), name=f"crawler-{name}", daemon=True)
             self._threads[name] = thread
         thread.start()
@@ -338,6 +341,13 @@ class Crawls:
                 entry["CrawledFolders"] = sorted(set(entry.get("CrawledFolders", [])) | run.folders_seen)
             entry["State"] = "READY"
             self._save()
+            if status in ("SUCCEEDED", "FAILED"):
+                serviceevents.publish("aws.glue", "Glue Crawler State Change", {
+                    "tablesCreated": str(run.tables_created), "warningMessage": "N/A", "partitionsUpdated": "0", "tablesUpdated": str(run.tables_updated),
+                    "message": "Crawler Succeeded" if status == "SUCCEEDED" else "Crawler Failed", "partitionsDeleted": str(run.partitions_deleted),
+                    "accountId": ACCOUNT_ID, "runningTime (sec)": str(int(elapsed)), "tablesDeleted": str(run.tables_deleted), "crawlerName": name,
+                    "completionDate": _event_time(lab_now()), "state": status.capitalize(), "partitionsCreated": str(run.partitions_added),
+                    **({"errorMessage": error_message} if error_message else {})})
             self.on_finish(name, {**entry["LastCrawl"], "CompletedOn": lab_now().timestamp()})
 
     def _crawled_folders(self, name: str) -> set[str]:
@@ -638,3 +648,10 @@ class CrawlRun:
                                              PartitionsToDelete=[{"Values": values} for values in vanished[start:start + PARTITIONS_PER_DELETE]])
         self.partitions_deleted += len(vanished)
         self.log(f"Table {dataset.name}: deleted {len(vanished)} partitions whose folders are gone ({shown})")
+
+
+ACCOUNT_ID = "123456789012"
+
+
+def _event_time(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

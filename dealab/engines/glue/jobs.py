@@ -23,7 +23,7 @@ from pathlib import Path
 from dealab.config import TEST_ACCESS_KEY, TEST_SECRET_KEY
 from dealab.engines.glue import job_arguments, pyshell
 from dealab.engines.glue.worker_process import SparkWorker, WorkerGone
-from dealab.wire import labtime
+from dealab.wire import labtime, metrics, serviceevents
 from dealab.wire.store import JsonFile
 
 # runs are dated on the lab clock, as everything the backend records is
@@ -462,6 +462,7 @@ class JobRuns:
             run["ErrorMessage"] = error_message
         if persist:
             self._save()
+            _announce(run)
             self.on_finish(dict(run))
 
 
@@ -483,3 +484,21 @@ def _bookmark_entry(job_name: str, entry: dict) -> dict:
         "RunId": entry.get("RunId", ""),
         "JobBookmark": json.dumps(entry["Objects"]),
     }
+
+
+# How AWS's "Glue Job State Change" event words each final state: (severity, message when the run has none)
+STATE_EVENTS = {"SUCCEEDED": ("INFO", "Job run succeeded"), "FAILED": ("ERROR", "Job run failed"),
+                "TIMEOUT": ("WARN", "Job run timed out"), "STOPPED": ("INFO", "Job run stopped")}
+
+
+def _announce(run: dict) -> None:
+    """The finished run's "Glue Job State Change" event, and its job metrics in the Glue namespace. A dealab run
+    is one task: numCompletedTasks / numFailedTasks are 1 or 0 (AWS counts Spark tasks), elapsedTime its ms."""
+    state = run["JobRunState"]
+    severity, message = STATE_EVENTS.get(state, ("INFO", f"Job run {state.lower()}"))
+    serviceevents.publish("aws.glue", "Glue Job State Change", {"jobName": run["JobName"], "severity": severity, "state": state,
+                                                                "jobRunId": run["Id"], "message": run.get("ErrorMessage") or message})
+    dimensions = {"JobName": run["JobName"], "JobRunId": "ALL", "Type": "count"}
+    metrics.put("Glue", "glue.driver.aggregate.numCompletedTasks", dimensions, int(state == "SUCCEEDED"))
+    metrics.put("Glue", "glue.driver.aggregate.numFailedTasks", dimensions, int(state in ("FAILED", "TIMEOUT")))
+    metrics.put("Glue", "glue.driver.aggregate.elapsedTime", {**dimensions, "Type": "gauge"}, run.get("ExecutionTime", 0) * 1000, "Milliseconds")

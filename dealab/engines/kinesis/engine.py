@@ -20,7 +20,7 @@ import json
 
 from dealab.wire.engine import Engine
 from dealab.engines.kinesis import iterators
-from dealab.wire import labtime
+from dealab.wire import labtime, metrics
 from dealab.wire.messages import AwsRequest, AwsResponse
 
 MAX_RECORD_BYTES = 1024 * 1024
@@ -116,6 +116,9 @@ class KinesisEngine(Engine):
         answer = json.loads(response.read())
         for record in answer.get("Records", []):
             record["SequenceNumber"] = aws_sequence(record["SequenceNumber"])
+        newest = max((float(record["ApproximateArrivalTimestamp"]) for record in answer.get("Records", [])), default=None)
+        metrics.put("AWS/Kinesis", "GetRecords.IteratorAgeMilliseconds", {"StreamName": _iterator_stream(request.json, backend_iterator)},
+                    0 if newest is None else max(0.0, (labtime.unix_time() - newest) * 1000), "Milliseconds", region=request.region)
         if answer.get("NextShardIterator"):
             answer["NextShardIterator"] = iterators.wrap(answer["NextShardIterator"], now)
         return AwsResponse.json(answer)
@@ -131,13 +134,18 @@ class KinesisEngine(Engine):
                 f"1 validation error detected: Value at 'data' failed to satisfy constraint: "
                 f"Member must have length less than or equal to {MAX_RECORD_BYTES}",
             )
-        return self._shown(request, lambda answer: answer.update(SequenceNumber=aws_sequence(answer["SequenceNumber"])))
+        response = self._shown(request, lambda answer: answer.update(SequenceNumber=aws_sequence(answer["SequenceNumber"])))
+        if response.status == 200:
+            _count_incoming(request, [size])
+        return response
 
     def _PutRecords(self, request: AwsRequest) -> AwsResponse:
         def show(answer: dict) -> None:
             for entry in answer.get("Records", []):
                 if "SequenceNumber" in entry:  # failed entries carry an error code instead
                     entry["SequenceNumber"] = aws_sequence(entry["SequenceNumber"])
+            _count_incoming(request, [len(base64.b64decode(sent.get("Data", ""))) for sent, entry in
+                                      zip(request.json.get("Records", []), answer.get("Records", [])) if "SequenceNumber" in entry])
         return self._shown(request, show)
 
     def _ListShards(self, request: AwsRequest) -> AwsResponse:
@@ -155,3 +163,21 @@ class KinesisEngine(Engine):
         answer = json.loads(response.read())
         show(answer)
         return AwsResponse.json(answer)
+
+
+def _count_incoming(request: AwsRequest, sizes: list[int]) -> None:
+    """AWS/Kinesis IncomingRecords and IncomingBytes of the records the stream accepted."""
+    dimensions = {"StreamName": request.json.get("StreamName") or request.json.get("StreamARN", "").rpartition("/")[2]}
+    metrics.put("AWS/Kinesis", "IncomingRecords", dimensions, len(sizes), region=request.region)
+    metrics.put("AWS/Kinesis", "IncomingBytes", dimensions, sum(sizes), "Bytes", region=request.region)
+
+
+def _iterator_stream(parameters: dict, backend_iterator: str) -> str:
+    """The stream a GetRecords reads: named by StreamARN when the caller gave it, else by the embedded backend's
+    iterator (base64 of "stream:shard:sequence")."""
+    if parameters.get("StreamARN"):
+        return parameters["StreamARN"].rpartition("/")[2]
+    try:
+        return base64.b64decode(backend_iterator).decode().split(":", 1)[0]
+    except (binascii.Error, ValueError):
+        return ""

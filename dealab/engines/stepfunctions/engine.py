@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 
 from dealab.engines.stepfunctions import definition as asl
 from dealab.engines.stepfunctions import interpreter
-from dealab.wire import labtime
+from dealab.wire import labtime, metrics, serviceevents
 from dealab.wire.engine import Engine, EngineContext, Handler
 from dealab.wire.messages import AwsRequest, AwsResponse
 from dealab.wire.store import JsonFile
@@ -246,6 +246,7 @@ class StepFunctionsEngine(Engine):
             run = Run(record)
             self.runs[run.arn] = run
         self._save(run)
+        _announce(record)
         self._launch(run, start_at=None, state_input=None)
         # started by a schedule firing on a clock move: the move goes on once this ends or sleeps on a lab timer
         timers.note_started(lambda: run.ended.is_set() or bool(run.sleeping))
@@ -461,6 +462,7 @@ class StepFunctionsEngine(Engine):
                 elif isinstance(state, ProgramStopped):
                     record.update(status="ABORTED")
                 record["stopDate"] = labtime.unix_time()
+                _announce(record)
             record.pop("wait", None)
             run.ended.set()
             self._save(run)
@@ -572,3 +574,24 @@ def _page(items: list, field: str, body: dict) -> dict:
     if start + size < len(items):
         page["nextToken"] = str(start + size)
     return page
+
+
+# AWS/States metric of each status an execution reaches
+STATUS_METRICS = {"RUNNING": "ExecutionsStarted", "SUCCEEDED": "ExecutionsSucceeded", "FAILED": "ExecutionsFailed",
+                  "TIMED_OUT": "ExecutionsTimedOut", "ABORTED": "ExecutionsAborted"}
+
+
+def _announce(record: dict) -> None:
+    """A STANDARD execution's "Step Functions Execution Status Change" event and AWS/States metrics."""
+    if record["type"] == "EXPRESS":
+        return  # AWS sends no status events for Express workflows
+    status, machine = record["status"], record["stateMachineArn"]
+    stop = record.get("stopDate")
+    serviceevents.publish("aws.states", "Step Functions Execution Status Change", {
+        "executionArn": record["executionArn"], "stateMachineArn": machine, "name": record["name"], "status": status,
+        "startDate": int(record["startDate"] * 1000), "stopDate": int(stop * 1000) if stop else None, "input": record["input"],
+        "output": record.get("output"), "inputDetails": {"included": True}, "outputDetails": {"included": True} if stop else None,
+        "error": record.get("error"), "cause": record.get("cause")}, resources=[record["executionArn"]])
+    metrics.put("AWS/States", STATUS_METRICS[status], {"StateMachineArn": machine}, 1)
+    if stop:
+        metrics.put("AWS/States", "ExecutionTime", {"StateMachineArn": machine}, (stop - record["startDate"]) * 1000, "Milliseconds")

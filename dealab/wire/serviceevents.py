@@ -1,0 +1,78 @@
+"""Service events: how an engine tells EventBridge what AWS's own service would ("Glue Job State Change",
+"Athena Query State Change", ...), without waiting on EventBridge or calling it under its own locks.
+
+`serviceevents.publish("aws.glue", "Glue Job State Change", detail, resources)` queues the event, stamped with lab
+time; one background thread puts queued events on the default bus (PutEvents through the gateway, so rules,
+targets and retries are the events engine's). A rule's target may call back into the engine that published
+(a state machine started by an Athena event starts a query), which is why the call never runs on the
+publisher's thread. Until a sender is attached (the CloudWatch engine attaches one at start), nothing is kept.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import queue
+import threading
+from collections.abc import Callable
+
+from dealab.wire import labtime
+
+log = logging.getLogger("dealab.serviceevents")
+
+Send = Callable[[str, dict], None]  # (region, PutEvents entry)
+
+_queue: queue.Queue = queue.Queue()
+_sender: Send | None = None
+_default_region = "us-east-1"
+_thread: threading.Thread | None = None
+
+
+def publish(source: str, detail_type: str, detail: dict, resources: list[str] | None = None,
+            at: datetime.datetime | None = None, region: str | None = None) -> None:
+    if _sender is None:
+        return
+    _queue.put((region or _default_region, {"Source": source, "DetailType": detail_type, "Detail": json.dumps(detail),
+                                            "Resources": resources or [], "Time": at or labtime.now()}))
+
+
+def drain() -> None:
+    """Puts every queued event now, on the calling thread (tests and clock moves that must see them)."""
+    while True:
+        try:
+            region, entry = _queue.get_nowait()
+        except queue.Empty:
+            return
+        _send(region, entry)
+
+
+def attach(send: Send, default_region: str) -> None:
+    global _sender, _default_region, _thread
+    _sender, _default_region = send, default_region
+    if _thread is None:
+        _thread = threading.Thread(target=_send_forever, name="service-events", daemon=True)
+        _thread.start()
+
+
+def detach() -> None:
+    global _sender
+    _sender = None
+    while not _queue.empty():  # what was queued for a closed stack is dropped
+        _queue.get_nowait()
+
+
+def _send(region: str, entry: dict) -> None:
+    sender = _sender
+    if sender is None:
+        return
+    try:
+        sender(region, entry)
+    except Exception:  # an event is never worth an engine's failure
+        log.exception("PutEvents of %s %s failed", entry["Source"], entry["DetailType"])
+
+
+def _send_forever() -> None:
+    while True:
+        region, entry = _queue.get()
+        _send(region, entry)
