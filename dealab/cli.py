@@ -45,6 +45,7 @@ COMMAND_GROUPS = {
     "clock": "dealab.commands.clock",
     "storage": "dealab.commands.storage",
     "faults": "dealab.commands.faults",
+    "logs": "dealab.commands.logs",
 }
 
 

@@ -378,13 +378,22 @@ class LogsEngine(Engine):
         return max(policy["horizon"], live) or None
 
     def _read_events(self, request: AwsRequest) -> AwsResponse:
+        """GetLogEvents / FilterLogEvents without the events retention removed; FilterLogEvents' pattern is
+        matched here, with the whole syntax (the backend knows terms only)."""
+        pattern = request.json.get("filterPattern") if request.operation == "FilterLogEvents" else None
+        matcher = _compile(pattern) if pattern else None
+        if matcher is not None:
+            body = {key: value for key, value in request.json.items() if key != "filterPattern"}
+            request.body = json.dumps(body).encode()
+            request.__dict__.pop("json", None)  # the parsed body is cached: it must be read again
         response = request.send_on()
         group = _group_name(request.json.get("logGroupName") or request.json.get("logGroupIdentifier") or "")
         horizon = self.horizon(group)
-        if response.status != 200 or horizon is None:
+        if response.status != 200 or (horizon is None and matcher is None):
             return response
         answer = json.loads(response.read())
-        answer["events"] = [event for event in answer.get("events", []) if event["timestamp"] >= horizon]
+        answer["events"] = [event for event in answer.get("events", []) if event["timestamp"] >= (horizon or 0)
+                            and (matcher is None or matcher.match(event["message"]) is not None)]
         return AwsResponse.json(answer)
 
     def _events(self, group: str, arn: str, stream_prefix: str = "") -> pa.Table:
