@@ -393,11 +393,18 @@ def _delivered_by_the_events_engine(original):
     return lambda *args, **kwargs: None
 
 
+def _access_logs_by_the_cloudtrail_engine(original):
+    """moto writes a made-up server access log object per request into the target bucket; the cloudtrail
+    engine writes S3's documented format on the lab clock instead."""
+    return lambda *args, **kwargs: None
+
+
 _SFN = "moto.stepfunctions.parser"
 # moto module → [(the attribute it reads, possibly Class.method; the replacement made from the original)].
 # Applied when the module is imported (moto imports a service on its first request), or at once if it is loaded.
 MODULE_PATCHES: dict[str, list[tuple[str, object]]] = {
-    "moto.s3.models": [("os", _with_urandom("s3.upload_id")), ("notifications", _s3_deliveries_left_to_engines)],
+    "moto.s3.models": [("os", _with_urandom("s3.upload_id")), ("notifications", _s3_deliveries_left_to_engines),
+                       ("S3Backend.log_incoming_request", _access_logs_by_the_cloudtrail_engine)],
     "moto.awslambda.models": [("LambdaBackend.create_event_source_mapping", _mappings_left_to_engines)],
     "moto.s3.notifications": [("_send_event_bridge_message", _delivered_by_the_events_engine)],
     "moto.kms.models": [

@@ -76,7 +76,9 @@ def log_line(request: AwsRequest, response: AwsResponse, bucket: str, key: str, 
     signature = "SigV4" if authorization.startswith("AWS4") or "X-Amz-Signature" in request.query else "SigV2" if authorization or signed_in_query else "-"
     auth_type = "AuthHeader" if authorization else "QueryString" if signed_in_query else "-"
     body = response.body if isinstance(response.body, bytes) else b""
-    size = request.headers.get("Content-Length") if request.method in ("PUT", "POST") else response.header("Content-Length")
+    # the object's size: what a write sent (without aws-chunked framing), or what a read answered
+    size = (request.headers.get("X-Amz-Decoded-Content-Length") or str(len(request.body)) if request.method in ("PUT", "POST")
+            else response.header("Content-Length"))
     target = request.path + (f"?{request.query_string}" if request.query_string else "")
     fields = [
         OWNER_CANONICAL_ID, bucket, at.strftime("[%d/%b/%Y:%H:%M:%S +0000]"), request.source_ip, requester,

@@ -41,6 +41,8 @@ MAX_ENTRIES = 10
 STARTUP_RETRY_SECONDS = 0.5
 # Scheduler's RetryPolicy defaults equal EventBridge's; a FLEXIBLE window fires at its start, one legal moment of it.
 SCHEDULER_GROUP = "default"
+CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
+ALL_CLOUDTRAIL_MANAGEMENT_EVENTS = "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"
 REQUIRED_TEST_EVENT_FIELDS = ("id", "account", "source", "time", "region", "detail-type")
 
 
@@ -72,6 +74,18 @@ def _event_time(value) -> datetime.datetime:
         except ValueError:
             pass
     return labtime.live_now()
+
+
+def _rule_takes(rule: dict, event: dict) -> bool:
+    """Whether the rule's State lets the event reach its pattern: CloudTrail's read-only management events reach
+    only rules set to ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS, which take every other event as ENABLED does."""
+    state = rule.get("State")
+    if state == ALL_CLOUDTRAIL_MANAGEMENT_EVENTS:
+        return True
+    detail = event.get("detail") or {}
+    read_only_management = (event.get("detail-type") == CLOUDTRAIL_DETAIL_TYPE and detail.get("readOnly") is True
+                            and detail.get("managementEvent") is not False)
+    return state == "ENABLED" and not read_only_management
 
 
 class EventsEngine(Engine):
@@ -285,7 +299,7 @@ class EventsEngine(Engine):
             if only_rule is not None:
                 if rule["Name"] != only_rule:
                     continue
-            elif rule.get("State") != "ENABLED" or not rule.get("EventPattern") or not patterns.matches(rule["EventPattern"], event):
+            elif not _rule_takes(rule, event) or not rule.get("EventPattern") or not patterns.matches(rule["EventPattern"], event):
                 continue
             for target in rule["Targets"]:
                 self.deliveries.send(self._rule_delivery(rule, target, event), at)
