@@ -32,6 +32,7 @@ from dealab.engines.dataquality.dqdl import parse
 from dealab.engines.dataquality.rules import PRIMARY, Datasets, evaluate, row_outcomes_sql
 
 DEFAULT_CONTEXT = "default_context"
+OUTCOME_LISTS = ("DataQualityRulesPass", "DataQualityRulesFail", "DataQualityRulesSkip")
 RULE_OUTCOMES_SCHEMA = T.StructType([
     T.StructField("Rule", T.StringType()), T.StructField("Outcome", T.StringType()),
     T.StructField("FailureReason", T.StringType()), T.StructField("EvaluatedMetrics", T.MapType(T.StringType(), T.DoubleType())),
@@ -70,7 +71,7 @@ class EvaluateDataQuality:
                 datasets = Datasets(connection, {PRIMARY: "SELECT * FROM __dq_frame"}, _lab_now())
                 evaluation = evaluate(parsed, datasets)
                 want_rows = str((additional_options or {}).get("rowLevelOutcomes.enabled", "true")).lower() != "false"
-                rows = connection.execute(row_outcomes_sql(evaluation, datasets.view(PRIMARY))).arrow() if want_rows else None
+                rows = connection.execute(row_outcomes_sql(evaluation, datasets.view(PRIMARY))).to_arrow_table() if want_rows else None
             finally:
                 connection.close()
         self._publish(evaluation, options)
@@ -79,7 +80,11 @@ class EvaluateDataQuality:
             RULE_OUTCOMES_SCHEMA)
         frames = {"ruleOutcomes": DynamicFrame.fromDF(outcomes, frame.glue_ctx, "ruleOutcomes")}
         if rows is not None:
-            frames["rowLevelOutcomes"] = DynamicFrame.fromDF(spark.createDataFrame(rows.to_pandas()), frame.glue_ctx, "rowLevelOutcomes")
+            # the frame's own columns keep their Spark types; the outcome columns are AWS's (three string arrays, a string)
+            schema = T.StructType(dataframe.schema.fields + [T.StructField(name, T.ArrayType(T.StringType())) for name in OUTCOME_LISTS]
+                                  + [T.StructField("DataQualityEvaluationResult", T.StringType())])
+            outcome_rows = [tuple(row.values()) for row in rows.to_pylist()]
+            frames["rowLevelOutcomes"] = DynamicFrame.fromDF(spark.createDataFrame(outcome_rows, schema), frame.glue_ctx, "rowLevelOutcomes")
         return DynamicFrameCollection(frames, frame.glue_ctx)
 
     @staticmethod
