@@ -347,3 +347,126 @@ def test_s3_server_access_logs(clean_stack):
     assert fields[12] == "7" and fields[19] == "SigV4" and fields[21] == "AuthHeader"
     missing = next(line for line in lines if "missing.html" in line)
     assert " REST.GET.OBJECT missing.html " in missing and " 404 NoSuchKey " in missing
+
+
+# "Querying AWS CloudTrail logs" (Athena user guide): the table, and its partition-projection variant
+CLOUDTRAIL_COLUMNS = """
+eventversion STRING,
+useridentity STRUCT<
+               type:STRING,
+               principalid:STRING,
+               arn:STRING,
+               accountid:STRING,
+               invokedby:STRING,
+               accesskeyid:STRING,
+               username:STRING,
+               onbehalfof: STRUCT<
+                    userid: STRING,
+                    identitystorearn: STRING>,
+  sessioncontext:STRUCT<
+    attributes:STRUCT<
+               mfaauthenticated:STRING,
+               creationdate:STRING>,
+    sessionissuer:STRUCT<
+               type:STRING,
+               principalid:STRING,
+               arn:STRING,
+               accountid:STRING,
+               username:STRING>,
+    ec2roledelivery:string,
+    webidfederationdata: STRUCT<
+               federatedprovider: STRING,
+               attributes: map<string,string>>
+  >
+>,
+eventtime STRING,
+eventsource STRING,
+eventname STRING,
+awsregion STRING,
+sourceipaddress STRING,
+useragent STRING,
+errorcode STRING,
+errormessage STRING,
+requestparameters STRING,
+responseelements STRING,
+additionaleventdata STRING,
+requestid STRING,
+eventid STRING,
+resources ARRAY<STRUCT<
+               arn:STRING,
+               accountid:STRING,
+               type:STRING>>,
+eventtype STRING,
+apiversion STRING,
+readonly STRING,
+recipientaccountid STRING,
+serviceeventdetails STRING,
+sharedeventid STRING,
+vpcendpointid STRING,
+vpcendpointaccountid STRING,
+eventcategory STRING,
+addendum STRUCT<
+  reason:STRING,
+  updatedfields:STRING,
+  originalrequestid:STRING,
+  originaleventid:STRING>,
+sessioncredentialfromconsole STRING,
+edgedevicedetails STRING,
+tlsdetails STRUCT<
+  tlsversion:STRING,
+  ciphersuite:STRING,
+  clientprovidedhostheader:STRING>
+"""
+
+
+def test_athena_answers_who_deleted_the_object_and_when(clean_stack):
+    from tests.test_athena import Athena
+
+    s3, cloudtrail = make_trail(clean_stack, name="athena-audit", bucket="ct-athena-trail")
+    cloudtrail.put_event_selectors(TrailName="athena-audit", AdvancedEventSelectors=[
+        {"Name": "management", "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}]},
+        {"Name": "s3 writes", "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Data"]},
+                                                 {"Field": "resources.type", "Equals": ["AWS::S3::Object"]},
+                                                 {"Field": "readOnly", "Equals": ["false"]}]}])
+    s3.create_bucket(Bucket="ct-athena-data")
+    s3.put_object(Bucket="ct-athena-data", Key="reports/q1.csv", Body=b"a,b\n")
+    s3.delete_object(Bucket="ct-athena-data", Key="reports/q1.csv")
+    advance(clean_stack, "10m")
+    s3.create_bucket(Bucket="ct-athena-results")
+    client(clean_stack, "glue").create_database(DatabaseInput={"Name": "audit"})
+    athena = Athena(clean_stack, "s3://ct-athena-results/out/")
+    athena.run(f"""CREATE EXTERNAL TABLE cloudtrail_logs ({CLOUDTRAIL_COLUMNS})
+COMMENT 'CloudTrail table for ct-athena-trail bucket'
+ROW FORMAT SERDE 'org.apache.hive.hcatalog.data.JsonSerDe'
+STORED AS INPUTFORMAT 'com.amazon.emr.cloudtrail.CloudTrailInputFormat'
+OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'
+LOCATION 's3://ct-athena-trail/AWSLogs/{ACCOUNT}/CloudTrail/'
+TBLPROPERTIES ('classification'='cloudtrail')""", "audit")
+    who = """SELECT useridentity.arn, useridentity.type, eventtime, json_extract_scalar(requestparameters, '$.key') AS object_key
+FROM {table} WHERE eventname = 'DeleteObject' AND json_extract_scalar(requestparameters, '$.bucketName') = 'ct-athena-data'{extra}"""
+    rows = athena.rows(athena.run(who.format(table="cloudtrail_logs", extra=""), "audit"))
+    assert rows[0] == ["arn", "type", "eventtime", "object_key"]
+    assert len(rows) == 2 and rows[1][:2] == [f"arn:aws:iam::{ACCOUNT}:root", "Root"] and rows[1][3] == "reports/q1.csv"
+    deleted_at = rows[1][2]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", deleted_at)
+    counted = athena.rows(athena.run("SELECT eventcategory, readonly, count(*) FROM cloudtrail_logs "
+                                     "WHERE eventsource = 's3.amazonaws.com' GROUP BY 1, 2 ORDER BY 1, 2", "audit"))
+    assert ["Data", "false", "2"] in counted  # PutObject and DeleteObject
+    # the partition-projection variant: a date range up to NOW (the lab clock)
+    athena.run(f"""CREATE EXTERNAL TABLE cloudtrail_projected ({CLOUDTRAIL_COLUMNS})
+PARTITIONED BY (`timestamp` string)
+ROW FORMAT SERDE 'org.apache.hive.hcatalog.data.JsonSerDe'
+STORED AS INPUTFORMAT 'com.amazon.emr.cloudtrail.CloudTrailInputFormat'
+OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'
+LOCATION 's3://ct-athena-trail/AWSLogs/{ACCOUNT}/CloudTrail/us-east-1'
+TBLPROPERTIES (
+  'projection.enabled'='true',
+  'projection.timestamp.format'='yyyy/MM/dd',
+  'projection.timestamp.interval'='1',
+  'projection.timestamp.interval.unit'='DAYS',
+  'projection.timestamp.range'='2024/01/01,NOW',
+  'projection.timestamp.type'='date',
+  'storage.location.template'='s3://ct-athena-trail/AWSLogs/{ACCOUNT}/CloudTrail/us-east-1/${{timestamp}}')""", "audit")
+    day = deleted_at[:10].replace("-", "/")
+    rows = athena.rows(athena.run(who.format(table="cloudtrail_projected", extra=f" AND \"timestamp\" = '{day}'"), "audit"))
+    assert [row[3] for row in rows[1:]] == ["reports/q1.csv"] and rows[1][2] == deleted_at

@@ -34,6 +34,7 @@ INFORMATION_SCHEMA_TABLES = {
 
 # How each storage format is recognised from Glue's SerDe / input format / classification (first match wins).
 FORMAT_MARKERS = (
+    ("cloudtrail", ("cloudtrailinputformat",)),  # before json: its SerDe is hcatalog's JsonSerDe
     ("parquet", ("parquet",)),
     ("orc", ("orc",)),
     ("avro", ("avro",)),
@@ -196,6 +197,8 @@ def _read_call(table: Table, files: list[tuple[str, int]], hive: bool, union_by_
         return f"read_json({listing}, format = 'newline_delimited', columns = {columns}, ignore_errors = {str(ignore).lower()})", False
     if fmt in ("csv", "opencsv"):
         return _csv_call(table, listing, fmt), True
+    if fmt == "cloudtrail":
+        return _cloudtrail_call(table, listing), False
     raise ValueError(f"HIVE_UNSUPPORTED_FORMAT: dealab cannot read {fmt.upper()} data (table {table.database}.{table.name})")
 
 
@@ -226,6 +229,41 @@ def _csv_call(table: Table, listing: str, fmt: str) -> str:
         f"nullstr = {_sql_string(null)}" if null else "allow_quoted_nulls = false",
     ]
     return f"read_csv({listing}, {', '.join(options)})"
+
+
+def _lowered_keys(json_value: str) -> str:
+    """A JSON object as a map from its keys in lower case: Hive's JsonSerDe matches field names ignoring case."""
+    return (f"map_from_entries(list_transform(map_entries(TRY_CAST({json_value} AS MAP(VARCHAR, JSON))), "
+            "__entry -> {'key': lower(__entry.key), 'value': __entry.value}))")
+
+
+def _json_as(json_value: str, kind: sqlglot.exp.DataType, depth: int = 0) -> str:
+    """A JSON value as the Hive type the table declares: a string column takes an object's JSON text (as
+    requestparameters does), a struct its fields by lower-cased name, an array each element."""
+    Type = sqlglot.exp.DataType.Type
+    if kind.this == Type.STRUCT:
+        fields = _lowered_keys(json_value)
+        members = ", ".join(f"{_ident(field.name)} := {_json_as(f'{fields}[{_sql_string(field.name.lower())}]', field.args['kind'], depth + 1)}"
+                            for field in kind.expressions)
+        return f"CASE WHEN json_type({json_value}) = 'OBJECT' THEN struct_pack({members}) END"
+    if kind.this == Type.ARRAY:
+        element = f"__element{depth}"
+        return f"list_transform(TRY_CAST({json_value} AS JSON[]), {element} -> {_json_as(element, kind.expressions[0], depth + 1)})"
+    if kind.this == Type.MAP:
+        return f"TRY_CAST({json_value} AS {kind.sql('duckdb')})"
+    text = f"json_extract_string({json_value}, '$')"
+    return text if kind.this in (Type.TEXT, Type.VARCHAR) else f"TRY_CAST({text} AS {kind.sql('duckdb')})"
+
+
+def _cloudtrail_call(table: Table, listing: str) -> str:
+    """CloudTrailInputFormat: each file (gzipped) is one {"Records": [...]} document, each record a row whose
+    fields the columns name in lower case."""
+    fields = "__fields"
+    items = ", ".join(f"{_json_as(f'{fields}[{_sql_string(name.lower())}]', sqlglot.exp.DataType.build(kind, dialect='hive'))} AS {_ident(name)}"
+                      for name, kind in table.columns)
+    records = f"SELECT unnest(Records) AS __record, * FROM read_json({listing}, columns = {{'Records': 'JSON[]'}}, format = 'auto')"
+    return (f"(SELECT {items}, * EXCLUDE ({fields}) FROM "
+            f"(SELECT {_lowered_keys('__record')} AS {fields}, * EXCLUDE (__record, Records) FROM ({records})))")
 
 
 def _hive_style(table: Table, partitions: list[PartitionFiles]) -> bool:

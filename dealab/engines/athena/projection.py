@@ -10,6 +10,7 @@ import re
 from dealab.engines.athena.catalog import PartitionFiles, Table, folder
 from dealab.engines.athena.errors import QueryError
 from dealab.engines.athena.translate import joda_to_strftime
+from dealab.wire import labtime
 
 MAX_PROJECTED_PARTITIONS = 1_000_000
 _RELATIVE_DATE = re.compile(r"^NOW\s*(?:([+-])\s*(\d+)\s*(YEARS?|MONTHS?|WEEKS?|DAYS?|HOURS?|MINUTES?|SECONDS?))?$", re.I)
@@ -62,7 +63,7 @@ def _date_bound(text: str, pattern: str, now: datetime.datetime) -> datetime.dat
 def _date_values(column: str, properties: dict) -> list[str]:
     pattern = joda_to_strftime(properties.get(f"projection.{column}.format", "yyyy-MM-dd"))
     low, _, high = properties.get(f"projection.{column}.range", "").partition(",")
-    now = datetime.datetime.now()
+    now = labtime.now()  # NOW in a range is the lab clock's now, as every other "now" of the stack
     start, end = _date_bound(low, pattern, now), _date_bound(high, pattern, now)
     step = int(properties.get(f"projection.{column}.interval", "1"))
     unit = _unit(properties.get(f"projection.{column}.interval.unit", "DAYS" if "%d" in pattern else "HOURS"))
