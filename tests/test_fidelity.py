@@ -288,3 +288,12 @@ def test_bucket_creation_date_is_moto_time_and_survives_a_restart(tmp_path):
         assert client(settings, "s3").list_buckets()["Buckets"][0]["CreationDate"] == created
     finally:
         control.down(settings)
+
+
+def test_metadata_names_with_underscores_are_signed_and_kept(clean_stack):
+    """S3 keeps user metadata names as written; WSGI folds '_' into '-', so the stack keeps the original spelling
+    (a signature covers it) as moto's own request handler does."""
+    s3 = client(clean_stack, "s3")
+    s3.create_bucket(Bucket="meta-names")
+    s3.put_object(Bucket="meta-names", Key="k", Body=b"x", Metadata={"row_count": "3", "source-system": "erp"})
+    assert s3.head_object(Bucket="meta-names", Key="k")["Metadata"] == {"row_count": "3", "source-system": "erp"}

@@ -7,6 +7,7 @@ import os
 import time
 from collections.abc import Callable
 
+from moto.core.request import PRESERVED_HEADER_NAMES_ENVIRON_KEY, should_preserve_original_header_name
 from werkzeug.datastructures import Headers
 from werkzeug.wsgi import get_input_stream
 
@@ -66,7 +67,11 @@ class Gateway:
         return [response.body] if isinstance(response.body, bytes) else response.body
 
     def _request(self, environ: dict) -> AwsRequest:
-        headers = Headers([(key[5:].replace("_", "-").title(), value) for key, value in environ.items() if key.startswith("HTTP_")])
+        # WSGI cannot tell x-amz-meta-row_count from x-amz-meta-row-count; moto's request handler (and the loopback)
+        # keep the original spelling of metadata names, which a signature covers and S3 stores
+        preserved = environ.get(PRESERVED_HEADER_NAMES_ENVIRON_KEY) or {}
+        headers = Headers([(preserved.get(key) or key[5:].replace("_", "-").title(), value)
+                           for key, value in environ.items() if key.startswith("HTTP_")])
         if environ.get("CONTENT_TYPE"):
             headers["Content-Type"] = environ["CONTENT_TYPE"]
         request = AwsRequest(
@@ -134,11 +139,15 @@ def _environ_for(request: AwsRequest, original: dict) -> dict:
     """A WSGI environ describing `request` as an engine may have changed it, on top of the original's server keys."""
     environ = {key: value for key, value in original.items() if not key.startswith("HTTP_") and key not in _REQUEST_FIELDS_IN_ENVIRON}
     environ.update(REQUEST_METHOD=request.method, PATH_INFO=request.path, QUERY_STRING=request.query_string)
+    preserved = environ[PRESERVED_HEADER_NAMES_ENVIRON_KEY] = {}
     for key, value in request.headers.items():
         if key.lower() == "content-type":
             environ["CONTENT_TYPE"] = value
         elif key.lower() != "content-length":
-            environ["HTTP_" + key.upper().replace("-", "_")] = value
+            environ_key = "HTTP_" + key.upper().replace("-", "_")
+            environ[environ_key] = value
+            if should_preserve_original_header_name(key):
+                preserved[environ_key] = key
     environ["CONTENT_LENGTH"] = str(len(request.body))
     return environ
 
