@@ -51,6 +51,8 @@ class EventCache:
         """Events the backend accepted in one PutLogEvents whose answer carried `token`."""
         with self._lock:
             held = self._streams.get(group, {}).get(stream)
+            if held is None and token == 1:  # the stream's first write: nothing before it to read from the backend
+                held = self._streams.setdefault(group, {})[stream] = StreamEvents(0)
             if held is None or held.token != token - 1:
                 if held is not None:
                     held.token = -1  # out of step: read again from the backend when next needed
