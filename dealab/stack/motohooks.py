@@ -393,6 +393,12 @@ def _delivered_by_the_events_engine(original):
     return lambda *args, **kwargs: None
 
 
+def _metrics_by_the_engines(original):
+    """moto puts AWS/Kinesis IncomingBytes/IncomingRecords straight into its CloudWatch backend, unseen by alarms;
+    the kinesis engine publishes them (stamped in lab time) through the gateway instead, so they count once."""
+    return lambda *args, **kwargs: None
+
+
 def _access_logs_by_the_cloudtrail_engine(original):
     """moto writes a made-up server access log object per request into the target bucket; the cloudtrail
     engine writes S3's documented format on the lab clock instead."""
@@ -407,6 +413,7 @@ MODULE_PATCHES: dict[str, list[tuple[str, object]]] = {
                        ("S3Backend.log_incoming_request", _access_logs_by_the_cloudtrail_engine)],
     "moto.awslambda.models": [("LambdaBackend.create_event_source_mapping", _mappings_left_to_engines)],
     "moto.s3.notifications": [("_send_event_bridge_message", _delivered_by_the_events_engine)],
+    "moto.kinesis.models": [("KinesisBackend._send_stream_metrics", _metrics_by_the_engines)],
     "moto.kms.models": [
         ("generate_master_key", _taped("kms.key_material", _encode_bytes, _decode_bytes)),
         ("generate_private_key", _taped("kms.private_key", _encode_kms_private_key, _decode_kms_private_key)),

@@ -171,7 +171,10 @@ class CloudWatchEngine(Engine):
     def _put_composite_alarm(self, request: AwsRequest) -> AwsResponse:
         params = self._params(request)
         AlarmRule(params.get("AlarmRule", ""))  # refuses a rule it cannot read before the backend keeps it
-        response = request.send_on()
+        # moto 5.2.5 keeps composite alarms through its PutMetricAlarm (which reads AlarmRule) and has no PutCompositeAlarm
+        headers = request.headers.copy()
+        headers["X-Amz-Target"] = headers.get("X-Amz-Target", "").replace("PutCompositeAlarm", "PutMetricAlarm")
+        response = dataclasses.replace(request, headers=headers).send_on()
         if response.status == 200:
             self._configure(request.region, params, "CompositeAlarm")
         return response
@@ -271,18 +274,21 @@ class CloudWatchEngine(Engine):
         if response.status != 200:
             return response
         answer = json.loads(response.read() or b"{}")
+        sorted_out: dict[str, list] = {"MetricAlarms": [], "CompositeAlarms": []}
         with self._lock:
-            for field, kind in (("MetricAlarms", "MetricAlarm"), ("CompositeAlarms", "CompositeAlarm")):
-                alarms = []
-                for alarm in answer.get(field, []):
-                    record = self._records.get(self._key(request.region, alarm["AlarmName"]))
-                    if record:
-                        alarm.update({k: record[k] for k in STATE_FIELDS if record[k] is not None})
-                        alarm["ActionsEnabled"] = record["actions_enabled"]
-                    if (wanted_state is None or alarm.get("StateValue") == wanted_state) and (kind in types or request.operation == "DescribeAlarmsForMetric"):
-                        alarms.append(alarm)
-                if field in answer:
-                    answer[field] = alarms
+            # moto returns composite alarms among the metric alarms: the engine's record says which is which
+            for alarm in answer.get("MetricAlarms", []) + answer.get("CompositeAlarms", []):
+                record = self._records.get(self._key(request.region, alarm["AlarmName"]))
+                kind = record["kind"] if record else ("CompositeAlarm" if alarm.get("AlarmRule") else "MetricAlarm")
+                if record:
+                    alarm.update({k: record[k] for k in STATE_FIELDS if record[k] is not None})
+                    alarm["ActionsEnabled"] = record["actions_enabled"]
+                if kind == "CompositeAlarm":
+                    alarm = {k: v for k, v in alarm.items() if k not in ("Dimensions", "Metrics")}
+                    alarm["AlarmRule"] = record["params"]["AlarmRule"] if record else alarm.get("AlarmRule")
+                if (wanted_state is None or alarm.get("StateValue") == wanted_state) and (kind in types or request.operation == "DescribeAlarmsForMetric"):
+                    sorted_out["CompositeAlarms" if kind == "CompositeAlarm" else "MetricAlarms"].append(alarm)
+        answer.update(sorted_out) if request.operation == "DescribeAlarms" else answer.update(MetricAlarms=sorted_out["MetricAlarms"])
         return AwsResponse(200, [("Content-Type", "application/x-amz-json-1.0")], json.dumps(answer).encode())
 
     def _describe_alarm_history(self, request: AwsRequest) -> AwsResponse:
