@@ -23,8 +23,9 @@ MUTANTS = {
     "conditional check failure counted as a failure": ({"L09-05"}, {LOADER: [(
         '            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":\n'
         '                continue  # an earlier delivery loaded it: done\n', "")]}),
-    "no redrive policy": ({"L09-06", "L09-07", "L09-10"}, {DEPLOY: [(',\n                             RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})', "")]}),
-    "validator queues every line that parses": ({"L09-04"}, {VALIDATOR: [("            reason = problem_of(record)\n", "            reason = None\n")]}),
+    "no redrive policy": ({"L09-06", "L09-10"}, {DEPLOY: [(',\n                             RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})', "")]}),
+    # a record without its fields crashes the loader's whole batch: the valid records beside it are dead-lettered
+    "validator queues every line that parses": ({"L09-03", "L09-04", "L09-07"}, {VALIDATOR: [("            reason = problem_of(record)\n", "            reason = None\n")]}),
     "no subscription to the topic": ({"L09-08", "L09-09"}, {DEPLOY: [("sns.subscribe(TopicArn=topic_arn, Protocol=\"sqs\", Endpoint=ops_arn)\n", "")]}),
     "no on-failure destination": ({"L09-09"}, {DEPLOY: [(',\n                                           DestinationConfig={"OnFailure": {"Destination": topic_arn}}', "")]}),
     "visibility timeout equal to the loader's timeout": ({"L09-10"}, {DEPLOY: [("VisibilityTimeout=str(6 * LOADER_TIMEOUT)", "VisibilityTimeout=str(LOADER_TIMEOUT)")]}),
@@ -43,6 +44,10 @@ VARIANTS = {
         ('        record = json.loads(message["body"])\n', '        record = json.loads(message["body"], parse_float=Decimal)\n'),
         ('            dynamodb.put_item(TableName=TABLE, Item=item, ConditionExpression="attribute_not_exists(record_id)")',
          '            table.put_item(Item={**record}, ConditionExpression="attribute_not_exists(record_id)")'),
+        # the resource's serializer refuses an out-of-range Decimal itself, before any call
+        ("        except ClientError as error:\n", "        except (ClientError, ArithmeticError) as error:\n"),
+        ('            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":',
+         '            if getattr(error, "response", {}).get("Error", {}).get("Code") == "ConditionalCheckFailedException":'),
     ]},
 }
 
