@@ -100,6 +100,11 @@ def _delete_sns_topic(settings: Settings, name: str) -> None:
     client(settings, "sns").delete_topic(TopicArn=f"arn:aws:sns:{settings.region}:{account}:{name}")
 
 
+def _delete_state_machine(settings: Settings, name: str) -> None:
+    account = client(settings, "sts").get_caller_identity()["Account"]
+    client(settings, "stepfunctions").delete_state_machine(stateMachineArn=f"arn:aws:states:{settings.region}:{account}:stateMachine:{name}")
+
+
 def _delete_iam_role(settings: Settings, name: str) -> None:
     """IAM refuses to delete a role that still has policies (DeleteConflict): its inline and attached ones go first."""
     iam = client(settings, "iam")
@@ -127,11 +132,12 @@ DELETERS: dict[str, Callable[[Settings, str], None]] = {
     "iam_roles": _delete_iam_role,
     "lambda_functions": _delete_lambda_function,
     "event_rules": _delete_event_rule,
+    "state_machines": _delete_state_machine,
 }
 
 NOT_FOUND_CODES = frozenset({
     "NoSuchBucket", "NotFoundException", "EntityNotFoundException", "ResourceNotFoundException",
-    "InvalidRequestException", "AWS.SimpleQueueService.NonExistentQueue", "NoSuchEntity", "NotFound",
+    "InvalidRequestException", "AWS.SimpleQueueService.NonExistentQueue", "NoSuchEntity", "NotFound", "StateMachineDoesNotExist",
 })
 
 
