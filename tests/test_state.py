@@ -338,3 +338,48 @@ def test_snapshot_on_demand_rotates_the_journal_and_is_loaded_after_kill_9(priva
     shard = kinesis.list_shards(StreamName="volume")["Shards"][0]["ShardId"]
     iterator = kinesis.get_shard_iterator(StreamName="volume", ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
     assert len(kinesis.get_records(ShardIterator=iterator, Limit=10_000)["Records"]) == 10_000
+
+
+def test_a_stop_snapshots_the_pipeline_services_and_the_next_start_loads_it(private_stack):
+    """Every service the pipeline engines keep in the backend (Lambda, Step Functions, EventBridge, SNS, SQS,
+    event source mappings, CloudWatch, Logs, Glue workflows) goes into the snapshot a stop takes; a service
+    whose models cannot be pickled would send every later start back to a full replay."""
+    import io
+    import zipfile
+
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("app.py", "def handler(event, context):\n    return {'seen': event}\n")
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                      "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]}}]}
+    role = client(private_stack, "iam").create_role(RoleName="pipeline", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    lam, sqs, sns, events, sfn = (client(private_stack, name) for name in ("lambda", "sqs", "sns", "events", "stepfunctions"))
+    lam.create_function(FunctionName="snap-fn", Runtime="python3.12", Role=role, Handler="app.handler",
+                        Code={"ZipFile": archive.getvalue()})
+    lam.publish_version(FunctionName="snap-fn")
+    lam.create_alias(FunctionName="snap-fn", Name="live", FunctionVersion="1")
+    queue = sqs.create_queue(QueueName="snap-q")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    lam.create_event_source_mapping(FunctionName="snap-fn", EventSourceArn=queue_arn, BatchSize=5, Enabled=False)
+    topic = sns.create_topic(Name="snap-topic")["TopicArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    events.put_rule(Name="snap-rule", EventPattern='{"source": ["dealab.test"]}')
+    events.put_targets(Rule="snap-rule", Targets=[{"Id": "q", "Arn": queue_arn}])
+    sfn.create_state_machine(name="snap-machine", roleArn=role,
+                             definition='{"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": true}}}')
+    client(private_stack, "cloudwatch").put_metric_alarm(
+        AlarmName="snap-alarm", Namespace="Dealab/Test", MetricName="Errors", Statistic="Sum", Period=60,
+        EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanOrEqualToThreshold")
+    client(private_stack, "logs").create_log_group(logGroupName="/snap/group")
+    client(private_stack, "glue").create_workflow(Name="snap-flow")
+    answer = lam.invoke(FunctionName="snap-fn", Qualifier="live", Payload=b'{"n": 1}')
+    assert json.loads(answer["Payload"].read()) == {"seen": {"n": 1}}
+
+    control.down(private_stack)
+    control.up(private_stack)
+    report = restore_report(private_stack)
+    assert report["snapshot_seq"] > 0 and report["replayed"] == 0, report
+    assert json.loads(lam.invoke(FunctionName="snap-fn", Qualifier="live", Payload=b'{"n": 2}')["Payload"].read()) == {"seen": {"n": 2}}
+    assert lam.get_alias(FunctionName="snap-fn", Name="live")["FunctionVersion"] == "1"
+    assert [rule["Name"] for rule in events.list_rules()["Rules"]] == ["snap-rule"]
+    assert sfn.list_state_machines()["stateMachines"][0]["name"] == "snap-machine"

@@ -12,6 +12,7 @@ full replay of the journal.
 
 from __future__ import annotations
 
+import collections
 import copyreg
 import hashlib
 import importlib
@@ -23,6 +24,7 @@ import pickle
 import sys
 import tempfile
 import threading
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +68,28 @@ def _new_rlock():
 
 def _new_condition():
     return threading.Condition()
+
+
+# A defaultdict whose factory is a lambda making an empty builtin (moto's `defaultdict(lambda: {})`) cannot be
+# pickled by reference; it comes back with the builtin as its factory, which makes the same empty values.
+EMPTY_BUILTINS = (dict, list, set, int, str)
+
+
+def _reduce_defaultdict(mapping: collections.defaultdict):
+    factory = mapping.default_factory
+    if getattr(factory, "__name__", "") == "<lambda>" and not getattr(factory, "__closure__", None):
+        made = factory()
+        factory = next((kind for kind in EMPTY_BUILTINS if type(made) is kind and made == kind()), factory)
+    return collections.defaultdict, (factory,), None, None, iter(mapping.items())
+
+
+def _weak_value_dictionary(items: dict) -> weakref.WeakValueDictionary:
+    return weakref.WeakValueDictionary(items)
+
+
+def _reduce_weak_value_dictionary(mapping: weakref.WeakValueDictionary):
+    # moto's Lambda storage indexes functions by ARN weakly; the functions themselves travel with their owners
+    return _weak_value_dictionary, (dict(mapping.items()),)
 
 
 def _new_event():
@@ -183,6 +207,8 @@ class _Pickler(pickle.Pickler):
         table[type(threading.RLock())] = lambda _: (_new_rlock, ())
         table[threading.Condition] = lambda _: (_new_condition, ())
         table[threading.Event] = lambda _: (_new_event, ())
+        table[weakref.WeakValueDictionary] = _reduce_weak_value_dictionary
+        table[collections.defaultdict] = _reduce_defaultdict
         private, public = _key_types()
         for kind in private:
             table[kind] = _reduce_private_key
