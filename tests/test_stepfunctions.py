@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 from dealab.stack import control
 from tests.conftest import client
 from tests.gluekit import upload_script
+from tests.test_faults import admin as fault_admin
 from tests.test_lifecycle_engine import advance
 
 ROLE = "arn:aws:iam::123456789012:role/states"
@@ -208,6 +209,29 @@ def test_a_one_day_wait_is_released_by_a_clock_advance(clean_stack):
     done = finished(clean_stack, execution, timeout=10)
     assert done["status"] == "SUCCEEDED"
     assert (done["stopDate"] - done["startDate"]).total_seconds() >= 86400
+
+
+def test_a_scheduled_execution_ends_within_the_clock_move_and_an_injected_fault_meets_its_retry(bucket):
+    shell_job(bucket, "nightly", "print('night done')\n")
+    arn = machine(bucket, "scheduled", {
+        "Run": {"Type": "Task", "Resource": "arn:aws:states:::glue:startJobRun.sync", "Parameters": {"JobName": "nightly"},
+                "Retry": [{"ErrorEquals": ["Glue.ThrottlingException"], "IntervalSeconds": 600, "MaxAttempts": 2}], "Next": "Rest"},
+        "Rest": {"Type": "Wait", "Seconds": 1800, "End": True}})
+    client(bucket, "events").put_rule(Name="nightly", ScheduleExpression="cron(0 2 * * ? *)")
+    client(bucket, "events").put_targets(Rule="nightly", Targets=[{"Id": "machine", "Arn": arn, "RoleArn": ROLE}])
+    # with this seed the rule fails the first StartJobRun it sees and passes the next ones
+    fault_admin(bucket, {"action": "set", "rules": ["glue:StartJobRun rate=0.5 seed=night-2"]})
+    try:
+        advance(bucket, "2d")
+    finally:
+        fault_admin(bucket, {"action": "clear", "targets": []})
+    executions = client(bucket, "stepfunctions").list_executions(stateMachineArn=arn)["executions"]
+    # nothing polled: the move went on from each night only once its execution had ended
+    assert [execution["status"] for execution in executions] == ["SUCCEEDED", "SUCCEEDED"]
+    first = min(executions, key=lambda execution: execution["startDate"])
+    assert (first["startDate"].hour, first["startDate"].minute) == (2, 0)
+    failures = [event["taskFailedEventDetails"]["error"] for event in events(bucket, first["executionArn"]) if event["type"] == "TaskFailed"]
+    assert failures == ["Glue.ThrottlingException"]
 
 
 def test_start_sync_execution_answers_express_machines_only(clean_stack):
