@@ -220,3 +220,19 @@ def test_engines_publish_their_aws_metrics(clean_stack):
     assert statistic_of(clean_stack, "AWS/States", "ExecutionsStarted", {"StateMachineArn": machine}) == 1
     listed = {(m["Namespace"], m["MetricName"]) for m in cloudwatch.list_metrics()["Metrics"]}
     assert ("AWS/Lambda", "Throttles") not in listed  # nothing throttled, nothing published
+
+
+def test_a_two_year_clock_move_costs_what_the_datapoints_cost(clean_stack):
+    cloudwatch = client(clean_stack, "cloudwatch")
+    for n in range(20):
+        put_alarm(cloudwatch, f"long-{n}", EvaluationPeriods=3, DatapointsToAlarm=2)
+    quiet = advance(clean_stack, "730d")["last_move"]["timers_fired"]  # other engines' own (daily) timers
+    for _ in range(3):
+        cloudwatch.put_metric_data(Namespace="Lab", MetricData=[{"MetricName": "failures", "Dimensions": DIMENSIONS, "Value": 9.0}])
+    assert alarm_of(cloudwatch, "long-0")["StateValue"] == "ALARM"
+    moved = advance(clean_stack, "730d")["last_move"]
+    # one lab timer per period boundary while a datapoint is still in some alarm's range (3 + 2 periods), then
+    # nothing: not one evaluation per minute of the 1,051,200 moved
+    assert moved["timers_fired"] - quiet <= 8, (quiet, moved)
+    states = {alarm["StateValue"] for alarm in cloudwatch.describe_alarms(AlarmNamePrefix="long-")["MetricAlarms"]}
+    assert states == {"INSUFFICIENT_DATA"}

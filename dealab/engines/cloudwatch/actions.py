@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import datetime
 import json
-import logging
 from collections.abc import Callable
 
 from dealab.wire import labtime
-
-log = logging.getLogger("dealab.cloudwatch")
 
 REGION_NAMES = {
     "us-east-1": "US East (N. Virginia)", "us-east-2": "US East (Ohio)", "us-west-1": "US West (N. California)",
@@ -21,6 +18,7 @@ REGION_NAMES = {
     "ap-southeast-2": "Asia Pacific (Sydney)", "ap-northeast-1": "Asia Pacific (Tokyo)", "ap-south-1": "Asia Pacific (Mumbai)",
     "ca-central-1": "Canada (Central)", "sa-east-1": "South America (Sao Paulo)",
 }
+PUT_EVENTS_BATCH = 10  # entries PutEvents takes at once
 ACTIONS_FOR_STATE = {"ALARM": "AlarmActions", "OK": "OKActions", "INSUFFICIENT_DATA": "InsufficientDataActions"}
 
 
@@ -119,15 +117,15 @@ def lambda_event(record: dict, previous: dict, account: str) -> dict:
             "time": iso(record["StateUpdatedTimestamp"]), "region": record["region"], "alarmData": alarm_data(record, previous)}
 
 
+def state_change_entry(record: dict, previous: dict) -> dict:
+    """The PutEvents entry of "CloudWatch Alarm State Change", sent for every transition."""
+    return {"Source": "aws.cloudwatch", "DetailType": "CloudWatch Alarm State Change", "Resources": [record["arn"]],
+            "Detail": json.dumps(alarm_data(record, previous)), "Time": labtime.EPOCH + datetime.timedelta(seconds=record["StateUpdatedTimestamp"])}
+
+
 def send(record: dict, previous: dict, account: str, client_for: Callable[[str], object]) -> list[tuple[str, dict]]:
-    """Sends what the transition of `record` calls for; returns the Action history items (summary, data)."""
+    """Sends the alarm's own actions for the transition of `record`; returns the Action history items (summary, data)."""
     outcomes = []
-    try:
-        client_for("events").put_events(Entries=[{
-            "Source": "aws.cloudwatch", "DetailType": "CloudWatch Alarm State Change", "Resources": [record["arn"]],
-            "Detail": json.dumps(alarm_data(record, previous)), "Time": labtime.EPOCH + datetime.timedelta(seconds=record["StateUpdatedTimestamp"])}])
-    except Exception:
-        log.exception("alarm %s: its state change event could not be put", record["name"])
     if not record["actions_enabled"]:
         return outcomes
     for arn in record["params"].get(ACTIONS_FOR_STATE[record["StateValue"]], []):

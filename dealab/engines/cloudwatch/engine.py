@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import gzip
 import json
 import logging
 import threading
@@ -87,13 +88,16 @@ class CloudWatchEngine(Engine):
         self._metric: dict[str, MetricAlarm] = {}
         self._rules: dict[str, AlarmRule] = {}
         self._watchers: dict[tuple, set[str]] = {}  # metric key → alarm keys
+        # alarms are evaluated again at period boundaries; one lab timer per boundary moment evaluates all due there
+        self._due: dict[float, set[str]] = {}  # boundary (epoch) → alarm keys
+        self._next: dict[str, float] = {}  # alarm key → its boundary
         self._history: list[dict] = list(self._history_file.read())
         for key, record in self._records.items():
             self._compile(key, record)
         for line in self._points_file.read():
             self._remember_points(line["region"], line["namespace"], line["data"], line["at"])
-        for key in self._metric:
-            timers.schedule(self.name, key, labtime.live_now(), self._timer(key))
+        for key in self._metric:  # evaluated once the stack is up: what changed while it was down
+            self._schedule(key, labtime.unix_time())
         metrics.attach(self._send_metrics, context.region)
         serviceevents.attach(lambda region, entry: self._client("events", region, engine="service-events").put_events(Entries=[entry]), context.region)
 
@@ -120,6 +124,8 @@ class CloudWatchEngine(Engine):
     def _params(request: AwsRequest) -> dict:
         if "json" not in request.headers.get("Content-Type", ""):
             raise AlarmError("InvalidParameterValue", "dealab's CloudWatch alarms speak the JSON protocol of current AWS SDKs and the AWS CLI")
+        if request.headers.get("Content-Encoding") == "gzip":  # SDKs compress large PutMetricData bodies
+            return json.loads(gzip.decompress(request.body) or b"{}")
         return request.json
 
     def _key(self, region: str, name: str) -> str:
@@ -133,7 +139,7 @@ class CloudWatchEngine(Engine):
 
     # ---- datapoints ----------------------------------------------------------------------------------------
     def _put_metric_data(self, request: AwsRequest) -> AwsResponse:
-        params = request.json
+        params = self._params(request)
         response = request.send_on()
         if response.status != 200 or not params:
             return response
@@ -242,7 +248,7 @@ class CloudWatchEngine(Engine):
                     key = self._key(request.region, name)
                     if self._records.pop(key, None):
                         self._forget_compiled(key)
-                        timers.cancel(self.name, key)
+                        self._due.get(self._next.pop(key, None), set()).discard(key)
                 self._save()
         return response
 
@@ -330,15 +336,27 @@ class CloudWatchEngine(Engine):
         self._act(changes)
         return response
 
-    def _timer(self, key: str):
-        def fire(at: datetime.datetime):
-            metrics.flush()  # what engines put before this moment is part of it
-            with self._lock:
-                changes = self._evaluate_keys({key}, _epoch(at))
-                if changes:
-                    self._save()
-            self._act(changes)
-        return fire
+    def _schedule(self, key: str, boundary: float) -> None:
+        if self._next.get(key) == boundary:
+            return
+        self._due.get(self._next.get(key), set()).discard(key)
+        self._next[key] = boundary
+        if boundary not in self._due:
+            self._due[boundary] = set()
+            timers.schedule(self.name, f"boundary/{boundary}", _moment(boundary), self._boundary_reached)
+        self._due[boundary].add(key)
+
+    def _boundary_reached(self, at: datetime.datetime) -> None:
+        metrics.flush()  # what engines put before this moment is part of it
+        boundary = _epoch(at)
+        with self._lock:
+            keys = self._due.pop(boundary, set())
+            for key in keys:
+                self._next.pop(key, None)
+            changes = self._evaluate_keys(keys, boundary)
+            if changes:
+                self._save()
+        self._act(changes)
 
     def _evaluate_keys(self, keys: set[str], now: float) -> list[dict]:
         """Evaluates the alarms named by `keys` at `now`; returns their transitions (and their composites')."""
@@ -354,7 +372,7 @@ class CloudWatchEngine(Engine):
                 verdict = evaluate(alarm, self.series, now, record["StateValue"])
                 change = self._transition(record, verdict.state, verdict.reason, verdict.reason_data, now)
                 if verdict.data_in_range:
-                    timers.schedule(self.name, key, _moment(next_evaluation(alarm, now)), self._timer(key))
+                    self._schedule(key, next_evaluation(alarm, now))
             if change:
                 changes.append(change)
         return changes + self._evaluate_composites(changes, now)
@@ -410,19 +428,27 @@ class CloudWatchEngine(Engine):
 
     # ---- actions -------------------------------------------------------------------------------------------
     def _act(self, changes: list[dict]) -> None:
+        state_changes: dict[str, list[dict]] = {}
         for change in changes:
             record = change["record"]
+            state_changes.setdefault(record["region"], []).append(actions.state_change_entry(record, change["previous"]))
             outcomes = actions.send(record, change["previous"], ACCOUNT, lambda service: self._client(service, record["region"]))
             if outcomes:
                 with self._lock:
                     for summary, data in outcomes:
                         self._note_history(record, "Action", summary, labtime.unix_time(), data)
+        for region, entries in state_changes.items():
+            for start in range(0, len(entries), actions.PUT_EVENTS_BATCH):
+                try:
+                    self._client("events", region).put_events(Entries=entries[start:start + actions.PUT_EVENTS_BATCH])
+                except Exception:
+                    log.exception("alarm state change events could not be put")
 
     # ---- life ----------------------------------------------------------------------------------------------
     def reset(self) -> None:
         with self._lock:
-            for key in list(self._records):
-                timers.cancel(self.name, key)
+            timers.cancel_owner(self.name)
+            self._due, self._next = {}, {}
             self._records, self._metric, self._rules, self._watchers, self._history = {}, {}, {}, {}, []
             self.series.clear()
             self._alarms_file.remove()
