@@ -110,7 +110,7 @@ def generate(seed: str, out_dir: Path, nights: int = 4, sales_per_night: int = 1
             write_bytes(out_dir / night_folder(night) / name, _csv(rows[index::2]))
             files.append(name)
         curated = cleaned(rows)
-        summary.append({"night": night, "files": files, "raw_rows": len(rows), "curated": curated, "aggregate": aggregate(curated)})
+        summary.append({"night": night, "files": files, "curated": curated, "aggregate": aggregate(curated)})
     return {"nights": summary}
 
 
