@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import gc
 import itertools
+import json
 import re
 from contextlib import contextmanager
 
@@ -41,8 +42,9 @@ def moto_functions(patched: bool):
         motofast.install()
 
 
-def answers(scenario, patched: bool, monkeypatch=None) -> list[tuple]:
-    """Every answer the scenario's calls got: (operation, status, headers, body)."""
+def answers(scenario, patched: bool, monkeypatch=None, written_by_patches: bool = True) -> list[tuple]:
+    """Every answer the scenario's calls got: (operation, status, headers, body). `written_by_patches`: the
+    scenario has calls whose answers the patched serializers write (and they must, none left to moto)."""
     seen = []
     left_to_moto = []
     if patched:  # the answers written by the patches must not have been left to moto's serializers
@@ -76,14 +78,15 @@ def answers(scenario, patched: bool, monkeypatch=None) -> list[tuple]:
             return clients[service]
 
         scenario(client, at)
-    if patched:
+    if patched and written_by_patches:
         written = {name for name, *_ in seen if name in motofast.S3_WRITTEN | motofast.JSON_BUILT}
         assert written and not written & set(left_to_moto)
     return seen
 
 
-def assert_same_answers(scenario, monkeypatch):
-    original, patched = answers(scenario, patched=False), answers(scenario, patched=True, monkeypatch=monkeypatch)
+def assert_same_answers(scenario, monkeypatch, written_by_patches: bool = True):
+    original = answers(scenario, patched=False)
+    patched = answers(scenario, patched=True, monkeypatch=monkeypatch, written_by_patches=written_by_patches)
     assert len(patched) == len(original)
     for before, after in zip(original, patched):
         assert after[:3] == before[:3]
@@ -243,6 +246,58 @@ def test_batch_write_deletes_and_their_stream_records_match(monkeypatch):
 
     patched = assert_same_answers(scenario, monkeypatch)
     assert any(b'"REMOVE"' in body for _, _, _, body in patched)
+
+
+def test_sqs_receives_answer_as_moto_does(monkeypatch):
+    """Receives that hand out messages, find an expired one (moto then ends the receive there), redrive to a
+    dead-letter queue, wait for visibility timeouts, and keep a FIFO group back while it is in flight."""
+
+    def scenario(client, at):
+        sqs = client("sqs")
+
+        def send(url, step, label, **extra):
+            with at(step):
+                sqs.send_message_batch(QueueUrl=url, Entries=[
+                    {"Id": str(n), "MessageBody": f"{label} {n}", "MessageAttributes": {"n": {"DataType": "Number", "StringValue": str(n)}}, **extra}
+                    for n in range(10)])
+
+        def receive(url, step, **options):
+            with at(step):
+                return sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"], MessageAttributeNames=["All"],
+                                           **options).get("Messages", [])
+
+        with at(0):
+            dead = sqs.create_queue(QueueName="fast-dead")["QueueUrl"]
+            dead_arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            url = sqs.create_queue(QueueName="fast", Attributes={
+                "MessageRetentionPeriod": "60", "VisibilityTimeout": "5",
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dead_arn, "maxReceiveCount": "2"})})["QueueUrl"]
+            fifo = sqs.create_queue(QueueName="fast.fifo", Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"})["QueueUrl"]
+        send(url, 3, "early")
+        send(url, 40, "late")
+        receive(url, 42)  # the early ten, visible again at 47
+        receive(url, 48, VisibilityTimeout=1)  # the early ten again: received twice now
+        late = receive(url, 50)  # the early ten go to the dead-letter queue; the late ten come
+        with at(51):
+            sqs.delete_message_batch(QueueUrl=url, Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(late)])
+        receive(dead, 52)
+        send(url, 53, "expiring")
+        receive(url, 120)  # past the retention period: moto's receive stops at the first expired message
+        for group in ("a", "b"):
+            send(fifo, 54, group, MessageGroupId=group)
+        first = receive(fifo, 55)  # group a
+        receive(fifo, 56)  # group b: a is in flight
+        receive(fifo, 57)  # nothing: both are
+        with at(58):
+            sqs.delete_message_batch(QueueUrl=fifo, Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(first)])
+        send(fifo, 59, "a again", MessageGroupId="a")
+        receive(fifo, 60)
+        with at(121):
+            sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
+
+    patched = assert_same_answers(scenario, monkeypatch, written_by_patches=False)
+    received = [json.loads(body).get("Messages", []) for operation, _, _, body in patched if operation == "ReceiveMessage"]
+    assert [len(messages) for messages in received] == [10, 10, 10, 10, 0, 10, 10, 0, 10]
 
 
 def _structures(shape, seen):
