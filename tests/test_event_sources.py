@@ -92,6 +92,26 @@ def test_sqs_mapping_partial_batch_failure_and_dlq(aws_env):
     assert lam.delete_event_source_mapping(UUID=mapping["UUID"])["State"] == "Deleting"
 
 
+def test_sqs_fifo_mapping_keeps_one_group_in_order(aws_env):
+    """A FIFO queue's message group reaches the function in the order sent, one batch after the other, though
+    the mapping polls with two threads (the group stays in flight until its batch is deleted)."""
+    lam, sqs = client(aws_env, "lambda"), client(aws_env, "sqs")
+    observer, _ = _queue(aws_env)
+    source_url, source_arn = _queue(aws_env, f"fifo-{uuid.uuid4().hex[:8]}.fifo", FifoQueue="true", ContentBasedDeduplication="true")
+    name = _function(aws_env, observer)
+    sent = [f"m{n:02d}" for n in range(25)]
+    for start in range(0, len(sent), 10):
+        sqs.send_message_batch(QueueUrl=source_url, Entries=[{"Id": str(n), "MessageBody": body, "MessageGroupId": "one"}
+                                                             for n, body in enumerate(sent[start:start + 10])])
+    lam.create_event_source_mapping(FunctionName=name, EventSourceArn=source_arn, BatchSize=10)
+    events = _bodies(aws_env, observer, lambda got: sum(len(e["Records"]) for e in got) >= len(sent))
+    records = _records(events)
+    assert [record["body"] for record in records] == sent
+    assert all(len(event["Records"]) <= 10 for event in events)
+    assert {record["attributes"]["MessageGroupId"] for record in records} == {"one"}
+    assert all(record["attributes"]["MessageDeduplicationId"] for record in records)
+
+
 def test_kinesis_mapping_bisects_and_reports_to_on_failure_destination(aws_env):
     lam, kinesis = client(aws_env, "lambda"), client(aws_env, "kinesis")
     observer, _ = _queue(aws_env)
