@@ -40,6 +40,21 @@ class EngineContext:
     def client(self, service: str, engine: str, region: str | None = None, session: botocore.session.Session | None = None, **config):
         """A client at the gateway whose calls carry the engine's mark; `session` brings custom parsers, and
         `config` adds botocore Config options."""
+        client = self._client(service, region, session, config)
+
+        def mark(request, **_):
+            request.headers[ENGINE_HEADER] = engine
+
+        client.meta.events.register("before-sign", mark)
+        return client
+
+    def caller_client(self, service: str, region: str | None = None, **config):
+        """A client whose calls carry no engine mark, so every engine treats them as the learner's own: for work
+        AWS does as the learner's pipeline (a state machine's task calls), which faults strike, policies bind
+        and CloudTrail records."""
+        return self._client(service, region, None, config)
+
+    def _client(self, service: str, region: str | None, session: botocore.session.Session | None, config: dict):
         factory = boto3.session.Session(botocore_session=session) if session else boto3
         client = factory.client(
             service,
@@ -49,11 +64,6 @@ class EngineContext:
             aws_secret_access_key=TEST_SECRET_KEY,
             config=Config(**{"retries": {"max_attempts": 2}, **config}),
         )
-
-        def mark(request, **_):
-            request.headers[ENGINE_HEADER] = engine
-
-        client.meta.events.register("before-sign", mark)
         client.meta.events.register("before-send", self.loopback.send)
         return client
 

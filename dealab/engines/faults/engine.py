@@ -22,7 +22,7 @@ from botocore import xform_name
 from botocore.exceptions import ClientError
 
 from dealab.wire import metrics
-from dealab.wire.engine import ANY_OPERATION, ENGINE_HEADER, Engine, EngineContext
+from dealab.wire.engine import ANY_OPERATION, Engine, EngineContext
 from dealab.engines.faults import errors
 from dealab.engines.faults.rules import Rule, RuleError, parse
 from dealab.wire.messages import AwsRequest, AwsResponse
@@ -35,14 +35,6 @@ class FaultsEngine(Engine):
     name = "faults"
     operations = {(ANY_OPERATION, ANY_OPERATION): "_strike"}
     passes_engine_calls = True  # faults strike learners' calls; an engine's own work is not the exercise
-    # ...except the calls a state machine's tasks make (the Step Functions engine's mark for them): those are the
-    # learner's pipeline calling AWS, and a fault must reach the state's Retry and Catch as AWS's errors do
-    STRUCK_ENGINE_CALLERS = frozenset({"stepfunctions-execution"})
-
-    def handle(self, request: AwsRequest) -> AwsResponse:
-        if request.headers.get(ENGINE_HEADER) in self.STRUCK_ENGINE_CALLERS:
-            return self.answer(self._strike, request)
-        return super().handle(request)
 
     def __init__(self, context: EngineContext):
         super().__init__(context)

@@ -32,8 +32,6 @@ from dealab.wire.timers import timers
 log = logging.getLogger("dealab.stepfunctions")
 
 SERVICE = "stepfunctions"
-# The mark on an execution's own task calls: not this engine's name, so a nested StartExecution reaches it.
-TASK_CALLER = "stepfunctions-execution"
 ENDED = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 REDRIVABLE = ("FAILED", "TIMED_OUT", "ABORTED")
 STACK_STOPPED_ERROR = "States.Runtime"
@@ -131,8 +129,8 @@ class StepFunctionsEngine(Engine):
         with self.lock:
             key = (service, region)
             if key not in self.clients:
-                self.clients[key] = self.context.client(
-                    service, engine=TASK_CALLER, region=region, parameter_validation=False, read_timeout=900, connect_timeout=60,
+                self.clients[key] = self.context.caller_client(
+                    service, region=region, parameter_validation=False, read_timeout=900, connect_timeout=60,
                     # a service's error reaches the state's Retry and Catch as on AWS, not retried away by botocore
                     retries={"total_max_attempts": 1},
                 )
