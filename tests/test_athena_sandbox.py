@@ -13,7 +13,7 @@ import pytest
 
 from dealab.engines.athena.catalog import view_text
 from dealab.engines.athena.execution import QueryRunner
-from dealab.engines.athena.s3reads import READ_ONLY_REASON, CallerS3
+from dealab.engines.athena.s3reads import NO_QUERY_REASON, READ_ONLY_REASON, CallerS3
 from dealab.wire.loopback import Loopback
 from dealab.stack import control
 from tests.conftest import client, make_settings
@@ -132,16 +132,20 @@ def test_sql_reaches_s3_objects_only_through_tables(lake, template):
     assert client(lake.settings, "glue").get_tables(DatabaseName=lake.db)["TableList"] == []
 
 
-def test_the_direct_file_system_refuses_writes_listings_and_globs_by_itself(tmp_path):
-    """Defence in depth: on a query database without the query check, s3:// writes, listings and patterns are
-    refused by the file system before any request is made (its loopback has no gateway: a request would fail
-    differently)."""
-    runner = QueryRunner("http://127.0.0.1:9", "us-east-1", catalog=None, scratch=tmp_path / "scratch", on_change=None,
-                         caller=CallerS3(Loopback(), "http://127.0.0.1:9", "us-east-1"))
+def direct_runner(tmp_path) -> QueryRunner:
+    """A runner on the direct read path whose loopback has no gateway (a request would fail, not be refused)."""
     (tmp_path / "scratch").mkdir()
-    box = runner._make_sandbox()
+    return QueryRunner("http://127.0.0.1:9", "us-east-1", catalog=None, scratch=tmp_path / "scratch", on_change=None,
+                       caller=CallerS3(Loopback(), "http://127.0.0.1:9", "us-east-1"))
+
+
+def test_the_direct_file_system_refuses_writes_listings_and_globs_by_itself(tmp_path):
+    """Defence in depth: on a query's connection without the query check, s3:// writes, listings and patterns are
+    refused by the file system before any request is made, and so is a path naming no live query's token."""
+    runner = direct_runner(tmp_path)
+    box = runner._open_sandbox()
     try:
-        assert box.files is not None
+        assert box.reads is not None
         for statement in [
             "COPY (SELECT 1 AS x) TO 's3://lake/written.csv'",
             "COPY (SELECT 1 AS x) TO 's3://lake/written.parquet' (FORMAT parquet)",
@@ -152,9 +156,53 @@ def test_the_direct_file_system_refuses_writes_listings_and_globs_by_itself(tmp_
             with pytest.raises(duckdb.Error, match=re.escape(READ_ONLY_REASON)):
                 connection_rows = box.connection.execute(statement).fetchall()
                 raise AssertionError(f"{statement} gave {connection_rows}")
-        assert box.files.counter.requests == 0
+        for path in ["s3://lake/data.csv", "s3://0123456789abcdef0123456789abcdef/lake/data.csv"]:
+            with pytest.raises(duckdb.Error, match=re.escape(NO_QUERY_REASON)):
+                box.connection.execute(f"SELECT * FROM read_csv('{path}')").fetchall()
+        assert box.reads.counter.requests == 0
     finally:
         box.discard()
+        runner.close()
+
+
+def test_nothing_a_query_leaves_reaches_the_next_on_the_shared_database(tmp_path):
+    """Queries share one database, a connection each: what one connection can make is temporary and goes with it
+    (views, tables, macros, variables, prepared statements), the database itself takes no DDL (it is read-only),
+    the configuration is locked, and a query's S3 token is refused once the query is over. (Learner SQL reaches
+    none of these statements: this is the layer behind the query check.)"""
+    runner = direct_runner(tmp_path)
+    first = runner._open_sandbox()
+    try:
+        for statement in ["CREATE TEMPORARY VIEW leftover_view AS SELECT 42 AS x", "CREATE TEMP TABLE leftover_table AS SELECT 42 AS x",
+                          "CREATE TEMP MACRO leftover_macro(x) AS x + 42", "SET VARIABLE leftover_variable = 42",
+                          "PREPARE leftover_statement AS SELECT 42", "SELECT setseed(0.42)"]:
+            first.connection.execute(statement)
+        for statement in ["CREATE TABLE kept AS SELECT 1 AS x", "CREATE VIEW kept_view AS SELECT 1 AS x", "CREATE MACRO kept_macro(x) AS x",
+                          "CREATE OR REPLACE MACRO trino_typeof(t) AS 'changed'", "DROP MACRO trino_typeof", "CREATE SEQUENCE kept_sequence",
+                          "CREATE TYPE kept_type AS INTEGER", "ATTACH ':memory:' AS kept_database", "SET integer_division = false",
+                          "SET threads = 1", "RESET integer_division", "SET SESSION integer_division = false"]:
+            with pytest.raises(duckdb.Error):
+                first.connection.execute(statement)
+        token_path = first.reads.prefix + "lake/data.csv"
+    finally:
+        first.discard()
+    second = runner._open_sandbox()
+    try:
+        connection = second.connection
+        assert second.reads.prefix != token_path[: len(second.reads.prefix)]
+        assert connection.execute("SELECT table_name FROM duckdb_tables()").fetchall() == []
+        assert connection.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall() == []
+        assert connection.execute("SELECT function_name FROM duckdb_functions() WHERE function_name LIKE 'leftover%' "
+                                  "OR function_name LIKE 'kept%'").fetchall() == []
+        assert connection.execute("SELECT getvariable('leftover_variable')").fetchall() == [(None,)]
+        with pytest.raises(duckdb.Error):
+            connection.execute("EXECUTE leftover_statement")
+        assert connection.execute("SELECT current_setting('integer_division'), trino_typeof('INTEGER')").fetchall() == [(True, "integer")]
+        with pytest.raises(duckdb.Error, match=re.escape(NO_QUERY_REASON)):
+            connection.execute(f"SELECT * FROM read_csv('{token_path}')").fetchall()
+    finally:
+        second.discard()
+        runner.close()
 
 
 def test_s3_reads_ctas_unload_and_ordinary_queries_still_work(lake):
@@ -186,11 +234,17 @@ def test_stop_query_execution_cancels_a_running_query(lake):
     assert status["State"] == "CANCELLED", status
 
 
-def test_the_duckdb_lockdown_holds_without_the_query_check(tmp_path, canary):
-    """Defence in depth: a query database refuses host paths and configuration changes by itself."""
-    runner = QueryRunner("http://127.0.0.1:9", "us-east-1", catalog=None, scratch=tmp_path / "scratch", on_change=None)
-    (tmp_path / "scratch").mkdir()
-    box = runner._make_sandbox()
+@pytest.mark.parametrize("read_path", ["direct", "http"])
+def test_the_duckdb_lockdown_holds_without_the_query_check(tmp_path, canary, read_path):
+    """Defence in depth: a query's connection refuses host paths and configuration changes by itself, on the
+    shared database of the direct path as on the HTTP path's database of its own."""
+    if read_path == "direct":
+        runner = direct_runner(tmp_path)
+    else:
+        runner = QueryRunner("http://127.0.0.1:9", "us-east-1", catalog=None, scratch=tmp_path / "scratch", on_change=None)
+        (tmp_path / "scratch").mkdir()
+    assert runner.read_path == read_path
+    box = runner._open_sandbox()
     try:
         connection = box.connection
         for statement in [
@@ -212,6 +266,7 @@ def test_the_duckdb_lockdown_holds_without_the_query_check(tmp_path, canary):
         assert sorted(p.name for p in canary.iterdir()) == ["canary.csv"]
     finally:
         box.discard()
+        runner.close()
     assert not box.folder.exists()
 
 

@@ -16,6 +16,7 @@ from dealab.engines.athena.datatypes import hive_to_duckdb
 from dealab.engines.athena.errors import QueryError, position_of
 
 MAX_VIEW_DEPTH = 16
+S3_PREFIX = "s3://"
 RELATION_PREFIX = "__athena_relation_"
 FEW_PARTITIONS_DIVISOR = 4
 
@@ -50,12 +51,15 @@ def _missing_table(sql: str, database: str, table: exp.Table) -> QueryError:
 
 class Planner:
     def __init__(self, catalog: GlueCatalog, connection: duckdb.DuckDBPyConnection, sql: str, database: str,
-                 union_by_name: bool = False):
+                 union_by_name: bool = False, s3_prefix: str = S3_PREFIX):
         self.catalog = catalog
         self.connection = connection
         self.sql = sql
         self.database = database
         self.union_by_name = union_by_name  # match Parquet columns across files whose schemas differ (slower)
+        # what the connection reads s3://bucket/key by: on the shared database, the query's own s3://<token>/
+        # (s3reads.QueryReads), so its reads are authorized and counted for it alone
+        self.s3_prefix = s3_prefix
         self.relations: list[str] = []  # temporary views this planner made, dropped by drop()
         self._tables: dict[tuple[str, str], Table | None] = {}
         self._counter = itertools.count()
@@ -108,12 +112,15 @@ class Planner:
             partitions = self.prune(table, ref, candidates) if table.partition_keys else candidates
             # Listing S3 costs per object listed: a few partitions out of many are listed one by one.
             list_each = len(partitions) <= len(candidates) // FEW_PARTITIONS_DIVISOR
-            self.catalog.fill_files(table, partitions, list_each)
+            self.fill_files(table, partitions, list_each)
             try:
                 relation = relation_sql(table, partitions, self.union_by_name, with_path=asks_for_path)
             except ValueError as error:
                 code, _, message = str(error).partition(": ")
                 raise QueryError(message, code) from None
+            if asks_for_path and self.s3_prefix != S3_PREFIX:  # "$path" is the object's s3:// URL, not the query's path
+                relation = (f"""SELECT * REPLACE (replace("{PATH_COLUMN}", '{self.s3_prefix}', '{S3_PREFIX}') """
+                            f"""AS "{PATH_COLUMN}") FROM ({relation})""")
             try:
                 self.register(ref, relation)
             except duckdb.BinderException:
@@ -123,6 +130,13 @@ class Planner:
         if name_columns:
             translate.name_output_columns(query)
         return translate.to_duckdb(query)
+
+    def fill_files(self, table: Table, partitions: list[PartitionFiles], list_each: bool = False) -> None:
+        """The partitions' files from the S3 listing, named as this planner's connection reads them."""
+        self.catalog.fill_files(table, partitions, list_each)
+        if self.s3_prefix != S3_PREFIX:
+            for partition in partitions:
+                partition.files = [(self.s3_prefix + url.removeprefix(S3_PREFIX), size) for url, size in partition.files]
 
     def register(self, ref: exp.Table, relation: str) -> None:
         """Makes `relation` a temporary view and points the query's reference at it."""

@@ -15,13 +15,18 @@ bytes, conditional on the cached ETag (If-None-Match). That call is the query's 
 as before) and its freshness check: 304 means the cached bytes are the object's, 206 brings the new tail. A
 byte served from the cache is counted as if it had been read, so DataScannedInBytes does not change.
 
-The file system is registered on one query's database only, and is read-only: opening for writing, listing
-and globbing are refused, so SQL cannot use it to reach anything but the objects it may read."""
+One file system serves every query of the database the queries share (execution.py), and each query reads
+through its own QueryReads: its paths are s3://<token>/bucket/key, the token random, made when the query starts
+and forgotten when it ends, so each read is authorized and counted for exactly one query, and a path naming no
+live query's token is refused. The planner writes the token into the file lists of the tables a query reads;
+SQL itself cannot name a path (sandbox.py). The file system is read-only: opening for writing, listing and
+globbing are refused, so SQL cannot use it to reach anything but the objects it may read."""
 
 from __future__ import annotations
 
 import datetime
 import re
+import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -34,6 +39,7 @@ from fsspec.spec import AbstractFileSystem
 from dealab.wire.loopback import Loopback, RawAnswer, sign
 
 READ_ONLY_REASON = "queries in dealab read S3 objects only; results are written by the engine"
+NO_QUERY_REASON = "queries in dealab read S3 only through the tables they name"
 # Reads up to this size are kept (for the rest of the query, and across queries in the ObjectCache): DuckDB
 # reads a Parquet footer when it binds the table and again when it scans it, and the second read must neither
 # cost a call nor count twice (its external file cache does this for httpfs, not for a Python file system).
@@ -170,8 +176,8 @@ class ObjectReader:
     another thread's seek in between cannot move it; a read with no seek of its own goes on from the handle's
     position, as a file's would."""
 
-    def __init__(self, files: S3ReadFileSystem, path: str, size: int):
-        self._files, self.path, self.size = files, path, size
+    def __init__(self, reads: QueryReads, path: str, size: int):
+        self._reads, self.path, self.size = reads, path, size
         self.position = 0
         self._sought: dict[int, int] = {}  # thread → where its last seek put it, until its next read
         self.closed = False
@@ -187,7 +193,7 @@ class ObjectReader:
     def read(self, length: int = -1) -> bytes:
         start = self._sought.pop(threading.get_ident(), self.position)
         end = self.size if length is None or length < 0 else min(self.size, start + length)
-        data = self._files.read_range(self.path, start, end)
+        data = self._reads.read_range(self.path, start, end)
         self.position = start + len(data)
         return data
 
@@ -210,22 +216,19 @@ class ObjectReader:
         self.close()
 
 
-class S3ReadFileSystem(AbstractFileSystem):
-    """s3:// for one query's database: one conditional GetObject of each file's last bytes when the query first
-    opens it (size, authorization, freshness of the cache), ranged GetObject for its other bytes, through `s3`."""
+class QueryReads:
+    """One query's reads: one conditional GetObject of each object's last bytes when the query first opens it
+    (size, authorization, freshness of the cache), ranged GetObject for its other bytes, each range counted once.
+    `prefix` is what this query's paths start with (s3://<token>/)."""
 
-    protocol = "s3"
-    cachable = False  # fsspec would otherwise hand every query the first query's instance (and counter)
-
-    def __init__(self, s3: CallerS3, counter: ScanCounter, cache: ObjectCache):
-        super().__init__()
-        self._s3, self.counter, self._cache = s3, counter, cache
+    def __init__(self, s3: CallerS3, cache: ObjectCache, token: str):
+        self._s3, self._cache, self.counter = s3, cache, ScanCounter()
+        self.prefix = f"s3://{token}/"
         self._objects: dict[str, CachedObject] = {}  # what this query opened, with its kept reads
         self._counted: set[tuple[str, int, int]] = set()  # (path, start, end) of reads already counted
         self._lock = threading.Lock()
 
-    def _head(self, path: str) -> CachedObject:
-        path = self._strip_protocol(path)
+    def head(self, path: str) -> CachedObject:
         with self._lock:
             known = self._objects.get(path)
         if known is None:
@@ -267,7 +270,7 @@ class S3ReadFileSystem(AbstractFileSystem):
     def read_range(self, path: str, start: int, end: int) -> bytes:
         if end <= start:
             return b""
-        known = self._head(path)
+        known = self.head(path)
         with self._lock:
             kept = next((data[start - at : end - at] for at, data in known.ranges if at <= start and end <= at + len(data)), None)
         if kept is not None:
@@ -285,18 +288,54 @@ class S3ReadFileSystem(AbstractFileSystem):
             self._cache.keep(path, known.etag, start, data)
         return data
 
+
+class S3ReadFileSystem(AbstractFileSystem):
+    """s3:// for the database queries share: a path's first part is the token of the query reading it, whose
+    QueryReads authorizes, fetches and counts the read; a token no live query holds is refused."""
+
+    protocol = "s3"
+    cachable = False  # fsspec would otherwise hand every database the first one's instance (and its queries)
+
+    def __init__(self, s3: CallerS3, cache: ObjectCache):
+        super().__init__()
+        self._s3, self._cache = s3, cache
+        self._queries: dict[str, QueryReads] = {}
+        self._lock = threading.Lock()
+
+    def open_reads(self) -> QueryReads:
+        """A query's reads, under a token of its own until close_reads."""
+        token = secrets.token_hex(16)
+        reads = QueryReads(self._s3, self._cache, token)
+        with self._lock:
+            self._queries[token] = reads
+        return reads
+
+    def close_reads(self, reads: QueryReads) -> None:
+        with self._lock:
+            self._queries.pop(reads.prefix.removeprefix("s3://").rstrip("/"), None)
+
+    def _route(self, path: str) -> tuple[QueryReads, str]:
+        token, _, rest = self._strip_protocol(path).partition("/")
+        with self._lock:
+            reads = self._queries.get(token)
+        if reads is None or not rest:
+            raise PermissionError(f"Cannot read s3://{self._strip_protocol(path)}: {NO_QUERY_REASON}")
+        return reads, rest
+
     # ---- what DuckDB's Python file system calls ---------------------------------------------------------
     def info(self, path, **kwargs) -> dict:
-        return {"name": self._strip_protocol(path), "size": self._head(path).size, "type": "file"}
+        reads, rest = self._route(path)
+        return {"name": self._strip_protocol(path), "size": reads.head(rest).size, "type": "file"}
 
     def modified(self, path) -> datetime.datetime:
-        return self._head(path).modified
+        reads, rest = self._route(path)
+        return reads.head(rest).modified
 
     def _open(self, path, mode="rb", block_size=None, autocommit=True, cache_options=None, **kwargs):
         if mode != "rb":
             raise PermissionError(f"Cannot write s3://{self._strip_protocol(path)}: {READ_ONLY_REASON}")
-        path = self._strip_protocol(path)
-        return ObjectReader(self, path, self._head(path).size)
+        reads, rest = self._route(path)
+        return ObjectReader(reads, rest, reads.head(rest).size)
 
     def ls(self, path, detail=True, **kwargs):
         raise PermissionError(f"Cannot list s3://{self._strip_protocol(path)}: {READ_ONLY_REASON}")
@@ -304,14 +343,14 @@ class S3ReadFileSystem(AbstractFileSystem):
     def glob(self, path, maxdepth=None, **kwargs):
         """DuckDB globs every path it is given; a name without wildcards is the object itself (if it exists).
         Wildcards would list a bucket, which a query's own read path never does."""
-        path = self._strip_protocol(path)
         if any(char in path for char in "*?["):
-            raise PermissionError(f"Cannot list s3://{path}: {READ_ONLY_REASON}")
+            raise PermissionError(f"Cannot list s3://{self._strip_protocol(path)}: {READ_ONLY_REASON}")
+        reads, rest = self._route(path)
         try:
-            self._head(path)
+            reads.head(rest)
         except FileNotFoundError:
             return []
-        return [path]
+        return [self._strip_protocol(path)]
 
     def rm(self, path, recursive=False, maxdepth=None):
         raise PermissionError(f"Cannot delete s3://{self._strip_protocol(path)}: {READ_ONLY_REASON}")

@@ -14,7 +14,7 @@ import duckdb
 from dealab.engines.athena import sandbox, translate
 from dealab.engines.athena.catalog import GlueCatalog, Table, relation_sql
 from dealab.engines.athena.planner import Planner
-from dealab.engines.athena.s3reads import CallerS3, ObjectCache, S3ReadFileSystem, ScanCounter
+from dealab.engines.athena.s3reads import CallerS3, ObjectCache, S3ReadFileSystem
 
 
 class TableNotFound(LookupError):
@@ -31,7 +31,9 @@ class CatalogTableReader:
         self.folder = Path(tempfile.mkdtemp(prefix="read-", dir=scratch.resolve()))
         self.connection = duckdb.connect(config=sandbox.CONNECT_CONFIG)
         # registered before the lockdown: a file system registered after it is refused every path
-        self.connection.register_filesystem(S3ReadFileSystem(caller, ScanCounter(), ObjectCache()))
+        files = S3ReadFileSystem(caller, ObjectCache())
+        self.connection.register_filesystem(files)
+        self.s3_prefix = files.open_reads().prefix  # this reader's reads, for as long as it lives
         for statement in [*translate.setup_statements(), *sandbox.lockdown_statements(self.folder)]:
             self.connection.execute(statement)
 
@@ -43,9 +45,9 @@ class CatalogTableReader:
 
     def relation(self, database: str, name: str) -> str:
         table = self.table(database, name)
-        planner = Planner(self.catalog, self.connection, "", database)
+        planner = Planner(self.catalog, self.connection, "", database, s3_prefix=self.s3_prefix)
         partitions = planner.partitions_for(table)
-        self.catalog.fill_files(table, partitions)
+        planner.fill_files(table, partitions)
         return relation_sql(table, partitions, union_by_name=True)
 
     def close(self) -> None:

@@ -107,10 +107,19 @@ EXPRESSION_RULES: dict[type[exp.Expression], Callable[[exp.Expression], exp.Expr
 
 
 def setup_statements() -> list[str]:
-    """SQL each DuckDB connection runs once so translated queries mean what Athena means."""
+    """SQL each DuckDB database runs once so translated queries mean what Athena means."""
+    return [*setting_statements(), *macro_statements()]
+
+
+def setting_statements() -> list[str]:
+    """The settings part of setup_statements (a read-only database takes these, not the macros)."""
+    return ["SET GLOBAL integer_division = true"]  # GLOBAL: every connection (cursor) of the database
+
+
+def macro_statements() -> list[str]:
+    """The macros part of setup_statements (stored in the database)."""
     cases = " ".join(f"WHEN '{duck}' THEN '{trino}'" for duck, trino in TRINO_NAME_FOR_DUCKDB.items())
     return [
-        "SET integer_division = true",
         # Nested types by pattern: INTEGER[] → array(integer), STRUCT(a INTEGER) → row(a integer).
         f"CREATE OR REPLACE MACRO trino_typeof(t) AS CASE t {cases} "
         r"ELSE regexp_replace(regexp_replace(lower(t), '^(.+)\[\]$', 'array(\1)'), '^struct\(', 'row(') END",

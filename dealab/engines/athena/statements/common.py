@@ -46,6 +46,7 @@ class StatementContext:
     scratch: Path
     output_folder: str
     union_by_name: bool = False  # set when Parquet files of a table turned out to differ in schema
+    s3_prefix: str = "s3://"  # what the connection reads s3:// objects by (planner.Planner.s3_prefix)
 
     def __post_init__(self):
         # QueryExecutionContext.Database may come quoted: awswrangler sends `db` for repair_table/describe_table.
@@ -55,7 +56,7 @@ class StatementContext:
 @contextmanager
 def planned(ctx: StatementContext, query: exp.Expression, name_columns: bool = True, database: str | None = None):
     """DuckDB SQL for the query over registered relations; DuckDB failures become Athena's, views are dropped."""
-    planner = Planner(ctx.catalog, ctx.connection, ctx.sql, database or ctx.database, ctx.union_by_name)
+    planner = Planner(ctx.catalog, ctx.connection, ctx.sql, database or ctx.database, ctx.union_by_name, ctx.s3_prefix)
     try:
         yield planner.plan(query, name_columns)
     except duckdb.InterruptException:
