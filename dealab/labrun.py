@@ -133,6 +133,8 @@ DELETERS: dict[str, Callable[[Settings, str], None]] = {
     "lambda_functions": _delete_lambda_function,
     "event_rules": _delete_event_rule,
     "state_machines": _delete_state_machine,
+    "dq_rulesets": lambda s, name: client(s, "glue").delete_data_quality_ruleset(Name=name),
+    "metric_alarms": lambda s, name: client(s, "cloudwatch").delete_alarms(AlarmNames=[name]),
 }
 
 NOT_FOUND_CODES = frozenset({
