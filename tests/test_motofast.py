@@ -294,10 +294,29 @@ def test_sqs_receives_answer_as_moto_does(monkeypatch):
         receive(fifo, 60)
         with at(121):
             sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
+        send(dead, 122, "delayed", DelaySeconds=30)
+        held = receive(dead, 123, VisibilityTimeout=2)  # the ten redriven ones; the delayed ten wait
+        with at(124):
+            sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed",
+                                                                    "ApproximateNumberOfMessagesNotVisible", "Policy", "VisibilityTimeout",
+                                                                    "ApproximateNumberOfMessages"])
+            sqs.get_queue_attributes(QueueUrl=fifo, AttributeNames=["FifoQueue", "ContentBasedDeduplication", "KmsMasterKeyId"])
+            with pytest.raises(sqs.exceptions.ClientError):
+                sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["Nonsense"])
+        again = receive(dead, 126)  # the ten again, with new handles
+        with at(127):  # an old handle deletes too; then deleting it again passes; a handle never given fails
+            sqs.delete_message_batch(QueueUrl=dead, Entries=[{"Id": "old", "ReceiptHandle": held[0]["ReceiptHandle"]},
+                                                             {"Id": "new", "ReceiptHandle": again[1]["ReceiptHandle"]},
+                                                             {"Id": "never", "ReceiptHandle": "x" * 185}])
+            sqs.delete_message_batch(QueueUrl=dead, Entries=[{"Id": "twice", "ReceiptHandle": again[0]["ReceiptHandle"]}])
+            sqs.delete_message(QueueUrl=dead, ReceiptHandle=again[2]["ReceiptHandle"])
+        for step in (128, 160):  # before and after the delay
+            with at(step):
+                sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["All"])
 
     patched = assert_same_answers(scenario, monkeypatch, written_by_patches=False)
     received = [json.loads(body).get("Messages", []) for operation, _, _, body in patched if operation == "ReceiveMessage"]
-    assert [len(messages) for messages in received] == [10, 10, 10, 10, 0, 10, 10, 0, 10]
+    assert [len(messages) for messages in received] == [10, 10, 10, 10, 0, 10, 10, 0, 10, 10, 10]
 
 
 def _structures(shape, seen):

@@ -29,7 +29,10 @@ from moto.core.utils import unix_time, unix_time_millis
 from moto.dynamodb.models.dynamo_type import Item
 from moto.dynamodb.models.table import Table
 from moto.s3.models import FakeKey, S3Backend
-from moto.sqs.models import SQSBackend
+from moto.moto_api._internal import mock_random
+from moto.sqs import models as moto_sqs
+from moto.sqs.exceptions import InvalidAttributeName, ReceiptHandleIsInvalid
+from moto.sqs.models import Queue, SQSBackend
 
 
 @dataclass(frozen=True)
@@ -616,7 +619,93 @@ _patch(Table, "scan")(_read_without_spare_copies(Table.scan))
 _patch(Table, "query")(_read_without_spare_copies(Table.query))
 
 
-# ---- SQS receives --------------------------------------------------------------------------------------
+# ---- SQS -----------------------------------------------------------------------------------------------
+# A queue's message counts walk every message it holds, and moto read the clock twice per message of each walk;
+# ReceiveMessage, DeleteMessage and GetQueueAttributes walked the queue many times over. The walks below read
+# the clock once. Under a journaled request the lab clock stands still (backend.forward freezes it), so each
+# message is compared with the same moment either way; a read-only GetQueueAttributes runs on the live clock,
+# where one reading is the answer moto gives when its walk takes no time.
+RECEIPT_HANDLE_LENGTH = 185
+_LETTERS = moto_sqs.string.ascii_lowercase
+_WORD_BITS = 32
+
+
+@_patch(moto_sqs, "generate_receipt_handle")
+def generate_receipt_handle() -> str:
+    """moto draws a receipt handle as 185 `random.choice(ascii_lowercase)` from its seeded generator, ~0.4 ms a
+    message (a fifth of a receive). choice(26 letters) is getrandbits(5) redrawn while >= 26, and getrandbits(5)
+    is the top 5 bits of the generator's next 32-bit word; getrandbits(32 * n) is its next n words, the first
+    in the lowest bits. Drawing exactly as many words as letters are still wanted never draws a word the
+    one-at-a-time way would not, so the generator ends where moto's leaves it, having given the same letters."""
+    letters: list[str] = []
+    while (wanted := RECEIPT_HANDLE_LENGTH - len(letters)) > 0:
+        words = mock_random.getrandbits(_WORD_BITS * wanted)
+        for _ in range(wanted):
+            drawn = (words & 0xFFFFFFFF) >> (_WORD_BITS - 5)
+            words >>= _WORD_BITS
+            if drawn < len(_LETTERS):
+                letters.append(_LETTERS[drawn])
+    return "".join(letters)
+
+
+@_patch(Queue, "messages")
+@property
+def messages(self) -> list:
+    """Queue.messages (visible and not delayed), with one clock reading (Message.visible: now > visible_at,
+    Message.delayed: now < delayed_until)."""
+    now = unix_time_millis()
+    return [message for message in self._messages if now > message.visible_at and not now < message.delayed_until]
+
+
+@_patch(Queue, "approximate_number_of_messages_delayed")
+@property
+def approximate_number_of_messages_delayed(self) -> int:
+    now = unix_time_millis()
+    return sum(1 for message in self._messages if now < message.delayed_until)
+
+
+@_patch(Queue, "approximate_number_of_messages_not_visible")
+@property
+def approximate_number_of_messages_not_visible(self) -> int:
+    now = unix_time_millis()
+    return sum(1 for message in self._messages if not now > message.visible_at)
+
+
+@_patch(Queue, "delete_message")
+def delete_message(self, receipt_handle: str) -> None:
+    """Queue.delete_message walked the queue twice (is the handle known? then drop its messages), building each
+    message's list of handles twice; this finds the messages once. Same result: an unknown handle is refused,
+    one already deleted passes, every message that ever had the handle goes, its handles remembered."""
+    if receipt_handle in self.deleted_messages:
+        return
+    holders = [message for message in self._messages
+               if message.receipt_handle == receipt_handle or receipt_handle in message._old_receipt_handles]
+    if not holders:
+        raise ReceiptHandleIsInvalid()
+    for message in holders:
+        self.pending_messages.discard(message)
+        self.deleted_messages.update(message.all_receipt_handles)
+    gone = set(map(id, holders))
+    self._messages = [message for message in self._messages if id(message) not in gone]
+
+
+@_patch(SQSBackend, "get_queue_attributes")
+def get_queue_attributes(self, queue_name: str, attribute_names: list[str]) -> dict:
+    """moto's works out all of the queue's attributes (each count a walk of the queue) once for "All", but 1 + 2
+    times per name asked for otherwise; this works them out once."""
+    queue = self.get_queue(queue_name)
+    if not attribute_names:
+        return {}
+    valid_names = ["All"] + queue.BASE_ATTRIBUTES + queue.FIFO_ATTRIBUTES + queue.KMS_ATTRIBUTES
+    invalid_name = next((name for name in attribute_names if name not in valid_names), None)
+    if invalid_name or invalid_name == "":
+        raise InvalidAttributeName(invalid_name)
+    every = queue.attributes
+    if "All" in attribute_names:
+        return every
+    return {name: every[name] for name in attribute_names if name in every and every[name] is not None}
+
+
 @_patch(SQSBackend, "is_message_valid_based_on_retention_period")
 def is_message_valid_based_on_retention_period(self, queue_name: str, message) -> bool:
     """ReceiveMessage asks this of every message it hands out, and moto's reads the retention period through
