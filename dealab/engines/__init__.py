@@ -28,6 +28,7 @@ ENGINE_CLASSES = (
     "dealab.engines.eventsources:EventSourcesEngine",  # polls SQS, Kinesis and DynamoDB streams for Lambda mappings
     "dealab.engines.sns:SnsEngine",  # delivers to lambda subscribers after the backend accepted a Publish
     "dealab.engines.events:EventsEngine",  # after s3access: an S3 write a policy denies sends no event
+    "dealab.engines.usage:UsageEngine",  # SQS and DynamoDB usage metrics, counted from the answers of calls that got past faults
     "dealab.engines.cloudwatch:CloudWatchEngine",  # alarms: evaluates datapoints, sends alarm actions; flushes engines' metrics
     "dealab.engines.logs:LogsEngine",  # Logs Insights, metric/subscription filters, retention, exports
 )

@@ -7,6 +7,12 @@ second, at once when it fills, and whenever `flush()` is called (the CloudWatch 
 answers a read of metrics or evaluates an alarm on the lab clock, so what happened before is always there).
 Until a sender is attached (the CloudWatch engine attaches one when it starts) nothing is kept: a stack
 without CloudWatch pays nothing for metrics.
+
+Some of AWS's metrics are gauges a service samples (SQS reads each queue's depth every minute). A sample costs a
+call, so it is taken only while something needs it: the CloudWatch engine says which metrics its alarms watch
+(`watch` / `unwatch`) and asks for a sample of them at the moments it evaluates them and before it answers a read
+(`sample`); the engine that can read the gauge registers a sampler for its namespace (`add_sampler`), which puts
+its datapoints here like any other.
 """
 
 from __future__ import annotations
@@ -28,6 +34,9 @@ FLUSH_SECONDS = 1.0
 MAX_BUFFERED = 100_000
 
 Send = Callable[[str, str, list[dict]], None]  # (region, namespace, MetricData)
+# A metric as the CloudWatch engine keys it: (region, namespace, name, sorted (dimension, value) pairs)
+Key = tuple[str, str, str, tuple[tuple[str, str], ...]]
+Sample = Callable[[datetime.datetime, set[Key]], None]  # (lab moment, the sampler's metrics wanted then)
 
 _lock = threading.Lock()
 _buffer: list[tuple[str, str, dict]] = []
@@ -35,6 +44,8 @@ _sender: Send | None = None
 _default_region = "us-east-1"
 _wake = threading.Event()
 _flusher: threading.Thread | None = None
+_samplers: dict[str, tuple[Sample, Callable[[], None]]] = {}  # namespace → (sample, on_watch)
+_watched: dict[Key, int] = {}  # metric → how many alarms watch it
 
 
 def put(namespace: str, name: str, dimensions: dict[str, str], value: float, unit: str = "Count",
@@ -87,6 +98,50 @@ def detach() -> None:
     _sender = None
     with _lock:
         _buffer.clear()
+
+
+def add_sampler(namespace: str, sample: Sample, on_watch: Callable[[], None]) -> None:
+    """`sample(at, keys)` puts datapoints of `namespace`'s sampled metrics; `on_watch()` is told when an alarm starts
+    watching one of them (so the sampler can take its once-a-minute samples while they are watched)."""
+    _samplers[namespace] = (sample, on_watch)
+
+
+def remove_sampler(namespace: str) -> None:
+    _samplers.pop(namespace, None)
+
+
+def watch(key: Key) -> None:
+    with _lock:
+        _watched[key] = _watched.get(key, 0) + 1
+    sampler = _samplers.get(key[1])
+    if sampler is not None:
+        sampler[1]()
+
+
+def unwatch(key: Key) -> None:
+    with _lock:
+        if _watched.get(key, 0) <= 1:
+            _watched.pop(key, None)
+        else:
+            _watched[key] -= 1
+
+
+def watched(namespace: str) -> set[Key]:
+    with _lock:
+        return {key for key in _watched if key[1] == namespace}
+
+
+def sample(at: datetime.datetime, keys: set[Key]) -> None:
+    """Has the samplers put their datapoints of `keys` (those of sampled namespaces) as they stand at `at`."""
+    wanted: dict[str, set[Key]] = defaultdict(set)
+    for key in keys:
+        if key[1] in _samplers:
+            wanted[key[1]].add(key)
+    for namespace, namespace_keys in wanted.items():
+        try:
+            _samplers[namespace][0](at, namespace_keys)
+        except Exception:  # a metric is never worth an engine's failure
+            log.exception("sampling %s failed", namespace)
 
 
 def _flush_forever() -> None:

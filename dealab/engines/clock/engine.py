@@ -31,6 +31,7 @@ from dealab import pricing as prices
 from dealab.wire.engine import Engine, EngineContext
 from dealab.wire.timers import timers
 from dealab.engines.clock.clock import ClockError, LabClock, parse_duration, parse_moment
+from dealab.engines.clock import storagemetrics
 from dealab.engines.clock.lifecycle import LIST_PAGE, LifecycleRun
 from dealab.engines.clock.overlay import RESTORE_DURATIONS, Overlay, epoch_second, lab_dated_headers, parse_http_date, precise_stamp
 from dealab.engines.clock.rules import (
@@ -76,6 +77,7 @@ INVALID_OBJECT_STATE = "The operation is not valid for the object's storage clas
 # A clock asked to move back by less than this is left where it is (the request took time to arrive).
 BACKWARD_TOLERANCE = datetime.timedelta(seconds=5)
 MAX_HISTORY_POINTS = 5000
+_INSTANT = datetime.timedelta(microseconds=1)
 
 
 class ClockEngine(Engine):
@@ -499,17 +501,22 @@ class ClockEngine(Engine):
         ttl = TtlRun(self._client("dynamodb"), self.ttl_marks, target)
         self._record_history(start, lifecycle)
         moments = fired = 0
+        published = start
         while True:
             dues = [due for due in (lifecycle.next_due(), ttl.next_due(), _aware(timers.next_due())) if due is not None]
             if not dues or min(dues) > target:
+                storagemetrics.publish_days(lifecycle.totals, published, target)  # S3's daily storage metrics: the days not yet published
                 return lifecycle, ttl, moments, fired
             moment = max(min(dues), start)
             publish("carrying out", moment, moments)
+            storagemetrics.publish_days(lifecycle.totals, published, moment - _INSTANT)  # the days before this moment, storage as it stood
             self.clock.move_to(moment, persist=False)
             fired += timers.fire_due(moment.replace(tzinfo=None), settle=True)
             lifecycle.run_due(moment)
             ttl.run_due(moment, self.clock.now)
+            storagemetrics.publish_days(lifecycle.totals, moment - _INSTANT, moment)  # a midnight's day, after its lifecycle work
             self._record_history(moment, lifecycle)
+            published = moment  # S3 daily metrics are published up to here
             moments += 1
 
     def _record_history(self, moment: datetime.datetime, lifecycle: LifecycleRun, always: bool = False) -> None:

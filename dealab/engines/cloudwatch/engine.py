@@ -162,6 +162,8 @@ class CloudWatchEngine(Engine):
         return touched
 
     def _read_metrics(self, request: AwsRequest) -> AwsResponse:
+        if "json" in request.headers.get("Content-Type", ""):  # the JSON protocol names its metrics; a query-protocol read is passed on as it is
+            metrics.sample(labtime.now(), _metrics_read(request.region, self._params(request)))
         metrics.flush()
         return request.send_on()
 
@@ -229,6 +231,7 @@ class CloudWatchEngine(Engine):
             self._metric[key] = alarm
             for metric in alarm.keys:
                 self._watchers.setdefault(metric, set()).add(key)
+                metrics.watch(metric)  # a sampled metric (SQS queue depth) is sampled while an alarm watches it
         else:
             self._rules[key] = AlarmRule(record["params"]["AlarmRule"])
 
@@ -238,6 +241,7 @@ class CloudWatchEngine(Engine):
         if alarm:
             for metric in alarm.keys:
                 self._watchers.get(metric, set()).discard(key)
+                metrics.unwatch(metric)
 
     def _delete_alarms(self, request: AwsRequest) -> AwsResponse:
         names = self._params(request).get("AlarmNames", [])
@@ -347,8 +351,11 @@ class CloudWatchEngine(Engine):
         self._due[boundary].add(key)
 
     def _boundary_reached(self, at: datetime.datetime) -> None:
-        metrics.flush()  # what engines put before this moment is part of it
         boundary = _epoch(at)
+        with self._lock:
+            due_metrics = {metric for key in self._due.get(boundary, set()) if key in self._metric for metric in self._metric[key].keys}
+        metrics.sample(at, due_metrics)  # sampled metrics (SQS queue depth) are read at the moments their alarms evaluate
+        metrics.flush()  # what engines put before this moment is part of it
         with self._lock:
             keys = self._due.pop(boundary, set())
             for key in keys:
@@ -449,6 +456,9 @@ class CloudWatchEngine(Engine):
         with self._lock:
             timers.cancel_owner(self.name)
             self._due, self._next = {}, {}
+            for alarm in self._metric.values():
+                for metric in alarm.keys:
+                    metrics.unwatch(metric)
             self._records, self._metric, self._rules, self._watchers, self._history = {}, {}, {}, {}, []
             self.series.clear()
             self._alarms_file.remove()
@@ -461,6 +471,13 @@ class CloudWatchEngine(Engine):
         serviceevents.detach()
         self._history_file.close()
         self._points_file.close()
+
+
+def _metrics_read(region: str, params: dict) -> set:
+    """The metrics a GetMetricStatistics or GetMetricData names (ListMetrics names none)."""
+    named = [params] if "MetricName" in params else [
+        query["MetricStat"]["Metric"] for query in params.get("MetricDataQueries", []) if "MetricStat" in query]
+    return {metric_key(region, metric.get("Namespace", ""), metric.get("MetricName", ""), metric.get("Dimensions", [])) for metric in named}
 
 
 def _iso_stamp(epoch: float) -> str:
