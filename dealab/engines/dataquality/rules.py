@@ -336,8 +336,11 @@ def _uniqueness(kind: str) -> Evaluator:
         if kind == "UniqueValueRatio":
             ratio = stats["unique"] / stats["distinct"] if stats["distinct"] else 0.0
             return _judge_number(rule, f"Column.{name}.UniqueValueRatio", ratio)
+        row_check = _unique_row_check(rule, datasets)
         if kind == "Uniqueness":
-            return _judge_number(rule, f"Column.{name}.Uniqueness", uniqueness)
+            judgement = _judge_number(rule, f"Column.{name}.Uniqueness", uniqueness)
+            judgement.row_check = row_check
+            return judgement
         metrics = {f"Column.{name}.Uniqueness": uniqueness}
         if kind == "IsPrimaryKey":
             quoted = [datasets.column(c) for c in columns]
@@ -345,10 +348,19 @@ def _uniqueness(kind: str) -> Evaluator:
                                       f"FROM {datasets.view(PRIMARY)}")
             metrics[f"Column.{name}.Completeness"] = complete if complete is not None else 1.0
             ratio = min(uniqueness, metrics[f"Column.{name}.Completeness"])
-            return _judge_ratio(metrics, ratio, None)
-        return _judge_ratio(metrics, uniqueness, None)
+            return _judge_ratio(metrics, ratio, None, row_check)
+        return _judge_ratio(metrics, uniqueness, None, row_check)
 
     return Evaluator(_no_aggregates, judge)
+
+
+def _unique_row_check(rule: Rule, datasets: Datasets) -> str:
+    """A row passes when its value combination occurs once among the rows the rule looks at; a null fails, as
+    the metric counts it (Deequ's uniqueness: unique combinations over all rows)."""
+    quoted = [datasets.column(c) for c in rule.parameters]
+    where = _where(rule, datasets)
+    count = f"count(*){f' FILTER (WHERE {where})' if where else ''} OVER (PARTITION BY {', '.join(quoted)})"
+    return " AND ".join([f"{c} IS NOT NULL" for c in quoted] + [f"{count} = 1"])
 
 
 def _entropy_judge(rule, got, datasets):
@@ -501,7 +513,12 @@ def _referential_integrity(rule, got, datasets):
         f"SELECT avg(CASE WHEN EXISTS (SELECT 1 FROM {datasets.view(alias)} r WHERE {on}) THEN 1.0 ELSE 0.0 END) "
         f"FROM {datasets.view(PRIMARY)} p")
     ratio = 1.0 if ratio is None else ratio
-    return _judge_number(rule, f"Column.{alias}.ReferentialIntegrity", ratio)
+    judgement = _judge_number(rule, f"Column.{alias}.ReferentialIntegrity", ratio)
+    # row-level: the primary view is the outer query's table in row_outcomes_sql, named to reach past the reference's columns
+    outer = datasets.view(PRIMARY)
+    judgement.row_check = (f"EXISTS (SELECT 1 FROM {datasets.view(alias)} r WHERE "
+                           + " AND ".join(f"r.{r} = {outer}.{l}" for l, r in zip(left, right)) + ")")
+    return judgement
 
 
 def _mappings(text: str) -> list[tuple[str, str]]:

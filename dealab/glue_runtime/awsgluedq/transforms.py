@@ -52,23 +52,37 @@ def _locked_database(scratch: str) -> duckdb.DuckDBPyConnection:
     return connection
 
 
+def _as_arrow(dataframe) -> pyarrow.Table:
+    return pyarrow.Table.from_batches(dataframe._collect_as_arrow(), schema=None) if dataframe.columns else pyarrow.table({})
+
+
 class EvaluateDataQuality:
     @staticmethod
-    def apply(frame: DynamicFrame, ruleset: str, publishing_options: dict | None = None) -> DynamicFrame:
-        return EvaluateDataQuality().process_rows(frame, ruleset, publishing_options, {"rowLevelOutcomes.enabled": "false"})["ruleOutcomes"]
+    def apply(frame: DynamicFrame, ruleset: str, publishing_options: dict | None = None,
+              additional_data_sources: dict[str, DynamicFrame] | None = None) -> DynamicFrame:
+        return EvaluateDataQuality().process_rows(frame, ruleset, publishing_options, {"rowLevelOutcomes.enabled": "false"},
+                                                  additional_data_sources)["ruleOutcomes"]
 
     def process_rows(self, frame: DynamicFrame, ruleset: str, publishing_options: dict | None = None,
-                     additional_options: dict | None = None) -> DynamicFrameCollection:
+                     additional_options: dict | None = None,
+                     additional_data_sources: dict[str, DynamicFrame] | None = None) -> DynamicFrameCollection:
+        """`additional_data_sources` maps an alias the ruleset names (ReferentialIntegrity, DatasetMatch, ...) to its
+        frame, as in the scripts Glue Studio writes."""
         options = publishing_options or {}
         parsed = parse(ruleset)  # invalid DQDL fails the job with the DQDL library's message
         dataframe = frame.toDF()
         spark = dataframe.sparkSession
-        arrow = pyarrow.Table.from_batches(dataframe._collect_as_arrow(), schema=None) if dataframe.columns else pyarrow.table({})
+        arrow = _as_arrow(dataframe)
+        references = {alias: _as_arrow(source.toDF()) for alias, source in (additional_data_sources or {}).items()}
         with tempfile.TemporaryDirectory(prefix="dq-") as scratch:
             connection = _locked_database(scratch)
             try:
                 connection.register("__dq_frame", arrow)
-                datasets = Datasets(connection, {PRIMARY: "SELECT * FROM __dq_frame"}, _lab_now())
+                relations = {PRIMARY: "SELECT * FROM __dq_frame"}
+                for number, (alias, table) in enumerate(references.items()):
+                    connection.register(f"__dq_reference_{number}", table)
+                    relations[alias] = f"SELECT * FROM __dq_reference_{number}"
+                datasets = Datasets(connection, relations, _lab_now())
                 evaluation = evaluate(parsed, datasets)
                 want_rows = str((additional_options or {}).get("rowLevelOutcomes.enabled", "true")).lower() != "false"
                 rows = connection.execute(row_outcomes_sql(evaluation, datasets.view(PRIMARY))).to_arrow_table() if want_rows else None
