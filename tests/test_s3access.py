@@ -6,7 +6,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from dealab.engines.s3access import policy
+from dealab.engines.iam import policy
 from tests.conftest import client
 
 
@@ -42,8 +42,8 @@ def test_action_and_resource_wildcards_and_not_forms():
 
 
 def test_unsupported_operator_is_a_clear_error():
-    with pytest.raises(policy.PolicyError, match="DateGreaterThan"):
-        policy.explicit_deny(deny({"DateGreaterThan": {"aws:CurrentTime": "2020-01-01"}}), "s3:PutObject", "arn:aws:s3:::b/k", {})
+    with pytest.raises(policy.PolicyError, match="StringRoughly"):
+        policy.explicit_deny(deny({"StringRoughly": {"aws:CurrentTime": "2020-01-01"}}), "s3:PutObject", "arn:aws:s3:::b/k", {})
 
 
 def test_public_policy_detection():

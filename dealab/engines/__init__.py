@@ -14,6 +14,9 @@ ENGINE_CLASSES = (
     # first: it acts on nothing, and sees the answer the caller gets from all the others (a fault, a denial)
     "dealab.engines.cloudtrail:CloudTrailEngine",
     "dealab.engines.faults:FaultsEngine",  # first to act: a fault must strike before any engine acts
+    # before validation: AWS authorizes a call before it reads its parameters; after faults and cloudtrail, which
+    # strike and record denied calls too. It evaluates bucket policies for s3access (one evaluator)
+    "dealab.engines.iam:IamEngine",
     "dealab.engines.validation:ValidationEngine",  # refuses what AWS refuses before any engine acts on it
     "dealab.engines.s3access:S3AccessEngine",
     "dealab.engines.s3notify:S3NotifyEngine",  # before clock: sees the answer of a RestoreObject the clock engine gives

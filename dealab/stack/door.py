@@ -53,6 +53,8 @@ AUTH_ERRORS = {
     "malformed": (400, "AuthorizationHeaderMalformed", "IncompleteSignatureException", "IncompleteSignature"),
     "payload": (400, "XAmzContentSHA256Mismatch", "InvalidSignatureException", "SignatureDoesNotMatch"),
     "policy": (403, "AccessDenied", "AccessDeniedException", "AccessDenied"),
+    "bad-token": (403, "InvalidToken", "UnrecognizedClientException", "InvalidClientTokenId"),
+    "expired-token": (400, "ExpiredToken", "ExpiredTokenException", "ExpiredToken"),
 }
 CORS_REFUSAL = ("CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, request "
                 "method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource's CORS spec.")

@@ -50,6 +50,8 @@ class Gateway:
                 verdict = self.door.admit(environ, request)  # sees the headers as signed, before any is dropped
             if not from_engine:
                 del request.headers[ENGINE_HEADER]  # a client cannot pass itself off as an engine
+            if verdict is not None and self.door.verify_signatures:
+                request.caller_key = verdict.credential.access_key if verdict.credential else ""
             if verdict is not None and verdict.answer is not None:
                 response = verdict.answer
             elif request.path.startswith(ADMIN_PREFIX):

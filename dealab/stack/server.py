@@ -26,6 +26,7 @@ from dealab.stack.backend import EmbeddedMoto, Progress, RemoteBackend
 from dealab.stack.door import Door
 from dealab.stack.gateway import SECURE_TRANSPORT_KEY, Gateway
 from dealab.stack.journal import Journal
+from dealab.stack.signatures import with_issued_keys
 from dealab.wire.messages import AwsResponse
 
 log = logging.getLogger("dealab.server")
@@ -58,6 +59,7 @@ def build_gateway(state_dir: Path, port: int, insecure_port: int, region: str, b
         allowed_hosts=os.environ.get("DEALAB_ALLOWED_HOSTS", "").split(","),
         verify_signatures=os.environ.get("DEALAB_VERIFY_SIGNATURES", "1") != "0",  # "0" only for bench/stack.py's comparison
         s3_access=next((engine for engine in engines if hasattr(engine, "allows_anonymous")), None),
+        lookup=with_issued_keys(next(engine for engine in engines if hasattr(engine, "issued_credential")).issued_credential),
     )
     gateway = Gateway(backend, engines, info, door)
     context.loopback.attach(_listener(gateway, secure=True))

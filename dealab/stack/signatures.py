@@ -23,6 +23,7 @@ from functools import lru_cache
 from urllib.parse import parse_qsl, quote, unquote
 
 from dealab.config import TEST_ACCESS_KEY, TEST_SECRET_KEY
+from dealab.wire import labtime
 
 ACCOUNT_ID = "123456789012"
 MAX_SKEW_SECONDS = 15 * 60
@@ -49,9 +50,11 @@ class Credential:
     access_key: str
     secret_key: str
     principal_arn: str
+    session_token: str = ""  # temporary (STS) credentials: the request must carry it as X-Amz-Security-Token
+    expires_at: float | None = None  # temporary credentials: lab time (seconds since the epoch) they stop working
 
 
-# The credentials every stack knows. IAM access keys made in the backend join through `credential_for`.
+# The credentials every stack knows. IAM access keys and STS sessions join through `with_issued_keys`.
 BUILTIN_CREDENTIALS = {TEST_ACCESS_KEY: Credential(TEST_ACCESS_KEY, TEST_SECRET_KEY, f"arn:aws:iam::{ACCOUNT_ID}:root")}
 
 CredentialLookup = Callable[[str], "Credential | None"]
@@ -60,6 +63,22 @@ CredentialLookup = Callable[[str], "Credential | None"]
 def credential_for(access_key: str) -> Credential | None:
     """The credential behind an access key id, or None for a key this stack never issued."""
     return BUILTIN_CREDENTIALS.get(access_key)
+
+
+def with_issued_keys(issued: Callable[[str], object | None]) -> CredentialLookup:
+    """The stack's own credential, else one the IAM engine issued or recorded (an IAM user's active access
+    key, an STS session): `issued(access_key)` answers an object with this Credential's fields, or None."""
+
+    def lookup(access_key: str) -> Credential | None:
+        builtin = credential_for(access_key)
+        if builtin is not None:
+            return builtin
+        key = issued(access_key)
+        if key is None:
+            return None
+        return Credential(access_key, key.secret_key, key.principal_arn, key.session_token, key.expires_at)
+
+    return lookup
 
 
 class AuthFailure(Exception):
@@ -87,12 +106,30 @@ class RawRequest:
 
 
 class Verifier:
-    def __init__(self, lookup: CredentialLookup = credential_for, clock: Callable[[], float] = time.time):
+    def __init__(self, lookup: CredentialLookup = credential_for, clock: Callable[[], float] = time.time,
+                 lab_clock: Callable[[], float] = lambda: labtime.now().replace(tzinfo=timezone.utc).timestamp()):
         self.lookup = lookup
         self.clock = clock  # real time: the lab clock may be months ahead
+        self.lab_clock = lab_clock  # temporary credentials expire in lab time, as STS issued them
 
     def authenticate(self, request: RawRequest) -> Credential | None:
         """The credential that signed `request`, None when it carries no signature at all (anonymous)."""
+        credential = self._signed_by(request)
+        if credential is not None:
+            token = request.header("x-amz-security-token") or dict(parse_qsl(request.query)).get("X-Amz-Security-Token")
+            self.check_session(credential, token)
+        return credential
+
+    def check_session(self, credential: Credential, token: str | None) -> None:
+        """Temporary credentials work only with their session token, and only until they expire."""
+        if not credential.session_token:
+            return
+        if not token or not hmac.compare_digest(token.encode(), credential.session_token.encode()):
+            raise AuthFailure("bad-token", "The security token included in the request is invalid.")
+        if credential.expires_at is not None and self.lab_clock() >= credential.expires_at:
+            raise AuthFailure("expired-token", "The security token included in the request is expired")
+
+    def _signed_by(self, request: RawRequest) -> Credential | None:
         authorization = request.header("authorization")
         if authorization:
             if authorization.startswith("AWS4-HMAC-SHA256 "):
@@ -239,6 +276,7 @@ class Verifier:
             signature = fields.get("signature", "")
         if not hmac.compare_digest(expected, signature):
             raise AuthFailure("mismatch", "The request signature we calculated does not match the signature you provided. Check your key and signing method.")
+        self.check_session(credential, fields.get("x-amz-security-token"))
         try:
             document = json.loads(base64.b64decode(policy_b64))
             expiration = datetime.fromisoformat(document["expiration"].replace("Z", "+00:00")).timestamp()

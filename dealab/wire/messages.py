@@ -23,6 +23,9 @@ class AwsRequest:
     region: str = "us-east-1"
     secure_transport: bool = True
     source_ip: str = "127.0.0.1"
+    # The access key that signed a request from the network ("" unsigned: anonymous); None for calls made
+    # inside the stack, which act as the account root. Set by the gateway from the door's verdict.
+    caller_key: str | None = None
     # Set by the gateway: sends this request on to the backend (or the next engine) and returns its answer.
     forward: Callable[[AwsRequest], AwsResponse] | None = field(default=None, repr=False, compare=False)
 

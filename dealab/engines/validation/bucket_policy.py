@@ -8,7 +8,7 @@ import fnmatch
 import json
 import re
 
-from dealab.engines.s3access import policy as evaluator
+from dealab.engines.iam import policy as evaluator
 from dealab.wire.messages import AwsRequest, AwsResponse
 from dealab.engines.validation.s3 import bucket_and_key
 

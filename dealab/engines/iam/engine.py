@@ -1,0 +1,410 @@
+"""The IAM engine: every request from the network is authorized here as AWS authorizes it, and STS answers.
+
+Callers: the account root (the stack's test/test key, and every call made inside the stack), IAM users (the
+access keys CreateAccessKey returned through the gateway, recorded here), STS sessions issued here
+(AssumeRole, GetSessionToken), and anonymous S3 requests the door let in. For each request the operation's
+rule (actions.py) names the IAM action(s) and resource ARNs; the caller's identity policies, permissions
+boundary and session policies and the resource's own policy (S3 bucket, SQS queue, SNS topic, KMS key,
+Lambda function, Secrets Manager secret, Glue catalog; an AssumeRole's trust policy) are combined by
+policy.decide. Parsed policies are cached by text; what a principal or a resource holds is cached until a
+call that changes it succeeds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from dataclasses import dataclass
+from datetime import timezone
+from urllib.parse import unquote
+
+from dealab.engines.iam import requests as req
+from dealab.engines.iam.actions import rule_for
+from dealab.engines.iam.sts import IAM_ANSWERS, STS_ANSWERS, iso
+from dealab.engines.iam.policy import (ACCOUNT_ID, ROOT, Caller, NamedPolicy, Policies, PolicyError, RequestContext, decide,
+                                       parse, parse_identity)
+from dealab.wire import labtime
+from dealab.wire.engine import ANY_OPERATION, ENGINE_HEADER, Engine, EngineContext
+from dealab.wire.messages import AwsRequest, AwsResponse
+from dealab.wire.store import JsonFile
+
+log = logging.getLogger("dealab.iam")
+
+ANONYMOUS = Caller("anonymous", "anonymous", frozenset())
+# Calls after which the policies a principal holds may differ (any successful IAM write).
+IAM_READ_PREFIXES = ("Get", "List", "Simulate", "Generate")
+# service → operations after which its resource policies may differ
+RESOURCE_POLICY_WRITES = {
+    "s3": {"PutBucketPolicy", "DeleteBucketPolicy", "DeleteBucket"},
+    "sqs": {"SetQueueAttributes", "AddPermission", "RemovePermission", "DeleteQueue", "CreateQueue"},
+    "sns": {"SetTopicAttributes", "AddPermission", "RemovePermission", "DeleteTopic", "CreateTopic"},
+    "kms": {"PutKeyPolicy", "CreateKey"},
+    "lambda": {"AddPermission", "RemovePermission", "DeleteFunction", "CreateFunction"},
+    "secretsmanager": {"PutResourcePolicy", "DeleteResourcePolicy", "DeleteSecret", "CreateSecret"},
+    "glue": {"PutResourcePolicy", "DeleteResourcePolicy"},
+}
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    """What the door needs of a key this engine knows (dealab.stack.signatures.with_issued_keys)."""
+    secret_key: str
+    principal_arn: str
+    session_token: str = ""
+    expires_at: float | None = None
+
+
+@dataclass
+class Principal:
+    caller: Caller
+    policies: Policies
+    context: dict  # the principal's own condition keys (aws:username, aws:PrincipalTag/…)
+    user_id: str
+    session: dict | None = None
+
+
+class IamEngine(Engine):
+    name = "iam"
+    operations = {(ANY_OPERATION, ANY_OPERATION): "_authorize"}
+    passes_engine_calls = True  # engines' own calls act as the account root (a follow-up gives them the caller's identity)
+
+    def __init__(self, context: EngineContext):
+        super().__init__(context)
+        self.keys_file = JsonFile(context.state_dir / self.name / "credentials.json")
+        stored = self.keys_file.load({"user_keys": {}, "sessions": {}})
+        self.user_keys: dict[str, dict] = stored["user_keys"]  # access key → {secret, user, status}
+        self.sessions: dict[str, dict] = stored["sessions"]  # access key → the session STS issued
+        self._principals: dict[str, Principal] = {}
+        self._resource_policies: dict[tuple[str, str], str | None] = {}
+        self._lock = threading.Lock()
+        self._clients: dict[str, object] = {}
+
+    # ---- the door's question ----------------------------------------------------------------------------------
+    def issued_credential(self, access_key: str) -> IssuedKey | None:
+        key = self.user_keys.get(access_key)
+        if key is not None:
+            return IssuedKey(key["secret"], f"arn:aws:iam::{ACCOUNT_ID}:user/{key['user']}") if key["status"] == "Active" else None
+        session = self.sessions.get(access_key)
+        if session is not None:
+            return IssuedKey(session["secret"], session["arn"], session["token"], session["expires"])
+        return None
+
+    # ---- every request -------------------------------------------------------------------------------------
+    def handle(self, request: AwsRequest) -> AwsResponse:
+        if request.headers.get(ENGINE_HEADER):
+            response = request.send_on()
+            self._observe(request, response)
+            return response
+        return self.answer(self._authorize, request)
+
+    def _authorize(self, request: AwsRequest) -> AwsResponse:
+        principal = self._principal(request)
+        if principal is None:
+            return req.refusal(request, "The security token included in the request is invalid: its principal no longer exists")
+        refusal = self.authorization_refusal(request, principal)
+        if refusal is not None:
+            return refusal
+        answer = STS_ANSWERS.get((request.service, request.operation)) or IAM_ANSWERS.get((request.service, request.operation))
+        if answer is not None:
+            return answer(self, request, principal)
+        return self.pass_on(request)
+
+    def pass_on(self, request: AwsRequest) -> AwsResponse:
+        response = request.send_on()
+        self._observe(request, response)
+        return response
+
+    def authorization_refusal(self, request: AwsRequest, principal: Principal) -> AwsResponse | None:
+        operation = req.operation_of(request)
+        rule = rule_for(request.service, operation)
+        if rule is None:
+            if principal.caller.is_root and request.service != "s3":
+                return None  # nothing to evaluate for root but resource policies, which need the rule
+            line = f"dealab cannot authorize {request.service}:{operation or request.method}: the operation has no row in dealab/engines/iam/actions.py"
+            log.warning("denied: %s (caller %s)", line, principal.caller.arn)
+            return req.refusal(request, line)
+        if rule.always_allowed:
+            return None
+        params = req.parameters(request)
+        context = self._context(request, principal, params)
+        actions = rule.actions + (("sts:TagSession",) if request.operation == "AssumeRole" and req.request_tags(request, params) else ())
+        checks = [(action, resource) for action in actions for resource in req.resources(rule, request, params)]
+        if request.operation in ("CopyObject", "UploadPartCopy"):
+            source = unquote_copy_source(request.headers.get("x-amz-copy-source", ""))
+            if source:
+                checks.append(("s3:GetObject", f"arn:aws:s3:::{source}"))
+        for action, resource in checks:
+            try:
+                policies = self._policies_for(request, principal, action, resource, params)
+                decision = decide(principal.caller, action, resource, context, policies)
+            except PolicyError as error:
+                log.warning("denied %s on %s: a policy cannot be evaluated: %s", action, resource, error)
+                return req.refusal(request, f"a policy that applies to {action} on {resource} cannot be evaluated: {error}", resource)
+            if principal.caller.kind == "anonymous" and decision.decision == "implicitDeny":
+                continue  # the door admitted it on a public ACL or policy; only an explicit deny refuses it here
+            if not decision.allowed:
+                return req.denial(request, principal.caller.arn, action, resource, decision.reason)
+        return None
+
+    # ---- who is asking -----------------------------------------------------------------------------------------
+    def _principal(self, request: AwsRequest) -> Principal | None:
+        key = request.caller_key
+        if key is None or key not in self.user_keys and key not in self.sessions:
+            caller = ANONYMOUS if key == "" else ROOT
+            return Principal(caller, Policies(), {}, ACCOUNT_ID if caller is ROOT else "")
+        with self._lock:
+            cached = self._principals.get(key)
+        if cached is not None:
+            return cached
+        try:
+            principal = self._resolve(key)
+        except self._iam().exceptions.NoSuchEntityException:
+            return None
+        with self._lock:
+            self._principals[key] = principal
+        return principal
+
+    def _resolve(self, access_key: str) -> Principal:
+        session = self.sessions.get(access_key)
+        if session is None or session["kind"] == "user-session":
+            user = self.user_keys[access_key]["user"] if session is None else session["user"]
+            if user is None:  # GetSessionToken as the root: the session is the root's
+                return Principal(ROOT, Policies(), {}, ACCOUNT_ID, session)
+            details = self._iam().get_user(UserName=user)["User"]
+            arn, tags = details["Arn"], {t["Key"]: t["Value"] for t in details.get("Tags", [])}
+            policies = Policies(identity=self._user_policies(user), boundary=self._boundary(details))
+            caller = Caller(arn, "user", frozenset({arn}))
+            context = {"aws:username": [user], "aws:userid": [details["UserId"]], "aws:principaltype": ["User"], "aws:principalarn": [arn]}
+            user_id = details["UserId"]
+        else:
+            role = self._iam().get_role(RoleName=session["role_name"])["Role"]
+            tags = {t["Key"]: t["Value"] for t in role.get("Tags", [])} | session["tags"]
+            sessions_policies = [NamedPolicy(f"session policy {i + 1}", parse_identity(doc)) for i, doc in enumerate(session["policies"])]
+            policies = Policies(identity=self._role_policies(session["role_name"]), boundary=self._boundary(role),
+                                session=sessions_policies or None)
+            caller = Caller(session["arn"], "assumed-role", frozenset({session["arn"], role["Arn"]}))
+            user_id = f"{role['RoleId']}:{session['session_name']}"
+            context = {"aws:userid": [user_id], "aws:principaltype": ["AssumedRole"], "aws:principalarn": [role["Arn"]],
+                       "aws:rolesessionname": [session["session_name"]]}
+        for name, value in tags.items():
+            context[f"aws:principaltag/{name.lower()}"] = [value]
+        if session is not None:
+            context["aws:multifactorauthpresent"] = ["true" if session.get("mfa") else "false"]
+            context["aws:tokenissuetime"] = [iso(session["issued"])]
+        return Principal(caller, policies, context, user_id, session)
+
+    def _user_policies(self, user: str) -> list[NamedPolicy]:
+        iam = self._iam()
+        found = [NamedPolicy(name, parse_identity(_document(iam.get_user_policy(UserName=user, PolicyName=name)["PolicyDocument"])))
+                 for name in iam.list_user_policies(UserName=user)["PolicyNames"]]
+        found += [self._managed(p["PolicyArn"]) for p in iam.list_attached_user_policies(UserName=user)["AttachedPolicies"]]
+        for group in iam.list_groups_for_user(UserName=user)["Groups"]:
+            name = group["GroupName"]
+            found += [NamedPolicy(policy, parse_identity(_document(iam.get_group_policy(GroupName=name, PolicyName=policy)["PolicyDocument"])))
+                      for policy in iam.list_group_policies(GroupName=name)["PolicyNames"]]
+            found += [self._managed(p["PolicyArn"]) for p in iam.list_attached_group_policies(GroupName=name)["AttachedPolicies"]]
+        return found
+
+    def _role_policies(self, role: str) -> list[NamedPolicy]:
+        iam = self._iam()
+        found = [NamedPolicy(name, parse_identity(_document(iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"])))
+                 for name in iam.list_role_policies(RoleName=role)["PolicyNames"]]
+        return found + [self._managed(p["PolicyArn"]) for p in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]]
+
+    def _boundary(self, entity: dict) -> list[NamedPolicy] | None:
+        arn = entity.get("PermissionsBoundary", {}).get("PermissionsBoundaryArn")
+        return [self._managed(arn)] if arn else None
+
+    def _managed(self, arn: str) -> NamedPolicy:
+        iam = self._iam()
+        version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+        document = iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
+        return NamedPolicy(arn, parse_identity(_document(document)))
+
+    # ---- the request's condition keys --------------------------------------------------------------------------
+    def _context(self, request: AwsRequest, principal: Principal, params: dict) -> RequestContext:
+        moment = labtime.now()
+        values = {
+            "aws:securetransport": ["true" if request.secure_transport else "false"],
+            "aws:sourceip": [request.source_ip],
+            "aws:currenttime": [iso(moment.replace(tzinfo=timezone.utc).timestamp())],
+            "aws:epochtime": [str(int(moment.replace(tzinfo=timezone.utc).timestamp()))],
+            "aws:requestedregion": [request.region],
+            "aws:principalaccount": [ACCOUNT_ID],
+            "aws:principalarn": [principal.caller.arn],
+            "aws:userid": [principal.user_id],
+        }
+        if principal.caller.is_root:
+            values["aws:principaltype"] = ["Account"]
+        values.update(principal.context)
+        tags = req.request_tags(request, params)
+        for name, value in tags.items():
+            values[f"aws:requesttag/{name.lower()}"] = [value]
+        if tags:
+            values["aws:tagkeys"] = list(tags)
+        values.update(req.service_keys(request, params))
+        lazy = {}
+        if request.service == "s3" and params.get("key"):
+            lazy["s3:existingobjecttag/"] = lambda tag: self._object_tag(params["bucket"], params["key"], tag)
+            lazy["aws:resourcetag/"] = lazy["s3:existingobjecttag/"]
+        return RequestContext(values, lazy)
+
+    def _object_tag(self, bucket: str, key: str, tag: str) -> list[str] | None:
+        s3 = self._client("s3")
+        try:
+            tags = s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]
+        except s3.exceptions.ClientError:
+            return None
+        return next(([t["Value"]] for t in tags if t["Key"].lower() == tag), None)
+
+    # ---- the resource's own policy -------------------------------------------------------------------------------
+    def _policies_for(self, request: AwsRequest, principal: Principal, action: str, resource: str, params: dict) -> Policies:
+        policies = principal.policies
+        service = action.partition(":")[0]
+        document = None
+        if action == "sts:AssumeRole" or action == "sts:TagSession":
+            document = self._trust_policy(resource)
+        elif service in RESOURCE_POLICY_FETCHERS and (service != "s3" or resource.startswith("arn:aws:s3:::")):
+            document = self._resource_policy(service, resource, params)
+        resource_policies = [NamedPolicy("resource policy", parse(document))] if document else []
+        return Policies(policies.identity, resource_policies, policies.boundary, policies.session,
+                        resource_required=service == "kms" and not principal.caller.is_root or action in ("sts:AssumeRole", "sts:TagSession"))
+
+    def _resource_policy(self, service: str, resource: str, params: dict) -> str | None:
+        fetch, cache_key = RESOURCE_POLICY_FETCHERS[service](resource, params)
+        if fetch is None:
+            return None
+        with self._lock:
+            if (service, cache_key) in self._resource_policies:
+                return self._resource_policies[(service, cache_key)]
+        client = self._client(service)
+        try:
+            document = fetch(client)
+        except client.exceptions.ClientError:
+            document = None
+        with self._lock:
+            self._resource_policies[(service, cache_key)] = document
+        return document
+
+    def _trust_policy(self, role_arn: str) -> str | None:
+        role = self._role(role_arn)
+        return _document(role["AssumeRolePolicyDocument"]) if role else None
+
+    def _role(self, role_arn: str) -> dict | None:
+        iam = self._iam()
+        try:
+            return iam.get_role(RoleName=role_arn.rsplit("/", 1)[-1])["Role"]
+        except iam.exceptions.NoSuchEntityException:
+            return None
+
+    # ---- what changed --------------------------------------------------------------------------------------------
+    def _observe(self, request: AwsRequest, response: AwsResponse) -> None:
+        if response.status >= 300:
+            return
+        if request.service == "iam" and not request.operation.startswith(IAM_READ_PREFIXES):
+            self._access_keys_changed(request, response)
+            with self._lock:
+                self._principals.clear()
+        if request.operation in RESOURCE_POLICY_WRITES.get(request.service, ()):
+            with self._lock:
+                for cached in [k for k in self._resource_policies if k[0] == request.service]:
+                    del self._resource_policies[cached]
+
+    def _access_keys_changed(self, request: AwsRequest, response: AwsResponse) -> None:
+        params = {name: values[0] for name, values in request.form.items()}
+        if request.operation == "CreateAccessKey":
+            body = response.read().decode("utf-8", "replace")
+            fields = {name: _xml_value(body, name) for name in ("UserName", "AccessKeyId", "SecretAccessKey", "Status")}
+            if fields["AccessKeyId"] and fields["SecretAccessKey"]:
+                self.user_keys[fields["AccessKeyId"]] = {"secret": fields["SecretAccessKey"], "user": fields["UserName"],
+                                                         "status": fields["Status"] or "Active"}
+        elif request.operation == "DeleteAccessKey":
+            self.user_keys.pop(params.get("AccessKeyId", ""), None)
+        elif request.operation == "UpdateAccessKey" and params.get("AccessKeyId") in self.user_keys:
+            self.user_keys[params["AccessKeyId"]]["status"] = params.get("Status", "Active")
+        elif request.operation == "DeleteUser":
+            for key in [k for k, v in self.user_keys.items() if v["user"] == params.get("UserName")]:
+                del self.user_keys[key]
+        else:
+            return
+        self._save()
+
+    def _save(self) -> None:
+        self.keys_file.save({"user_keys": self.user_keys, "sessions": self.sessions})
+
+    def _client(self, service: str):
+        if service not in self._clients:
+            self._clients[service] = self.context.client(service, engine=self.name)
+        return self._clients[service]
+
+    def _iam(self):
+        return self._client("iam")
+
+    def reset(self) -> None:
+        with self._lock:
+            self.user_keys.clear()
+            self.sessions.clear()
+            self._principals.clear()
+            self._resource_policies.clear()
+        self._save()
+
+
+# ---- resource policies: how each service's is read -------------------------------------------------------------
+def _s3_policy(resource: str, params: dict):
+    bucket = resource[len("arn:aws:s3:::"):].partition("/")[0]
+    return (lambda s3: s3.get_bucket_policy(Bucket=bucket)["Policy"]), bucket
+
+
+def _sqs_policy(resource: str, params: dict):
+    url = params.get("QueueUrl")
+    return ((lambda sqs: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"]).get("Attributes", {}).get("Policy")), url) \
+        if url else (None, None)
+
+
+def _sns_policy(resource: str, params: dict):
+    return ((lambda sns: sns.get_topic_attributes(TopicArn=resource)["Attributes"].get("Policy")), resource) \
+        if resource.startswith("arn:aws:sns:") else (None, None)
+
+
+def _kms_policy(resource: str, params: dict):
+    key = resource.rsplit("/", 1)[-1]
+    return ((lambda kms: kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"]), key) if ":key/" in resource and key != "*" else (None, None)
+
+
+def _lambda_policy(resource: str, params: dict):
+    name = resource.split(":")[6] if resource.count(":") >= 6 else ""
+    return ((lambda aws_lambda: aws_lambda.get_policy(FunctionName=name).get("Policy")), name) if name and name != "*" else (None, None)
+
+
+def _secret_policy(resource: str, params: dict):
+    secret = params.get("SecretId")
+    return ((lambda sm: sm.get_resource_policy(SecretId=secret).get("ResourcePolicy")), secret) if secret else (None, None)
+
+
+def _glue_policy(resource: str, params: dict):
+    return (lambda glue: glue.get_resource_policy().get("PolicyInJson")), "catalog"
+
+
+RESOURCE_POLICY_FETCHERS = {"s3": _s3_policy, "sqs": _sqs_policy, "sns": _sns_policy, "kms": _kms_policy, "lambda": _lambda_policy,
+                            "secretsmanager": _secret_policy, "glue": _glue_policy}
+
+
+def _document(document) -> str:
+    """Policy documents come back from boto3 decoded (a dict) or as text; the parse cache keys on text."""
+    return document if isinstance(document, str) else json.dumps(document, sort_keys=True)
+
+
+def _xml_value(body: str, name: str) -> str:
+    match = re.search(rf"<{name}>([^<]*)</{name}>", body)
+    return match.group(1) if match else ""
+
+
+def unquote_copy_source(header: str) -> str:
+    return unquote(header.partition("?")[0]).lstrip("/")
+
+
+def _random(alphabet: str, length: int) -> str:
+    return "".join(secrets.choice(alphabet) for _ in range(length))
+
