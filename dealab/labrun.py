@@ -115,6 +115,16 @@ def _delete_iam_role(settings: Settings, name: str) -> None:
     iam.delete_role(RoleName=name)
 
 
+def _delete_named_query(settings: Settings, name: str) -> None:
+    """Athena keeps saved queries by id, and a name may be saved twice: every one of that name goes."""
+    athena = client(settings, "athena")
+    for page in athena.get_paginator("list_named_queries").paginate():
+        if page["NamedQueryIds"]:
+            for query in athena.batch_get_named_query(NamedQueryIds=page["NamedQueryIds"])["NamedQueries"]:
+                if query["Name"] == name:
+                    athena.delete_named_query(NamedQueryId=query["NamedQueryId"])
+
+
 # resource kind in lab.toml [resources] → how to remove one through AWS APIs
 DELETERS: dict[str, Callable[[Settings, str], None]] = {
     "buckets": _delete_bucket,
@@ -135,11 +145,14 @@ DELETERS: dict[str, Callable[[Settings, str], None]] = {
     "state_machines": _delete_state_machine,
     "dq_rulesets": lambda s, name: client(s, "glue").delete_data_quality_ruleset(Name=name),
     "metric_alarms": lambda s, name: client(s, "cloudwatch").delete_alarms(AlarmNames=[name]),
+    "trails": lambda s, name: client(s, "cloudtrail").delete_trail(Name=name),
+    "named_queries": _delete_named_query,
 }
 
 NOT_FOUND_CODES = frozenset({
     "NoSuchBucket", "NotFoundException", "EntityNotFoundException", "ResourceNotFoundException",
     "InvalidRequestException", "AWS.SimpleQueueService.NonExistentQueue", "NoSuchEntity", "NotFound", "StateMachineDoesNotExist",
+    "TrailNotFoundException",
 })
 
 

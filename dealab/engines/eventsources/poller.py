@@ -27,6 +27,8 @@ class Outcome:
     status: int
     function_error: str | None = None
     executed_version: str = "$LATEST"
+    # False when Lambda refused the invoke (throttled, function gone): the batch never reached the function
+    reached: bool = True
 
     def json(self):
         try:
@@ -87,7 +89,7 @@ class Poller:
                                                   Payload=json.dumps(event).encode())
         except ClientError as error:  # throttled, or the function is gone: the batch failed before it ran
             return Outcome(False, json.dumps(error.response.get("Error", {})).encode(), error.response["ResponseMetadata"]["HTTPStatusCode"],
-                           error.response["Error"].get("Code"))
+                           error.response["Error"].get("Code"), reached=False)
         payload = answer["Payload"].read()
         return Outcome("FunctionError" not in answer, payload, answer["StatusCode"], answer.get("FunctionError"),
                        answer.get("ExecutedVersion", "$LATEST"))

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from botocore.exceptions import ClientError
 
 from dealab.engines.eventsources.poller import Poller, log
-from dealab.wire import labtime
+from dealab.wire import labtime, metrics
 from dealab.wire.store import JsonFile
 
 IDLE_POLL_SECONDS = 0.5  # Lambda polls each shard a few times a second
@@ -227,7 +227,10 @@ class StreamPoller(Poller):
                     self._discard(shard, batch, "RecordAgeExceeded", attempts, None)
                     break
                 outcome = self.invoke({"Records": [record.event for record in batch]})
-                attempts += 1
+                self._iterator_age(batch)
+                # "Maximum retry attempts ... doesn't apply to service errors or throttles where the batch didn't
+                # reach the function": a throttled mapping retries until the function takes the batch
+                attempts += outcome.reached
                 if outcome.ok:
                     failed_from = self._first_failed(outcome.json(), batch) if self.report_failures else len(batch)
                     if failed_from >= len(batch):
@@ -247,6 +250,11 @@ class StreamPoller(Poller):
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
             if batch and not self.stopped.is_set():
                 self._checkpoint(shard, state, batch[-1])
+
+    def _iterator_age(self, batch: list[Record]) -> None:
+        """AWS/Lambda IteratorAge: the age of the batch's last record when the mapping sends it to the function."""
+        age_ms = max(0.0, (labtime.live_now().timestamp() - batch[-1].arrival) * 1000)
+        metrics.put("AWS/Lambda", "IteratorAge", {"FunctionName": self.function_arn.split(":")[6]}, age_ms, "Milliseconds", region=self.region)
 
     @staticmethod
     def _first_failed(answer, batch: list[Record]) -> int:
