@@ -19,10 +19,12 @@ class Rule:
     resources: tuple[str, ...] = ("*",)
     # AWS authorizes no IAM action for it: even an explicit deny cannot block it (sts:GetCallerIdentity)
     always_allowed: bool = False
+    # needs no Allow, only an explicit deny refuses it (sts:GetSessionToken)
+    unless_denied: bool = False
 
 
-def rule(actions: str | tuple[str, ...], *resources: str, always_allowed: bool = False) -> Rule:
-    return Rule(actions if isinstance(actions, tuple) else (actions,), resources or ("*",), always_allowed)
+def rule(actions: str | tuple[str, ...], *resources: str, always_allowed: bool = False, unless_denied: bool = False) -> Rule:
+    return Rule(actions if isinstance(actions, tuple) else (actions,), resources or ("*",), always_allowed, unless_denied)
 
 
 # ---- S3 ------------------------------------------------------------------------------------------------------
@@ -144,6 +146,7 @@ ALL_TABLES = "arn:aws:glue:{region}:{account}:table/{DatabaseName}/*"
 CRAWLER = "arn:aws:glue:{region}:{account}:crawler/{Name}"
 JOB = "arn:aws:glue:{region}:{account}:job/{JobName}"
 NEW_JOB = "arn:aws:glue:{region}:{account}:job/{Name}"
+DQ_RULESET = "arn:aws:glue:{region}:{account}:dataQualityRuleset/{Name}"
 GLUE = {
     "CreateDatabase": rule("glue:CreateDatabase", CATALOG, NEW_DATABASE),
     "GetDatabase": rule("glue:GetDatabase", CATALOG, NAMED_DATABASE),
@@ -175,6 +178,15 @@ GLUE = {
     "GetJobRuns": rule("glue:GetJobRuns", JOB),
     "GetJobBookmark": rule("glue:GetJobBookmark", JOB),
     "ResetJobBookmark": rule("glue:ResetJobBookmark", JOB),
+    "CreateDataQualityRuleset": rule("glue:CreateDataQualityRuleset", DQ_RULESET),
+    "GetDataQualityRuleset": rule("glue:GetDataQualityRuleset", DQ_RULESET),
+    "UpdateDataQualityRuleset": rule("glue:UpdateDataQualityRuleset", DQ_RULESET),
+    "DeleteDataQualityRuleset": rule("glue:DeleteDataQualityRuleset", DQ_RULESET),
+    "ListDataQualityRulesets": rule("glue:ListDataQualityRulesets"),
+    # the run and result name no ruleset in the request: only a policy allowing every ruleset matches
+    "StartDataQualityRulesetEvaluationRun": rule("glue:StartDataQualityRulesetEvaluationRun", "arn:aws:glue:{region}:{account}:dataQualityRuleset/{RulesetNames}"),
+    "GetDataQualityRulesetEvaluationRun": rule("glue:GetDataQualityRulesetEvaluationRun", "arn:aws:glue:{region}:{account}:dataQualityRuleset/*"),
+    "GetDataQualityResult": rule("glue:GetDataQualityResult", "arn:aws:glue:{region}:{account}:dataQualityRuleset/*"),
     "GetResourcePolicy": rule("glue:GetResourcePolicy", CATALOG),
     "PutResourcePolicy": rule("glue:PutResourcePolicy", CATALOG),
     "DeleteResourcePolicy": rule("glue:DeleteResourcePolicy", CATALOG),
@@ -252,9 +264,12 @@ STEPFUNCTIONS = {
 QUEUE = "arn:aws:sqs:{region}:{account}:{QueueName}"
 SQS = {
     **{op: rule(f"sqs:{op}", QUEUE) for op in (
-        "CreateQueue", "DeleteQueue", "GetQueueUrl", "GetQueueAttributes", "SetQueueAttributes", "SendMessage", "SendMessageBatch",
-        "ReceiveMessage", "DeleteMessage", "DeleteMessageBatch", "ChangeMessageVisibility", "ChangeMessageVisibilityBatch",
-        "PurgeQueue", "AddPermission", "RemovePermission", "TagQueue", "UntagQueue", "ListQueueTags")},
+        "CreateQueue", "DeleteQueue", "GetQueueUrl", "GetQueueAttributes", "SetQueueAttributes", "SendMessage", "ReceiveMessage",
+        "DeleteMessage", "ChangeMessageVisibility", "PurgeQueue", "AddPermission", "RemovePermission", "TagQueue", "UntagQueue", "ListQueueTags")},
+    # AWS: a batch is authorized as its single-message action
+    "SendMessageBatch": rule("sqs:SendMessage", QUEUE),
+    "DeleteMessageBatch": rule("sqs:DeleteMessage", QUEUE),
+    "ChangeMessageVisibilityBatch": rule("sqs:ChangeMessageVisibility", QUEUE),
     "ListQueues": rule("sqs:ListQueues"),
 }
 TOPIC = "{TopicArn}"
@@ -282,6 +297,7 @@ LOGS = {
     "StopQuery": rule("logs:StopQuery"),
     "CreateExportTask": rule("logs:CreateExportTask", LOG_GROUP),
     "DescribeExportTasks": rule("logs:DescribeExportTasks"),
+    "DescribeQueries": rule("logs:DescribeQueries"),
 }
 ALARM = "arn:aws:cloudwatch:{region}:{account}:alarm:{AlarmName}"
 CLOUDWATCH = {
@@ -302,6 +318,7 @@ CLOUDTRAIL = {
     "StartLogging": rule("cloudtrail:StartLogging", TRAIL),
     "StopLogging": rule("cloudtrail:StopLogging", TRAIL),
     "GetTrailStatus": rule("cloudtrail:GetTrailStatus", TRAIL),
+    "UpdateTrail": rule("cloudtrail:UpdateTrail", TRAIL),
     "DescribeTrails": rule("cloudtrail:DescribeTrails"),
     "LookupEvents": rule("cloudtrail:LookupEvents"),
     "PutEventSelectors": rule("cloudtrail:PutEventSelectors", "arn:aws:cloudtrail:{region}:{account}:trail/{TrailName}"),
@@ -314,13 +331,14 @@ CLOUDTRAIL = {
 KEY = "arn:aws:kms:{region}:{account}:key/{KeyId}"
 KMS = {
     "CreateKey": rule("kms:CreateKey"),
+    "ReEncrypt": rule(("kms:ReEncryptFrom", "kms:ReEncryptTo"), KEY, "arn:aws:kms:{region}:{account}:key/{DestinationKeyId}"),
     "ListKeys": rule("kms:ListKeys"),
     "ListAliases": rule("kms:ListAliases"),
     "CreateAlias": rule("kms:CreateAlias", "arn:aws:kms:{region}:{account}:{AliasName}", "arn:aws:kms:{region}:{account}:key/{TargetKeyId}"),
     "DeleteAlias": rule("kms:DeleteAlias", "arn:aws:kms:{region}:{account}:{AliasName}"),
     **{op: rule(f"kms:{op}", KEY) for op in (
         "DescribeKey", "EnableKeyRotation", "DisableKeyRotation", "GetKeyRotationStatus", "ScheduleKeyDeletion", "CancelKeyDeletion",
-        "EnableKey", "DisableKey", "GetKeyPolicy", "PutKeyPolicy", "Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey",
+        "EnableKey", "DisableKey", "GetKeyPolicy", "PutKeyPolicy", "Encrypt", "Decrypt", "GenerateDataKey",
         "GenerateDataKeyWithoutPlaintext", "TagResource", "UntagResource", "ListResourceTags", "CreateGrant")},
 }
 SECRET = "arn:aws:secretsmanager:{region}:{account}:secret:{SecretId}"
@@ -371,7 +389,7 @@ IAM = {
 }
 STS = {
     "AssumeRole": rule("sts:AssumeRole", "{RoleArn}"),
-    "GetSessionToken": rule("sts:GetSessionToken"),
+    "GetSessionToken": rule("sts:GetSessionToken", unless_denied=True),
     "GetCallerIdentity": rule("sts:GetCallerIdentity", always_allowed=True),
     "GetAccessKeyInfo": rule("sts:GetAccessKeyInfo"),
     "TagSession": rule("sts:TagSession", "{RoleArn}"),

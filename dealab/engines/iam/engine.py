@@ -142,8 +142,8 @@ class IamEngine(Engine):
             except PolicyError as error:
                 log.warning("denied %s on %s: a policy cannot be evaluated: %s", action, resource, error)
                 return req.refusal(request, f"a policy that applies to {action} on {resource} cannot be evaluated: {error}", resource)
-            if principal.caller.kind == "anonymous" and decision.decision == "implicitDeny":
-                continue  # the door admitted it on a public ACL or policy; only an explicit deny refuses it here
+            if decision.decision == "implicitDeny" and (principal.caller.kind == "anonymous" or rule.unless_denied):
+                continue  # anonymous: the door admitted it on a public ACL or policy; only an explicit deny refuses it
             if not decision.allowed:
                 return req.denial(request, principal.caller.arn, action, resource, decision.reason)
         return None
