@@ -310,6 +310,14 @@ def relation_sql(table: Table, partitions: list[PartitionFiles], union_by_name: 
     return " UNION ALL ".join(branches)
 
 
+GLUE_READ_PREFIXES = ("Get", "List", "Search", "BatchGet")
+
+
+def writes(glue_operation: str) -> bool:
+    """Whether a Glue operation may change the catalog (anything but a read)."""
+    return not glue_operation.startswith(GLUE_READ_PREFIXES)
+
+
 class GlueCatalog:
     """The Glue Data Catalog and S3 listing, reached through AWS APIs as any client would.
 
@@ -323,6 +331,14 @@ class GlueCatalog:
         self._known: dict[tuple, object] = {}
         self._generation = 0  # moved by forget(): an answer fetched across a write is not kept
         self._lock = threading.Lock()
+        # the engine's own DDL passes the gateway's engines unexamined, as an engine's own calls do, so its
+        # client drops the cache around each of its writes itself
+        for event in ("before-call.glue", "after-call.glue"):
+            glue.meta.events.register(event, self._around_own_write)
+
+    def _around_own_write(self, model, **_) -> None:
+        if writes(model.name):
+            self.forget()
 
     def forget(self) -> None:
         with self._lock:

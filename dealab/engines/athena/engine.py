@@ -33,9 +33,6 @@ MAX_RESULTS_PER_PAGE = 1000
 # polling every few ms or every second sees SUCCEEDED as soon as it is, not at its next poll.
 STATE_WAIT_SECONDS = 0.02
 CACHED_RESULTS = 16
-# Glue calls that only read: every other Glue call may change the catalog, so the engine's catalog cache is
-# dropped around it (catalog.GlueCatalog.forget).
-GLUE_READ_PREFIXES = ("Get", "List", "Search", "BatchGet")
 # Where a statement's result goes, by its first words: queries → <id>.csv; CTAS / INSERT / UNLOAD →
 # tables/<id> (with -manifest.csv); everything else (DDL, SHOW, DESCRIBE) → <id>.txt.
 RESULT_NAMING = [
@@ -86,7 +83,7 @@ class AthenaEngine(Engine):
         "GetDatabase",
         "ListTableMetadata",
         "GetTableMetadata",
-    )} | {("glue", ANY_OPERATION): "_glue_call"}
+    )} | {("glue", ANY_OPERATION): "_glue_call"}  # every other caller's Glue calls (its own DDL: see GlueCatalog)
 
     def __init__(self, context: EngineContext):
         super().__init__(context)
@@ -124,17 +121,16 @@ class AthenaEngine(Engine):
                 self._runner.warm_up()
             return self._runner
 
-    def handle(self, request: AwsRequest) -> AwsResponse:
-        if request.service == "glue":  # every caller's Glue calls, the engine's own DDL included
-            return self._glue_call(request)
-        return super().handle(request)
-
     def _glue_call(self, request: AwsRequest) -> AwsResponse:
         """Passes a Glue call on; one that may write (CreateTable, BatchCreatePartition, DeleteDatabase, a
         crawler's or a job's writes...) drops the catalog cache before and after, so no query plans with what
         the catalog held before the write."""
         catalog = self._catalog
-        if catalog is None or request.operation.startswith(GLUE_READ_PREFIXES):
+        if catalog is None:
+            return request.send_on()
+        from dealab.engines.athena.catalog import writes  # loaded with the catalog
+
+        if not writes(request.operation):
             return request.send_on()
         catalog.forget()
         try:
@@ -151,6 +147,8 @@ class AthenaEngine(Engine):
         return AwsResponse.json({"read_path": runner.read_path if runner else None, "queries": dict(runner.reads) if runner else {}})
 
     def answer(self, handler, request: AwsRequest) -> AwsResponse:
+        if request.service == "glue":  # watched on its way to the backend, answered there
+            return handler(request)
         # each op_ method takes the request's parameters and returns its result as JSON data
         try:
             return AwsResponse.json(handler(request.json))
