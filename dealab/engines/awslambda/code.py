@@ -18,7 +18,7 @@ import shutil
 import zipfile
 from pathlib import Path
 
-from dealab.wire.store import child_path
+from dealab.wire.store import child_path, rename
 
 # AWS's limits: 50 MB zipped in a request, 250 MB unzipped (function and layers together).
 MAX_UNZIPPED_BYTES = 262_144_000
@@ -107,7 +107,7 @@ class CodeStore:
 def _move_into_place(building: Path, target: Path) -> None:
     """Renames a finished folder to its name; when another thread got there first, its copy stays."""
     try:
-        os.replace(building, target)
+        rename(building, target)
     except OSError:
         if not target.is_dir():
             raise

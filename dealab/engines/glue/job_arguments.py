@@ -25,6 +25,8 @@ from urllib.parse import urlsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
 
+from dealab.wire.store import rename
+
 PIP_TIMEOUT_SECONDS = 300
 PYTHON_FILE_SUFFIXES = (".py", ".zip", ".whl", ".egg")
 SPARK_ONLY = ("--conf", "--extra-jars", "--user-jars-first")
@@ -186,7 +188,7 @@ def _install_wheel(s3, uri: str, installer_options: list[str], glue_folder: Path
         detail = [line for line in (finished.stderr if finished else "timed out").splitlines() if line.strip()]
         raise JobArgumentError(f"--additional-python-modules: pip could not install {uri}: {detail[-1] if detail else 'no output'}")
     with contextlib.suppress(OSError):  # another run installed the same wheel meanwhile: theirs is as good
-        partial.rename(target)
+        rename(partial, target)
     shutil.rmtree(partial, ignore_errors=True)
     setup.notes.append(f"--additional-python-modules: {wheel.name} installed from {uri}")
     return target
