@@ -80,12 +80,7 @@ BACKENDS = {
 # checks; a backend that cannot produce something is named here, never answered by a weaker check.
 EXCEPTIONS: dict[str, dict[str, str]] = {
     "embedded": {},
-    "ministack": {
-        "L12-13": "the Glue job's Data Quality result event does not reach topic dea-dq-alerts with ministack 1.5.33 behind the "
-                  "gateway, while the alarm's notice to the same topic does and a rule → topic delivery without a topic policy "
-                  "does (checked by hand); not yet isolated, suspected: the topic access policy the solution stores through "
-                  "ministack's SetTopicAttributes",
-    },
+    "ministack": {},
 }
 
 

@@ -261,8 +261,10 @@ def _run_scenario(ctx: LabContext) -> Scenario:
 
 
 def _notices(scenario: Scenario) -> bool:
+    """Whether the alarm's notice and the defective batch's result event have both arrived."""
+    run_id = scenario.runs.get("defects", {}).get("Id")
     return any(message.get("AlarmName") == ALARM for message in scenario.messages) and \
-        any(message.get("detail-type") == DQ_EVENT for message in scenario.messages)
+        any((message.get("detail") or {}).get("context", {}).get("jobRunId") == run_id for message in scenario.messages)
 
 
 def _scenario(ctx: LabContext) -> Scenario:
