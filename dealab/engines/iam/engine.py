@@ -26,7 +26,7 @@ from dealab.engines.iam.sts import IAM_ANSWERS, STS_ANSWERS, iso
 from dealab.engines.iam.policy import (ACCOUNT_ID, ROOT, Caller, NamedPolicy, Policies, PolicyError, RequestContext, decide,
                                        parse, parse_identity)
 from dealab.wire import labtime
-from dealab.wire.engine import ANY_OPERATION, ENGINE_HEADER, Engine, EngineContext
+from dealab.wire.engine import ANY_OPERATION, Engine, EngineContext
 from dealab.wire.messages import AwsRequest, AwsResponse
 from dealab.wire.store import JsonFile
 
@@ -92,13 +92,6 @@ class IamEngine(Engine):
         return None
 
     # ---- every request -------------------------------------------------------------------------------------
-    def handle(self, request: AwsRequest) -> AwsResponse:
-        if request.headers.get(ENGINE_HEADER):
-            response = request.send_on()
-            self._observe(request, response)
-            return response
-        return self.answer(self._authorize, request)
-
     def _authorize(self, request: AwsRequest) -> AwsResponse:
         principal = self._principal(request)
         if principal is None:
@@ -112,6 +105,7 @@ class IamEngine(Engine):
         return self.pass_on(request)
 
     def pass_on(self, request: AwsRequest) -> AwsResponse:
+        # engines' calls too: a policy or key an engine changes must reach the caches
         response = request.send_on()
         self._observe(request, response)
         return response
