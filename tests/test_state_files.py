@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import sqlite3
 import time
 import urllib.request
@@ -30,7 +31,8 @@ from tests.conftest import client, make_settings
 
 BUCKET = "lake"
 ROLE = "arn:aws:iam::123456789012:role/firehose-delivery"
-ESCAPE = f"dealab-escape-{uuid.uuid4().hex[:8]}"
+# a name no earlier run left in /tmp; the same in every pytest-xdist worker of one run (test ids must agree)
+ESCAPE = f"dealab-escape-{os.environ.get('PYTEST_XDIST_TESTRUNUID', uuid.uuid4().hex)[:8]}"
 HOSTILE_NAMES = [
     f"../../../../{ESCAPE}",
     f"/tmp/{ESCAPE}",
