@@ -51,6 +51,11 @@ class AwsRequest:
             return {}
         return parsed if isinstance(parsed, dict) else {}
 
+    def replace_json(self, params: dict) -> None:
+        """Sends other parameters on than the caller gave (a JSON-protocol body)."""
+        self.body = json.dumps(params).encode()
+        self.__dict__.pop("json", None)  # the parsed body is cached
+
     def send_on(self) -> AwsResponse:
         if self.forward is None:
             raise RuntimeError("this request has no backend to go on to")

@@ -1,8 +1,10 @@
 """The event sources engine: Lambda event source mappings that poll SQS queues, Kinesis streams and DynamoDB
 streams and invoke their function, as Lambda's pollers do.
 
-The backend keeps the mappings (so they are journaled); its own delivery is switched off (motohooks). This
-engine runs one poller per enabled mapping, as threads of its own that reach the queue, stream and function
+The backend keeps the mappings (so they are journaled), always disabled: whether a mapping is enabled is this
+engine's (`eventsources/enabled.json`), so no backend's own poller competes for the queue (ministack runs
+Lambda itself; embedded moto's delivery is also switched off in motohooks). This engine runs one poller per
+enabled mapping, as threads of its own that reach the queue, stream and function
 through the gateway like any client; a poller never holds the backend (an SQS long poll releases it while it
 waits). Pollers start for every enabled mapping the backend lists when the stack starts, and follow
 Create/Update/DeleteEventSourceMapping; `close` and `reset` stop them. Stream positions are checkpointed in the
@@ -36,6 +38,8 @@ class EventSourcesEngine(Engine):
         ("lambda", "CreateEventSourceMapping"): "_create",
         ("lambda", "UpdateEventSourceMapping"): "_update",
         ("lambda", "DeleteEventSourceMapping"): "_delete",
+        ("lambda", "GetEventSourceMapping"): "_get",
+        ("lambda", "ListEventSourceMappings"): "_list",
     }
 
     def __init__(self, context: EngineContext):
@@ -44,6 +48,8 @@ class EventSourcesEngine(Engine):
         self._lock = threading.RLock()
         self._clients: dict[tuple[str, str], object] = {}
         self._pollers: dict[str, Poller] = {}
+        self._enabled_file = JsonFile(self._folder / "enabled.json")
+        self._enabled: dict[str, bool] = self._enabled_file.load({})  # mapping UUID → enabled, as the learner set it
         self._closing = threading.Event()
         threading.Thread(target=self._resume, name="eventsources-resume", daemon=True).start()
 
@@ -56,11 +62,12 @@ class EventSourcesEngine(Engine):
 
     # ---- mappings through the API ----------------------------------------------------------------
     def _create(self, request: AwsRequest) -> AwsResponse:
-        return self._answered(request, lambda mapping: "Creating" if mapping.get("State") == "Enabled" else mapping.get("State"))
+        wanted = request.json.get("Enabled", True)
+        return self._answered(request, wanted, lambda enabled: "Creating" if enabled else "Disabled")
 
     def _update(self, request: AwsRequest) -> AwsResponse:
         asked = request.json.get("Enabled")
-        return self._answered(request, lambda mapping: {True: "Enabling", False: "Disabling"}.get(asked, "Updating"))
+        return self._answered(request, asked, lambda _: {True: "Enabling", False: "Disabling"}.get(asked, "Updating"))
 
     def _delete(self, request: AwsRequest) -> AwsResponse:
         response = request.send_on()
@@ -68,18 +75,51 @@ class EventSourcesEngine(Engine):
             mapping = json.loads(response.read())
             self._stop(mapping["UUID"])
             self._checkpoints(mapping["UUID"]).remove()
+            self._remember(mapping["UUID"], None)
             return AwsResponse.json({**mapping, "State": "Deleting"}, response.status)
         return response
 
-    def _answered(self, request: AwsRequest, shown_state) -> AwsResponse:
-        """Passes the call on, (re)starts the mapping's poller as the answer says, and shows the state Lambda
-        shows right after such a call."""
+    def _get(self, request: AwsRequest) -> AwsResponse:
+        response = request.send_on()
+        if response.status >= 300:
+            return response
+        return AwsResponse.json(self._as_learner_set_it(json.loads(response.read())), response.status)
+
+    def _list(self, request: AwsRequest) -> AwsResponse:
+        response = request.send_on()
+        if response.status >= 300:
+            return response
+        page = json.loads(response.read())
+        page["EventSourceMappings"] = [self._as_learner_set_it(mapping) for mapping in page.get("EventSourceMappings", [])]
+        return AwsResponse.json(page, response.status)
+
+    def _answered(self, request: AwsRequest, wanted: bool | None, shown_state) -> AwsResponse:
+        """Passes the call on with the mapping disabled in the backend, keeps whether the learner wants it
+        enabled, (re)starts its poller accordingly, and shows the state Lambda shows right after such a call."""
+        if wanted is not None:
+            request.replace_json({**request.json, "Enabled": False})
         response = request.send_on()
         if response.status >= 300:
             return response
         mapping = json.loads(response.read())
+        if wanted is not None:
+            self._remember(mapping["UUID"], bool(wanted))
+        mapping = self._as_learner_set_it(mapping)
         self._follow(mapping)
-        return AwsResponse.json({**mapping, "State": shown_state(mapping)}, response.status)
+        return AwsResponse.json({**mapping, "State": shown_state(mapping["State"] == "Enabled")}, response.status)
+
+    def _remember(self, mapping_uuid: str, enabled: bool | None) -> None:
+        with self._lock:
+            if enabled is None:
+                self._enabled.pop(mapping_uuid, None)
+            else:
+                self._enabled[mapping_uuid] = enabled
+            self._enabled_file.save(self._enabled)
+
+    def _as_learner_set_it(self, mapping: dict) -> dict:
+        """The mapping with the state its learner gave it (a mapping this engine never saw keeps the backend's)."""
+        enabled = self._enabled.get(mapping.get("UUID", ""))
+        return mapping if enabled is None else {**mapping, "State": "Enabled" if enabled else "Disabled"}
 
     # ---- pollers ---------------------------------------------------------------------------------
     def _follow(self, mapping: dict) -> None:
@@ -120,7 +160,7 @@ class EventSourcesEngine(Engine):
                 while True:
                     page = lam.list_event_source_mappings(**kwargs)
                     for mapping in page.get("EventSourceMappings", []):
-                        self._follow(mapping)
+                        self._follow(self._as_learner_set_it(mapping))
                     if not page.get("NextMarker"):
                         return
                     kwargs["Marker"] = page["NextMarker"]
@@ -138,6 +178,8 @@ class EventSourcesEngine(Engine):
 
     def reset(self) -> None:
         self._stop_all()
+        with self._lock:
+            self._enabled.clear()
         for path in self._folder.glob("*.json"):
             path.unlink(missing_ok=True)
 

@@ -383,9 +383,7 @@ class LogsEngine(Engine):
         pattern = request.json.get("filterPattern") if request.operation == "FilterLogEvents" else None
         matcher = _compile(pattern) if pattern else None
         if matcher is not None:
-            body = {key: value for key, value in request.json.items() if key != "filterPattern"}
-            request.body = json.dumps(body).encode()
-            request.__dict__.pop("json", None)  # the parsed body is cached: it must be read again
+            request.replace_json({key: value for key, value in request.json.items() if key != "filterPattern"})
         response = request.send_on()
         group = _group_name(request.json.get("logGroupName") or request.json.get("logGroupIdentifier") or "")
         horizon = self.horizon(group)
