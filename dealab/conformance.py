@@ -80,7 +80,12 @@ BACKENDS = {
 # checks; a backend that cannot produce something is named here, never answered by a weaker check.
 EXCEPTIONS: dict[str, dict[str, str]] = {
     "embedded": {},
-    "ministack": {},
+    "ministack": {
+        # ministack keeps SQS visibility timeouts on its own (real) clock: moving the lab clock does not return a
+        # message the loader failed, so a poison message is not received maxReceiveCount times (and redriven to
+        # the DLQ) within a grading. The lab clock would have to reach the backend's SQS for this.
+        "L09-06": "SQS visibility timeouts run on ministack's real clock; `clock advance` cannot redrive a poison message to the DLQ",
+    },
 }
 
 
