@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import datetime
 import json
 
 from dealab.wire.engine import Engine
@@ -116,6 +117,9 @@ class KinesisEngine(Engine):
         answer = json.loads(response.read())
         for record in answer.get("Records", []):
             record["SequenceNumber"] = aws_sequence(record["SequenceNumber"])
+            # a remote backend stamps arrival in real time; the stream received the record at that moment's lab time
+            arrived = datetime.datetime.fromtimestamp(float(record["ApproximateArrivalTimestamp"]), datetime.timezone.utc)
+            record["ApproximateArrivalTimestamp"] = labtime.lab_time_of_backend_stamp(arrived).timestamp()
         newest = max((float(record["ApproximateArrivalTimestamp"]) for record in answer.get("Records", [])), default=None)
         metrics.put("AWS/Kinesis", "GetRecords.IteratorAgeMilliseconds", {"StreamName": _iterator_stream(request.json, backend_iterator)},
                     0 if newest is None else max(0.0, (labtime.unix_time() - newest) * 1000), "Milliseconds", region=request.region)
