@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import signal
@@ -15,18 +16,30 @@ from dealab.config import Settings
 from dealab.stack import control
 
 REPO = Path(__file__).resolve().parents[1]
-# Starting a lab writes its data into labs/NN-slug/data/, where the learner finds it, so tests that start the
-# same lab must not run at once: under pytest-xdist (`make test`) each lab's tests form one group, run by one
-# worker. The CLI and learner-path tests start lab 1.
+# Starting a lab writes its data into labs/NN-slug/data/, where the learner finds it, so test modules that start
+# the same lab must not run at once. `make test` runs modules whole on two pytest-xdist workers (--dist loadfile);
+# a module that starts a lab holds that lab's lock for its whole run, so another worker's module waits.
+# The CLI and learner-path tests start lab 1.
 LAB_OF_TEST_FILE = {"test_cli.py": "01", "test_learner_path.py": "01"}
 
 
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        lab_test = re.match(r"test_lab(\d\d)", item.path.name)
-        lab = LAB_OF_TEST_FILE.get(item.path.name) or (lab_test and lab_test.group(1))
-        if lab:
-            item.add_marker(pytest.mark.xdist_group(f"lab{lab}"))
+def _lab_started_by(module_file: str) -> str | None:
+    name = Path(module_file).name
+    lab_test = re.match(r"test_lab(\d\d)\.py$", name)
+    return LAB_OF_TEST_FILE.get(name) or (lab_test.group(1) if lab_test else None)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def lab_data_lock(request, tmp_path_factory):
+    lab = _lab_started_by(str(request.path))
+    if lab is None:
+        yield
+        return
+    # the folder every worker of this run (and any other pytest run of this user) shares
+    lock_file = tmp_path_factory.getbasetemp().parent / f"dealab-lab{lab}.lock"
+    with open(lock_file, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def make_settings(state_dir: Path) -> Settings:

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import timezone
 from urllib.parse import unquote
 
+from botocore.exceptions import ParamValidationError
+
 from dealab.engines.iam import requests as req
 from dealab.engines.iam.actions import rule_for
 from dealab.engines.iam.sts import IAM_ANSWERS, STS_ANSWERS, iso
@@ -276,7 +278,9 @@ class IamEngine(Engine):
         client = self._client(service)
         try:
             document = fetch(client)
-        except client.exceptions.ClientError:
+        except (client.exceptions.ClientError, ParamValidationError):
+            # no policy to read: the resource does not exist, or its name is one no API accepts (the request
+            # goes on, and the service refuses it in its own words)
             document = None
         with self._lock:
             self._resource_policies[(service, cache_key)] = document
