@@ -19,8 +19,8 @@ REPO = Path(__file__).resolve().parents[1]
 # Starting a lab writes its data into labs/NN-slug/data/, where the learner finds it, so test modules that start
 # the same lab must not run at once. `make test` runs modules whole on two pytest-xdist workers (--dist loadfile);
 # a module that starts a lab holds that lab's lock for its whole run, so another worker's module waits.
-# The CLI and learner-path tests start lab 1.
-LAB_OF_TEST_FILE = {"test_cli.py": "01", "test_learner_path.py": "01"}
+# The CLI and learner-path tests start lab 1; the conformance tests interrupt a run of lab 2.
+LAB_OF_TEST_FILE = {"test_cli.py": "01", "test_learner_path.py": "01", "test_conformance.py": "02"}
 
 
 def _lab_started_by(module_file: str) -> str | None:

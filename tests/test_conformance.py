@@ -86,11 +86,12 @@ def _wait_for(path: Path, seconds: float = 120) -> str:
 
 def test_ctrl_c_stops_the_backend_and_the_stack(tmp_path):
     workdir = tmp_path / "run"
-    runner = subprocess.Popen([sys.executable, "-m", "dealab.conformance", "ministack", "--lab", "1", "--workdir", str(workdir)],
+    # lab 02 runs for most of a minute: long enough to be interrupted mid-run on a busy machine (lab 01 can end first)
+    runner = subprocess.Popen([sys.executable, "-m", "dealab.conformance", "ministack", "--lab", "2", "--workdir", str(workdir)],
                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        stack_pid = int(_wait_for(workdir / "lab01" / "state" / "stack.pid"))
-        backend_pids = [int(path.read_text()) for path in (workdir / "lab01" / "ministack").glob("ministack-*.pid")]
+        stack_pid = int(_wait_for(workdir / "lab02" / "state" / "stack.pid"))
+        backend_pids = [int(path.read_text()) for path in (workdir / "lab02" / "ministack").glob("ministack-*.pid")]
         assert backend_pids, "ministack wrote no pid file in its folder"
         runner.send_signal(signal.SIGINT)
         output, _ = runner.communicate(timeout=120)
