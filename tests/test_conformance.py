@@ -87,8 +87,10 @@ def _wait_for(path: Path, seconds: float = 120) -> str:
 def test_ctrl_c_stops_the_backend_and_the_stack(tmp_path):
     workdir = tmp_path / "run"
     # lab 02 runs for most of a minute: long enough to be interrupted mid-run on a busy machine (lab 01 can end first)
+    # pytest-xdist's workers ignore SIGINT and a child inherits that; a learner's terminal does not
     runner = subprocess.Popen([sys.executable, "-m", "dealab.conformance", "ministack", "--lab", "2", "--workdir", str(workdir)],
-                              cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                              cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         stack_pid = int(_wait_for(workdir / "lab02" / "state" / "stack.pid"))
         backend_pids = [int(path.read_text()) for path in (workdir / "lab02" / "ministack").glob("ministack-*.pid")]

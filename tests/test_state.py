@@ -334,7 +334,9 @@ def test_snapshot_on_demand_rotates_the_journal_and_is_loaded_after_kill_9(priva
     assert list((private_stack.state_dir / "journal" / "segments").iterdir())
     kill_hard(private_stack)
     control.up(private_stack)
-    assert restore_report(private_stack)["replayed"] == 0
+    report = restore_report(private_stack)
+    # the snapshot is loaded; only what the stack wrote after it (an engine's metrics flush) is replayed
+    assert report["snapshot_seq"] == document["seq"] and report["replayed"] <= 3 and report["skipped"] == [], report
     shard = kinesis.list_shards(StreamName="volume")["Shards"][0]["ShardId"]
     iterator = kinesis.get_shard_iterator(StreamName="volume", ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
     assert len(kinesis.get_records(ShardIterator=iterator, Limit=10_000)["Records"]) == 10_000
