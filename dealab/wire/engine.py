@@ -8,6 +8,7 @@ or passes it on with `request.send_on()`. Engines reach the backend and each oth
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,6 +80,17 @@ class Engine:
 
     def __init__(self, context: EngineContext):
         self.context = context
+        self._own_clients: dict[tuple[str, str], object] = {}
+        self._own_clients_lock = threading.Lock()
+
+    def own_client(self, service: str, region: str | None = None):
+        """This engine's client for `service` in `region` (default the stack's), made once: building one costs
+        ~0.1 s, and boto3's default session is not safe for making clients from several threads at once."""
+        key = (service, region or self.context.region)
+        with self._own_clients_lock:
+            if key not in self._own_clients:
+                self._own_clients[key] = self.context.client(service, engine=self.name, region=key[1])
+            return self._own_clients[key]
 
     def method_for(self, request: AwsRequest) -> str | None:
         """The name of the method that takes `request`, or None when this engine does not take it."""

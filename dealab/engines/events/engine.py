@@ -115,7 +115,6 @@ class EventsEngine(Engine):
         super().__init__(context)
         folder = context.state_dir / self.name
         self._lock = threading.RLock()
-        self._clients: dict[tuple[str, str], object] = {}
         self._rules: dict[tuple[str, str], list[dict]] = {}  # (region, bus) → its rules with their targets
         # buckets whose notification configuration has EventBridgeConfiguration: moto stores it but its
         # GetBucketNotificationConfiguration leaves it out, so the engine keeps what each Put said
@@ -123,18 +122,11 @@ class EventsEngine(Engine):
         self._eventbridge_buckets: dict[str, bool] = self._eventbridge_file.load({})
         self._schedules_file = JsonFile(folder / "schedules.json")
         self._schedules: dict[str, dict] = self._schedules_file.load({})
-        self.deliveries = Deliveries(folder, self._invoke, self._client)
+        self.deliveries = Deliveries(folder, self._invoke, self.own_client)
         self._closing = threading.Event()
         threading.Thread(target=self._resume, name="events-resume", daemon=True).start()
 
     # ---- plumbing ---------------------------------------------------------------------------------
-    def _client(self, service: str, region: str | None = None):
-        key = (service, region or self.context.region)
-        with self._lock:
-            if key not in self._clients:
-                self._clients[key] = self.context.client(service, engine=self.name, region=key[1])
-            return self._clients[key]
-
     def answer(self, handler, request: AwsRequest) -> AwsResponse:
         try:
             return handler(request)
@@ -146,7 +138,7 @@ class EventsEngine(Engine):
         before this engine kept one); waits for the gateway to answer first, as timers call through it."""
         while not self._closing.is_set():
             try:
-                self._client("events").list_event_buses(Limit=1)
+                self.own_client("events").list_event_buses(Limit=1)
                 break
             except Exception:
                 self._closing.wait(STARTUP_RETRY_SECONDS)
@@ -165,11 +157,11 @@ class EventsEngine(Engine):
 
     def _adopt_unknown_schedules(self) -> None:
         region = self.context.region
-        events = self._client("events")
+        events = self.own_client("events")
         for rule in events.list_rules(EventBusName="default").get("Rules", []):
             if rule.get("ScheduleExpression") and self._rule_key(region, "default", rule["Name"]) not in self._schedules:
                 self._sync_rule(region, "default", rule["Name"])
-        scheduler = self._client("scheduler")
+        scheduler = self.own_client("scheduler")
         for page in scheduler.get_paginator("list_schedules").paginate():
             for summary in page.get("Schedules", []):
                 key = self._schedule_key(region, summary.get("GroupName") or SCHEDULER_GROUP, summary["Name"])
@@ -242,7 +234,7 @@ class EventsEngine(Engine):
             cached = self._rules.get((region, bus))
         if cached is not None:
             return cached
-        events = self._client("events", region)
+        events = self.own_client("events", region)
         rules = []
         for page in events.get_paginator("list_rules").paginate(EventBusName=bus):
             for rule in page["Rules"]:
@@ -322,14 +314,14 @@ class EventsEngine(Engine):
         """Delivers one record to its target (delivery.Deliveries calls this for each attempt)."""
         arn = record["target_arn"]
         if targets.universal_action(arn):
-            return targets.invoke_universal(self._client, arn, record["payload"], record["region"])
+            return targets.invoke_universal(self.own_client, arn, record["payload"], record["region"])
         parsed = targets.Arn.parse(arn)
         if parsed.service == "events" and parsed.resource.startswith("event-bus/"):
             return self._to_bus(record, parsed)
         timestamp = _event_time(record["event"]["time"]) if record.get("event") else labtime.live_now()
         options = targets.Options(record["event_id"], record.get("message_group_id"), record.get("partition_key"),
                                   {"timestamp_ms": int((timestamp - labtime.EPOCH).total_seconds() * 1000)})
-        targets.invoke(self._client, arn, record["payload"], options)
+        targets.invoke(self.own_client, arn, record["payload"], options)
 
     def _to_bus(self, record: dict, arn: targets.Arn) -> None:
         bus = arn.resource.partition("/")[2]
@@ -392,7 +384,7 @@ class EventsEngine(Engine):
         """Brings the rule's schedule in line with the backend: armed when scheduled and enabled."""
         key = self._rule_key(region, bus, name)
         try:
-            rule = self._client("events", region).describe_rule(Name=name, EventBusName=bus)
+            rule = self.own_client("events", region).describe_rule(Name=name, EventBusName=bus)
         except ClientError:
             rule = None  # deleted
         expression = (rule or {}).get("ScheduleExpression")
@@ -412,7 +404,7 @@ class EventsEngine(Engine):
     def _sync_schedule(self, region: str, group: str, name: str) -> None:
         key = self._schedule_key(region, group, name)
         try:
-            schedule = self._client("scheduler", region).get_schedule(Name=name, GroupName=group)
+            schedule = self.own_client("scheduler", region).get_schedule(Name=name, GroupName=group)
         except ClientError:
             schedule = None
         if not schedule or schedule.get("State", "ENABLED") != "ENABLED":
@@ -478,7 +470,7 @@ class EventsEngine(Engine):
 
     def _fire_schedule(self, entry: dict, due: datetime.datetime) -> None:
         try:
-            schedule = self._client("scheduler", entry["region"]).get_schedule(Name=entry["name"], GroupName=entry["group"])
+            schedule = self.own_client("scheduler", entry["region"]).get_schedule(Name=entry["name"], GroupName=entry["group"])
         except ClientError:
             self._save_schedule(self._schedule_key(entry["region"], entry["group"], entry["name"]), None)
             return
@@ -503,7 +495,7 @@ class EventsEngine(Engine):
         """A schedule with no occurrence left: a one-time schedule with ActionAfterCompletion DELETE goes."""
         if entry["kind"] != "schedule":
             return
-        scheduler = self._client("scheduler", entry["region"])
+        scheduler = self.own_client("scheduler", entry["region"])
         try:
             schedule = scheduler.get_schedule(Name=entry["name"], GroupName=entry["group"])
             if schedule.get("ActionAfterCompletion") == "DELETE":
@@ -586,7 +578,7 @@ class EventsEngine(Engine):
             known = self._eventbridge_buckets.get(bucket)
         if known is None:  # configured before this engine kept the list: ask a backend that answers it
             try:
-                known = "EventBridgeConfiguration" in self._client("s3").get_bucket_notification_configuration(Bucket=bucket)
+                known = "EventBridgeConfiguration" in self.own_client("s3").get_bucket_notification_configuration(Bucket=bucket)
             except ClientError:
                 known = False
             with self._lock:
@@ -603,7 +595,7 @@ class EventsEngine(Engine):
         kind = s3events.S3_EVENTS[request.operation]
         if kind.reads_object:
             try:
-                head = self._client("s3").head_object(Bucket=bucket, Key=key)
+                head = self.own_client("s3").head_object(Bucket=bucket, Key=key)
             except ClientError:
                 return response
             objects = [{"key": key, "size": head["ContentLength"], "etag": head["ETag"].strip('"'), "version-id": head.get("VersionId")}]

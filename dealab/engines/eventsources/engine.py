@@ -46,19 +46,11 @@ class EventSourcesEngine(Engine):
         super().__init__(context)
         self._folder = context.state_dir / self.name
         self._lock = threading.RLock()
-        self._clients: dict[tuple[str, str], object] = {}
         self._pollers: dict[str, Poller] = {}
         self._enabled_file = JsonFile(self._folder / "enabled.json")
         self._enabled: dict[str, bool] = self._enabled_file.load({})  # mapping UUID → enabled, as the learner set it
         self._closing = threading.Event()
         threading.Thread(target=self._resume, name="eventsources-resume", daemon=True).start()
-
-    def _client(self, service: str, region: str | None = None):
-        key = (service, region or self.context.region)
-        with self._lock:
-            if key not in self._clients:
-                self._clients[key] = self.context.client(service, engine=self.name, region=key[1])
-            return self._clients[key]
 
     # ---- mappings through the API ----------------------------------------------------------------
     def _create(self, request: AwsRequest) -> AwsResponse:
@@ -129,9 +121,9 @@ class EventSourcesEngine(Engine):
             return
         service = mapping["EventSourceArn"].split(":")[2]
         if service == "sqs":
-            poller: Poller = SqsPoller(mapping, self._client)
+            poller: Poller = SqsPoller(mapping, self.own_client)
         elif service in SOURCES:
-            poller = StreamPoller(mapping, self._client, self._checkpoints(mapping["UUID"]))
+            poller = StreamPoller(mapping, self.own_client, self._checkpoints(mapping["UUID"]))
         else:
             log.warning("event source mapping %s: %s sources are not polled here", mapping["UUID"], service)
             return
@@ -153,7 +145,7 @@ class EventSourcesEngine(Engine):
 
     def _resume(self) -> None:
         """Starts a poller for every enabled mapping the backend has; waits for the gateway to answer first."""
-        lam = self._client("lambda")
+        lam = self.own_client("lambda")
         while not self._closing.is_set():
             try:
                 kwargs: dict = {}

@@ -98,7 +98,6 @@ class FirehoseEngine(Engine):
         self._folder = context.state_dir / self.name
         self._lock = threading.RLock()
         self._deliveries: dict[str, Delivery] = {}
-        self._clients: dict[str, object] = {}
         self._buffers: dict[str, Buffer] = {
             path.stem: Buffer.load(path) for path in sorted((self._folder / "buffers").glob("*.jsonl"))
         }
@@ -199,7 +198,7 @@ class FirehoseEngine(Engine):
             body = gzip.compress(body, mtime=0)
         key = prefixes.evaluate(delivery.prefix, oldest) + prefixes.object_name(delivery.name, delivery.version, self._now(), delivery.gzip)
         try:
-            self._client("s3").put_object(Bucket=delivery.bucket, Key=key, Body=body)
+            self.own_client("s3").put_object(Bucket=delivery.bucket, Key=key, Body=body)
         except ClientError as error:
             log.warning("firehose %s: delivery to s3://%s failed (%s); retrying", delivery.name, delivery.bucket, error)
             metrics.put("AWS/Firehose", "DeliveryToS3.Success", {"DeliveryStreamName": delivery.name}, 0)
@@ -247,7 +246,7 @@ class FirehoseEngine(Engine):
             self._poll(delivery, position)
 
     def _poll(self, delivery: Delivery, position: dict) -> None:
-        kinesis = self._client("kinesis")
+        kinesis = self.own_client("kinesis")
         stream = {"StreamARN": delivery.source_stream_arn}
         for shard in kinesis.list_shards(**stream)["Shards"]:
             shard_id = shard["ShardId"]
@@ -276,7 +275,7 @@ class FirehoseEngine(Engine):
         with self._lock:
             if name in self._deliveries:
                 return self._deliveries[name]
-        description = self._client("firehose", region).describe_delivery_stream(DeliveryStreamName=name)["DeliveryStreamDescription"]
+        description = self.own_client("firehose", region).describe_delivery_stream(DeliveryStreamName=name)["DeliveryStreamDescription"]
         delivery = Delivery.from_description(description)
         with self._lock:
             self._deliveries[name] = delivery
@@ -294,13 +293,6 @@ class FirehoseEngine(Engine):
 
     def _save_source(self, name: str, position: dict) -> None:
         JsonFile(self._source_path(name)).save(position)
-
-    def _client(self, service: str, region: str | None = None):
-        key = f"{service}:{region or self.context.region}"
-        with self._lock:  # boto3's default session is not safe for creating clients from several threads
-            if key not in self._clients:
-                self._clients[key] = self.context.client(service, engine=self.name, region=region)
-            return self._clients[key]
 
     def admin_routes(self):
         return {"firehose": self._admin}

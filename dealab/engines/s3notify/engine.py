@@ -65,17 +65,9 @@ class S3NotifyEngine(Engine):
     def __init__(self, context: EngineContext):
         super().__init__(context)
         self._lock = threading.Lock()
-        self._clients: dict[tuple[str, str], object] = {}
         # bucket → its configurations, read from the backend on first need (the backend keeps them)
         self._configurations: dict[str, list[rules.Configuration]] = {}
         self._sequencer = rules.Sequencer()
-
-    def _client(self, service: str, region: str | None = None):
-        key = (service, region or self.context.region)
-        with self._lock:
-            if key not in self._clients:
-                self._clients[key] = self.context.client(service, engine=self.name, region=key[1])
-            return self._clients[key]
 
     def reset(self) -> None:
         with self._lock:
@@ -116,11 +108,11 @@ class S3NotifyEngine(Engine):
         region, account, name = parts[3], parts[4], parts[5]
         try:
             if configuration.service == "sqs":
-                self._client("sqs", region).get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)
+                self.own_client("sqs", region).get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)
             elif configuration.service == "sns":
-                self._client("sns", region).get_topic_attributes(TopicArn=configuration.arn)
+                self.own_client("sns", region).get_topic_attributes(TopicArn=configuration.arn)
             else:
-                self._client("lambda", region).get_function(FunctionName=configuration.arn)
+                self.own_client("lambda", region).get_function(FunctionName=configuration.arn)
         except ClientError:
             return False
         return True
@@ -141,7 +133,7 @@ class S3NotifyEngine(Engine):
             known = self._configurations.get(bucket)
         if known is None:
             try:
-                known = rules.from_answer(self._client("s3").get_bucket_notification_configuration(Bucket=bucket))
+                known = rules.from_answer(self.own_client("s3").get_bucket_notification_configuration(Bucket=bucket))
             except ClientError:
                 known = []
             with self._lock:
@@ -170,7 +162,7 @@ class S3NotifyEngine(Engine):
 
     def _object_fields(self, bucket: str, key: str, version_id: str | None) -> dict | None:
         try:
-            head = self._client("s3").head_object(Bucket=bucket, Key=key, **({"VersionId": version_id} if version_id else {}))
+            head = self.own_client("s3").head_object(Bucket=bucket, Key=key, **({"VersionId": version_id} if version_id else {}))
         except ClientError:
             return None  # gone again already; S3 would have read it at once
         obj = {"key": key, "size": head["ContentLength"], "eTag": head["ETag"].strip('"')}
@@ -209,7 +201,7 @@ class S3NotifyEngine(Engine):
             entry = {"Key": rules.text_of(element, "Key"), "VersionId": rules.text_of(element, "VersionId")}
             if not entry["VersionId"]:
                 if versioning is None:
-                    versioning = self._client("s3").get_bucket_versioning(Bucket=bucket).get("Status", "")
+                    versioning = self.own_client("s3").get_bucket_versioning(Bucket=bucket).get("Status", "")
                 entry["DeleteMarker"] = "true" if versioning else ""
             entries.append(entry)
         return entries
@@ -240,13 +232,13 @@ class S3NotifyEngine(Engine):
         body = json.dumps(message)
         try:
             if configuration.service == "sqs":
-                sqs = self._client("sqs", region)
+                sqs = self.own_client("sqs", region)
                 url = sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
                 sqs.send_message(QueueUrl=url, MessageBody=body)
             elif configuration.service == "sns":
-                self._client("sns", region).publish(TopicArn=configuration.arn, Message=body, Subject="Amazon S3 Notification")
+                self.own_client("sns", region).publish(TopicArn=configuration.arn, Message=body, Subject="Amazon S3 Notification")
             else:
-                self._client("lambda", region).invoke(FunctionName=configuration.arn, InvocationType="Event", Payload=body.encode())
+                self.own_client("lambda", region).invoke(FunctionName=configuration.arn, InvocationType="Event", Payload=body.encode())
         except ClientError as error:
             log.warning("s3notify: event for %s not delivered: %s", configuration.arn, error)
 
