@@ -247,6 +247,20 @@ def render(backend: Backend, outcomes: list[LabOutcome], console: Console) -> No
                     console.print(f"  {result.id} {result.status}: {result.message}", highlight=False)
 
 
+def _print_stack_troubles(stack_log: Path, console: Console, most: int = 20) -> None:
+    """The last warnings and errors the stack logged while a lab did not conform: a CI run keeps only what
+    was printed, not the state folders."""
+    try:
+        lines = stack_log.read_text(errors="replace").splitlines()
+    except OSError:
+        return
+    troubles = [line for line in lines if " WARNING " in line or " ERROR " in line][-most:]
+    if troubles:
+        console.print(f"  what {stack_log} says went wrong (last {len(troubles)}):", highlight=False)
+        for line in troubles:
+            console.print(f"    {line}", highlight=False, markup=False)
+
+
 def _stop_on_sigterm(signum, frame):
     raise KeyboardInterrupt  # unwinds through every `finally`, which stops the processes
 
@@ -270,6 +284,9 @@ def run(backend_name: str, lab_numbers: list[int] | None = None, console: Consol
         console.print(f"lab {lab.number:02d}: {'conforms' if outcome.conforms else 'does not conform'} "
                       f"({outcome.seconds:.0f}s)", highlight=False)
     render(backend, outcomes, console)
+    for outcome in outcomes:
+        if not outcome.conforms:
+            _print_stack_troubles(workdir / f"lab{outcome.lab.number:02d}" / "state" / "stack.log", console)
     console.print(f"state folders and logs of this run: {workdir}/", highlight=False)
     return outcomes
 

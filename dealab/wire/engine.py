@@ -26,6 +26,9 @@ ANY_OPERATION = "*"
 # those in the WSGI environ); the gateway drops it from requests that come over the network, so a client
 # cannot imitate an engine.
 ENGINE_HEADER = ENGINE_HEADER_NAME
+# boto3's default session builds clients from shared, lazily filled registries (credential provider, endpoint
+# resolver); two engines building clients on two threads at once can see one half-filled and fail.
+_CLIENT_FACTORY_LOCK = threading.Lock()
 
 Handler = Callable[[AwsRequest], AwsResponse]
 
@@ -57,14 +60,15 @@ class EngineContext:
 
     def _client(self, service: str, region: str | None, session: botocore.session.Session | None, config: dict):
         factory = boto3.session.Session(botocore_session=session) if session else boto3
-        client = factory.client(
-            service,
-            endpoint_url=self.endpoint_url,
-            region_name=region or self.region,
-            aws_access_key_id=TEST_ACCESS_KEY,
-            aws_secret_access_key=TEST_SECRET_KEY,
-            config=Config(**{"retries": {"max_attempts": 2}, **config}),
-        )
+        with _CLIENT_FACTORY_LOCK:
+            client = factory.client(
+                service,
+                endpoint_url=self.endpoint_url,
+                region_name=region or self.region,
+                aws_access_key_id=TEST_ACCESS_KEY,
+                aws_secret_access_key=TEST_SECRET_KEY,
+                config=Config(**{"retries": {"max_attempts": 2}, **config}),
+            )
         client.meta.events.register("before-send", self.loopback.send)
         return client
 

@@ -116,6 +116,8 @@ class EventsEngine(Engine):
         folder = context.state_dir / self.name
         self._lock = threading.RLock()
         self._rules: dict[tuple[str, str], list[dict]] = {}  # (region, bus) → its rules with their targets
+        # counts rule changes: a listing that began before a change is not cached (it may lack the change)
+        self._rules_generation = 0
         # buckets whose notification configuration has EventBridgeConfiguration: moto stores it but its
         # GetBucketNotificationConfiguration leaves it out, so the engine keeps what each Put said
         self._eventbridge_file = JsonFile(folder / "s3_eventbridge.json")
@@ -174,7 +176,7 @@ class EventsEngine(Engine):
         with self._lock:
             self._schedules = {}
             self._schedules_file.save(self._schedules)
-            self._rules.clear()
+            self._forget_rules()
             self._eventbridge_buckets = {}
             self._eventbridge_file.save(self._eventbridge_buckets)
 
@@ -220,7 +222,7 @@ class EventsEngine(Engine):
             bus, arn_region = _bus_name(request.json.get("EventBusName"))
             region = arn_region or request.region
             with self._lock:
-                self._rules.clear()
+                self._forget_rules()
             if request.operation != "DeleteEventBus" and request.json.get("Name"):
                 self._sync_rule(region, bus, request.json["Name"])
         return response
@@ -229,9 +231,15 @@ class EventsEngine(Engine):
         raise EventsError("OperationDisabledException",
                           "dealab does not archive or replay events: deliver them to a queue, a log group or a bucket (through Firehose) to keep them.")
 
+    def _forget_rules(self) -> None:
+        """Called with the lock held, after a rule or target changed."""
+        self._rules.clear()
+        self._rules_generation += 1
+
     def _rules_of(self, region: str, bus: str) -> list[dict]:
         with self._lock:
             cached = self._rules.get((region, bus))
+            generation = self._rules_generation
         if cached is not None:
             return cached
         events = self.own_client("events", region)
@@ -242,7 +250,8 @@ class EventsEngine(Engine):
                                    for target in targets_page["Targets"]]
                 rules.append(rule)
         with self._lock:
-            self._rules[(region, bus)] = rules
+            if generation == self._rules_generation:  # an event dispatched on another thread while PutTargets ran
+                self._rules[(region, bus)] = rules     # must not leave the rule without its new target for good
         return rules
 
     # ---- events -----------------------------------------------------------------------------------

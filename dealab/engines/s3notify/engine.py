@@ -67,11 +67,14 @@ class S3NotifyEngine(Engine):
         self._lock = threading.Lock()
         # bucket → its configurations, read from the backend on first need (the backend keeps them)
         self._configurations: dict[str, list[rules.Configuration]] = {}
+        # counts configuration changes: a read that began before one is not cached (it may predate it)
+        self._changes = 0
         self._sequencer = rules.Sequencer()
 
     def reset(self) -> None:
         with self._lock:
             self._configurations.clear()
+            self._changes += 1
 
     # ---- configuration ---------------------------------------------------------------------------
     def _put_configuration(self, request: AwsRequest) -> AwsResponse:
@@ -88,8 +91,7 @@ class S3NotifyEngine(Engine):
             return AwsResponse.xml_error("InvalidArgument", "Unable to validate the following destination configurations", 400,
                                          ", ".join(missing))
         response = request.send_on()
-        with self._lock:
-            self._configurations.pop(bucket, None)
+        self._forget(bucket)
         if response.status < 300:
             self._send_test_events(bucket, configurations)
         return response
@@ -97,8 +99,7 @@ class S3NotifyEngine(Engine):
     def _configuration_changed(self, request: AwsRequest) -> AwsResponse:
         response = request.send_on()
         bucket, _ = _bucket_and_key(request.path)
-        with self._lock:
-            self._configurations.pop(bucket, None)
+        self._forget(bucket)
         return response
 
     def _destination_exists(self, configuration: rules.Configuration) -> bool:
@@ -128,16 +129,23 @@ class S3NotifyEngine(Engine):
                        "RequestId": uuid.uuid4().hex[:16].upper(), "HostId": uuid.uuid4().hex}
             self._deliver(configuration, message)
 
+    def _forget(self, bucket: str) -> None:
+        with self._lock:
+            self._configurations.pop(bucket, None)
+            self._changes += 1
+
     def _configurations_of(self, bucket: str) -> list[rules.Configuration]:
         with self._lock:
             known = self._configurations.get(bucket)
+            changes = self._changes
         if known is None:
             try:
                 known = rules.from_answer(self.own_client("s3").get_bucket_notification_configuration(Bucket=bucket))
             except ClientError:
                 known = []
             with self._lock:
-                self._configurations[bucket] = known
+                if changes == self._changes:  # a configuration put while this read ran must not be lost
+                    self._configurations[bucket] = known
         return known
 
     # ---- events ----------------------------------------------------------------------------------
