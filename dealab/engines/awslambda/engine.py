@@ -102,6 +102,9 @@ class LambdaEngine(Engine):
         self._dead_letter = JsonFile(self.folder / "dead-letter-configs.json")  # function name → target ARN
         self._lock = threading.Lock()
         self._cache: dict[tuple, dict] = {}
+        # counts writes to Lambda: a read that began before one is not cached (a PutFunctionConcurrency racing an
+        # invocation's read of the old concurrency must not leave the function throttled for good)
+        self._writes = 0
         self._in_flight: dict[str, int] = {}
         self._clients: dict[str, object] = {}
         self._logs = LogSender(lambda: self._client("logs"))
@@ -190,6 +193,7 @@ class LambdaEngine(Engine):
         if request.method not in READ_METHODS:
             with self._lock:
                 self._cache.clear()
+                self._writes += 1
         return response
 
     def _refuse_retired_runtime(self, runtime: str | None) -> None:
@@ -377,6 +381,7 @@ class LambdaEngine(Engine):
         with self._lock:
             if key in self._cache:
                 return self._cache[key]
+            writes = self._writes
         try:
             value = fetch(self._client("lambda"))
         except ClientError as error:
@@ -384,7 +389,8 @@ class LambdaEngine(Engine):
             raise LambdaError(details.get("Code", "ServiceException"), details.get("Message", str(error)),
                               error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400))
         with self._lock:
-            self._cache[key] = value
+            if writes == self._writes:
+                self._cache[key] = value
         return value
 
     # ---- asynchronous invocation ---------------------------------------------------------------------------
@@ -474,6 +480,7 @@ class LambdaEngine(Engine):
         self._dead_letter.remove()
         with self._lock:
             self._cache.clear()
+            self._writes += 1
         self.pool = WorkerPool(self._logs.send, IDLE_SECONDS, MAX_WORKERS)
 
     def close(self) -> None:

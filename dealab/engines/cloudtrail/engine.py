@@ -80,10 +80,11 @@ class CloudTrailEngine(Engine):
         self._selector_kinds_file = JsonFile(folder / "selector_kinds.json")
         self._selector_kinds: dict[str, str] = self._selector_kinds_file.load({})
         self._lock = threading.Lock()
-        self._clients: dict[tuple[str, str], object] = {}
         self._trails: dict[str, list[dict]] | None = None  # region → the logging trails that log its events
         self._identities: dict[str, dict] = {}
         self._rule_states: dict[str, set[str]] = {}  # region → states of the default bus's rules
+        # counts changes of trails and rules: a backend read that began before one is not cached (it may lack it)
+        self._changes = 0
         self._outbox: queue.Queue = queue.Queue()
         self._closing = threading.Event()
         threading.Thread(target=self._send_events, name="cloudtrail-eventbridge", daemon=True).start()
@@ -136,9 +137,11 @@ class CloudTrailEngine(Engine):
         if service == "cloudtrail" and operation in TRAIL_CHANGES:
             with self._lock:
                 self._trails = None
+                self._changes += 1
         elif service == "events" and operation in RULE_CHANGES:
             with self._lock:
                 self._rule_states.clear()
+                self._changes += 1
         elif service == "iam" and operation in KEY_CHANGES:
             with self._lock:
                 self._identities.clear()
@@ -158,7 +161,7 @@ class CloudTrailEngine(Engine):
             known = self._identities.get(key)
         if known is not None:
             return known
-        iam = self._client("iam", self.context.region)
+        iam = self.own_client("iam", self.context.region)
         try:
             user_name = iam.get_access_key_last_used(AccessKeyId=key)["UserName"]
             user = iam.get_user(UserName=user_name)["User"]
@@ -173,21 +176,25 @@ class CloudTrailEngine(Engine):
 
     # ---- trails ------------------------------------------------------------------------------------------
     def _logging_trails(self, region: str) -> list[dict]:
+        return [trail for trail in self._every_logging_trail() if trail["IsMultiRegionTrail"] or trail["HomeRegion"] == region]
+
+    def _every_logging_trail(self) -> list[dict]:
         with self._lock:
-            trails = self._trails
+            trails, changes = self._trails, self._changes
         if trails is None:
             trails = self._load_trails()
             with self._lock:
-                self._trails = trails
-        return [trail for trail in trails.get("*", []) if trail["IsMultiRegionTrail"] or trail["HomeRegion"] == region]
+                if changes == self._changes:
+                    self._trails = trails
+        return trails.get("*", [])
 
     def _load_trails(self) -> dict[str, list[dict]]:
         """Every trail with its status and selectors (the backend's), under "*"; logging ones only."""
-        cloudtrail = self._client("cloudtrail", self.context.region)
+        cloudtrail = self.own_client("cloudtrail", self.context.region)
         found = []
         for trail in cloudtrail.describe_trails(includeShadowTrails=True)["trailList"]:
             home = trail.get("HomeRegion") or self.context.region
-            client = self._client("cloudtrail", home)
+            client = self.own_client("cloudtrail", home)
             try:
                 if not client.get_trail_status(Name=trail["TrailARN"])["IsLogging"]:
                     continue
@@ -204,9 +211,8 @@ class CloudTrailEngine(Engine):
     def _trail_named(self, name: str) -> dict | None:
         with self._lock:
             self._trails = None
-        self._logging_trails(self.context.region)
-        with self._lock:
-            return next((trail for trail in (self._trails or {}).get("*", []) if trail["Name"] == name), None)
+            self._changes += 1
+        return next((trail for trail in self._every_logging_trail() if trail["Name"] == name), None)
 
     def _check_bucket_policy(self, request: AwsRequest) -> AwsResponse:
         bucket = request.json.get("S3BucketName")
@@ -365,7 +371,7 @@ class CloudTrailEngine(Engine):
         states = self._default_bus_rule_states(region)
         wanted = [record for record in records
                   if ALL_MANAGEMENT_STATE in states or ("ENABLED" in states and not (record["readOnly"] and record["managementEvent"]))]
-        events = self._client("events", region)
+        events = self.own_client("events", region)
         for start in range(0, len(wanted), MAX_EVENTS_PER_PUT):
             entries = [{"Source": "aws." + record["eventSource"].split(".", 1)[0], "DetailType": DETAIL_TYPE,
                         "Detail": json.dumps(record), "Time": datetime.datetime.strptime(record["eventTime"], "%Y-%m-%dT%H:%M:%SZ"),
@@ -375,36 +381,30 @@ class CloudTrailEngine(Engine):
     def _default_bus_rule_states(self, region: str) -> set[str]:
         """The states of the default bus's rules (cached until a rule changes): no rule, no event to send."""
         with self._lock:
-            states = self._rule_states.get(region)
+            states, changes = self._rule_states.get(region), self._changes
         if states is None:
-            events = self._client("events", region)
+            events = self.own_client("events", region)
             states = {rule.get("State", "") for page in events.get_paginator("list_rules").paginate(EventBusName="default")
                       for rule in page["Rules"]}
             with self._lock:
-                self._rule_states[region] = states
+                if changes == self._changes:
+                    self._rule_states[region] = states
         return states
 
     # ---- plumbing ----------------------------------------------------------------------------------------
-    def _client(self, service: str, region: str):
-        key = (service, region)
-        with self._lock:
-            if key not in self._clients:
-                self._clients[key] = self.context.client(service, engine=self.name, region=region)
-            return self._clients[key]
-
     def _put_object(self, bucket: str, key: str, body: bytes, metadata: dict) -> None:
-        self._client("s3", self.context.region).put_object(Bucket=bucket, Key=key, Body=body, Metadata=metadata,
+        self.own_client("s3", self.context.region).put_object(Bucket=bucket, Key=key, Body=body, Metadata=metadata,
                                                              ACL="bucket-owner-full-control")
 
     def _bucket_policy(self, bucket: str) -> str | None:
-        s3 = self._client("s3", self.context.region)
+        s3 = self.own_client("s3", self.context.region)
         try:
             return s3.get_bucket_policy(Bucket=bucket)["Policy"]
         except ClientError:
             return None
 
     def _bucket_exists(self, bucket: str) -> bool:
-        s3 = self._client("s3", self.context.region)
+        s3 = self.own_client("s3", self.context.region)
         try:
             s3.head_bucket(Bucket=bucket)
             return True
@@ -420,6 +420,7 @@ class CloudTrailEngine(Engine):
             self._trails = None
             self._identities.clear()
             self._rule_states.clear()
+            self._changes += 1
             self._selector_kinds = {}
         self._selector_kinds_file.remove()
         self._schedule_prune(labtime.live_now())

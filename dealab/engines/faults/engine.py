@@ -42,7 +42,6 @@ class FaultsEngine(Engine):
         self._path = context.state_dir / self.name / "rules.json"
         self._file = JsonFile(self._path)
         self._rules: dict[str, Rule] = self._load()
-        self._clients: dict[str, object] = {}
 
     # --- requests -------------------------------------------------------------------------------------
 
@@ -104,7 +103,7 @@ class FaultsEngine(Engine):
         """With every entry failed nothing reaches the backend; an unknown stream must still be an error."""
         service, operation, params = batch.exists_check
         arguments = {param: request.json[member] for param, member in params.items() if member in request.json}
-        client = self._client(service, request.region)
+        client = self.own_client(service, request.region)
         try:
             getattr(client, xform_name(operation))(**arguments)
         except ClientError as error:
@@ -116,7 +115,7 @@ class FaultsEngine(Engine):
         """entry → the id of the open shard its Kinesis record maps to, for AWS's throttling message."""
         stream = {key: request.json[key] for key in ("StreamName", "StreamARN") if key in request.json}
         try:
-            shards = self._client("kinesis", request.region).list_shards(**stream)["Shards"]
+            shards = self.own_client("kinesis", request.region).list_shards(**stream)["Shards"]
         except ClientError:
             shards = []
         open_ranges = [(int(s["HashKeyRange"]["StartingHashKey"]), int(s["HashKeyRange"]["EndingHashKey"]), s["ShardId"])
@@ -131,13 +130,6 @@ class FaultsEngine(Engine):
             return next((shard for low, high, shard in open_ranges if low <= hash_key <= high), "unknown")
 
         return shard_of
-
-    def _client(self, service: str, region: str):
-        key = f"{service}:{region}"
-        with self._lock:  # boto3's default session is not safe for creating clients from several threads
-            if key not in self._clients:
-                self._clients[key] = self.context.client(service, engine=self.name, region=region)
-            return self._clients[key]
 
     # --- admin ----------------------------------------------------------------------------------------
 
