@@ -19,6 +19,7 @@ import threading
 from functools import cached_property
 
 from dealab.wire.engine import Engine, EngineContext
+from dealab.engines.glue import catalogevents
 from dealab.engines.glue.classifiers import Classifiers
 from dealab.engines.glue.crawlers import Crawls
 from dealab.engines.glue.jobs import GlueError, JobRuns
@@ -99,7 +100,7 @@ class GlueEngine(Engine):
             "StartWorkflowRun", "GetWorkflowRun", "GetWorkflowRuns", "StopWorkflowRun", "ResumeWorkflowRun",
             "GetWorkflowRunProperties", "PutWorkflowRunProperties", "GetWorkflow", "DeleteWorkflow",
         )
-    }
+    } | {("glue", operation): "_catalog_write" for operation in catalogevents.CHANGES}
 
     def __init__(self, context: EngineContext):
         super().__init__(context)
@@ -129,6 +130,20 @@ class GlueEngine(Engine):
         except self._glue.exceptions.ClientError as error:
             code = error.response["Error"]["Code"]
             return AwsResponse.json_error(code, error.response["Error"].get("Message", code), error.response["ResponseMetadata"]["HTTPStatusCode"])
+
+    def pass_on(self, request: AwsRequest) -> AwsResponse:
+        # this engine's own calls too: a crawler's table and partition changes send their catalog events
+        if request.service == "glue" and request.operation in catalogevents.CHANGES:
+            return self._catalog_write(request, request.json)
+        return request.send_on()
+
+    def _catalog_write(self, request: AwsRequest, params: dict) -> AwsResponse:
+        """Stored by the backend; a change that took sends the Data Catalog's state-change events."""
+        response = request.send_on()
+        if response.status < 300:
+            answer = json.loads(response.read() or b"{}")
+            catalogevents.publish(request.operation, params, answer, f"arn:aws:glue:{request.region}:{self._account}", request.region)
+        return response
 
     def _job(self, name: str) -> dict:
         if not name:
