@@ -3,7 +3,7 @@
 `TARGETS` maps the service of a target's ARN to the call that hands it the input; each raises
 `DeliveryFailure` with the error code EventBridge writes on a dead-lettered event (RESOURCE_NOT_FOUND,
 NO_PERMISSIONS, THROTTLING, SDK_CLIENT_ERROR). An event bus target is not here: the engine puts the event on
-that bus itself. Scheduler's universal targets (`arn:aws:scheduler:::aws-sdk:<service>:<apiAction>`) call
+that bus itself, nor a Glue workflow (the engine sends Glue's NotifyEvent, which no SDK has). Scheduler's universal targets (`arn:aws:scheduler:::aws-sdk:<service>:<apiAction>`) call
 the named API with the input as its parameters.
 """
 
@@ -57,15 +57,19 @@ class Options:
     extra: dict = field(default_factory=dict)
 
 
+def failure_of(code: str, message: str, arn: str) -> DeliveryFailure:
+    """The failure EventBridge records for a target's error `code`."""
+    kind = ("RESOURCE_NOT_FOUND" if any(part in code for part in NOT_FOUND_CODES)
+            else "NO_PERMISSIONS" if any(part in code for part in PERMISSION_CODES)
+            else "THROTTLING" if any(part in code for part in THROTTLING_CODES)
+            else "SDK_CLIENT_ERROR")
+    return DeliveryFailure(kind, f"{arn}: {code}: {message}")
+
+
 def _failure(error: Exception, arn: str) -> DeliveryFailure:
     if isinstance(error, ClientError):
         code = error.response.get("Error", {}).get("Code", "")
-        message = error.response.get("Error", {}).get("Message", code)
-        kind = ("RESOURCE_NOT_FOUND" if any(part in code for part in NOT_FOUND_CODES)
-                else "NO_PERMISSIONS" if any(part in code for part in PERMISSION_CODES)
-                else "THROTTLING" if any(part in code for part in THROTTLING_CODES)
-                else "SDK_CLIENT_ERROR")
-        return DeliveryFailure(kind, f"{arn}: {code}: {message}")
+        return failure_of(code, error.response.get("Error", {}).get("Message", code), arn)
     return DeliveryFailure("SDK_CLIENT_ERROR", f"{arn}: {error}")
 
 
@@ -125,12 +129,24 @@ TARGETS: dict[str, Callable[[ClientFor, Arn, str, str, Options], None]] = {
 }
 
 
+def is_glue_workflow(arn: Arn) -> bool:
+    """A Glue workflow target: the engine hands the event to Glue's NotifyEvent itself (no SDK has that call)."""
+    return arn.service == "glue" and arn.resource.startswith("workflow/")
+
+
+def is_glue_workflow_arn(arn_text: str) -> bool:
+    try:
+        return is_glue_workflow(Arn.parse(arn_text))
+    except DeliveryFailure:
+        return False
+
+
 def supported(arn_text: str) -> bool:
     try:
         arn = Arn.parse(arn_text)
     except DeliveryFailure:
         return False
-    return arn.service in TARGETS or (arn.service == "events" and arn.resource.startswith("event-bus/"))
+    return arn.service in TARGETS or (arn.service == "events" and arn.resource.startswith("event-bus/")) or is_glue_workflow(arn)
 
 
 def invoke(client_for: ClientFor, arn_text: str, payload: str, options: Options) -> None:

@@ -9,6 +9,7 @@ StartTrigger's ACTIVATED state, ...); this module runs them and keeps the runs i
 - All the run machinery works on one thread, fed by a queue: the end of a job run or crawl (hooks of jobs.py
   and crawlers.py) and the start of a run's first actions. So an action is always recorded before the news of
   its end is read, and calls through the gateway are never made with the lock held.
+- EVENT triggers start a run when a batch of EventBridge events is complete (eventbatches.py).
 - SCHEDULED triggers fire through the lab timers (dealab.wire.timers): as real time passes and at each due
   moment of a clock move, in order; a move fires at most CATCH_UP_LIMIT runs of one trigger and notes the rest.
 - Outside a workflow, an ON_DEMAND trigger fires on StartTrigger, a SCHEDULED one on its schedule, and an
@@ -100,13 +101,18 @@ class Workflows:
         return run
 
     # ---- workflow runs: API ----------------------------------------------------------------------------
-    def start_run(self, workflow_name: str, properties: dict | None = None, fired_by: str | None = None) -> str:
-        """A new run of the workflow: its start triggers fire (only `fired_by` when a schedule or StartTrigger started it)."""
-        workflow = self._workflow(workflow_name)
-        triggers = self._workflow_triggers(workflow["Name"])
+    def start_run(self, workflow_name: str, properties: dict | None = None, fired_by: str | None = None,
+                  batch_condition: dict | None = None) -> str:
+        """A new run of the workflow: its start triggers fire (only `fired_by` when a schedule, StartTrigger or a
+        batch of events started it; `batch_condition` is the batch's StartingEventBatchCondition)."""
+        workflow = self.workflow(workflow_name)
+        triggers = self.workflow_triggers(workflow["Name"])
         starting = [t["Name"] for t in triggers if t["Type"] in rules.START_TRIGGER_TYPES and (fired_by is None or t["Name"] == fired_by)]
         with self._lock:
             run = self._new_run(workflow, triggers, {**(workflow.get("DefaultRunProperties") or {}), **(properties or {})})
+            if batch_condition:
+                run["StartingEventBatchCondition"] = batch_condition
+                self._save()
         self._work.put(lambda: self._fire_in_run(run["WorkflowRunId"], starting))
         return run["WorkflowRunId"]
 
@@ -137,6 +143,10 @@ class Workflows:
     def last_run(self, workflow: str, include_graph: bool) -> dict | None:
         runs = self.runs_of(workflow, include_graph)
         return runs[0] if runs else None
+
+    def run_ended(self, run_id: str) -> bool:
+        with self._lock:
+            return self._runs.get(run_id, {}).get("Status") not in ACTIVE_RUN_STATES
 
     def properties(self, workflow: str, run_id: str) -> dict:
         with self._lock:
@@ -169,7 +179,7 @@ class Workflows:
     def resume_run(self, workflow_name: str, run_id: str, node_ids: list[str]) -> tuple[str, list[str]]:
         """A new run that keeps the old run's actions outside what the chosen nodes lead to, and runs those
         nodes again (each with the trigger action that started it); downstream triggers fire again."""
-        workflow = self._workflow(workflow_name)
+        workflow = self.workflow(workflow_name)
         with self._lock:
             old = self._run(workflow["Name"], run_id)
             if old["Status"] in ACTIVE_RUN_STATES:
@@ -441,7 +451,7 @@ class Workflows:
         except (GlueError, ClientError) as error:  # e.g. MaxConcurrentRuns: this occurrence does not run
             log.warning("trigger %s at %s: %s", name, at, _error_text(error))
             return None
-        return lambda: self._runs.get(run_id, {}).get("Status") not in ACTIVE_RUN_STATES
+        return lambda: self.run_ended(run_id)
 
     def _over_catch_up_limit(self, name: str, target: datetime.datetime) -> bool:
         with self._lock:
@@ -467,7 +477,7 @@ class Workflows:
                 self._arm(trigger, now)
 
     # ---- reading definitions ---------------------------------------------------------------------------
-    def _workflow(self, name: str) -> dict:
+    def workflow(self, name: str) -> dict:
         try:
             return self._glue().get_workflow(Name=name)["Workflow"]
         except ClientError as error:
@@ -478,18 +488,18 @@ class Workflows:
     def _all_triggers(self) -> list[dict]:
         return [trigger for page in self._glue().get_paginator("get_triggers").paginate() for trigger in page["Triggers"]]
 
-    def _workflow_triggers(self, workflow: str) -> list[dict]:
+    def workflow_triggers(self, workflow: str) -> list[dict]:
         return [trigger for trigger in self._all_triggers() if trigger.get("WorkflowName") == workflow]
 
     def workflow_graph(self, workflow: str) -> dict:
         """GetWorkflow's Graph: the triggers, jobs and crawlers of the workflow as they are defined now."""
-        nodes, edges = rules.graph(self._workflow_triggers(workflow))
+        nodes, edges = rules.graph(self.workflow_triggers(workflow))
         return {"Nodes": list(nodes.values()), "Edges": edges}
 
     # ---- answers -----------------------------------------------------------------------------------------
     def _described(self, run: dict, include_graph: bool) -> dict:
         described = {key: run[key] for key in ("Name", "WorkflowRunId", "PreviousRunId", "WorkflowRunProperties", "StartedOn",
-                                               "CompletedOn", "Status", "ErrorMessage") if key in run}
+                                               "CompletedOn", "Status", "ErrorMessage", "StartingEventBatchCondition") if key in run}
         described["Statistics"] = rules.statistics([action["State"] for action in run["Actions"] if not action.get("Carried")])
         if include_graph:
             described["Graph"] = self._run_graph(run)
