@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from dealab.engines.events.engine import EventsEngine
 from dealab.engines.s3notify.engine import S3NotifyEngine
 from dealab.wire.engine import EngineContext
+from dealab.wire.readcache import ReadCache
 
 READ_STARTED_TIMEOUT = 10
 
@@ -98,7 +101,21 @@ def test_a_notification_read_that_raced_a_put_is_not_kept(tmp_path, monkeypatch)
     def put_configuration():  # what the engine does once the backend took a PutBucketNotificationConfiguration
         backend.configuration = {"QueueConfigurations": [{"Id": "landing", "Events": ["s3:ObjectCreated:*"],
                                                           "QueueArn": "arn:aws:sqs:us-east-1:123456789012:landing"}]}
-        engine._forget("raw")
+        engine._configurations.forget("raw")
 
     held.race(lambda: engine._configurations_of("raw"), put_configuration)
     assert [configuration.arn for configuration in engine._configurations_of("raw")] == ["arn:aws:sqs:us-east-1:123456789012:landing"]
+
+
+def test_a_failed_read_is_not_kept_and_a_forgotten_key_is_read_again():
+    cache, reads = ReadCache(), []
+
+    def refused():
+        raise ConnectionError("backend busy")
+
+    with pytest.raises(ConnectionError):
+        cache.get("raw", refused)
+    assert cache.get("raw", lambda: reads.append(1) or "first") == "first"
+    assert cache.get("raw", lambda: "never read") == "first"
+    cache.forget("raw")
+    assert cache.get("raw", lambda: "second") == "second"

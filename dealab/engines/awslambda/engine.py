@@ -37,6 +37,7 @@ from dealab.engines.awslambda.workers import FunctionSpec, Outcome, WorkerPool
 from dealab.wire import metrics
 from dealab.wire.engine import ANY_OPERATION, Engine, EngineContext
 from dealab.wire.messages import AwsRequest, AwsResponse
+from dealab.wire.readcache import ReadCache
 from dealab.wire.store import JsonFile
 
 log = logging.getLogger("dealab.lambda")
@@ -101,10 +102,8 @@ class LambdaEngine(Engine):
         self.code = CodeStore(self.folder)
         self._dead_letter = JsonFile(self.folder / "dead-letter-configs.json")  # function name → target ARN
         self._lock = threading.Lock()
-        self._cache: dict[tuple, dict] = {}
-        # counts writes to Lambda: a read that began before one is not cached (a PutFunctionConcurrency racing an
-        # invocation's read of the old concurrency must not leave the function throttled for good)
-        self._writes = 0
+        # what invocations read of functions, concurrency and layers; any write to Lambda forgets it all
+        self._reads: ReadCache[dict] = ReadCache()
         self._in_flight: dict[str, int] = {}
         self._clients: dict[str, object] = {}
         self._logs = LogSender(lambda: self._client("logs"))
@@ -191,9 +190,7 @@ class LambdaEngine(Engine):
     def _pass_on(self, request: AwsRequest) -> AwsResponse:
         response = request.send_on()
         if request.method not in READ_METHODS:
-            with self._lock:
-                self._cache.clear()
-                self._writes += 1
+            self._reads.forget_all()
         return response
 
     def _refuse_retired_runtime(self, runtime: str | None) -> None:
@@ -378,20 +375,14 @@ class LambdaEngine(Engine):
         }
 
     def _cached(self, key: tuple, fetch: Callable) -> dict:
-        with self._lock:
-            if key in self._cache:
-                return self._cache[key]
-            writes = self._writes
-        try:
-            value = fetch(self._client("lambda"))
-        except ClientError as error:
-            details = error.response.get("Error", {})
-            raise LambdaError(details.get("Code", "ServiceException"), details.get("Message", str(error)),
-                              error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400))
-        with self._lock:
-            if writes == self._writes:
-                self._cache[key] = value
-        return value
+        def read() -> dict:
+            try:
+                return fetch(self._client("lambda"))
+            except ClientError as error:
+                details = error.response.get("Error", {})
+                raise LambdaError(details.get("Code", "ServiceException"), details.get("Message", str(error)),
+                                  error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400)) from None
+        return self._reads.get(key, read)
 
     # ---- asynchronous invocation ---------------------------------------------------------------------------
     def _attempt_async(self, event: dict) -> Attempt:
@@ -478,9 +469,7 @@ class LambdaEngine(Engine):
         self.async_events.forget_all()
         self.code.forget_all()
         self._dead_letter.remove()
-        with self._lock:
-            self._cache.clear()
-            self._writes += 1
+        self._reads.forget_all()
         self.pool = WorkerPool(self._logs.send, IDLE_SECONDS, MAX_WORKERS)
 
     def close(self) -> None:

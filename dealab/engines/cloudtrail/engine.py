@@ -36,6 +36,7 @@ from dealab.engines.cloudtrail.history import EventHistory, HistoryError
 from dealab.wire import labtime
 from dealab.wire.engine import ANY_OPERATION, ENGINE_HEADER, Engine, EngineContext
 from dealab.wire.messages import AwsRequest, AwsResponse
+from dealab.wire.readcache import ReadCache
 from dealab.wire.store import JsonFile
 from dealab.wire.timers import timers
 
@@ -51,6 +52,7 @@ RULE_CHANGES = frozenset({"PutRule", "DeleteRule", "EnableRule", "DisableRule", 
 KEY_CHANGES = frozenset({"DeleteAccessKey", "UpdateAccessKey", "DeleteUser", "CreateAccessKey"})
 UNRECORDED_SERVICES = frozenset({"", "moto-api"})
 MAX_EVENTS_PER_PUT = 10
+TRAILS = "trails"  # the one key of the trail cache: every logging trail is read at once
 _LOGGING_ENABLED_END = re.compile(rb"</LoggingEnabled>")
 
 
@@ -80,11 +82,9 @@ class CloudTrailEngine(Engine):
         self._selector_kinds_file = JsonFile(folder / "selector_kinds.json")
         self._selector_kinds: dict[str, str] = self._selector_kinds_file.load({})
         self._lock = threading.Lock()
-        self._trails: dict[str, list[dict]] | None = None  # region → the logging trails that log its events
-        self._identities: dict[str, dict] = {}
-        self._rule_states: dict[str, set[str]] = {}  # region → states of the default bus's rules
-        # counts changes of trails and rules: a backend read that began before one is not cached (it may lack it)
-        self._changes = 0
+        self._trails: ReadCache[list[dict]] = ReadCache()  # TRAILS → every logging trail with its selectors
+        self._identities: ReadCache[dict] = ReadCache()  # access key → the identity CloudTrail shows for it
+        self._rule_states: ReadCache[set[str]] = ReadCache()  # region → states of the default bus's rules
         self._outbox: queue.Queue = queue.Queue()
         self._closing = threading.Event()
         threading.Thread(target=self._send_events, name="cloudtrail-eventbridge", daemon=True).start()
@@ -135,16 +135,11 @@ class CloudTrailEngine(Engine):
             return
         service, operation = request.service, request.operation
         if service == "cloudtrail" and operation in TRAIL_CHANGES:
-            with self._lock:
-                self._trails = None
-                self._changes += 1
+            self._trails.forget_all()
         elif service == "events" and operation in RULE_CHANGES:
-            with self._lock:
-                self._rule_states.clear()
-                self._changes += 1
+            self._rule_states.forget_all()
         elif service == "iam" and operation in KEY_CHANGES:
-            with self._lock:
-                self._identities.clear()
+            self._identities.forget_all()
         elif service == "s3" and operation == "DeleteBucket":
             bucket, _ = shapes.s3_bucket_and_key(request.path, request.headers.get("Host", ""))
             if self.access_logs.config(bucket) is not None:
@@ -157,39 +152,27 @@ class CloudTrailEngine(Engine):
             return {"type": "AWSAccount", "principalId": "", "accountId": "anonymous"}
         if key == TEST_ACCESS_KEY:
             return {"type": "Root", "principalId": shapes.ACCOUNT_ID, "arn": ROOT_ARN, "accountId": shapes.ACCOUNT_ID, "accessKeyId": key}
-        with self._lock:
-            known = self._identities.get(key)
-        if known is not None:
-            return known
-        iam = self.own_client("iam", self.context.region)
-        try:
-            user_name = iam.get_access_key_last_used(AccessKeyId=key)["UserName"]
-            user = iam.get_user(UserName=user_name)["User"]
-            identity = {"type": "IAMUser", "principalId": user["UserId"], "arn": user["Arn"], "accountId": shapes.ACCOUNT_ID,
+        def read() -> dict:
+            iam = self.own_client("iam", self.context.region)
+            try:
+                user_name = iam.get_access_key_last_used(AccessKeyId=key)["UserName"]
+                user = iam.get_user(UserName=user_name)["User"]
+                return {"type": "IAMUser", "principalId": user["UserId"], "arn": user["Arn"], "accountId": shapes.ACCOUNT_ID,
                         "accessKeyId": key, "userName": user_name}
-        except (ClientError, KeyError):
-            # a key IAM does not know (STS credentials, a deleted user): the key is all there is to show
-            identity = {"type": "Unknown", "principalId": key, "accountId": shapes.ACCOUNT_ID, "accessKeyId": key}
-        with self._lock:
-            self._identities[key] = identity
-        return identity
+            except (ClientError, KeyError):
+                # a key IAM does not know (STS credentials, a deleted user): the key is all there is to show
+                return {"type": "Unknown", "principalId": key, "accountId": shapes.ACCOUNT_ID, "accessKeyId": key}
+        return self._identities.get(key, read)
 
     # ---- trails ------------------------------------------------------------------------------------------
     def _logging_trails(self, region: str) -> list[dict]:
         return [trail for trail in self._every_logging_trail() if trail["IsMultiRegionTrail"] or trail["HomeRegion"] == region]
 
     def _every_logging_trail(self) -> list[dict]:
-        with self._lock:
-            trails, changes = self._trails, self._changes
-        if trails is None:
-            trails = self._load_trails()
-            with self._lock:
-                if changes == self._changes:
-                    self._trails = trails
-        return trails.get("*", [])
+        return self._trails.get(TRAILS, self._load_trails)
 
-    def _load_trails(self) -> dict[str, list[dict]]:
-        """Every trail with its status and selectors (the backend's), under "*"; logging ones only."""
+    def _load_trails(self) -> list[dict]:
+        """Every logging trail with its status and selectors (the backend's)."""
         cloudtrail = self.own_client("cloudtrail", self.context.region)
         found = []
         for trail in cloudtrail.describe_trails(includeShadowTrails=True)["trailList"]:
@@ -206,12 +189,10 @@ class CloudTrailEngine(Engine):
             trail["AdvancedEventSelectors"] = chosen.get("AdvancedEventSelectors") or [] if kind != "basic" else []
             trail["HomeRegion"] = home
             found.append(trail)
-        return {"*": found}
+        return found
 
     def _trail_named(self, name: str) -> dict | None:
-        with self._lock:
-            self._trails = None
-            self._changes += 1
+        self._trails.forget_all()
         return next((trail for trail in self._every_logging_trail() if trail["Name"] == name), None)
 
     def _check_bucket_policy(self, request: AwsRequest) -> AwsResponse:
@@ -380,16 +361,11 @@ class CloudTrailEngine(Engine):
 
     def _default_bus_rule_states(self, region: str) -> set[str]:
         """The states of the default bus's rules (cached until a rule changes): no rule, no event to send."""
-        with self._lock:
-            states, changes = self._rule_states.get(region), self._changes
-        if states is None:
+        def read() -> set[str]:
             events = self.own_client("events", region)
-            states = {rule.get("State", "") for page in events.get_paginator("list_rules").paginate(EventBusName="default")
-                      for rule in page["Rules"]}
-            with self._lock:
-                if changes == self._changes:
-                    self._rule_states[region] = states
-        return states
+            return {rule.get("State", "") for page in events.get_paginator("list_rules").paginate(EventBusName="default")
+                    for rule in page["Rules"]}
+        return self._rule_states.get(region, read)
 
     # ---- plumbing ----------------------------------------------------------------------------------------
     def _put_object(self, bucket: str, key: str, body: bytes, metadata: dict) -> None:
@@ -416,11 +392,10 @@ class CloudTrailEngine(Engine):
         self.history.clear()
         self.deliveries.clear()
         self.access_logs.clear()
+        self._trails.forget_all()
+        self._rule_states.forget_all()
+        self._identities.forget_all()
         with self._lock:
-            self._trails = None
-            self._identities.clear()
-            self._rule_states.clear()
-            self._changes += 1
             self._selector_kinds = {}
         self._selector_kinds_file.remove()
         self._schedule_prune(labtime.live_now())

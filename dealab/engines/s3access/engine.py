@@ -8,12 +8,12 @@ this one; this engine reads them only to tell the door whether a policy makes a 
 
 from __future__ import annotations
 
-import threading
 
 from dealab.wire.engine import ANY_OPERATION, Engine, EngineContext
 from dealab.engines.iam import policy, requests
 from dealab.engines.iam.actions import S3 as S3_RULES
 from dealab.wire.messages import AwsRequest, AwsResponse
+from dealab.wire.readcache import ReadCache
 
 PUBLIC_CANNED_ACLS = frozenset({"public-read", "public-read-write", "authenticated-read"})
 PUBLIC_GROUP_URIS = ("http://acs.amazonaws.com/groups/global/AllUsers", "http://acs.amazonaws.com/groups/global/AuthenticatedUsers")
@@ -33,10 +33,10 @@ class S3AccessEngine(Engine):
 
     def __init__(self, context: EngineContext):
         super().__init__(context)
-        self._policies: dict[str, tuple[policy.Statement, ...] | None] = {}
-        self._blocks: dict[str, dict] = {}
-        self._cors: dict[str, list[dict]] = {}
-        self._lock = threading.Lock()
+        # bucket → its policy, Block Public Access settings and CORS rules, as the backend holds them
+        self._policies: ReadCache[tuple[policy.Statement, ...] | None] = ReadCache()
+        self._blocks: ReadCache[dict] = ReadCache()
+        self._cors: ReadCache[list[dict]] = ReadCache()
 
     def _authorize(self, request: AwsRequest) -> AwsResponse:
         bucket, _ = requests.bucket_and_key(request.path)
@@ -53,10 +53,8 @@ class S3AccessEngine(Engine):
     def _pass(self, request: AwsRequest, bucket: str) -> AwsResponse:
         response = request.send_on()
         if bucket and request.operation in STATE_CHANGING and response.status < 300:
-            with self._lock:
-                self._policies.pop(bucket, None)
-                self._blocks.pop(bucket, None)
-                self._cors.pop(bucket, None)
+            for settings in (self._policies, self._blocks, self._cors):
+                settings.forget(bucket)
         return response
 
     # ---- what the door asks: CORS rules and anonymous access ------------------------------------------
@@ -89,7 +87,7 @@ class S3AccessEngine(Engine):
         permission = ANONYMOUS_ACL_PERMISSION.get(action)
         if permission is None or block.get("IgnorePublicAcls"):
             return False
-        s3 = self._client()
+        s3 = self.own_client("s3")
         try:
             grants = (s3.get_object_acl(Bucket=bucket, Key=key) if key and permission == "READ" else s3.get_bucket_acl(Bucket=bucket))["Grants"]
         except s3.exceptions.ClientError:
@@ -119,30 +117,19 @@ class S3AccessEngine(Engine):
     def _block(self, bucket: str) -> dict:
         return self._cached(self._blocks, bucket, lambda s3: s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"], {})
 
-    def _cached(self, cache: dict, bucket: str, fetch, absent):
+    def _cached(self, cache: ReadCache, bucket: str, fetch, absent):
         """A bucket's setting from the cache, else from the backend (`absent` when the bucket has none)."""
-        with self._lock:
-            if bucket in cache:
-                return cache[bucket]
-        s3 = self._client()
-        try:
-            value = fetch(s3)
-        except s3.exceptions.ClientError:
-            value = absent
-        with self._lock:
-            cache[bucket] = value
-        return value
-
-    def _client(self):
-        if not hasattr(self, "_s3"):
-            self._s3 = self.context.client("s3", engine=self.name)
-        return self._s3
+        def read():
+            s3 = self.own_client("s3")
+            try:
+                return fetch(s3)
+            except s3.exceptions.ClientError:
+                return absent
+        return cache.get(bucket, read)
 
     def reset(self) -> None:
-        with self._lock:
-            self._policies.clear()
-            self._blocks.clear()
-            self._cors.clear()
+        for settings in (self._policies, self._blocks, self._cors):
+            settings.forget_all()
 
 
 def _condition_context(request: AwsRequest) -> dict[str, list[str]]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import uuid
 from urllib.parse import parse_qs, quote_plus, unquote
 from xml.etree import ElementTree
@@ -31,6 +30,7 @@ from dealab.engines.s3notify import rules
 from dealab.wire import labtime
 from dealab.wire.engine import ENGINE_HEADER, Engine, EngineContext
 from dealab.wire.messages import AwsRequest, AwsResponse
+from dealab.wire.readcache import ReadCache
 
 log = logging.getLogger("dealab.s3notify")
 
@@ -64,17 +64,12 @@ class S3NotifyEngine(Engine):
 
     def __init__(self, context: EngineContext):
         super().__init__(context)
-        self._lock = threading.Lock()
         # bucket → its configurations, read from the backend on first need (the backend keeps them)
-        self._configurations: dict[str, list[rules.Configuration]] = {}
-        # counts configuration changes: a read that began before one is not cached (it may predate it)
-        self._changes = 0
+        self._configurations: ReadCache[list[rules.Configuration]] = ReadCache()
         self._sequencer = rules.Sequencer()
 
     def reset(self) -> None:
-        with self._lock:
-            self._configurations.clear()
-            self._changes += 1
+        self._configurations.forget_all()
 
     # ---- configuration ---------------------------------------------------------------------------
     def _put_configuration(self, request: AwsRequest) -> AwsResponse:
@@ -91,7 +86,7 @@ class S3NotifyEngine(Engine):
             return AwsResponse.xml_error("InvalidArgument", "Unable to validate the following destination configurations", 400,
                                          ", ".join(missing))
         response = request.send_on()
-        self._forget(bucket)
+        self._configurations.forget(bucket)
         if response.status < 300:
             self._send_test_events(bucket, configurations)
         return response
@@ -99,7 +94,7 @@ class S3NotifyEngine(Engine):
     def _configuration_changed(self, request: AwsRequest) -> AwsResponse:
         response = request.send_on()
         bucket, _ = _bucket_and_key(request.path)
-        self._forget(bucket)
+        self._configurations.forget(bucket)
         return response
 
     def _destination_exists(self, configuration: rules.Configuration) -> bool:
@@ -129,24 +124,13 @@ class S3NotifyEngine(Engine):
                        "RequestId": uuid.uuid4().hex[:16].upper(), "HostId": uuid.uuid4().hex}
             self._deliver(configuration, message)
 
-    def _forget(self, bucket: str) -> None:
-        with self._lock:
-            self._configurations.pop(bucket, None)
-            self._changes += 1
-
     def _configurations_of(self, bucket: str) -> list[rules.Configuration]:
-        with self._lock:
-            known = self._configurations.get(bucket)
-            changes = self._changes
-        if known is None:
+        def read() -> list[rules.Configuration]:
             try:
-                known = rules.from_answer(self.own_client("s3").get_bucket_notification_configuration(Bucket=bucket))
+                return rules.from_answer(self.own_client("s3").get_bucket_notification_configuration(Bucket=bucket))
             except ClientError:
-                known = []
-            with self._lock:
-                if changes == self._changes:  # a configuration put while this read ran must not be lost
-                    self._configurations[bucket] = known
-        return known
+                return []
+        return self._configurations.get(bucket, read)
 
     # ---- events ----------------------------------------------------------------------------------
     def _object_event(self, request: AwsRequest) -> AwsResponse:
