@@ -66,7 +66,7 @@ grade-all: $(STAMP)
 # After the unit and lab tests, every lab once more on ministack (a few minutes): the README's promise that any
 # AWS-compatible backend works behind the gateway, measured.
 test: $(STAMP)
-	$(PY) -m pytest -n 2 --dist loadfile
+	$(PY) -m pytest -n 2 --dist loadfile --durations=25
 	@$(MAKE) --no-print-directory conformance BACKEND=ministack
 
 # The backend is installed from the package index into .conformance/BACKEND-venv (its own pins), started on a
