@@ -108,7 +108,7 @@ class Planner:
                 self.register(ref, self.information_schema(ref))
                 continue
             table = self.resolve(ref)
-            candidates = self.partitions_for(table)
+            candidates = self.partitions_for(table, ref)
             partitions = self.prune(table, ref, candidates) if table.partition_keys else candidates
             # Listing S3 costs per object listed: a few partitions out of many are listed one by one.
             list_each = len(partitions) <= len(candidates) // FEW_PARTITIONS_DIVISOR
@@ -159,11 +159,13 @@ class Planner:
             self.connection.execute(f'DROP VIEW IF EXISTS "{name}"')
         self.relations.clear()
 
-    def partitions_for(self, table: Table) -> list[PartitionFiles]:
+    def partitions_for(self, table: Table, ref: exp.Table | None = None) -> list[PartitionFiles]:
+        """The table's partitions; `ref`, the query's reference to it, supplies injected projection values."""
         if not table.partition_keys:
             return [PartitionFiles({}, table.location)]
         if table.projection:
-            candidates = projection.projected_partitions(table)
+            injected = {column: self.injected_values(column, ref) for column in projection.injected_columns(table)}
+            candidates = projection.projected_partitions(table, injected)
         else:
             names = [name for name, _ in table.partition_keys]
             candidates = [
@@ -171,6 +173,46 @@ class Planner:
                 for p in self.catalog.partitions(table)
             ]
         return candidates
+
+    def injected_values(self, column: str, ref: exp.Table | None) -> list[str]:
+        """The values the WHERE clause reading `ref` gives an injected column: each conjunct naming the column must
+        be a static equality (`=`, `IN`, equalities joined by OR), and the values of several are intersected."""
+        conjuncts = [conjunct for conjunct in (_where_conjuncts(ref) if ref is not None else [])
+                     if any(c.name.lower() == column.lower() and c.table.lower() in ("", ref.alias_or_name.lower())
+                            for c in conjunct.find_all(exp.Column))]
+        if not conjuncts:
+            raise projection.injection_violation(column)
+        values: list[str] | None = None
+        for conjunct in conjuncts:
+            named = self._static_equality_values(conjunct, column)
+            if named is None:
+                raise projection.injection_violation(column)
+            values = named if values is None else [value for value in values if value in named]
+        return list(dict.fromkeys(values))
+
+    def _static_equality_values(self, condition: exp.Expression, column: str) -> list[str] | None:
+        """What `condition` sets `column` equal to, or None when it is not a static equality on it."""
+        condition = condition.unnest()
+        if isinstance(condition, exp.Or):
+            left, right = (self._static_equality_values(side, column) for side in (condition.left, condition.right))
+            return None if left is None or right is None else left + right
+        if isinstance(condition, exp.EQ):
+            sides = [condition.left.unnest(), condition.right.unnest()]
+            named = [side for side in sides if isinstance(side, exp.Column) and side.name.lower() == column.lower()]
+            constants = [side for side in sides if not side.find(exp.Column, exp.Select)]
+            return self._evaluated(constants) if len(named) == 1 and len(constants) == 1 else None
+        if isinstance(condition, exp.In) and isinstance(condition.this, exp.Column) and condition.this.name.lower() == column.lower():
+            items = condition.expressions
+            return self._evaluated(items) if items and not any(item.find(exp.Column, exp.Select) for item in items) else None
+        return None
+
+    def _evaluated(self, expressions: list[exp.Expression]) -> list[str] | None:
+        """Constant expressions' values as partition values (text), evaluated without reading data."""
+        select = ", ".join(f"CAST(({translate.to_duckdb(expression)}) AS VARCHAR)" for expression in expressions)
+        try:
+            return [value for value in self.connection.execute(f"SELECT {select}").fetchone() if value is not None]
+        except duckdb.Error:
+            return None
 
     def prune(self, table: Table, ref: exp.Table, candidates: list[PartitionFiles]) -> list[PartitionFiles]:
         conditions = _partition_conditions(ref, {name.lower() for name, _ in table.partition_keys})
@@ -198,8 +240,8 @@ def _typed_literal(value: str | None, hive_type: str) -> str:
     return f"TRY_CAST('{value.replace(chr(39), chr(39) * 2)}' AS {hive_to_duckdb(hive_type)})"
 
 
-def _partition_conditions(ref: exp.Table, partition_names: set[str]) -> list[exp.Expression]:
-    """WHERE conjuncts of the SELECT reading `ref` directly that involve only its partition columns."""
+def _where_conjuncts(ref: exp.Table) -> list[exp.Expression]:
+    """The AND-ed conditions of the WHERE clause of the SELECT reading `ref` directly."""
     select = ref.parent
     while select is not None and not isinstance(select, exp.Select):
         if isinstance(select, (exp.Subquery, exp.Union)):
@@ -207,9 +249,15 @@ def _partition_conditions(ref: exp.Table, partition_names: set[str]) -> list[exp
         select = select.parent
     if select is None or select.args.get("where") is None:
         return []
+    where = select.args["where"].this
+    return list(where.flatten()) if isinstance(where, exp.And) else [where]
+
+
+def _partition_conditions(ref: exp.Table, partition_names: set[str]) -> list[exp.Expression]:
+    """WHERE conjuncts of the SELECT reading `ref` directly that involve only its partition columns."""
     alias = ref.alias_or_name.lower()
     conditions = []
-    for conjunct in select.args["where"].this.flatten() if isinstance(select.args["where"].this, exp.And) else [select.args["where"].this]:
+    for conjunct in _where_conjuncts(ref):
         columns = list(conjunct.find_all(exp.Column))
         if not columns or conjunct.find(exp.Select):
             continue

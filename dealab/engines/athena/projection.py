@@ -1,5 +1,9 @@
 """Partition projection: partitions computed from the table's projection.* properties instead of read
-from the catalog (enum, integer and date types; storage.location.template or Hive-style folders)."""
+from the catalog (enum, integer, date and injected types; storage.location.template or Hive-style folders).
+
+An `injected` column has no values of its own: they come from the query, whose WHERE clause must name them with
+static equality conditions (the planner finds them, `Planner.injected_values`); a query without one fails with
+Athena's CONSTRAINT_VIOLATION."""
 
 from __future__ import annotations
 
@@ -75,18 +79,39 @@ def _date_values(column: str, properties: dict) -> list[str]:
 
 
 VALUE_GENERATORS = {"enum": _enum_values, "integer": _integer_values, "date": _date_values}
+INJECTED = "injected"
 
 
-def projected_partitions(table: Table) -> list[PartitionFiles]:
+def _kind(properties: dict, column: str) -> str:
+    return properties.get(f"projection.{column}.type", "").strip().lower()
+
+
+def injected_columns(table: Table) -> list[str]:
+    """The partition columns whose values the query supplies."""
+    return [column for column, _ in table.partition_keys if _kind(table.parameters, column) == INJECTED]
+
+
+def injection_violation(column: str) -> QueryError:
+    return QueryError(f"For the injected projected partition column {column}, the WHERE clause must contain only static "
+                      "equality conditions, and at least one such condition must be present.", "CONSTRAINT_VIOLATION")
+
+
+def projected_partitions(table: Table, injected: dict[str, list[str]] | None = None) -> list[PartitionFiles]:
+    """The table's partitions; `injected` gives the values the query names for each injected column."""
     properties = table.parameters
     domains = []
     for column, _ in table.partition_keys:
-        kind = properties.get(f"projection.{column}.type", "").lower()
+        kind = _kind(properties, column)
+        if kind == INJECTED:
+            if injected is None or column not in injected:
+                raise injection_violation(column)
+            domains.append(injected[column])
+            continue
         generator = VALUE_GENERATORS.get(kind)
         if generator is None:
             raise QueryError(
                 f"Partition projection type '{kind or 'missing'}' for column '{column}' of table "
-                f"{table.database}.{table.name} is not supported (dealab projects enum, integer and date)",
+                f"{table.database}.{table.name} is not supported (dealab projects enum, integer, date and injected)",
                 "HIVE_METASTORE_ERROR",
             )
         try:
