@@ -10,7 +10,8 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import client
+from dealab.stack import control
+from tests.conftest import client, kill_hard
 
 ROLE = "arn:aws:iam::123456789012:role/dq"
 
@@ -21,6 +22,11 @@ def unique(prefix: str) -> str:
 
 @pytest.fixture
 def table(aws_env):
+    return make_tables(aws_env)
+
+
+def make_tables(aws_env):
+    """A Glue database with an orders table (a NULL name among 4 rows) and a customers table, as CSV in S3."""
     s3, glue = client(aws_env, "s3"), client(aws_env, "glue")
     bucket, database = unique("dq-"), unique("dqdb_")
     s3.create_bucket(Bucket=bucket)
@@ -137,3 +143,48 @@ def test_run_over_a_missing_table_fails_and_recommendation_proposes_a_passing_ru
     done = wait(glue.get_data_quality_ruleset_evaluation_run, evaluation)
     rules = glue.get_data_quality_result(ResultId=done["ResultIds"][0])["RuleResults"]
     assert [(r["Description"], r.get("EvaluationMessage")) for r in rules if r["Result"] != "PASS"] == []
+
+
+def _body(response: dict) -> dict:
+    return {key: value for key, value in response.items() if key != "ResponseMetadata"}
+
+
+def test_runs_results_and_recommendations_survive_a_restart_and_a_kill(private_stack):
+    table = make_tables(private_stack)
+    glue, name = table.glue, unique("rs-")
+    glue.create_data_quality_ruleset(Name=name, Ruleset='Rules = [ RowCount = 4, IsComplete "name" ]')
+    source = {"GlueTable": {"DatabaseName": table.database, "TableName": "orders"}}
+    run = wait(glue.get_data_quality_ruleset_evaluation_run,
+               glue.start_data_quality_ruleset_evaluation_run(DataSource=source, Role=ROLE, RulesetNames=[name])["RunId"])
+    assert run["Status"] == "SUCCEEDED", run.get("ErrorString")
+    result = glue.get_data_quality_result(ResultId=run["ResultIds"][0])
+    recommendation = wait(glue.get_data_quality_rule_recommendation_run, glue.start_data_quality_rule_recommendation_run(
+        DataSource=source, Role=ROLE, CreatedRulesetName=f"{name}-recommended")["RunId"])
+    assert recommendation["Status"] == "SUCCEEDED", recommendation.get("ErrorString")
+
+    def unchanged(glue):
+        assert _body(glue.get_data_quality_ruleset_evaluation_run(RunId=run["RunId"])) == run
+        assert _body(glue.get_data_quality_result(ResultId=result["ResultId"])) == result
+        assert _body(glue.get_data_quality_rule_recommendation_run(RunId=recommendation["RunId"])) == recommendation
+        assert glue.get_data_quality_ruleset(Name=f"{name}-recommended")["Ruleset"] == recommendation["RecommendedRuleset"]
+        assert [r["ResultId"] for r in glue.list_data_quality_results(Filter={"DataSource": source})["Results"]][-1] == result["ResultId"]
+
+    run, result, recommendation = _body(run), _body(result), _body(recommendation)
+    control.down(private_stack)
+    control.up(private_stack)
+    unchanged(client(private_stack, "glue"))
+
+    # acknowledged, then kill -9: the run is still there, and ends either as it ran or FAILED for the stopped stack
+    glue = client(private_stack, "glue")
+    glue.create_data_quality_ruleset(Name=f"{name}-late", Ruleset="Rules = [ RowCount > 0 ]")
+    started = glue.start_data_quality_ruleset_evaluation_run(DataSource=source, Role=ROLE, RulesetNames=[f"{name}-late"])["RunId"]
+    kill_hard(private_stack)
+    control.up(private_stack)
+    glue = client(private_stack, "glue")
+    unchanged(glue)
+    assert glue.get_data_quality_ruleset(Name=f"{name}-late")["Ruleset"] == "Rules = [ RowCount > 0 ]"
+    late = glue.get_data_quality_ruleset_evaluation_run(RunId=started)
+    if late["Status"] == "SUCCEEDED":  # it finished before the kill: its result was kept with it
+        assert glue.get_data_quality_result(ResultId=late["ResultIds"][0])["Score"] == 1.0
+    else:
+        assert (late["Status"], late["ErrorString"]) == ("FAILED", "The run was interrupted: the stack stopped while it ran")
