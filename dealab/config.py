@@ -20,6 +20,8 @@ class Settings:
     insecure_port: int
     region: str
     backend_url: str | None
+    # A Spark standalone master (spark://host:port) Glue jobs run on instead of the stack's local worker.
+    spark_master: str | None = None
 
     @property
     def endpoint_url(self) -> str:
@@ -52,4 +54,5 @@ def settings() -> Settings:
         insecure_port=int(os.environ.get("DEALAB_INSECURE_PORT", str(port + 1))),
         region=os.environ.get("DEALAB_REGION", "us-east-1"),
         backend_url=os.environ.get("DEALAB_BACKEND_URL") or None,
+        spark_master=os.environ.get("DEALAB_SPARK_MASTER") or None,
     )

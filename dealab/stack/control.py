@@ -137,6 +137,8 @@ def up(settings: Settings, progress: StartProgress | None = None) -> dict:
     ]
     if settings.backend_url:
         command += ["--backend-url", settings.backend_url]
+    if settings.spark_master:
+        command += ["--spark-master", settings.spark_master]
     with log_file(settings).open("ab") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     write_atomic(pid_file(settings), str(process.pid))

@@ -41,7 +41,8 @@ EXIT_PORT_TAKEN = 3
 COLLECTOR_THRESHOLDS = (10_000, 10, 10)
 
 
-def build_gateway(state_dir: Path, port: int, insecure_port: int, region: str, backend_url: str | None, progress: Progress | None = None) -> Gateway:
+def build_gateway(state_dir: Path, port: int, insecure_port: int, region: str, backend_url: str | None, progress: Progress | None = None,
+                  spark_master: str | None = None) -> Gateway:
     gc.set_threshold(*COLLECTOR_THRESHOLDS)
     backend = RemoteBackend(backend_url) if backend_url else EmbeddedMoto(Journal(state_dir / "journal"))
     restored = backend.restore(progress)
@@ -50,7 +51,7 @@ def build_gateway(state_dir: Path, port: int, insecure_port: int, region: str, b
             "restored saved state: snapshot up to request %d, %d requests replayed in %.1fs, %d skipped",
             restored["snapshot_seq"], restored["replayed"], restored["seconds"], len(restored["skipped"]),
         )
-    context = EngineContext(endpoint_url=f"http://127.0.0.1:{port}", region=region, state_dir=state_dir)
+    context = EngineContext(endpoint_url=f"http://127.0.0.1:{port}", region=region, state_dir=state_dir, spark_master=spark_master)
     info = {"port": port, "insecure_port": insecure_port, "region": region, "state_dir": str(state_dir), "restore": restored}
     engines = load_engines(context)
     door = Door(
@@ -98,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", type=Path, required=True)
     parser.add_argument("--region", default="us-east-1")
     parser.add_argument("--backend-url", default=None)
+    parser.add_argument("--spark-master", default=os.environ.get("DEALAB_SPARK_MASTER") or None,
+                        help="A Spark standalone master (spark://host:port) for Glue jobs instead of the local worker.")
     parser.add_argument("--host", default="127.0.0.1", help="Interface to listen on; only the container image uses 0.0.0.0.")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -126,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     def report(stage: str, done: int, total: int | None) -> None:
         progress.update(stage=stage, done=done, total=total)
 
-    gateway = build_gateway(args.state_dir, args.port, args.insecure_port, args.region, args.backend_url, report)
+    gateway = build_gateway(args.state_dir, args.port, args.insecure_port, args.region, args.backend_url, report, args.spark_master)
     for server, secure in zip(servers, (True, False)):
         server.app = _listener(gateway, secure)
     threading.Thread(target=gateway.backend.keep_snapshots, args=(stopping,), name="snapshots", daemon=True).start()

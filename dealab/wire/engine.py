@@ -38,6 +38,8 @@ class EngineContext:
     endpoint_url: str
     region: str
     state_dir: Path
+    # A Spark standalone master (spark://host:port) that Glue jobs are submitted to; None: the local worker.
+    spark_master: str | None = None
     # the gateway of this process, once built: engines' calls reach it without a socket
     loopback: Loopback = field(default_factory=Loopback, compare=False, repr=False)
 

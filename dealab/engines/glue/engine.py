@@ -105,7 +105,7 @@ class GlueEngine(Engine):
 
     def __init__(self, context: EngineContext):
         super().__init__(context)
-        self.runs = JobRuns(context.state_dir, context.endpoint_url, context.region, self._engine_client)
+        self.runs = JobRuns(context.state_dir, context.endpoint_url, context.region, self._engine_client, context.spark_master)
         self.classifiers = Classifiers(context.state_dir)
         self.crawls = Crawls(context.state_dir, self._engine_client, self.classifiers)
         self.workflows = Workflows(context.state_dir, lambda: self._glue, self.start_job_run, self.runs, self.crawls, self._crawler)

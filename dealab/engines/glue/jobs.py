@@ -63,12 +63,12 @@ def is_python_shell(job: dict) -> bool:
 
 
 class JobRuns:
-    def __init__(self, state_dir: Path, endpoint_url: str, region: str, client: Callable[[str], object]):
+    def __init__(self, state_dir: Path, endpoint_url: str, region: str, client: Callable[[str], object], spark_master: str | None = None):
         self._endpoint_url, self._region, self._client = endpoint_url, region, client
         self._folder = state_dir / "glue"
         self._runs_file = JsonFile(self._folder / "job-runs.json")
         self._bookmarks_file = JsonFile(self._folder / "job-bookmarks.json")
-        self._worker = SparkWorker(endpoint_url, region, self._folder / "spark-worker.log")
+        self._worker = SparkWorker(endpoint_url, region, self._folder / "spark-worker.log", spark_master)
         self._lock = threading.RLock()
         self._wakeup = threading.Condition(self._lock)
         self._runs: dict[str, dict] = {}
@@ -249,6 +249,7 @@ class JobRuns:
             "rss_mb": round(self._worker.rss_bytes() / 2**20) if alive else 0,
             "peak_rss_mb": round(self._worker.peak_rss_bytes / 2**20),
             "queued_runs": queued,
+            "spark_master": self._worker.spark_master or "local",
         }
 
     # ---- running -------------------------------------------------------------------------------------

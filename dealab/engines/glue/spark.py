@@ -9,6 +9,9 @@ The class archive is a Java 17 dynamic CDS archive (AppCDS): the classes a Spark
 verified, which the JVM maps from disk instead of reading them from ~270 jars. It only depends on the JVM and
 the jars, so it is kept per machine under ~/.cache/dealab/ and made once, in the background, by a separate
 process (`python -m dealab.engines.glue.worker --build-class-archive`, see worker.py).
+
+With a Spark standalone master (DEALAB_SPARK_MASTER, `SparkCluster`) the session's driver stays in the worker
+process and its tasks run on the cluster's executors, which reach the stack's S3 with the same S3A settings.
 """
 
 from __future__ import annotations
@@ -16,14 +19,24 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import re
 import shutil
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+
+from dealab.config import TEST_ACCESS_KEY, TEST_SECRET_KEY
 
 S3A_JAR_PREFIXES = ("hadoop-aws-", "aws-java-sdk-bundle-")
 INSTALL_HINT = "install the S3A jars with: .venv/bin/pip install --no-deps sagemaker-pyspark==1.4.5"
 # Small jobs on 2 cores: the C1 compiler alone and one GC thread leave the CPU to the job. Measured back to back
 # on a busy 2-core machine (Lab 06 job): warm runs 6.7 s → 4.3 s, cold 28.9 s → 26.0 s.
 DRIVER_JAVA_OPTIONS = ("-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1")
+LOOPBACK = "127.0.0.1"
+# spark://host:port, or several masters for standby failover (spark://host1:port1,host2:port2).
+MASTER_URL = re.compile(r"spark://(?P<masters>[^\s/,:]+:\d+(?:,[^\s/,:]+:\d+)*)/?")
+MASTER_CONNECT_SECONDS = 5.0
 
 
 class SparkSetupError(RuntimeError):
@@ -41,16 +54,61 @@ def s3a_jars() -> list[Path]:
     return jars
 
 
+@dataclass(frozen=True)
+class SparkCluster:
+    """A Spark standalone cluster whose executors run a session's tasks, the driver staying in the worker process.
+
+    `driver_host` is the address the executors reach the driver at (the driver listens there too), and
+    `s3_endpoint` the stack's S3 as the executors reach it (the driver uses it as well); on one machine both are
+    the loopback defaults. The executors need this Python's minor version at this interpreter's path and the
+    S3A jars at the paths they have here, as in dealab's own image."""
+
+    master: str
+    driver_host: str = LOOPBACK
+    s3_endpoint: str | None = None
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str]) -> SparkCluster | None:
+        master = environ.get("DEALAB_SPARK_MASTER")
+        if not master:
+            return None
+        return cls(master, environ.get("DEALAB_SPARK_DRIVER_HOST") or LOOPBACK, environ.get("DEALAB_SPARK_S3_ENDPOINT") or None)
+
+    def masters(self) -> list[tuple[str, int]]:
+        """The master's host and port (each standby's too); SparkSetupError for a URL that is not spark://host:port."""
+        match = MASTER_URL.fullmatch(self.master)
+        if match is None:
+            raise SparkSetupError(f"DEALAB_SPARK_MASTER {self.master!r} is not a Spark standalone master URL (spark://host:port)")
+        return [(host, int(port)) for host, port in (address.rsplit(":", 1) for address in match["masters"].split(","))]
+
+    def check_master(self) -> None:
+        """Fails at once, saying which master, when none answers: Spark itself would retry for a minute."""
+        failures = []
+        for host, port in self.masters():
+            try:
+                socket.create_connection((host, port), timeout=MASTER_CONNECT_SECONDS).close()
+                return
+            except OSError as error:
+                failures.append(f"{host}:{port}: {error.strerror or error}")
+        raise SparkSetupError(f"the Spark master {self.master} does not answer ({'; '.join(failures)})")
+
+
 def spark_conf(endpoint_url: str, app_name: str, cores: int = 2, driver_memory: str = "768m",
-               java_options: tuple[str, ...] = ()) -> dict[str, str]:
-    """The Spark settings of a local session whose S3 is the stack at `endpoint_url` (path-style, plain HTTP)."""
+               java_options: tuple[str, ...] = (), cluster: SparkCluster | None = None,
+               credentials: tuple[str, str] = (TEST_ACCESS_KEY, TEST_SECRET_KEY)) -> dict[str, str]:
+    """The Spark settings of a session whose S3 is the stack at `endpoint_url` (path-style, plain HTTP), signed
+    with `credentials`: local with `cores` threads, or on `cluster` with at most `cores` of its cores."""
+    driver_host = cluster.driver_host if cluster else LOOPBACK
+    if cluster and cluster.s3_endpoint:
+        endpoint_url = cluster.s3_endpoint
+    access_key, secret_key = credentials
     conf = {
-        "spark.master": f"local[{cores}]",
+        "spark.master": cluster.master if cluster else f"local[{cores}]",
         "spark.app.name": app_name,
         "spark.driver.memory": driver_memory,
         "spark.driver.extraJavaOptions": " ".join(DRIVER_JAVA_OPTIONS + java_options),
-        "spark.driver.host": "127.0.0.1",
-        "spark.driver.bindAddress": "127.0.0.1",
+        "spark.driver.host": driver_host,
+        "spark.driver.bindAddress": driver_host,
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.shuffle.partitions": "4",
@@ -69,8 +127,8 @@ def spark_conf(endpoint_url: str, app_name: str, cores: int = 2, driver_memory: 
         "spark.hadoop.fs.s3a.endpoint": endpoint_url,
         "spark.hadoop.fs.s3a.path.style.access": "true",
         "spark.hadoop.fs.s3a.connection.ssl.enabled": "false",
-        "spark.hadoop.fs.s3a.access.key": "test",
-        "spark.hadoop.fs.s3a.secret.key": "test",
+        "spark.hadoop.fs.s3a.access.key": access_key,
+        "spark.hadoop.fs.s3a.secret.key": secret_key,
         "spark.hadoop.fs.s3a.aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
         "spark.hadoop.fs.s3a.change.detection.mode": "none",
         "spark.hadoop.fs.s3a.attempts.maximum": "3",
@@ -84,14 +142,33 @@ def spark_conf(endpoint_url: str, app_name: str, cores: int = 2, driver_memory: 
     for scheme in ("s3", "s3n"):
         conf[f"spark.hadoop.fs.{scheme}.impl"] = "org.apache.hadoop.fs.s3a.S3AFileSystem"
         conf[f"spark.hadoop.fs.AbstractFileSystem.{scheme}.impl"] = "org.apache.hadoop.fs.s3a.S3A"
+    if cluster:
+        conf.update(cluster_conf(conf, endpoint_url, cores, credentials))
     return conf
 
 
-def build_session(endpoint_url: str, app_name: str, java_options: tuple[str, ...] = ()):
+def cluster_conf(conf: dict[str, str], endpoint_url: str, cores: int, credentials: tuple[str, str]) -> dict[str, str]:
+    """What a session on a standalone cluster needs besides a local one's settings."""
+    access_key, secret_key = credentials
+    return {
+        # Standalone gives an application every free core of the cluster unless capped: a learner's warm worker
+        # would hold them all, and every other learner's job would wait for it to go idle.
+        "spark.cores.max": str(cores),
+        "spark.executor.extraClassPath": conf["spark.driver.extraClassPath"],
+        # A script's own boto3 calls inside tasks (foreachPartition) reach the stack as the driver's do.
+        "spark.executorEnv.AWS_ENDPOINT_URL": endpoint_url,
+        "spark.executorEnv.AWS_ACCESS_KEY_ID": access_key,
+        "spark.executorEnv.AWS_SECRET_ACCESS_KEY": secret_key,
+        "spark.executorEnv.AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+    }
+
+
+def build_session(endpoint_url: str, app_name: str, java_options: tuple[str, ...] = (), cluster: SparkCluster | None = None,
+                  credentials: tuple[str, str] = (TEST_ACCESS_KEY, TEST_SECRET_KEY)):
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder
-    for key, value in spark_conf(endpoint_url, app_name, java_options=java_options).items():
+    for key, value in spark_conf(endpoint_url, app_name, java_options=java_options, cluster=cluster, credentials=credentials).items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
 

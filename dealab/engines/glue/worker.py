@@ -8,6 +8,9 @@ print() output goes to CloudWatch Logs /aws-glue/jobs/output, its stderr and tra
 `python -m dealab.engines.glue.worker --build-class-archive` instead makes the JVM class archive (spark.py)
 that later workers start with, and exits.
 
+With DEALAB_SPARK_MASTER (spark.SparkCluster) the session's tasks run on a Spark standalone cluster: the worker
+ships the glue runtime to its executors as a zip and, before it says it is ready, runs one task there.
+
 The worker never outlives the stack: Linux sends it SIGTERM when the stack ends (PR_SET_PDEATHSIG), even by
 kill -9, and a thread watching its parent pid does the same work should the main thread be stuck. Either way
 it ends its whole process group (its JVM gets SIGTERM first, so Spark cleans its temporary folders, then
@@ -20,12 +23,14 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import queue
 import signal
 import sys
 import tempfile
 import threading
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,6 +50,8 @@ from dealab.engines.glue.pyshell import (
     watch_parent,
 )
 from dealab.engines.glue.spark import (
+    SparkCluster,
+    SparkSetupError,
     build_session,
     class_archive_folder,
     class_archive_key,
@@ -67,6 +74,12 @@ FIRST_RUN_WAIT_SECONDS = 1.0
 KEPT_CLASS_ARCHIVES = 3
 # How long the JVM and the rest of the worker's group have after SIGTERM before SIGKILL when the worker ends.
 GROUP_GRACE_SECONDS = 5.0
+# How long the check of a cluster waits for an executor before the worker gives up starting.
+EXECUTOR_WAIT_SECONDS = 90.0
+EXECUTOR_CHECK_TAG = "dealab-executor-check"
+RUNTIME_ARCHIVE = "glue-runtime.zip"
+# The line of an executor's failure that says what is wrong, found in the Java stack trace pyspark hands back.
+EXECUTOR_FAILURE_LINE = re.compile(r"^.*(?:PYTHON_VERSION_MISMATCH|ModuleNotFoundError|ImportError|ClassNotFoundException).*$", re.MULTILINE)
 
 
 def real_time_ms() -> int:
@@ -175,9 +188,66 @@ def reuse_active_spark_context() -> None:
     SparkContext.__init__ = __init__
 
 
+def stack_credentials() -> tuple[str, str]:
+    """The keys the engine gave this worker (SparkWorker._environment): Spark's S3 requests are signed with them."""
+    return os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]
+
+
+def runtime_archive(folder: Path) -> Path:
+    """The glue runtime (awsglue, awsgluedq) as one zip, for executors that do not share this machine's files;
+    written whole, then renamed, so an executor never fetches half of one."""
+    folder.mkdir(parents=True, exist_ok=True)
+    archive = folder / RUNTIME_ARCHIVE
+    partial = archive.with_name(f"{RUNTIME_ARCHIVE}.partial")
+    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for path in sorted(RUNTIME_DIR.rglob("*.py")):
+            bundle.write(path, path.relative_to(RUNTIME_DIR).as_posix())
+    partial.replace(archive)
+    return archive
+
+
+def executor_failure(error: Exception) -> str:
+    text = str(error)
+    found = EXECUTOR_FAILURE_LINE.search(text)
+    return (found.group(0) if found else text.strip().splitlines()[0]).strip()
+
+
+def check_executors(spark, cluster: SparkCluster, wait_seconds: float = EXECUTOR_WAIT_SECONDS) -> None:
+    """One task on the cluster before the worker says it is ready: the cluster grants an executor, whose Python
+    is this one's minor version (pyspark refuses any other) and imports the glue runtime. Either failure becomes
+    one line in the run's ErrorMessage instead of a job that waits for resources forever or fails in a task."""
+
+    def probe(_):
+        import awsglue.dynamicframe  # noqa: F401 (the shipped zip, or the executor's own copy)
+
+        return sys.version_info[:2]
+
+    context = spark.sparkContext
+    expired = threading.Event()
+
+    def give_up() -> None:
+        expired.set()
+        context.cancelJobsWithTag(EXECUTOR_CHECK_TAG)
+
+    context.addJobTag(EXECUTOR_CHECK_TAG)
+    timer = threading.Timer(wait_seconds, give_up)
+    timer.start()
+    try:
+        context.parallelize([0], 1).map(probe).collect()
+    except Exception as error:
+        if expired.is_set():
+            raise SparkSetupError(f"the Spark cluster {cluster.master} gave this job no executor within {wait_seconds:.0f}s: "
+                                  "are its workers up, with a free core and the executor's memory?") from None
+        raise SparkSetupError(f"the executors of the Spark cluster {cluster.master} cannot run Glue scripts: {executor_failure(error)}") from None
+    finally:
+        timer.cancel()
+        context.removeJobTag(EXECUTOR_CHECK_TAG)
+
+
 class Worker:
-    def __init__(self, endpoint_url: str):
+    def __init__(self, endpoint_url: str, cluster: SparkCluster | None = None):
         self.endpoint_url = endpoint_url
+        self.cluster = cluster
         self.spark = None
         self._running: str | None = None
         self._running_lock = threading.Lock()
@@ -187,34 +257,46 @@ class Worker:
     def start_spark(self, java_options: tuple[str, ...] | None = None) -> None:
         """Starts Spark: with the class archive when there is a usable one, unless `java_options` say otherwise."""
         started = time.monotonic()
+        if self.cluster:
+            self.cluster.check_master()
         archive = usable_class_archive() if java_options is None else None
-        self.spark = self._session(archive) if java_options is None else build_session(self.endpoint_url, APP_NAME, java_options)
+        self.spark = self._session(archive) if java_options is None else self._build(java_options)
         self.spark.sparkContext.setLogLevel("ERROR")
         print(f"dealab worker: Spark session in {time.monotonic() - started:.1f}s ({f'class archive {archive.name}' if archive else 'no class archive'})", file=sys.stderr)
+        if self.cluster:
+            self.spark.sparkContext.addPyFile(str(runtime_archive(Path(os.environ.get(MARK_OWNER) or tempfile.gettempdir()))))
+            check_executors(self.spark, self.cluster)
+            print(f"dealab worker: executors of {self.cluster.master} ready in {time.monotonic() - started:.1f}s", file=sys.stderr)
+
+    def _build(self, java_options: tuple[str, ...] = ()):
+        return build_session(self.endpoint_url, APP_NAME, java_options, self.cluster, stack_credentials())
 
     def _session(self, archive: Path | None):
         """A session started with `archive`. An archive the JVM dies on (Spark is then started without it) or
         refuses (the JVM then runs without it) is deleted, so that a builder makes a new one after the next run."""
         if archive is None:
-            return build_session(self.endpoint_url, APP_NAME)
+            return self._build()
         try:
-            session = build_session(self.endpoint_url, APP_NAME, using_class_archive(archive))
+            session = self._build(using_class_archive(archive))
         except Exception as error:  # if Spark fails without the archive too, that error is the one to report
             print(f"dealab worker: Spark did not start with the class archive {archive} ({error}); starting it without", file=sys.stderr)
-            session = build_session(self.endpoint_url, APP_NAME)
+            session = self._build()
         if not jvm_maps(session, archive):
             print(f"dealab worker: the JVM did not use the class archive {archive}; deleting it", file=sys.stderr)
             archive.unlink(missing_ok=True)
         return session
 
     def warm_up(self) -> None:
-        """Loads the classes a first small job needs (JSON reader, Parquet writer, S3A), so runs start warm."""
+        """Loads the classes a first small job needs (JSON reader, Parquet writer, S3A), so runs start warm. On a
+        cluster only the driver's S3A: executors elsewhere cannot read this machine's files (the executor check
+        has already started their Python)."""
         started = time.monotonic()
-        with tempfile.TemporaryDirectory() as folder:
-            sample = Path(folder) / "sample.json"
-            sample.write_text('{"id": 1, "day": "2024-01-01"}\n')
-            frame = self.spark.read.json(str(sample))
-            frame.dropDuplicates(["id"]).write.partitionBy("day").parquet(str(Path(folder) / "out"))
+        if self.cluster is None:
+            with tempfile.TemporaryDirectory() as folder:
+                sample = Path(folder) / "sample.json"
+                sample.write_text('{"id": 1, "day": "2024-01-01"}\n')
+                frame = self.spark.read.json(str(sample))
+                frame.dropDuplicates(["id"]).write.partitionBy("day").parquet(str(Path(folder) / "out"))
         jvm = self.spark._jvm
         jvm.org.apache.hadoop.fs.FileSystem.get(jvm.java.net.URI.create("s3://dealab-warm-up/"), self.spark._jsc.hadoopConfiguration())
         print(f"dealab worker: warm-up in {time.monotonic() - started:.1f}s", file=sys.stderr)
@@ -423,7 +505,7 @@ def main(argv: list[str]) -> int:
     results = os.fdopen(int(argv[1]), "w", buffering=1)
     sys.path.insert(0, str(RUNTIME_DIR))
     reuse_active_spark_context()
-    worker = Worker(os.environ["AWS_ENDPOINT_URL"])
+    worker = Worker(os.environ["AWS_ENDPOINT_URL"], SparkCluster.from_environment(os.environ))
     try:
         worker.start_spark()
     except Exception as error:  # e.g. the S3A jars missing: the engine puts this in the run's ErrorMessage

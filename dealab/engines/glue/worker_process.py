@@ -22,6 +22,7 @@ START_TIMEOUT_SECONDS = 180
 # How long result() still waits for the last line of a worker that has exited (its reader thread may lag).
 LAST_LINE_SECONDS = 0.5
 WORKER_ROLE = "spark-worker"
+SPARK_MASTER_VARIABLE = "DEALAB_SPARK_MASTER"
 REPO_ROOT = Path(__file__).resolve().parents[3]
 # Put on the worker's sys.path only: learner scripts import our `awsglue` from here.
 RUNTIME_DIR = REPO_ROOT / "dealab" / "glue_runtime"
@@ -56,8 +57,9 @@ def process_tree_rss_bytes(root_pid: int) -> int:
 
 
 class SparkWorker:
-    def __init__(self, endpoint_url: str, region: str, log_path: Path):
+    def __init__(self, endpoint_url: str, region: str, log_path: Path, spark_master: str | None = None):
         self.endpoint_url, self.region, self.log_path = endpoint_url, region, log_path
+        self.spark_master = spark_master
         self.process: subprocess.Popen | None = None
         self.runs_served = 0
         self.peak_rss_bytes = 0
@@ -70,9 +72,14 @@ class SparkWorker:
         return str(self.log_path.parent)
 
     def _environment(self, role: str = WORKER_ROLE) -> dict[str, str]:
+        """The worker's environment: the stack's endpoint and credentials, and the cluster its session runs on
+        (the stack's setting, whatever the stack's own environment says; spark.SparkCluster reads the rest)."""
+        inherited = {key: value for key, value in os.environ.items() if key != SPARK_MASTER_VARIABLE}
+        cluster = {SPARK_MASTER_VARIABLE: self.spark_master} if self.spark_master and role == WORKER_ROLE else {}
         return {
             **marks(self.owner, role),
-            **os.environ,
+            **inherited,
+            **cluster,
             "AWS_ENDPOINT_URL": self.endpoint_url,
             "AWS_DEFAULT_REGION": self.region,
             "AWS_REGION": self.region,

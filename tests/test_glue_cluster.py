@@ -1,0 +1,181 @@
+"""Glue jobs on a Spark standalone cluster (DEALAB_SPARK_MASTER): a master and one worker started from the installed
+pyspark on 127.0.0.1, a stack started with the master setting, one job reading CSV from S3 and writing Parquet to S3
+there, with its bookmark, logs and metrics as on the local worker; and the cluster settings' own rules."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pyspark
+import pytest
+
+from dealab.engines.glue.spark import SparkCluster, SparkSetupError, spark_conf
+from dealab.engines.glue.worker import executor_failure
+from dealab.stack import control
+from tests.conftest import client, make_settings
+from tests.gluekit import create_job, log_lines, run_job, upload_script
+
+# The installed pyspark is a Spark home; spark-class would otherwise look for it with whichever python3 is first on PATH.
+SPARK_HOME = Path(pyspark.__file__).parent
+SPARK_CLASS = SPARK_HOME / "bin" / "spark-class"
+CLUSTER_START_SECONDS = 60
+
+JOB_SCRIPT = """
+import sys
+from awsglue.context import GlueContext
+from awsglue.job import Job
+from awsglue.utils import getResolvedOptions
+from pyspark.context import SparkContext
+
+args = getResolvedOptions(sys.argv, ["JOB_NAME", "source", "target"])
+context = GlueContext(SparkContext())
+job = Job(context)
+job.init(args["JOB_NAME"], args)
+orders = context.create_dynamic_frame.from_options(
+    "s3", {"paths": [args["source"]]}, format="csv", format_options={"withHeader": True}, transformation_ctx="orders")
+print(f"master {context.spark_session.sparkContext.master}, {orders.count()} new orders")
+# A Python function run by the executors: the record's values typed by the glue runtime shipped to them.
+large = orders.filter(lambda order: order["amount"] >= 10)
+context.write_dynamic_frame.from_options(large, "s3", {"path": args["target"]}, format="parquet")
+job.commit()
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def master_json(ui_port: int) -> dict:
+    with urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/json/", timeout=5) as response:
+        return json.load(response)
+
+
+@pytest.fixture
+def spark_cluster(tmp_path):
+    """A standalone master and one worker (1 core, 1 GB) on 127.0.0.1; both stopped whatever happens."""
+    port, master_ui, worker_ui = free_port(), free_port(), free_port()
+    environment = {**os.environ, "SPARK_HOME": str(SPARK_HOME), "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_DAEMON_MEMORY": "256m",
+                   "SPARK_WORKER_DIR": str(tmp_path / "spark-work"), "SPARK_LOG_DIR": str(tmp_path / "spark-logs")}
+    commands = [
+        [str(SPARK_CLASS), "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port), "--webui-port", str(master_ui)],
+        [str(SPARK_CLASS), "org.apache.spark.deploy.worker.Worker", f"spark://127.0.0.1:{port}", "--host", "127.0.0.1",
+         "--webui-port", str(worker_ui), "--cores", "1", "--memory", "1g"],
+    ]
+    processes = []
+    try:
+        for number, command in enumerate(commands):
+            with (tmp_path / f"spark-daemon-{number}.log").open("ab") as log:
+                processes.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                                  env=environment, start_new_session=True))
+        deadline = time.monotonic() + CLUSTER_START_SECONDS
+        while True:
+            with contextlib.suppress(OSError, ValueError):
+                if any(worker["state"] == "ALIVE" for worker in master_json(master_ui)["workers"]):
+                    break
+            assert time.monotonic() < deadline, f"the Spark master and worker did not come up; see {tmp_path}/spark-daemon-*.log"
+            assert all(process.poll() is None for process in processes), f"a Spark daemon exited; see {tmp_path}/spark-daemon-*.log"
+            time.sleep(0.5)
+        yield f"spark://127.0.0.1:{port}", master_ui
+    finally:
+        for process in processes:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+@pytest.mark.slow
+def test_a_glue_job_runs_on_the_standalone_cluster(spark_cluster, tmp_path):
+    master, master_ui = spark_cluster
+    settings = dataclasses.replace(make_settings(tmp_path / "state"), spark_master=master)
+    control.up(settings)
+    try:
+        s3 = client(settings, "s3")
+        s3.create_bucket(Bucket="shop")
+        s3.put_object(Bucket="shop", Key="raw/orders-1.csv", Body=b"id,amount\n1,5\n2,12.5\n3,40\n")
+        create_job(settings, "orders-to-parquet", upload_script(settings, "shop", "scripts/orders.py", JOB_SCRIPT),
+                   DefaultArguments={"--source": "s3://shop/raw/", "--target": "s3://shop/curated/", "--job-bookmark-option": "job-bookmark-enable"})
+
+        first = run_job(settings, "orders-to-parquet", timeout=150)
+        assert first["JobRunState"] == "SUCCEEDED", first.get("ErrorMessage")
+        assert f"master {master}, 3 new orders" in log_lines(settings, "/aws-glue/jobs/output", first["Id"])
+        applications = master_json(master_ui)["activeapps"]
+        assert [application["name"] for application in applications] == ["dealab-glue-worker"]
+
+        # The bookmark, kept by the driver, skips the file the first run read.
+        s3.put_object(Bucket="shop", Key="raw/orders-2.csv", Body=b"id,amount\n4,99\n")
+        second = run_job(settings, "orders-to-parquet", timeout=60)
+        assert second["JobRunState"] == "SUCCEEDED", second.get("ErrorMessage")
+        assert f"master {master}, 1 new orders" in log_lines(settings, "/aws-glue/jobs/output", second["Id"])
+
+        keys = [entry["Key"] for entry in s3.list_objects_v2(Bucket="shop", Prefix="curated/")["Contents"]]
+        assert keys and all(key.endswith(".parquet") for key in keys), keys
+        tables = [pq.read_table(io.BytesIO(s3.get_object(Bucket="shop", Key=key)["Body"].read())) for key in keys]
+        assert sorted(row["id"] for table in tables for row in table.to_pylist()) == [2, 3, 4]
+
+        metrics = client(settings, "cloudwatch").list_metrics(Namespace="Glue", MetricName="glue.driver.aggregate.numCompletedTasks")["Metrics"]
+        assert {"Name": "JobName", "Value": "orders-to-parquet"} in [dimension for metric in metrics for dimension in metric["Dimensions"]]
+    finally:
+        control.down(settings)
+    # The stack took its worker down, and with it the application it held on the cluster.
+    deadline = time.monotonic() + 20
+    while not any(application["name"] == "dealab-glue-worker" for application in master_json(master_ui)["completedapps"]):
+        assert time.monotonic() < deadline, master_json(master_ui)
+        time.sleep(0.5)
+
+
+def test_cluster_settings_reach_executors():
+    cluster = SparkCluster("spark://spark-master:7077", driver_host="dealab", s3_endpoint="http://dealab:4566")
+    conf = spark_conf("http://127.0.0.1:4566", "job", cluster=cluster, credentials=("AKIDLEARNER", "secret"))
+    assert conf["spark.master"] == "spark://spark-master:7077"
+    assert conf["spark.driver.host"] == conf["spark.driver.bindAddress"] == "dealab"
+    assert conf["spark.hadoop.fs.s3a.endpoint"] == conf["spark.executorEnv.AWS_ENDPOINT_URL"] == "http://dealab:4566"
+    assert conf["spark.hadoop.fs.s3a.access.key"] == conf["spark.executorEnv.AWS_ACCESS_KEY_ID"] == "AKIDLEARNER"
+    assert conf["spark.executor.extraClassPath"] == conf["spark.driver.extraClassPath"]
+    assert conf["spark.cores.max"] == "2"
+    local = spark_conf("http://127.0.0.1:4566", "job")
+    assert local["spark.master"] == "local[2]" and "spark.cores.max" not in local and local["spark.hadoop.fs.s3a.access.key"] == "test"
+
+
+def test_cluster_comes_from_the_environment():
+    assert SparkCluster.from_environment({}) is None
+    cluster = SparkCluster.from_environment({"DEALAB_SPARK_MASTER": "spark://a:7077,b:7078"})
+    assert cluster == SparkCluster("spark://a:7077,b:7078", "127.0.0.1", None)
+    assert cluster.masters() == [("a", 7077), ("b", 7078)]
+
+
+@pytest.mark.parametrize("url", ["local[2]", "spark://host", "http://host:7077", "spark://host:port"])
+def test_a_master_url_that_is_not_standalone_is_refused(url):
+    with pytest.raises(SparkSetupError, match="is not a Spark standalone master URL"):
+        SparkCluster(url).masters()
+
+
+def test_a_master_that_does_not_answer_is_named():
+    port = free_port()  # closed again: nothing listens there
+    with pytest.raises(SparkSetupError, match=rf"the Spark master spark://127.0.0.1:{port} does not answer \(127.0.0.1:{port}: "):
+        SparkCluster(f"spark://127.0.0.1:{port}").check_master()
+
+
+def test_an_executor_failure_is_one_line():
+    trace = ("An error occurred while calling z:org.apache.spark.api.python.PythonRDD.collectAndServe.\n"
+             ": org.apache.spark.SparkException: Job aborted due to stage failure: Task 0 in stage 0.0 failed\n"
+             "pyspark.errors.exceptions.base.PySparkRuntimeError: [PYTHON_VERSION_MISMATCH] Python in worker has different "
+             "version (3, 10) than that in driver 3.11, PySpark cannot run with different minor versions.\n\tat org.apache...")
+    assert executor_failure(Exception(trace)).startswith("pyspark.errors.exceptions.base.PySparkRuntimeError: [PYTHON_VERSION_MISMATCH]")
