@@ -28,6 +28,7 @@ ENGINE_CLASSES = (
     "dealab.engines.dataquality:DataQualityEngine",  # Glue Data Quality: the backend has none
     "dealab.engines.stepfunctions:StepFunctionsEngine",
     "dealab.engines.awslambda:LambdaEngine",
+    "dealab.engines.secrets:SecretsEngine",  # Secrets Manager rotation: invokes the rotation function through the Lambda engine
     "dealab.engines.eventsources:EventSourcesEngine",  # polls SQS, Kinesis and DynamoDB streams for Lambda mappings
     "dealab.engines.sns:SnsEngine",  # delivers to lambda subscribers after the backend accepted a Publish
     "dealab.engines.events:EventsEngine",  # after s3access: an S3 write a policy denies sends no event

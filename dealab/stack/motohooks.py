@@ -405,6 +405,19 @@ def _access_logs_by_the_cloudtrail_engine(original):
     return lambda *args, **kwargs: None
 
 
+def _current_follows_its_label(original):
+    """UpdateSecretVersionStage moving AWSCURRENT: moto moves the label but GetSecretValue without a stage keeps
+    reading the version it last made current, so a rotation's finishSecret never reached readers."""
+
+    def update_secret_version_stage(self, secret_id, version_stage, remove_from_version_id, move_to_version_id):
+        answer = original(self, secret_id, version_stage, remove_from_version_id, move_to_version_id)
+        if version_stage == "AWSCURRENT" and move_to_version_id:
+            self.secrets[secret_id].set_default_version_id(move_to_version_id)
+        return answer
+
+    return update_secret_version_stage
+
+
 _SFN = "moto.stepfunctions.parser"
 # moto module → [(the attribute it reads, possibly Class.method; the replacement made from the original)].
 # Applied when the module is imported (moto imports a service on its first request), or at once if it is loaded.
@@ -425,7 +438,8 @@ MODULE_PATCHES: dict[str, list[tuple[str, object]]] = {
     "moto.dynamodb.models.table_import": [("uuid4", _seeded_uuid4)],
     "moto.cloudwatch.models": [("uuid4", _seeded_uuid4), ("datetime", _lab_datetime_class)],
     "moto.athena.models": [("time", _lab_time_module), ("datetime", _lab_datetime_class)],
-    "moto.secretsmanager.models": [("time", _lab_time_module)],
+    "moto.secretsmanager.models": [("time", _lab_time_module),
+                                   ("SecretsManagerBackend.update_secret_version_stage", _current_follows_its_label)],
     "moto.redshift.models": [("datetime", _lab_datetime_class)],
     "moto.redshiftdata.models": [("datetime", _lab_datetime_class)],
     "moto.moto_api._internal.managed_state_model": [("datetime", _lab_datetime_class)],
