@@ -40,6 +40,21 @@ def test_backends_are_opt_in_profiles(compose):
     assert "LOCALSTACK_AUTH_TOKEN" in services["localstack"]["environment"]
 
 
+def test_classroom_profile_runs_spark_from_dealabs_own_image(compose):
+    services = config(compose)["services"]
+    master, worker, dealab = services["spark-master"], services["spark-worker"], services["dealab"]
+    for spark in (master, worker):
+        assert spark["profiles"] == ["classroom"]
+        assert spark["image"] == dealab["image"] and spark["build"] == dealab["build"]  # Python 3.11, JDK 17, S3A jars
+    assert master["command"][:2] == ["spark-class", "org.apache.spark.deploy.master.Master"]
+    assert "org.apache.spark.deploy.worker.Worker spark://spark-master:7077" in " ".join(worker["command"])
+    assert {str(port) for port in master["ports"]} == {"127.0.0.1:8080:8080/tcp"}
+    assert "ports" not in worker  # scaled with --scale; only the Glue drivers talk to it
+    environment = dealab["environment"]
+    assert "DEALAB_SPARK_MASTER" in environment
+    assert environment["DEALAB_SPARK_S3_ENDPOINT"] == "http://dealab:4566" and environment["DEALAB_ALLOWED_HOSTS"] == "dealab"
+
+
 def test_dockerfile_serves_the_gateway():
     dockerfile = (REPO / "Dockerfile").read_text()
     assert "openjdk-17" in dockerfile and "dealab.stack.server" in dockerfile and "3.11" in dockerfile
