@@ -177,6 +177,9 @@ def test_metadata_variables_labels_and_sections():
     ('Rules = [ IsComplete ]', "Unexpected number of parameters: IsComplete"),
     ('Rules = [ ]', "No rules or analyzers provided."),
     ('Rule = [ RowCount > 1 ]', "line 1:9 mismatched input 'RowCount' expecting QUOTED_STRING"),
+    ('Rules = [ RowCount > avg(last(5)) ]', "line 1:21 dynamic rule function 'avg' is not supported in dealab"),
+    ('Rules = [ RowCount > last() ]', "line 1:21 dynamic rule function 'last' is not supported in dealab"),
+    ('Rules = [ DistinctValuesCount "a" between min(last(10)) - 1 and 9 ]', "line 1:42 dynamic rule function 'min'"),
 ])
 def test_syntax_errors_name_the_position_and_the_rule(text, message):
     with pytest.raises(DqdlError) as caught:

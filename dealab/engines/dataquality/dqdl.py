@@ -578,8 +578,8 @@ class Parser:
         return Duration(int(amount.text), unit, text) if unit in DURATION_UNITS else Size(int(amount.text), unit, text)
 
     def number(self) -> Number:
-        """number: arithmetic over atomic numbers, parentheses and NULL. Function calls (dynamic rules over
-        earlier runs' metrics, such as avg(last(5))) parse, and are refused at evaluation."""
+        """number: arithmetic over atomic numbers, parentheses and NULL. A function call (a dynamic rule over
+        earlier evaluations' metrics, such as avg(last(5))) is refused where it stands."""
         start = self.token
         value = self.number_term()
         while self.at("+", "-"):
@@ -619,8 +619,9 @@ class Parser:
             self.take()
             return float(token.text)
         if token.kind == "word" and self.peek().text == "(":
-            raise DqdlError([f"line {token.line}:{token.column} dynamic rule function '{token.text}' is not supported in dealab "
-                             "(it compares with earlier runs' metrics)"])
+            raise DqdlError([f"line {token.line}:{token.column} dynamic rule function '{token.text}' is not supported in dealab: "
+                             "dynamic rules compare a metric with its values in earlier Glue ETL evaluations of the same "
+                             "context, a history dealab does not keep"])
         raise self.fail("a number")
 
 

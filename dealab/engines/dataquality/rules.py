@@ -636,7 +636,8 @@ RULES: dict[str, Evaluator] = {
     "SchemaMatch": Evaluator(_no_aggregates, _schema_match),
     "AggregateMatch": Evaluator(_no_aggregates, _aggregate_match),
     "AllStatistics": Evaluator(_no_aggregates, _all_statistics),
-    "DetectAnomalies": _not_supported("anomaly detection needs the history of earlier runs' statistics, which dealab does not model"),
+    "DetectAnomalies": _not_supported("anomaly detection judges a statistic against a model AWS trains on "
+                                      "the statistics of earlier evaluations, a history dealab does not keep"),
     "FileMatch": _not_supported(FILE_RULES_WHY),
     "FileUniqueness": _not_supported(FILE_RULES_WHY),
     "FileFreshness": _not_supported(FILE_RULES_WHY),
