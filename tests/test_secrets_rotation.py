@@ -180,6 +180,12 @@ def test_a_failing_step_leaves_awspending_and_is_reattempted_once_fixed(clean_st
     assert stages(sm, "db-password") == {first: {"AWSCURRENT"}, token: {"AWSPENDING"}}
     assert sm.get_secret_value(SecretId="db-password")["SecretString"] == "v1"  # readers still get the old value
     assert "LastRotatedDate" not in sm.describe_secret(SecretId="db-password")
+    trail = client(clean_stack, "cloudtrail").lookup_events(LookupAttributes=[{"AttributeKey": "EventSource", "AttributeValue": "secretsmanager.amazonaws.com"}])
+    service_events = [json.loads(event["CloudTrailEvent"]) for event in trail["Events"] if event["EventName"].startswith("Rotation")]
+    failed = next(event for event in service_events if event["eventName"] == "RotationFailed")
+    assert failed["eventType"] == "AwsServiceEvent" and ":secret:db-password-" in failed["additionalEventData"]["SecretId"]
+    assert "cannot reach the database" in failed["serviceEventDetails"]["failureReason"]
+    assert {event["eventName"] for event in service_events} == {"RotationStarted", "RotationFailed"}
 
     aws_lambda.update_function_configuration(FunctionName=function, Environment={"Variables": {"FAIL_STEP": ""}})
     again = sm.rotate_secret(SecretId="db-password")["VersionId"]  # the stored configuration, the same version

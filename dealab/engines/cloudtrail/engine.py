@@ -33,7 +33,7 @@ from dealab.config import TEST_ACCESS_KEY
 from dealab.engines.cloudtrail import accesslogs, selectors, shapes
 from dealab.engines.cloudtrail.delivery import DELIVERY_INTERVAL, DIGEST_INTERVAL, Deliveries, log_prefix, policy_refusal
 from dealab.engines.cloudtrail.history import EventHistory, HistoryError
-from dealab.wire import labtime
+from dealab.wire import labtime, trailevents
 from dealab.wire.engine import ANY_OPERATION, ENGINE_HEADER, Engine, EngineContext
 from dealab.wire.messages import AwsRequest, AwsResponse
 from dealab.wire.readcache import ReadCache
@@ -45,6 +45,8 @@ log = logging.getLogger("dealab.cloudtrail")
 OWNER = "cloudtrail"
 ROOT_ARN = f"arn:aws:iam::{shapes.ACCOUNT_ID}:root"
 DETAIL_TYPE = "AWS API Call via CloudTrail"
+# eventType → EventBridge detail type (AWS: a service's own actions arrive as service events)
+DETAIL_TYPES = {"AwsApiCall": DETAIL_TYPE, "AwsServiceEvent": "AWS Service Event via CloudTrail"}
 ALL_MANAGEMENT_STATE = "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"
 # Calls that change what this engine caches: the trails, the rules on the default bus, the IAM keys.
 TRAIL_CHANGES = frozenset({"CreateTrail", "UpdateTrail", "DeleteTrail", "StartLogging", "StopLogging", "PutEventSelectors"})
@@ -89,6 +91,7 @@ class CloudTrailEngine(Engine):
         self._closing = threading.Event()
         threading.Thread(target=self._send_events, name="cloudtrail-eventbridge", daemon=True).start()
         self._schedule_saved_work()
+        trailevents.attach(self._service_event)
 
     # ---- every call --------------------------------------------------------------------------------------
     def answer(self, handler, request: AwsRequest) -> AwsResponse:
@@ -129,6 +132,14 @@ class CloudTrailEngine(Engine):
                 self._outbox.put((region, record))
         if service == "s3":
             self._access_log(request, response, identity, at, total_ms)
+
+    def _service_event(self, region: str, record: dict, resources: list[dict]) -> None:
+        """A service's own action (wire.trailevents): filed as a management event, like a call's record."""
+        for trail in self._logging_trails(region):
+            if selectors.logs(trail, record) and self.deliveries.add(trail["Name"], region, record):
+                self._schedule_delivery(trail["Name"], labtime.now() + DELIVERY_INTERVAL)
+        self.history.append(record, resources)
+        self._outbox.put((region, record))
 
     def _note_changes(self, request: AwsRequest, response: AwsResponse) -> None:
         if response.status >= 300:
@@ -354,7 +365,7 @@ class CloudTrailEngine(Engine):
                   if ALL_MANAGEMENT_STATE in states or ("ENABLED" in states and not (record["readOnly"] and record["managementEvent"]))]
         events = self.own_client("events", region)
         for start in range(0, len(wanted), MAX_EVENTS_PER_PUT):
-            entries = [{"Source": "aws." + record["eventSource"].split(".", 1)[0], "DetailType": DETAIL_TYPE,
+            entries = [{"Source": "aws." + record["eventSource"].split(".", 1)[0], "DetailType": DETAIL_TYPES[record["eventType"]],
                         "Detail": json.dumps(record), "Time": datetime.datetime.strptime(record["eventTime"], "%Y-%m-%dT%H:%M:%SZ"),
                         "EventBusName": "default"} for record in wanted[start:start + MAX_EVENTS_PER_PUT]]
             events.put_events(Entries=entries)
@@ -401,5 +412,6 @@ class CloudTrailEngine(Engine):
         self._schedule_prune(labtime.live_now())
 
     def close(self) -> None:
+        trailevents.detach(self._service_event)
         self._closing.set()
         timers.cancel_owner(OWNER)

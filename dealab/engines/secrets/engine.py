@@ -25,7 +25,7 @@ import uuid
 from botocore.exceptions import BotoCoreError, ClientError
 
 from dealab.engines.secrets import schedule
-from dealab.wire import labtime, serviceevents
+from dealab.wire import labtime, trailevents
 from dealab.wire.engine import Engine, EngineContext
 from dealab.wire.messages import AwsRequest, AwsResponse
 from dealab.wire.store import JsonFile
@@ -125,6 +125,7 @@ class SecretsEngine(Engine):
             with self._lock:
                 record = dict(self.rotations[arn])
             rotating = steps == ROTATION_STEPS
+            self._announce(record, "RotationStarted" if rotating else "TestRotationStarted")
             token = record["pending"] if rotating else str(uuid.uuid4())
             failure = self._rotate(record, token) if rotating else self._test_configuration(record, token)
             with self._lock:
@@ -136,7 +137,7 @@ class SecretsEngine(Engine):
                     record["pending"] = None
                     record["last_rotated"] = record["started"]
                 self._save()
-            self._announce(record, "RotationFailed" if failure else "RotationSucceeded" if rotating else "TestRotationSucceeded", failure)
+            self._announce(record, ("" if rotating else "Test") + ("RotationFailed" if failure else "RotationSucceeded"), failure)
             self._schedule(arn, record)
         except Exception:  # a rotation's failure is the secret's, never the stack's
             log.exception("rotation of %s failed", arn)
@@ -191,14 +192,11 @@ class SecretsEngine(Engine):
         log.warning("rotation failed: %s", message)
         return {"step": step, "message": message, "at": labtime.unix_time()}
 
-    def _announce(self, record: dict, event_name: str, failure: dict | None) -> None:
-        """What AWS sends to EventBridge for a rotation: a CloudTrail service event."""
-        detail = {"eventVersion": "1.08", "userIdentity": {"accountId": record["arn"].split(":")[4], "invokedBy": "secretsmanager.amazonaws.com"},
-                  "eventTime": labtime.now().strftime("%Y-%m-%dT%H:%M:%SZ"), "eventSource": "secretsmanager.amazonaws.com",
-                  "eventName": event_name, "awsRegion": record["region"], "eventType": "AwsServiceEvent", "managementEvent": True,
-                  "additionalEventData": {"SecretId": record["arn"]},
-                  "serviceEventDetails": {"failureReason": failure["message"]} if failure else None}
-        serviceevents.publish("aws.secretsmanager", "AWS Service Event via CloudTrail", detail, [record["arn"]], region=record["region"])
+    def _announce(self, record: dict, event_name: str, failure: dict | None = None) -> None:
+        """What AWS's CloudTrail records for a rotation (a service event, also sent to EventBridge)."""
+        trailevents.record("secretsmanager.amazonaws.com", event_name, record["region"],
+                           {"failureReason": failure["message"], "step": failure["step"]} if failure else None,
+                           {"SecretId": record["arn"]}, [{"ResourceType": "AWS::SecretsManager::Secret", "ResourceName": record["arn"]}])
 
     # ---- the schedule ----------------------------------------------------------------------------------------------
     def _schedule(self, arn: str, record: dict) -> None:
