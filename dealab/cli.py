@@ -46,6 +46,7 @@ COMMAND_GROUPS = {
     "storage": "dealab.commands.storage",
     "faults": "dealab.commands.faults",
     "logs": "dealab.commands.logs",
+    "class": "dealab.commands.classroom",
 }
 
 

@@ -8,9 +8,11 @@ from pathlib import Path
 
 REPO_ROOT = Path(os.environ.get("DEALAB_ROOT", Path(__file__).resolve().parents[1]))
 
-# Test credentials: every AWS client needs some, the embedded backend accepts any.
-TEST_ACCESS_KEY = "test"
-TEST_SECRET_KEY = "test"
+# The stack's key pair: every AWS client needs one. `test`/`test` for a learner's own stack; a classroom
+# (dealab.classroom) starts each learner's stack with that learner's pair, which then replaces it everywhere
+# in that stack's process and its children (engines, Lambda runtimes, Glue workers, the grader).
+TEST_ACCESS_KEY = os.environ.get("DEALAB_ACCESS_KEY_ID") or "test"
+TEST_SECRET_KEY = os.environ.get("DEALAB_SECRET_ACCESS_KEY") or "test"
 
 
 @dataclass(frozen=True)
@@ -22,13 +24,18 @@ class Settings:
     backend_url: str | None
     # A Spark standalone master (spark://host:port) Glue jobs run on instead of the stack's local worker.
     spark_master: str | None = None
+    # A classroom's front door (DEALAB_ENDPOINT_URL) instead of a stack on this machine's loopback.
+    classroom_url: str | None = None
 
     @property
     def endpoint_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.classroom_url or f"http://127.0.0.1:{self.port}"
 
     @property
     def insecure_endpoint_url(self) -> str:
+        if self.classroom_url:  # the front door's plain-HTTP twin is the next port, as a stack's
+            address, _, port = self.classroom_url.rpartition(":")
+            return f"{address}:{int(port) + 1}"
         return f"http://127.0.0.1:{self.insecure_port}"
 
     @property
@@ -55,4 +62,5 @@ def settings() -> Settings:
         region=os.environ.get("DEALAB_REGION", "us-east-1"),
         backend_url=os.environ.get("DEALAB_BACKEND_URL") or None,
         spark_master=os.environ.get("DEALAB_SPARK_MASTER") or None,
+        classroom_url=os.environ.get("DEALAB_ENDPOINT_URL", "").rstrip("/") or None,
     )

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import boto3
 from botocore.exceptions import ClientError
 
+from dealab.classroom import client as classroom
 from dealab.config import TEST_ACCESS_KEY, TEST_SECRET_KEY, Settings
 from dealab.datasets import learner_seed
 from dealab.labs import Lab, ScriptRun, empty_bucket, run_scripts
@@ -59,6 +60,8 @@ def start(lab: Lab, settings: Settings) -> dict:
 
 
 def solve(lab: Lab, settings: Settings) -> list[ScriptRun]:
+    if classroom.in_classroom():  # before the first call it makes: every score after it is the reference's
+        classroom.tell(settings, "reference-run", {"lab": lab.number})
     return run_scripts(lab, lab.solution_dir, settings)
 
 

@@ -43,7 +43,7 @@ class Gateway:
 
     def __call__(self, environ: dict, start_response):
         from_engine = ENGINE_ENVIRON_KEY in environ  # set by the loopback only: no HTTP request can carry it
-        request = self._request(environ)
+        request = request_from_environ(environ)
         verdict = None
         try:
             if self.door is not None and not from_engine:
@@ -52,6 +52,7 @@ class Gateway:
                 del request.headers[ENGINE_HEADER]  # a client cannot pass itself off as an engine
             if verdict is not None and self.door.verify_signatures:
                 request.caller_key = verdict.credential.access_key if verdict.credential else ""
+                request.caller_arn = verdict.credential.principal_arn if verdict.credential else ""
             if verdict is not None and verdict.answer is not None:
                 response = verdict.answer
             elif request.path.startswith(ADMIN_PREFIX):
@@ -67,28 +68,6 @@ class Gateway:
             response = self.door.finish(response, verdict)
         start_response(f"{response.status} {_reason(response.status)}", response.headers)
         return [response.body] if isinstance(response.body, bytes) else response.body
-
-    def _request(self, environ: dict) -> AwsRequest:
-        # WSGI cannot tell x-amz-meta-row_count from x-amz-meta-row-count; moto's request handler (and the loopback)
-        # keep the original spelling of metadata names, which a signature covers and S3 stores
-        preserved = environ.get(PRESERVED_HEADER_NAMES_ENVIRON_KEY) or {}
-        headers = Headers([(preserved.get(key) or key[5:].replace("_", "-").title(), value)
-                           for key, value in environ.items() if key.startswith("HTTP_")])
-        if environ.get("CONTENT_TYPE"):
-            headers["Content-Type"] = environ["CONTENT_TYPE"]
-        request = AwsRequest(
-            method=environ["REQUEST_METHOD"],
-            path=environ.get("PATH_INFO", "/"),
-            query_string=environ.get("QUERY_STRING", ""),
-            headers=headers,
-            body=get_input_stream(environ).read(),
-            secure_transport=environ.get(SECURE_TRANSPORT_KEY, True),
-            source_ip=environ.get("REMOTE_ADDR", "127.0.0.1"),
-        )
-        if not request.path.startswith(ADMIN_PREFIX):
-            operation = identify(request.method, request.path, request.query, headers, request.form)
-            request.service, request.operation, request.region = operation.service, operation.name, operation.region
-        return request
 
     def dispatch(self, request: AwsRequest, environ: dict) -> AwsResponse:
         """Runs the request through every engine that takes it, in order, and then the backend."""
@@ -135,6 +114,30 @@ class Gateway:
         for engine in self.engines:
             engine.reset()
         return AwsResponse.json({"reset": True})
+
+
+def request_from_environ(environ: dict) -> AwsRequest:
+    """The request a WSGI environ carries, its service and operation named (admin paths have none)."""
+    # WSGI cannot tell x-amz-meta-row_count from x-amz-meta-row-count; moto's request handler (and the loopback)
+    # keep the original spelling of metadata names, which a signature covers and S3 stores
+    preserved = environ.get(PRESERVED_HEADER_NAMES_ENVIRON_KEY) or {}
+    headers = Headers([(preserved.get(key) or key[5:].replace("_", "-").title(), value)
+                       for key, value in environ.items() if key.startswith("HTTP_")])
+    if environ.get("CONTENT_TYPE"):
+        headers["Content-Type"] = environ["CONTENT_TYPE"]
+    request = AwsRequest(
+        method=environ["REQUEST_METHOD"],
+        path=environ.get("PATH_INFO", "/"),
+        query_string=environ.get("QUERY_STRING", ""),
+        headers=headers,
+        body=get_input_stream(environ).read(),
+        secure_transport=environ.get(SECURE_TRANSPORT_KEY, True),
+        source_ip=environ.get("REMOTE_ADDR", "127.0.0.1"),
+    )
+    if not request.path.startswith(ADMIN_PREFIX):
+        operation = identify(request.method, request.path, request.query, headers, request.form)
+        request.service, request.operation, request.region = operation.service, operation.name, operation.region
+    return request
 
 
 def _environ_for(request: AwsRequest, original: dict) -> dict:

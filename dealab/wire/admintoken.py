@@ -7,6 +7,8 @@ it and send it in the TOKEN_HEADER header. Kept apart from the door so the CLI i
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 from pathlib import Path
@@ -15,6 +17,8 @@ from dealab.wire.store import write_atomic
 
 TOKEN_HEADER = "X-Dealab-Admin-Token"
 TOKEN_FILE = "admin-token"
+# A classroom learner's admin calls name their access key here; the token is then learner_token(secret).
+LEARNER_HEADER = "X-Dealab-Learner"
 
 
 def token_path(state_dir: Path) -> Path:
@@ -43,7 +47,16 @@ def ensure_token(state_dir: Path) -> str:
     return token
 
 
+def learner_token(secret_key: str) -> str:
+    """What a classroom learner's admin calls carry as the token: derived from their secret key, which the
+    front door knows and their stack's admin token stays unknown to them."""
+    return hmac.new(secret_key.encode(), b"dealab-admin", hashlib.sha256).hexdigest()
+
+
 def admin_headers(state_dir: Path) -> dict[str, str]:
-    """Headers an admin call needs: the token when the folder has one (a stack never started has none)."""
+    """Headers an admin call needs: a classroom learner's (DEALAB_ENDPOINT_URL set) name their key; else the
+    token when the folder has one (a stack never started has none)."""
+    if os.environ.get("DEALAB_ENDPOINT_URL") and os.environ.get("DEALAB_ACCESS_KEY_ID"):
+        return {LEARNER_HEADER: os.environ["DEALAB_ACCESS_KEY_ID"], TOKEN_HEADER: learner_token(os.environ.get("DEALAB_SECRET_ACCESS_KEY", ""))}
     token = read_token(state_dir)
     return {TOKEN_HEADER: token} if token else {}
