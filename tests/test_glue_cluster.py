@@ -141,6 +141,21 @@ def test_a_glue_job_runs_on_the_standalone_cluster(spark_cluster, tmp_path):
         time.sleep(0.5)
 
 
+def test_a_job_on_a_master_that_does_not_answer_ends_as_error_naming_it(tmp_path):
+    master = f"spark://127.0.0.1:{free_port()}"  # nothing listens there
+    settings = dataclasses.replace(make_settings(tmp_path / "state"), spark_master=master)
+    control.up(settings)
+    try:
+        s3 = client(settings, "s3")
+        s3.create_bucket(Bucket="shop")
+        create_job(settings, "nowhere", upload_script(settings, "shop", "scripts/nowhere.py", "print('never runs')\n"))
+        run = run_job(settings, "nowhere", timeout=60)
+    finally:
+        control.down(settings)
+    assert run["JobRunState"] == "ERROR"
+    assert f"SparkSetupError: the Spark master {master} does not answer" in run["ErrorMessage"]
+
+
 def test_cluster_settings_reach_executors():
     cluster = SparkCluster("spark://spark-master:7077", driver_host="dealab", s3_endpoint="http://dealab:4566")
     conf = spark_conf("http://127.0.0.1:4566", "job", cluster=cluster, credentials=("AKIDLEARNER", "secret"))
