@@ -18,6 +18,9 @@ ENGINE_CLASSES = (
     # strike and record denied calls too. It evaluates bucket policies for s3access (one evaluator)
     "dealab.engines.iam:IamEngine",
     "dealab.engines.validation:ValidationEngine",  # refuses what AWS refuses before any engine acts on it
+    # after iam (AWS checks IAM, then Lake Formation); before athena and glue: it filters a principal's GetTable before
+    # any engine answers, and sees the answer of every catalog write (default grants), its callers' and engines' alike
+    "dealab.engines.lakeformation:LakeFormationEngine",
     "dealab.engines.s3access:S3AccessEngine",
     "dealab.engines.s3notify:S3NotifyEngine",  # before clock: sees the answer of a RestoreObject the clock engine gives
     "dealab.engines.clock:ClockEngine",

@@ -26,6 +26,9 @@ class AwsRequest:
     # The access key that signed a request from the network ("" unsigned: anonymous); None for calls made
     # inside the stack, which act as the account root. Set by the gateway from the door's verdict.
     caller_key: str | None = None
+    # The principal behind caller_key as the door verified it (a user's ARN, an STS session's assumed-role ARN, the
+    # root's); None where caller_key is None. Engines that act for a caller (Lake Formation, Athena) read it.
+    caller_arn: str | None = None
     # Set by the gateway: sends this request on to the backend (or the next engine) and returns its answer.
     forward: Callable[[AwsRequest], AwsResponse] | None = field(default=None, repr=False, compare=False)
 

@@ -83,6 +83,8 @@ class Table:
     database: str
     name: str
     raw: dict
+    # the columns the query's principal may read, when Lake Formation restricts them (governance.py); None: all
+    authorized_columns: tuple[str, ...] | None = None
 
     @property
     def descriptor(self) -> dict:

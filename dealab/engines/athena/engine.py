@@ -151,6 +151,8 @@ class AthenaEngine(Engine):
             return handler(request)
         # each op_ method takes the request's parameters and returns its result as JSON data
         try:
+            if handler == self.op_StartQueryExecution:  # the query reads the catalog as its caller (Lake Formation)
+                return AwsResponse.json(handler(request.json, caller=request.caller_arn))
             return AwsResponse.json(handler(request.json))
         except InvalidRequest as error:
             return AwsResponse.json_error(error.code, str(error))
@@ -298,7 +300,7 @@ class AthenaEngine(Engine):
 
     # ------------------------------------------------------------ query executions
 
-    def op_StartQueryExecution(self, params: dict) -> dict:
+    def op_StartQueryExecution(self, params: dict, caller: str | None = None) -> dict:
         token = params.get("ClientRequestToken")
         if token:
             previous = self.store.get("token", token)
@@ -338,6 +340,7 @@ class AthenaEngine(Engine):
             "EngineVersion": ENGINE_VERSION,
             "_OutputFolder": output_folder,
             "_BytesScannedCutoff": configuration.get("BytesScannedCutoffPerQuery"),
+            "_Caller": caller,
         }
         if params.get("ExecutionParameters"):
             execution["ExecutionParameters"] = params["ExecutionParameters"]

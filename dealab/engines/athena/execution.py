@@ -37,6 +37,7 @@ from dealab.engines.athena import results, sandbox, statements, translate
 from dealab.engines.athena.s3reads import CallerS3, ObjectCache, QueryReads, S3Error, S3ReadFileSystem, ScanCounter
 from dealab.engines.athena.catalog import GlueCatalog, split_s3
 from dealab.engines.athena.errors import ENGINE_ERROR_TYPE, SYSTEM_ERROR, QueryError
+from dealab.engines.athena.governance import governed
 from dealab.engines.athena.results import Outcome
 from dealab.engines.athena.store import STACK_STOPPED_REASON
 
@@ -328,7 +329,7 @@ class QueryRunner:
                 execution_id=execution_id,
                 sql=execution["Query"],
                 database=(execution.get("QueryExecutionContext") or {}).get("Database", "default").lower(),
-                catalog=self.catalog,
+                catalog=governed(self.catalog, execution.get("_Caller")),
                 connection=connection,
                 scratch=box.folder,
                 output_folder=execution["_OutputFolder"],

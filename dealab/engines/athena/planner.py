@@ -118,6 +118,9 @@ class Planner:
             except ValueError as error:
                 code, _, message = str(error).partition(": ")
                 raise QueryError(message, code) from None
+            if table.authorized_columns is not None:  # Lake Formation: the caller reads its granted columns only
+                shown = ['"' + name.replace('"', '""') + '"' for name in table.authorized_columns + ((PATH_COLUMN,) if asks_for_path else ())]
+                relation = f"SELECT {', '.join(shown)} FROM ({relation})"
             if asks_for_path and self.s3_prefix != S3_PREFIX:  # "$path" is the object's s3:// URL, not the query's path
                 relation = (f"""SELECT * REPLACE (replace("{PATH_COLUMN}", '{self.s3_prefix}', '{S3_PREFIX}') """
                             f"""AS "{PATH_COLUMN}") FROM ({relation})""")

@@ -1,0 +1,524 @@
+"""The Lake Formation engine: the Lake Formation API answered here, and its grants enforced where AWS enforces them.
+
+Answered: data lake settings (admins, the default permissions of new databases and tables), registered locations,
+grants and revokes (catalog, database, table, columns with ColumnWildcard/ExcludedColumnNames, data locations,
+LF-tags and LF-tag expressions), LF-tags on databases, tables and columns. State is one document in
+state_dir/lakeformation/, so it survives restarts and works in front of any backend.
+
+Watched: Glue's CreateDatabase/CreateTable (whoever makes them: a learner, Athena's DDL, a crawler) get the
+default grants AWS gives them — ALL to IAM_ALLOWED_PRINCIPALS unless the settings (for a database) or the database's
+own CreateTableDefaultPermissions (for its tables) were emptied; deletes drop the grants on what they deleted.
+
+Enforced, for IAM principals (the account root, every call made inside the stack, is not governed): Glue GetTable
+and GetTables by a principal without permissions on a governed table are refused or filtered, and show only the
+columns it may read; glue:GetUnfilteredTableMetadata answers what integrated engines ask before reading a table
+(the Athena engine asks it for each table of a query run by an IAM principal). A table is governed once no
+IAM_ALLOWED_PRINCIPALS grant reaches it — exactly AWS's opt-in.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+
+from dealab.engines.lakeformation import permissions as lf
+from dealab.wire import labtime
+from dealab.wire.engine import ANY_OPERATION, ENGINE_HEADER, Engine, EngineContext
+from dealab.wire.messages import AwsRequest, AwsResponse
+from dealab.wire.store import JsonFile
+
+ACCOUNT_ID = "123456789012"  # the one account every caller of the stack is (moto's default)
+SERVICE_LINKED_ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/aws-service-role/lakeformation.amazonaws.com/AWSServiceRoleForLakeFormationDataAccess"
+ALL_TO_IAM_ALLOWED = [{"Principal": {"DataLakePrincipalIdentifier": lf.IAM_ALLOWED_PRINCIPALS}, "Permissions": ["ALL"]}]
+# GetDataLakeSettings of an account that never changed them.
+DEFAULT_SETTINGS = {
+    "DataLakeAdmins": [], "ReadOnlyAdmins": [],
+    "CreateDatabaseDefaultPermissions": ALL_TO_IAM_ALLOWED, "CreateTableDefaultPermissions": ALL_TO_IAM_ALLOWED,
+    "Parameters": {"CROSS_ACCOUNT_VERSION": "1", "SET_CONTEXT": "TRUE"}, "TrustedResourceOwners": [],
+    "AllowExternalDataFiltering": False, "AllowFullTableExternalDataAccess": False, "ExternalDataFilteringAllowList": [],
+    "AuthorizedSessionTagValueList": [],
+}
+# The key under QuerySessionContext.AdditionalContext by which an engine names the principal it asks for (trusted
+# only on an engine's own call: the gateway drops the engine header from the network).
+PRINCIPAL_CONTEXT_KEY = "dealab:principal"
+LF_OPERATIONS = (
+    "GetDataLakeSettings", "PutDataLakeSettings", "RegisterResource", "DeregisterResource", "ListResources",
+    "DescribeResource", "UpdateResource", "GrantPermissions", "RevokePermissions", "BatchGrantPermissions",
+    "BatchRevokePermissions", "ListPermissions", "CreateLFTag", "GetLFTag", "UpdateLFTag", "DeleteLFTag", "ListLFTags",
+    "AddLFTagsToResource", "RemoveLFTagsFromResource", "GetResourceLFTags",
+)
+GLUE_WATCHED = ("CreateDatabase", "UpdateDatabase", "DeleteDatabase", "CreateTable", "DeleteTable", "BatchDeleteTable")
+
+
+class LakeFormationError(Exception):
+    def __init__(self, code: str, message: str, status: int = 400):
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+def _denied(name: str) -> LakeFormationError:
+    return LakeFormationError("AccessDeniedException", f"Insufficient Lake Formation permission(s) on {name}")
+
+
+class LakeFormationEngine(Engine):
+    name = "lakeformation"
+    operations = {("lakeformation", op): f"op_{op}" for op in LF_OPERATIONS} | {
+        ("lakeformation", ANY_OPERATION): "_not_answered",
+        ("glue", "GetTable"): "_get_table",
+        ("glue", "GetTables"): "_get_tables",
+        ("glue", "GetUnfilteredTableMetadata"): "_unfiltered_table",
+    } | {("glue", op): "_catalog_change" for op in GLUE_WATCHED}
+
+    def __init__(self, context: EngineContext):
+        super().__init__(context)
+        self.file = JsonFile(context.state_dir / self.name / "state.json")
+        self._lock = threading.RLock()
+        self.state = self.file.load({})
+        self._fill_defaults()
+
+    def _fill_defaults(self) -> None:
+        self.state.setdefault("settings", copy.deepcopy(DEFAULT_SETTINGS))
+        for name in ("grants", "resources", "tags", "resource_tags", "table_defaults", "creators"):
+            self.state.setdefault(name, {})
+
+    def _save(self) -> None:
+        self.file.save(self.state)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.state = {}
+            self._fill_defaults()
+            self._save()
+
+    def answer(self, handler, request: AwsRequest) -> AwsResponse:
+        try:
+            if request.service == "glue":
+                return handler(request)
+            with self._lock:
+                return AwsResponse.json(handler(request.json, request.caller_arn))
+        except lf.InvalidInput as error:
+            return AwsResponse.json_error("InvalidInputException", str(error))
+        except LakeFormationError as error:
+            return AwsResponse.json_error(error.code, error.message, error.status)
+
+    def _not_answered(self, request: AwsRequest) -> AwsResponse:
+        return AwsResponse.json_error("InvalidInputException", f"dealab does not answer lakeformation:{request.operation} "
+                                      "(docs/lakeformation.md lists what it answers)")
+
+    # ---- who is asking ---------------------------------------------------------------------------------------
+    @staticmethod
+    def _governs(caller_arn: str | None) -> bool:
+        """IAM principals are governed; the account root (every call made inside the stack) is not."""
+        return bool(caller_arn) and not caller_arn.endswith(":root")
+
+    def _is_admin(self, caller_arn: str | None) -> bool:
+        if not self._governs(caller_arn):
+            return True
+        names = lf.principal_names(caller_arn)
+        return any(lf.grant_names(a["DataLakePrincipalIdentifier"]) in names for a in self.state["settings"]["DataLakeAdmins"])
+
+    # ---- data lake settings ------------------------------------------------------------------------------------
+    def op_GetDataLakeSettings(self, params: dict, caller: str | None) -> dict:
+        return {"DataLakeSettings": self.state["settings"]}
+
+    def op_PutDataLakeSettings(self, params: dict, caller: str | None) -> dict:
+        settings = params.get("DataLakeSettings")
+        if not isinstance(settings, dict):
+            raise lf.InvalidInput("DataLakeSettings is required")
+        # missing lists are emptied, as AWS replaces the whole document; changing defaults revokes nothing granted
+        self.state["settings"] = {**DEFAULT_SETTINGS, "CreateDatabaseDefaultPermissions": [], "CreateTableDefaultPermissions": [],
+                                  **settings}
+        self._save()
+        return {}
+
+    # ---- registered locations ----------------------------------------------------------------------------------
+    def op_RegisterResource(self, params: dict, caller: str | None) -> dict:
+        arn = params.get("ResourceArn", "")
+        if not arn.startswith("arn:aws:s3:::"):
+            raise lf.InvalidInput(f"ResourceArn must be an Amazon S3 location: {arn}")
+        if arn in self.state["resources"]:
+            raise LakeFormationError("AlreadyExistsException", "Resource is already registered")
+        role = SERVICE_LINKED_ROLE if params.get("UseServiceLinkedRole") or not params.get("RoleArn") else params["RoleArn"]
+        self.state["resources"][arn] = {"ResourceArn": arn, "RoleArn": role, "LastModified": labtime.unix_time(),
+                                        "WithFederation": bool(params.get("WithFederation")),
+                                        "HybridAccessEnabled": bool(params.get("HybridAccessEnabled"))}
+        self._save()
+        return {}
+
+    def _registered(self, arn: str) -> dict:
+        found = self.state["resources"].get(arn)
+        if found is None:
+            raise LakeFormationError("EntityNotFoundException", "Entity not found")
+        return found
+
+    def op_DeregisterResource(self, params: dict, caller: str | None) -> dict:
+        self._registered(params.get("ResourceArn", ""))
+        del self.state["resources"][params["ResourceArn"]]
+        self._save()
+        return {}
+
+    def op_DescribeResource(self, params: dict, caller: str | None) -> dict:
+        return {"ResourceInfo": self._registered(params.get("ResourceArn", ""))}
+
+    def op_UpdateResource(self, params: dict, caller: str | None) -> dict:
+        found = self._registered(params.get("ResourceArn", ""))
+        found.update(RoleArn=params.get("RoleArn", found["RoleArn"]), LastModified=labtime.unix_time())
+        if "HybridAccessEnabled" in params:
+            found["HybridAccessEnabled"] = bool(params["HybridAccessEnabled"])
+        self._save()
+        return {}
+
+    def op_ListResources(self, params: dict, caller: str | None) -> dict:
+        return {"ResourceInfoList": list(self.state["resources"].values())}
+
+    def is_registered(self, location: str) -> bool:
+        """Whether an s3:// location lies under a registered one (Lake Formation vends its data)."""
+        arn = "arn:aws:s3:::" + location.removeprefix("s3://").rstrip("/")
+        return any(arn == r or arn.startswith(r.rstrip("/") + "/") for r in self.state["resources"])
+
+    # ---- grants --------------------------------------------------------------------------------------------------
+    def _grant(self, principal: dict, resource: dict, permissions: list[str], grantable: list[str], caller: str | None) -> None:
+        identifier = (principal or {}).get("DataLakePrincipalIdentifier")
+        if not identifier:
+            raise lf.InvalidInput("Principal.DataLakePrincipalIdentifier is required")
+        resource = lf.normalized(resource, ACCOUNT_ID)
+        lf.check_permissions(resource, permissions + grantable)
+        self._check_grantor(caller, resource, permissions + grantable)
+        self._check_exists(resource)
+        key = lf.grant_key(identifier, resource)
+        self.state["grants"][key] = lf.merged(self.state["grants"].get(key), identifier, resource, permissions, grantable)
+
+    def _revoke(self, principal: dict, resource: dict, permissions: list[str], grantable: list[str], caller: str | None) -> None:
+        identifier = (principal or {}).get("DataLakePrincipalIdentifier", "")
+        resource = lf.normalized(resource, ACCOUNT_ID)
+        self._check_grantor(caller, resource, permissions + grantable)
+        key = lf.grant_key(identifier, resource)
+        grant = self.state["grants"].get(key)
+        if grant is None:
+            raise lf.InvalidInput(f"No permissions revoked. Grantee '{identifier}' does not have {permissions} permission on the resource.")
+        left = lf.revoked(grant, resource, permissions, grantable)
+        if left is None:
+            del self.state["grants"][key]
+
+    def _check_grantor(self, caller: str | None, resource: dict, permissions: list[str]) -> None:
+        """Admins grant anything; others only what they hold with the grant option (or on what they created)."""
+        if self._is_admin(caller):
+            return
+        names = lf.principal_names(caller)
+        kind = lf.resource_kind(resource)
+        body = resource[kind]
+        if kind in ("Table", "TableWithColumns"):
+            facts = self._facts(body["DatabaseName"], body.get("Name", ""), with_columns=False)
+            creator = self.state["creators"].get(f"{facts.database}/{facts.name}")
+        elif kind == "Database":
+            creator = self.state["creators"].get(body["Name"])
+        else:
+            creator = None
+        if creator and creator in names:
+            return
+        grantable = {p for g in self.state["grants"].values()
+                     if lf.grant_names(g["Principal"]["DataLakePrincipalIdentifier"]) in names and g["Resource"] == resource
+                     for p in g["PermissionsWithGrantOption"]}
+        if not set(permissions) <= grantable and "ALL" not in grantable:
+            raise LakeFormationError("AccessDeniedException", "Resource does not exist or requester is not authorized to access requested permissions.")
+
+    def _check_exists(self, resource: dict) -> None:
+        kind = lf.resource_kind(resource)
+        body = resource[kind]
+        glue = self.own_client("glue")
+        try:
+            if kind == "Database":
+                glue.get_database(Name=body["Name"])
+            elif kind in ("Table", "TableWithColumns") and body.get("Name"):
+                glue.get_table(DatabaseName=body["DatabaseName"], Name=body["Name"])
+            elif kind in ("Table", "TableWithColumns"):
+                glue.get_database(Name=body["DatabaseName"])
+        except glue.exceptions.EntityNotFoundException as error:
+            raise LakeFormationError("EntityNotFoundException", error.response["Error"]["Message"]) from None
+        if kind == "LFTag" and body.get("TagKey") not in self.state["tags"]:
+            raise LakeFormationError("EntityNotFoundException", f"Tag key {body.get('TagKey')} does not exist")
+
+    def op_GrantPermissions(self, params: dict, caller: str | None) -> dict:
+        self._grant(params.get("Principal"), params.get("Resource") or {}, params.get("Permissions") or [],
+                    params.get("PermissionsWithGrantOption") or [], caller)
+        self._save()
+        return {}
+
+    def op_RevokePermissions(self, params: dict, caller: str | None) -> dict:
+        self._revoke(params.get("Principal"), params.get("Resource") or {}, params.get("Permissions") or [],
+                     params.get("PermissionsWithGrantOption") or [], caller)
+        self._save()
+        return {}
+
+    def _batch(self, params: dict, caller: str | None, action) -> dict:
+        failures = []
+        for entry in params.get("Entries") or []:
+            try:
+                action(entry.get("Principal"), entry.get("Resource") or {}, entry.get("Permissions") or [],
+                       entry.get("PermissionsWithGrantOption") or [], caller)
+            except (lf.InvalidInput, LakeFormationError) as error:
+                code = error.code if isinstance(error, LakeFormationError) else "InvalidInputException"
+                failures.append({"RequestEntry": entry, "Error": {"ErrorCode": code, "ErrorMessage": str(error)}})
+        self._save()
+        return {"Failures": failures}
+
+    def op_BatchGrantPermissions(self, params: dict, caller: str | None) -> dict:
+        return self._batch(params, caller, self._grant)
+
+    def op_BatchRevokePermissions(self, params: dict, caller: str | None) -> dict:
+        return self._batch(params, caller, self._revoke)
+
+    def op_ListPermissions(self, params: dict, caller: str | None) -> dict:
+        principal = (params.get("Principal") or {}).get("DataLakePrincipalIdentifier")
+        resource = lf.normalized(params["Resource"], ACCOUNT_ID) if params.get("Resource") else None
+        grants = [g for g in self.state["grants"].values() if lf.listed(g, principal, resource, params.get("ResourceType"))]
+        start = int(params.get("NextToken") or 0)
+        size = int(params.get("MaxResults") or 100)
+        page = grants[start:start + size]
+        answer = {"PrincipalResourcePermissions": [{**g, "PermissionsWithGrantOption": g["PermissionsWithGrantOption"]} for g in page]}
+        if start + size < len(grants):
+            answer["NextToken"] = str(start + size)
+        return answer
+
+    # ---- LF-tags ---------------------------------------------------------------------------------------------------
+    def op_CreateLFTag(self, params: dict, caller: str | None) -> dict:
+        key, values = params.get("TagKey"), params.get("TagValues") or []
+        if not key or not values:
+            raise lf.InvalidInput("TagKey and TagValues are required")
+        if key in self.state["tags"]:
+            raise LakeFormationError("AlreadyExistsException", f"Tag key {key} already exists")
+        self.state["tags"][key] = sorted(set(values))
+        self._save()
+        return {}
+
+    def _tag(self, key: str) -> list[str]:
+        if key not in self.state["tags"]:
+            raise LakeFormationError("EntityNotFoundException", f"Tag key {key} does not exist")
+        return self.state["tags"][key]
+
+    def op_GetLFTag(self, params: dict, caller: str | None) -> dict:
+        return {"CatalogId": ACCOUNT_ID, "TagKey": params.get("TagKey"), "TagValues": self._tag(params.get("TagKey", ""))}
+
+    def op_UpdateLFTag(self, params: dict, caller: str | None) -> dict:
+        values = set(self._tag(params.get("TagKey", "")))
+        values = (values | set(params.get("TagValuesToAdd") or [])) - set(params.get("TagValuesToDelete") or [])
+        self.state["tags"][params["TagKey"]] = sorted(values)
+        self._save()
+        return {}
+
+    def op_DeleteLFTag(self, params: dict, caller: str | None) -> dict:
+        self._tag(params.get("TagKey", ""))
+        del self.state["tags"][params["TagKey"]]
+        for tags in self.state["resource_tags"].values():
+            tags.pop(params["TagKey"], None)
+        self._save()
+        return {}
+
+    def op_ListLFTags(self, params: dict, caller: str | None) -> dict:
+        return {"LFTags": [{"CatalogId": ACCOUNT_ID, "TagKey": k, "TagValues": v} for k, v in sorted(self.state["tags"].items())]}
+
+    @staticmethod
+    def _tagged_keys(resource: dict) -> list[str]:
+        """The resource_tags keys a resource names: 'db', 'db/table' or one 'db/table/column' per column."""
+        if "Database" in resource:
+            return [resource["Database"]["Name"].lower()]
+        if "Table" in resource:
+            return [f"{resource['Table']['DatabaseName']}/{resource['Table']['Name']}".lower()]
+        if "TableWithColumns" in resource:
+            body = resource["TableWithColumns"]
+            return [f"{body['DatabaseName']}/{body['Name']}/{column}".lower() for column in body.get("ColumnNames") or []]
+        raise lf.InvalidInput("LF-tags are assigned to a Database, Table or TableWithColumns")
+
+    def op_AddLFTagsToResource(self, params: dict, caller: str | None) -> dict:
+        failures = []
+        keys = self._tagged_keys(params.get("Resource") or {})
+        self._check_exists(lf.normalized(params["Resource"], ACCOUNT_ID))
+        for pair in params.get("LFTags") or []:
+            allowed = self.state["tags"].get(pair.get("TagKey"))
+            if allowed is None or not set(pair.get("TagValues") or []) <= set(allowed) or len(pair.get("TagValues") or []) != 1:
+                failures.append({"LFTag": pair, "Error": {"ErrorCode": "InvalidInputException",
+                                                          "ErrorMessage": "Tag key or value does not exist, or more than one value given"}})
+                continue
+            for key in keys:
+                self.state["resource_tags"].setdefault(key, {})[pair["TagKey"]] = list(pair["TagValues"])
+        self._save()
+        return {"Failures": failures}
+
+    def op_RemoveLFTagsFromResource(self, params: dict, caller: str | None) -> dict:
+        for key in self._tagged_keys(params.get("Resource") or {}):
+            for pair in params.get("LFTags") or []:
+                self.state["resource_tags"].get(key, {}).pop(pair.get("TagKey"), None)
+        self._save()
+        return {"Failures": []}
+
+    def op_GetResourceLFTags(self, params: dict, caller: str | None) -> dict:
+        resource = params.get("Resource") or {}
+        def listed(tags: dict) -> list[dict]:
+            return [{"CatalogId": ACCOUNT_ID, "TagKey": k, "TagValues": v} for k, v in sorted(tags.items())]
+        if "Database" in resource:
+            return {"LFTagOnDatabase": listed(self._tags_of(resource["Database"]["Name"].lower()))}
+        body = resource.get("Table") or resource.get("TableWithColumns") or {}
+        facts = self._facts(body.get("DatabaseName", ""), body.get("Name", ""))
+        table_tags = lf.effective_tags(facts.database_tags, facts.table_tags)
+        return {"LFTagOnDatabase": listed(facts.database_tags), "LFTagsOnTable": listed(table_tags),
+                "LFTagsOnColumns": [{"Name": c, "LFTags": listed(lf.effective_tags(table_tags, None, facts.column_tags.get(c)))}
+                                    for c in facts.columns]}
+
+    def _tags_of(self, key: str) -> dict:
+        return self.state["resource_tags"].get(key, {})
+
+    # ---- tables as the evaluation sees them --------------------------------------------------------------------
+    def _facts(self, database: str, name: str, table: dict | None = None, with_columns: bool = True) -> lf.TableFacts:
+        database, name = database.lower(), name.lower()
+        if table is None and with_columns:
+            glue = self.own_client("glue")
+            try:
+                table = glue.get_table(DatabaseName=database, Name=name)["Table"]
+            except glue.exceptions.EntityNotFoundException as error:
+                raise LakeFormationError("EntityNotFoundException", error.response["Error"]["Message"]) from None
+        columns = tuple(c["Name"] for c in ((table or {}).get("StorageDescriptor") or {}).get("Columns", []) + (table or {}).get("PartitionKeys", []))
+        return lf.TableFacts(database, name, columns, self._tags_of(database), self._tags_of(f"{database}/{name}"),
+                             {c: self._tags_of(f"{database}/{name}/{c.lower()}") for c in columns})
+
+    def access(self, caller_arn: str | None, facts: lf.TableFacts) -> lf.TableAccess | None:
+        """What the caller may do with the table; None when Lake Formation does not restrict it (the root, or a
+        table IAMAllowedPrincipals still holds)."""
+        grants = list(self.state["grants"].values())
+        if not self._governs(caller_arn) or not lf.governed(grants, facts):
+            return None
+        names = lf.principal_names(caller_arn)
+        if self.state["creators"].get(f"{facts.database}/{facts.name}") in names:
+            return None
+        found = lf.table_access(grants, names, facts)
+        if not found.sees and self._is_admin(caller_arn):  # admins have an implicit DESCRIBE on every table
+            return lf.TableAccess(True, (), frozenset({"DESCRIBE"}))
+        return found
+
+    def _filtered(self, caller_arn: str | None, table: dict) -> dict | None:
+        """The table as GetTable shows it to the caller: None when hidden, else only the columns it may read."""
+        facts = self._facts(table.get("DatabaseName", ""), table["Name"], table)
+        with self._lock:
+            found = self.access(caller_arn, facts)
+        if found is None:
+            return table
+        if not found.sees:
+            return None
+        shown = copy.deepcopy(table)
+        readable = set(found.columns)
+        descriptor = shown.get("StorageDescriptor") or {}
+        if "Columns" in descriptor:
+            descriptor["Columns"] = [c for c in descriptor["Columns"] if c["Name"] in readable]
+        shown["PartitionKeys"] = [c for c in shown.get("PartitionKeys", []) if c["Name"] in readable]
+        return shown
+
+    # ---- Glue, as a governed principal sees it -----------------------------------------------------------------
+    def _get_table(self, request: AwsRequest) -> AwsResponse:
+        response = request.send_on()
+        if response.status != 200 or not self._governs(request.caller_arn):
+            return response
+        table = json.loads(response.read())["Table"]
+        shown = self._filtered(request.caller_arn, table)
+        if shown is None:
+            return AwsResponse.json_error("AccessDeniedException", f"Insufficient Lake Formation permission(s) on {table['Name']} "
+                                          f"(Database name: {table.get('DatabaseName', '')})")
+        return AwsResponse.json({"Table": shown})
+
+    def _get_tables(self, request: AwsRequest) -> AwsResponse:
+        response = request.send_on()
+        if response.status != 200 or not self._governs(request.caller_arn):
+            return response
+        answer = json.loads(response.read())
+        answer["TableList"] = [shown for shown in (self._filtered(request.caller_arn, t) for t in answer.get("TableList", []))
+                               if shown is not None]
+        return AwsResponse.json(answer)
+
+    def _unfiltered_table(self, request: AwsRequest) -> AwsResponse:
+        """glue:GetUnfilteredTableMetadata: the whole table, and what the caller may read of it. An engine asking
+        for a query's principal names it in QuerySessionContext.AdditionalContext."""
+        params = request.json
+        caller = request.caller_arn
+        if request.headers.get(ENGINE_HEADER):
+            caller = ((params.get("QuerySessionContext") or {}).get("AdditionalContext") or {}).get(PRINCIPAL_CONTEXT_KEY)
+        glue = self.own_client("glue")
+        try:
+            table = glue.get_table(DatabaseName=params.get("DatabaseName", ""), Name=params.get("Name", ""))["Table"]
+        except glue.exceptions.EntityNotFoundException as error:
+            return AwsResponse.json_error("EntityNotFoundException", error.response["Error"]["Message"])
+        facts = self._facts(table.get("DatabaseName", ""), table["Name"], table)
+        with self._lock:
+            found = self.access(caller, facts)
+        location = (table.get("StorageDescriptor") or {}).get("Location", "")
+        if found is not None and not found.sees:
+            return AwsResponse.json_error("AccessDeniedException", f"Insufficient Lake Formation permission(s) on {table['Name']}")
+        answer = {
+            "Table": table,
+            "AuthorizedColumns": list(facts.columns if found is None else found.columns),
+            "IsRegisteredWithLakeFormation": self.is_registered(location) if location else False,
+            "CellFilters": [],
+            "Permissions": ["ALL"] if found is None else sorted(found.permissions),
+            "ResourceArn": f"arn:aws:glue:{request.region}:{ACCOUNT_ID}:table/{facts.database}/{facts.name}",
+        }
+        return AwsResponse.json(answer)
+
+    # ---- Glue catalog changes: default grants, creators, forgetting what was deleted ---------------------------------
+    def _catalog_change(self, request: AwsRequest) -> AwsResponse:
+        response = request.send_on()
+        if response.status != 200:
+            return response
+        params, operation = request.json, request.operation
+        with self._lock:
+            if operation == "CreateDatabase":
+                database_input = params.get("DatabaseInput") or {}
+                name = database_input.get("Name", "").lower()
+                self._default_grants(self.state["settings"]["CreateDatabaseDefaultPermissions"], {"Database": {"Name": name}})
+                # a database keeps the table defaults it was made with: later settings changes do not reach it
+                defaults = database_input.get("CreateTableDefaultPermissions", self.state["settings"]["CreateTableDefaultPermissions"])
+                self.state["table_defaults"][name] = defaults
+                self._note_creator(request, name)
+            elif operation == "UpdateDatabase" and "CreateTableDefaultPermissions" in (params.get("DatabaseInput") or {}):
+                self.state["table_defaults"][params.get("Name", "").lower()] = params["DatabaseInput"]["CreateTableDefaultPermissions"]
+            elif operation == "CreateTable":
+                database = params.get("DatabaseName", "").lower()
+                name = ((params.get("TableInput") or {}).get("Name") or params.get("Name") or "").lower()
+                defaults = self.state["table_defaults"].get(database, self.state["settings"]["CreateTableDefaultPermissions"])
+                self._default_grants(defaults, {"Table": {"DatabaseName": database, "Name": name}})
+                self._note_creator(request, f"{database}/{name}")
+            elif operation == "DeleteDatabase":
+                self._forget(params.get("Name", "").lower(), None)
+            elif operation in ("DeleteTable", "BatchDeleteTable"):
+                for name in params.get("TablesToDelete") or [params.get("Name", "")]:
+                    self._forget(params.get("DatabaseName", "").lower(), name.lower())
+            else:
+                return response
+            self._save()
+        return response
+
+    def _default_grants(self, defaults: list[dict], resource: dict) -> None:
+        resource = lf.normalized(resource, ACCOUNT_ID)
+        for default in defaults:
+            identifier = default["Principal"]["DataLakePrincipalIdentifier"]
+            key = lf.grant_key(identifier, resource)
+            self.state["grants"][key] = lf.merged(self.state["grants"].get(key), identifier, copy.deepcopy(resource),
+                                                  list(default.get("Permissions") or []), [])
+
+    def _note_creator(self, request: AwsRequest, key: str) -> None:
+        if self._governs(request.caller_arn):
+            self.state["creators"][key] = lf.identity(request.caller_arn)
+
+    def _forget(self, database: str, table: str | None) -> None:
+        """Drops grants, tags and creators of a deleted table (or of a deleted database and all its tables)."""
+        def gone(body: dict) -> bool:
+            if table is None:
+                return body.get("Name") == database if "DatabaseName" not in body else body["DatabaseName"] == database
+            return body.get("DatabaseName") == database and body.get("Name") == table
+        for key, grant in list(self.state["grants"].items()):
+            kind = lf.resource_kind(grant["Resource"])
+            if kind in ("Database", "Table", "TableWithColumns") and (kind != "Database" or table is None) and gone(grant["Resource"][kind]):
+                del self.state["grants"][key]
+        prefix = database if table is None else f"{database}/{table}"
+        for store in ("resource_tags", "creators"):
+            for key in [k for k in self.state[store] if k == prefix or k.startswith(prefix + "/")]:
+                del self.state[store][key]
+        if table is None:
+            self.state["table_defaults"].pop(database, None)
