@@ -29,11 +29,12 @@ from botocore.parsers import DEFAULT_TIMESTAMP_PARSER, ResponseParserFactory, Re
 
 from dealab import pricing as prices
 from dealab.wire.engine import Engine, EngineContext
+from dealab.wire import s3notices
 from dealab.wire.timers import timers
-from dealab.engines.clock.clock import ClockError, LabClock, parse_duration, parse_moment
+from dealab.engines.clock.clock import UTC, ClockError, LabClock, parse_duration, parse_moment
 from dealab.engines.clock import storagemetrics
 from dealab.engines.clock.lifecycle import LIST_PAGE, LifecycleRun
-from dealab.engines.clock.overlay import RESTORE_DURATIONS, Overlay, epoch_second, lab_dated_headers, parse_http_date, precise_stamp
+from dealab.engines.clock.overlay import RESTORE_DURATIONS, Overlay, epoch_second, lab_dated_headers, parse_http_date, parse_iso, precise_stamp
 from dealab.engines.clock.rules import (
     DEFAULT_MINIMUM_SIZE_BEHAVIOUR,
     LifecycleConfiguration,
@@ -77,6 +78,7 @@ INVALID_OBJECT_STATE = "The operation is not valid for the object's storage clas
 # A clock asked to move back by less than this is left where it is (the request took time to arrive).
 BACKWARD_TOLERANCE = datetime.timedelta(seconds=5)
 MAX_HISTORY_POINTS = 5000
+RESTORE_TIMER_OWNER = "s3-restores"
 _INSTANT = datetime.timedelta(microseconds=1)
 
 
@@ -106,6 +108,8 @@ class ClockEngine(Engine):
         self._lock = threading.RLock()
         self._move_lock = threading.Lock()
         self._clients: dict[str, object] = {}
+        for entry, record in self.overlay.pending_completions():
+            self._arm_restore_completion(entry, record)
 
     # ---- routing ---------------------------------------------------------------------------------
     def answer(self, handler, request: AwsRequest) -> AwsResponse:
@@ -299,10 +303,28 @@ class ClockEngine(Engine):
             self.overlay.extend_restore(bucket, key, version_id, days, now)
             status = 200
         else:
-            self.overlay.start_restore(bucket, key, version_id, head["ETag"], modified, storage_class, tier, days, now)
+            record = self.overlay.start_restore(bucket, key, version_id, head["ETag"], modified, storage_class, tier, days, now,
+                                                size=head.get("ContentLength", 0))
+            self._arm_restore_completion((bucket, key, version_id), record)
             status = 202
         self.overlay.save()
         return AwsResponse(status, [] if version_id == "null" else [("x-amz-version-id", version_id)], b"")
+
+    def _arm_restore_completion(self, entry: tuple[str, str, str], record: dict) -> None:
+        """At the lab moment a restore is ready, S3 announces it (s3:ObjectRestore:Completed): a lab timer,
+        armed again from the overlay's records when the stack starts."""
+        ready = _naive_utc(record["ready"])
+        timers.schedule(RESTORE_TIMER_OWNER, "restore/" + "/".join(entry), ready, lambda at: self._restore_completed(entry, record["ready"]))
+
+    def _restore_completed(self, entry: tuple[str, str, str], ready: str) -> None:
+        bucket, key, version_id = entry
+        record = self.overlay.complete_restore(bucket, key, version_id, ready)
+        if record is None:
+            return
+        self.overlay.save()
+        s3notices.publish(s3notices.ObjectNotice(
+            s3notices.RESTORE_COMPLETED, self.context.region, bucket, key, version_id, record["size"], record["etag"],
+            _naive_utc(record["ready"]), record["class"], _naive_utc(record["expires"])))
 
     def _copy_object(self, request: AwsRequest, bucket: str, key: str) -> AwsResponse:
         return self._note_copy(request, bucket, key, self._copy(request))
@@ -582,9 +604,11 @@ class ClockEngine(Engine):
             self.overlay.clear()
             self.ttl_marks.clear()
             self.tags.clear()
+        timers.cancel_owner(RESTORE_TIMER_OWNER)
 
 
     def close(self) -> None:
+        timers.cancel_owner(RESTORE_TIMER_OWNER)
         self.tags.save()
 
 
@@ -648,6 +672,11 @@ class _ParserFactory(ResponseParserFactory):
         if protocol_name == "rest-xml":
             return _ListingParser(**self._defaults)
         return super().create_parser(protocol_name)
+
+
+def _naive_utc(text: str) -> datetime.datetime:
+    """An overlay record's ISO moment as the lab timers take it."""
+    return parse_iso(text).astimezone(UTC).replace(tzinfo=None)
 
 
 def _aware(moment: datetime.datetime | None) -> datetime.datetime | None:

@@ -31,7 +31,7 @@ from dealab.engines.clock.rules import (
     Rule,
 )
 from dealab.engines.clock.tags import ObservedTags
-from dealab.wire import labtime
+from dealab.wire import labtime, s3notices
 
 DAY = datetime.timedelta(days=1)
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1000 keys
@@ -483,6 +483,9 @@ class LifecycleRun:
         version.storage_class = action.storage_class
         self.overlay.record_transition(state.name, history.key, version.version_id, version.etag, version.stamped, action.storage_class, moment)
         self.counts["transition"] += 1
+        s3notices.publish(s3notices.ObjectNotice(
+            s3notices.LIFECYCLE_TRANSITION, self.s3.meta.region_name, state.name, history.key, version.version_id, version.size,
+            version.etag.strip('"'), moment.astimezone(UTC).replace(tzinfo=None), action.storage_class))
 
     def _count(self, bucket: str, storage_class: str, size: int, objects: int) -> None:
         prices.tally(self.totals[bucket].setdefault(storage_class, prices.new_totals()), storage_class, size, objects)

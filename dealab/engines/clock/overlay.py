@@ -228,13 +228,30 @@ class Overlay:
             return "restored", record
         return "expired", record
 
-    def start_restore(self, bucket, key, version_id, etag, modified, storage_class, tier, days, now) -> dict:
+    def start_restore(self, bucket, key, version_id, etag, modified, storage_class, tier, days, now, size: int = 0) -> dict:
+        """A restore that ends after its tier's time; its end is still to be announced ("completion": "pending")."""
         ready = now + RESTORE_DURATIONS[storage_class][tier]
         record = {"etag": etag.strip('"'), "modified": modified, "tier": tier, "days": days,
-                  "ready": ready.isoformat(), "expires": self._expiry(ready, days).isoformat()}
+                  "ready": ready.isoformat(), "expires": self._expiry(ready, days).isoformat(),
+                  "class": storage_class, "size": size, "completion": "pending"}
         with self._lock:
-            self._restores[(bucket, key, version_id)] = record
+            self._restores[(bucket, key, version_id)] = dict(record)
         return record
+
+    def pending_completions(self) -> list[tuple[tuple[str, str, str], dict]]:
+        """Restores whose end is not yet announced, with a copy of each record."""
+        with self._lock:
+            return [(entry, dict(record)) for entry, record in self._restores.items() if record.get("completion") == "pending"]
+
+    def complete_restore(self, bucket: str, key: str, version_id: str, ready: str) -> dict | None:
+        """Marks the restore that was to be ready at `ready` as announced and returns a copy of it; None when
+        that restore is gone or is another one now (the object was overwritten, deleted or restored anew)."""
+        with self._lock:
+            record = self._restores.get((bucket, key, version_id))
+            if record is None or record.get("ready") != ready or record.get("completion") != "pending":
+                return None
+            record["completion"] = "announced"
+            return dict(record)
 
     def extend_restore(self, bucket, key, version_id, days, now) -> None:
         with self._lock:

@@ -28,7 +28,7 @@ from botocore.exceptions import ClientError
 
 from dealab.engines.events import patterns, s3events, schedules, targets, transform
 from dealab.engines.events.delivery import OWNER, Deliveries
-from dealab.wire import labtime
+from dealab.wire import labtime, s3notices
 from dealab.wire.engine import ENGINE_HEADER, Engine, EngineContext
 from dealab.wire.loopback import sign
 from dealab.wire.messages import AwsRequest, AwsResponse
@@ -127,6 +127,7 @@ class EventsEngine(Engine):
         self._schedules: dict[str, dict] = self._schedules_file.load({})
         self.deliveries = Deliveries(folder, self._invoke, self.own_client)
         self._closing = threading.Event()
+        s3notices.listen(self._s3_notice)
         threading.Thread(target=self._resume, name="events-resume", daemon=True).start()
 
     # ---- plumbing ---------------------------------------------------------------------------------
@@ -183,6 +184,7 @@ class EventsEngine(Engine):
 
     def close(self) -> None:
         self._closing.set()
+        s3notices.forget(self._s3_notice)
         timers.cancel_owner(OWNER)
 
     # ---- rules ------------------------------------------------------------------------------------
@@ -641,6 +643,19 @@ class EventsEngine(Engine):
             except ClientError as error:  # S3 answered already; the event is lost, as a failed async send is
                 log.warning("events: S3 event for s3://%s/%s not delivered: %s", bucket, obj.get("key"), error)
         return response
+
+    def _s3_notice(self, notice: s3notices.ObjectNotice) -> None:
+        """A lifecycle transition or a finished restore (from the clock engine) on a bucket that sends to
+        EventBridge: S3's event on the default bus, at the notice's lab moment."""
+        if not self._sends_to_eventbridge(notice.bucket):
+            return
+        detail_type, detail = s3events.notice_detail(notice, uuid.uuid4().hex[:16].upper())
+        event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": detail_type, "source": "aws.s3", "account": ACCOUNT_ID,
+                 "time": _iso(notice.at), "region": notice.region, "resources": [f"arn:aws:s3:::{notice.bucket}"], "detail": detail}
+        try:
+            self.dispatch(event, "default", notice.region)
+        except ClientError as error:  # as for an object event: the change stands, the event is lost
+            log.warning("events: %s of s3://%s/%s not delivered: %s", detail_type, notice.bucket, notice.key, error)
 
 
 def _naive(value) -> datetime.datetime | None:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote
 from xml.etree import ElementTree
 
+from dealab.wire import s3notices
 from dealab.wire.messages import AwsRequest, AwsResponse
 
 
@@ -35,6 +37,14 @@ S3_EVENTS: dict[str, S3Event] = {
     "DeleteObjectTagging": S3Event("Object Tags Deleted", "DeleteObjectTagging"),
     "PutObjectAcl": S3Event("Object ACL Updated", "PutObjectAcl"),
 }
+# Changes no request carries (notices from the clock engine, dealab.wire.s3notices): S3 event name → the
+# detail-type S3 puts on the bus and what its detail adds (the requester is S3 itself).
+NOTICE_EVENTS: dict[str, tuple[str, Callable[[s3notices.ObjectNotice], dict]]] = {
+    s3notices.LIFECYCLE_TRANSITION: ("Object Storage Class Changed", lambda notice: {"destination-storage-class": notice.storage_class}),
+    s3notices.RESTORE_COMPLETED: ("Object Restore Completed", lambda notice: {
+        "restore-expiry-time": notice.restore_expiry.strftime("%Y-%m-%dT%H:%M:%SZ"), "source-storage-class": notice.storage_class}),
+}
+S3_PRINCIPAL = "s3.amazonaws.com"
 # Operations after which the engine forgets what it knew of a bucket's notification configuration.
 CONFIGURATION_CHANGES = frozenset({"PutBucketNotificationConfiguration", "DeleteBucket", "CreateBucket"})
 _sequence = itertools.count(1)
@@ -75,3 +85,13 @@ def detail(kind: S3Event, bucket: str, obj: dict, request: AwsRequest, account: 
     if kind.detail_type == "Object Deleted":
         body["deletion-type"] = "Delete Marker Created" if obj.pop("marker", False) else "Permanently Deleted"
     return body
+
+
+def notice_detail(notice: s3notices.ObjectNotice, request_id: str) -> tuple[str, dict]:
+    """(detail-type, detail) of the event S3 puts on the bus for a notice."""
+    detail_type, extra = NOTICE_EVENTS[notice.kind]
+    obj = {"key": notice.key, "size": notice.size, "etag": notice.etag, "sequencer": sequencer()}
+    if notice.version_id != "null":
+        obj["version-id"] = notice.version_id
+    return detail_type, {"version": "0", "bucket": {"name": notice.bucket}, "object": obj, "request-id": request_id,
+                         "requester": S3_PRINCIPAL, **extra(notice)}

@@ -14,6 +14,9 @@ delivery is journaled on its own and no event arrives twice.
   key URL-encoded, size, eTag, versionId, sequencer, configurationId).
 - Deletions the clock engine makes when lifecycle rules expire objects (DeleteObjects sent as the clock
   engine) raise s3:LifecycleExpiration:Delete / :DeleteMarkerCreated instead of s3:ObjectRemoved:*.
+- Changes no request carries come as notices from the clock engine (dealab.wire.s3notices): a lifecycle
+  transition raises s3:LifecycleTransition (with lifecycleEventData), a restore that finishes on the lab
+  clock s3:ObjectRestore:Completed (with glacierEventData); RestoreObject itself raises s3:ObjectRestore:Post.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from xml.etree import ElementTree
 from botocore.exceptions import ClientError
 
 from dealab.engines.s3notify import rules
-from dealab.wire import labtime
+from dealab.wire import labtime, s3notices
 from dealab.wire.engine import ENGINE_HEADER, Engine, EngineContext
 from dealab.wire.messages import AwsRequest, AwsResponse
 from dealab.wire.readcache import ReadCache
@@ -39,6 +42,16 @@ ACCOUNT_ID = "123456789012"  # the one account every caller of the stack is (mot
 LIFECYCLE_ENGINE = "clock"
 LIFECYCLE_PRINCIPAL = "s3.amazonaws.com"
 CONFIGURATION_CHANGES = ("CreateBucket", "DeleteBucket")
+# Records of changes no request carries: their event version and the members AWS adds for them
+# ("Event message structure": 2.3 for S3 Lifecycle events, glacierEventData on a finished restore).
+NOTICE_EVENT_VERSIONS = {s3notices.LIFECYCLE_TRANSITION: "2.3", s3notices.RESTORE_COMPLETED: "2.1"}
+NOTICE_DATA = {
+    s3notices.LIFECYCLE_TRANSITION: lambda notice: {
+        "lifecycleEventData": {"transitionEventData": {"destinationStorageClass": notice.storage_class}}},
+    s3notices.RESTORE_COMPLETED: lambda notice: {
+        "glacierEventData": {"restoreEventData": {"lifecycleRestorationExpiryTime": _iso(notice.restore_expiry),
+                                                  "lifecycleRestoreStorageClass": notice.storage_class}}},
+}
 
 
 def _iso(moment) -> str:
@@ -67,9 +80,13 @@ class S3NotifyEngine(Engine):
         # bucket → its configurations, read from the backend on first need (the backend keeps them)
         self._configurations: ReadCache[list[rules.Configuration]] = ReadCache()
         self._sequencer = rules.Sequencer()
+        s3notices.listen(self._object_notice)
 
     def reset(self) -> None:
         self._configurations.forget_all()
+
+    def close(self) -> None:
+        s3notices.forget(self._object_notice)
 
     # ---- configuration ---------------------------------------------------------------------------
     def _put_configuration(self, request: AwsRequest) -> AwsResponse:
@@ -199,18 +216,38 @@ class S3NotifyEngine(Engine):
         return entries
 
     def _notify(self, request: AwsRequest, response: AwsResponse, bucket: str, event_name: str, obj: dict, lifecycle: bool) -> None:
+        self._send_records(bucket, event_name, obj, {
+            "eventVersion": "2.1", "awsRegion": request.region, "eventTime": _iso(labtime.live_now()),
+            "userIdentity": {"principalId": LIFECYCLE_PRINCIPAL if lifecycle else f"AWS:{ACCOUNT_ID}"},
+            "requestParameters": {"sourceIPAddress": request.source_ip},
+            "responseElements": {"x-amz-request-id": response.header("x-amz-request-id") or uuid.uuid4().hex[:16].upper(),
+                                 "x-amz-id-2": response.header("x-amz-id-2") or uuid.uuid4().hex},
+        })
+
+    def _object_notice(self, notice: s3notices.ObjectNotice) -> None:
+        """A change no request carries (a lifecycle transition, a finished restore), raised as S3 raises it: by S3
+        itself, at the notice's lab moment, with the operation's own data (eventVersion 2.3 for lifecycle)."""
+        obj = {"key": notice.key, "size": notice.size, "eTag": notice.etag}
+        if notice.version_id != "null":
+            obj["versionId"] = notice.version_id
+        self._send_records(notice.bucket, notice.kind, obj, {
+            "eventVersion": NOTICE_EVENT_VERSIONS[notice.kind], "awsRegion": notice.region, "eventTime": _iso(notice.at),
+            "userIdentity": {"principalId": LIFECYCLE_PRINCIPAL}, "requestParameters": {"sourceIPAddress": LIFECYCLE_PRINCIPAL},
+            "responseElements": {"x-amz-request-id": uuid.uuid4().hex[:16].upper(), "x-amz-id-2": uuid.uuid4().hex},
+            **NOTICE_DATA[notice.kind](notice),
+        })
+
+    def _send_records(self, bucket: str, event_name: str, obj: dict, fields: dict) -> None:
+        """One record to each configuration of the bucket that takes the event; `fields`: the record's members
+        besides eventSource, eventName and s3."""
         matching = [c for c in self._configurations_of(bucket) if c.matches(event_name, obj["key"])]
         if not matching:
             return
         obj = dict(obj, key=quote_plus(obj["key"], safe="/"), sequencer=self._sequencer.next())
-        principal = LIFECYCLE_PRINCIPAL if lifecycle else f"AWS:{ACCOUNT_ID}"
         for configuration in matching:
             record = {
-                "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": request.region, "eventTime": _iso(labtime.live_now()),
-                "eventName": event_name, "userIdentity": {"principalId": principal},
-                "requestParameters": {"sourceIPAddress": request.source_ip},
-                "responseElements": {"x-amz-request-id": response.header("x-amz-request-id") or uuid.uuid4().hex[:16].upper(),
-                                     "x-amz-id-2": response.header("x-amz-id-2") or uuid.uuid4().hex},
+                "eventVersion": fields["eventVersion"], "eventSource": "aws:s3", "eventName": event_name,
+                **{name: value for name, value in fields.items() if name != "eventVersion"},
                 "s3": {"s3SchemaVersion": "1.0", "configurationId": configuration.id,
                        "bucket": {"name": bucket, "ownerIdentity": {"principalId": ACCOUNT_ID}, "arn": f"arn:aws:s3:::{bucket}"},
                        "object": obj},
