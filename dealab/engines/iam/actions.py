@@ -156,6 +156,7 @@ GLUE = {
     "CreateTable": rule("glue:CreateTable", CATALOG, DATABASE, NEW_TABLE),
     "UpdateTable": rule("glue:UpdateTable", CATALOG, DATABASE, NEW_TABLE),
     "GetTable": rule("glue:GetTable", CATALOG, DATABASE, TABLE_NAMED),
+    "GetUnfilteredTableMetadata": rule("glue:GetTable", CATALOG, DATABASE, TABLE_NAMED),  # its IAM action, as AWS documents
     "GetTables": rule("glue:GetTables", CATALOG, DATABASE, ALL_TABLES),
     "DeleteTable": rule("glue:DeleteTable", CATALOG, DATABASE, TABLE_NAMED),
     **{op: rule(f"glue:{op}", CATALOG, DATABASE, TABLE_OF_PARTITIONS) for op in (
@@ -352,7 +353,8 @@ SECRETSMANAGER = {
 LAKEFORMATION = {op: rule(f"lakeformation:{op}") for op in (
     "GrantPermissions", "RevokePermissions", "ListPermissions", "BatchGrantPermissions", "BatchRevokePermissions", "RegisterResource",
     "DeregisterResource", "ListResources", "DescribeResource", "GetDataLakeSettings", "PutDataLakeSettings", "GetDataAccess",
-    "AddLFTagsToResource", "CreateLFTag", "DeleteLFTag", "GetLFTag", "ListLFTags", "GetResourceLFTags")}
+    "AddLFTagsToResource", "CreateLFTag", "DeleteLFTag", "GetLFTag", "ListLFTags", "GetResourceLFTags", "UpdateLFTag",
+    "RemoveLFTagsFromResource", "UpdateResource")}
 
 # ---- IAM, STS -------------------------------------------------------------------------------------------------------
 USER = "arn:aws:iam::{account}:user/{UserName}"
