@@ -4,20 +4,11 @@ there, with its bookmark, logs and metrics as on the local worker; and the clust
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import io
-import json
-import os
-import signal
-import socket
-import subprocess
 import time
-import urllib.request
-from pathlib import Path
 
 import pyarrow.parquet as pq
-import pyspark
 import pytest
 
 from dealab.engines.glue.spark import SparkCluster, SparkSetupError, spark_conf
@@ -25,11 +16,7 @@ from dealab.engines.glue.worker import executor_failure
 from dealab.stack import control
 from tests.conftest import client, make_settings
 from tests.gluekit import create_job, log_lines, run_job, upload_script
-
-# The installed pyspark is a Spark home; spark-class would otherwise look for it with whichever python3 is first on PATH.
-SPARK_HOME = Path(pyspark.__file__).parent
-SPARK_CLASS = SPARK_HOME / "bin" / "spark-class"
-CLUSTER_START_SECONDS = 60
+from tests.sparkcluster import free_port, standalone_cluster
 
 JOB_SCRIPT = """
 import sys
@@ -52,58 +39,15 @@ job.commit()
 """
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def master_json(ui_port: int) -> dict:
-    with urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/json/", timeout=5) as response:
-        return json.load(response)
-
-
 @pytest.fixture
 def spark_cluster(tmp_path):
-    """A standalone master and one worker (1 core, 1 GB) on 127.0.0.1; both stopped whatever happens."""
-    port, master_ui, worker_ui = free_port(), free_port(), free_port()
-    environment = {**os.environ, "SPARK_HOME": str(SPARK_HOME), "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_DAEMON_MEMORY": "256m",
-                   "SPARK_WORKER_DIR": str(tmp_path / "spark-work"), "SPARK_LOG_DIR": str(tmp_path / "spark-logs")}
-    commands = [
-        [str(SPARK_CLASS), "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port), "--webui-port", str(master_ui)],
-        [str(SPARK_CLASS), "org.apache.spark.deploy.worker.Worker", f"spark://127.0.0.1:{port}", "--host", "127.0.0.1",
-         "--webui-port", str(worker_ui), "--cores", "1", "--memory", "1g"],
-    ]
-    processes = []
-    try:
-        for number, command in enumerate(commands):
-            with (tmp_path / f"spark-daemon-{number}.log").open("ab") as log:
-                processes.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                                  env=environment, start_new_session=True))
-        deadline = time.monotonic() + CLUSTER_START_SECONDS
-        while True:
-            with contextlib.suppress(OSError, ValueError):
-                if any(worker["state"] == "ALIVE" for worker in master_json(master_ui)["workers"]):
-                    break
-            assert time.monotonic() < deadline, f"the Spark master and worker did not come up; see {tmp_path}/spark-daemon-*.log"
-            assert all(process.poll() is None for process in processes), f"a Spark daemon exited; see {tmp_path}/spark-daemon-*.log"
-            time.sleep(0.5)
-        yield f"spark://127.0.0.1:{port}", master_ui
-    finally:
-        for process in processes:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+    with standalone_cluster(tmp_path / "cluster") as cluster:
+        yield cluster
 
 
 @pytest.mark.slow
 def test_a_glue_job_runs_on_the_standalone_cluster(spark_cluster, tmp_path):
-    master, master_ui = spark_cluster
+    master = spark_cluster.master
     settings = dataclasses.replace(make_settings(tmp_path / "state"), spark_master=master)
     control.up(settings)
     try:
@@ -116,12 +60,13 @@ def test_a_glue_job_runs_on_the_standalone_cluster(spark_cluster, tmp_path):
         first = run_job(settings, "orders-to-parquet", timeout=150)
         assert first["JobRunState"] == "SUCCEEDED", first.get("ErrorMessage")
         assert f"master {master}, 3 new orders" in log_lines(settings, "/aws-glue/jobs/output", first["Id"])
-        applications = master_json(master_ui)["activeapps"]
+        applications = spark_cluster.state()["activeapps"]
         assert [application["name"] for application in applications] == ["dealab-glue-worker"]
+        assert (tmp_path / "cluster" / "spark-work" / applications[0]["id"]).is_dir()  # its executor ran on the worker
 
         # The bookmark, kept by the driver, skips the file the first run read.
         s3.put_object(Bucket="shop", Key="raw/orders-2.csv", Body=b"id,amount\n4,99\n")
-        second = run_job(settings, "orders-to-parquet", timeout=60)
+        second = run_job(settings, "orders-to-parquet", timeout=120)
         assert second["JobRunState"] == "SUCCEEDED", second.get("ErrorMessage")
         assert f"master {master}, 1 new orders" in log_lines(settings, "/aws-glue/jobs/output", second["Id"])
 
@@ -136,8 +81,8 @@ def test_a_glue_job_runs_on_the_standalone_cluster(spark_cluster, tmp_path):
         control.down(settings)
     # The stack took its worker down, and with it the application it held on the cluster.
     deadline = time.monotonic() + 20
-    while not any(application["name"] == "dealab-glue-worker" for application in master_json(master_ui)["completedapps"]):
-        assert time.monotonic() < deadline, master_json(master_ui)
+    while not any(application["name"] == "dealab-glue-worker" for application in spark_cluster.state()["completedapps"]):
+        assert time.monotonic() < deadline, spark_cluster.state()
         time.sleep(0.5)
 
 
