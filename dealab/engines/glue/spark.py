@@ -34,6 +34,7 @@ INSTALL_HINT = "install the S3A jars with: .venv/bin/pip install --no-deps sagem
 # on a busy 2-core machine (Lab 06 job): warm runs 6.7 s → 4.3 s, cold 28.9 s → 26.0 s.
 DRIVER_JAVA_OPTIONS = ("-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1")
 LOOPBACK = "127.0.0.1"
+MASTER_VARIABLE = "DEALAB_SPARK_MASTER"
 # spark://host:port, or several masters for standby failover (spark://host1:port1,host2:port2).
 MASTER_URL = re.compile(r"spark://(?P<masters>[^\s/,:]+:\d+(?:,[^\s/,:]+:\d+)*)/?")
 MASTER_CONNECT_SECONDS = 5.0
@@ -69,7 +70,7 @@ class SparkCluster:
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> SparkCluster | None:
-        master = environ.get("DEALAB_SPARK_MASTER")
+        master = environ.get(MASTER_VARIABLE)
         if not master:
             return None
         return cls(master, environ.get("DEALAB_SPARK_DRIVER_HOST") or LOOPBACK, environ.get("DEALAB_SPARK_S3_ENDPOINT") or None)

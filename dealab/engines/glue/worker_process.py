@@ -16,13 +16,12 @@ from pathlib import Path
 
 from dealab.config import TEST_ACCESS_KEY, TEST_SECRET_KEY
 from dealab.engines.glue.pyshell import MARK_OWNER, MARK_ROLE, kill_marked, marks
-from dealab.engines.glue.spark import class_archive_wanted
+from dealab.engines.glue.spark import MASTER_VARIABLE, class_archive_wanted
 
 START_TIMEOUT_SECONDS = 180
 # How long result() still waits for the last line of a worker that has exited (its reader thread may lag).
 LAST_LINE_SECONDS = 0.5
 WORKER_ROLE = "spark-worker"
-SPARK_MASTER_VARIABLE = "DEALAB_SPARK_MASTER"
 REPO_ROOT = Path(__file__).resolve().parents[3]
 # Put on the worker's sys.path only: learner scripts import our `awsglue` from here.
 RUNTIME_DIR = REPO_ROOT / "dealab" / "glue_runtime"
@@ -74,8 +73,8 @@ class SparkWorker:
     def _environment(self, role: str = WORKER_ROLE) -> dict[str, str]:
         """The worker's environment: the stack's endpoint and credentials, and the cluster its session runs on
         (the stack's setting, whatever the stack's own environment says; spark.SparkCluster reads the rest)."""
-        inherited = {key: value for key, value in os.environ.items() if key != SPARK_MASTER_VARIABLE}
-        cluster = {SPARK_MASTER_VARIABLE: self.spark_master} if self.spark_master and role == WORKER_ROLE else {}
+        inherited = {key: value for key, value in os.environ.items() if key != MASTER_VARIABLE}
+        cluster = {MASTER_VARIABLE: self.spark_master} if self.spark_master and role == WORKER_ROLE else {}
         return {
             **marks(self.owner, role),
             **inherited,
