@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import threading
 import time
 
 import pyarrow.parquet as pq
 import pytest
 
 from dealab.engines.glue.spark import SparkCluster, SparkSetupError, spark_conf
-from dealab.engines.glue.worker import executor_failure
+from dealab.engines.glue.worker import check_executors, executor_failure
 from dealab.stack import control
 from tests.conftest import client, make_settings
 from tests.gluekit import create_job, log_lines, run_job, upload_script
@@ -139,3 +140,48 @@ def test_an_executor_failure_is_one_line():
              "pyspark.errors.exceptions.base.PySparkRuntimeError: [PYTHON_VERSION_MISMATCH] Python in worker has different "
              "version (3, 10) than that in driver 3.11, PySpark cannot run with different minor versions.\n\tat org.apache...")
     assert executor_failure(Exception(trace)).startswith("pyspark.errors.exceptions.base.PySparkRuntimeError: [PYTHON_VERSION_MISMATCH]")
+
+
+class ClusterWithoutExecutors:
+    """Stands in for a session on a cluster: its one job waits for an executor until its tag is cancelled, as
+    Spark's does when no worker has a free core; or fails at once with `failure`."""
+
+    def __init__(self, failure: str | None = None):
+        self.failure, self.cancelled, self.tags = failure, threading.Event(), set()
+        self.sparkContext = self
+
+    def addJobTag(self, tag):
+        self.tags.add(tag)
+
+    def removeJobTag(self, tag):
+        self.tags.discard(tag)
+
+    def cancelJobsWithTag(self, tag):
+        assert tag in self.tags
+        self.cancelled.set()
+
+    def parallelize(self, values, slices):
+        return self
+
+    def map(self, function):
+        return self
+
+    def collect(self):
+        if self.failure:
+            raise Exception(self.failure)
+        assert self.cancelled.wait(10), "the check never gave up"
+        raise Exception("org.apache.spark.SparkException: Job 0 cancelled")
+
+
+def test_the_executor_check_gives_up_on_a_cluster_that_grants_no_executor():
+    session = ClusterWithoutExecutors()
+    with pytest.raises(SparkSetupError, match=r"the Spark cluster spark://m:7077 gave this job no executor within 0s: are its workers up"):
+        check_executors(session, SparkCluster("spark://m:7077"), wait_seconds=0.2)
+    assert session.tags == set()  # later jobs are not in the check's group
+
+
+def test_the_executor_check_reports_what_the_executor_could_not_do():
+    session = ClusterWithoutExecutors(failure="Job aborted\nModuleNotFoundError: No module named 'awsglue'\n\tat org.apache")
+    with pytest.raises(SparkSetupError, match=r"executors of the Spark cluster spark://m:7077 cannot run Glue scripts: ModuleNotFoundError: No module named 'awsglue'$"):
+        check_executors(session, SparkCluster("spark://m:7077"), wait_seconds=5)
+    assert not session.cancelled.is_set()
