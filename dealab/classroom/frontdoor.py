@@ -283,7 +283,7 @@ class Classroom:
     def _instructor(self, environ: dict, request: AwsRequest) -> AwsResponse:
         given = request.headers.get(TOKEN_HEADER) or _cookie(request.headers.get("Cookie", ""), COOKIE) or request.query.get("token", [""])[0]
         if not given:
-            return page.refusal(401, "the instructor page needs the token `dealab class up` printed: open the URL it printed")
+            return page.refusal(401, "the instructor page needs the instructor token `dealab class up` printed: open the URL it printed")
         request.headers[TOKEN_HEADER] = given
         verdict = self.door.admit(environ, request)  # Host, cross-site, and the token itself
         if verdict.answer is not None:

@@ -81,7 +81,7 @@ def _guarded(function):
         try:
             return function(*args, **kwargs)
         except (ClassError, RosterError, control.StackError) as error:
-            console.print(f"[red]dealab class:[/red] {error}", highlight=False)
+            console.print(f"[red]dealab class:[/red] {error}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return run
