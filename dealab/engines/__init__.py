@@ -25,6 +25,7 @@ ENGINE_CLASSES = (
     "dealab.engines.s3notify:S3NotifyEngine",  # before clock: sees the answer of a RestoreObject the clock engine gives
     "dealab.engines.clock:ClockEngine",
     "dealab.engines.athena:AthenaEngine",
+    "dealab.engines.redshift:RedshiftEngine",  # Serverless, clusters' endpoints, the Data API on DuckDB, COPY/UNLOAD
     "dealab.engines.kinesis:KinesisEngine",
     "dealab.engines.firehose:FirehoseEngine",
     "dealab.engines.glue:GlueEngine",

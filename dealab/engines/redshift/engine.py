@@ -1,0 +1,599 @@
+"""The Redshift engine: Redshift Serverless namespaces and workgroups (the backend has none), the endpoint of
+moto's provisioned clusters, and the Data API running real SQL on one DuckDB database per cluster or namespace
+(warehouse.py), with COPY from and UNLOAD to S3 through the engine's own S3 client.
+
+State lives in state_dir/redshift/: the DuckDB files (the data: DuckDB's write-ahead log keeps every committed
+statement through a kill -9, and closing checkpoints), and JSON documents through the store for namespaces,
+workgroups, endpoint ports and Data API statements. A statement runs on a worker thread, never in the request:
+SUBMITTED → STARTED → FINISHED / FAILED / ABORTED. Its result rows are kept in memory; a statement that was
+running when the stack stopped is FAILED at the next start."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+import socket
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+
+from typing import TYPE_CHECKING
+
+from dealab.wire import labtime
+from dealab.wire.engine import Engine, EngineContext
+from dealab.wire.messages import AwsRequest, AwsResponse
+from dealab.wire.store import JsonFile, UnsafeName, child_path
+from dealab.wire.trailevents import ACCOUNT_ID
+
+# DuckDB and sqlglot load with the first statement, not with the stack
+if TYPE_CHECKING:
+    from dealab.engines.redshift.warehouse import Warehouse
+
+log = logging.getLogger("dealab.redshift")
+
+SERVERLESS_OPERATIONS = ("CreateNamespace", "GetNamespace", "ListNamespaces", "DeleteNamespace",
+                         "CreateWorkgroup", "GetWorkgroup", "ListWorkgroups", "DeleteWorkgroup")
+DATA_OPERATIONS = ("ExecuteStatement", "BatchExecuteStatement", "DescribeStatement", "GetStatementResult",
+                   "GetStatementResultV2", "ListStatements", "CancelStatement", "ListDatabases", "ListSchemas",
+                   "ListTables", "DescribeTable")
+CLUSTER_OPERATIONS = {"CreateCluster": "_cluster_endpoint", "DescribeClusters": "_cluster_endpoint",
+                      "DeleteCluster": "_delete_cluster"}
+# A workgroup is CREATING for this long in lab time, then AVAILABLE (AWS takes a few minutes)
+WORKGROUP_CREATE_SECONDS = 2.0
+NAMESPACE_NAME = re.compile(r"[a-z0-9-]{3,64}")
+CLUSTER_IDENTIFIER = re.compile(r"[a-z][a-z0-9-]{0,62}")
+DEFAULT_DATABASE = "dev"
+FINAL_STATUSES = frozenset({"FINISHED", "FAILED", "ABORTED"})
+RUNNING_STATUSES = ("SUBMITTED", "PICKED", "STARTED")
+STACK_STOPPED = "ERROR: the dealab stack stopped while this statement ran"
+KEPT_STATEMENTS = 500
+KEPT_RESULTS = 32
+RESULT_PAGE_ROWS = 10_000
+STATEMENT_WORKERS = 4
+# DuckDB type (pattern over its name) → Redshift's type name and the Data API field that carries the value
+TYPE_FIELDS = [
+    (r"^(INTEGER|INT32)$", "int4", "longValue"), (r"^(BIGINT|INT64)$", "int8", "longValue"),
+    (r"^(SMALLINT|TINYINT|UTINYINT|USMALLINT)$", "int2", "longValue"), (r"^(HUGEINT|UBIGINT|UINTEGER)$", "numeric", "stringValue"),
+    (r"^DECIMAL", "numeric", "stringValue"), (r"^DOUBLE$", "float8", "doubleValue"), (r"^FLOAT$", "float4", "doubleValue"),
+    (r"^BOOLEAN$", "bool", "booleanValue"), (r"^DATE$", "date", "stringValue"),
+    (r"^TIMESTAMP WITH TIME ZONE$", "timestamptz", "stringValue"), (r"^TIMESTAMP", "timestamp", "stringValue"),
+    (r"^TIME", "time", "stringValue"), (r"^JSON$", "super", "stringValue"), (r"", "varchar", "stringValue"),
+]
+
+
+class RedshiftApiError(Exception):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def _type_field(duckdb_type: str) -> tuple[str, str]:
+    return next((name, member) for pattern, name, member in TYPE_FIELDS if re.search(pattern, duckdb_type))
+
+
+def _iso(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + f".{int(epoch % 1 * 1000):03d}Z"
+
+
+def _page(member: str, items: list, params: dict, size_member: str, default_size: int = 100) -> dict:
+    start = int(params.get("nextToken") or params.get("NextToken") or 0)
+    size = int(params.get(size_member) or default_size)
+    page = {member: items[start:start + size]}
+    if start + size < len(items):
+        page["nextToken" if "nextToken" in params or member.islower() else "NextToken"] = str(start + size)
+    return page
+
+
+def _reserve_port() -> int:
+    """A free port on 127.0.0.1 for the endpoint: the Postgres wire protocol (later work) listens there."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class RedshiftEngine(Engine):
+    name = "redshift"
+    operations = ({("redshift-serverless", name): f"_{name}" for name in SERVERLESS_OPERATIONS}
+                  | {("redshift-data", name): f"_{name}" for name in DATA_OPERATIONS}
+                  | {("redshift", name): method for name, method in CLUSTER_OPERATIONS.items()})
+
+    def __init__(self, context: EngineContext):
+        super().__init__(context)
+        self.folder = context.state_dir / "redshift"
+        self.serverless = JsonFile(self.folder / "serverless.json")
+        self.ports = JsonFile(self.folder / "cluster_ports.json")
+        self.statements_file = JsonFile(self.folder / "statements.json")
+        self._lock = threading.RLock()
+        self._statements: dict[str, dict] = self.statements_file.load({})
+        self._results: OrderedDict[str, tuple[list, list]] = OrderedDict()
+        self._sessions: dict[str, object] = {}  # running statement id → its DuckDB cursor (for CancelStatement)
+        self._warehouses: dict[str, Warehouse] = {}
+        self._workers = ThreadPoolExecutor(STATEMENT_WORKERS, thread_name_prefix="redshift-statement")
+        self._fail_interrupted()
+
+    def answer(self, handler, request: AwsRequest) -> AwsResponse:
+        try:
+            return handler(request)
+        except RedshiftApiError as error:
+            return AwsResponse.json_error(error.code, error.message)
+
+    # ------------------------------------------------------------ Serverless: namespaces and workgroups
+
+    def _document(self) -> dict:
+        return self.serverless.load({"namespaces": {}, "workgroups": {}})
+
+    def _CreateNamespace(self, request: AwsRequest) -> AwsResponse:
+        params = request.json
+        name = params.get("namespaceName") or ""
+        if not NAMESPACE_NAME.fullmatch(name):
+            raise RedshiftApiError("ValidationException", "namespaceName must be 3-64 characters of lowercase letters, digits and hyphens")
+        with self._lock:
+            document = self._document()
+            if name in document["namespaces"]:
+                raise RedshiftApiError("ConflictException", f"Namespace with name {name} already exists")
+            namespace_id = str(uuid.uuid4())
+            namespace = {
+                "namespaceName": name, "namespaceId": namespace_id, "status": "AVAILABLE",
+                "namespaceArn": f"arn:aws:redshift-serverless:{request.region}:{ACCOUNT_ID}:namespace/{namespace_id}",
+                "adminUsername": params.get("adminUsername") or "admin", "dbName": params.get("dbName") or DEFAULT_DATABASE,
+                "defaultIamRoleArn": params.get("defaultIamRoleArn"), "iamRoles": params.get("iamRoles") or [],
+                "kmsKeyId": params.get("kmsKeyId") or "AWS_OWNED_KMS_KEY", "logExports": params.get("logExports") or [],
+                "creationDate": _iso(labtime.unix_time()),
+            }
+            document["namespaces"][name] = {key: value for key, value in namespace.items() if value is not None}
+            self.serverless.save(document)
+        return AwsResponse.json({"namespace": document["namespaces"][name]})
+
+    def _namespace(self, name: str) -> dict:
+        namespace = self._document()["namespaces"].get(name or "")
+        if not namespace:
+            raise RedshiftApiError("ResourceNotFoundException", f"Namespace {name} not found.")
+        return namespace
+
+    def _GetNamespace(self, request: AwsRequest) -> AwsResponse:
+        return AwsResponse.json({"namespace": self._namespace(request.json.get("namespaceName"))})
+
+    def _ListNamespaces(self, request: AwsRequest) -> AwsResponse:
+        return AwsResponse.json(_page("namespaces", list(self._document()["namespaces"].values()), request.json, "maxResults"))
+
+    def _DeleteNamespace(self, request: AwsRequest) -> AwsResponse:
+        name = request.json.get("namespaceName")
+        with self._lock:
+            document = self._document()
+            namespace = self._namespace(name)
+            if any(workgroup["namespaceName"] == name for workgroup in document["workgroups"].values()):
+                raise RedshiftApiError("ConflictException", f"Namespace {name} has a workgroup associated with it. "
+                                                            "Delete the workgroup first.")
+            del document["namespaces"][name]
+            self.serverless.save(document)
+            self._drop_database(f"namespace-{name}")
+        return AwsResponse.json({"namespace": dict(namespace, status="DELETING")})
+
+    def _CreateWorkgroup(self, request: AwsRequest) -> AwsResponse:
+        params = request.json
+        name, namespace_name = params.get("workgroupName") or "", params.get("namespaceName") or ""
+        if not NAMESPACE_NAME.fullmatch(name):
+            raise RedshiftApiError("ValidationException", "workgroupName must be 3-64 characters of lowercase letters, digits and hyphens")
+        with self._lock:
+            document = self._document()
+            self._namespace(namespace_name)
+            if name in document["workgroups"]:
+                raise RedshiftApiError("ConflictException", f"Workgroup with name {name} already exists")
+            if any(workgroup["namespaceName"] == namespace_name for workgroup in document["workgroups"].values()):
+                raise RedshiftApiError("ConflictException", f"Namespace {namespace_name} already has a workgroup")
+            workgroup_id = str(uuid.uuid4())
+            document["workgroups"][name] = {
+                "workgroupName": name, "workgroupId": workgroup_id, "namespaceName": namespace_name,
+                "workgroupArn": f"arn:aws:redshift-serverless:{request.region}:{ACCOUNT_ID}:workgroup/{workgroup_id}",
+                "baseCapacity": params.get("baseCapacity") or 128, "maxCapacity": params.get("maxCapacity"),
+                "enhancedVpcRouting": bool(params.get("enhancedVpcRouting")), "publiclyAccessible": bool(params.get("publiclyAccessible")),
+                "configParameters": params.get("configParameters") or [], "securityGroupIds": params.get("securityGroupIds") or [],
+                "subnetIds": params.get("subnetIds") or [], "creationDate": _iso(labtime.unix_time()), "created": labtime.unix_time(),
+                "endpoint": {"address": "127.0.0.1", "port": _reserve_port(), "vpcEndpoints": []},
+            }
+            self.serverless.save(document)
+        return AwsResponse.json({"workgroup": self._shown_workgroup(document["workgroups"][name])})
+
+    def _shown_workgroup(self, workgroup: dict) -> dict:
+        created = workgroup["created"]
+        status = "CREATING" if labtime.unix_time() - created < WORKGROUP_CREATE_SECONDS else "AVAILABLE"
+        shown = {key: value for key, value in workgroup.items() if key != "created" and value is not None}
+        return dict(shown, status=workgroup.get("status") or status)
+
+    def _workgroup(self, name: str) -> dict:
+        workgroup = self._document()["workgroups"].get(name or "")
+        if not workgroup:
+            raise RedshiftApiError("ResourceNotFoundException", f"Workgroup {name} not found.")
+        return workgroup
+
+    def _GetWorkgroup(self, request: AwsRequest) -> AwsResponse:
+        return AwsResponse.json({"workgroup": self._shown_workgroup(self._workgroup(request.json.get("workgroupName")))})
+
+    def _ListWorkgroups(self, request: AwsRequest) -> AwsResponse:
+        shown = [self._shown_workgroup(workgroup) for workgroup in self._document()["workgroups"].values()]
+        return AwsResponse.json(_page("workgroups", shown, request.json, "maxResults"))
+
+    def _DeleteWorkgroup(self, request: AwsRequest) -> AwsResponse:
+        name = request.json.get("workgroupName")
+        with self._lock:
+            document = self._document()
+            workgroup = self._workgroup(name)
+            del document["workgroups"][name]
+            self.serverless.save(document)
+        return AwsResponse.json({"workgroup": dict(self._shown_workgroup(workgroup), status="DELETING")})
+
+    # ------------------------------------------------------------ provisioned clusters (moto's), their endpoint
+
+    def _cluster_endpoint(self, request: AwsRequest) -> AwsResponse:
+        """moto's answer with each cluster's endpoint on 127.0.0.1 and a port of its own."""
+        response = request.send_on()
+        body = response.read().decode()
+        if response.status != 200 or "<Endpoint>" not in body:
+            return response
+        ports = self.ports.load({})
+        for identifier in re.findall(r"<ClusterIdentifier>([^<]+)</ClusterIdentifier>", body):
+            if identifier not in ports:
+                ports[identifier] = _reserve_port()
+                self.ports.save(ports)
+
+        def local(match: re.Match) -> str:
+            before = body[:match.start()]
+            identifier = re.findall(r"<ClusterIdentifier>([^<]+)</ClusterIdentifier>", before)[-1]
+            return f"<Endpoint><Address>127.0.0.1</Address><Port>{ports[identifier]}</Port>"
+
+        body = re.sub(r"<Endpoint>\s*<Address>[^<]*</Address>\s*<Port>\d+</Port>", local, body)
+        headers = [(key, value) for key, value in response.headers if key.lower() != "content-length"]
+        return AwsResponse(response.status, headers, body.encode())
+
+    def _delete_cluster(self, request: AwsRequest) -> AwsResponse:
+        response = request.send_on()
+        identifier = (request.form.get("ClusterIdentifier") or [""])[0]
+        if response.status == 200 and identifier:
+            self._drop_database(f"cluster-{identifier.lower()}")
+        return response
+
+    # ------------------------------------------------------------ Data API: where a statement runs
+
+    def _target(self, params: dict) -> tuple[str, str, str]:
+        """(database key, database name, deployment) for a Data API call, checked as AWS checks it."""
+        cluster, workgroup = params.get("ClusterIdentifier"), params.get("WorkgroupName")
+        if cluster and workgroup:
+            raise RedshiftApiError("ValidationException", "Specify either ClusterIdentifier or WorkgroupName, not both.")
+        if not cluster and not workgroup:
+            raise RedshiftApiError("ValidationException", "Either ClusterIdentifier or WorkgroupName must be specified.")
+        if params.get("SessionId") or params.get("SessionKeepAliveSeconds"):
+            raise RedshiftApiError("ValidationException", "dealab's Data API does not keep sessions yet (a later part of issue 18)")
+        if params.get("SecretArn"):
+            try:
+                self.own_client("secretsmanager").describe_secret(SecretId=params["SecretArn"])
+            except self.own_client("secretsmanager").exceptions.ResourceNotFoundException:
+                raise RedshiftApiError("ValidationException", f"Secret {params['SecretArn']} was not found.") from None
+        if workgroup:
+            found = self._document()["workgroups"].get(workgroup)
+            if not found:
+                raise RedshiftApiError("ValidationException", f"Workgroup {workgroup} is not found.")
+            namespace = self._namespace(found["namespaceName"])
+            return f"namespace-{namespace['namespaceName']}", namespace["dbName"], "serverless"
+        if params.get("DbUser") and params.get("SecretArn"):
+            raise RedshiftApiError("ValidationException", "Specify either DbUser or SecretArn, not both.")
+        if not CLUSTER_IDENTIFIER.fullmatch(cluster.lower()):
+            raise RedshiftApiError("ValidationException", "Redshift endpoint doesn't exist in this region.")
+        redshift = self.own_client("redshift")
+        try:
+            found = redshift.describe_clusters(ClusterIdentifier=cluster)["Clusters"][0]
+        except redshift.exceptions.ClusterNotFoundFault:
+            raise RedshiftApiError("ValidationException", "Redshift endpoint doesn't exist in this region.") from None
+        return f"cluster-{cluster.lower()}", found.get("DBName") or DEFAULT_DATABASE, "provisioned"
+
+    def _warehouse(self, key: str, database: str, deployment: str) -> Warehouse:
+        with self._lock:
+            if key not in self._warehouses:
+                from dealab.engines.redshift.warehouse import Warehouse
+
+                try:
+                    path = child_path(self.folder, key, ".duckdb")
+                except UnsafeName as error:
+                    raise RedshiftApiError("ValidationException", str(error)) from None
+                self._warehouses[key] = Warehouse(path, self.folder / "scratch" / key, database, deployment)
+            return self._warehouses[key]
+
+    def _drop_database(self, key: str) -> None:
+        with self._lock:
+            warehouse = self._warehouses.pop(key, None)
+            if warehouse:
+                warehouse.close()
+            try:
+                path = child_path(self.folder, key, ".duckdb")
+            except UnsafeName:
+                return
+            for leftover in (path, path.with_name(path.name + ".wal")):
+                leftover.unlink(missing_ok=True)
+
+    # ------------------------------------------------------------ Data API: statements
+
+    def _ExecuteStatement(self, request: AwsRequest) -> AwsResponse:
+        params = request.json
+        if not params.get("Sql"):
+            raise RedshiftApiError("ValidationException", "Sql is required")
+        parameters = {item.get("name"): item.get("value") for item in params.get("Parameters") or []}
+        return self._submit(params, [params["Sql"]], parameters, batch=False)
+
+    def _BatchExecuteStatement(self, request: AwsRequest) -> AwsResponse:
+        params = request.json
+        sqls = params.get("Sqls") or []
+        if not sqls or len(sqls) > 40:
+            raise RedshiftApiError("ValidationException", "Sqls must hold 1 to 40 statements")
+        return self._submit(params, sqls, None, batch=True)
+
+    def _submit(self, params: dict, sqls: list[str], parameters: dict | None, batch: bool) -> AwsResponse:
+        key, database, deployment = self._target(params)
+        if not params.get("Database") and not params.get("SecretArn"):
+            raise RedshiftApiError("ValidationException", "Database is required")
+        statement_id = str(uuid.uuid4())
+        now = labtime.unix_time()
+        record = {
+            "Id": statement_id, "Status": "SUBMITTED", "CreatedAt": now, "UpdatedAt": now, "Duration": -1,
+            "Database": params.get("Database") or database, "HasResultSet": False, "ResultRows": -1, "ResultSize": -1,
+            "IsBatchStatement": batch, "ResultFormat": params.get("ResultFormat") or "JSON",
+            "RedshiftPid": 1073741824 + len(self._statements), "target": [key, database, deployment],
+            **{member: params[member] for member in ("ClusterIdentifier", "WorkgroupName", "DbUser", "SecretArn", "StatementName")
+               if params.get(member)},
+        }
+        if batch:
+            record["QueryStrings"] = sqls
+            record["SubStatements"] = [{"Id": f"{statement_id}:{number}", "QueryString": sql, "Status": "SUBMITTED",
+                                        "CreatedAt": now, "UpdatedAt": now, "Duration": -1, "HasResultSet": False,
+                                        "ResultRows": -1, "ResultSize": -1} for number, sql in enumerate(sqls, start=1)]
+        else:
+            record["QueryString"] = sqls[0]
+            if parameters:
+                record["QueryParameters"] = [{"name": name, "value": value} for name, value in parameters.items()]
+        with self._lock:
+            self._statements[statement_id] = record
+            self._save_statements()
+        self._workers.submit(self._run, statement_id, sqls, parameters)
+        answer = {"Id": statement_id, "CreatedAt": now, "Database": record["Database"]}
+        answer.update({member: params[member] for member in ("ClusterIdentifier", "WorkgroupName", "DbUser", "SecretArn") if params.get(member)})
+        return AwsResponse.json(answer)
+
+    def _run(self, statement_id: str, sqls: list[str], parameters: dict | None) -> None:
+        from dealab.engines.redshift.errors import RedshiftError
+
+        record = self._statements[statement_id]
+        key, database, deployment = record["target"]
+        with self._lock:
+            if record["Status"] != "SUBMITTED":
+                return
+            self._set(record, Status="STARTED")
+        parts = record.get("SubStatements") or [record]
+        try:
+            if record["Database"] != database:
+                raise RedshiftError(f'database "{record["Database"]}" does not exist')
+            warehouse = self._warehouse(key, database, deployment)
+            cursor = warehouse.session()
+            with self._lock:
+                self._sessions[statement_id] = cursor
+            if record["IsBatchStatement"]:
+                cursor.execute("BEGIN TRANSACTION")  # a batch runs as one transaction, as on Redshift
+            for part, sql in zip(parts, sqls):
+                started = time.monotonic()
+                self._set(part, Status="STARTED")
+                try:
+                    result = warehouse.execute(cursor, sql, parameters, self.own_client("s3"), in_batch=record["IsBatchStatement"])
+                except RedshiftError as error:
+                    self._set(part, Status="FAILED", Error=str(error), Duration=int((time.monotonic() - started) * 1e9))
+                    raise
+                if result.columns:
+                    self._keep_result(part["Id"], result.columns, result.rows)
+                size = len(repr(result.rows)) if result.columns else 0
+                self._set(part, Status="FINISHED", HasResultSet=bool(result.columns),
+                          ResultRows=len(result.rows) if result.columns else result.affected, ResultSize=size,
+                          Duration=int((time.monotonic() - started) * 1e9), RedshiftQueryId=result.query_id)
+            if record["IsBatchStatement"]:
+                cursor.execute("COMMIT")
+                self._set(record, Status="FINISHED", Duration=sum(part["Duration"] for part in parts),
+                          HasResultSet=any(part["HasResultSet"] for part in parts), ResultRows=parts[-1]["ResultRows"])
+        except RedshiftError as error:
+            if record["IsBatchStatement"]:
+                for part in parts:
+                    if part["Status"] in RUNNING_STATUSES:
+                        self._set(part, Status="ABORTED")
+            final = "ABORTED" if record["Status"] == "ABORTED" else "FAILED"
+            self._set(record, Status=final, Error=str(error) if final == "FAILED" else record.get("Error"))
+        except Exception as error:  # the engine's own failure: the statement fails, the worker lives on
+            log.exception("statement %s failed in the engine", statement_id)
+            self._set(record, Status="FAILED", Error=f"ERROR: internal error in dealab's Redshift engine ({type(error).__name__})")
+        finally:
+            with self._lock:
+                cursor = self._sessions.pop(statement_id, None)
+            if cursor is not None:
+                cursor.close()
+
+    def _set(self, record: dict, **fields) -> None:
+        with self._lock:
+            if record.get("Status") == "ABORTED" and fields.get("Status") != "ABORTED":
+                return
+            record.update(fields, UpdatedAt=labtime.unix_time())
+            if fields.get("Status") in FINAL_STATUSES or fields.get("Status") == "STARTED":
+                self._save_statements()
+
+    def _save_statements(self) -> None:
+        if len(self._statements) > KEPT_STATEMENTS:
+            for old in sorted(self._statements, key=lambda known: self._statements[known]["CreatedAt"])[:-KEPT_STATEMENTS]:
+                del self._statements[old]
+        self.statements_file.save(self._statements)
+
+    def _keep_result(self, statement_id: str, columns: list, rows: list) -> None:
+        with self._lock:
+            self._results[statement_id] = (columns, rows)
+            while len(self._results) > KEPT_RESULTS:
+                self._results.popitem(last=False)
+
+    def _statement(self, statement_id: str) -> tuple[dict, dict]:
+        """(the statement, the part the id names: the statement itself or one of a batch's `<id>:<n>`)."""
+        base, _, number = (statement_id or "").partition(":")
+        record = self._statements.get(base)
+        if not record or (number and not number.isdigit()):
+            raise RedshiftApiError("ResourceNotFoundException", f"Query does not exist: {statement_id}")
+        if not number:
+            return record, record
+        parts = record.get("SubStatements") or []
+        if int(number) < 1 or int(number) > len(parts):
+            raise RedshiftApiError("ResourceNotFoundException", f"Query does not exist: {statement_id}")
+        return record, parts[int(number) - 1]
+
+    @staticmethod
+    def _shown(record: dict) -> dict:
+        return {key: value for key, value in record.items() if key != "target" and value is not None}
+
+    def _DescribeStatement(self, request: AwsRequest) -> AwsResponse:
+        record, _ = self._statement(request.json.get("Id"))
+        with self._lock:
+            shown = self._shown(record)
+        return AwsResponse.json(shown)
+
+    def _result_rows(self, statement_id: str, want_format: str) -> tuple[list, list]:
+        record, part = self._statement(statement_id)
+        if record.get("IsBatchStatement") and part is record:
+            part = next((sub for sub in reversed(record["SubStatements"]) if sub.get("HasResultSet")), record)
+        if part["Status"] != "FINISHED" and record["Status"] != "FINISHED":
+            raise RedshiftApiError("ValidationException", f"Query has not finished: it is {part['Status']}")
+        if not part.get("HasResultSet"):
+            raise RedshiftApiError("ResourceNotFoundException", "Query does not have result. Please check query status with DescribeStatement.")
+        if record.get("ResultFormat", "JSON") != want_format:
+            other = "GetStatementResultV2" if want_format == "JSON" else "GetStatementResult"
+            raise RedshiftApiError("ValidationException", f"The statement's ResultFormat is {record.get('ResultFormat', 'JSON')}: "
+                                                          f"read its result with {other}")
+        kept = self._results.get(part["Id"])
+        if kept is None:
+            raise RedshiftApiError("ResourceNotFoundException", "The statement's result is no longer available: dealab keeps "
+                                                                "results in memory, and the stack restarted or newer results replaced it")
+        return kept
+
+    @staticmethod
+    def _column_metadata(columns: list) -> list[dict]:
+        metadata = []
+        for name, duckdb_type in columns:
+            type_name, member = _type_field(duckdb_type)
+            precision = re.search(r"\((\d+),(\d+)\)", duckdb_type)
+            metadata.append({"name": name, "label": name, "typeName": type_name, "nullable": 1, "isCaseSensitive": type_name == "varchar",
+                             "isCurrency": False, "isSigned": member in ("longValue", "doubleValue") or type_name == "numeric",
+                             "precision": int(precision.group(1)) if precision else 0, "scale": int(precision.group(2)) if precision else 0,
+                             "length": 0, "schemaName": "", "tableName": ""})
+        return metadata
+
+    def _GetStatementResult(self, request: AwsRequest) -> AwsResponse:
+        columns, rows = self._result_rows(request.json.get("Id"), "JSON")
+        start = int(request.json.get("NextToken") or 0)
+        members = [_type_field(duckdb_type)[1] for _, duckdb_type in columns]
+        records = [[{"isNull": True} if value is None else {member: value if member != "stringValue" else str(value)}
+                    for member, value in zip(members, row)] for row in rows[start:start + RESULT_PAGE_ROWS]]
+        answer = {"Records": records, "ColumnMetadata": self._column_metadata(columns), "TotalNumRows": len(rows)}
+        if start + RESULT_PAGE_ROWS < len(rows):
+            answer["NextToken"] = str(start + RESULT_PAGE_ROWS)
+        return AwsResponse.json(answer)
+
+    def _GetStatementResultV2(self, request: AwsRequest) -> AwsResponse:
+        columns, rows = self._result_rows(request.json.get("Id"), "CSV")
+        start = int(request.json.get("NextToken") or 0)
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow([name for name, _ in columns])
+        writer.writerows(["" if value is None else value for value in row] for row in rows[start:start + RESULT_PAGE_ROWS])
+        answer = {"Records": [{"CSVRecords": out.getvalue()}], "ColumnMetadata": self._column_metadata(columns),
+                  "TotalNumRows": len(rows), "ResultFormat": "CSV"}
+        if start + RESULT_PAGE_ROWS < len(rows):
+            answer["NextToken"] = str(start + RESULT_PAGE_ROWS)
+        return AwsResponse.json(answer)
+
+    def _ListStatements(self, request: AwsRequest) -> AwsResponse:
+        params = request.json
+        wanted = params.get("Status") or "ALL"
+        filters = {member: params[member] for member in ("ClusterIdentifier", "WorkgroupName", "Database") if params.get(member)}
+        with self._lock:
+            chosen = [self._shown(record) for record in sorted(self._statements.values(), key=lambda known: -known["CreatedAt"])
+                      if (wanted == "ALL" or record["Status"] == wanted)
+                      and record.get("StatementName", "").startswith(params.get("StatementName") or "")
+                      and all(record.get(member) == value for member, value in filters.items())]
+        for shown in chosen:
+            shown.pop("SubStatements", None)
+        return AwsResponse.json(_page("Statements", chosen, params, "MaxResults"))
+
+    def _CancelStatement(self, request: AwsRequest) -> AwsResponse:
+        record, _ = self._statement(request.json.get("Id"))
+        with self._lock:
+            if record["Status"] not in RUNNING_STATUSES:
+                raise RedshiftApiError("ValidationException", f"Could not cancel a query that is already in {record['Status']} state.")
+            self._set(record, Status="ABORTED")
+            cursor = self._sessions.get(record["Id"])
+        if cursor is not None:
+            cursor.interrupt()
+        return AwsResponse.json({"Status": True})
+
+    # ------------------------------------------------------------ Data API: the catalog
+
+    def _catalog(self, request: AwsRequest) -> tuple[dict, Warehouse]:
+        params = request.json
+        key, database, deployment = self._target(params)
+        if params.get("Database") and params["Database"] != database:
+            raise RedshiftApiError("DatabaseConnectionException", f'FATAL: database "{params["Database"]}" does not exist')
+        return params, self._warehouse(key, database, deployment)
+
+    def _ListDatabases(self, request: AwsRequest) -> AwsResponse:
+        _, warehouse = self._catalog(request)
+        return AwsResponse.json({"Databases": [warehouse.database]})
+
+    def _ListSchemas(self, request: AwsRequest) -> AwsResponse:
+        params, warehouse = self._catalog(request)
+        pattern = re.compile(re.escape(params.get("SchemaPattern") or "%").replace("%", ".*").replace("_", "."))
+        return AwsResponse.json(_page("Schemas", [schema for schema in warehouse.schemas() if pattern.fullmatch(schema)], params, "MaxResults"))
+
+    def _ListTables(self, request: AwsRequest) -> AwsResponse:
+        params, warehouse = self._catalog(request)
+        tables = warehouse.tables(params.get("SchemaPattern") or "%", params.get("TablePattern") or "%")
+        return AwsResponse.json(_page("Tables", tables, params, "MaxResults"))
+
+    def _DescribeTable(self, request: AwsRequest) -> AwsResponse:
+        from dealab.engines.redshift.errors import RedshiftError
+
+        params, warehouse = self._catalog(request)
+        schema, table = params.get("Schema") or "public", params.get("Table") or ""
+        try:
+            columns = warehouse.columns(warehouse.session(), table, schema)
+        except RedshiftError:
+            return AwsResponse.json({"ColumnList": [], "TableName": table})
+        listed = [dict(metadata, schemaName=schema, tableName=table) for metadata in self._column_metadata(columns)]
+        return AwsResponse.json({"ColumnList": listed, "TableName": table})
+
+    # ------------------------------------------------------------ lifecycle
+
+    def _fail_interrupted(self) -> None:
+        interrupted = [record for record in self._statements.values() if record["Status"] in RUNNING_STATUSES]
+        for record in interrupted:
+            record.update(Status="FAILED", Error=STACK_STOPPED, UpdatedAt=labtime.unix_time())
+        if interrupted:
+            self._save_statements()
+
+    def reset(self) -> None:
+        with self._lock:
+            for key in list(self._warehouses):
+                self._drop_database(key)
+            for document in (self.serverless, self.ports, self.statements_file):
+                document.remove()
+            for path in self.folder.glob("*.duckdb*"):
+                path.unlink(missing_ok=True)
+            self._statements.clear()
+            self._results.clear()
+
+    def close(self) -> None:
+        self._workers.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            for cursor in self._sessions.values():
+                cursor.interrupt()
+            for warehouse in self._warehouses.values():
+                warehouse.close()
+            self._warehouses.clear()

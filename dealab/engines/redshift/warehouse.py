@@ -1,0 +1,294 @@
+"""One Redshift database on DuckDB: a file per cluster or namespace, locked down, with the engine's own
+metadata (table layouts, load errors, query history) in a schema learners do not see (`dealab_system`).
+
+The file is the data store: DuckDB's write-ahead log keeps every committed statement through a kill -9, and
+closing the database (the stack stopping) checkpoints it. Each statement runs on a cursor of its own (a
+Redshift session of its own, so temporary tables live as long as the statement or the batch)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from dealab.engines.redshift import dialect, errors, loads, unloads
+from dealab.engines.redshift.dialect import TableLayout
+from dealab.engines.redshift.errors import RedshiftError
+
+# Settings fixed when the database opens; after the lock-down nothing can widen what a connection reaches.
+CONNECT_CONFIG = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "allow_community_extensions": False,
+    "allow_unsigned_extensions": False,
+    "allow_persistent_secrets": False,  # else the secret manager reads ~/.duckdb/stored_secrets
+}
+MAX_SPILL = "2GiB"
+# The slices a table's rows are spread over for SVV_TABLE_INFO's skew (a two-node dc2.large cluster has 4;
+# Serverless hides its slices, so the same nominal count stands for it)
+NOMINAL_SLICES = 4
+SYSTEM = "dealab_system"
+
+METADATA = [
+    f"CREATE SCHEMA IF NOT EXISTS {SYSTEM}",
+    "CREATE SCHEMA IF NOT EXISTS public",
+    f"CREATE SEQUENCE IF NOT EXISTS {SYSTEM}.query_ids START 100000",
+    f"""CREATE TABLE IF NOT EXISTS {SYSTEM}.tables (schema_name VARCHAR, table_name VARCHAR, diststyle VARCHAR,
+        distkey VARCHAR, sortkey_kind VARCHAR, sortkeys VARCHAR[], PRIMARY KEY (schema_name, table_name))""",
+    f"""CREATE TABLE IF NOT EXISTS {SYSTEM}.column_encodings (schema_name VARCHAR, table_name VARCHAR,
+        column_name VARCHAR, encoding VARCHAR)""",
+    f"""CREATE TABLE IF NOT EXISTS {SYSTEM}.identity_columns (schema_name VARCHAR, table_name VARCHAR,
+        column_name VARCHAR)""",
+    f"""CREATE TABLE IF NOT EXISTS {SYSTEM}.load_errors (query_id BIGINT, start_time TIMESTAMP, table_name VARCHAR,
+        file_name VARCHAR, line_number BIGINT, column_name VARCHAR, column_type VARCHAR, position INTEGER,
+        raw_line VARCHAR, raw_field_value VARCHAR, error_code INTEGER, error_message VARCHAR)""",
+    f"""CREATE TABLE IF NOT EXISTS {SYSTEM}.query_history (query_id BIGINT, database_name VARCHAR,
+        query_type VARCHAR, status VARCHAR, start_time TIMESTAMP, end_time TIMESTAMP, elapsed_time BIGINT,
+        error_message VARCHAR, returned_rows BIGINT, query_text VARCHAR)""",
+    f"""CREATE OR REPLACE VIEW {SYSTEM}.stl_load_errors AS SELECT 100 AS userid, 0 AS slice, table_name AS tbl,
+        start_time AS starttime, query_id AS query, file_name AS filename, line_number, column_name AS colname,
+        column_type AS type, position, raw_line, raw_field_value, error_code AS err_code, error_message AS err_reason
+        FROM {SYSTEM}.load_errors""",
+    f"""CREATE OR REPLACE VIEW {SYSTEM}.sys_load_error_detail AS SELECT 100 AS user_id, query_id, table_name,
+        start_time, file_name, line_number, column_name, column_type, position AS column_position, raw_line,
+        raw_field_value AS column_value, error_code, error_message FROM {SYSTEM}.load_errors""",
+    f"""CREATE OR REPLACE VIEW {SYSTEM}.sys_query_history AS SELECT 100 AS user_id, query_id, database_name,
+        query_type, status, start_time, end_time, elapsed_time, elapsed_time AS execution_time, 0 AS queue_time,
+        error_message, returned_rows, query_text FROM {SYSTEM}.query_history""",
+    f"""CREATE OR REPLACE VIEW {SYSTEM}.stl_query AS SELECT 100 AS userid, query_id AS query, database_name AS database,
+        query_text AS querytxt, start_time AS starttime, end_time AS endtime, status = 'failed' AS aborted
+        FROM {SYSTEM}.query_history""",
+    f"""CREATE OR REPLACE VIEW {SYSTEM}.pg_table_def AS SELECT c.table_schema AS schemaname, c.table_name AS tablename,
+        c.column_name AS "column", lower(c.data_type) AS type, coalesce(e.encoding, 'none') AS encoding,
+        coalesce(m.distkey = c.column_name, false) AS distkey, coalesce(list_position(m.sortkeys, c.column_name), 0) AS sortkey,
+        c.is_nullable = 'NO' AS notnull
+        FROM information_schema.columns c
+        LEFT JOIN {SYSTEM}.tables m ON m.schema_name = c.table_schema AND m.table_name = c.table_name
+        LEFT JOIN {SYSTEM}.column_encodings e ON e.schema_name = c.table_schema AND e.table_name = c.table_name AND e.column_name = c.column_name
+        WHERE c.table_schema = 'public' ORDER BY c.table_name, c.ordinal_position""",
+]
+
+# System views each deployment offers (Serverless has the SYS_* views only), and the relation that holds each.
+# SVV_TABLE_INFO is computed when a statement asks for it (temp schema: it lives with the statement's session).
+SYSTEM_VIEWS = {
+    "svv_table_info": ({"serverless", "provisioned"}, ("temp", "main", "svv_table_info")),
+    "pg_table_def": ({"serverless", "provisioned"}, (None, SYSTEM, "pg_table_def")),
+    "sys_load_error_detail": ({"serverless", "provisioned"}, (None, SYSTEM, "sys_load_error_detail")),
+    "sys_query_history": ({"serverless", "provisioned"}, (None, SYSTEM, "sys_query_history")),
+    "stl_load_errors": ({"provisioned"}, (None, SYSTEM, "stl_load_errors")),
+    "stl_query": ({"provisioned"}, (None, SYSTEM, "stl_query")),
+}
+# How a table's rows fall over the slices, by distribution style: a function of (cursor, table, distkey, rows)
+# giving the row count of each slice, or None where Redshift reports no skew (ALL keeps a copy everywhere).
+
+
+def _key_slices(cursor, table: str, distkey: str, rows: int) -> list[int]:
+    counts = dict(cursor.execute(f'SELECT hash("{distkey}") % {NOMINAL_SLICES}, count(*) FROM public."{table}" GROUP BY 1').fetchall())
+    return [counts.get(slice_number, 0) for slice_number in range(NOMINAL_SLICES)]
+
+
+def _even_slices(cursor, table: str, distkey: str | None, rows: int) -> list[int]:
+    return [rows // NOMINAL_SLICES + (1 if slice_number < rows % NOMINAL_SLICES else 0) for slice_number in range(NOMINAL_SLICES)]
+
+
+SLICE_COUNTS = {"KEY": _key_slices, "EVEN": _even_slices, "AUTO": _even_slices, "ALL": None}
+# What SVV_TABLE_INFO shows as a table's diststyle
+DISTSTYLE_SHOWN = {"KEY": "KEY({distkey})", "EVEN": "EVEN", "AUTO": "AUTO(EVEN)", "ALL": "ALL"}
+SVV_TABLE_INFO_COLUMNS = ('"database" VARCHAR, "schema" VARCHAR, table_id INTEGER, "table" VARCHAR, encoded VARCHAR, '
+                          "diststyle VARCHAR, sortkey1 VARCHAR, sortkey_num INTEGER, size BIGINT, tbl_rows BIGINT, "
+                          "skew_rows DECIMAL(19,2), estimated_visible_rows BIGINT, unsorted DECIMAL(5,2), stats_off DECIMAL(5,2)")
+
+
+def _query_type(sql: str, kind: str) -> str:
+    """SYS_QUERY_HISTORY's query_type: SELECT, INSERT, COPY, UNLOAD, DDL, UTILITY."""
+    word = (sql.split() or ["OTHER"])[0].upper()
+    return kind.upper() if kind in ("copy", "unload") else word if word in ("SELECT", "INSERT", "UPDATE", "DELETE") else \
+        "DDL" if word in ("CREATE", "DROP", "ALTER", "TRUNCATE") else "SELECT" if word == "WITH" else "UTILITY"
+
+
+@dataclass
+class Result:
+    columns: list[tuple[str, str]] = field(default_factory=list)  # (name, DuckDB type)
+    rows: list[tuple] = field(default_factory=list)
+    affected: int = -1  # rows a DML statement changed (-1: not a DML statement)
+    query_id: int = 0
+
+
+class Warehouse:
+    slices = NOMINAL_SLICES
+
+    def __init__(self, path: Path, scratch: Path, database: str, deployment: str):
+        self.path, self.scratch, self.database, self.deployment = path, scratch, database, deployment
+        self.system_views = {name: relation for name, (deployments, relation) in SYSTEM_VIEWS.items() if deployment in deployments}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        scratch.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self.connection = duckdb.connect(str(path), config=CONNECT_CONFIG)
+        for statement in METADATA:
+            self.connection.execute(statement)
+        folder = str(scratch).replace("'", "''")
+        for statement in (f"SET temp_directory = '{folder}/spill'", f"SET max_temp_directory_size = '{MAX_SPILL}'",
+                          # COPY reads the objects it fetched from S3 here; nothing else local is reachable
+                          f"SET allowed_directories = ['{folder}/']", "SET enable_external_access = false",
+                          "SET lock_configuration = true"):
+            self.connection.execute(statement)
+
+    def session(self) -> duckdb.DuckDBPyConnection:
+        """A cursor of its own: one Redshift session, in the database's public schema."""
+        cursor = self.connection.cursor()
+        cursor.execute("SET search_path = 'public'")
+        return cursor
+
+    def next_query_id(self, cursor) -> int:
+        return cursor.execute(f"SELECT nextval('{SYSTEM}.query_ids')").fetchone()[0]
+
+    # ------------------------------------------------------------ statements
+
+    def execute(self, cursor, sql: str, parameters: dict[str, str] | None, s3, in_batch: bool = False) -> Result:
+        """One statement of any kind, recorded in the query history (SYS_QUERY_HISTORY) whatever its end.
+        `in_batch`: the statement is part of a transaction the caller commits (BatchExecuteStatement)."""
+        kind, refusal = dialect.classify(sql)
+        query_id, started = self.next_query_id(cursor), time.time()
+        try:
+            if refusal:
+                raise RedshiftError(refusal, 1)
+            if kind == "copy":
+                result = Result(affected=loads.Loader(self, s3).copy(cursor, sql, query_id, own_transaction=not in_batch))
+            elif kind == "unload":
+                result = Result(affected=unloads.Unloader(self, s3).unload(cursor, sql))
+            elif kind == "accepted":
+                result = Result()
+            else:
+                result = self.run_sql(cursor, sql, parameters)
+        except RedshiftError as error:
+            self.record_query(query_id, sql, kind.upper(), started, error.message, 0)
+            raise
+        self.record_query(query_id, sql, _query_type(sql, kind), started, None, max(len(result.rows), result.affected))
+        result.query_id = query_id
+        return result
+
+    def query_arrow(self, cursor, sql: str):
+        """A query's rows as an Arrow table (UNLOAD's input), through the same translation and lock-down."""
+        translation = dialect.translate(sql, self.database, self.system_views)
+        try:
+            return cursor.execute(translation.sql).fetch_arrow_table()
+        except duckdb.Error as error:
+            raise errors.from_duckdb(error, sql) from None
+
+    def run_sql(self, cursor, sql: str, parameters: dict[str, str] | None = None) -> Result:
+        """One statement that is SQL for DuckDB (not COPY or UNLOAD): translated, its layout recorded."""
+        created = dialect.split_create_table(sql)
+        if created:
+            sql, table, layout = created
+            if layout.identities:
+                for column, (seed, step) in layout.identities.items():
+                    cursor.execute(f"CREATE SEQUENCE IF NOT EXISTS {dialect.identity_sequence(table, column)} "
+                                   f"START {seed} INCREMENT {step}")
+        translation = dialect.translate(sql, self.database, self.system_views, parameters)
+        if "svv_table_info" in translation.system_views:
+            self._compute_table_info(cursor)
+        try:
+            cursor.execute(translation.sql)
+            described = cursor.description
+            rows = cursor.fetchall() if described else []
+        except duckdb.Error as error:
+            raise errors.from_duckdb(error, sql) from None
+        if created and not layout.temporary:
+            self._record_layout(cursor, table, layout)
+        if isinstance(translation.tree, dialect.exp.Drop) and translation.tree.args.get("kind", "").upper() == "TABLE":
+            self._forget_layout(cursor, translation.tree.this.name.lower())
+        tree = translation.tree
+        if isinstance(tree, dialect.exp.Query) or not described:
+            return Result(columns=[(name, str(kind)) for name, kind, *_ in described or []], rows=rows)
+        # DuckDB answers DML and CTAS with a count of rows; Redshift with no result set
+        changes = isinstance(tree, (dialect.exp.Insert, dialect.exp.Update, dialect.exp.Delete)) or (
+            isinstance(tree, dialect.exp.Create) and tree.expression is not None)
+        return Result(affected=int(rows[0][0]) if changes and rows else -1)
+
+    def columns(self, cursor, table: str, schema: str = "public") -> list[tuple[str, str]]:
+        """(name, DuckDB type) of a table's columns, in order; RedshiftError when there is no such table."""
+        found = cursor.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? "
+                               "AND table_name = ? ORDER BY ordinal_position", [schema, table]).fetchall()
+        if not found:
+            raise RedshiftError(f'relation "{schema}.{table}" does not exist' if schema != "public" else f'relation "{table}" does not exist')
+        return found
+
+    def identity_columns(self, cursor, table: str) -> set[str]:
+        return {name for (name,) in cursor.execute(f"SELECT column_name FROM {SYSTEM}.identity_columns WHERE "
+                                                   "schema_name = 'public' AND table_name = ?", [table]).fetchall()}
+
+    def record_query(self, query_id: int, sql: str, query_type: str, started: float, error: str | None, rows: int) -> None:
+        ended = time.time()
+        with self._lock:
+            self.connection.cursor().execute(
+                f"INSERT INTO {SYSTEM}.query_history VALUES (?, ?, ?, ?, to_timestamp(?)::TIMESTAMP, to_timestamp(?)::TIMESTAMP, ?, ?, ?, ?)",
+                [query_id, self.database, query_type, "failed" if error else "success", started, ended,
+                 int((ended - started) * 1_000_000), error, rows, sql[:4000]])
+
+    def record_load_errors(self, rows: list[tuple]) -> None:
+        """Load errors survive the COPY's rollback: they are written on a session of their own."""
+        if rows:
+            with self._lock:
+                self.connection.cursor().executemany(
+                    f"INSERT INTO {SYSTEM}.load_errors VALUES (?, to_timestamp(?)::TIMESTAMP, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+    # ------------------------------------------------------------ catalog
+
+    def schemas(self) -> list[str]:
+        rows = self.connection.cursor().execute(
+            "SELECT DISTINCT schema_name FROM information_schema.schemata WHERE catalog_name = current_database() "
+            f"AND schema_name NOT IN ('main', '{SYSTEM}') ORDER BY 1").fetchall()
+        return [name for (name,) in rows] + ["pg_catalog"]
+
+    def tables(self, schema_pattern: str, table_pattern: str) -> list[dict]:
+        rows = self.connection.cursor().execute(
+            "SELECT table_schema, table_name, table_type FROM information_schema.tables WHERE table_catalog = current_database() "
+            f"AND table_schema NOT IN ('main', '{SYSTEM}') AND table_schema LIKE ? AND table_name LIKE ? ORDER BY 1, 2",
+            [schema_pattern, table_pattern]).fetchall()
+        return [{"schema": schema, "name": name, "type": "VIEW" if kind == "VIEW" else "TABLE"} for schema, name, kind in rows]
+
+    def checkpoint(self) -> None:
+        with self._lock:
+            self.connection.execute("CHECKPOINT")
+
+    def close(self) -> None:
+        self.connection.close()  # closing checkpoints: the write-ahead log is folded into the file
+
+    # ------------------------------------------------------------ layouts and SVV_TABLE_INFO
+
+    def _record_layout(self, cursor, table: str, layout: TableLayout) -> None:
+        self._forget_layout(cursor, table)
+        cursor.execute(f"INSERT INTO {SYSTEM}.tables VALUES ('public', ?, ?, ?, ?, ?)",
+                       [table, layout.diststyle, layout.distkey, layout.sortkey_kind, layout.sortkeys])
+        for column, encoding in layout.encodings.items():
+            cursor.execute(f"INSERT INTO {SYSTEM}.column_encodings VALUES ('public', ?, ?, ?)", [table, column, encoding])
+        for column in layout.identities:
+            cursor.execute(f"INSERT INTO {SYSTEM}.identity_columns VALUES ('public', ?, ?)", [table, column])
+
+    def _forget_layout(self, cursor, table: str) -> None:
+        for metadata in ("tables", "column_encodings", "identity_columns"):
+            cursor.execute(f"DELETE FROM {SYSTEM}.{metadata} WHERE schema_name = 'public' AND table_name = ?", [table])
+
+    def _compute_table_info(self, cursor) -> None:
+        """SVV_TABLE_INFO for this session: skew from the real rows, hashed on the DISTKEY over the slices."""
+        layouts = cursor.execute(
+            f"SELECT m.table_name, m.diststyle, m.distkey, m.sortkeys, m.sortkey_kind, "
+            f"EXISTS (SELECT 1 FROM {SYSTEM}.column_encodings e WHERE e.table_name = m.table_name), t.table_oid "
+            f"FROM {SYSTEM}.tables m JOIN duckdb_tables() t ON t.schema_name = m.schema_name AND t.table_name = m.table_name "
+            "AND t.database_name = current_database()").fetchall()
+        rows = []
+        for table, diststyle, distkey, sortkeys, sortkey_kind, encoded, oid in layouts:
+            count = cursor.execute(f'SELECT count(*) FROM public."{table}"').fetchone()[0]
+            slicer = SLICE_COUNTS[diststyle]
+            slices = slicer(cursor, table, distkey, count) if slicer and count else None
+            skew = round(max(slices) / max(min(slices), 1), 2) if slices else None
+            sortkey1 = (sortkeys[0] if sortkey_kind == "COMPOUND" else f"INTERLEAVED") if sortkeys else None
+            rows.append((self.database, "public", oid, table, "Y" if encoded else "N",
+                         DISTSTYLE_SHOWN[diststyle].format(distkey=distkey), sortkey1, len(sortkeys), max(1, count // 100_000),
+                         count, skew, count, 0, 0))
+        cursor.execute(f"CREATE OR REPLACE TEMP TABLE svv_table_info ({SVV_TABLE_INFO_COLUMNS})")
+        if rows:
+            cursor.executemany("INSERT INTO temp.main.svv_table_info VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)

@@ -1,0 +1,213 @@
+"""Redshift: Serverless and cluster control plane, SQL on DuckDB through the Data API, COPY and UNLOAD with
+S3, the system views, the lock-down, and the database surviving a kill -9."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+
+import boto3
+import pyarrow.parquet
+import pytest
+
+from dealab.engines.redshift import dialect
+from dealab.engines.redshift.errors import RedshiftError
+from dealab.stack import control
+from tests.conftest import client, kill_hard
+
+ROLE = "arn:aws:iam::123456789012:role/redshift-load"
+
+
+def run(data, sql: str, wait: bool = True, **target) -> dict:
+    """Runs one statement through the Data API and returns DescribeStatement once it has ended."""
+    statement_id = data.execute_statement(Sql=sql, Database="dev", **target)["Id"]
+    deadline = time.monotonic() + 30
+    while True:
+        described = data.describe_statement(Id=statement_id)
+        if described["Status"] in ("FINISHED", "FAILED", "ABORTED") or not wait or time.monotonic() > deadline:
+            return described
+
+
+def ok(data, sql: str, **target) -> dict:
+    described = run(data, sql, **target)
+    assert described["Status"] == "FINISHED", described.get("Error")
+    return described
+
+
+def rows(data, sql: str, **target) -> list[list]:
+    described = ok(data, sql, **target)
+    records = data.get_statement_result(Id=described["Id"])["Records"]
+    return [[next(iter(field.values())) if "isNull" not in field else None for field in record] for record in records]
+
+
+@pytest.fixture
+def serverless(clean_stack):
+    rs = boto3.client("redshift-serverless")
+    rs.create_namespace(namespaceName="lab", adminUsername="admin", adminUserPassword="Passw0rd!", dbName="dev")
+    rs.create_workgroup(workgroupName="lab-wg", namespaceName="lab")
+    return {"WorkgroupName": "lab-wg"}
+
+
+@pytest.fixture
+def cluster(clean_stack):
+    boto3.client("redshift").create_cluster(ClusterIdentifier="warehouse", NodeType="dc2.large", MasterUsername="admin",
+                                            MasterUserPassword="Passw0rd1", DBName="dev", ClusterType="single-node")
+    return {"ClusterIdentifier": "warehouse", "DbUser": "admin"}
+
+
+# ------------------------------------------------------------ the dialect, without a stack
+
+
+def test_create_table_layout_is_taken_out_and_recorded():
+    statement, name, layout = dialect.split_create_table(
+        "CREATE TABLE Sales (id BIGINT IDENTITY(1,1), cust INT ENCODE az64 DISTKEY, day DATE SORTKEY, "
+        "note VARCHAR(MAX) ENCODE zstd) DISTSTYLE KEY")
+    assert name == "sales" and layout.diststyle == "KEY" and layout.distkey == "cust" and layout.sortkeys == ["day"]
+    assert layout.encodings == {"cust": "az64", "note": "zstd"} and layout.identities == {"id": [1, 1]}
+    assert "DISTKEY" not in statement.upper() and "ENCODE" not in statement.upper() and "nextval" in statement
+    _, _, interleaved = dialect.split_create_table("CREATE TEMP TABLE t DISTKEY(a) INTERLEAVED SORTKEY(a, b) AS SELECT 1 AS a, 2 AS b")
+    assert (interleaved.temporary, interleaved.distkey, interleaved.sortkey_kind, interleaved.sortkeys) == (True, "a", "INTERLEAVED", ["a", "b"])
+
+
+@pytest.mark.parametrize("sql", ["SELECT * FROM read_csv('/etc/passwd')", "SELECT * FROM read_text('/etc/hosts')",
+                                 "SELECT getenv('HOME')", "SELECT * FROM read_parquet('/tmp/x.parquet')"])
+def test_host_reaching_functions_are_refused_before_duckdb(sql):
+    with pytest.raises(RedshiftError, match="does not exist") as refused:
+        dialect.translate(sql, "dev", {})
+    assert refused.value.position
+
+
+# ------------------------------------------------------------ through the stack
+
+
+def test_serverless_workgroup_becomes_available_and_clusters_have_a_local_endpoint(serverless, cluster):
+    rs = boto3.client("redshift-serverless")
+    deadline = time.monotonic() + 10
+    while (workgroup := rs.get_workgroup(workgroupName="lab-wg")["workgroup"])["status"] != "AVAILABLE":
+        assert workgroup["status"] == "CREATING" and time.monotonic() < deadline
+        time.sleep(0.2)
+    assert workgroup["endpoint"]["address"] == "127.0.0.1" and workgroup["endpoint"]["port"] > 1024
+    assert rs.get_namespace(namespaceName="lab")["namespace"]["status"] == "AVAILABLE"
+    assert [item["namespaceName"] for item in rs.list_namespaces()["namespaces"]] == ["lab"]
+    with pytest.raises(rs.exceptions.ConflictException):
+        rs.delete_namespace(namespaceName="lab")
+    described = boto3.client("redshift").describe_clusters(ClusterIdentifier="warehouse")["Clusters"][0]
+    assert described["ClusterStatus"] == "available" and described["Endpoint"]["Address"] == "127.0.0.1"
+    assert described["Endpoint"]["Port"] not in (5439, workgroup["endpoint"]["port"])
+
+
+def test_copy_csv_with_a_bad_row_under_maxerror_records_line_column_and_reason(cluster):
+    data, s3 = boto3.client("redshift-data"), boto3.client("s3")
+    s3.create_bucket(Bucket="lake")
+    s3.put_object(Bucket="lake", Key="sales/part-1.csv", Body=b"id,customer,amount,day\n1,7,9.50,2024-01-01\n2,7,x,2024-01-02\n3,8,1.25,2024-01-03\n")
+    s3.put_object(Bucket="lake", Key="sales/part-2.csv", Body=b"id,customer,amount,day\n4,9,2.00,2024-01-04\n")
+    ok(data, "CREATE TABLE sales (id INT, customer INT DISTKEY, amount DECIMAL(10,2), day DATE SORTKEY)", **cluster)
+
+    failed = run(data, f"COPY sales FROM 's3://lake/sales/' IAM_ROLE '{ROLE}' CSV IGNOREHEADER 1", **cluster)
+    assert failed["Status"] == "FAILED" and "Load into table 'sales' failed" in failed["Error"] and "stl_load_errors" in failed["Error"]
+    loaded = ok(data, f"COPY sales FROM 's3://lake/sales/' IAM_ROLE '{ROLE}' FORMAT AS CSV IGNOREHEADER 1 MAXERROR 1", **cluster)
+    assert loaded["ResultRows"] == 3
+    assert rows(data, "SELECT count(*), sum(amount) FROM sales", **cluster) == [[3, "12.75"]]
+    errors = rows(data, "SELECT filename, line_number, colname, err_code, err_reason, raw_field_value FROM stl_load_errors ORDER BY query", **cluster)
+    assert errors[-1] == ["s3://lake/sales/part-1.csv", 3, "amount", 1207, "Invalid digit, Value 'x', Pos 0, Type: Decimal", "x"]
+    assert rows(data, "SELECT count(*) FROM sys_load_error_detail", **cluster) == [[2]]  # the failed COPY's too
+    assert rows(data, "SELECT \"column\", distkey, sortkey FROM pg_table_def WHERE tablename = 'sales' AND (distkey OR sortkey > 0)",
+                **cluster) == [["customer", True, 0], ["day", False, 1]]
+    missing = run(data, f"COPY sales FROM 's3://lake/nothing-here/' IAM_ROLE '{ROLE}' CSV", **cluster)
+    assert missing["Error"] == "ERROR: The specified S3 prefix 'nothing-here/' does not exist"
+
+
+def test_svv_table_info_skew_follows_the_distkey_rows(serverless):
+    data = boto3.client("redshift-data")
+    ok(data, "CREATE TABLE skewed (region INT, n INT) DISTKEY(region)", **serverless)
+    ok(data, "CREATE TABLE spread (id INT, n INT) DISTSTYLE KEY DISTKEY(id) COMPOUND SORTKEY(id, n)", **serverless)
+    ok(data, "INSERT INTO skewed SELECT CASE WHEN n < 950 THEN 1 ELSE n END, n FROM generate_series(0, 999) AS g(n)", **serverless)
+    ok(data, "INSERT INTO spread SELECT n, n FROM generate_series(0, 999) AS g(n)", **serverless)
+    info = {row[0]: row[1:] for row in rows(data, 'SELECT "table", diststyle, sortkey1, skew_rows, tbl_rows FROM svv_table_info', **serverless)}
+    assert info["skewed"][:2] == ["KEY(region)", None] and info["spread"][:2] == ["KEY(id)", "id"]
+    assert float(info["skewed"][2]) > 10 > 1.3 > float(info["spread"][2]) and info["skewed"][3] == 1000
+    failed = run(data, "SELECT * FROM stl_load_errors", **serverless)  # Serverless has the SYS_* views only
+    assert failed["Error"].startswith('ERROR: relation "stl_load_errors" does not exist')
+
+
+def test_unload_partitioned_parquet_writes_redshifts_object_names(serverless):
+    data, s3 = boto3.client("redshift-data"), boto3.client("s3")
+    s3.create_bucket(Bucket="exports")
+    ok(data, "CREATE TABLE orders (id INT, year INT, total DOUBLE PRECISION)", **serverless)
+    ok(data, "INSERT INTO orders SELECT n, 2023 + n % 2, n * 1.5 FROM generate_series(0, 9) AS g(n)", **serverless)
+    unloaded = ok(data, f"UNLOAD ('SELECT * FROM orders WHERE total > ''0''') TO 's3://exports/orders/' IAM_ROLE '{ROLE}' "
+                        "FORMAT PARQUET PARTITION BY (year) MANIFEST", **serverless)
+    assert unloaded["ResultRows"] == 9
+    keys = sorted(item["Key"] for item in s3.list_objects_v2(Bucket="exports")["Contents"])
+    keys.remove("orders/manifest")
+    assert keys[0] == "orders/year=2023/0000_part_00.parquet"
+    assert all(key.startswith(("orders/year=2023/", "orders/year=2024/")) and key.endswith("_part_00.parquet") for key in keys)
+    manifest = json.loads(s3.get_object(Bucket="exports", Key="orders/manifest")["Body"].read())
+    assert sorted(entry["url"] for entry in manifest["entries"]) == [f"s3://exports/{key}" for key in keys]
+    table = pyarrow.parquet.read_table(io.BytesIO(s3.get_object(Bucket="exports", Key=keys[0])["Body"].read()))
+    assert table.column_names == ["id", "total"]
+    ok(data, f"UNLOAD ('SELECT id FROM orders ORDER BY id') TO 's3://exports/flat/ids_' IAM_ROLE '{ROLE}' CSV HEADER PARALLEL OFF", **serverless)
+    assert s3.get_object(Bucket="exports", Key="flat/ids_000")["Body"].read().decode().splitlines()[:3] == ["id", "0", "1"]
+
+
+def test_data_api_statuses_typed_records_csv_results_and_redshift_errors(serverless, cluster):
+    data = boto3.client("redshift-data")
+    ok(data, "CREATE TABLE people (id INT IDENTITY(1,1), name VARCHAR(MAX), score DECIMAL(5,1), born DATE, active BOOLEAN)", **serverless)
+    batch = data.batch_execute_statement(Sqls=["INSERT INTO people (name, score, born, active) VALUES ('ada', 9.5, '1815-12-10', true)",
+                                               "INSERT INTO people (name, score, born, active) VALUES ('alan', NULL, '1912-06-23', false)"],
+                                         Database="dev", **serverless)
+    deadline = time.monotonic() + 30
+    while (described := data.describe_statement(Id=batch["Id"]))["Status"] not in ("FINISHED", "FAILED"):
+        assert described["Status"] in ("SUBMITTED", "PICKED", "STARTED") and time.monotonic() < deadline
+        time.sleep(0.05)
+    assert described["Status"] == "FINISHED" and [sub["ResultRows"] for sub in described["SubStatements"]] == [1, 1]
+
+    statement = data.execute_statement(Sql="SELECT id, name, score, born, active FROM people WHERE name LIKE :prefix ORDER BY id",
+                                       Parameters=[{"name": "prefix", "value": "a%"}], Database="dev", **serverless)
+    while data.describe_statement(Id=statement["Id"])["Status"] != "FINISHED":
+        time.sleep(0.05)
+    result = data.get_statement_result(Id=statement["Id"])
+    assert [column["typeName"] for column in result["ColumnMetadata"]] == ["int4", "varchar", "numeric", "date", "bool"]
+    assert result["Records"][0] == [{"longValue": 1}, {"stringValue": "ada"}, {"stringValue": "9.5"}, {"stringValue": "1815-12-10"}, {"booleanValue": True}]
+    assert result["Records"][1][2] == {"isNull": True} and result["TotalNumRows"] == 2
+
+    csv_statement = data.execute_statement(Sql="SELECT name, born FROM people ORDER BY id", Database="dev", ResultFormat="CSV", **serverless)
+    while data.describe_statement(Id=csv_statement["Id"])["Status"] != "FINISHED":
+        time.sleep(0.05)
+    assert data.get_statement_result_v2(Id=csv_statement["Id"])["Records"] == [{"CSVRecords": "name,born\nada,1815-12-10\nalan,1912-06-23\n"}]
+
+    failed = run(data, "SELECT nope FROM people", **serverless)
+    assert failed["Status"] == "FAILED" and failed["Error"] == 'ERROR: column "nope" does not exist\n  Position: 8'
+    refused = run(data, "SELECT * FROM read_csv('/etc/passwd')", **serverless)
+    assert refused["Status"] == "FAILED" and "function read_csv does not exist" in refused["Error"] and "Catalog" not in refused["Error"]
+    later = run(data, "CREATE EXTERNAL SCHEMA spectrum FROM DATA CATALOG DATABASE 'lake' IAM_ROLE 'x'", **serverless)
+    assert "Spectrum" in later["Error"] and "later part" in later["Error"]
+
+    assert data.list_databases(Database="dev", **serverless)["Databases"] == ["dev"]
+    assert {"name": "people", "schema": "public", "type": "TABLE"} in data.list_tables(Database="dev", **serverless)["Tables"]
+    assert [column["name"] for column in data.describe_table(Database="dev", Table="people", **serverless)["ColumnList"]][:2] == ["id", "name"]
+    assert ok(data, "SELECT 1", **cluster)["HasResultSet"]  # the cluster is a database of its own
+    assert run(data, "SELECT * FROM people", **cluster)["Error"].startswith('ERROR: relation "people" does not exist')
+    listed = data.list_statements(Status="FAILED")["Statements"]
+    assert failed["Id"] in [item["Id"] for item in listed]
+    with pytest.raises(data.exceptions.ValidationException, match="Workgroup nope is not found"):
+        data.execute_statement(Sql="SELECT 1", Database="dev", WorkgroupName="nope")
+    with pytest.raises(data.exceptions.ValidationException, match="endpoint doesn't exist"):
+        data.execute_statement(Sql="SELECT 1", Database="dev", ClusterIdentifier="nope", DbUser="admin")
+
+
+def test_a_kill_9_keeps_committed_tables(private_stack):
+    rs, data = client(private_stack, "redshift-serverless"), client(private_stack, "redshift-data")
+    rs.create_namespace(namespaceName="keep", dbName="dev")
+    rs.create_workgroup(workgroupName="keep-wg", namespaceName="keep")
+    target = {"WorkgroupName": "keep-wg"}
+    ok(data, "CREATE TABLE kept (id INT DISTKEY, label VARCHAR(10))", **target)
+    ok(data, "INSERT INTO kept SELECT n, 'row' FROM generate_series(1, 500) AS g(n)", **target)
+
+    kill_hard(private_stack)
+    control.up(private_stack)
+
+    data = client(private_stack, "redshift-data")
+    assert rows(data, "SELECT count(*) FROM kept", **target) == [[500]]
+    assert rows(data, 'SELECT diststyle FROM svv_table_info WHERE "table" = \'kept\'', **target) == [["KEY(id)"]]
