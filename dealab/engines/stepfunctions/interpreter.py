@@ -16,6 +16,7 @@ callbacks and service integrations are moto's. What changes, and why:
 - `athena:startQueryExecution(.sync)` gets an integration of its own (moto forwards Athena calls without .sync).
 - JSONata expressions evaluate with jsonata-python (moto's hook is a JVM bridge left unset, so JSONata failed).
 - The engine hears when an execution enters a top-level state (to keep its record for restarts and redrives).
+- Distributed Map's ItemReader listing and ResultWriter are finished (distributed_map.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import json
 import threading
 from collections.abc import Callable
 from typing import Any, Protocol
+
+from dealab.engines.stepfunctions import distributed_map
 
 _installed = False
 _install_lock = threading.Lock()
@@ -54,6 +57,7 @@ def install(host: Host) -> None:
         _add_athena_integration()
         _evaluate_jsonata()
         _hear_top_level_states()
+        distributed_map.install()
         _installed = True
 
 
