@@ -49,6 +49,19 @@ def test_column_grants_merge_revoke_and_wildcards():
         lf.check_permissions(lf.normalized(columns, ACCOUNT), ["DROP"])
 
 
+def test_data_cells_filters_limit_rows_unless_a_plain_grant_reads_them_all():
+    names = lf.principal_names(SESSION_ARN)
+    cells = {"eu": {"Name": "eu", "RowFilter": {"FilterExpression": "region = 'EU'"}, "ColumnNames": ["id", "amount"]},
+             "big": {"Name": "big", "RowFilter": {"FilterExpression": "amount > 10"}, "ColumnWildcard": {"ExcludedColumnNames": ["email"]}}}
+    via = {name: grant(ROLE_ARN, {"DataCellsFilter": {"DatabaseName": "shop", "TableName": "orders", "Name": name}}, "SELECT") for name in cells}
+    eu = lf.table_access([via["eu"]], names, ORDERS, cells)
+    assert (eu.columns, eu.row_filter) == (("id", "amount"), "(region = 'EU')")
+    both = lf.table_access([via["eu"], via["big"]], names, ORDERS, cells)
+    assert (both.columns, both.row_filter) == (("id", "customer", "amount"), "(region = 'EU') OR (amount > 10)")
+    plain = grant(ROLE_ARN, {"TableWithColumns": {"DatabaseName": "shop", "Name": "orders", "ColumnNames": ["id"]}}, "SELECT")
+    assert lf.table_access([via["eu"], plain], names, ORDERS, cells).row_filter is None
+
+
 def test_iam_allowed_principals_and_tag_expressions():
     everyone = grant(lf.IAM_ALLOWED_PRINCIPALS, {"Table": {"DatabaseName": "shop", "Name": "orders"}}, "ALL")
     assert not lf.governed([everyone], ORDERS)
@@ -190,6 +203,14 @@ def test_grants_enforced_for_an_analyst_role_and_kept_across_restart(private_sta
                                      Resource={"TableWithColumns": {"DatabaseName": "shop", "Name": "orders", "ColumnNames": ["id", "amount"]}})
     assert run(athena, "SELECT id FROM orders")[0] == "FAILED"
 
+    # a data cells filter: the rows its expression keeps, the columns it names
+    lakeformation.create_data_cells_filter(TableData={"TableCatalogId": ACCOUNT, "DatabaseName": "shop", "TableName": "orders",
+                                                      "Name": "big", "RowFilter": {"FilterExpression": "amount > 20"},
+                                                      "ColumnWildcard": {"ExcludedColumnNames": ["email"]}})
+    lakeformation.grant_permissions(Principal={"DataLakePrincipalIdentifier": ROLE_ARN}, Permissions=["SELECT"], Resource={"DataCellsFilter": {
+        "TableCatalogId": ACCOUNT, "DatabaseName": "shop", "TableName": "orders", "Name": "big"}})
+    assert run(athena, "SELECT * FROM orders") == ("SUCCEEDED", [["id", "customer", "amount"], ["1", "ann", "30"]])
+
     # everything survives a restart
     control.down(settings)
     control.up(settings)
@@ -199,4 +220,6 @@ def test_grants_enforced_for_an_analyst_role_and_kept_across_restart(private_sta
     assert lakeformation.list_lf_tags()["LFTags"] == [{"CatalogId": ACCOUNT, "TagKey": "domain", "TagValues": ["hr", "pii"]}]
     athena = session.client("athena", endpoint_url=settings.endpoint_url)
     assert run(athena, "SELECT * FROM hr.people")[1][0] == ["id", "customer", "amount"]
-    assert run(athena, "SELECT id FROM orders")[0] == "FAILED"
+    assert run(athena, "SELECT count(*) FROM orders") == ("SUCCEEDED", [["_col0"], ["1"]])
+    lakeformation.delete_data_cells_filter(TableCatalogId=ACCOUNT, DatabaseName="shop", TableName="orders", Name="big")
+    assert run(athena, "SELECT id FROM orders")[0] == "FAILED"  # its grant went with it

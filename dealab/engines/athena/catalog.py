@@ -85,6 +85,7 @@ class Table:
     raw: dict
     # the columns the query's principal may read, when Lake Formation restricts them (governance.py); None: all
     authorized_columns: tuple[str, ...] | None = None
+    row_filter: str | None = None  # and the rows, as a DuckDB condition over the table's columns (a data cells filter)
 
     @property
     def descriptor(self) -> dict:

@@ -3,14 +3,18 @@ engines ask it (glue:GetUnfilteredTableMetadata, naming the query's principal), 
 
 A query by the account root (every caller that signs with the stack's own key) reads the catalog unfiltered; a
 query by an IAM user or role session reads each table only if Lake Formation lets it SELECT some of its columns,
-and reads only those columns.
+and reads only those columns (and, under a data cells filter, only the rows its expression keeps).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from dealab.engines.athena.catalog import GlueCatalog, Table
+import sqlglot
+from sqlglot import exp
+
+from dealab.engines.athena import sandbox, translate
+from dealab.engines.athena.catalog import PATH_COLUMN, GlueCatalog, Table
 from dealab.engines.athena.errors import QueryError
 
 PRINCIPAL_CONTEXT_KEY = "dealab:principal"  # = dealab.engines.lakeformation.engine.PRINCIPAL_CONTEXT_KEY
@@ -35,7 +39,7 @@ class GovernedCatalog:
         try:
             answer = glue.get_unfiltered_table_metadata(
                 CatalogId=found.raw.get("CatalogId", "") or "123456789012", DatabaseName=database, Name=name,
-                SupportedPermissionTypes=["COLUMN_PERMISSION"],
+                SupportedPermissionTypes=["COLUMN_PERMISSION", "CELL_FILTER_PERMISSION"],
                 QuerySessionContext={"AdditionalContext": {PRINCIPAL_CONTEXT_KEY: self.principal}})
         except glue.exceptions.ClientError as error:
             if error.response["Error"]["Code"] == "AccessDeniedException":
@@ -45,7 +49,30 @@ class GovernedCatalog:
         if not authorized:
             raise QueryError(LAKE_FORMATION_DENIAL.format(table=found.name))
         every = [column for column, _ in found.columns + found.partition_keys]
-        return found if list(authorized) == every else replace(found, authorized_columns=authorized)
+        row_filter = answer.get("RowFilter")
+        if list(authorized) == every and not row_filter:
+            return found
+        return replace(found, authorized_columns=authorized, row_filter=_row_condition(row_filter, found) if row_filter else None)
+
+
+def _row_condition(expression: str, table: Table) -> str:
+    """A data cells filter's row expression (Athena's SQL) as a DuckDB condition, checked as a query's WHERE is."""
+    text = f"SELECT 1 FROM t WHERE {expression}"
+    try:
+        query = sqlglot.parse_one(text, read=translate.DIALECT)
+    except sqlglot.errors.ParseError:
+        raise QueryError(f"The data cells filter of {table.name} cannot be read: {expression}", "GENERIC_USER_ERROR") from None
+    sandbox.check(query, text)
+    return query.args["where"].this.sql(dialect="duckdb")
+
+
+def restricted(relation: str, table: Table, with_path: bool) -> str:
+    """The table's relation as Lake Formation lets the caller read it: its authorized columns, its filtered rows."""
+    if table.authorized_columns is None:
+        return relation
+    shown = ['"' + name.replace('"', '""') + '"' for name in table.authorized_columns + ((PATH_COLUMN,) if with_path else ())]
+    where = f" WHERE {table.row_filter}" if table.row_filter else ""
+    return f"SELECT {', '.join(shown)} FROM ({relation}){where}"
 
 
 def governed(catalog: GlueCatalog, principal: str | None) -> GlueCatalog | GovernedCatalog:

@@ -10,7 +10,7 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
-from dealab.engines.athena import projection, sandbox, translate
+from dealab.engines.athena import governance, projection, sandbox, translate
 from dealab.engines.athena.catalog import INFORMATION_SCHEMA, PATH_COLUMN, GlueCatalog, PartitionFiles, Table, relation_sql
 from dealab.engines.athena.datatypes import hive_to_duckdb
 from dealab.engines.athena.errors import QueryError, position_of
@@ -118,9 +118,7 @@ class Planner:
             except ValueError as error:
                 code, _, message = str(error).partition(": ")
                 raise QueryError(message, code) from None
-            if table.authorized_columns is not None:  # Lake Formation: the caller reads its granted columns only
-                shown = ['"' + name.replace('"', '""') + '"' for name in table.authorized_columns + ((PATH_COLUMN,) if asks_for_path else ())]
-                relation = f"SELECT {', '.join(shown)} FROM ({relation})"
+            relation = governance.restricted(relation, table, asks_for_path)  # Lake Formation: granted columns and rows
             if asks_for_path and self.s3_prefix != S3_PREFIX:  # "$path" is the object's s3:// URL, not the query's path
                 relation = (f"""SELECT * REPLACE (replace("{PATH_COLUMN}", '{self.s3_prefix}', '{S3_PREFIX}') """
                             f"""AS "{PATH_COLUMN}") FROM ({relation})""")

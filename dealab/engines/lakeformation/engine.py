@@ -46,7 +46,8 @@ LF_OPERATIONS = (
     "GetDataLakeSettings", "PutDataLakeSettings", "RegisterResource", "DeregisterResource", "ListResources",
     "DescribeResource", "UpdateResource", "GrantPermissions", "RevokePermissions", "BatchGrantPermissions",
     "BatchRevokePermissions", "ListPermissions", "CreateLFTag", "GetLFTag", "UpdateLFTag", "DeleteLFTag", "ListLFTags",
-    "AddLFTagsToResource", "RemoveLFTagsFromResource", "GetResourceLFTags",
+    "AddLFTagsToResource", "RemoveLFTagsFromResource", "GetResourceLFTags", "CreateDataCellsFilter", "GetDataCellsFilter",
+    "UpdateDataCellsFilter", "DeleteDataCellsFilter", "ListDataCellsFilter",
 )
 GLUE_WATCHED = ("CreateDatabase", "UpdateDatabase", "DeleteDatabase", "CreateTable", "DeleteTable", "BatchDeleteTable")
 
@@ -79,7 +80,7 @@ class LakeFormationEngine(Engine):
 
     def _fill_defaults(self) -> None:
         self.state.setdefault("settings", copy.deepcopy(DEFAULT_SETTINGS))
-        for name in ("grants", "resources", "tags", "resource_tags", "table_defaults", "creators"):
+        for name in ("grants", "resources", "tags", "resource_tags", "table_defaults", "creators", "cell_filters"):
             self.state.setdefault(name, {})
 
     def _save(self) -> None:
@@ -238,6 +239,8 @@ class LakeFormationEngine(Engine):
             raise LakeFormationError("EntityNotFoundException", error.response["Error"]["Message"]) from None
         if kind == "LFTag" and body.get("TagKey") not in self.state["tags"]:
             raise LakeFormationError("EntityNotFoundException", f"Tag key {body.get('TagKey')} does not exist")
+        if kind == "DataCellsFilter":
+            self._cell_filter(body["DatabaseName"], body["TableName"], body.get("Name", ""))
 
     def op_GrantPermissions(self, params: dict, caller: str | None) -> dict:
         self._grant(params.get("Principal"), params.get("Resource") or {}, params.get("Permissions") or [],
@@ -368,6 +371,66 @@ class LakeFormationEngine(Engine):
     def _tags_of(self, key: str) -> dict:
         return self.state["resource_tags"].get(key, {})
 
+    # ---- data cells filters -----------------------------------------------------------------------------------------
+    def _cell_filter(self, database: str, table: str, name: str) -> dict:
+        found = self.state["cell_filters"].get(f"{database}/{table}/{name}".lower())
+        if found is None:
+            raise LakeFormationError("EntityNotFoundException", f"Data cells filter {name} on {database}.{table} does not exist")
+        return found
+
+    def _filter_data(self, data: dict) -> dict:
+        data = dict(data or {})
+        if not data.get("Name") or not data.get("DatabaseName") or not data.get("TableName"):
+            raise lf.InvalidInput("TableData needs Name, DatabaseName and TableName")
+        row_filter = data.get("RowFilter") or {}
+        if "AllRowsWildcard" not in row_filter and not str(row_filter.get("FilterExpression", "")).strip():
+            raise lf.InvalidInput("RowFilter needs a FilterExpression or AllRowsWildcard")
+        if not data.get("ColumnNames") and "ColumnWildcard" not in data:
+            raise lf.InvalidInput("TableData needs ColumnNames or ColumnWildcard")
+        data["DatabaseName"], data["TableName"] = data["DatabaseName"].lower(), data["TableName"].lower()
+        data["TableCatalogId"] = data.get("TableCatalogId") or ACCOUNT_ID
+        self._check_exists({"Table": {"DatabaseName": data["DatabaseName"], "Name": data["TableName"]}})
+        return data
+
+    def op_CreateDataCellsFilter(self, params: dict, caller: str | None) -> dict:
+        data = self._filter_data(params.get("TableData"))
+        key = f"{data['DatabaseName']}/{data['TableName']}/{data['Name']}".lower()
+        if key in self.state["cell_filters"]:
+            raise LakeFormationError("AlreadyExistsException", f"Data cells filter {data['Name']} already exists")
+        self._check_grantor(caller, {"Table": {"DatabaseName": data["DatabaseName"], "Name": data["TableName"], "CatalogId": ACCOUNT_ID}}, ["SELECT"])
+        self.state["cell_filters"][key] = data
+        self._save()
+        return {}
+
+    def op_UpdateDataCellsFilter(self, params: dict, caller: str | None) -> dict:
+        data = self._filter_data(params.get("TableData"))
+        self._cell_filter(data["DatabaseName"], data["TableName"], data["Name"])
+        self.state["cell_filters"][f"{data['DatabaseName']}/{data['TableName']}/{data['Name']}".lower()] = data
+        self._save()
+        return {}
+
+    def op_GetDataCellsFilter(self, params: dict, caller: str | None) -> dict:
+        return {"DataCellsFilter": self._cell_filter(params.get("DatabaseName", ""), params.get("TableName", ""), params.get("Name", ""))}
+
+    def op_DeleteDataCellsFilter(self, params: dict, caller: str | None) -> dict:
+        found = self._cell_filter(params.get("DatabaseName", ""), params.get("TableName", ""), params.get("Name", ""))
+        del self.state["cell_filters"][f"{found['DatabaseName']}/{found['TableName']}/{found['Name']}".lower()]
+        for key, grant in list(self.state["grants"].items()):
+            body = grant["Resource"].get("DataCellsFilter")
+            if body and (body["DatabaseName"], body["TableName"], body.get("Name")) == (found["DatabaseName"], found["TableName"], found["Name"]):
+                del self.state["grants"][key]
+        self._save()
+        return {}
+
+    def op_ListDataCellsFilter(self, params: dict, caller: str | None) -> dict:
+        table = params.get("Table") or {}
+        prefix = f"{table.get('DatabaseName', '')}/{table.get('Name', '')}/".lower() if table else ""
+        return {"DataCellsFilters": [f for key, f in sorted(self.state["cell_filters"].items()) if key.startswith(prefix)]}
+
+    def _filters_of(self, facts: lf.TableFacts) -> dict:
+        prefix = f"{facts.database}/{facts.name}/"
+        return {f["Name"]: f for key, f in self.state["cell_filters"].items() if key.startswith(prefix)}
+
     # ---- tables as the evaluation sees them --------------------------------------------------------------------
     def _facts(self, database: str, name: str, table: dict | None = None, with_columns: bool = True) -> lf.TableFacts:
         database, name = database.lower(), name.lower()
@@ -390,7 +453,7 @@ class LakeFormationEngine(Engine):
         names = lf.principal_names(caller_arn)
         if self.state["creators"].get(f"{facts.database}/{facts.name}") in names:
             return None
-        found = lf.table_access(grants, names, facts)
+        found = lf.table_access(grants, names, facts, self._filters_of(facts))
         if not found.sees and self._is_admin(caller_arn):  # admins have an implicit DESCRIBE on every table
             return lf.TableAccess(True, (), frozenset({"DESCRIBE"}))
         return found
@@ -451,14 +514,22 @@ class LakeFormationEngine(Engine):
         location = (table.get("StorageDescriptor") or {}).get("Location", "")
         if found is not None and not found.sees:
             return AwsResponse.json_error("AccessDeniedException", f"Insufficient Lake Formation permission(s) on {table['Name']}")
+        row_filter = found.row_filter if found is not None else None
+        if row_filter and "CELL_FILTER_PERMISSION" not in (params.get("SupportedPermissionTypes") or []):
+            # the asking engine cannot apply the filter: it may not read the table at all
+            return AwsResponse.json_error("AccessDeniedException", f"Insufficient Lake Formation permission(s) on {table['Name']}: "
+                                          "a data cells filter applies and CELL_FILTER_PERMISSION is not supported by the caller")
+        columns = list(facts.columns if found is None else found.columns)
         answer = {
             "Table": table,
-            "AuthorizedColumns": list(facts.columns if found is None else found.columns),
+            "AuthorizedColumns": columns,
             "IsRegisteredWithLakeFormation": self.is_registered(location) if location else False,
-            "CellFilters": [],
+            "CellFilters": [{"ColumnName": c, "RowFilterExpression": row_filter} for c in columns] if row_filter else [],
             "Permissions": ["ALL"] if found is None else sorted(found.permissions),
             "ResourceArn": f"arn:aws:glue:{request.region}:{ACCOUNT_ID}:table/{facts.database}/{facts.name}",
         }
+        if row_filter:
+            answer["RowFilter"] = row_filter
         return AwsResponse.json(answer)
 
     # ---- Glue catalog changes: default grants, creators, forgetting what was deleted ---------------------------------
@@ -511,13 +582,14 @@ class LakeFormationEngine(Engine):
         def gone(body: dict) -> bool:
             if table is None:
                 return body.get("Name") == database if "DatabaseName" not in body else body["DatabaseName"] == database
-            return body.get("DatabaseName") == database and body.get("Name") == table
+            return body.get("DatabaseName") == database and body.get("TableName", body.get("Name")) == table
         for key, grant in list(self.state["grants"].items()):
             kind = lf.resource_kind(grant["Resource"])
-            if kind in ("Database", "Table", "TableWithColumns") and (kind != "Database" or table is None) and gone(grant["Resource"][kind]):
+            if (kind in ("Database", "Table", "TableWithColumns", "DataCellsFilter") and (kind != "Database" or table is None)
+                    and gone(grant["Resource"][kind])):
                 del self.state["grants"][key]
         prefix = database if table is None else f"{database}/{table}"
-        for store in ("resource_tags", "creators"):
+        for store in ("resource_tags", "creators", "cell_filters"):
             for key in [k for k in self.state[store] if k == prefix or k.startswith(prefix + "/")]:
                 del self.state[store][key]
         if table is None:

@@ -26,6 +26,7 @@ PERMISSIONS_FOR_KIND = {
     "DataLocation": frozenset({"DATA_LOCATION_ACCESS"}),
     "LFTag": frozenset({"ASSOCIATE", "DESCRIBE", "ALTER", "DROP", "GRANT_WITH_LF_TAG_EXPRESSION"}),
     "LFTagPolicy": DATABASE_PERMISSIONS | TABLE_PERMISSIONS,
+    "DataCellsFilter": frozenset({"SELECT", "DESCRIBE", "DROP"}),
 }
 # Any of these on a table (or on some of its columns) lets a principal see the table in the catalog (GetTable).
 SEES_TABLE = frozenset({"ALL", "ALTER", "DELETE", "DESCRIBE", "DROP", "INSERT", "SELECT"})
@@ -56,6 +57,10 @@ def normalized(resource: dict, account: str) -> dict:
             raise InvalidInput("Table resource needs Name or TableWildcard")
         if kind == "TableWithColumns" and not body.get("ColumnNames") and "ColumnWildcard" not in body:
             raise InvalidInput("TableWithColumns needs ColumnNames or ColumnWildcard")
+    if kind == "DataCellsFilter":
+        body["TableCatalogId"] = body.get("TableCatalogId") or account
+        for name in ("DatabaseName", "TableName"):
+            body[name] = str(body.get(name, "")).lower()
     if kind == "LFTagPolicy":
         if body.get("ResourceType") not in ("DATABASE", "TABLE") or not body.get("Expression"):
             raise InvalidInput("LFTagPolicy needs ResourceType DATABASE or TABLE and an Expression")
@@ -161,6 +166,7 @@ class TableAccess:
     sees: bool  # any permission at all: GetTable shows it
     columns: tuple[str, ...]  # the columns it may SELECT, in the table's order ((): none)
     permissions: frozenset[str]
+    row_filter: str | None = None  # the rows it may read, as a data cells filter's expression (None: every row)
 
 
 @dataclass(frozen=True)
@@ -178,11 +184,28 @@ def _table_grant_applies(body: dict, facts: TableFacts) -> bool:
     return body.get("DatabaseName") == facts.database and (body.get("Name") == facts.name or "TableWildcard" in body)
 
 
-def table_access(grants: list[dict], names: set[str], facts: TableFacts) -> TableAccess:
+def filter_columns(cells: dict, columns: tuple[str, ...]) -> set[str]:
+    """The columns a data cells filter lets through: ColumnNames, or every column but ColumnWildcard's exclusions."""
+    if "ColumnWildcard" in cells or not cells.get("ColumnNames"):
+        return set(columns) - set((cells.get("ColumnWildcard") or {}).get("ExcludedColumnNames", []))
+    return set(columns) & set(cells["ColumnNames"])
+
+
+def row_expression(cells: dict) -> str | None:
+    """A data cells filter's row filter expression; None when it lets every row through (AllRowsWildcard)."""
+    row_filter = cells.get("RowFilter") or {}
+    return None if "AllRowsWildcard" in row_filter or not row_filter.get("FilterExpression") else row_filter["FilterExpression"]
+
+
+def table_access(grants: list[dict], names: set[str], facts: TableFacts, filters: dict | None = None) -> TableAccess:
     """What the principal answering to `names` holds on the table, from every grant that reaches it: on the
-    table or all tables of its database, on some of its columns, or through an LF-tag expression."""
+    table or all tables of its database, on some of its columns, through an LF-tag expression, or through a data
+    cells filter (`filters`: the table's filters by name). Rows are limited only when every SELECT it holds comes
+    through data cells filters; several filters' rows add up (OR)."""
     permissions: set[str] = set()
     readable: set[str] = set()
+    filtered: set[str] = set()
+    rows: list[str | None] = []
     all_columns = set(facts.columns)
     for grant in grants:
         if grant_names(grant["Principal"]["DataLakePrincipalIdentifier"]) not in names:
@@ -209,7 +232,19 @@ def table_access(grants: list[dict], names: set[str], facts: TableFacts) -> Tabl
                 permissions |= held
                 if held & READS_TABLE:
                     readable |= tagged
-    return TableAccess(bool(permissions & SEES_TABLE), tuple(c for c in facts.columns if c in readable), frozenset(permissions))
+        elif "DataCellsFilter" in resource:
+            body = resource["DataCellsFilter"]
+            cells = (filters or {}).get(body.get("Name"))
+            if cells is None or (body["DatabaseName"], body["TableName"]) != (facts.database, facts.name):
+                continue
+            permissions |= held
+            if held & READS_TABLE:
+                filtered |= filter_columns(cells, facts.columns)
+                rows.append(row_expression(cells))
+    row_filter = None if readable or None in rows or not rows else " OR ".join(f"({expression})" for expression in rows)
+    readable |= filtered
+    return TableAccess(bool(permissions & SEES_TABLE), tuple(c for c in facts.columns if c in readable), frozenset(permissions),
+                       row_filter)
 
 
 def database_access(grants: list[dict], names: set[str], database: str, database_tags: dict) -> frozenset[str]:
