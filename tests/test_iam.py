@@ -302,3 +302,84 @@ def test_tls_only_deny_still_applies_to_the_root_on_the_plain_port(clean_stack):
                          aws_access_key_id="test", aws_secret_access_key="test")
     assert code(lambda: plain.put_object(Bucket="tls-only", Key="k", Body=b"x")) == "AccessDenied"
     assert code(lambda: s3.put_object(Bucket="tls-only", Key="k", Body=b"x")) == "OK"
+
+
+# ---- KMS: key policies, grants, kms:ViaService, SSE-KMS through S3 ------------------------------------------------------
+ACCOUNT_ROOT = {"AWS": "arn:aws:iam::123456789012:root"}
+
+
+def key_policy(*statements) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def test_grants_allow_their_operations_within_their_constraints():
+    from dealab.engines.iam.kms import grant_allows
+
+    grants = [{"GranteePrincipal": ROLE_ARN, "Operations": ["Decrypt"], "Constraints": {"EncryptionContextSubset": {"dept": "eu"}}}]
+    assert grant_allows(grants, SESSION, "kms:Decrypt", {"dept": "eu", "x": "1"})  # a role's grant serves its sessions
+    assert not grant_allows(grants, SESSION, "kms:Decrypt", {"dept": "us"})
+    assert not grant_allows(grants, SESSION, "kms:Encrypt", {"dept": "eu"})
+    assert not grant_allows(grants, USER, "kms:Decrypt", {"dept": "eu"})
+
+
+def test_key_policies_decide_who_uses_a_key(clean_stack):
+    kms = client(clean_stack, "kms")
+    shared = kms.create_key()["KeyMetadata"]["KeyId"]  # the default key policy: the account's IAM policies decide
+    analyst_keys = new_user(clean_stack, "analyst", allow(["kms:Encrypt", "kms:Decrypt"]))
+    analyst, outsider = as_keys(clean_stack, "kms", analyst_keys), as_keys(clean_stack, "kms", new_user(clean_stack, "outsider"))
+    assert code(lambda: analyst.encrypt(KeyId=shared, Plaintext=b"x")) == "OK"
+    assert "because no identity-based policy allows the kms:Encrypt action" in message(lambda: outsider.encrypt(KeyId=shared, Plaintext=b"x"))
+    assert code(lambda: outsider.encrypt(KeyId=shared, Plaintext=b"x")) == "AccessDeniedException"
+
+    # a key policy that names the steward and keeps only administration for the account root
+    steward_arn = "arn:aws:iam::123456789012:user/steward"
+    steward = as_keys(clean_stack, "kms", new_user(clean_stack, "steward"))  # no identity policy at all
+    admin_only = {"Sid": "Admin", "Effect": "Allow", "Principal": ACCOUNT_ROOT, "Resource": "*",
+                  "Action": ["kms:PutKeyPolicy", "kms:GetKeyPolicy", "kms:DescribeKey", "kms:CreateAlias", "kms:CreateGrant", "kms:ListGrants"]}
+    use = {"Sid": "Use", "Effect": "Allow", "Principal": {"AWS": steward_arn}, "Action": ["kms:Encrypt", "kms:Decrypt"], "Resource": "*"}
+    # KMS's lockout safety check: a policy that would not let the caller change it again is refused
+    assert code(lambda: kms.create_key(Policy=key_policy(use))) == "MalformedPolicyDocumentException"
+    private = kms.create_key(Policy=key_policy(admin_only, use))["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName="alias/steward", TargetKeyId=private)
+    blob = steward.encrypt(KeyId="alias/steward", Plaintext=b"secret")["CiphertextBlob"]
+    assert steward.decrypt(CiphertextBlob=blob)["Plaintext"] == b"secret"
+    # the analyst's IAM policy is not enough: this key policy does not delegate to IAM; nor is the root allowed to use it
+    assert "because no resource-based policy allows the kms:Decrypt action" in message(lambda: analyst.decrypt(CiphertextBlob=blob))
+    assert code(lambda: analyst.encrypt(KeyId="alias/steward", Plaintext=b"x")) == "AccessDeniedException"
+    assert code(lambda: kms.encrypt(KeyId=private, Plaintext=b"x")) == "AccessDeniedException"
+    # a grant lets its grantee use the key for what it lists
+    kms.create_grant(KeyId=private, GranteePrincipal="arn:aws:iam::123456789012:user/analyst", Operations=["Decrypt"])
+    assert analyst.decrypt(CiphertextBlob=blob)["Plaintext"] == b"secret"
+    assert code(lambda: analyst.encrypt(KeyId=private, Plaintext=b"x")) == "AccessDeniedException"
+
+
+def test_sse_kms_objects_need_the_key_for_the_caller(clean_stack):
+    s3, kms, iam = client(clean_stack, "s3"), client(clean_stack, "kms"), client(clean_stack, "iam")
+    key = kms.create_key()["KeyMetadata"]["Arn"]
+    s3.create_bucket(Bucket="kms-lake")
+    s3.put_object(Bucket="kms-lake", Key="sealed.csv", Body=b"a,b", ServerSideEncryption="aws:kms", SSEKMSKeyId=key)
+    s3.put_object(Bucket="kms-lake", Key="plain.csv", Body=b"c,d")
+    # a learner role with s3 access but no kms:Decrypt
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:user/learner"}, "Action": "sts:AssumeRole"}]}
+    role = iam.create_role(RoleName="lake-reader", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    iam.put_role_policy(RoleName="lake-reader", PolicyName="s3", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        allow(["s3:GetObject", "s3:PutObject"], "arn:aws:s3:::kms-lake/*")]}))
+    learner = as_keys(clean_stack, "sts", new_user(clean_stack, "learner", allow("sts:AssumeRole", role)))
+    session = as_keys(clean_stack, "s3", learner.assume_role(RoleArn=role, RoleSessionName="l1")["Credentials"])
+    assert session.get_object(Bucket="kms-lake", Key="plain.csv")["Body"].read() == b"c,d"
+    refused = message(lambda: session.get_object(Bucket="kms-lake", Key="sealed.csv"))
+    assert refused == (f'User: arn:aws:sts::123456789012:assumed-role/lake-reader/l1 is not authorized to perform: kms:Decrypt on resource: '
+                       f'"{key}" because no identity-based policy allows the kms:Decrypt action')
+    assert code(lambda: session.put_object(Bucket="kms-lake", Key="new.csv", Body=b"e", ServerSideEncryption="aws:kms", SSEKMSKeyId=key)) == "AccessDenied"
+    s3.put_bucket_encryption(Bucket="kms-lake", ServerSideEncryptionConfiguration={"Rules": [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key}}]})
+    assert "kms:GenerateDataKey" in message(lambda: session.put_object(Bucket="kms-lake", Key="new.csv", Body=b"e"))  # the bucket's default key
+    # kms:Decrypt and GenerateDataKey only through S3 (kms:ViaService), for callers of this account (kms:CallerAccount)
+    iam.put_role_policy(RoleName="lake-reader", PolicyName="kms", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        allow(["kms:Decrypt", "kms:GenerateDataKey"], key, Condition={"StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com",
+                                                                                       "kms:CallerAccount": "123456789012"}})]}))
+    assert session.get_object(Bucket="kms-lake", Key="sealed.csv")["Body"].read() == b"a,b"
+    assert code(lambda: session.put_object(Bucket="kms-lake", Key="new.csv", Body=b"e")) == "OK"
+    blob = kms.encrypt(KeyId=key, Plaintext=b"direct")["CiphertextBlob"]
+    direct = as_keys(clean_stack, "kms", learner.assume_role(RoleArn=role, RoleSessionName="l2")["Credentials"])
+    assert code(lambda: direct.decrypt(CiphertextBlob=blob)) == "AccessDeniedException"  # not through S3

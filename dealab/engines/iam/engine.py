@@ -22,6 +22,7 @@ from urllib.parse import unquote
 
 from botocore.exceptions import ParamValidationError
 
+from dealab.engines.iam import kms
 from dealab.engines.iam import requests as req
 from dealab.engines.iam.actions import rule_for
 from dealab.engines.iam.sts import IAM_ANSWERS, STS_ANSWERS, iso
@@ -82,6 +83,7 @@ class IamEngine(Engine):
         self._resource_policies: dict[tuple[str, str], str | None] = {}
         self._lock = threading.Lock()
         self._clients: dict[str, object] = {}
+        self.keys = kms.KeyLookups(self.own_client)
 
     # ---- the door's question ----------------------------------------------------------------------------------
     def issued_credential(self, access_key: str) -> IssuedKey | None:
@@ -104,7 +106,8 @@ class IamEngine(Engine):
         answer = STS_ANSWERS.get((request.service, request.operation)) or IAM_ANSWERS.get((request.service, request.operation))
         if answer is not None:
             return answer(self, request, principal)
-        return self.pass_on(request)
+        response = self.pass_on(request)
+        return self._key_in_answer_refusal(request, principal, response) or response
 
     def pass_on(self, request: AwsRequest) -> AwsResponse:
         # engines' calls too: a policy or key an engine changes must reach the caches
@@ -124,6 +127,10 @@ class IamEngine(Engine):
         if rule.always_allowed:
             return None
         params = req.parameters(request)
+        if request.service == "kms":
+            self._resolve_aliases(request.region, params)
+            if request.operation in kms.KEY_FROM_ANSWER and not params.get("KeyId"):
+                return None  # the ciphertext names the key: authorized on the key the answer names
         context = self._context(request, principal, params)
         actions = rule.actions + (("sts:TagSession",) if request.operation == "AssumeRole" and req.request_tags(request, params) else ())
         checks = [(action, resource) for action in actions for resource in req.resources(rule, request, params)]
@@ -140,9 +147,89 @@ class IamEngine(Engine):
                 return req.refusal(request, f"a policy that applies to {action} on {resource} cannot be evaluated: {error}", resource)
             if decision.decision == "implicitDeny" and (principal.caller.kind == "anonymous" or rule.unless_denied):
                 continue  # anonymous: the door admitted it on a public ACL or policy; only an explicit deny refuses it
+            if decision.decision == "implicitDeny" and action.startswith("kms:") and self._granted(principal, action, resource, params):
+                continue
             if not decision.allowed:
                 return req.denial(request, principal.caller.arn, action, resource, decision.reason)
+        if request.service == "kms" and request.operation in ("CreateKey", "PutKeyPolicy"):
+            return self._lockout_refusal(request, principal, context, params)
+        if request.service == "s3" and operation in kms.S3_WRITES_WITH_KEY:
+            reference = kms.written_key(request.headers)
+            if reference is None:
+                reference = self.keys.bucket_key(request.region, params["bucket"])
+            return self._key_use_refusal(request, principal, context, kms.S3_WRITES_WITH_KEY[operation], reference, params)
         return None
+
+    # ---- KMS keys: the key a request uses, for the caller (kms.py) ---------------------------------------------------
+    def _resolve_aliases(self, region: str, params: dict) -> None:
+        for name in ("KeyId", "DestinationKeyId"):
+            if isinstance(params.get(name), str) and kms.is_alias(params[name]):
+                params[name] = self.keys.key_id(region, params[name]) or params[name]
+
+    def _key_use_refusal(self, request: AwsRequest, principal: Principal, context: RequestContext, action: str,
+                         reference: str | None, params: dict) -> AwsResponse | None:
+        """S3 using an object's KMS key on the caller's behalf (kms:ViaService): the caller must be allowed the action."""
+        key_id = self.keys.key_id(request.region, reference) if reference else None
+        if key_id is None:
+            return None  # no SSE-KMS, the AWS managed key (its policy admits the account through S3), or no such key
+        resource = kms.key_arn(request.region, key_id)
+        object_arn = f"arn:aws:s3:::{params['bucket']}/{params['key']}"
+        via = RequestContext({**context, "kms:viaservice": [kms.via_service("s3", request.region)], "kms:calleraccount": [ACCOUNT_ID],
+                              "kms:encryptioncontext:aws:s3:arn": [object_arn], "kms:encryptioncontextkeys": ["aws:s3:arn"]}, context.lazy)
+        try:
+            decision = decide(principal.caller, action, resource, via, self._policies_for(request, principal, action, resource, {}))
+        except PolicyError as error:
+            return req.refusal(request, f"the key policy of {resource} cannot be evaluated: {error}", resource)
+        if decision.allowed or decision.decision == "implicitDeny" and self._granted(principal, action, resource, {"EncryptionContext": {"aws:s3:arn": object_arn}}):
+            return None
+        return req.denial(request, principal.caller.arn, action, resource, decision.reason)
+
+    def _key_in_answer_refusal(self, request: AwsRequest, principal: Principal, response: AwsResponse) -> AwsResponse | None:
+        """Checks that need the answer to know the key: an SSE-KMS object's GetObject, a Decrypt without KeyId (both
+        read-only, so answering first changes nothing)."""
+        if response.status >= 300 or principal.caller.kind == "anonymous":
+            return None
+        if request.service == "s3" and request.operation in kms.S3_READS_WITH_KEY and response.header("x-amz-server-side-encryption") == kms.SSE_KMS:
+            params = req.parameters(request)
+            return self._key_use_refusal(request, principal, self._context(request, principal, params), kms.S3_READS_WITH_KEY[request.operation],
+                                         response.header("x-amz-server-side-encryption-aws-kms-key-id"), params)
+        if request.service == "kms" and request.operation in kms.KEY_FROM_ANSWER and not request.json.get("KeyId"):
+            key_id = self.keys.key_id(request.region, json.loads(response.read()).get("KeyId", ""))
+            if key_id is None:
+                return None
+            params = {**req.parameters(request), "KeyId": key_id}
+            context = self._context(request, principal, params)
+            action, resource = f"kms:{request.operation}", kms.key_arn(request.region, key_id)
+            try:
+                decision = decide(principal.caller, action, resource, context, self._policies_for(request, principal, action, resource, params))
+            except PolicyError as error:
+                return req.refusal(request, f"the key policy of {resource} cannot be evaluated: {error}", resource)
+            if decision.allowed or decision.decision == "implicitDeny" and self._granted(principal, action, resource, params):
+                return None
+            return req.denial(request, principal.caller.arn, action, resource, decision.reason)
+        return None
+
+    def _granted(self, principal: Principal, action: str, resource: str, params: dict) -> bool:
+        if ":key/" not in resource or principal.caller.kind == "anonymous":
+            return False
+        region, key_id = resource.split(":")[3], resource.rsplit("/", 1)[-1]
+        context = params.get("EncryptionContext") if isinstance(params.get("EncryptionContext"), dict) else {}
+        return kms.grant_allows(self.keys.grants(region, key_id), principal.caller, action, context)
+
+    def _lockout_refusal(self, request: AwsRequest, principal: Principal, context: RequestContext, params: dict) -> AwsResponse | None:
+        """KMS's lockout safety check: a key policy that would not let the caller change it again is refused."""
+        document = params.get("Policy")
+        if not document or params.get("BypassPolicyLockoutSafetyCheck"):
+            return None
+        resource = kms.key_arn(request.region, params.get("KeyId") or "*")
+        try:
+            new_policy = [NamedPolicy("the new key policy", parse(document))]
+        except PolicyError as error:
+            return AwsResponse.json_error("MalformedPolicyDocumentException", str(error))
+        policies = principal.policies
+        decision = decide(principal.caller, "kms:PutKeyPolicy", resource, context,
+                          Policies(policies.identity, new_policy, policies.boundary, policies.session, resource_required=True))
+        return None if decision.allowed else AwsResponse.json_error("MalformedPolicyDocumentException", kms.LOCKOUT)
 
     # ---- who is asking -----------------------------------------------------------------------------------------
     def _principal(self, request: AwsRequest) -> Principal | None:
@@ -265,8 +352,9 @@ class IamEngine(Engine):
         elif service in RESOURCE_POLICY_FETCHERS and (service != "s3" or resource.startswith("arn:aws:s3:::")):
             document = self._resource_policy(service, resource, params)
         resource_policies = [NamedPolicy("resource policy", parse(document))] if document else []
+        # a KMS key's policy must allow (for the root too: its default statement names the account); AssumeRole's trust
         return Policies(policies.identity, resource_policies, policies.boundary, policies.session,
-                        resource_required=service == "kms" and not principal.caller.is_root or action in ("sts:AssumeRole", "sts:TagSession"))
+                        resource_required=service == "kms" and document is not None or action in ("sts:AssumeRole", "sts:TagSession"))
 
     def _resource_policy(self, service: str, resource: str, params: dict) -> str | None:
         fetch, cache_key = RESOURCE_POLICY_FETCHERS[service](resource, params)
@@ -301,6 +389,7 @@ class IamEngine(Engine):
     def _observe(self, request: AwsRequest, response: AwsResponse) -> None:
         if response.status >= 300:
             return
+        self.keys.observe(request.service, request.operation)
         if request.service == "iam" and not request.operation.startswith(IAM_READ_PREFIXES):
             self._access_keys_changed(request, response)
             with self._lock:
@@ -346,6 +435,7 @@ class IamEngine(Engine):
             self.sessions.clear()
             self._principals.clear()
             self._resource_policies.clear()
+        self.keys.forget_all()
         self._save()
 
 

@@ -61,7 +61,7 @@ def parameters(request: AwsRequest) -> dict:
             params[name] = to_name(params[reference])
     if isinstance(params.get("FunctionName"), str) and params["FunctionName"].startswith("arn:"):
         params["FunctionName"] = params["FunctionName"].split(":")[6]
-    if isinstance(params.get("KeyId"), str) and params["KeyId"].startswith("arn:"):
+    if isinstance(params.get("KeyId"), str) and params["KeyId"].startswith("arn:") and ":key/" in params["KeyId"]:
         params["KeyId"] = params["KeyId"].rsplit("/", 1)[-1]
     return params
 
