@@ -165,10 +165,8 @@ class Classroom:
             if request.method != "POST":
                 return AwsResponse.json_error("MethodNotAllowed", f"{endpoint} takes POST", 405)
             return getattr(self, LEARNER_REPORTS[endpoint])(learner, request.json)
-        stack = self.stacks[learner]
         del request.headers[LEARNER_HEADER]
-        request.headers[TOKEN_HEADER] = read_token(learner_dir(self.state_dir, learner)) or ""
-        return self._forward(stack, environ, request, admin=True)
+        return self._forward(self.stacks[learner], environ, request, admin=True)
 
     def reference_run(self, learner: str, payload: dict) -> AwsResponse:
         lab = str(payload.get("lab", ""))
@@ -233,7 +231,9 @@ class Classroom:
         try:
             settings = self.ensure(stack)
             stack.last_used = time.monotonic()
-            if not admin:
+            if admin:  # the stack's own token, which it writes on its first start: the learner never sees it
+                request.headers[TOKEN_HEADER] = read_token(settings.state_dir) or ""
+            else:
                 stack.last_activity, stack.last_request = records.real_now(), f"{request.service} {request.operation}"
             port = settings.port if environ.get(SECURE_TRANSPORT_KEY, True) else settings.insecure_port
             try:

@@ -116,6 +116,11 @@ def free_port_pair() -> int:
 def up(settings: Settings, progress: StartProgress | None = None) -> dict:
     """Starts the stack unless it already runs; returns its health document once it answers as ready.
     `progress(stage, done, total)` hears how far restoring saved state has come."""
+    if settings.classroom_url:  # a classroom learner's stack is the front door's to start, on their first request
+        document = health(settings)
+        if document is None:
+            raise StackError(f"the classroom endpoint {settings.classroom_url} (DEALAB_ENDPOINT_URL) does not answer; ask your instructor")
+        return document
     pid = running_pid(settings)
     if pid is not None:
         document = health_document(settings)
