@@ -10,7 +10,7 @@ import pytest
 
 from dealab.engines.dataquality.dqdl import RULE_TYPES, DqdlError, parse
 from dealab.engines.dataquality.recommend import recommend
-from dealab.engines.dataquality.rules import RULES, Datasets, evaluate, row_outcomes_sql
+from dealab.engines.dataquality.rules import DYNAMIC_METRICS, RULES, Datasets, evaluate, row_outcomes_sql
 
 NOW = datetime.datetime(2026, 12, 6, 12, 0)
 ROWS = """(1, 'alice', 'a', 10.0, DATE '2026-12-06', '7'),
@@ -73,6 +73,7 @@ UNSUPPORTED = {"DetectAnomalies": 'DetectAnomalies "RowCount"', "FileMatch": 'Fi
 def test_every_rule_type_of_the_grammar_has_an_evaluator_and_a_case():
     assert set(RULES) == set(RULE_TYPES)
     assert set(CASES) | set(UNSUPPORTED) | {"AllStatistics"} == set(RULE_TYPES)
+    assert set(DYNAMIC_METRICS) == {name for name, rule_type in RULE_TYPES.items() if rule_type.dynamic}
 
 
 def _only(datasets, text):
@@ -112,6 +113,33 @@ def test_where_clause_limits_the_rows(datasets):
 def test_threshold(datasets):
     assert _only(datasets, 'ColumnValues "cat" in ["a", "b"] with threshold >= 0.75').outcome == "Passed"
     assert _only(datasets, 'ColumnValues "cat" in ["a", "b"] with threshold > 0.75').outcome == "Failed"
+
+
+def test_dynamic_rules_compare_with_their_metric_in_earlier_evaluations(datasets):
+    earlier = {"Dataset.*.RowCount": [5.0, 3.0, 10.0], "Column.name.Completeness": [0.9, 0.8], "Column.amount.Mean": []}
+    asked: list[str] = []
+
+    def history(metric):
+        asked.append(metric)
+        return earlier.get(metric, [])
+
+    def judged(text):
+        return evaluate(parse(f"Rules = [ {text} ]"), datasets, history).rules[0]
+
+    assert judged("RowCount < avg(last(3))").outcome == "Passed"  # 4 < 6
+    assert judged("RowCount > last()").outcome == "Failed"  # 4 > 5: the newest earlier value
+    failed = judged("RowCount between min(last(2)) + 2 and max(last(3)) * 2")
+    assert (failed.outcome, failed.evaluated_rule) == ("Failed", "RowCount between 5.0 and 20.0")
+    assert failed.failure_reason == "Value: 4.0 does not meet the constraint requirement!"
+    assert judged("RowCount between min(last(2)) - 1 and max(last(3))").outcome == "Passed"  # 2 < 4 < 10
+    assert judged('Completeness "name" >= index(last(2), 1) - 0.05').outcome == "Passed"  # 0.75 >= 0.8 - 0.05
+    assert judged('Completeness "name" >= median(last(2))').outcome == "Failed"  # 0.75 >= 0.85
+    assert judged('Mean "amount" > avg(last(5))').outcome == "Passed"  # no history: last(k) is [0.0], as AWS documents
+    out_of_range = judged("RowCount > index(last(3), 3)")
+    assert out_of_range.outcome == "Error" and "there are 3" in out_of_range.failure_reason
+    assert asked[:2] == ["Dataset.*.RowCount", "Dataset.*.RowCount"] and "Column.name.Completeness" in asked
+    without = evaluate(parse("Rules = [ RowCount > avg(last(3)), RowCount = 4 ]"), datasets).rules
+    assert [r.outcome for r in without] == ["Error", "Passed"] and "Glue ETL jobs" in without[0].failure_reason
 
 
 def test_values_sets_ranges_regex_dates_and_negation(datasets):
@@ -177,9 +205,12 @@ def test_metadata_variables_labels_and_sections():
     ('Rules = [ IsComplete ]', "Unexpected number of parameters: IsComplete"),
     ('Rules = [ ]', "No rules or analyzers provided."),
     ('Rule = [ RowCount > 1 ]', "line 1:9 mismatched input 'RowCount' expecting QUOTED_STRING"),
-    ('Rules = [ RowCount > avg(last(5)) ]', "line 1:21 dynamic rule function 'avg' is not supported in dealab"),
-    ('Rules = [ RowCount > last() ]', "line 1:21 dynamic rule function 'last' is not supported in dealab"),
-    ('Rules = [ DistinctValuesCount "a" between min(last(10)) - 1 and 9 ]', "line 1:42 dynamic rule function 'min'"),
+    ('Rules = [ RowCount > last(5) ]', "line 1:21 last(5) gives up to 5 values: reduce them with avg, median, max, min, sum or std"),
+    ('Rules = [ RowCount > avg(5) ]', "mismatched input '5' expecting last(k)"),
+    ('Rules = [ RowCount > avg(last(0)) ]', "last(k) takes a natural number k >= 1"),
+    ('Rules = [ RowCount > mode(last(3)) ]', "'mode' is not a dynamic rule function"),
+    ('Rules = [ ColumnLength "a" > avg(last(3)) ]', "Dynamic rules are not supported for rule type: ColumnLength"),
+    ('Rules = [ ColumnValues "a" > 1 with threshold > avg(last(3)) ]', "Unable to parse threshold condition provided for rule type: ColumnValues"),
 ])
 def test_syntax_errors_name_the_position_and_the_rule(text, message):
     with pytest.raises(DqdlError) as caught:

@@ -12,7 +12,10 @@ where clause, threshold and labels. Evaluation (rules.py) reads nothing else."""
 
 from __future__ import annotations
 
+import operator
 import re
+import statistics
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 PARSING_ERROR_PREFIX = "Parsing Error"
@@ -37,32 +40,33 @@ class RuleType:
     threshold: bool = False
     analyzer_only: bool = False
     alternatives: tuple[tuple[str, ...], ...] = ()  # other parameter lists the type takes (DatasetMatch, File*)
+    dynamic: bool = False  # its condition may compare with earlier evaluations' values (AWS's "Dynamic rule support")
 
 
 RULE_TYPES: dict[str, RuleType] = {t.name: t for t in (
-    RuleType("RowCount", (), ("NUMBER",), where=True),
-    RuleType("RowCountMatch", ("ReferenceDatasetAlias",), ("NUMBER",)),
-    RuleType("ColumnCount", (), ("NUMBER",)),
-    RuleType("Completeness", ("TargetColumn",), ("NUMBER",), where=True),
+    RuleType("RowCount", (), ("NUMBER",), where=True, dynamic=True),
+    RuleType("RowCountMatch", ("ReferenceDatasetAlias",), ("NUMBER",), dynamic=True),
+    RuleType("ColumnCount", (), ("NUMBER",), dynamic=True),
+    RuleType("Completeness", ("TargetColumn",), ("NUMBER",), where=True, dynamic=True),
     RuleType("IsComplete", ("TargetColumn",), ("BOOLEAN",), where=True),
     RuleType("ColumnDataType", ("TargetColumn",), ("STRING",), where=True, threshold=True),
     RuleType("ColumnNamesMatchPattern", ("PatternToMatch",), ("BOOLEAN",)),
     RuleType("ColumnExists", ("TargetColumn",), ("BOOLEAN",)),
-    RuleType("ColumnCorrelation", ("TargetColumn1", "TargetColumn2"), ("NUMBER",), where=True),
-    RuleType("Uniqueness", ("TargetColumn...",), ("NUMBER",), where=True),
+    RuleType("ColumnCorrelation", ("TargetColumn1", "TargetColumn2"), ("NUMBER",), where=True, dynamic=True),
+    RuleType("Uniqueness", ("TargetColumn...",), ("NUMBER",), where=True, dynamic=True),
     RuleType("IsUnique", ("TargetColumn...",), ("BOOLEAN",), where=True),
-    RuleType("Mean", ("TargetColumn",), ("NUMBER",), where=True),
-    RuleType("Sum", ("TargetColumn",), ("NUMBER",), where=True),
-    RuleType("StandardDeviation", ("TargetColumn",), ("NUMBER",), where=True),
-    RuleType("Variance", ("TargetColumn",), ("NUMBER",), where=True),
-    RuleType("Entropy", ("TargetColumn",), ("NUMBER",), where=True),
-    RuleType("DistinctValuesCount", ("TargetColumn",), ("NUMBER",), where=True),
-    RuleType("UniqueValueRatio", ("TargetColumn",), ("NUMBER",), where=True),
+    RuleType("Mean", ("TargetColumn",), ("NUMBER",), where=True, dynamic=True),
+    RuleType("Sum", ("TargetColumn",), ("NUMBER",), where=True, dynamic=True),
+    RuleType("StandardDeviation", ("TargetColumn",), ("NUMBER",), where=True, dynamic=True),
+    RuleType("Variance", ("TargetColumn",), ("NUMBER",), where=True, dynamic=True),
+    RuleType("Entropy", ("TargetColumn",), ("NUMBER",), where=True, dynamic=True),
+    RuleType("DistinctValuesCount", ("TargetColumn",), ("NUMBER",), where=True, dynamic=True),
+    RuleType("UniqueValueRatio", ("TargetColumn",), ("NUMBER",), where=True, dynamic=True),
     RuleType("ColumnLength", ("TargetColumn",), ("NUMBER",), where=True),
     RuleType("IsPrimaryKey", ("TargetColumn...",), ("BOOLEAN",), where=True),
     RuleType("ColumnValues", ("TargetColumn",), ("STRING_ARRAY", "NUMBER_ARRAY", "DATE_ARRAY"), where=True, threshold=True),
     RuleType("DataFreshness", ("TargetColumn",), ("DURATION_ARRAY",), where=True),
-    RuleType("CustomSql", ("CustomSqlStatement",), ("NUMBER", "BOOLEAN"), threshold=True),
+    RuleType("CustomSql", ("CustomSqlStatement",), ("NUMBER", "BOOLEAN"), threshold=True, dynamic=True),
     RuleType("ReferentialIntegrity", ("PrimaryDatasetColumns", "ReferenceDatasetColumns"), ("NUMBER",)),
     RuleType("DatasetMatch", ("ReferenceDatasetAlias", "KeyColumnMappings"), ("NUMBER",),
              alternatives=(("ReferenceDatasetAlias", "KeyColumnMappings", "MatchColumnMappings"),)),
@@ -79,10 +83,56 @@ RULE_TYPES: dict[str, RuleType] = {t.name: t for t in (
 # ---------------------------------------------------------------- values a condition compares with
 
 
+History = Sequence[float]  # a metric's values in earlier evaluations of the same context, newest first
+
+
+class HistoryError(Exception):
+    """A dynamic rule asks for more history than there is (index(last(3), 3))."""
+
+
+@dataclass(frozen=True)
+class Dynamic:
+    """A number worked out from the history of the metric its rule measures: DQDL's dynamic rules."""
+
+    of: Callable[[History], float | None]
+
+
 @dataclass(frozen=True)
 class Number:
-    value: float | None  # None: NULL
+    value: float | None  # None: NULL (or a dynamic number, until its history is known)
     text: str
+    dynamic: Dynamic | None = None
+
+    def resolved(self, history: History) -> Number:
+        return self if self.dynamic is None else Number(self.dynamic.of(history), self.text)
+
+
+def _last(history: History, count: int) -> list[float]:
+    """last(k): the k newest earlier values; all there are when fewer; [0.0] when there are none, as AWS documents."""
+    return list(history[:count]) or [0.0]
+
+
+def _indexed(values: list[float], position: int) -> float:
+    if position >= len(values):
+        raise HistoryError(f"index {position} asks for the value of an evaluation {position + 1} back, and there are {len(values)}")
+    return values[position]
+
+
+# dynamic rule functions over last(k), as DQDL names them; std is the population standard deviation (defined for one value)
+HISTORY_AGGREGATES: dict[str, Callable[[list[float]], float]] = {
+    "avg": statistics.fmean, "median": statistics.median, "max": max, "min": min, "sum": sum, "std": statistics.pstdev,
+}
+ARITHMETIC = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": lambda a, b: a / b if b else None}
+
+
+def _arithmetic(symbol: str, left, right):
+    """`left symbol right` over numbers, NULL (None) and dynamic numbers (worked out once the history is known)."""
+    if isinstance(left, Dynamic) or isinstance(right, Dynamic):
+        def of(history: History, left=left, right=right):
+            return _arithmetic(symbol, left.of(history) if isinstance(left, Dynamic) else left,
+                               right.of(history) if isinstance(right, Dynamic) else right)
+        return Dynamic(of)
+    return None if left is None or right is None else ARITHMETIC[symbol](left, right)
 
 
 @dataclass(frozen=True)
@@ -583,35 +633,28 @@ class Parser:
         start = self.token
         value = self.number_term()
         while self.at("+", "-"):
-            operator = self.take().text
-            right = self.number_term()
-            value = None if value is None or right is None else value + right if operator == "+" else value - right
-        return Number(value, self.text_between(start, self.position))
+            symbol = self.take().text
+            value = _arithmetic(symbol, value, self.number_term())
+        text = self.text_between(start, self.position)
+        return Number(None, text, value) if isinstance(value, Dynamic) else Number(value, text)
 
-    def number_term(self) -> float | None:
+    def number_term(self) -> float | Dynamic | None:
         value = self.number_atom()
         while self.at("*", "/"):
-            operator = self.take().text
-            right = self.number_atom()
-            if value is None or right is None:
-                value = None
-            elif operator == "*":
-                value *= right
-            else:
-                value = value / right if right else None
+            symbol = self.take().text
+            value = _arithmetic(symbol, value, self.number_atom())
         return value
 
-    def number_atom(self) -> float | None:
+    def number_atom(self) -> float | Dynamic | None:
         token = self.token
         if self.at("-"):
             self.take()
-            inner = self.number_atom()
-            return None if inner is None else -inner
+            return _arithmetic("*", -1.0, self.number_atom())
         if self.at("("):
             self.take()
             inner = self.number()
             self.expect(")")
-            return inner.value
+            return inner.dynamic or inner.value
         if self.at("NULL"):
             self.take()
             return None
@@ -619,10 +662,58 @@ class Parser:
             self.take()
             return float(token.text)
         if token.kind == "word" and self.peek().text == "(":
-            raise DqdlError([f"line {token.line}:{token.column} dynamic rule function '{token.text}' is not supported in dealab: "
-                             "dynamic rules compare a metric with its values in earlier Glue ETL evaluations of the same "
-                             "context, a history dealab does not keep"])
+            return self.dynamic_function()
         raise self.fail("a number")
+
+    def dynamic_function(self) -> Dynamic:
+        """last(), last(k) reduced by avg/median/max/min/sum/std, index(last(k), i), abs(number)."""
+        token = self.take()
+        name = token.text
+        self.expect("(")
+        if name == "last":
+            count = self.history_count(token)
+            if count != 1:
+                raise DqdlError([f"line {token.line}:{token.column} last({count}) gives up to {count} values: reduce them with "
+                                 "avg, median, max, min, sum or std, or pick one with index(last(k), i)"])
+            return Dynamic(lambda history: _last(history, 1)[0])
+        if name in HISTORY_AGGREGATES:
+            count = self.history_argument()
+            self.expect(")")
+            return Dynamic(lambda history: HISTORY_AGGREGATES[name](_last(history, count)))
+        if name == "index":
+            count = self.history_argument()
+            self.expect(",")
+            position = self.token
+            if position.kind != "number" or "." in position.text:
+                raise self.fail("INT")
+            self.take()
+            self.expect(")")
+            return Dynamic(lambda history: _indexed(_last(history, count), int(position.text)))
+        if name == "abs":
+            inner = self.number()
+            self.expect(")")
+            return Dynamic(lambda history: None if (value := inner.resolved(history).value) is None else abs(value))
+        raise DqdlError([f"line {token.line}:{token.column} '{name}' is not a dynamic rule function "
+                         "(last, avg, median, max, min, sum, std, index, abs)"])
+
+    def history_argument(self) -> int:
+        """The last(k) a dynamic rule function reduces; its k."""
+        token = self.token
+        if not (self.at("last") and self.peek().text == "("):
+            raise self.fail("last(k)")
+        self.take()
+        self.expect("(")
+        return self.history_count(token)
+
+    def history_count(self, last: Token) -> int:
+        """The k of last(k) (1 when left out), up to its closing parenthesis."""
+        count = 1
+        if self.token.kind == "number":
+            if "." in self.token.text or int(self.token.text) < 1:
+                raise DqdlError([f"line {last.line}:{last.column} last(k) takes a natural number k >= 1"])
+            count = int(self.take().text)
+        self.expect(")")
+        return count
 
 
 def _leaves(rules: list[Rule | Composite]) -> list[Rule]:
@@ -668,6 +759,10 @@ def _condition_fits(returns: str, condition: Condition) -> bool:
     return kinds <= allowed
 
 
+def is_dynamic(condition: Condition | None) -> bool:
+    return condition is not None and any(isinstance(o, Number) and o.dynamic is not None for o in condition.operands)
+
+
 def check_rule(rule: Rule, analyzer: bool) -> str | None:
     """AWS's semantic checks of one rule (DQDLParserListener), worded as the library words them."""
     known = RULE_TYPES.get(rule.type)
@@ -686,8 +781,10 @@ def check_rule(rule: Rule, analyzer: bool) -> str | None:
     if rule.threshold is not None:
         if not known.threshold:
             return f"Threshold condition not supported for rule type: {rule.type}"
-        if not rule.threshold.kinds <= {"Number"} or rule.threshold.operator in ("in", "matches"):
+        if not rule.threshold.kinds <= {"Number"} or rule.threshold.operator in ("in", "matches") or is_dynamic(rule.threshold):
             return f"Unable to parse threshold condition provided for rule type: {rule.type}"
+    if rule.condition is not None and is_dynamic(rule.condition) and not known.dynamic:
+        return f"Dynamic rules are not supported for rule type: {rule.type}"
     if known.returns == ("BOOLEAN",):
         if rule.condition is not None:
             return f"Unexpected condition for rule of type {rule.type} with boolean return type"

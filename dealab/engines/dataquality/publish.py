@@ -51,7 +51,7 @@ def rule_results(evaluation: Evaluation) -> list[dict]:
     """RuleResults as GetDataQualityResult gives them."""
     results = []
     for rule in evaluation.rules:
-        entry = {"Name": rule.name, "Description": rule.rule, "EvaluatedRule": rule.rule,
+        entry = {"Name": rule.name, "Description": rule.rule, "EvaluatedRule": rule.evaluated_rule or rule.rule,
                  "Result": {"Passed": "PASS", "Failed": "FAIL"}.get(rule.outcome, "ERROR"),
                  "EvaluatedMetrics": rule.metrics}
         if rule.failure_reason:

@@ -14,6 +14,7 @@ down (no host files), so nothing reaches the host."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import math
 import re
@@ -26,12 +27,15 @@ from sqlglot import exp
 
 from dealab.engines.athena import sandbox
 from dealab.engines.athena.errors import QueryError
-from dealab.engines.dataquality.dqdl import Composite, Condition, DateValue, Duration, Number, Rule, Ruleset, Text
+from dealab.engines.dataquality.dqdl import (Composite, Condition, DateValue, Duration, History, HistoryError, Number, Rule, Ruleset,
+                                              Text, is_dynamic)
 
 PRIMARY = "primary"
 FAILED_CONSTRAINT = "Value: {value} does not meet the constraint requirement!"
 NOT_SUPPORTED = "{rule} is not supported in dealab: {why}"
 SQL_DIALECT = "spark"  # Glue Data Quality's SQL (where clauses, CustomSql) is Spark SQL
+NO_HISTORY = ("Dynamic rules are supported in AWS Glue ETL jobs (EvaluateDataQuality) only: a Data Catalog evaluation "
+              "run keeps no history to compare with")
 
 
 class RuleError(Exception):
@@ -48,6 +52,7 @@ class RuleResult:
     labels: dict[str, str] = field(default_factory=dict)
     row_check: str | None = None  # SQL true for the rows that pass (row-level outcomes)
     where: str | None = None  # SQL true for the rows the rule looks at
+    evaluated_rule: str | None = None  # a dynamic rule with the values its history gave (AWS's EvaluatedRule)
 
 
 @dataclass
@@ -645,6 +650,40 @@ RULES: dict[str, Evaluator] = {
 }
 
 
+
+def _column_metric(kind: str) -> Callable[[Rule], str]:
+    return lambda rule: f"Column.{','.join(rule.parameters)}.{kind}"
+
+
+# Rule type → the metric its condition compares: a dynamic rule (RowCount > avg(last(5))) compares with that
+# metric's values in earlier evaluations. The types are those dqdl.RULE_TYPES marks dynamic.
+DYNAMIC_METRICS: dict[str, Callable[[Rule], str]] = {
+    "RowCount": lambda rule: "Dataset.*.RowCount",
+    "RowCountMatch": lambda rule: "Dataset.*.RowCountMatch",
+    "ColumnCount": lambda rule: "Dataset.*.ColumnCount",
+    "CustomSql": lambda rule: "Dataset.*.CustomSQL",
+    "ColumnCorrelation": lambda rule: f"Multicolumn.{rule.parameters[0]},{rule.parameters[1]}.ColumnCorrelation",
+    **{kind: _column_metric(kind) for kind in ("Completeness", "Uniqueness", "Mean", "Sum", "StandardDeviation", "Variance",
+                                               "Entropy", "DistinctValuesCount", "UniqueValueRatio")},
+}
+
+
+def with_history(rule: Rule, history: Callable[[str], History] | None) -> tuple[Rule, str]:
+    """The dynamic rule with its condition worked out from its metric's earlier values, and its text so."""
+    if history is None:
+        raise RuleError(NO_HISTORY)
+    past = history(DYNAMIC_METRICS[rule.type](rule))
+    try:
+        operands = tuple(o.resolved(past) if isinstance(o, Number) else o for o in rule.condition.operands)
+    except HistoryError as error:
+        raise RuleError(str(error)) from None
+    text = rule.text
+    for written, worked_out in zip(rule.condition.operands, operands):
+        if isinstance(written, Number) and written.dynamic is not None:
+            text = text.replace(written.text, java_double(worked_out.value), 1)
+    return dataclasses.replace(rule, condition=dataclasses.replace(rule.condition, operands=operands)), text
+
+
 # ---------------------------------------------------------------- a whole ruleset
 
 
@@ -657,9 +696,10 @@ def _as_analyzer(rule: Rule) -> Rule:
     return Rule(rule.type, rule.parameters, Condition(">=", (Number(float("-inf"), "-inf"),), False, ""), rule.where, text=rule.text)
 
 
-def evaluate(ruleset: Ruleset, datasets: Datasets) -> Evaluation:
+def evaluate(ruleset: Ruleset, datasets: Datasets, history: Callable[[str], History] | None = None) -> Evaluation:
     """Every rule and analyzer of the ruleset over the datasets: one scan for all aggregates, then each
-    rule's own queries."""
+    rule's own queries. `history` gives a metric's values in earlier evaluations of the same context, newest
+    first, for dynamic rules (None: there is none to give, and dynamic rules are errors)."""
     measured = [_as_analyzer(analyzer) for analyzer in ruleset.analyzers]
     leaves = [leaf for entry in ruleset.rules for leaf in _leaves(entry)] + measured
     planned: dict[int, dict[str, str]] = {}
@@ -678,11 +718,16 @@ def evaluate(ruleset: Ruleset, datasets: Datasets) -> Evaluation:
             values[owner][key] = value
     row_count = datasets.value(f"SELECT count(*) FROM {datasets.view(PRIMARY)}")
 
+    evaluated_rules: dict[int, str] = {}
+
     def judge(leaf: Rule) -> tuple[Judgement | None, str | None]:
         if id(leaf) in failures:
             return None, failures[id(leaf)]
         try:
-            return RULES[leaf.type].judge(leaf, values[id(leaf)], datasets), None
+            rule = leaf
+            if is_dynamic(leaf.condition):
+                rule, evaluated_rules[id(leaf)] = with_history(leaf, history)
+            return RULES[leaf.type].judge(rule, values[id(leaf)], datasets), None
         except RuleError as error:
             return None, str(error)
         except duckdb.Error as error:
@@ -711,7 +756,8 @@ def evaluate(ruleset: Ruleset, datasets: Datasets) -> Evaluation:
         if judgement is None:
             return RuleResult(name, entry.text, "Error", error, {}, entry.labels)
         return RuleResult(name, entry.text, "Passed" if judgement.passed else "Failed", judgement.reason,
-                          {k: v for k, v in judgement.metrics.items() if v is not None}, entry.labels, judgement.row_check, where)
+                          {k: v for k, v in judgement.metrics.items() if v is not None}, entry.labels, judgement.row_check, where,
+                          evaluated_rules.get(id(entry)))
 
     rules = [result(entry, number) for number, entry in enumerate(ruleset.rules, start=1)]
     analyzers = []
