@@ -128,6 +128,21 @@ def test_credentials_csv_lists_each_learner_once_and_keys_are_private(classroom)
 
 
 # ---- routing and isolation ----------------------------------------------------------------------------
+def test_a_learner_reaches_their_stacks_admin_endpoints_but_not_the_instructors(classroom):
+    code, body = classroom.admin("ben", "clock")  # ben's first request: it starts his stack, then reaches its admin endpoint
+    assert code == 200 and "now" in json.loads(body)
+    assert classroom.admin("ana", "clock", token=learner_token(classroom.keys["ben"]["secret_access_key"]))[0] == 403
+    # the learner's own CLI, pointed at the classroom with ben's keys (as `dealab class credentials` prints them)
+    key = classroom.keys["ben"]
+    shown = run_cli(classroom.home / "bens-laptop", "clock", "show", extra_env={
+        "DEALAB_ENDPOINT_URL": classroom.endpoint, "DEALAB_ACCESS_KEY_ID": key["access_key_id"], "DEALAB_SECRET_ACCESS_KEY": key["secret_access_key"]})
+    assert shown.returncode == 0 and "lab clock" in shown.stdout, shown.stdout + shown.stderr
+    assert classroom.admin("ana", "class/status")[0] == 403  # the learner's token is not the instructor's
+    assert classroom.instructor("status")[0] == 401
+    assert classroom.instructor("status", token="not-the-token")[0] == 403
+    assert classroom.instructor("scores.csv", token=classroom.keys["ana"]["secret_access_key"])[0] == 403
+
+
 def test_each_learner_reaches_only_their_own_stack(classroom):
     ana, ben = classroom.client("ana", "s3"), classroom.client("ben", "s3")
     ana.create_bucket(Bucket="ana-bucket")
@@ -189,16 +204,6 @@ def test_session_keys_a_stack_mints_route_back_to_it(classroom):
     s3 = boto3.client("s3", endpoint_url=classroom.endpoint, region_name="us-east-1", aws_access_key_id=session["AccessKeyId"],
                       aws_secret_access_key=session["SecretAccessKey"], aws_session_token=session["SessionToken"])
     assert "ana-bucket" in [bucket["Name"] for bucket in s3.list_buckets()["Buckets"]]
-
-
-def test_a_learner_reaches_their_stacks_admin_endpoints_but_not_the_instructors(classroom):
-    code, body = classroom.admin("ana", "clock")
-    assert code == 200 and "now" in json.loads(body)
-    assert classroom.admin("ana", "clock", token=learner_token(classroom.keys["ben"]["secret_access_key"]))[0] == 403
-    assert classroom.admin("ana", "class/status")[0] == 403  # the learner's token is not the instructor's
-    assert classroom.instructor("status")[0] == 401
-    assert classroom.instructor("status", token="not-the-token")[0] == 403
-    assert classroom.instructor("scores.csv", token=classroom.keys["ana"]["secret_access_key"])[0] == 403
 
 
 # ---- integrity ----------------------------------------------------------------------------------------
