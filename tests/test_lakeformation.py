@@ -188,6 +188,10 @@ def test_grants_enforced_for_an_analyst_role_and_kept_across_restart(private_sta
     csv_table(glue, "hr", "people", "s3://lf-data/people/", ["id", "customer", "email", "amount"])
     assert principals_on(lakeformation, {"Table": {"DatabaseName": "hr", "Name": "people"}}) == {}
     assert analyst_glue.get_tables(DatabaseName="hr")["TableList"] == []
+    people = {"Table": {"DatabaseName": "hr", "Name": "people"}}
+    lakeformation.grant_permissions(Principal={"DataLakePrincipalIdentifier": ROLE_ARN}, Permissions=["DESCRIBE"], Resource=people)
+    assert len(analyst_glue.get_table(DatabaseName="hr", Name="people")["Table"]["StorageDescriptor"]["Columns"]) == 4  # metadata, whole
+    assert run(athena, "SELECT id FROM hr.people")[0] == "FAILED"  # but no data
 
     # an LF-tag grant: every column of a table tagged domain=hr, but not a column tagged otherwise
     lakeformation.create_lf_tag(TagKey="domain", TagValues=["hr", "pii"])

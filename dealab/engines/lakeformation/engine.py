@@ -467,6 +467,8 @@ class LakeFormationEngine(Engine):
             return table
         if not found.sees:
             return None
+        if found.permissions - {"SELECT"}:  # DESCRIBE (or more) on the table itself: its whole metadata
+            return table
         shown = copy.deepcopy(table)
         readable = set(found.columns)
         descriptor = shown.get("StorageDescriptor") or {}
