@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import re
 import time
+from types import SimpleNamespace
 
 import duckdb
 import pytest
 
 from dealab.engines.athena.catalog import view_text
 from dealab.engines.athena.execution import QueryRunner
-from dealab.engines.athena.s3reads import NO_QUERY_REASON, READ_ONLY_REASON, CallerS3
+from dealab.engines.athena.s3reads import NO_QUERY_REASON, READ_ONLY_REASON, CallerS3, ListedObjects
 from dealab.wire.loopback import Loopback
 from dealab.stack import control
 from tests.conftest import client, make_settings
@@ -135,7 +136,7 @@ def test_sql_reaches_s3_objects_only_through_tables(lake, template):
 def direct_runner(tmp_path) -> QueryRunner:
     """A runner on the direct read path whose loopback has no gateway (a request would fail, not be refused)."""
     (tmp_path / "scratch").mkdir()
-    return QueryRunner("http://127.0.0.1:9", "us-east-1", catalog=None, scratch=tmp_path / "scratch", on_change=None,
+    return QueryRunner("http://127.0.0.1:9", "us-east-1", catalog=SimpleNamespace(listed=ListedObjects()), scratch=tmp_path / "scratch", on_change=None,
                        caller=CallerS3(Loopback(), "http://127.0.0.1:9", "us-east-1"))
 
 

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import sqlglot
 
 from dealab.engines.athena.datatypes import hive_to_duckdb, trino_name
+from dealab.engines.athena.s3reads import ListedObjects
 
 HIVE_DEFAULT_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 PATH_COLUMN = "$path"  # Athena's hidden column naming each row's file; only present when a query asks for it
@@ -331,6 +332,7 @@ class GlueCatalog:
     def __init__(self, glue, s3):
         self.glue = glue
         self.s3 = s3
+        self.listed = ListedObjects()  # every object each listing showed: how queries know what they read is current
         self._known: dict[tuple, object] = {}
         self._generation = 0  # moved by forget(): an answer fetched across a write is not kept
         self._lock = threading.Lock()
@@ -408,6 +410,7 @@ class GlueCatalog:
         bucket, prefix = split_s3(folder(location))
         files = []
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            self.listed.record(bucket, page.get("Contents", []))
             for item in page.get("Contents", []):
                 if not is_hidden(item["Key"]) and item["Size"] > 0:
                     files.append((f"s3://{bucket}/{item['Key']}", item["Size"]))

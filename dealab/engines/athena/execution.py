@@ -281,7 +281,7 @@ class QueryRunner:
         with self._database_lock:
             if self._database is None:
                 # footers and small reads are kept across queries, by ETag (s3reads.ObjectCache)
-                files = S3ReadFileSystem(self.caller, ObjectCache())
+                files = S3ReadFileSystem(self.caller, ObjectCache(), self.catalog.listed)
                 self._database = QueryDatabase(Path(tempfile.mkdtemp(prefix="database-", dir=self.scratch)), files)
             return self._database
 

@@ -28,15 +28,20 @@ import datetime
 import re
 import secrets
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote
 
 from fsspec.spec import AbstractFileSystem
+from werkzeug.datastructures import Headers
 
+from dealab.config import TEST_ACCESS_KEY
+from dealab.wire import access
 from dealab.wire.loopback import Loopback, RawAnswer, sign
+from dealab.wire.messages import AwsRequest
 
 READ_ONLY_REASON = "queries in dealab read S3 objects only; results are written by the engine"
 NO_QUERY_REASON = "queries in dealab read S3 only through the tables they name"
@@ -51,6 +56,11 @@ CACHE_LIMIT_BYTES = 128 << 20
 # Parquet footer DuckDB reads next (its first read of a Parquet file is the last 16 KiB). Kept bytes are
 # counted only when DuckDB reads them, so a CSV file's prefetched tail costs nothing in DataScannedInBytes.
 TAIL_BYTES = 16_384
+# Storage classes whose objects GetObject always serves (no restore needed): only these are read from the cache on
+# the strength of a listing; an archived object's read goes to S3, where the clock engine decides if it can be.
+READABLE_STORAGE_CLASSES = frozenset({"STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "GLACIER_IR"})
+# How many listed objects ListedObjects remembers (the oldest listed go first).
+LISTED_LIMIT = 200_000
 
 
 class ScanCounter:
@@ -107,12 +117,28 @@ class CallerS3:
     def put_object(self, bucket: str, key: str, body: bytes, headers: dict[str, str] | None = None) -> None:
         self.request("PUT", bucket, key, headers, body)
 
+    def may_read(self, bucket: str, key: str) -> bool:
+        """Whether IAM lets the caller's GetObject of this object pass, decided in this process by the IAM engine's
+        evaluator (dealab.wire.access) without sending it; raises S3Error with IAM's refusal. False when the stack
+        has no IAM engine to ask: the caller then sends the request itself."""
+        judge = access.judge(self._loopback)
+        if judge is None:
+            return False
+        request = AwsRequest("GET", f"/{bucket}/{quote(key, safe='/~')}", "", Headers(), b"", service="s3",
+                             operation="GetObject", region=self._region, caller_key=TEST_ACCESS_KEY)
+        refusal = judge(request)
+        if refusal is not None:
+            raise S3Error(RawAnswer(refusal.status, {}, refusal.read()))
+        return True
+
 
 def _denied(path: str, error: S3Error) -> OSError:
     if error.code in ("AccessDenied", "KMS.AccessDeniedException"):
         return PermissionError(f"Permission denied on S3 path: s3://{path} ({error.code}: {error.message})")
     if error.code in ("NoSuchKey", "NoSuchBucket"):
         return FileNotFoundError(f"s3://{path} does not exist ({error.code})")
+    if error.code == "PreconditionFailed":
+        return OSError(f"s3://{path} was replaced while the query read it; run the query again")
     return OSError(f"S3 GetObject s3://{path} failed ({error.code}: {error.message})")
 
 
@@ -124,6 +150,8 @@ class CachedObject:
     size: int
     modified: datetime.datetime
     ranges: list[tuple[int, bytes]] = field(default_factory=list)
+    # SSE-KMS: reading it also needs the caller's use of the key, which IAM checks on the GetObject's answer only
+    kms_encrypted: bool = False
 
     @property
     def weight(self) -> int:
@@ -168,6 +196,45 @@ class ObjectCache:
         while self._weight > self._limit and self._objects:
             _, dropped = self._objects.popitem(last=False)
             self._weight -= dropped.weight
+
+
+@dataclass(frozen=True)
+class ListedObject:
+    """One object as a listing showed it, and when (time.monotonic())."""
+
+    etag: str
+    size: int
+    storage_class: str
+    listed_at: float
+
+
+class ListedObjects:
+    """What the latest listing of each object showed: the catalog records every listing of a table's files here
+    (GlueCatalog.list_files), which every query makes before it reads. A query that opens an object listed after it
+    began, whose listed ETag is the one the ObjectCache holds bytes for, needs no call to S3 to know it has the
+    object's current bytes (an object replaced since shows another ETag, and is read anew)."""
+
+    def __init__(self, limit: int = LISTED_LIMIT):
+        self._limit = limit
+        self._objects: OrderedDict[str, ListedObject] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def record(self, bucket: str, items: list[dict]) -> None:
+        """Items of a ListObjectsV2 answer (boto3's Contents) of `bucket`."""
+        now = time.monotonic()
+        with self._lock:
+            for item in items:
+                path = f"{bucket}/{item['Key']}"
+                self._objects.pop(path, None)
+                self._objects[path] = ListedObject(item.get("ETag", ""), item["Size"], item.get("StorageClass", "STANDARD"), now)
+            while len(self._objects) > self._limit:
+                self._objects.popitem(last=False)
+
+    def since(self, path: str, moment: float) -> ListedObject | None:
+        """How `path` (bucket/key) was listed, if it was listed at or after `moment`."""
+        with self._lock:
+            listed = self._objects.get(path)
+        return listed if listed is not None and listed.listed_at >= moment else None
 
 
 class ObjectReader:
@@ -221,9 +288,10 @@ class QueryReads:
     (size, authorization, freshness of the cache), ranged GetObject for its other bytes, each range counted once.
     `prefix` is what this query's paths start with (s3://<token>/)."""
 
-    def __init__(self, s3: CallerS3, cache: ObjectCache, token: str):
-        self._s3, self._cache, self.counter = s3, cache, ScanCounter()
+    def __init__(self, s3: CallerS3, cache: ObjectCache, listed: ListedObjects, token: str):
+        self._s3, self._cache, self._listed, self.counter = s3, cache, listed, ScanCounter()
         self.prefix = f"s3://{token}/"
+        self._started = time.monotonic()  # listings made since are this query's own
         self._objects: dict[str, CachedObject] = {}  # what this query opened, with its kept reads
         self._counted: set[tuple[str, int, int]] = set()  # (path, start, end) of reads already counted
         self._lock = threading.Lock()
@@ -240,6 +308,13 @@ class QueryReads:
     def _open_object(self, path: str) -> CachedObject:
         bucket, key = _split(path)
         cached = self._cache.get(path)
+        if cached is not None and self._listed_as(path, cached):
+            try:
+                judged = self._s3.may_read(bucket, key)
+            except S3Error as error:
+                raise _denied(path, error) from None
+            if judged:  # this query's listing shows the version whose bytes are cached, and IAM lets the caller read it
+                return replace(cached, ranges=list(cached.ranges))
         headers = {"Range": f"bytes=-{TAIL_BYTES}"}
         if cached is not None:
             headers["If-None-Match"] = cached.etag
@@ -251,14 +326,22 @@ class QueryReads:
             answer = self._s3.request("HEAD", bucket, key)  # an empty object has no last bytes
             answer.headers["content-range"] = f"bytes */{answer.headers['content-length']}"
         if answer.status == 304:  # the cached version is the object's: its bytes serve this query
-            return CachedObject(cached.etag, cached.size, cached.modified, list(cached.ranges))
+            return replace(cached, ranges=list(cached.ranges))
         size = int(answer.headers["content-range"].rpartition("/")[2])
-        known = CachedObject(answer.headers.get("etag", ""), size, parsedate_to_datetime(answer.headers["last-modified"]))
+        known = CachedObject(answer.headers.get("etag", ""), size, parsedate_to_datetime(answer.headers["last-modified"]),
+                             kms_encrypted=answer.headers.get("x-amz-server-side-encryption") == "aws:kms")
         if answer.body:
             known.ranges.append((size - len(answer.body), answer.body))
         if known.etag:
-            self._cache.put(path, CachedObject(known.etag, size, known.modified, list(known.ranges)))
+            self._cache.put(path, replace(known, ranges=list(known.ranges)))
         return known
+
+    def _listed_as(self, path: str, cached: CachedObject) -> bool:
+        """Whether this query's listing of `path` shows the cached version, in a storage class any GetObject reads,
+        and IAM's evaluator can judge its read alone (not SSE-KMS, whose key use IAM checks on S3's answer)."""
+        listed = self._listed.since(path, self._started)
+        return (listed is not None and listed.etag == cached.etag and listed.size == cached.size
+                and listed.storage_class in READABLE_STORAGE_CLASSES and not cached.kms_encrypted)
 
     def _count_once(self, path: str, start: int, end: int) -> None:
         with self._lock:
@@ -277,8 +360,11 @@ class QueryReads:
             self._count_once(path, start, end)
             return kept
         bucket, key = _split(path)
+        headers = {"Range": f"bytes={start}-{end - 1}"}
+        if known.etag:  # the bytes of the version this query opened, not of one written since
+            headers["If-Match"] = known.etag
         try:
-            data = self._s3.request("GET", bucket, key, {"Range": f"bytes={start}-{end - 1}"}).body
+            data = self._s3.request("GET", bucket, key, headers).body
         except S3Error as error:
             raise _denied(path, error) from None
         self._count_once(path, start, start + len(data))
@@ -296,16 +382,16 @@ class S3ReadFileSystem(AbstractFileSystem):
     protocol = "s3"
     cachable = False  # fsspec would otherwise hand every database the first one's instance (and its queries)
 
-    def __init__(self, s3: CallerS3, cache: ObjectCache):
+    def __init__(self, s3: CallerS3, cache: ObjectCache, listed: ListedObjects):
         super().__init__()
-        self._s3, self._cache = s3, cache
+        self._s3, self._cache, self._listed = s3, cache, listed
         self._queries: dict[str, QueryReads] = {}
         self._lock = threading.Lock()
 
     def open_reads(self) -> QueryReads:
         """A query's reads, under a token of its own until close_reads."""
         token = secrets.token_hex(16)
-        reads = QueryReads(self._s3, self._cache, token)
+        reads = QueryReads(self._s3, self._cache, self._listed, token)
         with self._lock:
             self._queries[token] = reads
         return reads

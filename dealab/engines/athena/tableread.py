@@ -31,7 +31,7 @@ class CatalogTableReader:
         self.folder = Path(tempfile.mkdtemp(prefix="read-", dir=scratch.resolve()))
         self.connection = duckdb.connect(config=sandbox.CONNECT_CONFIG)
         # registered before the lockdown: a file system registered after it is refused every path
-        files = S3ReadFileSystem(caller, ObjectCache())
+        files = S3ReadFileSystem(caller, ObjectCache(), catalog.listed)
         self.connection.register_filesystem(files)
         self.s3_prefix = files.open_reads().prefix  # this reader's reads, for as long as it lives
         for statement in [*translate.setup_statements(), *sandbox.lockdown_statements(self.folder)]:

@@ -28,7 +28,7 @@ from dealab.engines.iam.actions import rule_for
 from dealab.engines.iam.sts import IAM_ANSWERS, STS_ANSWERS, iso
 from dealab.engines.iam.policy import (ACCOUNT_ID, ROOT, Caller, NamedPolicy, Policies, PolicyError, RequestContext, decide,
                                        parse, parse_identity)
-from dealab.wire import labtime
+from dealab.wire import access, labtime
 from dealab.wire.engine import ANY_OPERATION, Engine, EngineContext
 from dealab.wire.messages import AwsRequest, AwsResponse
 from dealab.wire.store import JsonFile
@@ -36,6 +36,7 @@ from dealab.wire.store import JsonFile
 log = logging.getLogger("dealab.iam")
 
 ANONYMOUS = Caller("anonymous", "anonymous", frozenset())
+GONE_PRINCIPAL = "The security token included in the request is invalid: its principal no longer exists"
 # Calls after which the policies a principal holds may differ (any successful IAM write).
 IAM_READ_PREFIXES = ("Get", "List", "Simulate", "Generate")
 # service → operations after which its resource policies may differ
@@ -84,6 +85,7 @@ class IamEngine(Engine):
         self._lock = threading.Lock()
         self._clients: dict[str, object] = {}
         self.keys = kms.KeyLookups(self.own_client)
+        access.offer(context.loopback, self.refusal)
 
     # ---- the door's question ----------------------------------------------------------------------------------
     def issued_credential(self, access_key: str) -> IssuedKey | None:
@@ -99,7 +101,7 @@ class IamEngine(Engine):
     def _authorize(self, request: AwsRequest) -> AwsResponse:
         principal = self._principal(request)
         if principal is None:
-            return req.refusal(request, "The security token included in the request is invalid: its principal no longer exists")
+            return req.refusal(request, GONE_PRINCIPAL)
         refusal = self.authorization_refusal(request, principal)
         if refusal is not None:
             return refusal
@@ -108,6 +110,14 @@ class IamEngine(Engine):
             return answer(self, request, principal)
         response = self.pass_on(request)
         return self._key_in_answer_refusal(request, principal, response) or response
+
+    def refusal(self, request: AwsRequest) -> AwsResponse | None:
+        """What _authorize would answer `request` instead of passing it on (None: it would pass), decided without
+        sending it: for engines acting for the caller on many resources at once (dealab.wire.access)."""
+        principal = self._principal(request)
+        if principal is None:
+            return req.refusal(request, GONE_PRINCIPAL)
+        return self.authorization_refusal(request, principal)
 
     def pass_on(self, request: AwsRequest) -> AwsResponse:
         # engines' calls too: a policy or key an engine changes must reach the caches
