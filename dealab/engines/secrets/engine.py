@@ -65,6 +65,7 @@ class SecretsEngine(Engine):
             if record.get("pending") and not record.get("failure"):
                 record["failure"] = {"step": "", "message": "the stack stopped while the rotation ran", "at": record.get("started")}
             self._schedule(arn, record)
+        self._save()
 
     # ---- RotateSecret ----------------------------------------------------------------------------------------
     def _rotate_secret(self, request: AwsRequest) -> AwsResponse:
@@ -101,6 +102,7 @@ class SecretsEngine(Engine):
             # a failed rotation is reattempted under its own version id, as AWS's message says
             record["pending"] = record.get("pending") or params.get("ClientRequestToken") or str(uuid.uuid4())
             answer["VersionId"] = record["pending"]
+        record["started"] = labtime.unix_time()
         with self._lock:
             self.rotations[arn] = record
             self._save()
@@ -115,8 +117,6 @@ class SecretsEngine(Engine):
         finished = threading.Event()
         with self._lock:
             self._running[arn] = finished
-            self.rotations[arn]["started"] = labtime.unix_time()
-            self._save()
         threading.Thread(target=self._run, args=(arn, steps, finished), name=f"rotation-{arn.rsplit(':', 1)[-1]}", daemon=True).start()
         return finished
 
@@ -136,9 +136,9 @@ class SecretsEngine(Engine):
                 if rotating and failure is None:
                     record["pending"] = None
                     record["last_rotated"] = record["started"]
+                self._schedule(arn, record)
                 self._save()
             self._announce(record, ("" if rotating else "Test") + ("RotationFailed" if failure else "RotationSucceeded"), failure)
-            self._schedule(arn, record)
         except Exception:  # a rotation's failure is the secret's, never the stack's
             log.exception("rotation of %s failed", arn)
         finally:
@@ -200,6 +200,7 @@ class SecretsEngine(Engine):
 
     # ---- the schedule ----------------------------------------------------------------------------------------------
     def _schedule(self, arn: str, record: dict) -> None:
+        """Arms the timer of the record's next rotation and notes its moment in the record (the caller saves it)."""
         timers.cancel(self.name, arn)
         rules = record.get("rules")
         if not record.get("enabled") or not rules:
@@ -208,8 +209,6 @@ class SecretsEngine(Engine):
         since = record.get("last_rotated") or record.get("started") or labtime.unix_time()
         due = schedule.next_rotation(rules, labtime.EPOCH + datetime.timedelta(seconds=since))
         record["next"] = (due - labtime.EPOCH).total_seconds() if due else None
-        with self._lock:
-            self._save()
         if due is not None:
             timers.schedule(self.name, arn, due, lambda at: self._due(arn))
 
@@ -219,6 +218,8 @@ class SecretsEngine(Engine):
             if record is None or not record.get("enabled") or arn in self._running:
                 return None
             record["pending"] = record.get("pending") or str(uuid.uuid4())
+            record["started"] = labtime.unix_time()
+            self._save()
         finished = self._start(arn, ROTATION_STEPS)
         return finished.is_set
 
