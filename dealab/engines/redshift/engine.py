@@ -50,6 +50,9 @@ DEFAULT_DATABASE = "dev"
 FINAL_STATUSES = frozenset({"FINISHED", "FAILED", "ABORTED"})
 RUNNING_STATUSES = ("SUBMITTED", "PICKED", "STARTED")
 STACK_STOPPED = "ERROR: the dealab stack stopped while this statement ran"
+# DescribeStatement of a running statement waits this long for it to end before answering, so a client polling
+# every few ms or every second sees FINISHED as soon as it is, not at its next poll (as the Athena engine does)
+STATE_WAIT_SECONDS = 0.02
 KEPT_STATEMENTS = 500
 KEPT_RESULTS = 32
 RESULT_PAGE_ROWS = 10_000
@@ -108,6 +111,7 @@ class RedshiftEngine(Engine):
         self.ports = JsonFile(self.folder / "cluster_ports.json")
         self.statements_file = JsonFile(self.folder / "statements.json")
         self._lock = threading.RLock()
+        self._ended = threading.Condition(self._lock)  # notified when a statement reaches a final status
         self._statements: dict[str, dict] = self.statements_file.load({})
         self._results: OrderedDict[str, tuple[list, list]] = OrderedDict()
         self._sessions: dict[str, object] = {}  # running statement id → its DuckDB cursor (for CancelStatement)
@@ -418,8 +422,9 @@ class RedshiftEngine(Engine):
             if record.get("Status") == "ABORTED" and fields.get("Status") != "ABORTED":
                 return
             record.update(fields, UpdatedAt=labtime.unix_time())
-            if fields.get("Status") in FINAL_STATUSES or fields.get("Status") == "STARTED":
+            if fields.get("Status") in FINAL_STATUSES and "Id" in record and ":" not in record["Id"]:
                 self._save_statements()
+                self._ended.notify_all()
 
     def _save_statements(self) -> None:
         if len(self._statements) > KEPT_STATEMENTS:
@@ -453,6 +458,8 @@ class RedshiftEngine(Engine):
     def _DescribeStatement(self, request: AwsRequest) -> AwsResponse:
         record, _ = self._statement(request.json.get("Id"))
         with self._lock:
+            if record["Status"] not in FINAL_STATUSES:
+                self._ended.wait_for(lambda: record["Status"] in FINAL_STATUSES, STATE_WAIT_SECONDS)
             shown = self._shown(record)
         return AwsResponse.json(shown)
 

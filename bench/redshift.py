@@ -1,0 +1,135 @@
+"""Redshift benchmark: COPY and an aggregate join through the Data API, against DuckDB doing the same work on
+the same bytes, in one run.
+
+- COPY: `--rows` rows of CSV (about 60 bytes a row; 4M rows ≈ 250 MB) in 8 objects in the stack's S3. "Redshift"
+  is ExecuteStatement of `COPY ... CSV` polled every 5 ms until FINISHED; the baseline fetches the same objects
+  through the same S3 endpoint with boto3 and loads them with DuckDB's `read_csv` into a table of a DuckDB file.
+- Aggregate join: the loaded fact table joined with a 10,000-row dimension, grouped and summed. "Redshift" is
+  ExecuteStatement → FINISHED → GetStatementResult; the baseline is the same SQL on the baseline's DuckDB file.
+  Median of `--repeat` runs each.
+Goals (issue 18): COPY ≤ 1.3x, the join ≤ 1.5x.
+
+Run: `.venv/bin/python bench/redshift.py [--rows 4000000] [--repeat 5] [--quick]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import boto3
+import duckdb
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from dealab.config import TEST_ACCESS_KEY, TEST_SECRET_KEY, Settings  # noqa: E402
+from dealab.stack import control  # noqa: E402
+
+BUCKET = "bench-warehouse"
+OBJECTS = 8
+CUSTOMERS = 10_000
+FACT_COLUMNS = {"id": "BIGINT", "customer": "INTEGER", "amount": "DECIMAL(12,2)", "day": "DATE", "note": "VARCHAR"}
+JOIN_SQL = ("SELECT c.region, count(*) AS orders, sum(f.amount) AS total FROM facts f JOIN customers c ON f.customer = c.id "
+            "GROUP BY c.region ORDER BY c.region")
+TARGET = {"WorkgroupName": "bench-wg", "Database": "dev"}
+
+
+def make_csv(rows: int, part: int, generator: random.Random) -> bytes:
+    lines = [f"{part * rows + n},{generator.randrange(CUSTOMERS)},{generator.randrange(100_000) / 100:.2f},"
+             f"2024-{1 + n % 12:02d}-{1 + n % 28:02d},note number {n % 977}" for n in range(rows)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def statement(data, sql: str) -> tuple[float, dict]:
+    started = time.perf_counter()
+    statement_id = data.execute_statement(Sql=sql, **TARGET)["Id"]
+    while (described := data.describe_statement(Id=statement_id))["Status"] not in ("FINISHED", "FAILED", "ABORTED"):
+        time.sleep(0.005)
+    if described["Status"] != "FINISHED":
+        raise SystemExit(f"{sql[:60]}: {described.get('Error')}")
+    if described["HasResultSet"]:
+        data.get_statement_result(Id=statement_id)
+    return time.perf_counter() - started, described
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=4_000_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="200k rows, one run: a check that everything runs")
+    args = parser.parse_args()
+    rows, repeat = (200_000, 1) if args.quick else (args.rows, args.repeat)
+    with tempfile.TemporaryDirectory() as folder:
+        port = control.free_port_pair()
+        settings = Settings(state_dir=Path(folder) / "state", port=port, insecure_port=port + 1, region="us-east-1", backend_url=None)
+        control.up(settings)
+        try:
+            run(settings, Path(folder), rows, repeat)
+        finally:
+            control.down(settings)
+
+
+def run(settings: Settings, folder: Path, rows: int, repeat: int) -> None:
+    clients = {name: boto3.client(name, endpoint_url=settings.endpoint_url, region_name="us-east-1",
+                                  aws_access_key_id=TEST_ACCESS_KEY, aws_secret_access_key=TEST_SECRET_KEY)
+               for name in ("s3", "redshift-serverless", "redshift-data")}
+    s3, data = clients["s3"], clients["redshift-data"]
+    s3.create_bucket(Bucket=BUCKET)
+    generator = random.Random(18)
+    size = 0
+    for part in range(OBJECTS):
+        body = make_csv(rows // OBJECTS, part, generator)
+        size += len(body)
+        s3.put_object(Bucket=BUCKET, Key=f"facts/part-{part:02d}.csv", Body=body)
+    customers = "\n".join(f"{n},region-{n % 7}" for n in range(CUSTOMERS)).encode() + b"\n"
+    s3.put_object(Bucket=BUCKET, Key="customers/all.csv", Body=customers)
+    clients["redshift-serverless"].create_namespace(namespaceName="bench", dbName="dev")
+    clients["redshift-serverless"].create_workgroup(workgroupName="bench-wg", namespaceName="bench")
+    columns = ", ".join(f"{name} {kind}" for name, kind in FACT_COLUMNS.items())
+    statement(data, f"CREATE TABLE facts ({columns}) DISTKEY(customer) SORTKEY(day)")
+    statement(data, "CREATE TABLE customers (id INTEGER, region VARCHAR(20)) DISTSTYLE ALL")
+    statement(data, "COPY customers FROM 's3://bench-warehouse/customers/' IAM_ROLE 'arn:aws:iam::123456789012:role/r' CSV")
+    print(f"{rows:,} rows, {size / 1e6:.0f} MB of CSV in {OBJECTS} objects")
+
+    copy_times, baseline_copy = [], []
+    database = duckdb.connect(str(folder / "baseline.duckdb"))
+    database.execute("CREATE TABLE customers (id INTEGER, region VARCHAR)")
+    for attempt in range(repeat):
+        statement(data, "TRUNCATE facts")
+        seconds, described = statement(data, "COPY facts FROM 's3://bench-warehouse/facts/' IAM_ROLE 'arn:aws:iam::123456789012:role/r' CSV")
+        assert described["ResultRows"] == rows // OBJECTS * OBJECTS, described
+        copy_times.append(seconds)
+
+        started = time.perf_counter()
+        local = folder / "fetched"
+        local.mkdir(exist_ok=True)
+        files = []
+        for item in s3.list_objects_v2(Bucket=BUCKET, Prefix="facts/")["Contents"]:
+            path = local / Path(item["Key"]).name
+            path.write_bytes(s3.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read())
+            files.append(str(path))
+        database.execute("CREATE OR REPLACE TABLE facts AS SELECT * FROM read_csv(?, header=false, auto_detect=false, columns=?)",
+                         [files, FACT_COLUMNS])
+        baseline_copy.append(time.perf_counter() - started)
+    customer_path = folder / "customers.csv"
+    customer_path.write_bytes(customers)
+    database.execute("INSERT INTO customers SELECT * FROM read_csv(?, header=false, columns={'id': 'INTEGER', 'region': 'VARCHAR'})", [str(customer_path)])
+
+    join_times, baseline_join = [], []
+    for attempt in range(repeat):
+        join_times.append(statement(data, JOIN_SQL)[0])
+        started = time.perf_counter()
+        database.execute(JOIN_SQL).fetchall()
+        baseline_join.append(time.perf_counter() - started)
+    for name, ours, theirs, goal in (("COPY CSV", copy_times, baseline_copy, 1.3), ("aggregate join", join_times, baseline_join, 1.5)):
+        mine, base = statistics.median(ours), statistics.median(theirs)
+        print(f"{name:16} Data API {mine:.3f} s   DuckDB direct {base:.3f} s   ratio {mine / base:.2f} (goal <= {goal})")
+
+
+if __name__ == "__main__":
+    main()
