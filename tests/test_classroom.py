@@ -172,6 +172,21 @@ def test_presigned_urls_route_by_the_key_they_name(classroom):
         assert code == 403 and b"SignatureDoesNotMatch" in body and b"presigned" not in body
 
 
+def test_the_plain_http_twin_routes_to_the_learners_own_twin(classroom):
+    ana = classroom.client("ana", "s3")
+    ana.create_bucket(Bucket="ana-tls-only")
+    ana.put_bucket_policy(Bucket="ana-tls-only", Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": ["arn:aws:s3:::ana-tls-only", "arn:aws:s3:::ana-tls-only/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}))
+    key = classroom.keys["ana"]
+    plain = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{classroom.port + 1}", region_name="us-east-1", aws_access_key_id=key["access_key_id"],
+                         aws_secret_access_key=key["secret_access_key"], config=Config(retries={"max_attempts": 1}))
+    with pytest.raises(ClientError) as refused:
+        plain.put_object(Bucket="ana-tls-only", Key="k", Body=b"x")
+    assert refused.value.response["Error"]["Code"] == "AccessDenied"
+    ana.put_object(Bucket="ana-tls-only", Key="k", Body=b"x")
+
+
 def test_a_post_policy_form_routes_by_its_credential(classroom):
     form = classroom.client("ana", "s3").generate_presigned_post("ana-bucket", "form.txt")
     posted = requests.post(form["url"], data=form["fields"], files={"file": ("form.txt", b"from a form")}, timeout=60)
