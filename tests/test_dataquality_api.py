@@ -3,6 +3,7 @@ in Glue, data as CSV in S3), results, the CloudWatch metrics and the EventBridge
 
 from __future__ import annotations
 
+import datetime
 import json
 import time
 import uuid
@@ -10,6 +11,11 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
+import duckdb
+
+from dealab.engines.dataquality import publish
+from dealab.engines.dataquality.dqdl import parse
+from dealab.engines.dataquality.rules import Datasets, evaluate
 from dealab.stack import control
 from tests.conftest import client, kill_hard
 
@@ -188,3 +194,30 @@ def test_runs_results_and_recommendations_survive_a_restart_and_a_kill(private_s
         assert glue.get_data_quality_result(ResultId=late["ResultIds"][0])["Score"] == 1.0
     else:
         assert (late["Status"], late["ErrorString"]) == ("FAILED", "The run was interrupted: the stack stopped while it ran")
+
+
+def test_a_job_result_is_published_listed_and_read_back_as_history(aws_env):
+    glue, job = client(aws_env, "glue"), unique("dq-job-")
+
+    def published(context, started, row_count):
+        rule = {"Name": "Rule_1", "Description": "RowCount > 0", "EvaluatedRule": "RowCount > 0", "Result": "PASS",
+                "EvaluatedMetrics": {"Dataset.*.RowCount": row_count}}
+        return publish.send_result(glue, {"JobName": job, "JobRunId": f"jr_{started}", "EvaluationContext": context,
+                                          "StartedOn": started, "Score": 1.0, "RuleResults": [rule, {**rule, "Name": "Rule_2"}]})
+
+    ids = [published("orders", 1000, 10.0), published("orders", 2000, 30.0), published("refunds", 3000, 99.0)]
+    listed = glue.list_data_quality_results(Filter={"JobName": job})["Results"]
+    assert sorted(r["ResultId"] for r in listed) == sorted(ids) and {r["JobName"] for r in listed} == {job}
+    kept = glue.get_data_quality_result(ResultId=ids[0])
+    assert (kept["JobRunId"], kept["EvaluationContext"], kept["Observations"]) == ("jr_1000", "orders", [])
+    with pytest.raises(RuntimeError, match="InvalidInputException: JobName is required"):
+        publish.send_result(glue, {"EvaluationContext": "orders"})
+
+    history = publish.history_of(glue, job, "orders")
+    assert history("Dataset.*.RowCount") == [30.0, 10.0]  # newest first, one value per result, this context only
+    assert history("Column.id.Completeness") == []
+    connection = duckdb.connect()
+    connection.execute("CREATE TABLE t AS SELECT range AS id FROM range(25)")
+    rules = evaluate(parse("Rules = [ RowCount > avg(last(2)), RowCount > last() ]"),
+                     Datasets(connection, {"primary": "SELECT * FROM t"}, datetime.datetime(2026, 1, 1)), history).rules
+    assert [(r.outcome, r.evaluated_rule) for r in rules] == [("Passed", "RowCount > 20.0"), ("Failed", "RowCount > 30.0")]

@@ -27,6 +27,7 @@ orders = glue_context.spark_session.createDataFrame(
 frame = DynamicFrame.fromDF(orders, glue_context, "orders")
 ruleset = """Rules = [
     RowCount = 4,
+    RowCount > avg(last(3)),
     IsComplete "status",
     ColumnValues "amount" > 0
 ]"""
@@ -52,9 +53,22 @@ def test_evaluate_data_quality_in_a_spark_job(clean_stack):
     printed = {line.split(" ", 1)[0]: line.split(" ", 1)[1] for line in log_lines(clean_stack, "/aws-glue/jobs/output", run["Id"])
                if line.split(" ", 1)[0] in ("OUTCOMES", "ROW_COLUMNS", "FAILED_ROWS")}
     assert json.loads(printed["OUTCOMES"]) == {'RowCount = 4': "Passed", 'IsComplete "status"': "Failed",
-                                               'ColumnValues "amount" > 0': "Failed"}
+                                               'ColumnValues "amount" > 0': "Failed",
+                                               'RowCount > avg(last(3))': "Passed"}  # no history yet: last(k) is [0.0]
     assert printed["ROW_COLUMNS"].split(",")[-4:] == ["DataQualityRulesPass", "DataQualityRulesFail", "DataQualityRulesSkip",
                                                       "DataQualityEvaluationResult"]
     assert printed["FAILED_ROWS"] == "2"  # the row without a status and the row with a negative amount
     metrics = client(clean_stack, "cloudwatch").list_metrics(Namespace="Glue Data Quality")["Metrics"]
     assert {metric["MetricName"] for metric in metrics} >= {"glue.data.quality.rules.passed", "glue.data.quality.rules.failed"}
+
+    # published to Glue Data Quality: listed by job, and the history the next run's dynamic rule compares with
+    glue = client(clean_stack, "glue")
+    [first] = glue.list_data_quality_results(Filter={"JobName": "dq-orders"})["Results"]
+    assert first["JobRunId"] == run["Id"]
+    again = run_job(clean_stack, "dq-orders", {"--bucket": BUCKET})
+    assert again["JobRunState"] == "SUCCEEDED", again.get("ErrorMessage")
+    newest = glue.list_data_quality_results(Filter={"JobName": "dq-orders", "JobRunId": again["Id"]})["Results"][0]
+    result = glue.get_data_quality_result(ResultId=newest["ResultId"])
+    dynamic = next(rule for rule in result["RuleResults"] if rule["Description"] == "RowCount > avg(last(3))")
+    assert (dynamic["Result"], dynamic["EvaluatedRule"]) == ("FAIL", "RowCount > 4.0")  # 4 rows, not more than the last run's 4
+    assert result["EvaluationContext"] == "orders_check" and result["Score"] == 0.25

@@ -80,7 +80,7 @@ class DataQualityEngine(Engine):
         "DeleteDataQualityRuleset",
         "StartDataQualityRulesetEvaluationRun", "GetDataQualityRulesetEvaluationRun",
         "ListDataQualityRulesetEvaluationRuns", "CancelDataQualityRulesetEvaluationRun",
-        "GetDataQualityResult", "BatchGetDataQualityResult", "ListDataQualityResults",
+        "GetDataQualityResult", "BatchGetDataQualityResult", "ListDataQualityResults", "PublishDataQuality",
         "StartDataQualityRuleRecommendationRun", "GetDataQualityRuleRecommendationRun",
         "ListDataQualityRuleRecommendationRuns", "CancelDataQualityRuleRecommendationRun",
     )}
@@ -328,6 +328,22 @@ class DataQualityEngine(Engine):
         results = self.results.load({})
         wanted = params.get("ResultIds") or []
         return {"Results": [results[i] for i in wanted if i in results], "ResultsNotFound": [i for i in wanted if i not in results]}
+
+    def _PublishDataQuality(self, params: dict) -> dict:
+        """How a Glue job's EvaluateDataQuality hands its result to Glue Data Quality (glue:PublishDataQuality, in no
+        SDK; publish.send_result sends it): kept with the catalog runs' results, so ListDataQualityResults lists it
+        by JobName and a later evaluation of the same context reads it as history."""
+        _required(params, "JobName")
+        _required(params, "EvaluationContext")
+        result_id = "dqresult-" + secrets.token_hex(20)
+        now = labtime.unix_time()
+        result = {"ResultId": result_id, "StartedOn": now, "CompletedOn": now,
+                  **{k: params[k] for k in publish.JOB_RESULT_MEMBERS if k in params}, "Observations": []}
+        with self._lock:
+            results = self.results.load({})
+            results[result_id] = result
+            self.results.save(results)
+        return {"ResultId": result_id}
 
     def _ListDataQualityResults(self, params: dict) -> dict:
         wanted = params.get("Filter") or {}

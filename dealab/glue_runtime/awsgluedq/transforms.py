@@ -10,13 +10,17 @@ per scan and a second implementation of every rule.
 DynamicFrameCollection with "ruleOutcomes" and "rowLevelOutcomes" (the frame's rows plus DataQualityRulesPass,
 DataQualityRulesFail, DataQualityRulesSkip and DataQualityEvaluationResult). With publishing_options
 enableDataQualityCloudWatchMetrics the rule counts go to CloudWatch ("Glue Data Quality" namespace), and the
-"Data Quality Evaluation Results Available" event goes to EventBridge, both through the stack's endpoint."""
+"Data Quality Evaluation Results Available" event goes to EventBridge, both through the stack's endpoint. Unless
+enableDataQualityResultsPublishing is false, the result is published to Glue Data Quality (PublishDataQuality):
+ListDataQualityResults lists it by JobName, and the job's later evaluations of the same dataQualityEvaluationContext
+read it as the history dynamic rules (avg(last(5))) compare with."""
 
 from __future__ import annotations
 
 import datetime
 import secrets
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import boto3
@@ -44,6 +48,18 @@ def _lab_now() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=offset)
 
 
+def _history(job_name: str, context_name: str) -> Callable[[str], list[float]]:
+    """The job's published results of this context, read once and only if a dynamic rule asks."""
+    loaded: dict[str, Callable[[str], list[float]]] = {}
+
+    def values(metric: str) -> list[float]:
+        if "history" not in loaded:
+            loaded["history"] = publish.history_of(boto3.client("glue"), job_name, context_name)
+        return loaded["history"](metric)
+
+    return values
+
+
 def _locked_database(scratch: str) -> duckdb.DuckDBPyConnection:
     """DuckDB with nothing of the host reachable: the frame is its only data."""
     connection = duckdb.connect(config=sandbox.CONNECT_CONFIG)
@@ -69,7 +85,9 @@ class EvaluateDataQuality:
         """`additional_data_sources` maps an alias the ruleset names (ReferentialIntegrity, DatasetMatch, ...) to its
         frame, as in the scripts Glue Studio writes."""
         options = publishing_options or {}
+        context_name = options.get("dataQualityEvaluationContext") or DEFAULT_CONTEXT
         parsed = parse(ruleset)  # invalid DQDL fails the job with the DQDL library's message
+        started = _lab_now()
         dataframe = frame.toDF()
         spark = dataframe.sparkSession
         arrow = _as_arrow(dataframe)
@@ -83,12 +101,12 @@ class EvaluateDataQuality:
                     connection.register(f"__dq_reference_{number}", table)
                     relations[alias] = f"SELECT * FROM __dq_reference_{number}"
                 datasets = Datasets(connection, relations, _lab_now())
-                evaluation = evaluate(parsed, datasets)
+                evaluation = evaluate(parsed, datasets, _history(run_context.current.job_name, context_name))
                 want_rows = str((additional_options or {}).get("rowLevelOutcomes.enabled", "true")).lower() != "false"
                 rows = connection.execute(row_outcomes_sql(evaluation, datasets.view(PRIMARY))).to_arrow_table() if want_rows else None
             finally:
                 connection.close()
-        self._publish(evaluation, options)
+        self._publish(evaluation, options, context_name, started)
         outcomes = spark.createDataFrame(
             [(r.rule, r.outcome, r.failure_reason, {k: float(v) for k, v in r.metrics.items()}) for r in evaluation.rules],
             RULE_OUTCOMES_SCHEMA)
@@ -102,10 +120,13 @@ class EvaluateDataQuality:
         return DynamicFrameCollection(frames, frame.glue_ctx)
 
     @staticmethod
-    def _publish(evaluation, options: dict) -> None:
-        context_name = options.get("dataQualityEvaluationContext") or DEFAULT_CONTEXT
+    def _publish(evaluation, options: dict, context_name: str, started: datetime.datetime) -> None:
         current = run_context.current
         moment = _lab_now()
+        result_id = "dqresult-" + secrets.token_hex(20)
+        if str(options.get("enableDataQualityResultsPublishing", True)).lower() == "true":
+            result_id = publish.send_result(boto3.client("glue"), publish.job_result(evaluation, current.job_name, current.run_id,
+                                                                                     context_name, started))
         if str(options.get("enableDataQualityCloudWatchMetrics", False)).lower() == "true":
             dimensions = {"JobName": current.job_name, "EvaluationContext": context_name}
             boto3.client("cloudwatch").put_metric_data(Namespace=publish.NAMESPACE,
@@ -113,4 +134,4 @@ class EvaluateDataQuality:
         context = {"contextType": "GLUE_JOB", "jobName": current.job_name, "jobRunId": current.run_id,
                    "evaluationContext": context_name}
         boto3.client("events").put_events(
-            Entries=[publish.event_entry(evaluation, context, "dqresult-" + secrets.token_hex(20), [context_name], moment)])
+            Entries=[publish.event_entry(evaluation, context, result_id, [context_name], moment)])
