@@ -189,6 +189,12 @@ def test_grants_enforced_for_an_analyst_role_and_kept_across_restart(private_sta
     assert principals_on(lakeformation, {"Table": {"DatabaseName": "hr", "Name": "people"}}) == {}
     assert analyst_glue.get_tables(DatabaseName="hr")["TableList"] == []
     people = {"Table": {"DatabaseName": "hr", "Name": "people"}}
+    # creating a table in a governed database takes CREATE_TABLE on it; its creator then holds it all
+    assert error_of(lambda: csv_table(analyst_glue, "hr", "mine", "s3://lf-data/people/", ["id"])) == (
+        "AccessDeniedException", "Insufficient Lake Formation permission(s): Required Create Table on hr")
+    lakeformation.grant_permissions(Principal={"DataLakePrincipalIdentifier": ROLE_ARN}, Permissions=["CREATE_TABLE"], Resource={"Database": {"Name": "hr"}})
+    csv_table(analyst_glue, "hr", "mine", "s3://lf-data/people/", ["id"])
+    assert run(athena, "SELECT * FROM hr.mine") == ("SUCCEEDED", [["id"], ["7"]])
     lakeformation.grant_permissions(Principal={"DataLakePrincipalIdentifier": ROLE_ARN}, Permissions=["DESCRIBE"], Resource=people)
     assert len(analyst_glue.get_table(DatabaseName="hr", Name="people")["Table"]["StorageDescriptor"]["Columns"]) == 4  # metadata, whole
     assert run(athena, "SELECT id FROM hr.people")[0] == "FAILED"  # but no data

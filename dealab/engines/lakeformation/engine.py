@@ -58,10 +58,6 @@ class LakeFormationError(Exception):
         self.code, self.message, self.status = code, message, status
 
 
-def _denied(name: str) -> LakeFormationError:
-    return LakeFormationError("AccessDeniedException", f"Insufficient Lake Formation permission(s) on {name}")
-
-
 class LakeFormationEngine(Engine):
     name = "lakeformation"
     operations = {("lakeformation", op): f"op_{op}" for op in LF_OPERATIONS} | {
@@ -80,7 +76,11 @@ class LakeFormationEngine(Engine):
 
     def _fill_defaults(self) -> None:
         self.state.setdefault("settings", copy.deepcopy(DEFAULT_SETTINGS))
-        for name in ("grants", "resources", "tags", "resource_tags", "table_defaults", "creators", "cell_filters"):
+        if "grants" not in self.state:  # a new account: IAM principals may create databases ("Database creators")
+            catalog = lf.normalized({"Catalog": {}}, ACCOUNT_ID)
+            self.state["grants"] = {lf.grant_key(lf.IAM_ALLOWED_PRINCIPALS, catalog): lf.merged(
+                None, lf.IAM_ALLOWED_PRINCIPALS, catalog, ["CREATE_DATABASE"], [])}
+        for name in ("resources", "tags", "resource_tags", "table_defaults", "creators", "cell_filters"):
             self.state.setdefault(name, {})
 
     def _save(self) -> None:
@@ -536,10 +536,13 @@ class LakeFormationEngine(Engine):
 
     # ---- Glue catalog changes: default grants, creators, forgetting what was deleted ---------------------------------
     def _catalog_change(self, request: AwsRequest) -> AwsResponse:
+        params, operation = request.json, request.operation
+        refusal = self._create_refusal(request.caller_arn, operation, params)
+        if refusal is not None:
+            return AwsResponse.json_error("AccessDeniedException", refusal)
         response = request.send_on()
         if response.status != 200:
             return response
-        params, operation = request.json, request.operation
         with self._lock:
             if operation == "CreateDatabase":
                 database_input = params.get("DatabaseInput") or {}
@@ -566,6 +569,23 @@ class LakeFormationEngine(Engine):
                 return response
             self._save()
         return response
+
+    def _create_refusal(self, caller_arn: str | None, operation: str, params: dict) -> str | None:
+        """Why Lake Formation refuses a principal's CreateDatabase (CREATE_DATABASE on the catalog) or CreateTable
+        (CREATE_TABLE on the database), or None. IAMAllowedPrincipals' grants count for everyone, as on AWS."""
+        if operation not in ("CreateDatabase", "CreateTable") or self._is_admin(caller_arn):
+            return None
+        names = lf.principal_names(caller_arn) | {lf.IAM_ALLOWED_PRINCIPALS}
+        with self._lock:
+            grants = list(self.state["grants"].values())
+            if operation == "CreateDatabase":
+                held = lf.catalog_access(grants, names)
+                return None if held & {"CREATE_DATABASE", "ALL"} else "Insufficient Lake Formation permission(s): Required Create Database on Catalog"
+            database = params.get("DatabaseName", "").lower()
+            if self.state["creators"].get(database) in names:
+                return None
+            held = lf.database_access(grants, names, database, self._tags_of(database))
+        return None if held & {"CREATE_TABLE", "ALL"} else f"Insufficient Lake Formation permission(s): Required Create Table on {database}"
 
     def _default_grants(self, defaults: list[dict], resource: dict) -> None:
         resource = lf.normalized(resource, ACCOUNT_ID)

@@ -263,6 +263,13 @@ def database_access(grants: list[dict], names: set[str], database: str, database
     return frozenset(permissions)
 
 
+def catalog_access(grants: list[dict], names: set[str]) -> frozenset[str]:
+    """The permissions the principal holds on the catalog (CREATE_DATABASE, CREATE_LF_TAG, ...)."""
+    return frozenset(p for grant in grants if "Catalog" in grant["Resource"]
+                     and grant_names(grant["Principal"]["DataLakePrincipalIdentifier"]) in names
+                     for p in grant["Permissions"] + grant["PermissionsWithGrantOption"])
+
+
 def governed(grants: list[dict], facts: TableFacts) -> bool:
     """Whether Lake Formation decides access to the table: not while IAMAllowedPrincipals holds a grant on it
     (then IAM policies alone decide, as on AWS under the default settings)."""
