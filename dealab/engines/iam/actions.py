@@ -188,6 +188,10 @@ GLUE = {
     "StartDataQualityRulesetEvaluationRun": rule("glue:StartDataQualityRulesetEvaluationRun", "arn:aws:glue:{region}:{account}:dataQualityRuleset/{RulesetNames}"),
     "GetDataQualityRulesetEvaluationRun": rule("glue:GetDataQualityRulesetEvaluationRun", "arn:aws:glue:{region}:{account}:dataQualityRuleset/*"),
     "GetDataQualityResult": rule("glue:GetDataQualityResult", "arn:aws:glue:{region}:{account}:dataQualityRuleset/*"),
+    "BatchGetDataQualityResult": rule("glue:GetDataQualityResult", "arn:aws:glue:{region}:{account}:dataQualityRuleset/*"),
+    "ListDataQualityResults": rule("glue:ListDataQualityResults", "arn:aws:glue:{region}:{account}:dataQualityRuleset/*"),
+    # how a job's EvaluateDataQuality hands its result to Glue Data Quality (in no SDK)
+    "PublishDataQuality": rule("glue:PublishDataQuality", "arn:aws:glue:{region}:{account}:dataQualityRuleset/*"),
     "GetResourcePolicy": rule("glue:GetResourcePolicy", CATALOG),
     "PutResourcePolicy": rule("glue:PutResourcePolicy", CATALOG),
     "DeleteResourcePolicy": rule("glue:DeleteResourcePolicy", CATALOG),
