@@ -641,8 +641,9 @@ RULES: dict[str, Evaluator] = {
     "SchemaMatch": Evaluator(_no_aggregates, _schema_match),
     "AggregateMatch": Evaluator(_no_aggregates, _aggregate_match),
     "AllStatistics": Evaluator(_no_aggregates, _all_statistics),
-    "DetectAnomalies": _not_supported("anomaly detection judges a statistic against a model AWS trains on "
-                                      "the statistics of earlier evaluations, a history dealab does not keep"),
+    "DetectAnomalies": _not_supported("anomaly detection judges a statistic against a machine-learning model AWS "
+                                      "trains on earlier evaluations and does not publish; dynamic rules "
+                                      "(RowCount > avg(last(5)) * 0.8) compare with that history openly"),
     "FileMatch": _not_supported(FILE_RULES_WHY),
     "FileUniqueness": _not_supported(FILE_RULES_WHY),
     "FileFreshness": _not_supported(FILE_RULES_WHY),
