@@ -188,6 +188,8 @@ def test_grants_enforced_for_an_analyst_role_and_kept_across_restart(private_sta
     csv_table(glue, "hr", "people", "s3://lf-data/people/", ["id", "customer", "email", "amount"])
     assert principals_on(lakeformation, {"Table": {"DatabaseName": "hr", "Name": "people"}}) == {}
     assert analyst_glue.get_tables(DatabaseName="hr")["TableList"] == []
+    assert error_of(lambda: analyst_glue.get_database(Name="hr"))[0] == "AccessDeniedException"
+    assert {d["Name"] for d in analyst_glue.get_databases()["DatabaseList"]} & {"shop", "hr"} == {"shop"}
     people = {"Table": {"DatabaseName": "hr", "Name": "people"}}
     # creating a table in a governed database takes CREATE_TABLE on it; its creator then holds it all
     assert error_of(lambda: csv_table(analyst_glue, "hr", "mine", "s3://lf-data/people/", ["id"])) == (

@@ -64,6 +64,8 @@ class LakeFormationEngine(Engine):
         ("lakeformation", ANY_OPERATION): "_not_answered",
         ("glue", "GetTable"): "_get_table",
         ("glue", "GetTables"): "_get_tables",
+        ("glue", "GetDatabase"): "_get_database",
+        ("glue", "GetDatabases"): "_get_databases",
         ("glue", "GetUnfilteredTableMetadata"): "_unfiltered_table",
     } | {("glue", op): "_catalog_change" for op in GLUE_WATCHED}
 
@@ -496,6 +498,47 @@ class LakeFormationEngine(Engine):
         answer = json.loads(response.read())
         answer["TableList"] = [shown for shown in (self._filtered(request.caller_arn, t) for t in answer.get("TableList", []))
                                if shown is not None]
+        return AwsResponse.json(answer)
+
+    def _sees_database(self, caller_arn: str, database: str) -> bool:
+        """Whether a principal sees a database: it is not governed (IAMAllowedPrincipals holds a grant on it), or
+        the principal is an admin or its creator, or holds something on it or on a table in it."""
+        database = database.lower()
+        tags = self._tags_of(database)
+        names = lf.principal_names(caller_arn)
+        with self._lock:
+            grants = list(self.state["grants"].values())
+            if lf.database_access(grants, {lf.IAM_ALLOWED_PRINCIPALS}, database, tags) or self._is_admin(caller_arn):
+                return True
+            if self.state["creators"].get(database) in names or lf.database_access(grants, names, database, tags):
+                return True
+        for grant in grants:
+            if lf.grant_names(grant["Principal"]["DataLakePrincipalIdentifier"]) not in names:
+                continue
+            resource = grant["Resource"]
+            body = resource.get("Table") or resource.get("TableWithColumns") or resource.get("DataCellsFilter")
+            if body is not None and body.get("DatabaseName") == database:
+                return True
+            policy = resource.get("LFTagPolicy")
+            if policy is not None and policy["ResourceType"] == "TABLE" and lf.matches(policy["Expression"], tags):
+                return True
+        return False
+
+    def _get_database(self, request: AwsRequest) -> AwsResponse:
+        response = request.send_on()
+        if response.status != 200 or not self._governs(request.caller_arn):
+            return response
+        name = json.loads(response.read())["Database"]["Name"]
+        if not self._sees_database(request.caller_arn, name):
+            return AwsResponse.json_error("AccessDeniedException", f"Insufficient Lake Formation permission(s) on {name}")
+        return response
+
+    def _get_databases(self, request: AwsRequest) -> AwsResponse:
+        response = request.send_on()
+        if response.status != 200 or not self._governs(request.caller_arn):
+            return response
+        answer = json.loads(response.read())
+        answer["DatabaseList"] = [d for d in answer.get("DatabaseList", []) if self._sees_database(request.caller_arn, d["Name"])]
         return AwsResponse.json(answer)
 
     def _unfiltered_table(self, request: AwsRequest) -> AwsResponse:
