@@ -73,6 +73,7 @@ def run(settings: Settings, rounds: int) -> None:
     role = aws("iam").create_role(RoleName="bench", AssumeRolePolicyDocument=ROLE_POLICY)["Role"]["Arn"]
     function = lam.create_function(FunctionName="rotate", Runtime="python3.11", Role=role, Handler="app.handler",
                                    Code={"ZipFile": zip_of(ROTATION)}, Timeout=30)["FunctionArn"]
+    lam.add_permission(FunctionName="rotate", StatementId="secrets", Action="lambda:InvokeFunction", Principal="secretsmanager.amazonaws.com")
     engine_arn = sm.create_secret(Name="by-engine", SecretString="v0")["ARN"]
     hand_arn = sm.create_secret(Name="by-hand", SecretString="v0")["ARN"]
     sm.rotate_secret(SecretId=engine_arn, RotationLambdaARN=function)  # warms the worker and enables rotation

@@ -135,7 +135,12 @@ def secret_and_function(clean_stack):
     sm = client(clean_stack, "secretsmanager")
     first = sm.create_secret(Name="db-password", SecretString="v1")["VersionId"]
     function = create(clean_stack, ROTATION_FUNCTION, Environment={"Variables": {"FAIL_STEP": ""}})
-    arn = client(clean_stack, "lambda").get_function(FunctionName=function)["Configuration"]["FunctionArn"]
+    aws_lambda = client(clean_stack, "lambda")
+    arn = aws_lambda.get_function(FunctionName=function)["Configuration"]["FunctionArn"]
+    with pytest.raises(ClientError) as refused:  # AWS: the function's policy must let Secrets Manager invoke it
+        sm.rotate_secret(SecretId="db-password", RotationLambdaARN=arn)
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException" and "secretsmanager.amazonaws.com" in str(refused.value)
+    aws_lambda.add_permission(FunctionName=function, StatementId="secrets", Action="lambda:InvokeFunction", Principal="secretsmanager.amazonaws.com")
     return sm, first, function, arn
 
 

@@ -52,6 +52,24 @@ RESOURCE_POLICY_WRITES = {
 
 
 @dataclass(frozen=True)
+class ServiceUse:
+    """A call after which an AWS service uses a resource itself, allowed only by that resource's policy naming the
+    service principal (AWS checks it when the call configures the use)."""
+    principal: str
+    action: str
+    parameter: str  # the request parameter naming the resource
+    refusal: str
+
+
+SERVICE_USES = {
+    ("secretsmanager", "RotateSecret"): ServiceUse(
+        "secretsmanager.amazonaws.com", "lambda:InvokeFunction", "RotationLambdaARN",
+        "Secrets Manager cannot invoke the specified Lambda function. Ensure that the function policy grants access to the principal "
+        "secretsmanager.amazonaws.com."),
+}
+
+
+@dataclass(frozen=True)
 class IssuedKey:
     """What the door needs of a key this engine knows (dealab.stack.signatures.with_issued_keys)."""
     secret_key: str
@@ -161,6 +179,11 @@ class IamEngine(Engine):
                 continue
             if not decision.allowed:
                 return req.denial(request, principal.caller.arn, action, resource, decision.reason)
+        use = SERVICE_USES.get((request.service, operation))
+        if use is not None and isinstance(params.get(use.parameter), str):
+            refusal = self._service_use_refusal(request, use, params[use.parameter], checks[0][1] if checks else "*")
+            if refusal is not None:
+                return refusal
         if request.service == "kms" and request.operation in ("CreateKey", "PutKeyPolicy"):
             return self._lockout_refusal(request, principal, context, params)
         if request.service == "s3" and operation in kms.S3_WRITES_WITH_KEY:
@@ -169,6 +192,18 @@ class IamEngine(Engine):
                 reference = self.keys.bucket_key(request.region, params["bucket"])
             return self._key_use_refusal(request, principal, context, kms.S3_WRITES_WITH_KEY[operation], reference, params)
         return None
+
+    def _service_use_refusal(self, request: AwsRequest, use: ServiceUse, resource: str, source_arn: str) -> AwsResponse | None:
+        service = use.action.partition(":")[0]
+        document = self._resource_policy(service, resource, {})
+        caller = Caller(use.principal, "service", frozenset({use.principal}))
+        context = {"aws:sourcearn": [source_arn], "aws:sourceaccount": [ACCOUNT_ID]}
+        try:
+            allowed = document is not None and decide(caller, use.action, resource, context,
+                                                      Policies(resource=[NamedPolicy("resource policy", parse(document))], resource_required=True)).allowed
+        except PolicyError:
+            allowed = False
+        return None if allowed else req.refusal(request, use.refusal)
 
     # ---- KMS keys: the key a request uses, for the caller (kms.py) ---------------------------------------------------
     def _resolve_aliases(self, region: str, params: dict) -> None:
