@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import sqlglot
-from sqlglot import exp
 
 from dealab.engines.athena import sandbox, translate
 from dealab.engines.athena.catalog import PATH_COLUMN, GlueCatalog, Table

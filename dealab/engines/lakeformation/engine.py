@@ -281,7 +281,7 @@ class LakeFormationEngine(Engine):
         start = int(params.get("NextToken") or 0)
         size = int(params.get("MaxResults") or 100)
         page = grants[start:start + size]
-        answer = {"PrincipalResourcePermissions": [{**g, "PermissionsWithGrantOption": g["PermissionsWithGrantOption"]} for g in page]}
+        answer = {"PrincipalResourcePermissions": page}
         if start + size < len(grants):
             answer["NextToken"] = str(start + size)
         return answer
