@@ -13,6 +13,7 @@ import pytest
 
 from dealab.engines.redshift import dialect
 from dealab.engines.redshift.errors import RedshiftError
+from dealab.engines.redshift.warehouse import Warehouse
 from dealab.stack import control
 from tests.conftest import client, kill_hard
 
@@ -76,6 +77,31 @@ def test_host_reaching_functions_are_refused_before_duckdb(sql):
     with pytest.raises(RedshiftError, match="does not exist") as refused:
         dialect.translate(sql, "dev", {})
     assert refused.value.position
+
+
+def test_materialized_view_goes_stale_after_a_load_and_refresh_brings_it_up_to_date(tmp_path):
+    warehouse = Warehouse(tmp_path / "db.duckdb", tmp_path / "scratch", "dev", "serverless")
+    session = warehouse.session()
+
+    def query(sql):
+        return warehouse.execute(session, sql, None, None).rows
+
+    query("CREATE TABLE sales (region VARCHAR(10), amount INT)")
+    query("INSERT INTO sales VALUES ('eu', 1), ('us', 2), ('eu', 3)")
+    query("CREATE MATERIALIZED VIEW by_region DISTKEY(region) AUTO REFRESH YES AS "
+          "SELECT region, sum(amount) AS total FROM sales GROUP BY region")
+    assert query("SELECT name, is_stale, autorefresh FROM svv_mv_info") == [("by_region", "f", "t")]
+    query("INSERT INTO sales VALUES ('us', 10)")
+    assert query("SELECT is_stale FROM svv_mv_info") == [("t",)]
+    assert query("SELECT * FROM by_region ORDER BY region") == [("eu", 4), ("us", 2)]
+    assert warehouse.execute(session, "REFRESH MATERIALIZED VIEW by_region", None, None).affected == 2
+    assert query("SELECT * FROM by_region ORDER BY region") == [("eu", 4), ("us", 12)]
+    assert query("SELECT is_stale FROM svv_mv_info") == [("f",)]
+    assert ("by_region", "KEY(region)") in query('SELECT "table", diststyle FROM svv_table_info')
+    query("DROP MATERIALIZED VIEW by_region")
+    with pytest.raises(RedshiftError, match='materialized view "by_region" does not exist'):
+        query("REFRESH MATERIALIZED VIEW by_region")
+    warehouse.close()
 
 
 # ------------------------------------------------------------ through the stack

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from dealab.engines.redshift import dialect, errors, loads, unloads
+from dealab.engines.redshift import dialect, errors, loads, materialized, unloads
 from dealab.engines.redshift.dialect import TableLayout
 from dealab.engines.redshift.errors import RedshiftError
 
@@ -69,12 +69,14 @@ METADATA = [
         LEFT JOIN {SYSTEM}.tables m ON m.schema_name = c.table_schema AND m.table_name = c.table_name
         LEFT JOIN {SYSTEM}.column_encodings e ON e.schema_name = c.table_schema AND e.table_name = c.table_name AND e.column_name = c.column_name
         WHERE c.table_schema = 'public' ORDER BY c.table_name, c.ordinal_position""",
+    *materialized.METADATA,
 ]
 
 # System views each deployment offers (Serverless has the SYS_* views only), and the relation that holds each.
-# SVV_TABLE_INFO is computed when a statement asks for it (temp schema: it lives with the statement's session).
+# SVV_TABLE_INFO and SVV_MV_INFO are computed when a statement asks for them (temp schema: it lives with the statement's session).
 SYSTEM_VIEWS = {
     "svv_table_info": ({"serverless", "provisioned"}, ("temp", "main", "svv_table_info")),
+    "svv_mv_info": ({"serverless", "provisioned"}, ("temp", "main", "mv_info")),
     "pg_table_def": ({"serverless", "provisioned"}, (None, SYSTEM, "pg_table_def")),
     "sys_load_error_detail": ({"serverless", "provisioned"}, (None, SYSTEM, "sys_load_error_detail")),
     "sys_query_history": ({"serverless", "provisioned"}, (None, SYSTEM, "sys_query_history")),
@@ -159,6 +161,14 @@ class Warehouse:
                 result = Result(affected=loads.Loader(self, s3).copy(cursor, sql, query_id, own_transaction=not in_batch))
             elif kind == "unload":
                 result = Result(affected=unloads.Unloader(self, s3).unload(cursor, sql))
+            elif kind == "create_mv":
+                materialized.create(self, cursor, sql)
+                result = Result()
+            elif kind == "refresh_mv":
+                result = Result(affected=materialized.refresh(self, cursor, sql))
+            elif kind == "drop_mv":
+                materialized.drop(self, cursor, sql)
+                result = Result()
             elif kind == "accepted":
                 result = Result()
             else:
@@ -190,16 +200,14 @@ class Warehouse:
         translation = dialect.translate(sql, self.database, self.system_views, parameters)
         if "svv_table_info" in translation.system_views:
             self._compute_table_info(cursor)
-        try:
-            cursor.execute(translation.sql)
-            described = cursor.description
-            rows = cursor.fetchall() if described else []
-        except duckdb.Error as error:
-            raise errors.from_duckdb(error, sql) from None
+        if "svv_mv_info" in translation.system_views:
+            materialized.compute_info(self, cursor)
+        rows = self.run_duckdb(cursor, translation.sql, sql)
+        described = cursor.description
         if created and not layout.temporary:
-            self._record_layout(cursor, table, layout)
+            self.record_layout(cursor, table, layout)
         if isinstance(translation.tree, dialect.exp.Drop) and translation.tree.args.get("kind", "").upper() == "TABLE":
-            self._forget_layout(cursor, translation.tree.this.name.lower())
+            self.forget_layout(cursor, translation.tree.this.name.lower())
         tree = translation.tree
         if isinstance(tree, dialect.exp.Query) or not described:
             return Result(columns=[(name, str(kind)) for name, kind, *_ in described or []], rows=rows)
@@ -207,6 +215,15 @@ class Warehouse:
         changes = isinstance(tree, (dialect.exp.Insert, dialect.exp.Update, dialect.exp.Delete)) or (
             isinstance(tree, dialect.exp.Create) and tree.expression is not None)
         return Result(affected=int(rows[0][0]) if changes and rows else -1)
+
+    @staticmethod
+    def run_duckdb(cursor, duckdb_sql: str, sql: str) -> list[tuple]:
+        """Runs translated SQL; its rows ([] for a statement without any). DuckDB's failures in Redshift's words."""
+        try:
+            cursor.execute(duckdb_sql)
+            return cursor.fetchall() if cursor.description else []
+        except duckdb.Error as error:
+            raise errors.from_duckdb(error, sql) from None
 
     def columns(self, cursor, table: str, schema: str = "public") -> list[tuple[str, str]]:
         """(name, DuckDB type) of a table's columns, in order; RedshiftError when there is no such table."""
@@ -259,8 +276,8 @@ class Warehouse:
 
     # ------------------------------------------------------------ layouts and SVV_TABLE_INFO
 
-    def _record_layout(self, cursor, table: str, layout: TableLayout) -> None:
-        self._forget_layout(cursor, table)
+    def record_layout(self, cursor, table: str, layout: TableLayout) -> None:
+        self.forget_layout(cursor, table)
         cursor.execute(f"INSERT INTO {SYSTEM}.tables VALUES ('public', ?, ?, ?, ?, ?)",
                        [table, layout.diststyle, layout.distkey, layout.sortkey_kind, layout.sortkeys])
         for column, encoding in layout.encodings.items():
@@ -268,7 +285,7 @@ class Warehouse:
         for column in layout.identities:
             cursor.execute(f"INSERT INTO {SYSTEM}.identity_columns VALUES ('public', ?, ?)", [table, column])
 
-    def _forget_layout(self, cursor, table: str) -> None:
+    def forget_layout(self, cursor, table: str) -> None:
         for metadata in ("tables", "column_encodings", "identity_columns"):
             cursor.execute(f"DELETE FROM {SYSTEM}.{metadata} WHERE schema_name = 'public' AND table_name = ?", [table])
 

@@ -1,0 +1,127 @@
+"""Materialized views: CREATE, REFRESH and DROP MATERIALIZED VIEW, and SVV_MV_INFO / STV_MV_INFO.
+
+A materialized view is a table in `public` holding its query's rows as of the last refresh, with its Redshift
+SQL, its DuckDB SQL, its base tables and a fingerprint of them (rows and a sum of row hashes) in
+`dealab_system.materialized_views`. It is stale when a base table's fingerprint differs from the one taken at
+the refresh: that is what `is_stale` shows. AUTO REFRESH YES is recorded and shown (`autorefresh`); dealab does
+not refresh on its own yet, so a learner sees the view go stale and refreshes it."""
+
+from __future__ import annotations
+
+import re
+
+from dealab.engines.redshift import dialect
+from dealab.engines.redshift.errors import RedshiftError, position_of
+
+SYSTEM = "dealab_system"
+CREATE = re.compile(r"^\s*CREATE\s+MATERIALIZED\s+VIEW\s+(?P<name>(?:\"?\w+\"?\.)?\"?\w+\"?)\s*(?P<options>.*?)"
+                    r"\bAS\s*(?P<query>\(?\s*(?:SELECT|WITH)\b.*)$", re.I | re.S)
+REFRESH = re.compile(r"^\s*REFRESH\s+MATERIALIZED\s+VIEW\s+(?P<name>(?:\"?\w+\"?\.)?\"?\w+\"?)\s*;?\s*$", re.I)
+DROP = re.compile(r"^\s*DROP\s+MATERIALIZED\s+VIEW\s+(?P<exists>IF\s+EXISTS\s+)?(?P<name>(?:\"?\w+\"?\.)?\"?\w+\"?)\s*(CASCADE|RESTRICT)?\s*;?\s*$", re.I)
+AUTO_REFRESH = r"\bAUTO\s+REFRESH\s+(YES|NO)\b"
+METADATA = [
+    f"""CREATE TABLE IF NOT EXISTS {SYSTEM}.materialized_views (schema_name VARCHAR, name VARCHAR, query_text VARCHAR,
+        duckdb_sql VARCHAR, auto_refresh BOOLEAN, base_tables VARCHAR[], fingerprint VARCHAR, refreshed_at TIMESTAMP,
+        PRIMARY KEY (schema_name, name))""",
+]
+MV_INFO_COLUMNS = ("database_name VARCHAR, schema_name VARCHAR, user_name VARCHAR, name VARCHAR, is_stale CHAR(1), "
+                   "state INTEGER, autorewrite CHAR(1), autorefresh CHAR(1)")
+
+
+def _name(text: str) -> str:
+    return text.replace('"', "").lower().removeprefix("public.")
+
+
+def _fingerprint(cursor, tables: list[str]) -> str:
+    parts = []
+    for table in tables:
+        rows, total = cursor.execute(f'SELECT count(*), coalesce(sum(hash(t)), 0) FROM public."{table}" t').fetchone()
+        parts.append(f"{table}:{rows}:{total}")
+    return ";".join(parts)
+
+
+def _base_tables(tree, system_views: dict) -> list[str]:
+    names = {table.name.lower() for table in tree.find_all(dialect.exp.Table) if table.name}
+    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(dialect.exp.CTE)}
+    return sorted(names - ctes - set(system_views))
+
+
+def create(warehouse, cursor, sql: str) -> None:
+    match = CREATE.match(sql)
+    if not match:
+        raise RedshiftError('syntax error at or near "MATERIALIZED"', position_of(sql, "MATERIALIZED"))
+    name = _name(match.group("name"))
+    options, found = dialect._take(match.group("options"), dialect.TABLE_ATTRIBUTES + [(AUTO_REFRESH, "auto_refresh")])
+    if options.strip() and not re.fullmatch(r"\s*", options):
+        word = options.split()[0]
+        raise RedshiftError(f'syntax error at or near "{word}"', position_of(sql, word))
+    layout = dialect.TableLayout()
+    dialect._apply_table(layout, [item for item in found if item[0] != "auto_refresh"])
+    if layout.distkey and layout.diststyle == "AUTO":
+        layout.diststyle = "KEY"
+    auto_refresh = any(attribute == "auto_refresh" and match_.group(1).upper() == "YES" for attribute, match_ in found)
+    translation = dialect.translate(match.group("query"), warehouse.database, warehouse.system_views)
+    tables = _base_tables(translation.tree, warehouse.system_views)
+    if cursor.execute(f"SELECT 1 FROM {SYSTEM}.materialized_views WHERE name = ?", [name]).fetchone():
+        raise RedshiftError(f'relation "{name}" already exists')
+    warehouse.run_duckdb(cursor, f'CREATE TABLE public."{name}" AS {translation.sql}', sql)
+    cursor.execute(f"INSERT INTO {SYSTEM}.materialized_views VALUES ('public', ?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",
+                   [name, match.group("query"), translation.sql, auto_refresh, tables, _fingerprint(cursor, tables)])
+    warehouse.record_layout(cursor, name, layout)
+
+
+def _view(cursor, name: str, sql: str) -> tuple[str, list[str]]:
+    found = cursor.execute(f"SELECT duckdb_sql, base_tables FROM {SYSTEM}.materialized_views WHERE schema_name = 'public' "
+                           "AND name = ?", [name]).fetchone()
+    if not found:
+        raise RedshiftError(f'materialized view "{name}" does not exist', position_of(sql, name))
+    return found
+
+
+def refresh(warehouse, cursor, sql: str) -> int:
+    """Recomputes the view from its base tables as they are now; returns its rows."""
+    match = REFRESH.match(sql)
+    if not match:
+        raise RedshiftError('syntax error at or near "REFRESH"', position_of(sql, "REFRESH"))
+    name = _name(match.group("name"))
+    query, tables = _view(cursor, name, sql)
+    cursor.execute("BEGIN TRANSACTION")
+    try:
+        cursor.execute(f'DELETE FROM public."{name}"')
+        rows = warehouse.run_duckdb(cursor, f'INSERT INTO public."{name}" {query}', sql)[0][0]
+        cursor.execute(f"UPDATE {SYSTEM}.materialized_views SET fingerprint = ?, refreshed_at = now()::TIMESTAMP "
+                       "WHERE schema_name = 'public' AND name = ?", [_fingerprint(cursor, tables), name])
+        cursor.execute("COMMIT")
+    except BaseException:
+        cursor.execute("ROLLBACK")
+        raise
+    return int(rows)
+
+
+def drop(warehouse, cursor, sql: str) -> None:
+    match = DROP.match(sql)
+    if not match:
+        raise RedshiftError('syntax error at or near "DROP"', position_of(sql, "DROP"))
+    name = _name(match.group("name"))
+    if not cursor.execute(f"SELECT 1 FROM {SYSTEM}.materialized_views WHERE name = ?", [name]).fetchone():
+        if match.group("exists"):
+            return
+        raise RedshiftError(f'materialized view "{name}" does not exist', position_of(sql, name))
+    cursor.execute(f'DROP TABLE public."{name}"')
+    cursor.execute(f"DELETE FROM {SYSTEM}.materialized_views WHERE schema_name = 'public' AND name = ?", [name])
+    warehouse.forget_layout(cursor, name)
+
+
+def compute_info(warehouse, cursor) -> None:
+    """SVV_MV_INFO / STV_MV_INFO for this session: a view is stale when a base table changed since its refresh."""
+    views = cursor.execute(f"SELECT name, base_tables, fingerprint, auto_refresh FROM {SYSTEM}.materialized_views").fetchall()
+    rows = []
+    for name, tables, fingerprint, auto_refresh in views:
+        try:
+            stale = _fingerprint(cursor, tables) != fingerprint
+        except Exception:  # a base table was dropped: the view cannot be refreshed, as Redshift's state 2 says
+            stale = True
+        rows.append((warehouse.database, "public", "admin", name, "t" if stale else "f", 1, "f", "t" if auto_refresh else "f"))
+    cursor.execute(f"CREATE OR REPLACE TEMP TABLE mv_info ({MV_INFO_COLUMNS})")
+    if rows:
+        cursor.executemany("INSERT INTO temp.main.mv_info VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
