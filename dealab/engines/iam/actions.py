@@ -341,18 +341,24 @@ KMS = {
     "ListAliases": rule("kms:ListAliases"),
     "CreateAlias": rule("kms:CreateAlias", "arn:aws:kms:{region}:{account}:{AliasName}", "arn:aws:kms:{region}:{account}:key/{TargetKeyId}"),
     "DeleteAlias": rule("kms:DeleteAlias", "arn:aws:kms:{region}:{account}:{AliasName}"),
+    "UpdateAlias": rule("kms:UpdateAlias", "arn:aws:kms:{region}:{account}:{AliasName}", "arn:aws:kms:{region}:{account}:key/{TargetKeyId}"),
+    "GenerateRandom": rule("kms:GenerateRandom"),
+    "ListRetirableGrants": rule("kms:ListRetirableGrants"),
     **{op: rule(f"kms:{op}", KEY) for op in (
         "DescribeKey", "EnableKeyRotation", "DisableKeyRotation", "GetKeyRotationStatus", "ScheduleKeyDeletion", "CancelKeyDeletion",
         "EnableKey", "DisableKey", "GetKeyPolicy", "PutKeyPolicy", "Encrypt", "Decrypt", "GenerateDataKey",
-        "GenerateDataKeyWithoutPlaintext", "TagResource", "UntagResource", "ListResourceTags", "CreateGrant")},
+        "GenerateDataKeyWithoutPlaintext", "TagResource", "UntagResource", "ListResourceTags", "CreateGrant", "ListGrants", "RevokeGrant",
+        "RetireGrant", "ListKeyPolicies")},
 }
 SECRET = "arn:aws:secretsmanager:{region}:{account}:secret:{SecretId}"
 SECRETSMANAGER = {
     "CreateSecret": rule("secretsmanager:CreateSecret", "arn:aws:secretsmanager:{region}:{account}:secret:{Name}"),
     "ListSecrets": rule("secretsmanager:ListSecrets"),
+    "GetRandomPassword": rule("secretsmanager:GetRandomPassword"),
     **{op: rule(f"secretsmanager:{op}", SECRET) for op in (
         "GetSecretValue", "PutSecretValue", "DescribeSecret", "DeleteSecret", "UpdateSecret", "RotateSecret", "GetResourcePolicy",
-        "PutResourcePolicy", "DeleteResourcePolicy", "TagResource", "UntagResource", "RestoreSecret")},
+        "PutResourcePolicy", "DeleteResourcePolicy", "TagResource", "UntagResource", "RestoreSecret", "CancelRotateSecret",
+        "UpdateSecretVersionStage", "ListSecretVersionIds", "ValidateResourcePolicy")},
 }
 LAKEFORMATION = {op: rule(f"lakeformation:{op}") for op in (
     "GrantPermissions", "RevokePermissions", "ListPermissions", "BatchGrantPermissions", "BatchRevokePermissions", "RegisterResource",
