@@ -375,26 +375,49 @@ def _cookie(header: str, name: str) -> str:
     return ""
 
 
+# Each front door thread keeps one connection per learner stack port open: a new connection costs a
+# handshake and, on the stack's threaded server, a new thread per request.
+_connections = threading.local()
+
+
+def _connection(port: int, fresh: bool = False) -> http.client.HTTPConnection:
+    pool = _connections.__dict__.setdefault("by_port", {})
+    if fresh or port not in pool:
+        if port in pool:
+            pool[port].close()
+        pool[port] = http.client.HTTPConnection("127.0.0.1", port, timeout=1800)
+    return pool[port]
+
+
 def _proxy(port: int, environ: dict, request: AwsRequest) -> AwsResponse:
-    """The request, as it arrived (its target unparsed, its headers as named), to a learner stack's port."""
+    """The request, as it arrived (its target unparsed, its headers as named), to a learner stack's port. A kept
+    connection the stack has closed meanwhile is opened again once; a refused one means the stack is gone."""
     target = environ.get("RAW_URI") or environ.get("REQUEST_URI") or (request.path + (f"?{request.query_string}" if request.query_string else ""))
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1800)
     try:
-        connection.putrequest(request.method, target, skip_host=True, skip_accept_encoding=True)
-        for name, value in request.headers.items():
-            if name.lower() not in HOP_BY_HOP:
-                connection.putheader(name, value)
-        connection.putheader("Content-Length", str(len(request.body)))
-        connection.endheaders(request.body)
-        answer = connection.getresponse()
-        body = answer.read()
-        headers = [(name, value) for name, value in answer.getheaders() if name.lower() not in HOP_BY_HOP]
-        length = answer.getheader("Content-Length") if request.method == "HEAD" else str(len(body))
-        if length is not None:
-            headers.append(("Content-Length", length))
-        return AwsResponse(answer.status, headers, body)
-    finally:
-        connection.close()
+        answer = _send(_connection(port), request, target)
+    except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+        answer = _send(_connection(port, fresh=True), request, target)
+    except ConnectionRefusedError:
+        _connection(port).close()
+        raise
+    body = answer.read()
+    headers = [(name, value) for name, value in answer.getheaders() if name.lower() not in HOP_BY_HOP]
+    length = answer.getheader("Content-Length") if request.method == "HEAD" else str(len(body))
+    if length is not None:
+        headers.append(("Content-Length", length))
+    if answer.will_close:
+        _connection(port).close()
+    return AwsResponse(answer.status, headers, body)
+
+
+def _send(connection: http.client.HTTPConnection, request: AwsRequest, target: str) -> http.client.HTTPResponse:
+    connection.putrequest(request.method, target, skip_host=True, skip_accept_encoding=True)
+    for name, value in request.headers.items():
+        if name.lower() not in HOP_BY_HOP:
+            connection.putheader(name, value)
+    connection.putheader("Content-Length", str(len(request.body)))
+    connection.endheaders(request.body)
+    return connection.getresponse()
 
 
 def main(argv: list[str] | None = None) -> int:
