@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 
 import boto3
@@ -101,6 +102,29 @@ def test_materialized_view_goes_stale_after_a_load_and_refresh_brings_it_up_to_d
     query("DROP MATERIALIZED VIEW by_region")
     with pytest.raises(RedshiftError, match='materialized view "by_region" does not exist'):
         query("REFRESH MATERIALIZED VIEW by_region")
+    warehouse.close()
+
+
+def test_explain_shows_the_data_movement_the_distribution_keys_cause(tmp_path):
+    warehouse = Warehouse(tmp_path / "db.duckdb", tmp_path / "scratch", "dev", "provisioned")
+    session = warehouse.session()
+    for sql in ["CREATE TABLE facts (id INT, customer INT) DISTKEY(customer)", "CREATE TABLE facts_even (id INT, customer INT) DISTSTYLE EVEN",
+                "CREATE TABLE customers (id INT, region VARCHAR(10)) DISTKEY(id)",
+                "CREATE TABLE customers_all (id INT, region VARCHAR(10)) DISTSTYLE ALL",
+                "INSERT INTO facts SELECT n, n % 100 FROM generate_series(1, 5000) g(n)", "INSERT INTO facts_even SELECT * FROM facts",
+                "INSERT INTO customers SELECT n, 'r' FROM generate_series(0, 99) g(n)", "INSERT INTO customers_all SELECT * FROM customers"]:
+        warehouse.execute(session, sql, None, None)
+
+    def movement(sql):
+        plan = [line for (line,) in warehouse.execute(session, "EXPLAIN " + sql, None, None).rows]
+        return re.findall(r"Join (DS_[A-Z_]+)", "\n".join(plan)), plan
+
+    collocated, plan = movement("SELECT c.region, count(*) FROM facts f JOIN customers c ON f.customer = c.id GROUP BY c.region ORDER BY 1")
+    assert collocated == ["DS_DIST_NONE"] and plan[0].startswith("XN Merge") and any("HashAggregate" in line for line in plan)
+    assert movement("SELECT * FROM facts f JOIN customers_all c ON f.customer = c.id")[0] == ["DS_DIST_ALL_NONE"]
+    assert movement("SELECT * FROM facts_even f JOIN customers c ON f.customer = c.id")[0] == ["DS_BCAST_INNER"]  # 400 rows < 5000
+    assert movement("SELECT * FROM facts f JOIN facts_even e ON f.id = e.id")[0] == ["DS_DIST_BOTH"]
+    assert movement("SELECT * FROM facts f JOIN facts_even e ON f.customer = e.id")[0] == ["DS_DIST_INNER"]
     warehouse.close()
 
 

@@ -7,6 +7,7 @@ Redshift session of its own, so temporary tables live as long as the statement o
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from dealab.engines.redshift import dialect, errors, loads, materialized, unloads
+from dealab.engines.redshift import dialect, errors, explain, loads, materialized, unloads
 from dealab.engines.redshift.dialect import TableLayout
 from dealab.engines.redshift.errors import RedshiftError
 
@@ -169,6 +170,9 @@ class Warehouse:
             elif kind == "drop_mv":
                 materialized.drop(self, cursor, sql)
                 result = Result()
+            elif kind == "explain":
+                query = re.sub(r"^\s*EXPLAIN\s+(VERBOSE\s+)?", "", sql, flags=re.I)
+                result = Result(columns=[("QUERY PLAN", "VARCHAR")], rows=[(line,) for line in explain.plan(self, cursor, query, self.slices)])
             elif kind == "accepted":
                 result = Result()
             else:
