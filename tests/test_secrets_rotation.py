@@ -89,7 +89,8 @@ def test_a_scheduled_rotation_is_rescheduled_from_the_state_file_after_a_restart
 
     arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf"
     state = {arn: {"arn": arn, "name": "db", "region": "us-east-1", "lambda": "arn:aws:lambda:us-east-1:123456789012:function:rot",
-                   "rules": {"AutomaticallyAfterDays": 2}, "enabled": True, "last_rotated": 1_800_000_000.0, "pending": None}}
+                   "rules": {"AutomaticallyAfterDays": 2}, "enabled": True, "last_rotated": 1_800_000_000.0,
+                   "started": 1_800_000_000.0, "pending": None}}
     (tmp_path / "secrets").mkdir()
     (tmp_path / "secrets" / "rotations.json").write_text(json.dumps(state))
     engine = SecretsEngine(EngineContext("http://127.0.0.1:9", "us-east-1", tmp_path))
@@ -99,6 +100,22 @@ def test_a_scheduled_rotation_is_rescheduled_from_the_state_file_after_a_restart
     finally:
         engine.close()
     assert timers.due_at("secrets", arn) is None
+
+
+def test_a_long_clock_move_rotates_in_the_last_window_not_in_every_one(tmp_path):
+    from dealab.engines.secrets import SecretsEngine
+
+    engine = SecretsEngine(EngineContext("http://127.0.0.1:9", "us-east-1", tmp_path))
+    rules = {"AutomaticallyAfterDays": 1}
+    try:
+        timers.moving_to(at("2028-03-01T12:00+00:00"))  # a move under way to this moment (the clock engine's: aware)
+        assert engine._catch_up("s", rules, at("2026-03-02T00:00")) == at("2028-03-01T00:00")
+        assert timers.skipped() == {"secrets:s": 730}
+        assert engine._catch_up("s", rules, at("2028-03-02T00:00")) == at("2028-03-02T00:00")  # beyond the move: as due
+    finally:
+        timers.moving_to(None)
+        engine.close()
+    assert engine._catch_up("s", rules, at("2026-03-02T00:00")) == at("2026-03-02T00:00")  # time just passing: every window
 
 
 # ---- end to end -------------------------------------------------------------------------------------------------------
@@ -192,6 +209,11 @@ def test_a_failing_step_leaves_awspending_and_is_reattempted_once_fixed(clean_st
     assert "cannot reach the database" in failed["serviceEventDetails"]["failureReason"]
     assert {event["eventName"] for event in service_events} == {"RotationStarted", "RotationFailed"}
 
+    # the window comes, the rotation is reattempted and fails again; the next try is the next window, not at once
+    window = sm.describe_secret(SecretId="db-password")["NextRotationDate"]
+    advance(clean_stack, "11d")
+    assert rotations(clean_stack)["db-password"]["failure"]["at"] >= window.timestamp()
+    assert sm.describe_secret(SecretId="db-password")["NextRotationDate"] == window + datetime.timedelta(days=10)
     aws_lambda.update_function_configuration(FunctionName=function, Environment={"Variables": {"FAIL_STEP": ""}})
     again = sm.rotate_secret(SecretId="db-password")["VersionId"]  # the stored configuration, the same version
     assert again == token

@@ -206,11 +206,30 @@ class SecretsEngine(Engine):
         if not record.get("enabled") or not rules:
             record["next"] = None
             return
-        since = record.get("last_rotated") or record.get("started") or labtime.unix_time()
-        due = schedule.next_rotation(rules, labtime.EPOCH + datetime.timedelta(seconds=since))
+        # from the last attempt, failed or not: a failed window is not tried again until the next one
+        since = record.get("started") or labtime.unix_time()
+        due = self._catch_up(arn, rules, schedule.next_rotation(rules, labtime.EPOCH + datetime.timedelta(seconds=since)))
         record["next"] = (due - labtime.EPOCH).total_seconds() if due else None
         if due is not None:
             timers.schedule(self.name, arn, due, lambda at: self._due(arn))
+
+    def _catch_up(self, arn: str, rules: dict, due: datetime.datetime | None) -> datetime.datetime | None:
+        """A clock move past many windows rotates in the first (already done) and the last before its target, not in
+        every one between (a daily rotation over a two-year move): the skipped windows are noted in the move's summary."""
+        target = timers.move_target()
+        if target is not None and target.tzinfo is not None:  # the clock engine's target is aware; timers' moments naive UTC
+            target = target.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        if due is None or target is None or due > target:
+            return due
+        skipped = 0
+        while True:
+            later = schedule.next_rotation(rules, due)
+            if later is None or later > target:
+                break
+            due, skipped = later, skipped + 1
+        if skipped:
+            timers.note_skipped(self.name, arn, skipped)
+        return due
 
     def _due(self, arn: str):
         with self._lock:
