@@ -102,8 +102,9 @@ class LambdaEngine(Engine):
         self.code = CodeStore(self.folder)
         self._dead_letter = JsonFile(self.folder / "dead-letter-configs.json")  # function name → target ARN
         self._lock = threading.Lock()
-        # what invocations read of functions, concurrency and layers; any write to Lambda forgets it all
-        self._reads: ReadCache[dict] = ReadCache()
+        # what invocations read of functions, concurrency and layers, and the Targets made of them; any write to
+        # Lambda forgets it all
+        self._reads: ReadCache[dict | Target] = ReadCache()
         self._in_flight: dict[str, int] = {}
         self._clients: dict[str, object] = {}
         self._logs = LogSender(lambda: self._client("logs"))
@@ -304,6 +305,12 @@ class LambdaEngine(Engine):
                 self._in_flight[name] -= 1
 
     def _target(self, function_name: str, qualifier: str | None) -> Target:
+        """The function version `qualifier` names, ready to run; kept with the reads it is made of (any write to
+        Lambda forgets it), so a busy mapping's invocations do not check its code folder and build its
+        environment each time."""
+        return self._reads.get(("Target", function_name, qualifier), lambda: self._new_target(function_name, qualifier))
+
+    def _new_target(self, function_name: str, qualifier: str | None) -> Target:
         function = self._cached(("GetFunction", function_name, qualifier),
                                 lambda lam: lam.get_function(FunctionName=function_name, **({"Qualifier": qualifier} if qualifier else {})))
         configuration = function["Configuration"]

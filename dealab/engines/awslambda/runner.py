@@ -7,7 +7,9 @@ Protocol (pipes, not the process's stdout, which is the function's log): each me
 length and a JSON document.
 - runner → engine, once: {"ready": true} after the handler imported, or {"init_error": {...}} and exit.
 - engine → runner: {"id", "event", "arn", "version", "remaining_ms"} (event is the raw payload text).
-- runner → engine: {"result": "<JSON text>"} or {"error": {errorMessage, errorType, requestId, stackTrace}}.
+- runner → engine: {"result": "<JSON text>"} or {"error": {errorMessage, errorType, requestId, stackTrace}}, with
+  "peak_mb": the process's peak resident memory so far (read here, so the stack reads no /proc file per
+  invocation).
 Before each answer the runner writes END_MARK + request id + newline to its stdout, after everything the
 handler printed, so the engine knows the invocation's log is complete. A handler that calls sys.exit or
 os._exit ends the process; the engine reports that as Runtime.ExitError, as AWS does.
@@ -181,6 +183,19 @@ def invoke(handler, invocation: dict, request_filter: _RequestIdFilter) -> dict:
         return {"error": payload}
 
 
+def peak_memory_mb(process: str = "self") -> int:
+    """VmHWM: the peak resident memory of a process image (of this one by default; getrusage's ru_maxrss would
+    carry the stack's own peak over from before exec)."""
+    try:
+        with open(f"/proc/{process}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) // 1024
+    except (OSError, IndexError, ValueError):
+        pass
+    return 0
+
+
 def main(argv: list[str]) -> int:
     die_with_parent()
     requests = os.fdopen(int(argv[1]), "rb", buffering=0)
@@ -202,6 +217,7 @@ def main(argv: list[str]) -> int:
     while (invocation := read_message(requests)) is not None:
         answer = invoke(handler, invocation, request_filter)
         _end_log(invocation["id"])
+        answer["peak_mb"] = peak_memory_mb()
         write_message(responses, answer)
     return 0
 

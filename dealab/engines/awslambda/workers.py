@@ -190,7 +190,7 @@ class Worker:
         except OSError:  # the worker was gone before the request reached it
             message = None
         duration_ms = (time.monotonic() - started) * 1000
-        peak_mb = self._peak_memory_mb()
+        peak_mb = message["peak_mb"] if message and "peak_mb" in message else self._peak_memory_mb()
         ended_by: str | None = None
         if message is None:
             if self._out_of_memory:
@@ -312,14 +312,7 @@ class Worker:
             return 0
 
     def _peak_memory_mb(self) -> int:
-        try:
-            with open(f"/proc/{self.process.pid}/status") as status:
-                for line in status:
-                    if line.startswith("VmHWM:"):
-                        return int(line.split()[1]) // 1024
-        except (OSError, IndexError, ValueError):
-            pass
-        return 0
+        return runner.peak_memory_mb(str(self.process.pid))
 
     def alive(self) -> bool:
         return self.process.poll() is None

@@ -21,6 +21,7 @@ import logging
 import threading
 
 from dealab.engines.eventsources.poller import Poller
+from dealab.engines.eventsources.rawcalls import RawCalls
 from dealab.engines.eventsources.sqs import SqsPoller
 from dealab.engines.eventsources.streams import SOURCES, StreamPoller
 from dealab.wire.engine import Engine, EngineContext
@@ -49,6 +50,7 @@ class EventSourcesEngine(Engine):
         self._pollers: dict[str, Poller] = {}
         self._enabled_file = JsonFile(self._folder / "enabled.json")
         self._enabled: dict[str, bool] = self._enabled_file.load({})  # mapping UUID → enabled, as the learner set it
+        self._raw = RawCalls(context.loopback, context.endpoint_url, self.name)
         self._closing = threading.Event()
         threading.Thread(target=self._resume, name="eventsources-resume", daemon=True).start()
 
@@ -121,9 +123,9 @@ class EventSourcesEngine(Engine):
             return
         service = mapping["EventSourceArn"].split(":")[2]
         if service == "sqs":
-            poller: Poller = SqsPoller(mapping, self.own_client)
+            poller: Poller = SqsPoller(mapping, self.own_client, self._raw)
         elif service in SOURCES:
-            poller = StreamPoller(mapping, self.own_client, self._checkpoints(mapping["UUID"]))
+            poller = StreamPoller(mapping, self.own_client, self._raw, self._checkpoints(mapping["UUID"]))
         else:
             log.warning("event source mapping %s: %s sources are not polled here", mapping["UUID"], service)
             return

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
+from dealab.engines.eventsources.rawcalls import RawCalls
 from dealab.wire import labtime
 
 log = logging.getLogger("dealab.eventsources")
@@ -40,8 +41,9 @@ class Outcome:
 class Poller:
     """One mapping's polling thread(s). `run` loops until `stopped` is set."""
 
-    def __init__(self, mapping: dict, clients, threads: int = 1):
+    def __init__(self, mapping: dict, clients, raw: RawCalls, threads: int = 1):
         self.mapping = mapping
+        self.raw = raw  # the hot calls, without botocore
         self.uuid = mapping["UUID"]
         self.function_arn = mapping["FunctionArn"]
         self.source_arn = mapping["EventSourceArn"]
@@ -85,11 +87,10 @@ class Poller:
 
     def invoke(self, event: dict) -> Outcome:
         try:
-            answer = self.client("lambda").invoke(FunctionName=self.function_arn, InvocationType="RequestResponse",
-                                                  Payload=json.dumps(event).encode())
+            answer = self.raw.invoke(self.region, self.function_arn, json.dumps(event).encode())
         except ClientError as error:  # throttled, or the function is gone: the batch failed before it ran
             return Outcome(False, json.dumps(error.response.get("Error", {})).encode(), error.response["ResponseMetadata"]["HTTPStatusCode"],
                            error.response["Error"].get("Code"), reached=False)
-        payload = answer["Payload"].read()
-        return Outcome("FunctionError" not in answer, payload, answer["StatusCode"], answer.get("FunctionError"),
-                       answer.get("ExecutedVersion", "$LATEST"))
+        function_error = answer.headers.get("x-amz-function-error")
+        return Outcome(function_error is None, answer.body, answer.status, function_error,
+                       answer.headers.get("x-amz-executed-version", "$LATEST"))

@@ -10,9 +10,8 @@ redrive policy (the backend keeps maxReceiveCount) moves them to its dead-letter
 
 from __future__ import annotations
 
-import base64
-
 from dealab.engines.eventsources.poller import Poller
+from dealab.engines.eventsources.rawcalls import RawCalls
 from dealab.wire import labtime
 
 RECEIVE_MAX = 10  # ReceiveMessage's MaxNumberOfMessages ceiling
@@ -30,8 +29,8 @@ def pollers_for(mapping: dict) -> int:
 
 
 class SqsPoller(Poller):
-    def __init__(self, mapping: dict, clients):
-        super().__init__(mapping, clients, threads=pollers_for(mapping))
+    def __init__(self, mapping: dict, clients, raw: RawCalls):
+        super().__init__(mapping, clients, raw, threads=pollers_for(mapping))
         self.batch_size = mapping.get("BatchSize") or DEFAULT_BATCH_SIZE
         self.window = mapping.get("MaximumBatchingWindowInSeconds") or 0
         self.report_failures = "ReportBatchItemFailures" in (mapping.get("FunctionResponseTypes") or [])
@@ -40,43 +39,41 @@ class SqsPoller(Poller):
         self._url: str | None = None
 
     def run(self) -> None:
-        sqs = self.client("sqs")
         if self._url is None:
-            self._url = sqs.get_queue_url(QueueName=self.queue_name, QueueOwnerAWSAccountId=self.account)["QueueUrl"]
+            self._url = self.client("sqs").get_queue_url(QueueName=self.queue_name, QueueOwnerAWSAccountId=self.account)["QueueUrl"]
         while not self.stopped.is_set():
-            messages = self._receive(sqs, IDLE_WAIT_SECONDS)
+            messages = self._receive(IDLE_WAIT_SECONDS)
             if not messages:
                 continue
             deadline = labtime.live_now().timestamp() + self.window
             while len(messages) < self.batch_size and not self.stopped.is_set():
                 remaining = deadline - labtime.live_now().timestamp()
-                more = self._receive(sqs, 1 if remaining >= 1 else 0)
+                more = self._receive(1 if remaining >= 1 else 0)
                 messages += more
                 if not more and remaining <= 0:
                     break
             if self.stopped.is_set():  # disabled or deleted while the poll waited: the messages go back at once
-                self._release(sqs, messages)
+                self._release(messages)
                 return
-            self._process(sqs, messages)
+            self._process(messages)
 
-    def _release(self, sqs, messages: list[dict]) -> None:
+    def _release(self, messages: list[dict]) -> None:
         for start in range(0, len(messages), RECEIVE_MAX):
-            sqs.change_message_visibility_batch(QueueUrl=self._url, Entries=[
+            self.raw.change_visibility_batch(self.region, self._url, [
                 {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"], "VisibilityTimeout": 0}
                 for index, message in enumerate(messages[start:start + RECEIVE_MAX])])
 
-    def _receive(self, sqs, wait: int) -> list[dict]:
-        return sqs.receive_message(QueueUrl=self._url, MaxNumberOfMessages=min(RECEIVE_MAX, self.batch_size), WaitTimeSeconds=wait,
-                                   AttributeNames=["All"], MessageAttributeNames=["All"]).get("Messages", [])
+    def _receive(self, wait: int) -> list[dict]:
+        return self.raw.receive(self.region, self._url, min(RECEIVE_MAX, self.batch_size), wait)
 
-    def _process(self, sqs, messages: list[dict]) -> None:
+    def _process(self, messages: list[dict]) -> None:
         outcome = self.invoke({"Records": [self._record(message) for message in messages]})
         ids = [message["MessageId"] for message in messages]
         failed = set(ids) if not outcome.ok else (self._reported_failures(outcome.json(), set(ids)) if self.report_failures else set())
         done = [message for message in messages if message["MessageId"] not in failed]
         for start in range(0, len(done), RECEIVE_MAX):
             chunk = done[start:start + RECEIVE_MAX]
-            sqs.delete_message_batch(QueueUrl=self._url, Entries=[
+            self.raw.delete_batch(self.region, self._url, [
                 {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]} for index, message in enumerate(chunk)])
 
     @staticmethod
@@ -98,8 +95,8 @@ class SqsPoller(Poller):
             attribute = {"stringListValues": [], "binaryListValues": [], "dataType": value["DataType"]}
             if "StringValue" in value:
                 attribute["stringValue"] = value["StringValue"]
-            if "BinaryValue" in value:
-                attribute["binaryValue"] = base64.b64encode(value["BinaryValue"]).decode("ascii")
+            if "BinaryValue" in value:  # SQS's JSON protocol gives it in base64, as the event carries it
+                attribute["binaryValue"] = value["BinaryValue"]
             attributes[name] = attribute
         record = {"messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"], "body": message["Body"],
                   "attributes": message.get("Attributes", {}), "messageAttributes": attributes, "md5OfBody": message["MD5OfBody"],

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from botocore.exceptions import ClientError
 
 from dealab.engines.eventsources.poller import Poller, log
+from dealab.engines.eventsources.rawcalls import RawCalls
 from dealab.wire import labtime, metrics
 from dealab.wire.store import JsonFile
 
@@ -152,8 +153,8 @@ SOURCES = {"kinesis": KinesisSource, "dynamodb": DynamoDBSource}
 
 
 class StreamPoller(Poller):
-    def __init__(self, mapping: dict, clients, checkpoints: JsonFile):
-        super().__init__(mapping, clients)
+    def __init__(self, mapping: dict, clients, raw: RawCalls, checkpoints: JsonFile):
+        super().__init__(mapping, clients, raw)
         self.checkpoints = checkpoints
         self.batch_size = mapping.get("BatchSize") or DEFAULT_BATCH_SIZE
         self.window = mapping.get("MaximumBatchingWindowInSeconds") or 0
