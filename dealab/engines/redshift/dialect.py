@@ -120,7 +120,7 @@ def _split_top_level(text: str) -> list[str]:
     return parts + [text[start:]]
 
 
-def _take(text: str, rules) -> tuple[str, list[tuple[str, re.Match]]]:
+def take_clauses(text: str, rules) -> tuple[str, list[tuple[str, re.Match]]]:
     """Removes every clause `rules` match from `text`; returns the rest and what was found."""
     found = []
     for pattern, attribute in rules:
@@ -132,7 +132,7 @@ def _take(text: str, rules) -> tuple[str, list[tuple[str, re.Match]]]:
     return text, found
 
 
-def _apply_table(layout: TableLayout, found) -> None:
+def apply_table_clauses(layout: TableLayout, found) -> None:
     for attribute, match in found:
         if attribute == "diststyle":
             layout.diststyle = match.group(1).upper()
@@ -141,6 +141,8 @@ def _apply_table(layout: TableLayout, found) -> None:
         elif attribute == "sortkey" and not match.group(3):
             layout.sortkey_kind = (match.group(1) or "COMPOUND").upper()
             layout.sortkeys = [name.strip().strip('"').lower() for name in match.group(2).split(",") if name.strip()]
+    if layout.distkey and layout.diststyle == "AUTO":  # a DISTKEY alone means DISTSTYLE KEY
+        layout.diststyle = "KEY"
 
 
 def split_create_table(sql: str) -> tuple[str, str, TableLayout] | None:
@@ -157,7 +159,7 @@ def split_create_table(sql: str) -> tuple[str, str, TableLayout] | None:
         closing = _closing_paren(rest, 0)
         columns = []
         for definition in _split_top_level(rest[1:closing]):
-            cleaned, found = _take(definition, COLUMN_ATTRIBUTES)
+            cleaned, found = take_clauses(definition, COLUMN_ATTRIBUTES)
             column = (cleaned.split() or [""])[0].strip('"').lower()
             for attribute, found_match in found:
                 if attribute == "encode":
@@ -170,18 +172,16 @@ def split_create_table(sql: str) -> tuple[str, str, TableLayout] | None:
                     layout.identities[column] = [int(found_match.group(1)), int(found_match.group(2))]
                     cleaned += f" DEFAULT nextval('{identity_sequence(name, column)}')"
             columns.append(cleaned)
-        tail, found = _take(rest[closing + 1:], TABLE_ATTRIBUTES)
-        _apply_table(layout, found)
+        tail, found = take_clauses(rest[closing + 1:], TABLE_ATTRIBUTES)
+        apply_table_clauses(layout, found)  # after the columns: a column's DISTKEY counts too
         statement = head + "(" + ",".join(columns) + ")" + tail
     else:
         as_clause = re.search(r"\bAS\s*\(?\s*(SELECT|WITH)\b", rest, re.I)
         if not as_clause:
             raise RedshiftError("syntax error at end of input")
-        attributes, found = _take(rest[:as_clause.start()], TABLE_ATTRIBUTES)
-        _apply_table(layout, found)
+        attributes, found = take_clauses(rest[:as_clause.start()], TABLE_ATTRIBUTES)
+        apply_table_clauses(layout, found)
         statement = head + attributes + rest[as_clause.start():]
-    if layout.distkey and layout.diststyle == "AUTO":
-        layout.diststyle = "KEY"
     for pattern, replacement in TYPE_REWRITES:
         statement = re.sub(pattern, replacement, statement, flags=re.I)
     return statement, name, layout

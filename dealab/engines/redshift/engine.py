@@ -14,6 +14,7 @@ import csv
 import io
 import logging
 import re
+import shutil
 import socket
 import threading
 import time
@@ -152,14 +153,15 @@ class RedshiftEngine(Engine):
             self.serverless.save(document)
         return AwsResponse.json({"namespace": document["namespaces"][name]})
 
-    def _namespace(self, name: str) -> dict:
-        namespace = self._document()["namespaces"].get(name or "")
-        if not namespace:
-            raise RedshiftApiError("ResourceNotFoundException", f"Namespace {name} not found.")
-        return namespace
+    def _serverless(self, kind: str, name: str | None) -> dict:
+        """The namespace or workgroup (`kind`) of that name, or AWS's ResourceNotFoundException."""
+        found = self._document()[f"{kind}s"].get(name or "")
+        if not found:
+            raise RedshiftApiError("ResourceNotFoundException", f"{kind.capitalize()} {name} not found.")
+        return found
 
     def _GetNamespace(self, request: AwsRequest) -> AwsResponse:
-        return AwsResponse.json({"namespace": self._namespace(request.json.get("namespaceName"))})
+        return AwsResponse.json({"namespace": self._serverless("namespace", request.json.get("namespaceName"))})
 
     def _ListNamespaces(self, request: AwsRequest) -> AwsResponse:
         return AwsResponse.json(_page("namespaces", list(self._document()["namespaces"].values()), request.json, "maxResults"))
@@ -168,7 +170,7 @@ class RedshiftEngine(Engine):
         name = request.json.get("namespaceName")
         with self._lock:
             document = self._document()
-            namespace = self._namespace(name)
+            namespace = self._serverless("namespace", name)
             if any(workgroup["namespaceName"] == name for workgroup in document["workgroups"].values()):
                 raise RedshiftApiError("ConflictException", f"Namespace {name} has a workgroup associated with it. "
                                                             "Delete the workgroup first.")
@@ -184,7 +186,7 @@ class RedshiftEngine(Engine):
             raise RedshiftApiError("ValidationException", "workgroupName must be 3-64 characters of lowercase letters, digits and hyphens")
         with self._lock:
             document = self._document()
-            self._namespace(namespace_name)
+            self._serverless("namespace", namespace_name)
             if name in document["workgroups"]:
                 raise RedshiftApiError("ConflictException", f"Workgroup with name {name} already exists")
             if any(workgroup["namespaceName"] == namespace_name for workgroup in document["workgroups"].values()):
@@ -203,19 +205,12 @@ class RedshiftEngine(Engine):
         return AwsResponse.json({"workgroup": self._shown_workgroup(document["workgroups"][name])})
 
     def _shown_workgroup(self, workgroup: dict) -> dict:
-        created = workgroup["created"]
-        status = "CREATING" if labtime.unix_time() - created < WORKGROUP_CREATE_SECONDS else "AVAILABLE"
+        status = "CREATING" if labtime.unix_time() - workgroup["created"] < WORKGROUP_CREATE_SECONDS else "AVAILABLE"
         shown = {key: value for key, value in workgroup.items() if key != "created" and value is not None}
-        return dict(shown, status=workgroup.get("status") or status)
-
-    def _workgroup(self, name: str) -> dict:
-        workgroup = self._document()["workgroups"].get(name or "")
-        if not workgroup:
-            raise RedshiftApiError("ResourceNotFoundException", f"Workgroup {name} not found.")
-        return workgroup
+        return dict(shown, status=status)
 
     def _GetWorkgroup(self, request: AwsRequest) -> AwsResponse:
-        return AwsResponse.json({"workgroup": self._shown_workgroup(self._workgroup(request.json.get("workgroupName")))})
+        return AwsResponse.json({"workgroup": self._shown_workgroup(self._serverless("workgroup", request.json.get("workgroupName")))})
 
     def _ListWorkgroups(self, request: AwsRequest) -> AwsResponse:
         shown = [self._shown_workgroup(workgroup) for workgroup in self._document()["workgroups"].values()]
@@ -225,7 +220,7 @@ class RedshiftEngine(Engine):
         name = request.json.get("workgroupName")
         with self._lock:
             document = self._document()
-            workgroup = self._workgroup(name)
+            workgroup = self._serverless("workgroup", name)
             del document["workgroups"][name]
             self.serverless.save(document)
         return AwsResponse.json({"workgroup": dict(self._shown_workgroup(workgroup), status="DELETING")})
@@ -280,7 +275,7 @@ class RedshiftEngine(Engine):
             found = self._document()["workgroups"].get(workgroup)
             if not found:
                 raise RedshiftApiError("ValidationException", f"Workgroup {workgroup} is not found.")
-            namespace = self._namespace(found["namespaceName"])
+            namespace = self._serverless("namespace", found["namespaceName"])
             return f"namespace-{namespace['namespaceName']}", namespace["dbName"], "serverless"
         if params.get("DbUser") and params.get("SecretArn"):
             raise RedshiftApiError("ValidationException", "Specify either DbUser or SecretArn, not both.")
@@ -593,6 +588,7 @@ class RedshiftEngine(Engine):
                 document.remove()
             for path in self.folder.glob("*.duckdb*"):
                 path.unlink(missing_ok=True)
+            shutil.rmtree(self.folder / "scratch", ignore_errors=True)
             self._statements.clear()
             self._results.clear()
 

@@ -51,14 +51,12 @@ def create(warehouse, cursor, sql: str) -> None:
     if not match:
         raise RedshiftError('syntax error at or near "MATERIALIZED"', position_of(sql, "MATERIALIZED"))
     name = _name(match.group("name"))
-    options, found = dialect._take(match.group("options"), dialect.TABLE_ATTRIBUTES + [(AUTO_REFRESH, "auto_refresh")])
-    if options.strip() and not re.fullmatch(r"\s*", options):
+    options, found = dialect.take_clauses(match.group("options"), dialect.TABLE_ATTRIBUTES + [(AUTO_REFRESH, "auto_refresh")])
+    if options.strip():
         word = options.split()[0]
         raise RedshiftError(f'syntax error at or near "{word}"', position_of(sql, word))
     layout = dialect.TableLayout()
-    dialect._apply_table(layout, [item for item in found if item[0] != "auto_refresh"])
-    if layout.distkey and layout.diststyle == "AUTO":
-        layout.diststyle = "KEY"
+    dialect.apply_table_clauses(layout, [item for item in found if item[0] != "auto_refresh"])
     auto_refresh = any(attribute == "auto_refresh" and match_.group(1).upper() == "YES" for attribute, match_ in found)
     translation = dialect.translate(match.group("query"), warehouse.database, warehouse.system_views)
     tables = _base_tables(translation.tree, warehouse.system_views)
