@@ -149,10 +149,14 @@ def stages(sm, name: str) -> dict:
 
 @pytest.fixture
 def secret_and_function(clean_stack):
-    sm = client(clean_stack, "secretsmanager")
+    return secret_with_function(clean_stack)
+
+
+def secret_with_function(settings):
+    sm = client(settings, "secretsmanager")
     first = sm.create_secret(Name="db-password", SecretString="v1")["VersionId"]
-    function = create(clean_stack, ROTATION_FUNCTION, Environment={"Variables": {"FAIL_STEP": ""}})
-    aws_lambda = client(clean_stack, "lambda")
+    function = create(settings, ROTATION_FUNCTION, Environment={"Variables": {"FAIL_STEP": ""}})
+    aws_lambda = client(settings, "lambda")
     arn = aws_lambda.get_function(FunctionName=function)["Configuration"]["FunctionArn"]
     with pytest.raises(ClientError) as refused:  # AWS: the function's policy must let Secrets Manager invoke it
         sm.rotate_secret(SecretId="db-password", RotationLambdaARN=arn)
@@ -256,3 +260,20 @@ def test_a_cron_schedule_tests_first_and_rotates_in_its_window(clean_stack, secr
     advance(clean_stack, "1d")
     assert sm.get_secret_value(SecretId="db-password")["SecretString"] == "v1+"
     assert abs(sm.describe_secret(SecretId="db-password")["LastRotatedDate"] - due) < datetime.timedelta(minutes=1)
+
+
+def test_the_schedule_survives_kill_9(private_stack):
+    from dealab.stack import control
+    from tests.conftest import kill_hard
+
+    sm, first, function, arn = secret_with_function(private_stack)
+    token = sm.rotate_secret(SecretId="db-password", RotationLambdaARN=arn, RotationRules={"AutomaticallyAfterDays": 3})["VersionId"]
+    assert settled(private_stack, "db-password")["failure"] is None
+    due = sm.describe_secret(SecretId="db-password")["NextRotationDate"]
+    kill_hard(private_stack)
+    control.up(private_stack)
+    described = sm.describe_secret(SecretId="db-password")
+    assert described["RotationEnabled"] and described["NextRotationDate"] == due and described["RotationRules"] == {"AutomaticallyAfterDays": 3}
+    advance(private_stack, "4d")
+    assert sm.get_secret_value(SecretId="db-password")["SecretString"] == "v1++"
+    assert stages(sm, "db-password")[token] == {"AWSPREVIOUS"}
