@@ -74,6 +74,11 @@ class SecretsEngine(Engine):
         if isinstance(secret, AwsResponse):
             return secret
         arn = secret["ARN"]
+        if secret.get("DeletedDate"):
+            return AwsResponse.json_error("InvalidRequestException", "You can't perform this operation on the secret because it was marked for deletion.")
+        token = params.get("ClientRequestToken")
+        if token is not None and not 32 <= len(str(token)) <= 64:
+            return AwsResponse.json_error("InvalidParameterException", "ClientRequestToken must be 32-64 characters long.")
         with self._lock:
             record = dict(self.rotations.get(arn) or {"arn": arn, "region": request.region, "last_rotated": None, "pending": None})
             running = arn in self._running
@@ -100,7 +105,7 @@ class SecretsEngine(Engine):
         answer = {"ARN": arn, "Name": secret["Name"]}
         if immediately:
             # a failed rotation is reattempted under its own version id, as AWS's message says
-            record["pending"] = record.get("pending") or params.get("ClientRequestToken") or str(uuid.uuid4())
+            record["pending"] = record.get("pending") or token or str(uuid.uuid4())
             answer["VersionId"] = record["pending"]
         record["started"] = labtime.unix_time()
         with self._lock:
