@@ -99,6 +99,9 @@ def test_materialized_view_goes_stale_after_a_load_and_refresh_brings_it_up_to_d
     assert query("SELECT * FROM by_region ORDER BY region") == [("eu", 4), ("us", 12)]
     assert query("SELECT is_stale FROM svv_mv_info") == [("f",)]
     assert ("by_region", "KEY(region)") in query('SELECT "table", diststyle FROM svv_table_info')
+    log = tmp_path / "db.duckdb.wal"
+    assert log.exists() and warehouse.checkpoint_if_idle(0) and not log.exists()  # an idle database is checkpointed
+    assert not warehouse.checkpoint_if_idle(0)  # and only once per change
     query("DROP MATERIALIZED VIEW by_region")
     with pytest.raises(RedshiftError, match='materialized view "by_region" does not exist'):
         query("REFRESH MATERIALIZED VIEW by_region")

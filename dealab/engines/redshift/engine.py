@@ -58,6 +58,9 @@ KEPT_STATEMENTS = 500
 KEPT_RESULTS = 32
 RESULT_PAGE_ROWS = 10_000
 STATEMENT_WORKERS = 4
+# A database is checkpointed once idle this long after a statement (the stack's idle snapshot waits as long)
+IDLE_CHECKPOINT_SECONDS = 30.0
+CHECKPOINT_POLL_SECONDS = 5.0
 # DuckDB type (pattern over its name) → Redshift's type name and the Data API field that carries the value
 TYPE_FIELDS = [
     (r"^(INTEGER|INT32)$", "int4", "longValue"), (r"^(BIGINT|INT64)$", "int8", "longValue"),
@@ -118,6 +121,8 @@ class RedshiftEngine(Engine):
         self._sessions: dict[str, object] = {}  # running statement id → its DuckDB cursor (for CancelStatement)
         self._warehouses: dict[str, Warehouse] = {}
         self._workers = ThreadPoolExecutor(STATEMENT_WORKERS, thread_name_prefix="redshift-statement")
+        self._stopping = threading.Event()
+        threading.Thread(target=self._checkpoint_idle, name="redshift-checkpoints", daemon=True).start()
         self._fail_interrupted()
 
     def answer(self, handler, request: AwsRequest) -> AwsResponse:
@@ -580,6 +585,16 @@ class RedshiftEngine(Engine):
         if interrupted:
             self._save_statements()
 
+    def _checkpoint_idle(self) -> None:
+        while not self._stopping.wait(CHECKPOINT_POLL_SECONDS):
+            with self._lock:
+                warehouses = list(self._warehouses.values())
+            for warehouse in warehouses:
+                try:
+                    warehouse.checkpoint_if_idle(IDLE_CHECKPOINT_SECONDS)
+                except Exception:  # the log still has every commit: a failed checkpoint loses nothing
+                    log.exception("checkpoint of %s failed; DuckDB's log keeps every commit", warehouse.path.name)
+
     def reset(self) -> None:
         with self._lock:
             for key in list(self._warehouses):
@@ -593,6 +608,7 @@ class RedshiftEngine(Engine):
             self._results.clear()
 
     def close(self) -> None:
+        self._stopping.set()
         self._workers.shutdown(wait=False, cancel_futures=True)
         with self._lock:
             for cursor in self._sessions.values():

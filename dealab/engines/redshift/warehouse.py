@@ -129,6 +129,8 @@ class Warehouse:
         path.parent.mkdir(parents=True, exist_ok=True)
         scratch.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._running = 0  # statements running now
+        self._changed_at: float | None = None  # monotonic time of the last statement that may have written
         self.connection = duckdb.connect(str(path), config=CONNECT_CONFIG)
         for statement in METADATA:
             self.connection.execute(statement)
@@ -155,6 +157,8 @@ class Warehouse:
         `in_batch`: the statement is part of a transaction the caller commits (BatchExecuteStatement)."""
         kind, refusal = dialect.classify(sql)
         query_id, started = self.next_query_id(cursor), time.time()
+        with self._lock:
+            self._running += 1
         try:
             if refusal:
                 raise RedshiftError(refusal, 1)
@@ -180,6 +184,10 @@ class Warehouse:
         except RedshiftError as error:
             self.record_query(query_id, sql, kind.upper(), started, error.message, 0)
             raise
+        finally:
+            with self._lock:
+                self._running -= 1
+                self._changed_at = time.monotonic()
         self.record_query(query_id, sql, _query_type(sql, kind), started, None, max(len(result.rows), result.affected))
         result.query_id = query_id
         return result
@@ -271,12 +279,20 @@ class Warehouse:
             [schema_pattern, table_pattern]).fetchall()
         return [{"schema": schema, "name": name, "type": "VIEW" if kind == "VIEW" else "TABLE"} for schema, name, kind in rows]
 
-    def checkpoint(self) -> None:
+    def checkpoint_if_idle(self, idle_seconds: float) -> bool:
+        """Folds the write-ahead log into the file once no statement has run for `idle_seconds` since the last
+        one (the stack snapshots its backend on the same rule), so the next open has little log to replay."""
         with self._lock:
+            if self._changed_at is None or self._running or time.monotonic() - self._changed_at < idle_seconds:
+                return False
             self.connection.execute("CHECKPOINT")
+            self._changed_at = None
+            return True
 
     def close(self) -> None:
-        self.connection.close()  # closing checkpoints: the write-ahead log is folded into the file
+        with self._lock:  # never while a checkpoint runs
+            self._changed_at = None
+            self.connection.close()  # closing checkpoints: the write-ahead log is folded into the file
 
     # ------------------------------------------------------------ layouts and SVV_TABLE_INFO
 
