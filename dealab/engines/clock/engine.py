@@ -79,6 +79,7 @@ INVALID_OBJECT_STATE = "The operation is not valid for the object's storage clas
 BACKWARD_TOLERANCE = datetime.timedelta(seconds=5)
 MAX_HISTORY_POINTS = 5000
 RESTORE_TIMER_OWNER = "s3-restores"
+STARTUP_RETRY_SECONDS = 0.2
 _INSTANT = datetime.timedelta(microseconds=1)
 
 
@@ -108,8 +109,8 @@ class ClockEngine(Engine):
         self._lock = threading.RLock()
         self._move_lock = threading.Lock()
         self._clients: dict[str, object] = {}
-        for entry, record in self.overlay.pending_completions():
-            self._arm_restore_completion(entry, record)
+        self._closing = threading.Event()
+        threading.Thread(target=self._arm_pending_restores, name="clock-restores", daemon=True).start()
 
     # ---- routing ---------------------------------------------------------------------------------
     def answer(self, handler, request: AwsRequest) -> AwsResponse:
@@ -309,6 +310,20 @@ class ClockEngine(Engine):
             status = 202
         self.overlay.save()
         return AwsResponse(status, [] if version_id == "null" else [("x-amz-version-id", version_id)], b"")
+
+    def _arm_pending_restores(self) -> None:
+        """Arms the announcements of restores still pending in the store, once the gateway answers (one that came
+        due while the stack was down fires at once, and the engines that announce it must be there to hear it)."""
+        while not self._closing.is_set():
+            try:
+                self._client("s3").list_buckets()
+                break
+            except Exception:  # the gateway is not attached yet
+                self._closing.wait(STARTUP_RETRY_SECONDS)
+        else:
+            return
+        for entry, record in self.overlay.pending_completions():
+            self._arm_restore_completion(entry, record)
 
     def _arm_restore_completion(self, entry: tuple[str, str, str], record: dict) -> None:
         """At the lab moment a restore is ready, S3 announces it (s3:ObjectRestore:Completed): a lab timer,
@@ -608,6 +623,7 @@ class ClockEngine(Engine):
 
 
     def close(self) -> None:
+        self._closing.set()
         timers.cancel_owner(RESTORE_TIMER_OWNER)
         self.tags.save()
 

@@ -19,7 +19,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from dealab.engines.glue.jobs import GlueError
 from dealab.wire import labtime
@@ -34,6 +34,7 @@ DEFAULT_BATCH_WINDOW_SECONDS = 900
 BATCH_SIZE_RANGE = (1, 100)
 BATCH_WINDOW_RANGE = (1, 900)
 EVENT_IDS_PROPERTY = "aws:eventIds"
+RETRY_AFTER = datetime.timedelta(seconds=1)  # a window's run that could not reach the gateway tries again
 
 StartRun = Callable[[str, dict, str, dict], str]  # (workflow, run properties, trigger, batch condition) → run id
 Triggers = Callable[[str], list[dict]]  # workflow → its triggers as the backend keeps them
@@ -118,6 +119,12 @@ class EventBatches:
         except (GlueError, ClientError) as error:  # the workflow deleted, or MaxConcurrentRuns: this batch does not run
             log.warning("EVENT trigger %s of workflow %s: batch of %d events not run: %s", batch["Trigger"], workflow,
                         len(batch["EventIds"]), error)
+            return None
+        except BotoCoreError:  # the gateway does not answer yet (a window that ended while the stack was down)
+            with self._lock:
+                self._batches.setdefault(workflow, batch)
+                self._file.save(self._batches)
+            timers.schedule(TIMER_OWNER, self._key(workflow), labtime.live_now() + RETRY_AFTER, lambda at: self._window_ended(workflow))
             return None
         return lambda: self._run_ended(run_id)
 
