@@ -109,19 +109,17 @@ class SecretsEngine(Engine):
             answer["VersionId"] = record["pending"]
         record["started"] = labtime.unix_time()
         with self._lock:
+            if arn in self._running:  # another RotateSecret started one since this one looked
+                return AwsResponse.json_error("InvalidRequestException", IN_PROGRESS)
             self.rotations[arn] = record
             self._save()
-        if immediately:
-            self._start(arn, ROTATION_STEPS)
-        else:
-            # AWS tests the configuration with the testSecret step, then rotates in the next window
-            self._start(arn, ("testSecret",))
+            # without RotateImmediately AWS tests the configuration with the testSecret step, and rotates in the next window
+            self._start(arn, ROTATION_STEPS if immediately else ("testSecret",))
         return AwsResponse.json(answer)
 
     def _start(self, arn: str, steps: tuple[str, ...]) -> threading.Event:
-        finished = threading.Event()
-        with self._lock:
-            self._running[arn] = finished
+        """Starts a run of `steps` on a thread of its own; the caller holds the lock and has seen none running."""
+        finished = self._running[arn] = threading.Event()
         threading.Thread(target=self._run, args=(arn, steps, finished), name=f"rotation-{arn.rsplit(':', 1)[-1]}", daemon=True).start()
         return finished
 
@@ -244,8 +242,7 @@ class SecretsEngine(Engine):
             record["pending"] = record.get("pending") or str(uuid.uuid4())
             record["started"] = labtime.unix_time()
             self._save()
-        finished = self._start(arn, ROTATION_STEPS)
-        return finished.is_set
+            return self._start(arn, ROTATION_STEPS).is_set
 
     # ---- what callers read ------------------------------------------------------------------------------------------
     def _describe_secret(self, request: AwsRequest) -> AwsResponse:
