@@ -244,6 +244,17 @@ def test_counted_self_reported_and_reference_scores_stay_apart(classroom):
     assert {row["learner"]: row["by_reference"] for row in exported} == {"ana": "false", "ben": "true"}
 
 
+def test_server_side_grading_reads_the_data_generated_for_the_learners_seed(tmp_path):
+    from dealab.classroom.grading import with_learners_data
+    from dealab.labs import get_lab
+
+    lab = get_lab("1")
+    ana, ben = with_learners_data(lab, "ana", tmp_path / "ana"), with_learners_data(lab, "ben", tmp_path / "ben")
+    assert ana.path != lab.path and ana.starter_dir.is_dir() and ana.number == lab.number
+    contents = [{path.relative_to(copy.data_dir): path.read_bytes() for path in copy.data_dir.rglob("*") if path.is_file()} for copy in (ana, ben)]
+    assert contents[0] and contents[0] != contents[1]  # each learner's own dataset, not this machine's
+
+
 def test_a_crashed_learner_stack_starts_again_with_its_state(classroom):
     before = classroom.status()["ana"]
     os.kill(before["pid"], signal.SIGKILL)

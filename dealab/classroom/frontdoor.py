@@ -82,10 +82,16 @@ class LearnerStack:
     pid: int | None = None
     last_used: float = 0.0  # monotonic
     busy: int = 0  # requests and gradings under way: an idle stop waits for them
+    busy_lock: threading.Lock = field(default_factory=threading.Lock)
     last_activity: str | None = None
     last_request: str | None = None
     starts: int = 0
     crashes: list[str] = field(default_factory=list)
+
+    def use(self, change: int) -> None:
+        with self.busy_lock:
+            self.busy += change
+        self.last_used = time.monotonic()
 
     def status(self) -> dict:
         running = self.pid is not None and control._alive(self.pid)
@@ -227,7 +233,7 @@ class Classroom:
             stack.pid = None
 
     def _forward(self, stack: LearnerStack, environ: dict, request: AwsRequest, admin: bool = False) -> AwsResponse:
-        stack.busy += 1
+        stack.use(+1)
         try:
             settings = self.ensure(stack)
             stack.last_used = time.monotonic()
@@ -242,8 +248,7 @@ class Classroom:
                 settings = self.ensure(stack)
                 response = _proxy(settings.port if environ.get(SECURE_TRANSPORT_KEY, True) else settings.insecure_port, environ, request)
         finally:
-            stack.busy -= 1
-            stack.last_used = time.monotonic()
+            stack.use(-1)
         if request.service in MINTING_SERVICES and response.status == 200:
             self._learn_minted_keys(stack.learner.id, response.body)
         return response
@@ -340,7 +345,7 @@ class Classroom:
         return [self._grade_one(stack, lab) for stack in chosen]
 
     def _grade_one(self, stack: LearnerStack, lab: str) -> dict:
-        stack.busy += 1
+        stack.use(+1)
         try:
             settings = self.ensure(stack)
             env = {name: value for name, value in os.environ.items() if name not in NOT_INHERITED}
@@ -348,8 +353,7 @@ class Classroom:
                        DEALAB_ACCESS_KEY_ID=stack.learner.access_key_id, DEALAB_SECRET_ACCESS_KEY=stack.learner.secret_access_key)
             completed = subprocess.run([sys.executable, "-m", "dealab.classroom.grading", lab], capture_output=True, text=True, env=env, timeout=1800)
         finally:
-            stack.busy -= 1
-            stack.last_used = time.monotonic()
+            stack.use(-1)
         try:
             outcome = json.loads(completed.stdout.strip().splitlines()[-1])
         except (ValueError, IndexError):

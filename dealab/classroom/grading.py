@@ -7,13 +7,17 @@ Prints one JSON line: {"report": ..., "lab_time": ...}, or {"not_started": true}
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import shutil
 import sys
+import tempfile
+from pathlib import Path
 
 from dealab import labrun
 from dealab.config import settings
 from dealab.datasets import learner_seed
-from dealab.labs import get_lab
+from dealab.labs import Lab, get_lab
 from grader.runner import grade
 
 
@@ -23,9 +27,24 @@ def main(number: str) -> int:
     if str(lab.number) not in labrun.started_labs(current):
         print(json.dumps({"not_started": True, "message": f"lab {lab.number:02d} was never started on this learner's stack"}))
         return 0
-    report = grade(lab, current, learner_seed(current), record=False)
+    seed = learner_seed(current)
+    with tempfile.TemporaryDirectory(prefix="dealab-grading-") as scratch:
+        report = grade(with_learners_data(lab, seed, Path(scratch)), current, seed, record=False)
     print(json.dumps({"report": report.to_dict(), "lab_time": labrun.clock_admin(current).get("now")}))
     return 0
+
+
+def with_learners_data(lab: Lab, seed: str, scratch: Path) -> Lab:
+    """The lab as the grader sees it on the learner's machine: its folder (starter code included) with the data
+    generated for the learner's seed, in `scratch`; graders that read the data folder (labs 10 and 12) read
+    the learner's, not whatever this machine last generated."""
+    generator = lab.generator()
+    if generator is None:
+        return lab
+    folder = scratch / lab.path.name
+    shutil.copytree(lab.path, folder, ignore=shutil.ignore_patterns("data"))
+    generator(seed, folder / "data", **lab.dataset.get("params", {}))
+    return dataclasses.replace(lab, path=folder)
 
 
 if __name__ == "__main__":

@@ -100,7 +100,10 @@ def up(
     enrolled = enrol(state_dir, read_roster(roster))
     token = instructor_token(state_dir)
     door_settings = _door_settings(state_dir, port, host)
-    if control.running_pid(door_settings) is None:
+    if control.running_pid(door_settings) is not None:
+        console.print("[yellow]note[/yellow]: the front door was already running; a changed roster takes effect after "
+                      "`dealab class down` and `dealab class up`", highlight=False)
+    else:
         for candidate in (port, port + 1):
             if not control._port_free(candidate):
                 raise ClassError(f"port {candidate} is taken by another program; pick another with --port")
