@@ -3,12 +3,15 @@ S3, the system views, the lock-down, and the database surviving a kill -9."""
 
 from __future__ import annotations
 
+import datetime
+import gzip
 import io
 import json
 import re
 import time
 
 import boto3
+import pyarrow
 import pyarrow.parquet
 import pytest
 
@@ -129,6 +132,40 @@ def test_explain_shows_the_data_movement_the_distribution_keys_cause(tmp_path):
     assert movement("SELECT * FROM facts f JOIN facts_even e ON f.id = e.id")[0] == ["DS_DIST_BOTH"]
     assert movement("SELECT * FROM facts f JOIN facts_even e ON f.customer = e.id")[0] == ["DS_DIST_INNER"]
     warehouse.close()
+
+
+def test_copy_reads_gzip_text_json_and_a_parquet_manifest_with_redshifts_options(tmp_path):
+    from moto import mock_aws
+
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="lake")
+        s3.put_object(Bucket="lake", Key="text/a.txt.gz", Body=gzip.compress(b"1|  |03/15/2024\n2||03/16/2024\n"))
+        s3.put_object(Bucket="lake", Key="json/a.json", Body=b'{"id": 1, "name": "ada"}\n{"id": 2}\n')
+        sink = io.BytesIO()
+        pyarrow.parquet.write_table(pyarrow.table({"id": [5, 6], "name": ["p", "q"]}), sink)
+        s3.put_object(Bucket="lake", Key="parquet/part-0.parquet", Body=sink.getvalue())
+        s3.put_object(Bucket="lake", Key="manifest.json", Body=json.dumps({"entries": [{"url": "s3://lake/parquet/part-0.parquet"}]}).encode())
+        warehouse = Warehouse(tmp_path / "db.duckdb", tmp_path / "scratch", "dev", "provisioned")
+        session = warehouse.session()
+
+        def run_sql(sql):
+            return warehouse.execute(session, sql, None, s3)
+
+        run_sql("CREATE TABLE notes (id BIGINT IDENTITY(1,1), n INT, note VARCHAR(10), day DATE)")
+        assert run_sql("COPY notes (n, note, day) FROM 's3://lake/text/' IAM_ROLE 'r' GZIP DELIMITER '|' DATEFORMAT 'MM/DD/YYYY'").affected == 2
+        run_sql("COPY notes (n, note, day) FROM 's3://lake/text/' IAM_ROLE 'r' GZIP DELIMITER '|' BLANKSASNULL DATEFORMAT 'MM/DD/YYYY'")
+        assert run_sql("SELECT id, note, day FROM notes ORDER BY id").rows == [
+            (1, "  ", datetime.date(2024, 3, 15)), (2, "", datetime.date(2024, 3, 16)), (3, None, datetime.date(2024, 3, 15)), (4, None, datetime.date(2024, 3, 16))]
+        run_sql("CREATE TABLE people (id INT, name VARCHAR(10))")
+        assert run_sql("COPY people FROM 's3://lake/json/a.json' IAM_ROLE 'r' FORMAT AS JSON 'auto'").affected == 2
+        assert run_sql("COPY people FROM 's3://lake/manifest.json' IAM_ROLE 'r' FORMAT PARQUET MANIFEST").affected == 2
+        assert run_sql("SELECT * FROM people ORDER BY id").rows == [(1, "ada"), (2, None), (5, "p"), (6, "q")]
+        with pytest.raises(RedshiftError, match="bucket does not exist"):
+            run_sql("COPY people FROM 's3://no-such-bucket/x' IAM_ROLE 'r' PARQUET")
+        with pytest.raises(RedshiftError, match="does not support AVRO yet"):
+            run_sql("COPY people FROM 's3://lake/json/' IAM_ROLE 'r' AVRO 'auto'")
+        warehouse.close()
 
 
 # ------------------------------------------------------------ through the stack

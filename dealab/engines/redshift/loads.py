@@ -202,7 +202,8 @@ class Loader:
         if command.format == "PARQUET":
             return f"SELECT * FROM read_parquet({_literal(files)})"
         if command.format == "JSON":
-            return f"SELECT * FROM read_json({_literal(files)}, columns={_literal(columns)}, format='auto', compression='{compression}')"
+            json_compression = "uncompressed" if compression == "none" else compression  # the JSON reader's word for none
+            return f"SELECT * FROM read_json({_literal(files)}, columns={_literal(columns)}, format='auto', compression='{json_compression}')"
         csv_format = command.format == "CSV"
         text = [name for name, kind in columns.items() if kind == "VARCHAR"]
         arguments = {
