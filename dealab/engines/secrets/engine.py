@@ -38,6 +38,7 @@ PENDING, CURRENT = "AWSPENDING", "AWSCURRENT"
 IN_PROGRESS = "A previous rotation isn't complete. That rotation will be reattempted."
 CANNOT_INVOKE = ("Secrets Manager cannot invoke the specified Lambda function. Ensure that the function policy grants access to "
                  "the principal secretsmanager.amazonaws.com.")
+INVOKE_TIMEOUT_SECONDS = 15 * 60 + 30  # Lambda's longest timeout, and a margin
 # the response member that lists a secret's versions and their labels, per operation
 STAGES_MEMBER = {"DescribeSecret": "VersionIdsToStages", "ListSecrets": "SecretVersionsToStages"}
 
@@ -61,6 +62,7 @@ class SecretsEngine(Engine):
         self.rotations: dict[str, dict] = self.file.load({})
         self._running: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
+        self._invokers: dict[str, object] = {}
         for arn, record in self.rotations.items():
             if record.get("pending") and not record.get("failure"):
                 record["failure"] = {"step": "", "message": "the stack stopped while the rotation ran", "at": record.get("started")}
@@ -177,7 +179,7 @@ class SecretsEngine(Engine):
     def _invoke(self, record: dict, step: str, token: str) -> dict | None:
         payload = {"Step": step, "SecretId": record["arn"], "ClientRequestToken": token}
         try:
-            response = self.own_client("lambda", record["region"]).invoke(FunctionName=record["lambda"], Payload=json.dumps(payload).encode())
+            response = self._invoker(record["region"]).invoke(FunctionName=record["lambda"], Payload=json.dumps(payload).encode())
         except (ClientError, BotoCoreError) as error:
             return self._failure(step, f"{CANNOT_INVOKE} ({error})")
         body = response["Payload"].read()
@@ -359,6 +361,14 @@ class SecretsEngine(Engine):
     def _stages(self, record: dict) -> dict:
         secret = self._backend_secret(record["arn"], record["region"])
         return {} if isinstance(secret, AwsResponse) else secret.get("VersionIdsToStages", {})
+
+    def _invoker(self, region: str):
+        """A Lambda client that waits as long as a function may run (15 minutes) and never sends a step twice."""
+        with self._lock:
+            if region not in self._invokers:
+                self._invokers[region] = self.context.client("lambda", engine=self.name, region=region, read_timeout=INVOKE_TIMEOUT_SECONDS,
+                                                             retries={"total_max_attempts": 1})
+            return self._invokers[region]
 
     def _function_exists(self, function: str, region: str) -> bool:
         aws_lambda = self.own_client("lambda", region)
