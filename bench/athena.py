@@ -213,9 +213,12 @@ def small_queries(athena: AthenaClient, local: duckdb.DuckDBPyConnection, relati
     for name, athena_sql, duckdb_sql in SMALL_QUERIES:
         sql = duckdb_sql.format(**relations)
         local_run(local, sql)  # the page cache and DuckDB's own caches warm, as the stack's are
-        local_ms = timed(lambda: local_run(local, sql), repeat) * 1000
         athena.run(athena_sql)
-        runs = [athena.run(athena_sql) for _ in range(repeat)]
+        local_times, runs = [], []
+        for _ in range(repeat):  # alternated, so a change in the machine's load reaches both sides alike
+            local_times.append(local_run(local, sql))
+            runs.append(athena.run(athena_sql))
+        local_ms = statistics.median(local_times) * 1000
         athena_ms = statistics.median(r[0] for r in runs) * 1000
         ratios.append(athena_ms / local_ms)
         print(f"{name:32} {athena_ms:10.1f} {local_ms:9.1f} {athena_ms / local_ms:6.2f} {runs[-1][1]['Statistics']['DataScannedInBytes']:12,d}")

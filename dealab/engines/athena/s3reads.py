@@ -2,7 +2,7 @@
 GetObject calls handed over by the loopback's raw seam (dealab.wire.loopback.dispatch: no botocore, no HTTP),
 not over HTTP from a DuckDB extension.
 
-Each read is an ordinary S3 GetObject signed with the account's keys and carrying no engine mark, so it
+Each read it sends is an ordinary S3 GetObject signed with the account's keys and carrying no engine mark, so it
 passes the door and every engine on the way (bucket policies and Block Public Access in s3access, lifecycle
 expiry in clock, faults) exactly as a learner's own read would, and fails where theirs would. The bytes of
 every answer are counted here: DataScannedInBytes and the work group's bytes-scanned cutoff read this counter.
@@ -10,10 +10,17 @@ DuckDB asks for what it needs (a Parquet footer, then the column chunks of the c
 reads; a CSV file in large blocks), so the count is what the query read, not whole objects.
 
 Small reads (footers, Parquet metadata, small column chunks) are kept across queries in an ObjectCache keyed
-by the object's ETag. Every query still makes one call per object it opens: a GetObject of the object's last
-bytes, conditional on the cached ETag (If-None-Match). That call is the query's authorization (a Deny fails it
-as before) and its freshness check: 304 means the cached bytes are the object's, 206 brings the new tail. A
-byte served from the cache is counted as if it had been read, so DataScannedInBytes does not change.
+by the object's ETag. A query opens an object without any call to S3 when the listing this query made of its
+table (GlueCatalog.list_files records it in ListedObjects) shows the ETag whose bytes are cached, and the IAM
+engine's evaluator, asked in this process (dealab.wire.access), lets the caller's GetObject of it pass: the
+listing is the freshness check (an object replaced since shows another ETag), the evaluator the authorization (a
+bucket policy's Deny fails the query as a GetObject would). Otherwise (first read, another ETag, an archived
+storage class, SSE-KMS whose key IAM checks on S3's answer, no IAM engine in the stack) the query asks S3 for
+the object's last bytes, conditional on the cached ETag (If-None-Match): 304 means the cached bytes are the
+object's, 206 brings the new tail. Bytes not cached are read with If-Match on the ETag the query opened, so an
+object replaced mid-query is refused rather than read half old, half new. A byte served from the cache is
+counted as if it had been read, so DataScannedInBytes does not change. A read served from the cache is not a
+request: faults do not strike it and CloudTrail does not record it as a data event.
 
 One file system serves every query of the database the queries share (execution.py), and each query reads
 through its own QueryReads: its paths are s3://<token>/bucket/key, the token random, made when the query starts
@@ -160,7 +167,7 @@ class CachedObject:
 
 class ObjectCache:
     """Small reads of objects across queries, by s3 path, each valid for the ETag it was read under; bounded by
-    CACHE_LIMIT_BYTES, least recently used first out. It never authorizes anything: a query asks S3 each time."""
+    CACHE_LIMIT_BYTES, least recently used first out. It never authorizes anything: each query asks IAM or S3."""
 
     def __init__(self, limit_bytes: int = CACHE_LIMIT_BYTES):
         self._limit = limit_bytes
