@@ -30,6 +30,7 @@ ENGINE_CLASSES = (
     "dealab.engines.firehose:FirehoseEngine",
     "dealab.engines.glue:GlueEngine",
     "dealab.engines.dataquality:DataQualityEngine",  # Glue Data Quality: the backend has none
+    "dealab.engines.macie:MacieEngine",  # Macie jobs, data identifiers and findings: the backend keeps only the session
     "dealab.engines.stepfunctions:StepFunctionsEngine",
     "dealab.engines.awslambda:LambdaEngine",
     "dealab.engines.secrets:SecretsEngine",  # Secrets Manager rotation: invokes the rotation function through the Lambda engine

@@ -1,0 +1,1 @@
+from dealab.engines.macie.engine import MacieEngine
