@@ -131,6 +131,9 @@ def test_explain_shows_the_data_movement_the_distribution_keys_cause(tmp_path):
     assert movement("SELECT * FROM facts_even f JOIN customers c ON f.customer = c.id")[0] == ["DS_BCAST_INNER"]  # 400 rows < 5000
     assert movement("SELECT * FROM facts f JOIN facts_even e ON f.id = e.id")[0] == ["DS_DIST_BOTH"]
     assert movement("SELECT * FROM facts f JOIN facts_even e ON f.customer = e.id")[0] == ["DS_DIST_INNER"]
+    warehouse.execute(session, "DROP TABLE customers, customers_all", None, None)
+    assert movement("SELECT * FROM facts_even f JOIN facts e ON f.customer = e.customer")[0] == ["DS_DIST_OUTER"]
+    assert warehouse.execute(session, "SELECT count(*) FROM dealab_system.tables", None, None).rows == [(2,)]  # layouts dropped too
     warehouse.close()
 
 
@@ -152,10 +155,11 @@ def test_copy_reads_gzip_text_json_and_a_parquet_manifest_with_redshifts_options
         def run_sql(sql):
             return warehouse.execute(session, sql, None, s3)
 
-        run_sql("CREATE TABLE notes (id BIGINT IDENTITY(1,1), n INT, note VARCHAR(10), day DATE)")
-        assert run_sql("COPY notes (n, note, day) FROM 's3://lake/text/' IAM_ROLE 'r' GZIP DELIMITER '|' DATEFORMAT 'MM/DD/YYYY'").affected == 2
-        run_sql("COPY notes (n, note, day) FROM 's3://lake/text/' IAM_ROLE 'r' GZIP DELIMITER '|' BLANKSASNULL DATEFORMAT 'MM/DD/YYYY'")
-        assert run_sql("SELECT id, note, day FROM notes ORDER BY id").rows == [
+        run_sql("CREATE SCHEMA staging")
+        run_sql("CREATE TABLE staging.notes (id BIGINT IDENTITY(1,1), n INT, note VARCHAR(10), day DATE)")
+        assert run_sql("COPY staging.notes (n, note, day) FROM 's3://lake/text/' IAM_ROLE 'r' GZIP DELIMITER '|' DATEFORMAT 'MM/DD/YYYY'").affected == 2
+        run_sql("COPY staging.notes FROM 's3://lake/text/' IAM_ROLE 'r' GZIP DELIMITER '|' BLANKSASNULL DATEFORMAT 'MM/DD/YYYY'")
+        assert run_sql("SELECT id, note, day FROM staging.notes ORDER BY id").rows == [
             (1, "  ", datetime.date(2024, 3, 15)), (2, "", datetime.date(2024, 3, 16)), (3, None, datetime.date(2024, 3, 15)), (4, None, datetime.date(2024, 3, 16))]
         run_sql("CREATE TABLE people (id INT, name VARCHAR(10))")
         assert run_sql("COPY people FROM 's3://lake/json/a.json' IAM_ROLE 'r' FORMAT AS JSON 'auto'").affected == 2

@@ -187,8 +187,15 @@ def split_create_table(sql: str) -> tuple[str, str, TableLayout] | None:
     return statement, name, layout
 
 
-def identity_sequence(table: str, column: str) -> str:
-    return f"dealab_system.identity_{table.split('.')[-1]}_{column}"
+def split_name(name: str) -> tuple[str, str]:
+    """(schema, table) of a lower-case table name, `public` when it names none."""
+    schema, _, table = name.rpartition(".")
+    return schema or "public", table
+
+
+def identity_sequence(name: str, column: str) -> str:
+    schema, table = split_name(name)
+    return f"dealab_system.identity_{schema}_{table}_{column}"
 
 
 # Table functions learner SQL may call: they make rows from their arguments and touch nothing else.
@@ -256,4 +263,13 @@ def translate(sql: str, database: str, system_views: dict[str, tuple[str | None,
         if parameters is None or name not in (parameters or {}):
             raise RedshiftError(f"the statement uses parameter :{name}, which the request does not give", position_of(sql, f":{name}"))
         placeholder.replace(exp.Literal.string(parameters[name]))
+    tables = tree.args.get("tables") or [] if isinstance(tree, exp.Drop) else []
+    if len(tables) > 1:  # Redshift drops several tables in one statement, DuckDB one a statement
+        return Translation("; ".join(_single_drop(tree, table) for table in tables), tree, used)
     return Translation(tree.sql("duckdb"), tree, used)
+
+
+def _single_drop(drop: exp.Drop, table: exp.Table) -> str:
+    single = drop.copy()
+    single.set("tables", [table.copy()])
+    return single.sql("duckdb")

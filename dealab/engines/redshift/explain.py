@@ -59,11 +59,11 @@ def _child(lines: list[str]) -> list[str]:
 
 def _scan(warehouse, cursor, table: exp.Table) -> tuple[str, Relation, set[str]]:
     """(the table's alias, its scan, its column names)."""
-    name, alias = table.name.lower(), table.alias_or_name.lower()
-    columns = {column for column, _ in warehouse.columns(cursor, name)}
-    rows = cursor.execute(f'SELECT count(*) FROM public."{name}"').fetchone()[0]
-    layout = cursor.execute("SELECT diststyle, distkey FROM dealab_system.tables WHERE schema_name = 'public' AND table_name = ?",
-                            [name]).fetchone() or ("AUTO", None)
+    name, alias, schema = table.name.lower(), table.alias_or_name.lower(), (table.db or "public").lower()
+    columns = {column for column, _ in warehouse.columns(cursor, name, schema)}  # refuses a table that is not there
+    rows = cursor.execute(f'SELECT count(*) FROM "{schema}"."{name}"').fetchone()[0]
+    layout = cursor.execute("SELECT diststyle, distkey FROM dealab_system.tables WHERE schema_name = ? AND table_name = ?",
+                            [schema, name]).fetchone() or ("AUTO", None)
     cost = rows * SCAN_COST_PER_ROW
     shown = f"{name} {alias}" if alias != name else name
     relation = Relation(rows, {f"{alias}.{layout[1]}"} if layout[0] == "KEY" and layout[1] else set(), layout[0] == "ALL",

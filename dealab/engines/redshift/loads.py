@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 
 import duckdb
 
+from dealab.engines.redshift import dialect
 from dealab.engines.redshift.errors import RedshiftError, from_duckdb, position_of
 
 COPY_STATEMENT = re.compile(r"^\s*COPY\s+(?P<table>(?:\"?\w+\"?\.)?\"?\w+\"?)\s*(?:\((?P<columns>[^)]*)\))?\s*"
@@ -95,7 +96,7 @@ def parse(sql: str) -> CopyCommand:
     if options.get("JSON") not in (None, "auto"):
         raise RedshiftError(f"dealab's COPY reads JSON 'auto' only yet, not '{options['JSON']}' (a later part of issue 18)")
     columns = [name.strip().strip('"').lower() for name in match.group("columns").split(",")] if match.group("columns") else None
-    return CopyCommand(match.group("table").replace('"', "").lower().removeprefix("public."), columns, match.group("source"), options)
+    return CopyCommand(match.group("table").replace('"', "").lower(), columns, match.group("source"), options)
 
 
 def _strftime(redshift_format: str | None) -> str | None:
@@ -126,8 +127,9 @@ class Loader:
         """Runs one COPY; returns the rows loaded. In a transaction of its own unless the caller's (a batch's)."""
         transaction = {"begin": "BEGIN TRANSACTION", "commit": "COMMIT", "rollback": "ROLLBACK"} if own_transaction else {}
         command = parse(sql)
-        table_columns = dict(self.warehouse.columns(cursor, command.table))
-        identity = self.warehouse.identity_columns(cursor, command.table)
+        schema, table = dialect.split_name(command.table)
+        table_columns = dict(self.warehouse.columns(cursor, table, schema))
+        identity = self.warehouse.identity_columns(cursor, table, schema)
         targets = command.columns or [name for name in table_columns if name not in identity]
         for name in targets:
             if name not in table_columns:
@@ -147,7 +149,7 @@ class Loader:
             column_list = ", ".join(f'"{name}"' for name in targets)
             self._step(cursor, transaction, "begin")
             try:
-                loaded = cursor.execute(f'INSERT INTO public."{command.table}" ({column_list}) {reader}').fetchone()[0]
+                loaded = cursor.execute(f'INSERT INTO "{schema}"."{table}" ({column_list}) {reader}').fetchone()[0]
             except duckdb.Error as error:
                 self._step(cursor, transaction, "rollback")
                 raise from_duckdb(error, sql) from None

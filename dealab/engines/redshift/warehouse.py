@@ -84,16 +84,16 @@ SYSTEM_VIEWS = {
     "stl_load_errors": ({"provisioned"}, (None, SYSTEM, "stl_load_errors")),
     "stl_query": ({"provisioned"}, (None, SYSTEM, "stl_query")),
 }
-# How a table's rows fall over the slices, by distribution style: a function of (cursor, table, distkey, rows)
+# How a table's rows fall over the slices, by distribution style: a function of (cursor, relation, distkey, rows)
 # giving the row count of each slice, or None where Redshift reports no skew (ALL keeps a copy everywhere).
 
 
-def _key_slices(cursor, table: str, distkey: str, rows: int) -> list[int]:
-    counts = dict(cursor.execute(f'SELECT hash("{distkey}") % {NOMINAL_SLICES}, count(*) FROM public."{table}" GROUP BY 1').fetchall())
+def _key_slices(cursor, relation: str, distkey: str, rows: int) -> list[int]:
+    counts = dict(cursor.execute(f'SELECT hash("{distkey}") % {NOMINAL_SLICES}, count(*) FROM {relation} GROUP BY 1').fetchall())
     return [counts.get(slice_number, 0) for slice_number in range(NOMINAL_SLICES)]
 
 
-def _even_slices(cursor, table: str, distkey: str | None, rows: int) -> list[int]:
+def _even_slices(cursor, relation: str, distkey: str | None, rows: int) -> list[int]:
     return [rows // NOMINAL_SLICES + (1 if slice_number < rows % NOMINAL_SLICES else 0) for slice_number in range(NOMINAL_SLICES)]
 
 
@@ -205,10 +205,11 @@ class Warehouse:
         created = dialect.split_create_table(sql)
         if created:
             sql, table, layout = created
-            if layout.identities:
-                for column, (seed, step) in layout.identities.items():
-                    cursor.execute(f"CREATE SEQUENCE IF NOT EXISTS {dialect.identity_sequence(table, column)} "
-                                   f"START {seed} INCREMENT {step}")
+            schema, bare = dialect.split_name(table)
+            exists = cursor.execute("SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+                                    [schema, bare]).fetchone()
+            for column, (seed, step) in layout.identities.items() if not exists else ():  # a new table counts from its seed
+                cursor.execute(f"CREATE OR REPLACE SEQUENCE {dialect.identity_sequence(table, column)} START {seed} INCREMENT {step}")
         translation = dialect.translate(sql, self.database, self.system_views, parameters)
         if "svv_table_info" in translation.system_views:
             self._compute_table_info(cursor)
@@ -219,7 +220,8 @@ class Warehouse:
         if created and not layout.temporary:
             self.record_layout(cursor, table, layout)
         if isinstance(translation.tree, dialect.exp.Drop) and translation.tree.args.get("kind", "").upper() == "TABLE":
-            self.forget_layout(cursor, translation.tree.this.name.lower())
+            for dropped in translation.tree.args.get("tables") or []:
+                self.forget_layout(cursor, f"{dropped.db or 'public'}.{dropped.name}".lower())
         tree = translation.tree
         if isinstance(tree, dialect.exp.Query) or not described:
             return Result(columns=[(name, str(kind)) for name, kind, *_ in described or []], rows=rows)
@@ -245,9 +247,9 @@ class Warehouse:
             raise RedshiftError(f'relation "{schema}.{table}" does not exist' if schema != "public" else f'relation "{table}" does not exist')
         return found
 
-    def identity_columns(self, cursor, table: str) -> set[str]:
+    def identity_columns(self, cursor, table: str, schema: str = "public") -> set[str]:
         return {name for (name,) in cursor.execute(f"SELECT column_name FROM {SYSTEM}.identity_columns WHERE "
-                                                   "schema_name = 'public' AND table_name = ?", [table]).fetchall()}
+                                                   "schema_name = ? AND table_name = ?", [schema, table]).fetchall()}
 
     def record_query(self, query_id: int, sql: str, query_type: str, started: float, error: str | None, rows: int) -> None:
         ended = time.time()
@@ -296,34 +298,38 @@ class Warehouse:
 
     # ------------------------------------------------------------ layouts and SVV_TABLE_INFO
 
-    def record_layout(self, cursor, table: str, layout: TableLayout) -> None:
-        self.forget_layout(cursor, table)
-        cursor.execute(f"INSERT INTO {SYSTEM}.tables VALUES ('public', ?, ?, ?, ?, ?)",
-                       [table, layout.diststyle, layout.distkey, layout.sortkey_kind, layout.sortkeys])
+    def record_layout(self, cursor, name: str, layout: TableLayout) -> None:
+        """Keeps a table's distribution, sort keys, encodings and IDENTITY columns; `name` may carry its schema."""
+        self.forget_layout(cursor, name)
+        schema, table = dialect.split_name(name)
+        cursor.execute(f"INSERT INTO {SYSTEM}.tables VALUES (?, ?, ?, ?, ?, ?)",
+                       [schema, table, layout.diststyle, layout.distkey, layout.sortkey_kind, layout.sortkeys])
         for column, encoding in layout.encodings.items():
-            cursor.execute(f"INSERT INTO {SYSTEM}.column_encodings VALUES ('public', ?, ?, ?)", [table, column, encoding])
+            cursor.execute(f"INSERT INTO {SYSTEM}.column_encodings VALUES (?, ?, ?, ?)", [schema, table, column, encoding])
         for column in layout.identities:
-            cursor.execute(f"INSERT INTO {SYSTEM}.identity_columns VALUES ('public', ?, ?)", [table, column])
+            cursor.execute(f"INSERT INTO {SYSTEM}.identity_columns VALUES (?, ?, ?)", [schema, table, column])
 
-    def forget_layout(self, cursor, table: str) -> None:
+    def forget_layout(self, cursor, name: str) -> None:
         for metadata in ("tables", "column_encodings", "identity_columns"):
-            cursor.execute(f"DELETE FROM {SYSTEM}.{metadata} WHERE schema_name = 'public' AND table_name = ?", [table])
+            cursor.execute(f"DELETE FROM {SYSTEM}.{metadata} WHERE schema_name = ? AND table_name = ?", list(dialect.split_name(name)))
 
     def _compute_table_info(self, cursor) -> None:
         """SVV_TABLE_INFO for this session: skew from the real rows, hashed on the DISTKEY over the slices."""
         layouts = cursor.execute(
-            f"SELECT m.table_name, m.diststyle, m.distkey, m.sortkeys, m.sortkey_kind, "
-            f"EXISTS (SELECT 1 FROM {SYSTEM}.column_encodings e WHERE e.table_name = m.table_name), t.table_oid "
+            f"SELECT m.schema_name, m.table_name, m.diststyle, m.distkey, m.sortkeys, m.sortkey_kind, "
+            f"EXISTS (SELECT 1 FROM {SYSTEM}.column_encodings e WHERE e.schema_name = m.schema_name AND e.table_name = m.table_name), "
+            "t.table_oid "
             f"FROM {SYSTEM}.tables m JOIN duckdb_tables() t ON t.schema_name = m.schema_name AND t.table_name = m.table_name "
             "AND t.database_name = current_database()").fetchall()
         rows = []
-        for table, diststyle, distkey, sortkeys, sortkey_kind, encoded, oid in layouts:
-            count = cursor.execute(f'SELECT count(*) FROM public."{table}"').fetchone()[0]
+        for schema, table, diststyle, distkey, sortkeys, sortkey_kind, encoded, oid in layouts:
+            relation = f'"{schema}"."{table}"'
+            count = cursor.execute(f"SELECT count(*) FROM {relation}").fetchone()[0]
             slicer = SLICE_COUNTS[diststyle]
-            slices = slicer(cursor, table, distkey, count) if slicer and count else None
+            slices = slicer(cursor, relation, distkey, count) if slicer and count else None
             skew = round(max(slices) / max(min(slices), 1), 2) if slices else None
             sortkey1 = (sortkeys[0] if sortkey_kind == "COMPOUND" else f"INTERLEAVED") if sortkeys else None
-            rows.append((self.database, "public", oid, table, "Y" if encoded else "N",
+            rows.append((self.database, schema, oid, table, "Y" if encoded else "N",
                          DISTSTYLE_SHOWN[diststyle].format(distkey=distkey), sortkey1, len(sortkeys), max(1, count // 100_000),
                          count, skew, count, 0, 0))
         cursor.execute(f"CREATE OR REPLACE TEMP TABLE svv_table_info ({SVV_TABLE_INFO_COLUMNS})")
