@@ -215,10 +215,11 @@ def test_unknown_keys_get_the_protocols_error(classroom, service, call, code):
 
 
 def test_session_keys_a_stack_mints_route_back_to_it(classroom):
+    classroom.client("ana", "s3").create_bucket(Bucket="ana-session")
     session = classroom.client("ana", "sts").get_session_token()["Credentials"]
     s3 = boto3.client("s3", endpoint_url=classroom.endpoint, region_name="us-east-1", aws_access_key_id=session["AccessKeyId"],
                       aws_secret_access_key=session["SecretAccessKey"], aws_session_token=session["SessionToken"])
-    assert "ana-bucket" in [bucket["Name"] for bucket in s3.list_buckets()["Buckets"]]
+    assert "ana-session" in [bucket["Name"] for bucket in s3.list_buckets()["Buckets"]]
 
 
 # ---- integrity ----------------------------------------------------------------------------------------

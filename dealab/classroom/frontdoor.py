@@ -254,12 +254,12 @@ class Classroom:
         return response
 
     def _learn_minted_keys(self, learner: str, body: bytes) -> None:
-        keys = [key.decode() for key in MINTED_KEY.findall(body) if key.decode() not in self.by_key]
-        if not keys:
-            return
+        # a key already routed keeps its route: a body that merely names another learner's key cannot take it
         with self.routes_lock:
-            self.minted.update({key: learner for key in keys})
-            self.routes.save(self.minted)
+            keys = [key.decode() for key in MINTED_KEY.findall(body) if self.learner_for_key(key.decode()) is None]
+            if keys:
+                self.minted.update({key: learner for key in keys})
+                self.routes.save(self.minted)
 
     def supervise(self) -> None:
         """Stops stacks left idle, starts again stacks found dead (their state is in their folder)."""
