@@ -146,7 +146,7 @@ def supported(arn_text: str) -> bool:
         arn = Arn.parse(arn_text)
     except DeliveryFailure:
         return False
-    return arn.service in TARGETS or (arn.service == "events" and arn.resource.startswith("event-bus/")) or is_glue_workflow(arn)
+    return arn.service in TARGETS or (arn.service == "events" and arn.resource.startswith("event-bus/"))
 
 
 def invoke(client_for: ClientFor, arn_text: str, payload: str, options: Options) -> None:
