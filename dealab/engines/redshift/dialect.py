@@ -263,10 +263,35 @@ def translate(sql: str, database: str, system_views: dict[str, tuple[str | None,
         if parameters is None or name not in (parameters or {}):
             raise RedshiftError(f"the statement uses parameter :{name}, which the request does not give", position_of(sql, f":{name}"))
         placeholder.replace(exp.Literal.string(parameters[name]))
+    _name_output_columns(tree.expression if isinstance(tree, exp.Create) else tree)
     tables = tree.args.get("tables") or [] if isinstance(tree, exp.Drop) else []
     if len(tables) > 1:  # Redshift drops several tables in one statement, DuckDB one a statement
         return Translation("; ".join(_single_drop(tree, table) for table in tables), tree, used)
     return Translation(tree.sql("duckdb"), tree, used)
+
+
+def _output_name(expression: exp.Expression) -> str | None:
+    """The name Redshift gives an unnamed result column: a column's (through casts), a function's, else ?column?;
+    None where the expression names itself (a column, an alias, *)."""
+    if isinstance(expression, (exp.Alias, exp.Column, exp.Star)):
+        return None
+    if isinstance(expression, exp.Cast) and isinstance(expression.this, exp.Column):
+        return expression.this.name
+    if isinstance(expression, exp.Anonymous):
+        return expression.name.lower()
+    if isinstance(expression, exp.Func):
+        return expression.sql_name().lower()
+    return "?column?"
+
+
+def _name_output_columns(query: exp.Expression | None) -> None:
+    """Unnamed result columns get Redshift's names (count, sum, ?column?), not DuckDB's (count_star(), ...)."""
+    if not isinstance(query, exp.Select):
+        return
+    for expression in list(query.expressions):
+        name = _output_name(expression)
+        if name:
+            expression.replace(exp.alias_(expression.copy(), name, quoted=True))
 
 
 def _single_drop(drop: exp.Drop, table: exp.Table) -> str:
