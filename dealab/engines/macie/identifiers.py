@@ -203,7 +203,7 @@ SSN = _re(r"(?<![\d-])\d{3}([ -]?)\d{2}\1\d{4}(?![\d-])")
 PHONE_WITH_COUNTRY_CODE = _re(r"(?<![\w+])\+1[ .-]?\(?[2-9]\d{2}\)?[ .-]?[2-9]\d{2}[ .-]?\d{4}(?!\d)")
 PHONE_NATIONAL = _re(r"(?<![\w+])\(?[2-9]\d{2}\)?[ .-]?[2-9]\d{2}[ .-]?\d{4}(?!\d)")
 PHONE_KEYWORDS = ("cell", "contact", "fax", "fax number", "mobile", "phone", "phone number", "tel", "telephone", "telephone number")
-AWS_SECRET = _re(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
+AWS_SECRET = _re(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
 EMAIL = _re(r"(?<![\w.%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w-])")
 
 
