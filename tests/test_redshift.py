@@ -283,6 +283,14 @@ def test_data_api_statuses_typed_records_csv_results_and_redshift_errors(serverl
     assert [column["name"] for column in data.describe_table(Database="dev", Table="people", **serverless)["ColumnList"]][:2] == ["id", "name"]
     assert ok(data, "SELECT 1", **cluster)["HasResultSet"]  # the cluster is a database of its own
     assert run(data, "SELECT * FROM people", **cluster)["Error"].startswith('ERROR: relation "people" does not exist')
+    endless = data.execute_statement(Sql="SELECT count(*) FROM generate_series(1, 100000000000) AS g(n)", Database="dev", **serverless)
+    while data.describe_statement(Id=endless["Id"])["Status"] == "SUBMITTED":
+        time.sleep(0.02)
+    assert data.cancel_statement(Id=endless["Id"])["Status"] is True
+    assert run(data, "SELECT 1", **serverless)["Status"] == "FINISHED"  # the engine is healthy after the cancel
+    assert data.describe_statement(Id=endless["Id"])["Status"] == "ABORTED"
+    with pytest.raises(data.exceptions.ValidationException, match="already in ABORTED state"):
+        data.cancel_statement(Id=endless["Id"])
     listed = data.list_statements(Status="FAILED")["Statements"]
     assert failed["Id"] in [item["Id"] for item in listed]
     with pytest.raises(data.exceptions.ValidationException, match="Workgroup nope is not found"):

@@ -86,12 +86,17 @@ def _iso(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + f".{int(epoch % 1 * 1000):03d}Z"
 
 
-def _page(member: str, items: list, params: dict, size_member: str, default_size: int = 100) -> dict:
-    start = int(params.get("nextToken") or params.get("NextToken") or 0)
-    size = int(params.get(size_member) or default_size)
+# Paging members by API: Serverless spells them in camel case, the Data API in Pascal case
+PAGING = {"serverless": ("maxResults", "nextToken"), "data": ("MaxResults", "NextToken")}
+
+
+def _page(member: str, items: list, params: dict, api: str) -> dict:
+    size_member, token_member = PAGING[api]
+    start = int(params.get(token_member) or 0)
+    size = int(params.get(size_member) or 100)
     page = {member: items[start:start + size]}
     if start + size < len(items):
-        page["nextToken" if "nextToken" in params or member.islower() else "NextToken"] = str(start + size)
+        page[token_member] = str(start + size)
     return page
 
 
@@ -169,7 +174,7 @@ class RedshiftEngine(Engine):
         return AwsResponse.json({"namespace": self._serverless("namespace", request.json.get("namespaceName"))})
 
     def _ListNamespaces(self, request: AwsRequest) -> AwsResponse:
-        return AwsResponse.json(_page("namespaces", list(self._document()["namespaces"].values()), request.json, "maxResults"))
+        return AwsResponse.json(_page("namespaces", list(self._document()["namespaces"].values()), request.json, "serverless"))
 
     def _DeleteNamespace(self, request: AwsRequest) -> AwsResponse:
         name = request.json.get("namespaceName")
@@ -219,7 +224,7 @@ class RedshiftEngine(Engine):
 
     def _ListWorkgroups(self, request: AwsRequest) -> AwsResponse:
         shown = [self._shown_workgroup(workgroup) for workgroup in self._document()["workgroups"].values()]
-        return AwsResponse.json(_page("workgroups", shown, request.json, "maxResults"))
+        return AwsResponse.json(_page("workgroups", shown, request.json, "serverless"))
 
     def _DeleteWorkgroup(self, request: AwsRequest) -> AwsResponse:
         name = request.json.get("workgroupName")
@@ -381,6 +386,8 @@ class RedshiftEngine(Engine):
             cursor = warehouse.session()
             with self._lock:
                 self._sessions[statement_id] = cursor
+                if record["Status"] == "ABORTED":  # cancelled before it had a session to interrupt
+                    raise RedshiftError("Query cancelled on user's request")
             if record["IsBatchStatement"]:
                 cursor.execute("BEGIN TRANSACTION")  # a batch runs as one transaction, as on Redshift
             for part, sql in zip(parts, sqls):
@@ -528,7 +535,7 @@ class RedshiftEngine(Engine):
                       and all(record.get(member) == value for member, value in filters.items())]
         for shown in chosen:
             shown.pop("SubStatements", None)
-        return AwsResponse.json(_page("Statements", chosen, params, "MaxResults"))
+        return AwsResponse.json(_page("Statements", chosen, params, "data"))
 
     def _CancelStatement(self, request: AwsRequest) -> AwsResponse:
         record, _ = self._statement(request.json.get("Id"))
@@ -557,12 +564,12 @@ class RedshiftEngine(Engine):
     def _ListSchemas(self, request: AwsRequest) -> AwsResponse:
         params, warehouse = self._catalog(request)
         pattern = re.compile(re.escape(params.get("SchemaPattern") or "%").replace("%", ".*").replace("_", "."))
-        return AwsResponse.json(_page("Schemas", [schema for schema in warehouse.schemas() if pattern.fullmatch(schema)], params, "MaxResults"))
+        return AwsResponse.json(_page("Schemas", [schema for schema in warehouse.schemas() if pattern.fullmatch(schema)], params, "data"))
 
     def _ListTables(self, request: AwsRequest) -> AwsResponse:
         params, warehouse = self._catalog(request)
         tables = warehouse.tables(params.get("SchemaPattern") or "%", params.get("TablePattern") or "%")
-        return AwsResponse.json(_page("Tables", tables, params, "MaxResults"))
+        return AwsResponse.json(_page("Tables", tables, params, "data"))
 
     def _DescribeTable(self, request: AwsRequest) -> AwsResponse:
         from dealab.engines.redshift.errors import RedshiftError
