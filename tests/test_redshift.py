@@ -105,6 +105,11 @@ def test_materialized_view_goes_stale_after_a_load_and_refresh_brings_it_up_to_d
     log = tmp_path / "db.duckdb.wal"
     assert log.exists() and warehouse.checkpoint_if_idle(0) and not log.exists()  # an idle database is checkpointed
     assert not warehouse.checkpoint_if_idle(0)  # and only once per change
+    query("CREATE TEMP TABLE scratch AS SELECT region FROM sales")  # a temporary table lives with its session
+    assert query("SELECT count(*) FROM scratch") == [(4,)]
+    with pytest.raises(RedshiftError, match='relation "scratch" does not exist'):
+        warehouse.execute(warehouse.session(), "SELECT * FROM scratch", None, None)
+    assert ("scratch",) not in query('SELECT "table" FROM svv_table_info')
     query("DROP MATERIALIZED VIEW by_region")
     with pytest.raises(RedshiftError, match='materialized view "by_region" does not exist'):
         query("REFRESH MATERIALIZED VIEW by_region")

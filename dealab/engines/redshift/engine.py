@@ -273,7 +273,7 @@ class RedshiftEngine(Engine):
         if cluster and workgroup:
             raise RedshiftApiError("ValidationException", "Specify either ClusterIdentifier or WorkgroupName, not both.")
         if not cluster and not workgroup:
-            raise RedshiftApiError("ValidationException", "Either ClusterIdentifier or WorkgroupName must be specified.")
+            raise RedshiftApiError("ValidationException", "Either ClusterIdentifier or WorkgroupName needs to be specified.")
         if params.get("SessionId") or params.get("SessionKeepAliveSeconds"):
             raise RedshiftApiError("ValidationException", "dealab's Data API does not keep sessions yet (a later part of issue 18)")
         if params.get("SecretArn"):
