@@ -1,8 +1,10 @@
 """Glue benchmark, in one run on a real stack: the Lab 06 job (solution script, Lab 06 data, bookmarks off so
 every run does the same work) from StartJobRun to SUCCEEDED, cold and warm, against the same script run by
 plain `spark-submit` (a fresh JVM each time, the same Spark settings but no class archive, our awsglue on its
-PYTHONPATH, the same S3 through the same gateway); a crawler over 1,000 objects in 30 partitions; and the peak
-RSS of the Spark worker's process tree.
+PYTHONPATH, the same S3 through the same gateway); a crawler over 1,000 objects in 30 partitions; the peak
+RSS of the Spark worker's process tree; and the same job, cold and warm, on a second stack started with
+DEALAB_SPARK_MASTER pointing at a Spark standalone cluster (one master, one worker with 2 cores and 1 GB, from the
+installed pyspark on 127.0.0.1): the driver stays in the stack's worker, the tasks run in the cluster's executor.
 
 The cold run is measured as it is on a machine after its first Glue run: with the JVM class archive (see
 dealab/engines/glue/spark.py), which a first run leaves behind once per machine. On a machine without one, it is
@@ -10,7 +12,7 @@ made first, before anything is measured, and the output says so.
 
 Goals (issue 4, 2 cores): warm ≤ 5 s, cold ≤ 20 s, crawler ≤ 10 s, worker peak RSS ≤ 1 GB.
 
-Run: `.venv/bin/python bench/glue.py [--warm-runs 3] [--submit-runs 2]` (about 3 minutes).
+Run: `.venv/bin/python bench/glue.py [--warm-runs 3] [--submit-runs 2]` (about 4 minutes).
 """
 
 from __future__ import annotations
@@ -42,11 +44,52 @@ SCRIPT = REPO / "solutions" / "06-glue-etl" / "etl_orders.py"
 CRAWL_OBJECTS, CRAWL_PARTITIONS = 1000, 30
 
 
-def free_port_pair() -> int:
-    sys.path.insert(0, str(REPO / "tests"))
-    from conftest import free_port_pair as pick  # the tests' helper: P and P+1 free on 127.0.0.1
+def client_of(settings: Settings, service: str):
+    return boto3.client(service, endpoint_url=settings.endpoint_url, region_name=settings.region,
+                        aws_access_key_id=TEST_ACCESS_KEY, aws_secret_access_key=TEST_SECRET_KEY)
 
-    return pick()
+
+def arguments(label: str) -> dict:
+    return {"--JOB_NAME": "orders-etl", "--raw_path": "s3://dea-etl-raw/orders/", "--database": "sales", "--table": f"orders_{label}",
+            "--curated_path": f"s3://dea-etl-curated/{label}/curated/", "--quarantine_path": f"s3://dea-etl-curated/{label}/quarantine/"}
+
+
+def load_lab06(settings: Settings, data: Path) -> dict:
+    """The Lab 06 data, script and database in the stack; the data's summary."""
+    s3, glue = client_of(settings, "s3"), client_of(settings, "glue")
+    summary = etl_orders.generate("bench", data, orders=600, days=4)
+    for bucket in ("dea-etl-raw", "dea-etl-curated", "dea-etl-scripts"):
+        s3.create_bucket(Bucket=bucket)
+    for path in sorted((data / "raw").rglob("*.json")):
+        s3.upload_file(str(path), "dea-etl-raw", f"orders/{path.name}")
+    s3.upload_file(str(SCRIPT), "dea-etl-scripts", "jobs/etl_orders.py")
+    glue.create_database(DatabaseInput={"Name": "sales"})
+    return summary
+
+
+def cold_and_warm_runs(glue, warm_runs: int) -> tuple[float, list[float]]:
+    """CreateJob, then StartJobRun at once (the worker's start is inside the cold run), then warm runs."""
+    glue.create_job(Name="orders-etl", Role="r", GlueVersion="5.0",
+                    Command={"Name": "glueetl", "ScriptLocation": "s3://dea-etl-scripts/jobs/etl_orders.py"})
+    cold = timed_run(glue, "orders-etl", {k: v for k, v in arguments("cold").items() if k != "--JOB_NAME"})
+    warm = [timed_run(glue, "orders-etl", {k: v for k, v in arguments(f"warm{n}").items() if k != "--JOB_NAME"}) for n in range(warm_runs)]
+    return cold, warm
+
+
+def on_cluster(state: Path, warm_runs: int) -> tuple[float, list[float]]:
+    """The same runs on a stack whose Glue jobs go to a standalone cluster started for the purpose."""
+    from tests.sparkcluster import standalone_cluster
+
+    with standalone_cluster(state / "cluster", cores=2, memory="1g") as cluster:
+        port = control.free_port_pair()
+        settings = Settings(state_dir=state / "cluster-stack", port=port, insecure_port=port + 1, region="us-east-1", backend_url=None,
+                            spark_master=cluster.master)
+        control.up(settings)
+        try:
+            load_lab06(settings, state / "cluster-data")
+            return cold_and_warm_runs(client_of(settings, "glue"), warm_runs)
+        finally:
+            control.down(settings)
 
 
 class WorkerMemory:
@@ -174,42 +217,25 @@ def main() -> int:
     parser.add_argument("--submit-runs", type=int, default=2)
     options = parser.parse_args()
     state = Path(tempfile.mkdtemp(prefix="dealab-bench-glue-"))
-    port = free_port_pair()
+    port = control.free_port_pair()
     settings = Settings(state_dir=state, port=port, insecure_port=port + 1, region="us-east-1", backend_url=None)
     health = control.up(settings)
     try:
-        def client(service):
-            return boto3.client(service, endpoint_url=settings.endpoint_url, region_name=settings.region,
-                                aws_access_key_id=TEST_ACCESS_KEY, aws_secret_access_key=TEST_SECRET_KEY)
-
-        s3, glue = client("s3"), client("glue")
-        data = state / "data"
-        summary = etl_orders.generate("bench", data, orders=600, days=4)
-        for bucket in ("dea-etl-raw", "dea-etl-curated", "dea-etl-scripts"):
-            s3.create_bucket(Bucket=bucket)
-        for path in sorted((data / "raw").rglob("*.json")):
-            s3.upload_file(str(path), "dea-etl-raw", f"orders/{path.name}")
-        s3.upload_file(str(SCRIPT), "dea-etl-scripts", "jobs/etl_orders.py")
-        glue.create_database(DatabaseInput={"Name": "sales"})
-
-        def arguments(label: str) -> dict:
-            return {"--JOB_NAME": "orders-etl", "--raw_path": "s3://dea-etl-raw/orders/", "--database": "sales", "--table": f"orders_{label}",
-                    "--curated_path": f"s3://dea-etl-curated/{label}/curated/", "--quarantine_path": f"s3://dea-etl-curated/{label}/quarantine/"}
-
+        s3, glue = client_of(settings, "s3"), client_of(settings, "glue")
+        summary = load_lab06(settings, state / "data")
         print(ensure_class_archive(settings, state))
         print(f"Lab 06 data: {summary['raw_rows']} raw rows in {len(summary['batch_1_files']) + len(summary['batch_2_files'])} files; "
               f"{len(summary['curated'])} curated orders over {len(summary['order_dates'])} days")
         load_before = os.getloadavg()[0]
         with WorkerMemory(health["pid"]) as memory:
-            glue.create_job(Name="orders-etl", Role="r", GlueVersion="5.0",
-                            Command={"Name": "glueetl", "ScriptLocation": "s3://dea-etl-scripts/jobs/etl_orders.py"})
-            cold = timed_run(glue, "orders-etl", {k: v for k, v in arguments("cold").items() if k != "--JOB_NAME"})
-            warm = [timed_run(glue, "orders-etl", {k: v for k, v in arguments(f"warm{n}").items() if k != "--JOB_NAME"})
-                    for n in range(options.warm_runs)]
+            cold, warm = cold_and_warm_runs(glue, options.warm_runs)
         submits = [spark_submit(settings, arguments(f"submit{n}")) for n in range(options.submit_runs)]
         crawl_seconds = crawl(settings, s3, glue)
     finally:
         control.down(settings)
+    try:
+        cluster_cold, cluster_warm = on_cluster(state, options.warm_runs)
+    finally:
         shutil.rmtree(state, ignore_errors=True)
 
     print(f"machine: {os.cpu_count()} cores, 1-minute load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after "
@@ -224,6 +250,10 @@ def main() -> int:
     print(f"{'ratio warm dealab / spark-submit':58} {warm_median / submit_median:9.2f}x")
     print(f"{'ratio cold dealab / spark-submit':58} {cold / submit_median:9.2f}x")
     print(f"{'crawler, %d objects in %d partitions' % (CRAWL_OBJECTS, CRAWL_PARTITIONS):58} {crawl_seconds:9.1f}s  ≤ 10 s")
+    cluster_warm_median = statistics.median(cluster_warm)
+    print(f"{'job run on a standalone cluster (1 worker, 2 cores), cold':58} {cluster_cold:9.1f}s  {cluster_cold / cold:.2f}x local cold")
+    print(f"{'job run on a standalone cluster, warm (median of %d)' % len(cluster_warm):58} {cluster_warm_median:9.1f}s  "
+          f"{cluster_warm_median / warm_median:.2f}x local warm   runs: {', '.join(f'{w:.1f}' for w in cluster_warm)}")
     print(f"{'Spark worker peak RSS (process tree)':58} {memory.peak / 2**20:8.0f}MB  ≤ 1024 MB")
     print(f"{'spark-submit peak RSS (process tree)':58} {submit_peak / 2**20:8.0f}MB")
     return 0
