@@ -70,8 +70,7 @@ def test_a_rule_listing_that_raced_put_targets_is_not_kept(tmp_path, monkeypatch
     try:
         def put_targets():  # what the engine does once the backend took a PutTargets
             backend.targets = [{"Id": "validator", "Arn": "arn:aws:lambda:us-east-1:123456789012:function:validate"}]
-            with engine._lock:
-                engine._forget_rules()
+            engine._rules.forget_all()
 
         held.race(lambda: engine._rules_of("us-east-1", "default"), put_targets)
         [rule] = engine._rules_of("us-east-1", "default")

@@ -32,6 +32,7 @@ from dealab.wire import labtime, s3notices
 from dealab.wire.engine import ENGINE_HEADER, Engine, EngineContext
 from dealab.wire.loopback import sign
 from dealab.wire.messages import AwsRequest, AwsResponse
+from dealab.wire.readcache import ReadCache
 from dealab.wire.store import JsonFile
 from dealab.wire.timers import timers
 
@@ -116,9 +117,7 @@ class EventsEngine(Engine):
         super().__init__(context)
         folder = context.state_dir / self.name
         self._lock = threading.RLock()
-        self._rules: dict[tuple[str, str], list[dict]] = {}  # (region, bus) → its rules with their targets
-        # counts rule changes: a listing that began before a change is not cached (it may lack the change)
-        self._rules_generation = 0
+        self._rules: ReadCache[list[dict]] = ReadCache()  # (region, bus) → its rules with their targets
         # buckets whose notification configuration has EventBridgeConfiguration: moto stores it but its
         # GetBucketNotificationConfiguration leaves it out, so the engine keeps what each Put said
         self._eventbridge_file = JsonFile(folder / "s3_eventbridge.json")
@@ -178,7 +177,7 @@ class EventsEngine(Engine):
         with self._lock:
             self._schedules = {}
             self._schedules_file.save(self._schedules)
-            self._forget_rules()
+            self._rules.forget_all()
             self._eventbridge_buckets = {}
             self._eventbridge_file.save(self._eventbridge_buckets)
 
@@ -226,8 +225,7 @@ class EventsEngine(Engine):
         if response.status < 300:
             bus, arn_region = _bus_name(request.json.get("EventBusName"))
             region = arn_region or request.region
-            with self._lock:
-                self._forget_rules()
+            self._rules.forget_all()
             if request.operation != "DeleteEventBus" and request.json.get("Name"):
                 self._sync_rule(region, bus, request.json["Name"])
         return response
@@ -236,28 +234,17 @@ class EventsEngine(Engine):
         raise EventsError("OperationDisabledException",
                           "dealab does not archive or replay events: deliver them to a queue, a log group or a bucket (through Firehose) to keep them.")
 
-    def _forget_rules(self) -> None:
-        """Called with the lock held, after a rule or target changed."""
-        self._rules.clear()
-        self._rules_generation += 1
-
     def _rules_of(self, region: str, bus: str) -> list[dict]:
-        with self._lock:
-            cached = self._rules.get((region, bus))
-            generation = self._rules_generation
-        if cached is not None:
-            return cached
-        events = self.own_client("events", region)
-        rules = []
-        for page in events.get_paginator("list_rules").paginate(EventBusName=bus):
-            for rule in page["Rules"]:
-                rule["Targets"] = [target for targets_page in events.get_paginator("list_targets_by_rule").paginate(Rule=rule["Name"], EventBusName=bus)
-                                   for target in targets_page["Targets"]]
-                rules.append(rule)
-        with self._lock:
-            if generation == self._rules_generation:  # an event dispatched on another thread while PutTargets ran
-                self._rules[(region, bus)] = rules     # must not leave the rule without its new target for good
-        return rules
+        def read() -> list[dict]:
+            events = self.own_client("events", region)
+            rules = []
+            for page in events.get_paginator("list_rules").paginate(EventBusName=bus):
+                for rule in page["Rules"]:
+                    rule["Targets"] = [target for targets_page in events.get_paginator("list_targets_by_rule").paginate(Rule=rule["Name"], EventBusName=bus)
+                                       for target in targets_page["Targets"]]
+                    rules.append(rule)
+            return rules
+        return self._rules.get((region, bus), read)
 
     # ---- events -----------------------------------------------------------------------------------
     def _put_events(self, request: AwsRequest) -> AwsResponse:
