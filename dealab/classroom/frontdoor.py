@@ -33,7 +33,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qs
 
 from werkzeug.serving import make_server
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import os
 import socket
@@ -74,7 +75,6 @@ def _endpoint(door: dict) -> str:
 
 def _guarded(function):
     """Runs a command, turning a ClassError or a refused roster into one red line and exit status 2."""
-    import functools
 
     @functools.wraps(function)
     def run(*args, **kwargs):
