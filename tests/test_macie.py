@@ -247,28 +247,34 @@ def test_findings_survive_a_restart_and_an_interrupted_job_runs_again(private_st
     macie, s3 = client(private_stack, "macie2"), client(private_stack, "s3")
     macie.enable_macie()
     _seed(s3)
-    job = macie.create_classification_job(name="before-restart", jobType="ONE_TIME", s3JobDefinition=_definition(),
-                                          managedDataIdentifierSelector="ALL")
-    _finished(macie, job["jobId"])
-    before = set(_by_key(macie))
-    control.down(private_stack)
-    control.up(private_stack)
-    macie = client(private_stack, "macie2")
-    assert set(_by_key(macie)) == before and macie.get_macie_session()["status"] == "ENABLED"
+    kept = macie.create_classification_job(name="finished", jobType="ONE_TIME", managedDataIdentifierSelector="ALL",
+                                           s3JobDefinition=_definition(includes={"and": [{"simpleScopeTerm": {
+                                               "comparator": "EQ", "key": "OBJECT_EXTENSION", "values": ["csv"]}}]}))
+    interrupted = macie.create_classification_job(name="interrupted", jobType="ONE_TIME", s3JobDefinition=_definition(),
+                                                  managedDataIdentifierSelector="ALL")
+    for job in (kept, interrupted):
+        _finished(macie, job["jobId"])
+    of_job = lambda job: {"criterion": {"classificationDetails.jobId": {"eq": [job["jobId"]]}}}  # noqa: E731
+    kept_ids = macie.list_findings(findingCriteria=of_job(kept))["findingIds"]
+    interrupted_keys = set(_by_key(macie, findingCriteria=of_job(interrupted)))
+    assert len(kept_ids) == 1 and len(interrupted_keys) == 4
 
-    # the stack stopped while the job ran: it runs again at the next start, and ends with each object's finding once
+    # the stack stops while the second job runs (as if): at the next start it runs again, each object's finding once
     control.down(private_stack)
     folder = private_stack.state_dir / "macie"
     jobs = json.loads((folder / "jobs.json").read_text())
-    jobs[job["jobId"]]["jobStatus"] = "RUNNING"
+    jobs[interrupted["jobId"]]["jobStatus"] = "RUNNING"
     (folder / "jobs.json").write_text(json.dumps(jobs))
     findings = json.loads((folder / "findings.json").read_text())
-    (folder / "findings.json").write_text(json.dumps(dict(list(findings.items())[:1])))
+    partial = {k: f for k, f in findings.items() if f["classificationDetails"]["jobId"] == kept["jobId"] or "people" in k}
+    (folder / "findings.json").write_text(json.dumps(partial))
     control.up(private_stack)
     macie = client(private_stack, "macie2")
-    assert _finished(macie, job["jobId"])["jobStatus"] == "COMPLETE"
-    after = macie.list_findings()["findingIds"]
-    assert len(after) == len(before) and set(_by_key(macie)) == before
+    assert macie.get_macie_session()["status"] == "ENABLED"
+    assert _finished(macie, interrupted["jobId"])["jobStatus"] == "COMPLETE"
+    assert macie.list_findings(findingCriteria=of_job(kept))["findingIds"] == kept_ids  # kept as they were
+    assert len(macie.list_findings(findingCriteria=of_job(interrupted))["findingIds"]) == 4
+    assert set(_by_key(macie, findingCriteria=of_job(interrupted))) == interrupted_keys
 
 
 # ---------------------------------------------------------------- Glue's Detect PII transform
