@@ -177,6 +177,27 @@ def test_copy_reads_gzip_text_json_and_a_parquet_manifest_with_redshifts_options
         warehouse.close()
 
 
+def test_unload_splits_at_maxfilesize_and_refuses_a_destination_that_is_not_empty(tmp_path):
+    from moto import mock_aws
+
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="out")
+        warehouse = Warehouse(tmp_path / "db.duckdb", tmp_path / "scratch", "dev", "serverless")
+        session = warehouse.session()
+        warehouse.execute(session, "CREATE TABLE wide AS SELECT n AS id, repeat('x', 60) AS filler FROM generate_series(1, 90000) AS g(n)", None, s3)
+        unload = "UNLOAD ('SELECT * FROM wide') TO 's3://out/wide/' IAM_ROLE 'r' CSV PARALLEL OFF MAXFILESIZE 5 MB"
+        assert warehouse.execute(session, unload, None, s3).affected == 90000
+        listed = {item["Key"]: item["Size"] for item in s3.list_objects_v2(Bucket="out")["Contents"]}
+        assert sorted(listed)[:2] == ["wide/000", "wide/001"] and all(size <= 5 * 1024 * 1024 for size in listed.values())
+        assert sum(body.count(b"\n") for body in (s3.get_object(Bucket="out", Key=key)["Body"].read() for key in listed)) == 90000
+        with pytest.raises(RedshiftError, match="unload destination on S3 is not empty"):
+            warehouse.execute(session, unload, None, s3)
+        assert warehouse.execute(session, unload.replace("PARALLEL OFF", "ALLOWOVERWRITE"), None, s3).affected == 90000
+        assert "wide/0000_part_00" in {item["Key"] for item in s3.list_objects_v2(Bucket="out")["Contents"]}
+        warehouse.close()
+
+
 # ------------------------------------------------------------ through the stack
 
 

@@ -196,7 +196,7 @@ class Warehouse:
         """A query's rows as an Arrow table (UNLOAD's input), through the same translation and lock-down."""
         translation = dialect.translate(sql, self.database, self.system_views)
         try:
-            return cursor.execute(translation.sql).fetch_arrow_table()
+            return cursor.execute(translation.sql).to_arrow_table()
         except duckdb.Error as error:
             raise errors.from_duckdb(error, sql) from None
 
