@@ -137,8 +137,10 @@ class Door:
             name, _, port = host.partition(":")
         if port and port not in self.ports and name not in self.allowed_hosts - LOOPBACK_NAMES:
             return False
-        # <bucket>.localhost: virtual-hosted S3 on a name that always resolves to this machine (RFC 6761)
-        return name in self.allowed_hosts or name.endswith(".localhost")
+        # <bucket>.localhost: virtual-hosted S3 on a name that always resolves to this machine (RFC 6761);
+        # <label>.127.0.0.1 (an S3 access point ARN, S3 Control's account) resolves nowhere: only a client sending
+        # through the gateway as its HTTP proxy can name it, never a web page
+        return name in self.allowed_hosts or name.endswith((".localhost", ".127.0.0.1"))
 
     def _admit_admin(self, request: AwsRequest, headers: dict, cross_site: bool) -> Verdict:
         if cross_site:

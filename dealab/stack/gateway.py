@@ -6,6 +6,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from urllib.parse import quote
 
 from moto.core.request import PRESERVED_HEADER_NAMES_ENVIRON_KEY, should_preserve_original_header_name
 from werkzeug.datastructures import Headers
@@ -145,6 +146,8 @@ def _environ_for(request: AwsRequest, original: dict) -> dict:
     """A WSGI environ describing `request` as an engine may have changed it, on top of the original's server keys."""
     environ = {key: value for key, value in original.items() if not key.startswith("HTTP_") and key not in _REQUEST_FIELDS_IN_ENVIRON}
     environ.update(REQUEST_METHOD=request.method, PATH_INFO=request.path, QUERY_STRING=request.query_string)
+    if request.path != original.get("PATH_INFO"):  # an engine moved it (an S3 access point's request onto its bucket)
+        environ["RAW_URI"] = environ["REQUEST_URI"] = quote(request.path) + (f"?{request.query_string}" if request.query_string else "")
     preserved = environ[PRESERVED_HEADER_NAMES_ENVIRON_KEY] = {}
     for key, value in request.headers.items():
         if key.lower() == "content-type":

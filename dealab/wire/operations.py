@@ -48,6 +48,7 @@ SERVICE_BY_TARGET_PREFIX = {
     "AWSLakeFormation": "lakeformation",
 }
 
+S3CONTROL_PATH = "/v20180820/"
 _CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
 _QUERY_CREDENTIAL = re.compile(r"^[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request$")
 
@@ -67,6 +68,8 @@ def identify(method: str, path: str, query: dict[str, list[str]], headers, form:
         service = SERVICE_BY_TARGET_PREFIX.get(prefix) or _service_for(signing_name)
         return Operation(service, name, region)
     service = _service_for(signing_name) if signing_name else _service_from_path(path)
+    if service == "s3" and path.startswith(S3CONTROL_PATH) and "x-amz-account-id" in headers:
+        service = "s3control"  # S3 Control signs as s3; its paths and AccountId header tell it apart
     action = (query.get("Action") or form.get("Action") or [""])[0]
     if action:
         return Operation(service, action, region)

@@ -406,11 +406,23 @@ STS = {
     "GetAccessKeyInfo": rule("sts:GetAccessKeyInfo"),
     "TagSession": rule("sts:TagSession", "{RoleArn}"),
 }
+ACCESS_POINT = "arn:aws:s3:{region}:{account}:accesspoint/{Name}"
+S3CONTROL = {
+    "CreateAccessPoint": rule("s3:CreateAccessPoint", ACCESS_POINT),
+    "GetAccessPoint": rule("s3:GetAccessPoint", ACCESS_POINT),
+    "DeleteAccessPoint": rule("s3:DeleteAccessPoint", ACCESS_POINT),
+    "ListAccessPoints": rule("s3:ListAccessPoints"),
+    "PutAccessPointPolicy": rule("s3:PutAccessPointPolicy", ACCESS_POINT),
+    "GetAccessPointPolicy": rule("s3:GetAccessPointPolicy", ACCESS_POINT),
+    "DeleteAccessPointPolicy": rule("s3:DeleteAccessPointPolicy", ACCESS_POINT),
+    "GetAccessPointPolicyStatus": rule("s3:GetAccessPointPolicyStatus", ACCESS_POINT),
+}
 
 TABLES: dict[str, dict[str, Rule]] = {
     "s3": S3, "dynamodb": DYNAMODB, "kinesis": KINESIS, "firehose": FIREHOSE, "glue": GLUE, "athena": ATHENA, "lambda": LAMBDA,
     "events": EVENTS, "stepfunctions": STEPFUNCTIONS, "sqs": SQS, "sns": SNS, "logs": LOGS, "cloudwatch": CLOUDWATCH, "kms": KMS,
     "secretsmanager": SECRETSMANAGER, "iam": IAM, "sts": STS, "lakeformation": LAKEFORMATION, "cloudtrail": CLOUDTRAIL,
+    "s3control": S3CONTROL,
 }
 
 

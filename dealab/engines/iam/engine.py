@@ -22,7 +22,7 @@ from urllib.parse import unquote
 
 from botocore.exceptions import ParamValidationError
 
-from dealab.engines.iam import kms
+from dealab.engines.iam import accesspoints, kms
 from dealab.engines.iam import requests as req
 from dealab.engines.iam.actions import rule_for
 from dealab.engines.iam.sts import IAM_ANSWERS, STS_ANSWERS, iso
@@ -103,6 +103,7 @@ class IamEngine(Engine):
         self._lock = threading.Lock()
         self._clients: dict[str, object] = {}
         self.keys = kms.KeyLookups(self.own_client)
+        self.access_points = accesspoints.AccessPoints(self.own_client)
         access.offer(context.loopback, self.refusal)
 
     # ---- the door's question ----------------------------------------------------------------------------------
@@ -120,7 +121,10 @@ class IamEngine(Engine):
         principal = self._principal(request)
         if principal is None:
             return req.refusal(request, GONE_PRINCIPAL)
-        refusal = self.authorization_refusal(request, principal)
+        access_point = self.access_points.route(request)  # the request now names the access point's bucket
+        if isinstance(access_point, AwsResponse):
+            return access_point
+        refusal = self.authorization_refusal(request, principal, access_point)
         if refusal is not None:
             return refusal
         answer = STS_ANSWERS.get((request.service, request.operation)) or IAM_ANSWERS.get((request.service, request.operation))
@@ -143,7 +147,8 @@ class IamEngine(Engine):
         self._observe(request, response)
         return response
 
-    def authorization_refusal(self, request: AwsRequest, principal: Principal) -> AwsResponse | None:
+    def authorization_refusal(self, request: AwsRequest, principal: Principal,
+                              access_point: accesspoints.AccessPoint | None = None) -> AwsResponse | None:
         operation = req.operation_of(request)
         rule = rule_for(request.service, operation)
         if rule is None:
@@ -162,6 +167,9 @@ class IamEngine(Engine):
         context = self._context(request, principal, params)
         actions = rule.actions + (("sts:TagSession",) if request.operation == "AssumeRole" and req.request_tags(request, params) else ())
         checks = [(action, resource) for action in actions for resource in req.resources(rule, request, params)]
+        if access_point is not None:  # AWS: the access point and its bucket must both permit the request
+            checks = [(action, access_point.resource(resource)) for action, resource in checks] + checks
+            context.update(access_point.condition_keys())
         if request.operation in ("CopyObject", "UploadPartCopy"):
             source = unquote_copy_source(request.headers.get("x-amz-copy-source", ""))
             if source:
@@ -394,6 +402,8 @@ class IamEngine(Engine):
         document = None
         if action == "sts:AssumeRole" or action == "sts:TagSession":
             document = self._trust_policy(resource)
+        elif resource.startswith(accesspoints.ARN_PREFIX) and ":accesspoint/" in resource:
+            document = self.access_points.policy(resource)
         elif service in RESOURCE_POLICY_FETCHERS and (service != "s3" or resource.startswith("arn:aws:s3:::")):
             document = self._resource_policy(service, resource, params)
         resource_policies = [NamedPolicy("resource policy", parse(document))] if document else []
@@ -435,6 +445,7 @@ class IamEngine(Engine):
         if response.status >= 300:
             return
         self.keys.observe(request.service, request.operation)
+        self.access_points.observe(request.service, request.operation)
         if request.service == "iam" and not request.operation.startswith(IAM_READ_PREFIXES):
             self._access_keys_changed(request, response)
             with self._lock:
@@ -481,6 +492,7 @@ class IamEngine(Engine):
             self._principals.clear()
             self._resource_policies.clear()
         self.keys.forget_all()
+        self.access_points.forget_all()
         self._save()
 
 

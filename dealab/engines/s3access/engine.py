@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dealab.wire.engine import ANY_OPERATION, Engine, EngineContext
 from dealab.engines.iam import policy, requests
+from dealab.engines.s3access import accesspoints
 from dealab.engines.iam.actions import S3 as S3_RULES
 from dealab.wire.messages import AwsRequest, AwsResponse
 from dealab.wire.readcache import ReadCache
@@ -28,7 +29,9 @@ ANONYMOUS_AUTHORIZATION = "AWS4-HMAC-SHA256 Credential=anonymous/20000101/us-eas
 
 class S3AccessEngine(Engine):
     name = "s3access"
-    operations = {("s3", ANY_OPERATION): "_authorize"}
+    operations = {("s3", ANY_OPERATION): "_authorize", ("s3control", "CreateAccessPoint"): "_create_access_point",
+                  ("s3control", "DeleteAccessPoint"): "_delete_access_point", ("s3control", "PutAccessPointPolicy"): "_put_access_point_policy",
+                  ("s3control", "GetAccessPointPolicyStatus"): "_access_point_policy_status"}
     passes_engine_calls = True  # engines read and write with the account's own keys, as AWS's services do
 
     def __init__(self, context: EngineContext):
@@ -56,6 +59,20 @@ class S3AccessEngine(Engine):
             for settings in (self._policies, self._blocks, self._cors):
                 settings.forget(bucket)
         return response
+
+    # ---- S3 Control's access points (accesspoints.py) ------------------------------------------------
+    def _create_access_point(self, request: AwsRequest) -> AwsResponse:
+        return accesspoints.create_refusal(request, self.own_client("s3control"), self.own_client("s3")) or request.send_on()
+
+    def _delete_access_point(self, request: AwsRequest) -> AwsResponse:
+        return accesspoints.delete_refusal(request, self.own_client("s3control")) or request.send_on()
+
+    def _put_access_point_policy(self, request: AwsRequest) -> AwsResponse:
+        return accesspoints.public_policy_refusal(request, self.own_client("s3control")) or request.send_on()
+
+    def _access_point_policy_status(self, request: AwsRequest) -> AwsResponse:
+        response = request.send_on()  # the backend answers NoSuchAccessPoint(Policy) in AWS's words
+        return accesspoints.policy_status(request, self.own_client("s3control")) if response.status < 300 else response
 
     # ---- what the door asks: CORS rules and anonymous access ------------------------------------------
     def cors_rules(self, bucket: str) -> list[dict]:
