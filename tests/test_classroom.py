@@ -303,7 +303,7 @@ def test_the_instructor_page_shows_three_learners_at_different_progress(classroo
     records.add_graded(classroom.home, "cleo", {**report, "lab": 2, "score": 3, "total": 10}, "2026-12-06T12:05:00+00:00")
     WebDriverWait(browser, 20).until(lambda page: page.find_element(By.CSS_SELECTOR, "td[data-cell='cleo-2']").text.startswith("3/10"))
     assert browser.find_element(By.CSS_SELECTOR, "td[data-cell='cleo-2']").get_attribute("class") == "partial"
-    assert "running" in browser.find_element(By.ID, "state-ana").text
+    assert "running (restarted after 1 crash(es))" in browser.find_element(By.ID, "state-ana").text  # the kill -9 above
     assert browser.find_element(By.LINK_TEXT, "Download CSV").get_attribute("href").endswith("/_dealab/class/scores.csv")
     browser.find_element(By.LINK_TEXT, "ben").click()
     text = browser.find_element(By.TAG_NAME, "body").text
