@@ -83,6 +83,25 @@ def test_host_reaching_functions_are_refused_before_duckdb(sql):
     assert refused.value.position
 
 
+@pytest.mark.parametrize("sql, wording", [
+    ("SELEC 1", 'ERROR: syntax error at or near "SELEC"\n  Position: 1'),
+    ("SELECT * FROM nowhere", 'ERROR: relation "nowhere" does not exist\n  Position: 15'),
+    ("SELECT missing FROM t", 'ERROR: column "missing" does not exist\n  Position: 8'),
+    ("SELECT 'x'::int", 'ERROR: invalid input syntax for type integer: "x"'),
+    ("PRAGMA database_list", "ERROR: dealab refuses this setting: learner SQL cannot reach the engine's configuration\n  Position: 1"),
+    ("SET memory_limit = '100GB'", "ERROR: dealab refuses this setting: learner SQL cannot reach the engine's configuration\n  Position: 1"),
+])
+def test_errors_are_worded_as_redshift_words_them(tmp_path, sql, wording):
+    warehouse = Warehouse(tmp_path / "db.duckdb", tmp_path / "scratch", "dev", "serverless")
+    session = warehouse.session()
+    warehouse.execute(session, "CREATE TABLE t (a INT)", None, None)
+    warehouse.execute(session, "SET enable_result_cache_for_session TO off", None, None)  # Redshift's own settings pass
+    with pytest.raises(RedshiftError) as failed:
+        warehouse.execute(session, sql, None, None)
+    assert str(failed.value) == wording
+    warehouse.close()
+
+
 def test_materialized_view_goes_stale_after_a_load_and_refresh_brings_it_up_to_date(tmp_path):
     warehouse = Warehouse(tmp_path / "db.duckdb", tmp_path / "scratch", "dev", "serverless")
     session = warehouse.session()

@@ -37,7 +37,10 @@ STATEMENT_RULES = [
     (r"EXPLAIN\b", "explain", None),
     (r"(CREATE(\s+OR\s+REPLACE)?\s+PROCEDURE|CALL|DROP\s+PROCEDURE)\b", "refused", LATER.format(what="stored procedures")),
     (r"(GRANT|REVOKE|(CREATE|ALTER|DROP)\s+(USER|GROUP|ROLE))\b", "refused", LATER.format(what="users, groups and GRANT")),
-    (r"(SET|RESET|PRAGMA)\b", "refused", REFUSED.format(what="SET", reaches="the engine's configuration")),
+    # Redshift's session settings labs and tools set; accepted with no effect (DuckDB has no result cache or queues)
+    (r"(SET|RESET)\s+(enable_result_cache_for_session|query_group|statement_timeout|wlm_query_slot_count|"
+     r"analyze_threshold_percent|datestyle|timezone|application_name|extra_float_digits)\b", "accepted", None),
+    (r"(SET|RESET|PRAGMA)\b", "refused", REFUSED.format(what="this setting", reaches="the engine's configuration")),
     (r"(ATTACH|DETACH|INSTALL|LOAD|FORCE|EXPORT|IMPORT|CHECKPOINT|USE)\b", "refused",
      REFUSED.format(what="this statement", reaches="the host's files or the engine's databases")),
     (r"", "sql", None),
@@ -223,6 +226,12 @@ def _check_functions(tree: exp.Expression, sql: str) -> None:
                                 "database's own tables)", position_of(sql, name))
 
 
+# Words a statement that reaches the translation may start with (COPY, UNLOAD and the rest of STATEMENT_RULES
+# are taken before); any other first word is a syntax error there, as Redshift reports it
+FIRST_WORDS = frozenset({"SELECT", "WITH", "VALUES", "INSERT", "UPDATE", "DELETE", "MERGE", "CREATE", "DROP", "ALTER",
+                         "TRUNCATE", "BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", "TABLE", "COMMENT"})
+
+
 @dataclass
 class Translation:
     sql: str
@@ -234,6 +243,9 @@ def translate(sql: str, database: str, system_views: dict[str, tuple[str | None,
     """Redshift SQL → DuckDB SQL. `system_views` maps each system view this deployment offers to the relation
     that holds it (catalog, schema, name); `parameters` are the Data API's named parameters (`:name`), bound as literals as Redshift
     binds them (a value of unknown type that takes the type its use needs)."""
+    first = (re.findall(r"[A-Za-z_]+", sql) or [""])[0]
+    if first.upper() not in FIRST_WORDS:
+        raise RedshiftError(f'syntax error at or near "{first}"', position_of(sql, first))
     try:
         trees = [tree for tree in sqlglot.parse(sql, read="redshift") if tree is not None]
     except ParseError as error:
