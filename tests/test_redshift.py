@@ -96,6 +96,7 @@ def test_errors_are_worded_as_redshift_words_them(tmp_path, sql, wording):
     session = warehouse.session()
     warehouse.execute(session, "CREATE TABLE t (a INT)", None, None)
     warehouse.execute(session, "SET enable_result_cache_for_session TO off", None, None)  # Redshift's own settings pass
+    assert warehouse.execute(session, "-- step 2\n/* the count */ SELECT count(*) FROM t", None, None).rows == [(0,)]
     with pytest.raises(RedshiftError) as failed:
         warehouse.execute(session, sql, None, None)
     assert str(failed.value) == wording

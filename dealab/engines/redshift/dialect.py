@@ -47,6 +47,14 @@ STATEMENT_RULES = [
 ]
 
 
+LEADING_COMMENTS = re.compile(r"^(?:\s*(?:--[^\n]*(?:\n|$)|/\*.*?\*/))*\s*", re.S)
+
+
+def without_leading_comments(sql: str) -> str:
+    """The statement from its first word: comments before it (`-- lab 14, step 2`) tell nothing about its kind."""
+    return LEADING_COMMENTS.sub("", sql, count=1)
+
+
 def classify(sql: str) -> tuple[str, str | None]:
     head = sql.lstrip(" \t\r\n(")
     for pattern, kind, refusal in STATEMENT_RULES:

@@ -155,6 +155,7 @@ class Warehouse:
     def execute(self, cursor, sql: str, parameters: dict[str, str] | None, s3, in_batch: bool = False) -> Result:
         """One statement of any kind, recorded in the query history (SYS_QUERY_HISTORY) whatever its end.
         `in_batch`: the statement is part of a transaction the caller commits (BatchExecuteStatement)."""
+        sql = dialect.without_leading_comments(sql)
         kind, refusal = dialect.classify(sql)
         query_id, started = self.next_query_id(cursor), time.time()
         with self._lock:
