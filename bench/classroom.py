@@ -4,7 +4,7 @@ Starts one single stack and one class of BENCH_LEARNERS learners (default 4; the
 needs ~30 stack processes' memory), then:
 - the same S3 flow (Lab 01's kind: bucket, puts, gets, lists) BENCH_REQUESTS times against the single stack,
   then through the front door, one learner at a time: p50/p95 and the front door's overhead as a ratio;
-- every learner's flow at once through the front door: p50/p95 and errors under concurrency;
+- every learner's flow at once through the front door, then Athena queries (Lab 07's kind): p50/p95 and errors;
 - PSS (from /proc/<pid>/smaps_rollup) of each idle learner stack and of the front door, and their total.
 Glue job runs among the learners are not part of this bench yet. Run: `.venv/bin/python bench/classroom.py`.
 """
@@ -35,6 +35,7 @@ from dealab.wire.admintoken import TOKEN_HEADER  # noqa: E402
 
 LEARNERS = int(os.environ.get("BENCH_LEARNERS", 4))
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", 400))
+QUERIES = int(os.environ.get("BENCH_QUERIES", 10))
 DEALAB = str(Path(sys.executable).with_name("dealab"))
 
 
@@ -57,6 +58,23 @@ def flow(client, bucket: str, count: int) -> tuple[list[float], int]:
             call()
         except Exception:
             errors += 1
+        timings.append(time.perf_counter() - started)
+    return timings, errors
+
+
+def queries(endpoint: str, key: str, secret: str, bucket: str, count: int) -> tuple[list[float], int]:
+    """Lab 07's kind of traffic: Athena queries over the learner's own objects, each polled until it ends."""
+    athena = boto3.client("athena", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=key, aws_secret_access_key=secret,
+                          config=Config(retries={"max_attempts": 0}))
+    athena.start_query_execution(QueryString="CREATE DATABASE IF NOT EXISTS bench",
+                                 ResultConfiguration={"OutputLocation": f"s3://{bucket}/athena/"})
+    timings, errors = [], 0
+    for _ in range(count):
+        started = time.perf_counter()
+        execution_id = athena.start_query_execution(QueryString="SELECT 1", ResultConfiguration={"OutputLocation": f"s3://{bucket}/athena/"})["QueryExecutionId"]
+        while (state := athena.get_query_execution(QueryExecutionId=execution_id)["QueryExecution"]["Status"]["State"]) in ("QUEUED", "RUNNING"):
+            time.sleep(0.01)
+        errors += state != "SUCCEEDED"
         timings.append(time.perf_counter() - started)
     return timings, errors
 
@@ -108,9 +126,12 @@ def main() -> None:
               f"p95 ×{percentile(through, .95) / percentile(direct, .95):.2f} (goal ≤ 1.1)")
 
         results: dict[str, tuple[list[float], int]] = {}
+        athena_results: dict[str, tuple[list[float], int]] = {}
 
         def learner_flow(row: dict) -> None:
-            results[row["learner"]] = flow(s3(front, row["access_key_id"], row["secret_access_key"]), f"bench-{row['learner']}", REQUESTS)
+            bucket = f"bench-{row['learner']}"
+            results[row["learner"]] = flow(s3(front, row["access_key_id"], row["secret_access_key"]), bucket, REQUESTS)
+            athena_results[row["learner"]] = queries(front, row["access_key_id"], row["secret_access_key"], bucket, QUERIES)
 
         started = time.perf_counter()
         workers = [threading.Thread(target=learner_flow, args=(row,)) for row in keys]
@@ -121,8 +142,11 @@ def main() -> None:
         wall = time.perf_counter() - started
         together = [timing for timings, _ in results.values() for timing in timings]
         errors = sum(errors for _, errors in results.values())
-        print(f"{LEARNERS} learners at once ({LEARNERS * REQUESTS} calls, stacks started as they came, {wall:.1f}s): "
-              f"p50 {percentile(together, .5):.2f} ms p95 {percentile(together, .95):.2f} ms, {errors} errors")
+        print(f"{LEARNERS} learners at once ({LEARNERS * REQUESTS} S3 calls then {QUERIES} Athena queries each, stacks started as they came, "
+              f"{wall:.1f}s): S3 p50 {percentile(together, .5):.2f} ms p95 {percentile(together, .95):.2f} ms, {errors} errors")
+        query_timings = [timing for timings, _ in athena_results.values() for timing in timings]
+        print(f"  Athena SELECT 1, start to SUCCEEDED: p50 {percentile(query_timings, .5):.1f} ms p95 {percentile(query_timings, .95):.1f} ms, "
+              f"{sum(errors for _, errors in athena_results.values())} errors")
 
         time.sleep(2)  # idle
         request = urllib.request.Request(f"{front}/_dealab/class/status", headers={TOKEN_HEADER: token})
