@@ -124,6 +124,7 @@ class Detector:
     macie_id: str | None = None
     glue_name: str | None = None
     recommended: bool = False  # in the set a job's RECOMMENDED selector uses
+    iban_country: str | None = None  # an IBAN row: tried only on texts where an IBAN of its country may start
     _keyword_pattern: re.Pattern | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
@@ -154,8 +155,7 @@ class Detector:
         a keyword in it counts as near every value of the field, as Macie treats columnar and record data.
         Without `keywords_apply` (Glue's entity detection) only patterns and validators decide."""
         spans: list[tuple[int, int]] = []
-        lowered = text.lower()
-        in_field = keywords_apply and bool(field_name) and self.keyword_in(field_name)
+        lowered = in_field = None  # worked out only for a match whose form asks about keywords
         for form in self.forms:
             for match in form.regex.finditer(text):
                 start, end = match.span()
@@ -169,6 +169,8 @@ class Detector:
                 if any(word in value for word in self.ignore_words):
                     continue
                 if keywords_apply and form.keyword is not Keyword.NOT_REQUIRED:
+                    if lowered is None:
+                        lowered, in_field = text.lower(), bool(field_name) and self.keyword_in(field_name)
                     near = in_field or self._keyword_near(lowered, start, end)
                     if near != (form.keyword is Keyword.REQUIRED):
                         continue
@@ -207,10 +209,30 @@ AWS_SECRET = _re(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
 EMAIL = _re(r"(?<![\w.%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w-])")
 
 
+IBAN_START = _re(r"(?<![A-Za-z0-9])([A-Z]{2})\d{2}")
+
+
+class DetectorSet:
+    """The detectors a job uses, asked per text for the ones worth trying: the 52 IBAN rows are looked up by the
+    country codes that start an IBAN-like sequence in the text (one search), not tried one by one."""
+
+    def __init__(self, detectors: Iterable[Detector]):
+        detectors = list(detectors)
+        self.always = [d for d in detectors if d.iban_country is None]
+        self.by_country = {d.iban_country: d for d in detectors if d.iban_country is not None}
+
+    def candidates(self, text: str) -> list[Detector]:
+        if not self.by_country:
+            return self.always
+        countries = {code for code in IBAN_START.findall(text) if code in self.by_country}
+        return self.always + [self.by_country[code] for code in sorted(countries)]
+
+
 def _iban_rows() -> list[Detector]:
     return [Detector(
         key=f"{name}_BANK_ACCOUNT_NUMBER", macie_id=f"{name}_BANK_ACCOUNT_NUMBER", glue_name="BANK_ACCOUNT",
         category="FINANCIAL_INFORMATION", recommended=True, validator=iban,
+        iban_country=code,
         forms=(Form(_re(rf"(?<![A-Za-z0-9]){code}\d{{2}}(?:[ -]?[A-Z0-9]){{{length - 4}}}(?![A-Za-z0-9])"), Keyword.NOT_REQUIRED),),
     ) for code, (name, length) in IBAN_COUNTRIES.items()]
 

@@ -14,7 +14,7 @@ from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from dealab.engines.macie.identifiers import Detector
+from dealab.engines.macie.identifiers import Detector, DetectorSet
 
 MAX_OCCURRENCES = 15  # per type per finding, as Macie reports them
 GZIP_MAGIC = b"\x1f\x8b"
@@ -66,9 +66,9 @@ def _walk(value, path: str) -> Iterator[tuple[str, str]]:
         yield path, str(value)
 
 
-def _text_fields(text: str, detectors: list[Detector], found: dict[str, Detection]) -> None:
+def _text_fields(text: str, detectors: DetectorSet, found: dict[str, Detection]) -> None:
     line_starts = [0] + [index + 1 for index, char in enumerate(text) if char == "\n"]
-    for detector in detectors:
+    for detector in detectors.candidates(text):
         for start, end in detector.find(text):
             first = bisect_right(line_starts, start)
             last = bisect_right(line_starts, max(start, end - 1))
@@ -76,24 +76,24 @@ def _text_fields(text: str, detectors: list[Detector], found: dict[str, Detectio
                 "lineRanges", {"start": first, "end": last, "startColumn": start - line_starts[first - 1] + 1})
 
 
-def _cells(text: str, delimiter: str, detectors: list[Detector], found: dict[str, Detection]) -> None:
+def _cells(text: str, delimiter: str, detectors: DetectorSet, found: dict[str, Detection]) -> None:
     rows = csv.reader(io.StringIO(text), delimiter=delimiter)
     header = next(rows, [])
     for row_number, row in enumerate(rows, start=2):  # the header is row 1, as the file shows it
         for column, value in enumerate(row, start=1):
             name = header[column - 1] if column <= len(header) else ""
-            for detector in detectors:
+            for detector in detectors.candidates(value):
                 for _ in detector.find(value, name):
                     found.setdefault(detector.key, Detection()).add(
                         "cells", {"row": row_number, "column": column, "columnName": name, "cellReference": None})
 
 
-def _records(records: Iterator[tuple[int, object]], detectors: list[Detector], found: dict[str, Detection]) -> None:
+def _records(records: Iterator[tuple[int, object]], detectors: DetectorSet, found: dict[str, Detection]) -> None:
     for index, record in records:
         for path, value in _walk(record, "$"):
             # a keyword may be any element of the path: $.credentials.aws.key is near "credentials"
             names = path.replace("$", " ").replace(".", " ")
-            for detector in detectors:
+            for detector in detectors.candidates(value):
                 for _ in detector.find(value, names):
                     found.setdefault(detector.key, Detection()).add("records", {"recordIndex": index, "jsonPath": path})
 
@@ -107,7 +107,8 @@ def _json_records(text: str, lines: bool) -> Iterator[tuple[int, object]]:
     return ((index, json.loads(line)) for index, line in enumerate(text.splitlines()) if line.strip())
 
 
-def scan(key: str, body: bytes, detectors: list[Detector]) -> Scanned:
+def scan(key: str, body: bytes, detector_list: list[Detector]) -> Scanned:
+    detectors = DetectorSet(detector_list)
     size = len(body)
     name = key
     if body[:2] == GZIP_MAGIC:
