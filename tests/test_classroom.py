@@ -308,3 +308,40 @@ def test_the_instructor_page_shows_three_learners_at_different_progress(classroo
     browser.find_element(By.LINK_TEXT, "ben").click()
     text = browser.find_element(By.TAG_NAME, "body").text
     assert "lab 01" in text and "(reference solution)" in text and "L01-" in text and "last activity" in text
+
+
+# ---- the supervisor, on stand-in processes ----------------------------------------------------------------
+def test_an_idle_stack_is_stopped_and_a_dead_one_started_again(tmp_path, monkeypatch):
+    from dealab.classroom.frontdoor import Classroom
+    from dealab.classroom.roster import enrol
+    from dealab.config import Settings
+
+    enrol(tmp_path, [{"learner": "ana", "name": "", "email": ""}, {"learner": "ben", "name": "", "email": ""}])
+    port = control.free_port_pair()
+    classroom = Classroom(tmp_path, port, port + 1)
+    started = []
+
+    def stand_in(learner):  # a process in place of a stack: the supervisor only looks at pids and pid files
+        settings = Settings(tmp_path / "class" / learner.id, 0, 0, "us-east-1", None)
+        process = subprocess.Popen(["sleep", "60"], start_new_session=True)
+        control.pid_file(settings).write_text(str(process.pid))
+        started.append(process)
+        return settings, process.pid
+
+    monkeypatch.setattr(classroom, "_start", stand_in)
+    ana, ben = classroom.stacks["ana"], classroom.stacks["ben"]
+    try:
+        classroom.ensure(ana)
+        classroom.ensure(ben)
+        ana.last_used -= 120  # ana has been idle for two minutes
+        started[1].kill()
+        started[1].wait()  # ben's stack died
+        for restart in classroom.look_after_stacks(idle_seconds=60):
+            restart.join()
+        assert ana.pid is None and started[0].wait(timeout=10) is not None  # stopped, with SIGTERM
+        assert ben.pid == started[2].pid and ben.status()["crashes"] == 1 and ben.starts == 2
+        assert classroom.look_after_stacks(idle_seconds=60) == [] and ben.pid == started[2].pid  # just started: not idle
+    finally:
+        for process in started:
+            process.kill()
+            process.wait()

@@ -261,16 +261,23 @@ class Classroom:
                 self.routes.save(self.minted)
 
     def supervise(self) -> None:
-        """Stops stacks left idle, starts again stacks found dead (their state is in their folder)."""
         while not self.stopping.wait(SUPERVISE_SECONDS):
-            for stack in self.stacks.values():
-                if stack.pid is None or stack.busy:
-                    continue
-                if not control._alive(stack.pid):
-                    threading.Thread(target=self._restart_quietly, args=(stack,), daemon=True).start()
-                elif time.monotonic() - stack.last_used > IDLE_SECONDS:
-                    log.info("learner %s: idle for %.0fs, stopping its stack", stack.learner.id, IDLE_SECONDS)
-                    self.stop(stack)
+            self.look_after_stacks()
+
+    def look_after_stacks(self, idle_seconds: float = IDLE_SECONDS) -> list[threading.Thread]:
+        """Stops stacks left idle, starts again stacks found dead (their state is in their folder); answers
+        the threads starting them."""
+        restarts = []
+        for stack in self.stacks.values():
+            if stack.pid is None or stack.busy:
+                continue
+            if not control._alive(stack.pid):
+                restarts.append(threading.Thread(target=self._restart_quietly, args=(stack,), daemon=True))
+                restarts[-1].start()
+            elif time.monotonic() - stack.last_used > idle_seconds:
+                log.info("learner %s: idle for %.0fs, stopping its stack", stack.learner.id, idle_seconds)
+                self.stop(stack)
+        return restarts
 
     def _restart_quietly(self, stack: LearnerStack) -> None:
         try:
