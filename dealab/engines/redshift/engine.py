@@ -578,7 +578,8 @@ class RedshiftEngine(Engine):
         params, warehouse = self._catalog(request)
         schema, table = params.get("Schema") or "public", params.get("Table") or ""
         try:
-            columns = warehouse.columns(warehouse.session(), table, schema)
+            with warehouse.session() as session:
+                columns = warehouse.columns(session, table, schema)
         except RedshiftError:
             return AwsResponse.json({"ColumnList": [], "TableName": table})
         listed = [dict(metadata, schemaName=schema, tableName=table) for metadata in self._column_metadata(columns)]

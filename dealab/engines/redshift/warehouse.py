@@ -254,8 +254,8 @@ class Warehouse:
 
     def record_query(self, query_id: int, sql: str, query_type: str, started: float, error: str | None, rows: int) -> None:
         ended = time.time()
-        with self._lock:
-            self.connection.cursor().execute(
+        with self._lock, self.connection.cursor() as cursor:
+            cursor.execute(
                 f"INSERT INTO {SYSTEM}.query_history VALUES (?, ?, ?, ?, to_timestamp(?)::TIMESTAMP, to_timestamp(?)::TIMESTAMP, ?, ?, ?, ?)",
                 [query_id, self.database, query_type, "failed" if error else "success", started, ended,
                  int((ended - started) * 1_000_000), error, rows, sql[:4000]])
@@ -263,23 +263,25 @@ class Warehouse:
     def record_load_errors(self, rows: list[tuple]) -> None:
         """Load errors survive the COPY's rollback: they are written on a session of their own."""
         if rows:
-            with self._lock:
-                self.connection.cursor().executemany(
+            with self._lock, self.connection.cursor() as cursor:
+                cursor.executemany(
                     f"INSERT INTO {SYSTEM}.load_errors VALUES (?, to_timestamp(?)::TIMESTAMP, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     # ------------------------------------------------------------ catalog
 
     def schemas(self) -> list[str]:
-        rows = self.connection.cursor().execute(
-            "SELECT DISTINCT schema_name FROM information_schema.schemata WHERE catalog_name = current_database() "
-            f"AND schema_name NOT IN ('main', '{SYSTEM}') ORDER BY 1").fetchall()
+        with self.connection.cursor() as cursor:
+            rows = cursor.execute(
+                "SELECT DISTINCT schema_name FROM information_schema.schemata WHERE catalog_name = current_database() "
+                f"AND schema_name NOT IN ('main', '{SYSTEM}') ORDER BY 1").fetchall()
         return [name for (name,) in rows] + ["pg_catalog"]
 
     def tables(self, schema_pattern: str, table_pattern: str) -> list[dict]:
-        rows = self.connection.cursor().execute(
-            "SELECT table_schema, table_name, table_type FROM information_schema.tables WHERE table_catalog = current_database() "
-            f"AND table_schema NOT IN ('main', '{SYSTEM}') AND table_schema LIKE ? AND table_name LIKE ? ORDER BY 1, 2",
-            [schema_pattern, table_pattern]).fetchall()
+        with self.connection.cursor() as cursor:
+            rows = cursor.execute(
+                "SELECT table_schema, table_name, table_type FROM information_schema.tables WHERE table_catalog = current_database() "
+                f"AND table_schema NOT IN ('main', '{SYSTEM}') AND table_schema LIKE ? AND table_name LIKE ? ORDER BY 1, 2",
+                [schema_pattern, table_pattern]).fetchall()
         return [{"schema": schema, "name": name, "type": "VIEW" if kind == "VIEW" else "TABLE"} for schema, name, kind in rows]
 
     def checkpoint_if_idle(self, idle_seconds: float) -> bool:
