@@ -97,7 +97,7 @@ def up() -> None:
     restore = document.get("restore") or {}
     skipped = len(restore.get("skipped") or [])
     console.print(
-        f"[green]up[/green] on {s.endpoint_url} (plain-HTTP twin :{s.insecure_port}) · backend {document['backend']} · "
+        f"[green]up[/green] on {s.endpoint_url} (plain-HTTP twin {s.insecure_endpoint_url}) · backend {document['backend']} · "
         f"pid {document['pid']}" + (f" · saved state restored in {restore['seconds']}s" if restore.get("seconds") else "")
     )
     if skipped or restore.get("damaged_lines"):
