@@ -215,6 +215,8 @@ def test_unload_splits_at_maxfilesize_and_refuses_a_destination_that_is_not_empt
             warehouse.execute(session, unload, None, s3)
         assert warehouse.execute(session, unload.replace("PARALLEL OFF", "ALLOWOVERWRITE"), None, s3).affected == 90000
         assert "wide/0000_part_00" in {item["Key"] for item in s3.list_objects_v2(Bucket="out")["Contents"]}
+        with pytest.raises(RedshiftError, match="bucket does not exist"):
+            warehouse.execute(session, "UNLOAD ('SELECT 1') TO 's3://no-such-bucket/x_' IAM_ROLE 'r'", None, s3)
         warehouse.close()
 
 

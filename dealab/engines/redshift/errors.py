@@ -22,6 +22,12 @@ class RedshiftError(Exception):
         return f"ERROR: {self.message}{where}"
 
 
+def no_such_bucket(bucket: str) -> RedshiftError:
+    """What COPY and UNLOAD say of a bucket that is not there (Redshift passes S3's answer on)."""
+    return RedshiftError("S3ServiceException:The specified bucket does not exist,Status 404,Error NoSuchBucket,"
+                         f"Rid dealab,CanRetry 1 (bucket {bucket})")
+
+
 def position_of(sql: str, word: str) -> int | None:
     """The 1-based position of `word` in `sql` (case-insensitive), as Redshift's Position counts."""
     found = sql.lower().find(word.lower()) if word else -1

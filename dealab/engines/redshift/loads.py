@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 import duckdb
 
 from dealab.engines.redshift import dialect
-from dealab.engines.redshift.errors import RedshiftError, from_duckdb, position_of
+from dealab.engines.redshift.errors import RedshiftError, from_duckdb, no_such_bucket, position_of
 
 COPY_STATEMENT = re.compile(r"^\s*COPY\s+(?P<table>(?:\"?\w+\"?\.)?\"?\w+\"?)\s*(?:\((?P<columns>[^)]*)\))?\s*"
                             r"FROM\s+'(?P<source>[^']*)'(?P<options>.*)$", re.I | re.S)
@@ -188,8 +188,7 @@ class Loader:
             for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
                 keys += [item["Key"] for item in page.get("Contents", []) if not item["Key"].endswith("/")]
         except errors.NoSuchBucket:
-            raise RedshiftError("S3ServiceException:The specified bucket does not exist,Status 404,Error NoSuchBucket,"
-                                f"Rid dealab,CanRetry 1 (bucket {bucket})") from None
+            raise no_such_bucket(bucket) from None
         except errors.NoSuchKey:
             raise RedshiftError(f"S3ServiceException:The specified key does not exist.,Status 404,Error NoSuchKey (s3://{bucket}/{prefix})") from None
         except (ValueError, KeyError, TypeError, AttributeError):

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
-from dealab.engines.redshift.errors import RedshiftError, position_of
+from dealab.engines.redshift.errors import RedshiftError, no_such_bucket, position_of
 
 UNLOAD_STATEMENT = re.compile(r"^\s*UNLOAD\s*\(\s*'(?P<query>(?:[^']|'')*)'\s*\)\s*TO\s*'(?P<target>[^']*)'(?P<options>.*)$", re.I | re.S)
 # Each option UNLOAD takes and its arguments: 0 none, 1 one, "?" an optional word (MANIFEST VERBOSE, PARALLEL OFF)
@@ -119,7 +119,10 @@ class Unloader:
         return table.num_rows
 
     def _clear_target(self, command: UnloadCommand) -> None:
-        existing = self.s3.list_objects_v2(Bucket=command.bucket, Prefix=command.prefix).get("Contents", [])
+        try:
+            existing = self.s3.list_objects_v2(Bucket=command.bucket, Prefix=command.prefix).get("Contents", [])
+        except self.s3.exceptions.NoSuchBucket:
+            raise no_such_bucket(command.bucket) from None
         if not existing or "ALLOWOVERWRITE" in command.options:
             return
         if "CLEANPATH" not in command.options:
