@@ -27,6 +27,7 @@ import logging
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -442,7 +443,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     from moto.moto_server.werkzeug_app import MotoRequestHandler  # keeps header names as sent (S3 metadata)
 
-    allowed = [args.host] if args.host not in ("127.0.0.1", "0.0.0.0", "::") else []
+    # the name learners are given (`dealab class credentials`): the interface's, or the machine's on all interfaces
+    allowed = [socket.gethostname()] if args.host in ("0.0.0.0", "::") else [args.host] if args.host != "127.0.0.1" else []
     allowed += [name.strip() for name in os.environ.get("DEALAB_ALLOWED_HOSTS", "").split(",") if name.strip()]
     classroom = Classroom(args.state_dir, args.port, args.insecure_port, args.region, allowed)
     try:
