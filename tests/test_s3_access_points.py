@@ -138,7 +138,7 @@ def test_access_point_policies_and_delegation_end_to_end(clean_stack):
          "Condition": {"StringLike": {"s3:prefix": "sales/*"}}}))
     assert control.get_access_point_policy_status(AccountId=ACCOUNT, Name="sales-ap")["PolicyStatus"]["IsPublic"] is False
     delegation = document({"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "*", "Resource": ["arn:aws:s3:::lake", "arn:aws:s3:::lake/*"],
-                           "Condition": {"StringEquals": {"s3:DataAccessPointAccount": ACCOUNT}}})
+                           "Condition": {"StringEquals": {"s3:DataAccessPointAccount": ACCOUNT}, "ArnLike": {"s3:DataAccessPointArn": f"arn:aws:s3:us-east-1:{ACCOUNT}:accesspoint/*"}}})
     s3.put_bucket_policy(Bucket="lake", Policy=delegation)
     analyst = as_keys(clean_stack, "sts", new_user(clean_stack, "analyst", {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": role}))
     reader = as_keys(clean_stack, "s3", analyst.assume_role(RoleArn=role, RoleSessionName="r1")["Credentials"])
