@@ -63,6 +63,8 @@ def parameters(request: AwsRequest) -> dict:
         params["FunctionName"] = params["FunctionName"].split(":")[6]
     if isinstance(params.get("KeyId"), str) and params["KeyId"].startswith("arn:") and ":key/" in params["KeyId"]:
         params["KeyId"] = params["KeyId"].rsplit("/", 1)[-1]
+    if isinstance(params.get("SecretId"), str) and params["SecretId"].startswith("arn:") and ":secret:" in params["SecretId"]:
+        params["SecretId"] = params["SecretId"].split(":secret:", 1)[1]  # a secret named by its ARN (a rotation function's event)
     return params
 
 

@@ -350,7 +350,9 @@ class MacieEngine(Engine):
                 jobs = [job for job in jobs if (str(job.get(term.get("key"))) in values) == keep]
         sort = params.get("sortCriteria") or {}
         jobs.sort(key=lambda job: str(job.get(sort.get("attributeName") or "createdAt")), reverse=sort.get("orderBy") == "DESC")
-        return _page("items", [{k: job[k] for k in JOB_SUMMARY} for job in jobs], params)
+        summaries = [{k: job[k] for k in JOB_SUMMARY if k in job} | {"bucketDefinitions": job["s3JobDefinition"].get("bucketDefinitions", [])}
+                     for job in jobs]  # the definition is kept whole in s3JobDefinition
+        return _page("items", summaries, params)
 
     def _UpdateClassificationJob(self, params: dict, request: AwsRequest) -> dict:
         job_id = self._path_id(request)
