@@ -357,3 +357,21 @@ def test_entity_detector_detects_masks_and_hashes_in_a_glue_job(clean_stack):
     assert printed["CLASSIFIED"] == {"card": ["CREDIT_CARD"], "note": ["EMAIL"], "ssn": ["USA_SSN"]}
     sha = lambda text: hashlib.sha256(text.encode()).hexdigest()  # noqa: E731
     assert printed["HASHED"][0] == {"name": "ana", "note": sha("write to ana@example.com"), "ssn": sha("123-45-6789"), "card": sha("4539 1488 0343 6467")}
+
+
+def test_an_iam_principal_is_authorized_by_its_policy(clean_stack):
+    macie, iam = client(clean_stack, "macie2"), client(clean_stack, "iam")
+    macie.enable_macie()
+    client(clean_stack, "s3").create_bucket(Bucket=BUCKET)
+    job = macie.create_classification_job(name="empty", jobType="ONE_TIME", s3JobDefinition=_definition(), managedDataIdentifierSelector="ALL")
+    iam.create_user(UserName="analyst")
+    iam.put_user_policy(UserName="analyst", PolicyName="one-job", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "macie2:DescribeClassificationJob", "Resource": job["jobArn"]}]}))
+    keys = iam.create_access_key(UserName="analyst")["AccessKey"]
+    import boto3
+    analyst = boto3.client("macie2", endpoint_url=clean_stack.endpoint_url, region_name=clean_stack.region,
+                           aws_access_key_id=keys["AccessKeyId"], aws_secret_access_key=keys["SecretAccessKey"])
+    assert analyst.describe_classification_job(jobId=job["jobId"])["name"] == "empty"
+    with pytest.raises(ClientError) as denied:
+        analyst.list_findings()
+    assert denied.value.response["Error"]["Code"] == "AccessDeniedException" and "macie2:ListFindings" in str(denied.value)

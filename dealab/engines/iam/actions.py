@@ -417,12 +417,25 @@ S3CONTROL = {
     "DeleteAccessPointPolicy": rule("s3:DeleteAccessPointPolicy", ACCESS_POINT),
     "GetAccessPointPolicyStatus": rule("s3:GetAccessPointPolicyStatus", ACCESS_POINT),
 }
+CLASSIFICATION_JOB = "arn:aws:macie2:{region}:{account}:classification-job/{jobId}"
+CUSTOM_DATA_IDENTIFIER = "arn:aws:macie2:{region}:{account}:custom-data-identifier/{id}"
+MACIE2 = {
+    **{operation: rule(f"macie2:{operation}") for operation in (
+        "EnableMacie", "GetMacieSession", "UpdateMacieSession", "DisableMacie", "CreateClassificationJob", "ListClassificationJobs",
+        "ListFindings", "GetFindings", "GetFindingStatistics", "ListManagedDataIdentifiers", "CreateCustomDataIdentifier",
+        "ListCustomDataIdentifiers", "TestCustomDataIdentifier")},
+    "DescribeClassificationJob": rule("macie2:DescribeClassificationJob", CLASSIFICATION_JOB),
+    "UpdateClassificationJob": rule("macie2:UpdateClassificationJob", CLASSIFICATION_JOB),
+    "GetCustomDataIdentifier": rule("macie2:GetCustomDataIdentifier", CUSTOM_DATA_IDENTIFIER),
+    "DeleteCustomDataIdentifier": rule("macie2:DeleteCustomDataIdentifier", CUSTOM_DATA_IDENTIFIER),
+    "BatchGetCustomDataIdentifiers": rule("macie2:BatchGetCustomDataIdentifiers", "arn:aws:macie2:{region}:{account}:custom-data-identifier/{ids}"),
+}
 
 TABLES: dict[str, dict[str, Rule]] = {
     "s3": S3, "dynamodb": DYNAMODB, "kinesis": KINESIS, "firehose": FIREHOSE, "glue": GLUE, "athena": ATHENA, "lambda": LAMBDA,
     "events": EVENTS, "stepfunctions": STEPFUNCTIONS, "sqs": SQS, "sns": SNS, "logs": LOGS, "cloudwatch": CLOUDWATCH, "kms": KMS,
     "secretsmanager": SECRETSMANAGER, "iam": IAM, "sts": STS, "lakeformation": LAKEFORMATION, "cloudtrail": CLOUDTRAIL,
-    "s3control": S3CONTROL,
+    "s3control": S3CONTROL, "macie2": MACIE2,
 }
 
 
