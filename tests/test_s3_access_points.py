@@ -54,6 +54,7 @@ def access_points():
     ("GET", "/sales-ap-0123456789abcdef-s3alias", "127.0.0.1:4566", "list-type=2&prefix=sales/", "ListObjectsV2", "/lake"),
     ("GET", "/", "sales-ap-0123456789abcdef-s3alias.localhost:4566", "list-type=2", "ListObjectsV2", "/lake"),  # alias, virtual host
     ("PUT", "/sales/b.csv", f"sales-ap-{ACCOUNT}.localhost:4566", "", "PutObject", "/lake/sales/b.csv"),  # what boto3 makes of the ARN
+    ("HEAD", "/sales/a.csv", "sales-ap-0123456789abcdef-s3alias.s3.localhost:4566", "", "HeadObject", "/lake/sales/a.csv"),
     ("GET", "/sales/a.csv", f"sales-ap-{ACCOUNT}.127.0.0.1:4566", "", "GetObject", "/lake/sales/a.csv"),
 ])
 def test_requests_through_an_access_point_reach_its_bucket(access_points, method, path, host, query, operation, bucket_path):
