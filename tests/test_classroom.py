@@ -244,6 +244,30 @@ def test_counted_self_reported_and_reference_scores_stay_apart(classroom):
     assert {row["learner"]: row["by_reference"] for row in exported} == {"ana": "false", "ben": "true"}
 
 
+def test_a_learners_solve_and_own_grading_are_told_to_the_front_door(classroom, tmp_path, monkeypatch):
+    """The learner's CLI paths themselves (make solve-N, make grade-N), in classroom mode with cleo's keys."""
+    import dataclasses
+
+    from dealab import labrun
+    from dealab.config import settings
+    from dealab.labs import get_lab
+    from grader.runner import Report, record_score
+
+    key = classroom.keys["cleo"]
+    for name, value in {"DEALAB_HOME": str(tmp_path / "cleos-laptop"), "DEALAB_ENDPOINT_URL": classroom.endpoint,
+                        "DEALAB_ACCESS_KEY_ID": key["access_key_id"], "DEALAB_SECRET_ACCESS_KEY": key["secret_access_key"]}.items():
+        monkeypatch.setenv(name, value)
+    (tmp_path / "solution").mkdir()
+    (tmp_path / "solution" / "noop.py").write_text("print('the reference solution ran')\n")
+    lab = dataclasses.replace(get_lab("5"), solution_dir=tmp_path / "solution", entrypoints=("noop.py",))
+    assert all(run.ok for run in labrun.solve(lab, settings()))
+    record_score(settings(), Report(5, lab.slug, lab.title, "cleo", []))
+    record = records.load(classroom.home, "cleo")
+    reported = record["reported"][-1]
+    assert "5" in record["reference_runs"] and (reported["lab"], reported["score"], reported["total"]) == ("5", 0, 0)
+    assert classroom.status()["cleo"]["state"] == "stopped"  # told to the front door: cleo's stack was not needed
+
+
 def test_server_side_grading_reads_the_data_generated_for_the_learners_seed(tmp_path):
     from dealab.classroom.grading import with_learners_data
     from dealab.labs import get_lab
