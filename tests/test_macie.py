@@ -219,6 +219,10 @@ def test_selectors_scoping_and_refusals(clean_stack):
     found = _by_key(macie, findingCriteria={"criterion": {"classificationDetails.jobId": {"eq": [custom_only["jobId"]]}}})
     assert set(found) == {"notes/notes.txt"}
     assert (found["notes/notes.txt"]["type"], found["notes/notes.txt"]["severity"]["description"]) == ("SensitiveData:S3Object/CustomIdentifier", "Low")
+    [listed] = macie.list_classification_jobs(filterCriteria={"includes": [{"comparator": "EQ", "key": "name", "values": ["custom-only"]}]})["items"]
+    assert (listed["jobId"], listed["jobStatus"], listed["bucketDefinitions"][0]["buckets"]) == (custom_only["jobId"], "COMPLETE", [BUCKET])
+    newest_first = macie.list_classification_jobs(sortCriteria={"attributeName": "name", "orderBy": "DESC"})["items"]
+    assert [job["name"] for job in newest_first] == ["no-cards", "custom-only"]
 
     def code(call, **params) -> str:
         with pytest.raises(ClientError) as error:
