@@ -54,7 +54,6 @@ class Gateway:
             if verdict is not None and self.door.verify_signatures:
                 request.caller_key = verdict.credential.access_key if verdict.credential else ""
                 request.caller_arn = verdict.credential.principal_arn if verdict.credential else ""
-                request.caller_arn = verdict.credential.principal_arn if verdict.credential else ""
             if verdict is not None and verdict.answer is not None:
                 response = verdict.answer
             elif request.path.startswith(ADMIN_PREFIX):
