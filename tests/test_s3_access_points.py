@@ -12,9 +12,10 @@ from botocore.config import Config
 from werkzeug.datastructures import Headers
 
 from dealab.engines.iam.accesspoints import AccessPoints
+from dealab.stack import control
 from dealab.wire.messages import AwsRequest, AwsResponse
 from dealab.wire.operations import identify
-from tests.conftest import client
+from tests.conftest import client, kill_hard
 from tests.test_iam import as_keys, code, message, new_user
 
 ACCOUNT = "123456789012"
@@ -170,3 +171,17 @@ def test_access_point_policies_and_delegation_end_to_end(clean_stack):
     assert code(lambda: s3.get_object(Bucket="nope-0a1b2c3d-s3alias", Key="k")) == "NoSuchBucket"
     control.delete_access_point(AccountId=ACCOUNT, Name="sales-ap")
     assert code(lambda: s3.list_objects_v2(Bucket=alias)) == "NoSuchBucket"
+
+
+def test_access_points_survive_kill_9(private_stack):
+    s3, control_plane = client(private_stack, "s3"), through_proxy(private_stack, "s3control")
+    s3.create_bucket(Bucket="lake")
+    alias = control_plane.create_access_point(AccountId=ACCOUNT, Name="sales-ap", Bucket="lake")["Alias"]
+    control_plane.put_access_point_policy(AccountId=ACCOUNT, Name="sales-ap", Policy=document(
+        {"Effect": "Deny", "Principal": "*", "Action": "s3:GetObject", "Resource": f"{AP_ARN}/object/secret/*"}))
+    s3.put_object(Bucket=alias, Key="secret/k", Body=b"kept")
+    kill_hard(private_stack)
+    control.up(private_stack)
+    assert control_plane.get_access_point(AccountId=ACCOUNT, Name="sales-ap")["Alias"] == alias  # the same alias after replay
+    assert s3.get_object(Bucket="lake", Key="secret/k")["Body"].read() == b"kept"
+    assert "explicit deny in a resource-based policy" in message(lambda: s3.get_object(Bucket=alias, Key="secret/k"))
