@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import threading
 import time
+import urllib.request
 
 import pyarrow.parquet as pq
 import pytest
@@ -15,7 +17,7 @@ import pytest
 from dealab.engines.glue.spark import SparkCluster, SparkSetupError, spark_conf
 from dealab.engines.glue.worker import check_executors, executor_failure
 from dealab.stack import control
-from tests.conftest import client, make_settings
+from tests.conftest import admin_headers, client, make_settings
 from tests.gluekit import create_job, log_lines, run_job, upload_script
 from tests.sparkcluster import free_port, standalone_cluster
 
@@ -64,6 +66,9 @@ def test_a_glue_job_runs_on_the_standalone_cluster(spark_cluster, tmp_path):
         applications = spark_cluster.state()["activeapps"]
         assert [application["name"] for application in applications] == ["dealab-glue-worker"]
         assert (tmp_path / "cluster" / "spark-work" / applications[0]["id"]).is_dir()  # its executor ran on the worker
+        request = urllib.request.Request(f"{settings.endpoint_url}/_dealab/glue", headers=admin_headers(settings))
+        with urllib.request.urlopen(request) as response:
+            assert json.load(response)["spark_master"] == master
 
         # The bookmark, kept by the driver, skips the file the first run read.
         s3.put_object(Bucket="shop", Key="raw/orders-2.csv", Body=b"id,amount\n4,99\n")
