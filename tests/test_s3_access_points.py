@@ -128,6 +128,8 @@ def test_access_point_policies_and_delegation_end_to_end(clean_stack):
     assert code(lambda: control.create_access_point(AccountId=ACCOUNT, Name="sales-ap", Bucket="lake")) == "AccessPointAlreadyOwnedByYou"
     assert code(lambda: control.create_access_point(AccountId=ACCOUNT, Name="other-ap", Bucket="no-such-lake")) == "NoSuchBucket"
     assert code(lambda: control.delete_access_point(AccountId=ACCOUNT, Name="never-made")) == "NoSuchAccessPoint"
+    for name in ("Sales", "-leading", "two--hyphens", "x-s3alias"):
+        assert code(lambda: control.create_access_point(AccountId=ACCOUNT, Name=name, Bucket="lake")) == "InvalidAccessPoint", name
     public = document({"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"{AP_ARN}/object/*"})
     assert code(lambda: control.put_access_point_policy(AccountId=ACCOUNT, Name="sales-ap", Policy=public)) == "AccessDenied"
 

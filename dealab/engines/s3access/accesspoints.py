@@ -1,4 +1,4 @@
-"""S3 Control's access points where the backend falls short of AWS: a second CreateAccessPoint of a name does not
+"""S3 Control's access points where the backend falls short of AWS: names are checked, a second CreateAccessPoint of a name does not
 replace the first (and its alias), an access point is made only on a bucket that exists, deleting one that does not
 exist is an error, the access point's own Block Public Access refuses a public policy, and
 GetAccessPointPolicyStatus says whether the policy is public (the backend says "public" of every policy).
@@ -17,6 +17,9 @@ from dealab.engines.iam import policy
 from dealab.wire.messages import AwsRequest, AwsResponse
 
 ACCESS_POINT_PATH = re.compile(r"^/v20180820/accesspoint/([^/]+)")
+# 3-50 lowercase letters, digits and hyphens, beginning and ending with a letter or digit, no "--"; the -s3alias
+# suffix is reserved for aliases
+VALID_NAME = re.compile(r"^(?!.*--)(?!.*-s3alias$)[a-z0-9][a-z0-9-]{1,48}[a-z0-9]$")
 NAMESPACE = "http://awss3control.amazonaws.com/doc/2018-08-20/"
 ALREADY_OWNED = "Your previous request to create the named accesspoint succeeded and you already own it."
 NO_SUCH_ACCESS_POINT = "The specified accesspoint does not exist"
@@ -32,6 +35,8 @@ def account_of(request: AwsRequest) -> str:
 
 
 def create_refusal(request: AwsRequest, s3control, s3) -> AwsResponse | None:
+    if not VALID_NAME.match(name_of(request)):
+        return AwsResponse.xml_error("InvalidAccessPoint", "The specified access point name or account is not valid.", 400, name_of(request))
     if _exists(s3control, account_of(request), name_of(request)):
         return AwsResponse.xml_error("AccessPointAlreadyOwnedByYou", ALREADY_OWNED, 409)
     bucket = _xml_field(request.body, "Bucket")
