@@ -31,6 +31,12 @@ COPY_OPTIONS = {
 LATER_OPTIONS = {"AVRO", "ORC", "BZIP2", "LZOP", "FIXEDWIDTH", "SHAPEFILE", "JSONPATHS", "FILLRECORD", "ESCAPE",
                  "REMOVEQUOTES", "EXPLICIT_IDS", "ENCRYPTED", "MASTER_SYMMETRIC_KEY", "SSH", "READRATIO", "NOLOAD"}
 COMPRESSION = {"GZIP": "gzip", "ZSTD": "zstd"}
+# The file name DuckDB's readers recognise each compression by
+FILE_SUFFIX = {"gzip": ".gz", "zstd": ".zst", "none": ""}
+NUMERIC_OPTIONS = ("IGNOREHEADER", "MAXERROR")
+# Where a failed COPY sends the learner, by deployment (Serverless has the SYS_* views only)
+LOAD_ERROR_VIEW = {"provisioned": "stl_load_errors", "serverless": "sys_load_error_detail"}
+STREAM_CHUNK = 8 * 1024 * 1024
 # Redshift's datetime format elements → strftime's (DATEFORMAT / TIMEFORMAT other than 'auto')
 FORMAT_ELEMENTS = [("YYYY", "%Y"), ("YY", "%y"), ("MON", "%b"), ("MM", "%m"), ("DD", "%d"), ("HH24", "%H"),
                    ("HH12", "%I"), ("HH", "%H"), ("MI", "%M"), ("SS", "%S"), ("AM", "%p"), ("PM", "%p")]
@@ -61,6 +67,10 @@ class CopyCommand:
     @property
     def format(self) -> str:
         return next((name for name in ("JSON", "PARQUET", "CSV") if name in self.options), "TEXT")
+
+    @property
+    def compression(self) -> str:
+        return next((COMPRESSION[name] for name in COMPRESSION if name in self.options), "none")
 
 
 def _unquote(token: str) -> str:
@@ -93,6 +103,9 @@ def parse(sql: str) -> CopyCommand:
             value = _unquote(tokens[index])
             index += 1
         options[word] = value
+    for option in NUMERIC_OPTIONS:
+        if option in options and not (options[option] or "").isdigit():
+            raise RedshiftError(f'syntax error at or near "{options[option]}"', position_of(sql, options[option] or option))
     if options.get("JSON") not in (None, "auto"):
         raise RedshiftError(f"dealab's COPY reads JSON 'auto' only yet, not '{options['JSON']}' (a later part of issue 18)")
     columns = [name.strip().strip('"').lower() for name in match.group("columns").split(",")] if match.group("columns") else None
@@ -140,10 +153,10 @@ class Loader:
         started = time.time()
         try:
             files = {}
-            suffix = {"gzip": ".gz", "zstd": ".zst"}.get(next((COMPRESSION[name] for name in COMPRESSION if name in command.options), ""), "")
             for number, (bucket, key) in enumerate(objects):
-                path = folder / f"{number}{suffix}"
-                path.write_bytes(self.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+                path = folder / f"{number}{FILE_SUFFIX[command.compression]}"
+                with path.open("wb") as handle:  # streamed: an object of a GB never sits whole in memory
+                    shutil.copyfileobj(self.s3.get_object(Bucket=bucket, Key=key)["Body"], handle, STREAM_CHUNK)
                 files[str(path)] = f"s3://{bucket}/{key}"
             reader = self._reader(command, list(files), {name: table_columns[name] for name in targets}, query_id)
             column_list = ", ".join(f'"{name}"' for name in targets)
@@ -158,9 +171,8 @@ class Loader:
             if len(rejected) > limit:
                 self._step(cursor, transaction, "rollback")
                 self.warehouse.record_load_errors(rejected)
-                raise RedshiftError(f"Load into table '{command.table}' failed.  Check 'stl_load_errors' system table for details."
-                                    if self.warehouse.deployment == "provisioned" else
-                                    f"Load into table '{command.table}' failed.  Check 'sys_load_error_detail' system table for details.")
+                raise RedshiftError(f"Load into table '{command.table}' failed.  Check "
+                                    f"'{LOAD_ERROR_VIEW[self.warehouse.deployment]}' system table for details.")
             self._step(cursor, transaction, "commit")
             self.warehouse.record_load_errors(rejected)
             return int(loaded)
@@ -198,8 +210,7 @@ class Loader:
         return [(bucket, key) for key in sorted(keys)]
 
     def _reader(self, command: CopyCommand, files: list[str], columns: dict[str, str], query_id: int) -> str:
-        options = command.options
-        compression = next((COMPRESSION[name] for name in COMPRESSION if name in options), "none")
+        options, compression = command.options, command.compression
         if command.format == "PARQUET":
             return f"SELECT * FROM read_parquet({_literal(files)})"
         if command.format == "JSON":
