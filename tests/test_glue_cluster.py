@@ -72,9 +72,13 @@ def test_a_glue_job_runs_on_the_standalone_cluster(spark_cluster, tmp_path):
 
         # The bookmark, kept by the driver, skips the file the first run read.
         s3.put_object(Bucket="shop", Key="raw/orders-2.csv", Body=b"id,amount\n4,99\n")
-        second = run_job(settings, "orders-to-parquet", timeout=120)
+        s3.put_object(Bucket="shop", Key="lib/helpers.py", Body=b"LIMIT = 10\n")
+        second = run_job(settings, "orders-to-parquet", {"--extra-py-files": "s3://shop/lib/helpers.py"}, timeout=120)
         assert second["JobRunState"] == "SUCCEEDED", second.get("ErrorMessage")
         assert f"master {master}, 1 new orders" in log_lines(settings, "/aws-glue/jobs/output", second["Id"])
+        assert any(f"the executors of {master} find them only if they share this machine's files" in line
+                   for line in log_lines(settings, "/aws-glue/jobs/error", second["Id"]))
+        assert not any("share this machine's files" in line for line in log_lines(settings, "/aws-glue/jobs/error", first["Id"]))
 
         keys = [entry["Key"] for entry in s3.list_objects_v2(Bucket="shop", Prefix="curated/")["Contents"]]
         assert keys and all(key.endswith(".parquet") for key in keys), keys

@@ -338,6 +338,9 @@ class Worker:
         for note in request.get("notes", []):
             print(f"dealab: {note}", file=sys.stderr)
         paths = list(request.get("python_paths", []))
+        if self.cluster and any(Path(path).is_file() or any(Path(path).iterdir()) for path in paths):
+            print(f"dealab: --extra-py-files and --additional-python-modules are on the driver's sys.path; the executors of "
+                  f"{self.cluster.master} find them only if they share this machine's files", file=sys.stderr)
         context = SparkContext._active_spark_context
         includes = getattr(context, "_python_includes", None)
         before = {key: self.spark.conf.get(key, None) for key in spark_conf if self.spark.conf.isModifiable(key)}
