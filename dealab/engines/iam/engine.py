@@ -139,7 +139,10 @@ class IamEngine(Engine):
         principal = self._principal(request)
         if principal is None:
             return req.refusal(request, GONE_PRINCIPAL)
-        return self.authorization_refusal(request, principal)
+        access_point = self.access_points.route(request)  # a table's location may be an access point alias
+        if isinstance(access_point, AwsResponse):
+            return access_point
+        return self.authorization_refusal(request, principal, access_point)
 
     def pass_on(self, request: AwsRequest) -> AwsResponse:
         # engines' calls too: a policy or key an engine changes must reach the caches
