@@ -6,7 +6,7 @@ hand, in one run of one stack.
 - By hand: what the engine adds nothing to: PutSecretValue of an AWSPENDING version (the function's createSecret then
   finds it and skips its own put), then the same function invoked with the four steps in turn.
 Rounds alternate; medians compared. Goal: the engine adds at most half again (ratio <= 1.5).
-Run: `.venv/bin/python bench/secrets.py [--rounds 15]`.
+Run: `.venv/bin/python bench/secrets_rotation.py [--rounds 15]`.
 """
 
 from __future__ import annotations
