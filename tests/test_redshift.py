@@ -20,6 +20,7 @@ from dealab.engines.redshift.errors import RedshiftError
 from dealab.engines.redshift.warehouse import Warehouse
 from dealab.stack import control
 from tests.conftest import client, kill_hard
+from tests.test_events import drain, queue
 
 ROLE = "arn:aws:iam::123456789012:role/redshift-load"
 
@@ -331,6 +332,19 @@ def test_data_api_statuses_typed_records_csv_results_and_redshift_errors(serverl
     assert [column["name"] for column in data.describe_table(Database="dev", Table="people", **serverless)["ColumnList"]][:2] == ["id", "name"]
     assert ok(data, "SELECT 1", **cluster)["HasResultSet"]  # the cluster is a database of its own
     assert run(data, "SELECT * FROM people", **cluster)["Error"].startswith('ERROR: relation "people" does not exist')
+    sqs, events = boto3.client("sqs"), boto3.client("events")
+    url, queue_arn = queue(sqs, "redshift-events")
+    events.put_rule(Name="statements", EventPattern=json.dumps({"source": ["aws.redshift-data"], "detail-type": ["Redshift Data Statement Status Change"]}))
+    events.put_targets(Rule="statements", Targets=[{"Id": "q", "Arn": queue_arn}])
+    announced = data.execute_statement(Sql="SELECT 1", Database="dev", WithEvent=True, StatementName="nightly", **serverless)
+    deadline, received = time.monotonic() + 20, []
+    while not received and time.monotonic() < deadline:
+        received = drain(sqs, url, 1)
+    event = json.loads(received[0]["Body"])
+    assert event["detail-type"] == "Redshift Data Statement Status Change" and event["resources"][0].startswith("arn:aws:redshift-serverless:")
+    assert {key: event["detail"][key] for key in ("statementId", "statementName", "state", "rows")} == {
+        "statementId": announced["Id"], "statementName": "nightly", "state": "FINISHED", "rows": 1}
+
     endless = data.execute_statement(Sql="SELECT count(*) FROM generate_series(1, 100000000000) AS g(n)", Database="dev", **serverless)
     while data.describe_statement(Id=endless["Id"])["Status"] == "SUBMITTED":
         time.sleep(0.02)

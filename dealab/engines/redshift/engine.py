@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from typing import TYPE_CHECKING
 
-from dealab.wire import labtime
+from dealab.wire import labtime, serviceevents
 from dealab.wire.engine import Engine, EngineContext
 from dealab.wire.messages import AwsRequest, AwsResponse
 from dealab.wire.store import JsonFile, UnsafeName, child_path
@@ -51,6 +51,10 @@ DEFAULT_DATABASE = "dev"
 FINAL_STATUSES = frozenset({"FINISHED", "FAILED", "ABORTED"})
 RUNNING_STATUSES = ("SUBMITTED", "PICKED", "STARTED")
 STACK_STOPPED = "ERROR: the dealab stack stopped while this statement ran"
+# What a statement record keeps for the engine only (DescribeStatement does not show it)
+PRIVATE_FIELDS = ("target", "region", "WithEvent")
+# How long AWS keeps a statement's result: the event's expireAt
+RESULT_KEPT_SECONDS = 24 * 3600
 # DescribeStatement of a running statement waits this long for it to end before answering, so a client polling
 # every few ms or every second sees FINISHED as soon as it is, not at its next poll (as the Athena engine does)
 STATE_WAIT_SECONDS = 0.02
@@ -329,16 +333,16 @@ class RedshiftEngine(Engine):
         if not params.get("Sql"):
             raise RedshiftApiError("ValidationException", "Sql is required")
         parameters = {item.get("name"): item.get("value") for item in params.get("Parameters") or []}
-        return self._submit(params, [params["Sql"]], parameters, batch=False)
+        return self._submit(params, [params["Sql"]], parameters, batch=False, region=request.region)
 
     def _BatchExecuteStatement(self, request: AwsRequest) -> AwsResponse:
         params = request.json
         sqls = params.get("Sqls") or []
         if not sqls or len(sqls) > 40:
             raise RedshiftApiError("ValidationException", "Sqls must hold 1 to 40 statements")
-        return self._submit(params, sqls, None, batch=True)
+        return self._submit(params, sqls, None, batch=True, region=request.region)
 
-    def _submit(self, params: dict, sqls: list[str], parameters: dict | None, batch: bool) -> AwsResponse:
+    def _submit(self, params: dict, sqls: list[str], parameters: dict | None, batch: bool, region: str) -> AwsResponse:
         key, database, deployment = self._target(params)
         if not params.get("Database") and not params.get("SecretArn"):
             raise RedshiftApiError("ValidationException", "Database is required")
@@ -349,6 +353,7 @@ class RedshiftEngine(Engine):
             "Database": params.get("Database") or database, "HasResultSet": False, "ResultRows": -1, "ResultSize": -1,
             "IsBatchStatement": batch, "ResultFormat": params.get("ResultFormat") or "JSON",
             "RedshiftPid": 1073741824 + len(self._statements), "target": [key, database, deployment],
+            "region": region, "WithEvent": bool(params.get("WithEvent")),
             **{member: params[member] for member in ("ClusterIdentifier", "WorkgroupName", "DbUser", "SecretArn", "StatementName")
                if params.get(member)},
         }
@@ -433,6 +438,20 @@ class RedshiftEngine(Engine):
             if fields.get("Status") in FINAL_STATUSES and "Id" in record and ":" not in record["Id"]:
                 self._save_statements()
                 self._ended.notify_all()
+                if record.get("WithEvent"):
+                    self._announce(record)
+
+    def _announce(self, record: dict) -> None:
+        """AWS's "Redshift Data Statement Status Change" event, for a statement run WithEvent."""
+        cluster, workgroup = record.get("ClusterIdentifier"), record.get("WorkgroupName")
+        region = record.get("region") or self.context.region
+        resource = (f"arn:aws:redshift:{region}:{ACCOUNT_ID}:cluster:{cluster}" if cluster else
+                    self._document()["workgroups"].get(workgroup, {}).get("workgroupArn", ""))
+        serviceevents.publish("aws.redshift-data", "Redshift Data Statement Status Change", {
+            "principal": f"arn:aws:iam::{ACCOUNT_ID}:root", "statementName": record.get("StatementName", ""),
+            "statementId": record["Id"], "redshiftQueryId": record.get("RedshiftQueryId", -1), "state": record["Status"],
+            "rows": record.get("ResultRows", -1), "expireAt": int(record["CreatedAt"] + RESULT_KEPT_SECONDS),
+        }, [resource] if resource else [], region=region)
 
     def _save_statements(self) -> None:
         if len(self._statements) > KEPT_STATEMENTS:
@@ -461,7 +480,7 @@ class RedshiftEngine(Engine):
 
     @staticmethod
     def _shown(record: dict) -> dict:
-        return {key: value for key, value in record.items() if key != "target" and value is not None}
+        return {key: value for key, value in record.items() if key not in PRIVATE_FIELDS and value is not None}
 
     def _DescribeStatement(self, request: AwsRequest) -> AwsResponse:
         record, _ = self._statement(request.json.get("Id"))
