@@ -22,6 +22,7 @@ from dealab.stack import control
 from tests.conftest import client
 from tests.gluekit import create_job, log_lines, run_job, upload_script
 from tests.test_lambda import queue_arn, receive
+from tests.test_secrets_rotation import advance
 
 CARD = MACIE_MANAGED["CREDIT_CARD_NUMBER"]
 CARD_NO_KEYWORD = MACIE_MANAGED["CREDIT_CARD_NUMBER_(NO_KEYWORD)"]
@@ -232,7 +233,7 @@ def test_selectors_scoping_and_refusals(clean_stack):
     assert code(macie.create_classification_job, name="n", jobType="ONE_TIME", s3JobDefinition=_definition(),
                 managedDataIdentifierSelector="NONE") == "ValidationException"  # nothing to detect with
     assert code(macie.create_classification_job, name="s", jobType="SCHEDULED", s3JobDefinition=_definition(),
-                scheduleFrequency={"dailySchedule": {}}) == "ValidationException"
+                scheduleFrequency={"weeklySchedule": {"dayOfWeek": "FUNDAY"}}) == "ValidationException"
     assert code(macie.create_classification_job, name="u", jobType="ONE_TIME", s3JobDefinition=_definition(),
                 managedDataIdentifierSelector="INCLUDE", managedDataIdentifierIds=["EMAIL_ADDRESS"]) == "ValidationException"
     assert code(macie.update_classification_job, jobId=custom_only["jobId"], jobStatus="CANCELLED") == "ValidationException"
@@ -245,6 +246,28 @@ def test_selectors_scoping_and_refusals(clean_stack):
     assert code(macie.get_custom_data_identifier, id=employee) == "ResourceNotFoundException"
     macie.disable_macie()
     assert code(macie.list_findings) == "AccessDeniedException"
+
+
+def test_a_scheduled_job_runs_on_the_lab_clock_over_what_changed(clean_stack):
+    macie, s3 = client(clean_stack, "macie2"), client(clean_stack, "s3")
+    macie.enable_macie()
+    _seed(s3)
+    advance(clean_stack, "1h")  # S3 keeps whole seconds: the seeded objects are older than the first run's second
+    job = macie.create_classification_job(name="nightly", jobType="SCHEDULED", initialRun=True, s3JobDefinition=_definition(),
+                                          scheduleFrequency={"dailySchedule": {}}, managedDataIdentifierSelector="ALL")
+    first = _finished(macie, job["jobId"])
+    assert (first["jobStatus"], first["statistics"]["numberOfRuns"]) == ("IDLE", 1)
+    assert len(macie.list_findings()["findingIds"]) == 4
+    s3.put_object(Bucket=BUCKET, Key="hr/new-hire.csv", Body=b"name,ssn\ncy,345-67-8901\n")
+    advance(clean_stack, "1d")  # past midnight UTC: the daily run reads only what changed since the first run began
+    second = _finished(macie, job["jobId"])
+    assert (second["jobStatus"], second["statistics"]["numberOfRuns"]) == ("IDLE", 2)
+    assert second["statistics"]["approximateNumberOfObjectsToProcess"] == 1
+    keys = sorted(f["resourcesAffected"]["s3Object"]["key"] for f in macie.get_findings(findingIds=macie.list_findings()["findingIds"])["findings"])
+    assert keys == ["hr/new-hire.csv", "hr/people.csv", "notes/notes.txt", "ops/deploy.log.gz", "sales/orders.json"]
+    macie.update_classification_job(jobId=job["jobId"], jobStatus="CANCELLED")
+    advance(clean_stack, "1d")
+    assert macie.describe_classification_job(jobId=job["jobId"])["statistics"]["numberOfRuns"] == 2  # a cancelled job runs no more
 
 
 def test_findings_survive_a_restart_and_an_interrupted_job_runs_again(private_stack):

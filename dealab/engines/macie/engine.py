@@ -8,7 +8,9 @@ answered here (moto's macie2 backend keeps only the Macie session and member acc
 - Managed data identifiers are rows of one table (identifiers.py), shared with Glue's Detect PII transform.
 - A ONE_TIME job runs on a worker thread (RUNNING → COMPLETE), reading the buckets' objects through the engine's
   own S3 client, scanning each (scan.py) and filing one finding per object with reportable data (findings.py);
-  each finding also goes to EventBridge as a "Macie Finding" event from aws.macie.
+  each finding also goes to EventBridge as a "Macie Finding" event from aws.macie. A SCHEDULED job runs on the lab
+  clock (schedule.py, dealab.wire.timers): RUNNING during a run, IDLE between runs, each run after the first
+  reading only objects created or changed since the previous run began, as Macie's scheduled jobs do.
 - State (jobs, custom identifiers, findings) is three JSON documents in state_dir/macie/ through the store. A job
   that was RUNNING when the stack stopped starts again from the beginning at the first Macie call after the
   restart (its partial findings are dropped first), so it ends COMPLETE with each object's finding once.
@@ -29,12 +31,14 @@ from urllib.parse import unquote
 from botocore.exceptions import ClientError
 
 from dealab.engines.macie import findings as shapes
+from dealab.engines.macie import schedule
 from dealab.engines.macie.identifiers import MACIE_MANAGED, custom_detector
 from dealab.engines.macie.scan import Unreadable, scan
 from dealab.wire import labtime, serviceevents
 from dealab.wire.engine import ANY_OPERATION, Engine, EngineContext
 from dealab.wire.messages import AwsRequest, AwsResponse
 from dealab.wire.store import JsonFile
+from dealab.wire.timers import timers
 
 log = logging.getLogger("dealab.macie")
 
@@ -43,7 +47,6 @@ SESSION_OPERATIONS = ("EnableMacie", "GetMacieSession", "UpdateMacieSession", "D
 STATUS_BY_CODE = {"ValidationException": 400, "ResourceNotFoundException": 404, "AccessDeniedException": 403,
                   "ConflictException": 409, "ServiceQuotaExceededException": 402}
 SELECTORS = ("ALL", "INCLUDE", "EXCLUDE", "NONE", "RECOMMENDED")
-FINAL_JOB_STATES = ("COMPLETE", "CANCELLED", "IDLE")
 # scoping: simpleScopeTerm key → what of a listed object it compares
 SCOPE_VALUES = {
     "OBJECT_EXTENSION": lambda obj: obj["Key"].rsplit(".", 1)[-1].lower() if "." in obj["Key"].rsplit("/", 1)[-1] else "",
@@ -119,6 +122,9 @@ class MacieEngine(Engine):
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="macie-job")
         self._cancelled: set[str] = set()
         self._resumed = False
+        for job in self.jobs.load({}).values():
+            if job["jobType"] == "SCHEDULED" and job["jobStatus"] == "IDLE":
+                self._arm(job["jobId"])
 
     # ------------------------------------------------------------ plumbing
 
@@ -154,11 +160,16 @@ class MacieEngine(Engine):
         if response.status == 200:  # disabling Macie deletes the region's jobs, identifiers and findings
             with self._lock:
                 self.enabled.save({k: v for k, v in self.enabled.load({}).items() if k != request.region})
+                for job_id, job in self.jobs.load({}).items():
+                    if job["region"] == request.region:
+                        self._cancelled.add(job_id)
+                        timers.cancel(self.name, job_id)
                 for document in (self.jobs, self.customs, self.findings):
                     document.save({k: v for k, v in document.load({}).items() if v.get("region") != request.region})
         return response
 
     def reset(self) -> None:
+        timers.cancel_owner(self.name)
         with self._lock:
             self._cancelled.update(self.jobs.load({}))
             for document in (self.jobs, self.customs, self.findings, self.enabled):
@@ -296,10 +307,15 @@ class MacieEngine(Engine):
         for member in ("name", "jobType", "s3JobDefinition"):
             if not params.get(member):
                 raise MacieError("ValidationException", f"{member} is required")
-        if params["jobType"] == "SCHEDULED":
-            raise MacieError("ValidationException", "dealab runs ONE_TIME jobs only; SCHEDULED jobs are not run yet (docs/macie.md)")
-        if params["jobType"] != "ONE_TIME":
+        if params["jobType"] not in ("ONE_TIME", "SCHEDULED"):
             raise MacieError("ValidationException", "jobType must be ONE_TIME or SCHEDULED")
+        scheduled = params["jobType"] == "SCHEDULED"
+        try:
+            frequency = schedule.check(params.get("scheduleFrequency")) if scheduled else None
+        except schedule.FrequencyError as error:
+            raise MacieError("ValidationException", str(error)) from None
+        # a SCHEDULED job analyzes existing objects at once only with initialRun; a ONE_TIME job always does
+        run_now = not scheduled or bool(params.get("initialRun", False))
         definition = params["s3JobDefinition"]
         if definition.get("bucketCriteria") or not definition.get("bucketDefinitions"):
             raise MacieError("ValidationException", "dealab takes s3JobDefinition.bucketDefinitions (bucketCriteria is not supported, docs/macie.md)")
@@ -313,23 +329,64 @@ class MacieEngine(Engine):
         if not 1 <= sampling <= 100:
             raise MacieError("ValidationException", "samplingPercentage must be 1-100")
         job_id = secrets.token_hex(16)
+        now = labtime.now()
         job = {
             "jobId": job_id, "jobArn": f"arn:aws:macie2:{request.region}:{ACCOUNT}:classification-job/{job_id}",
-            "name": params["name"], "description": params.get("description", ""), "jobType": "ONE_TIME", "jobStatus": "RUNNING",
-            "createdAt": shapes.iso(labtime.now()), "lastRunTime": shapes.iso(labtime.now()), "clientToken": params.get("clientToken"),
+            "name": params["name"], "description": params.get("description", ""), "jobType": params["jobType"],
+            "jobStatus": "RUNNING" if run_now else "IDLE", "createdAt": shapes.iso(now), "clientToken": params.get("clientToken"),
             "s3JobDefinition": definition, "samplingPercentage": sampling,
             "managedDataIdentifierSelector": params.get("managedDataIdentifierSelector") or "RECOMMENDED",
             "managedDataIdentifierIds": params.get("managedDataIdentifierIds") or [], "customDataIdentifierIds": custom_ids,
             "managedUsed": managed, "initialRun": bool(params.get("initialRun", False)), "tags": params.get("tags") or {},
-            "lastRunErrorStatus": {"code": "NONE"}, "statistics": {"approximateNumberOfObjectsToProcess": 0, "numberOfRuns": 1},
+            "lastRunErrorStatus": {"code": "NONE"}, "statistics": {"approximateNumberOfObjectsToProcess": 0, "numberOfRuns": 0},
             "region": request.region,
+            # lab unix time from which objects are analyzed (None: every object); S3 keeps whole seconds, so an object
+            # changed in the second a run began is read again rather than missed
+            "since": None if run_now else labtime.unix_time(),
         }
+        if scheduled:
+            job["scheduleFrequency"] = frequency
         with self._lock:
             jobs = self.jobs.load({})
             jobs[job_id] = job
             self.jobs.save(jobs)
-        self._pool.submit(self._run, job_id)
+        if run_now:
+            self._start_run(job_id)
+        else:
+            self._arm(job_id)
         return {"jobId": job_id, "jobArn": job["jobArn"]}
+
+    # ------------------------------------------------------------ runs on the lab clock
+
+    def _start_run(self, job_id: str):
+        """Starts a run of the job now (lab time); returns a check that is True once the run has ended."""
+        with self._lock:
+            job = self.jobs.load({}).get(job_id)
+            if job is None or job["jobStatus"] == "CANCELLED":
+                return None
+            statistics = {**job["statistics"], "numberOfRuns": job["statistics"]["numberOfRuns"] + 1}
+            self._update_job(job_id, jobStatus="RUNNING", lastRunTime=shapes.iso(labtime.now()), runStartedAt=labtime.unix_time(),
+                             statistics=statistics)
+        self._pool.submit(self._run, job_id)
+        return lambda: self.jobs.load({}).get(job_id, {}).get("jobStatus") != "RUNNING"
+
+    def _arm(self, job_id: str) -> None:
+        """Arms the timer of a SCHEDULED job's next run. A clock move past many runs runs the job at the last moment
+        before the move's target, not at every one on the way (a daily job over a two-year move); the runs skipped are
+        noted in the move's summary, and the run still reads every object changed since the previous one."""
+        job = self.jobs.load({})[job_id]
+        after = datetime.datetime.fromtimestamp(job.get("runStartedAt") or job["since"] or labtime.unix_time(), datetime.timezone.utc)
+        due = schedule.next_run(job["scheduleFrequency"], after.replace(tzinfo=None))
+        target = timers.move_target()
+        if target is not None and target.tzinfo is not None:  # the clock engine's target is aware; timers' moments naive UTC
+            target = target.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        skipped = 0
+        while target is not None and (later := schedule.next_run(job["scheduleFrequency"], due)) <= target:
+            due, skipped = later, skipped + 1
+        if skipped:
+            timers.note_skipped(self.name, job_id, skipped)
+        self._update_job(job_id, nextRunTime=shapes.iso(due))
+        timers.schedule(self.name, job_id, due, lambda at: self._start_run(job_id))
 
     def _job(self, job_id: str, region: str) -> dict:
         found = self.jobs.load({}).get(job_id)
@@ -339,7 +396,7 @@ class MacieEngine(Engine):
 
     def _DescribeClassificationJob(self, params: dict, request: AwsRequest) -> dict:
         job = self._job(self._path_id(request), request.region)
-        return {k: v for k, v in job.items() if k not in ("region", "managedUsed")}
+        return {k: v for k, v in job.items() if k not in ("region", "managedUsed", "since", "runStartedAt")}
 
     def _ListClassificationJobs(self, params: dict, request: AwsRequest) -> dict:
         jobs = [job for job in self.jobs.load({}).values() if job["region"] == request.region]
@@ -360,9 +417,10 @@ class MacieEngine(Engine):
         wanted = params.get("jobStatus")
         if wanted != "CANCELLED":
             raise MacieError("ValidationException", "dealab's ONE_TIME jobs can only be CANCELLED (no pause or resume, docs/macie.md)")
-        if job["jobStatus"] in FINAL_JOB_STATES:
+        if job["jobStatus"] in ("COMPLETE", "CANCELLED"):
             raise MacieError("ValidationException", f"The job {job_id} can't be cancelled: its status is {job['jobStatus']}.")
         self._cancelled.add(job_id)
+        timers.cancel(self.name, job_id)
         self._update_job(job_id, jobStatus="CANCELLED")
         return {}
 
@@ -384,21 +442,32 @@ class MacieEngine(Engine):
             chosen = []
             for definition_entry in definition["bucketDefinitions"]:
                 for bucket in definition_entry.get("buckets") or []:
-                    listed = [obj for obj in self._objects(s3, bucket) if _in_scope(obj, definition.get("scoping"))]
+                    listed = [obj for obj in self._objects(s3, bucket) if _in_scope(obj, definition.get("scoping"))
+                              and (job["since"] is None or obj["LastModified"].timestamp() >= math.floor(job["since"]))]
                     count = math.ceil(len(listed) * job["samplingPercentage"] / 100)
                     chosen += [(bucket, obj) for obj in random.Random(job_id + bucket).sample(listed, count)]
-            self._update_job(job_id, statistics={"approximateNumberOfObjectsToProcess": len(chosen), "numberOfRuns": 1})
+            self._update_job(job_id, statistics={**job["statistics"], "approximateNumberOfObjectsToProcess": len(chosen)})
             for bucket, obj in sorted(chosen, key=lambda pair: (pair[0], pair[1]["Key"])):
                 if job_id in self._cancelled:
                     return
                 self._classify(job, s3, bucket, obj, managed, customs, detectors)
-            if job_id not in self._cancelled:
-                self._update_job(job_id, jobStatus="COMPLETE")
-        except Exception as error:  # the job ends with its error recorded, as Macie reports a run's errors
+            self._end_run(job)
+        except Exception as error:  # the run ends with its error recorded, as Macie reports a run's errors
             if not isinstance(error, (MacieError, ClientError)):
                 log.exception("macie job %s failed", job_id)
             message = error.message if isinstance(error, MacieError) else str(error).splitlines()[0]
-            self._update_job(job_id, jobStatus="COMPLETE", lastRunErrorStatus={"code": "ERROR"}, errorMessage=message)
+            self._end_run(job, lastRunErrorStatus={"code": "ERROR"}, errorMessage=message)
+
+    def _end_run(self, job: dict, **fields) -> None:
+        job_id = job["jobId"]
+        if job_id in self._cancelled:
+            return
+        if job["jobType"] == "ONE_TIME":
+            self._update_job(job_id, jobStatus="COMPLETE", **fields)
+            return
+        # the next run reads what was created or changed since this one began
+        self._update_job(job_id, jobStatus="IDLE", since=job.get("runStartedAt"), **fields)
+        self._arm(job_id)
 
     def _classify(self, job: dict, s3, bucket: str, obj: dict, managed: dict, customs: dict, detectors: list) -> None:
         body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
