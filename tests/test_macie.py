@@ -79,6 +79,21 @@ def test_glue_and_macie_names_come_from_one_table():
         glue_detectors(["PASSPORT"])
 
 
+def test_scheduled_runs_fall_at_the_start_of_their_day():
+    import datetime
+
+    from dealab.engines.macie.schedule import FrequencyError, check, next_run
+
+    wednesday_noon = datetime.datetime(2026, 12, 2, 12, 0)
+    assert next_run({"dailySchedule": {}}, wednesday_noon) == datetime.datetime(2026, 12, 3)
+    assert next_run({"weeklySchedule": {"dayOfWeek": "WEDNESDAY"}}, wednesday_noon) == datetime.datetime(2026, 12, 9)
+    assert next_run({"weeklySchedule": {"dayOfWeek": "FRIDAY"}}, wednesday_noon) == datetime.datetime(2026, 12, 4)
+    assert next_run({"monthlySchedule": {"dayOfMonth": 31}}, datetime.datetime(2027, 1, 31)) == datetime.datetime(2027, 2, 28)
+    assert next_run({"monthlySchedule": {"dayOfMonth": 1}}, datetime.datetime(2026, 12, 31, 23)) == datetime.datetime(2027, 1, 1)
+    with pytest.raises(FrequencyError):
+        check({"monthlySchedule": {"dayOfMonth": 32}})
+
+
 def test_scan_reports_occurrences_where_each_format_puts_them():
     detectors = [CARD, SSN]
     text = scan("notes.txt", f"hello\nmy card is {VALID_CARD}\n".encode(), detectors)
