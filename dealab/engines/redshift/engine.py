@@ -59,6 +59,7 @@ RESULT_KEPT_SECONDS = 24 * 3600
 # every few ms or every second sees FINISHED as soon as it is, not at its next poll (as the Athena engine does)
 STATE_WAIT_SECONDS = 0.02
 KEPT_STATEMENTS = 500
+MAX_SQL_BYTES = 100 * 1024  # the Data API's limit on a statement's text (and what bounds statements.json)
 KEPT_RESULTS = 32
 RESULT_PAGE_ROWS = 10_000
 STATEMENT_WORKERS = 4
@@ -343,6 +344,8 @@ class RedshiftEngine(Engine):
         return self._submit(params, sqls, None, batch=True, region=request.region)
 
     def _submit(self, params: dict, sqls: list[str], parameters: dict | None, batch: bool, region: str) -> AwsResponse:
+        if sum(len(sql.encode()) for sql in sqls) > MAX_SQL_BYTES:
+            raise RedshiftApiError("ValidationException", "The query string is too long: the Data API takes up to 100 KB")
         key, database, deployment = self._target(params)
         if not params.get("Database") and not params.get("SecretArn"):
             raise RedshiftApiError("ValidationException", "Database is required")
