@@ -91,7 +91,8 @@ def build(job: dict, bucket: dict, obj: dict, scanned: Scanned, managed: dict, c
             "detailedResultsLocation": None,
             "result": {
                 "mimeType": scanned.mime_type, "sizeClassified": scanned.size, "status": {"code": "COMPLETE"},
-                "additionalOccurrences": any(len(places) >= 15 for d in scanned.detections.values() for places in d.occurrences.values()),
+                # more occurrences than the 15 per type a finding lists
+                "additionalOccurrences": any(d.count > sum(map(len, d.occurrences.values())) for d in scanned.detections.values()),
                 "sensitiveData": sensitive,
                 "customDataIdentifiers": {"detections": custom_detections, "totalCount": sum(d["count"] for d in custom_detections)},
             },

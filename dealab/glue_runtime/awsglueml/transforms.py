@@ -14,6 +14,8 @@ model is downloaded or run, and Macie's keyword requirements do not apply, since
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from awsglue.dynamicframe import DynamicFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, IntegerType, MapType, StringType, StructField, StructType
@@ -25,7 +27,7 @@ DETECTED = MapType(StringType(), ArrayType(ENTITY))
 SAMPLE_SEED = 17  # the same rows sampled on every run of a script, so a classification is repeatable
 
 
-def _row_entities(columns: list[str], detectors) -> callable:
+def _row_entities(columns: list[str], detectors) -> Callable[..., dict]:
     def detect_row(*values) -> dict:
         found = {}
         for column, value in zip(columns, values):
