@@ -5,6 +5,7 @@ keys); S3 Control's access point calls where the backend falls short."""
 from __future__ import annotations
 
 import json
+import time
 
 import boto3
 import pytest
@@ -108,6 +109,19 @@ def through_proxy(settings, service: str, keys: dict | None = None):
                         config=Config(proxies={"http": settings.endpoint_url}))
 
 
+def query(athena, sql: str) -> list[list[str]]:
+    """Runs a query to its end and returns its rows, header first."""
+    query_id = athena.start_query_execution(QueryString=sql, ResultConfiguration={"OutputLocation": "s3://lake-results/"})["QueryExecutionId"]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        status = athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Status"]
+        if status["State"] in ("SUCCEEDED", "FAILED", "CANCELLED"):
+            break
+        time.sleep(0.05)
+    assert status["State"] == "SUCCEEDED", status.get("StateChangeReason")
+    return [[cell.get("VarCharValue") for cell in row["Data"]] for row in athena.get_query_results(QueryExecutionId=query_id)["ResultSet"]["Rows"]]
+
+
 def document(*statements) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
 
@@ -171,6 +185,14 @@ def test_access_point_policies_and_delegation_end_to_end(clean_stack):
     assert "explicit deny in a resource-based policy" in message(lambda: s3.get_object(Bucket=alias, Key="sales/a.csv"))
     assert s3.get_object(Bucket="lake", Key="sales/a.csv")["Body"].read() == b"sales/a.csv"
     assert code(lambda: s3.get_object(Bucket="nope-0a1b2c3d-s3alias", Key="k")) == "NoSuchBucket"
+    # Athena reads a table located at the alias (its listing and reads are engine calls through the access point)
+    s3.create_bucket(Bucket="lake-results")
+    s3.put_object(Bucket="lake", Key="sales/table/rows.csv", Body=b"1,a\n2,b\n")
+    s3.delete_bucket_policy(Bucket="lake")
+    athena = client(clean_stack, "athena")
+    query(athena, "CREATE DATABASE ap_db")
+    query(athena, f"CREATE EXTERNAL TABLE ap_db.sales (id int, v string) ROW FORMAT DELIMITED FIELDS TERMINATED BY ',' LOCATION 's3://{alias}/sales/table/'")
+    assert query(athena, "SELECT id, v FROM ap_db.sales ORDER BY id") == [["id", "v"], ["1", "a"], ["2", "b"]]
     control.delete_access_point(AccountId=ACCOUNT, Name="sales-ap")
     assert code(lambda: s3.list_objects_v2(Bucket=alias)) == "NoSuchBucket"
 

@@ -145,7 +145,11 @@ class IamEngine(Engine):
         return self.authorization_refusal(request, principal, access_point)
 
     def pass_on(self, request: AwsRequest) -> AwsResponse:
-        # engines' calls too: a policy or key an engine changes must reach the caches
+        # engines' calls too: a policy or key an engine changes must reach the caches, and a call through an access
+        # point alias (a table located at s3://<alias>/) must reach its bucket (routed already when authorized)
+        access_point = self.access_points.route(request)
+        if isinstance(access_point, AwsResponse):
+            return access_point
         response = request.send_on()
         self._observe(request, response)
         return response
