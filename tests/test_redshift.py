@@ -357,6 +357,8 @@ def test_data_api_statuses_typed_records_csv_results_and_redshift_errors(serverl
     assert failed["Id"] in [item["Id"] for item in listed]
     with pytest.raises(data.exceptions.ValidationException, match="Workgroup nope is not found"):
         data.execute_statement(Sql="SELECT 1", Database="dev", WorkgroupName="nope")
+    with pytest.raises(data.exceptions.ValidationException, match="too long"):
+        data.execute_statement(Sql="SELECT '" + "x" * 110_000 + "'", Database="dev", **serverless)
     with pytest.raises(data.exceptions.ValidationException, match="endpoint doesn't exist"):
         data.execute_statement(Sql="SELECT 1", Database="dev", ClusterIdentifier="nope", DbUser="admin")
 
