@@ -280,9 +280,17 @@ def test_a_scheduled_job_runs_on_the_lab_clock_over_what_changed(clean_stack):
     assert second["statistics"]["approximateNumberOfObjectsToProcess"] == 1
     keys = sorted(f["resourcesAffected"]["s3Object"]["key"] for f in macie.get_findings(findingIds=macie.list_findings()["findingIds"])["findings"])
     assert keys == ["hr/new-hire.csv", "hr/people.csv", "notes/notes.txt", "ops/deploy.log.gz", "sales/orders.json"]
+    macie.update_classification_job(jobId=job["jobId"], jobStatus="USER_PAUSED")
+    advance(clean_stack, "1d")
+    paused = macie.describe_classification_job(jobId=job["jobId"])
+    assert (paused["jobStatus"], paused["statistics"]["numberOfRuns"]) == ("USER_PAUSED", 2) and paused["userPausedDetails"]["jobPausedAt"]
+    macie.update_classification_job(jobId=job["jobId"], jobStatus="RUNNING")  # resumed: it waits for its next day
+    assert macie.describe_classification_job(jobId=job["jobId"])["jobStatus"] == "IDLE"
+    advance(clean_stack, "1d")
+    assert _finished(macie, job["jobId"])["statistics"]["numberOfRuns"] == 3
     macie.update_classification_job(jobId=job["jobId"], jobStatus="CANCELLED")
     advance(clean_stack, "1d")
-    assert macie.describe_classification_job(jobId=job["jobId"])["statistics"]["numberOfRuns"] == 2  # a cancelled job runs no more
+    assert macie.describe_classification_job(jobId=job["jobId"])["statistics"]["numberOfRuns"] == 3  # a cancelled job runs no more
 
 
 def test_findings_survive_a_restart_and_an_interrupted_job_runs_again(private_stack):

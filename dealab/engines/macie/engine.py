@@ -370,13 +370,15 @@ class MacieEngine(Engine):
         self._pool.submit(self._run, job_id)
         return lambda: self.jobs.load({}).get(job_id, {}).get("jobStatus") != "RUNNING"
 
-    def _arm(self, job_id: str) -> None:
+    def _arm(self, job_id: str, after: datetime.datetime | None = None) -> None:
         """Arms the timer of a SCHEDULED job's next run. A clock move past many runs runs the job at the last moment
         before the move's target, not at every one on the way (a daily job over a two-year move); the runs skipped are
         noted in the move's summary, and the run still reads every object changed since the previous one."""
         job = self.jobs.load({})[job_id]
-        after = datetime.datetime.fromtimestamp(job.get("runStartedAt") or job["since"] or labtime.unix_time(), datetime.timezone.utc)
-        due = schedule.next_run(job["scheduleFrequency"], after.replace(tzinfo=None))
+        if after is None:
+            last = datetime.datetime.fromtimestamp(job.get("runStartedAt") or job["since"] or labtime.unix_time(), datetime.timezone.utc)
+            after = last.replace(tzinfo=None)
+        due = schedule.next_run(job["scheduleFrequency"], after)
         target = timers.move_target()
         if target is not None and target.tzinfo is not None:  # the clock engine's target is aware; timers' moments naive UTC
             target = target.astimezone(datetime.timezone.utc).replace(tzinfo=None)
@@ -415,8 +417,24 @@ class MacieEngine(Engine):
         job_id = self._path_id(request)
         job = self._job(job_id, request.region)
         wanted = params.get("jobStatus")
+        if wanted == "USER_PAUSED":
+            if job["jobType"] != "SCHEDULED" or job["jobStatus"] != "IDLE":
+                raise MacieError("ValidationException", "dealab pauses a SCHEDULED job between its runs only (not a run in "
+                                 f"progress or a ONE_TIME job, docs/macie.md); this one is {job['jobType']} and {job['jobStatus']}.")
+            timers.cancel(self.name, job_id)
+            paused = labtime.now()
+            self._update_job(job_id, jobStatus="USER_PAUSED", userPausedDetails={
+                "jobPausedAt": shapes.iso(paused), "jobExpiresAt": shapes.iso(paused + datetime.timedelta(days=30))})
+            return {}
+        if wanted == "RUNNING":
+            if job["jobStatus"] != "USER_PAUSED":
+                raise MacieError("ValidationException", f"The job {job_id} isn't paused: its status is {job['jobStatus']}.")
+            # resumed, it runs at its next scheduled moment from now, over everything changed since its last run
+            self._update_job(job_id, jobStatus="IDLE", userPausedDetails=None)
+            self._arm(job_id, after=labtime.now())
+            return {}
         if wanted != "CANCELLED":
-            raise MacieError("ValidationException", "dealab's ONE_TIME jobs can only be CANCELLED (no pause or resume, docs/macie.md)")
+            raise MacieError("ValidationException", "jobStatus must be CANCELLED, USER_PAUSED or RUNNING")
         if job["jobStatus"] in ("COMPLETE", "CANCELLED"):
             raise MacieError("ValidationException", f"The job {job_id} can't be cancelled: its status is {job['jobStatus']}.")
         self._cancelled.add(job_id)
