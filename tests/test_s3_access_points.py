@@ -75,6 +75,9 @@ def test_what_is_not_an_access_point(access_points):
     routes, fake = access_points
     plain = s3_request("GET", "/lake/k")
     assert routes.route(plain) is None and plain.path == "/lake/k"
+    assert fake.listings == 0  # a bucket's request needs no listing of access points
+    named_like_arn_host = s3_request("GET", f"/sales-ap-{ACCOUNT}/k")  # in a path, a bucket's name
+    assert routes.route(named_like_arn_host) is None and named_like_arn_host.path == f"/sales-ap-{ACCOUNT}/k"
     virtual = s3_request("GET", "/", "lake.localhost:4566", "list-type=2")  # a bucket's virtual host, named as its listing
     assert routes.route(virtual) is None and (virtual.path, virtual.operation) == ("/lake", "ListObjectsV2")
     endpoint = s3_request("GET", "/lake/k", "s3.localhost:4566")
@@ -87,7 +90,7 @@ def test_what_is_not_an_access_point(access_points):
     assert isinstance(configuration, AwsResponse) and b"not supported through an access point" in configuration.body
     assert fake.listings == 1  # read once, kept until an access point changes
     routes.observe("s3control", "CreateAccessPoint")
-    routes.route(s3_request("GET", "/lake/k"))
+    routes.route(s3_request("GET", "/sales-ap-0123456789abcdef-s3alias/k"))
     assert fake.listings == 2
 
 

@@ -76,9 +76,11 @@ class AccessPoints:
         does not exist or an operation it does not serve, or None: a request on a bucket."""
         if request.service != "s3":
             return None
-        _to_path_style(request)
+        virtual_host = _to_path_style(request)
         label, _ = bucket_and_key(request.path)
-        access_point = self._known.get("all", self._list).get(label) if label else None
+        # <name>-<account> is an access point only as the host boto3 makes of its ARN; in a path it is a bucket's name
+        named = label.endswith(ALIAS_SUFFIX) or label == virtual_host
+        access_point = self._known.get("all", self._list).get(label) if label and named else None
         if access_point is None:
             if label.endswith(ALIAS_SUFFIX):
                 return AwsResponse.xml_error("NoSuchBucket", "The specified bucket does not exist", 404, label)
@@ -127,15 +129,17 @@ class AccessPoints:
         return known
 
 
-def _to_path_style(request: AwsRequest) -> None:
-    """A virtual-hosted request (<bucket>.localhost) as the path-style request it stands for, named again: the
-    operation of `GET /` on a virtual host is the bucket's listing, not ListBuckets."""
+def _to_path_style(request: AwsRequest) -> str | None:
+    """A virtual-hosted request (<bucket>.localhost) as the path-style request it stands for, named again (the
+    operation of `GET /` on a virtual host is the bucket's listing, not ListBuckets); the host's bucket label, or None
+    for a path-style request."""
     host = request.headers.get("Host", "")
     name, colon, port = host.partition(":")
     suffix = next((s for s in VIRTUAL_HOST_SUFFIXES if name.lower().endswith(s)), None)
     if suffix is None or name.lower() in ENDPOINT_HOSTS:
-        return
+        return None
     bucket = name[:-len(suffix)]
     request.path = f"/{bucket}" if request.path == "/" else f"/{bucket}{request.path}"
     request.headers["Host"] = suffix.removeprefix(".s3").lstrip(".") + colon + port
     request.operation = identify(request.method, request.path, request.query, request.headers, request.form).name
+    return bucket
