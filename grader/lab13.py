@@ -443,7 +443,12 @@ def _latest_scan(ctx: LabContext) -> dict:
     jobs = []
     token = None
     while True:
-        page = macie.list_classification_jobs(**({"nextToken": token} if token else {}))
+        try:
+            page = macie.list_classification_jobs(**({"nextToken": token} if token else {}))
+        except ClientError as error:
+            if "not enabled" in _message(error):
+                raise Fail(f"Macie is not enabled in {ctx.settings.region}, so no classification job {SCAN_JOB} has run") from None
+            raise
         jobs += [job for job in page.get("items", []) if job["name"] == SCAN_JOB]
         token = page.get("nextToken")
         if not token:

@@ -155,8 +155,8 @@ def table_input(name: str, location: str, columns=COLUMNS) -> dict:
 
 def setup(ctx) -> None:
     """The lake bucket with the extract in its raw zone (unencrypted, as it arrived), and the catalog database and
-    table over it, made under the account's Lake Formation settings of the moment (a fresh account's: every new
-    database and table handed to IAM_ALLOWED_PRINCIPALS)."""
+    table over it, made under a fresh account's Lake Formation settings: every new database and table handed to
+    IAM_ALLOWED_PRINCIPALS (a lab started again gets those defaults back first)."""
     s3, glue, lakeformation = ctx.client("s3"), ctx.client("glue"), ctx.client("lakeformation")
     settings = lakeformation.get_data_lake_settings()["DataLakeSettings"]
     if not settings.get("CreateTableDefaultPermissions"):  # a lab started again after its defaults were emptied
