@@ -150,6 +150,7 @@ DELETERS: dict[str, Callable[[Settings, str], None]] = {
     "metric_alarms": lambda s, name: client(s, "cloudwatch").delete_alarms(AlarmNames=[name]),
     "trails": lambda s, name: client(s, "cloudtrail").delete_trail(Name=name),
     "named_queries": _delete_named_query,
+    "secrets": lambda s, name: client(s, "secretsmanager").delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True),
 }
 
 NOT_FOUND_CODES = frozenset({
