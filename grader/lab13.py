@@ -488,7 +488,7 @@ def pii_scan(ctx: LabContext) -> str:
     return f"Macie job {SCAN_JOB} found in the raw extract: " + ", ".join(f"{kind} ×{detected[kind]}" for kind in sorted(expected))
 
 
-@check("L13-12", "Analysts read a masked copy of the EU customers in which no seeded identifier appears", points=2, task="4.3",
+@check("L13-12", "Analysts read a masked copy of the EU customers in which no seeded identifier appears", points=2, task="4.5",
        hints=("Masking keeps data useful while hiding who it is about: a token (a keyed hash) in place of an email, the last four digits of a card. Analysts get the masked copy; the originals stay with the steward.",
               "Write the masked rows under s3://dea-gov-lake/masked/customers/, describe them as table gov_lake.customers_masked in the Glue catalog, and grant the analyst role SELECT on it with Lake Formation.",
               "lakeformation.grant_permissions(Principal={'DataLakePrincipalIdentifier': analyst_arn}, Resource={'Table': {'DatabaseName': 'gov_lake', 'Name': 'customers_masked'}}, Permissions=['SELECT'])"),

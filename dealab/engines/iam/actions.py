@@ -364,7 +364,8 @@ LAKEFORMATION = {op: rule(f"lakeformation:{op}") for op in (
     "GrantPermissions", "RevokePermissions", "ListPermissions", "BatchGrantPermissions", "BatchRevokePermissions", "RegisterResource",
     "DeregisterResource", "ListResources", "DescribeResource", "GetDataLakeSettings", "PutDataLakeSettings", "GetDataAccess",
     "AddLFTagsToResource", "CreateLFTag", "DeleteLFTag", "GetLFTag", "ListLFTags", "GetResourceLFTags", "UpdateLFTag",
-    "RemoveLFTagsFromResource", "UpdateResource")}
+    "RemoveLFTagsFromResource", "UpdateResource", "CreateDataCellsFilter", "UpdateDataCellsFilter", "GetDataCellsFilter",
+    "DeleteDataCellsFilter", "ListDataCellsFilter")}
 
 # ---- IAM, STS -------------------------------------------------------------------------------------------------------
 USER = "arn:aws:iam::{account}:user/{UserName}"
