@@ -5,7 +5,9 @@ refusal fails the read; an SSE-KMS object is always asked of S3 (IAM checks its 
 
 from __future__ import annotations
 
+import gc
 import time
+import weakref
 
 import pytest
 
@@ -144,3 +146,21 @@ def test_a_judge_decides_for_its_own_stack_only():
     one, other = Loopback(), Loopback()
     access.offer(one, lambda request: None)
     assert access.judge(one) is not None and access.judge(other) is None
+
+
+def test_an_engines_judge_does_not_keep_its_stack_alive():
+    class Engine:
+        def __init__(self, loopback):
+            self.loopback = loopback  # as an engine holds its context, and the context its loopback
+            access.offer(loopback, self.refusal)
+
+        def refusal(self, request):
+            return None
+
+    loopback = Loopback()
+    engine = Engine(loopback)
+    assert access.judge(loopback) == engine.refusal
+    alive = weakref.ref(loopback)
+    del engine, loopback
+    gc.collect()
+    assert alive() is None

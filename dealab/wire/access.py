@@ -14,6 +14,7 @@ the request (faults, CloudTrail's record) does not happen.
 
 from __future__ import annotations
 
+import inspect
 import weakref
 from collections.abc import Callable
 
@@ -22,13 +23,16 @@ from dealab.wire.messages import AwsRequest, AwsResponse
 
 Judge = Callable[[AwsRequest], "AwsResponse | None"]
 
-_judges: weakref.WeakKeyDictionary[Loopback, Judge] = weakref.WeakKeyDictionary()
+# A stack's loopback → its judge. An engine's method is held weakly: the engine holds its context, which holds the
+# loopback, so a strong hold here would keep every stack built in this process (tests build many) alive for good.
+_judges: weakref.WeakKeyDictionary[Loopback, Callable[[], Judge | None]] = weakref.WeakKeyDictionary()
 
 
 def offer(loopback: Loopback, judge: Judge) -> None:
     """Makes `judge` the one that decides for the stack whose engines share `loopback`."""
-    _judges[loopback] = judge
+    _judges[loopback] = weakref.WeakMethod(judge) if inspect.ismethod(judge) else (lambda: judge)
 
 
 def judge(loopback: Loopback) -> Judge | None:
-    return _judges.get(loopback)
+    held = _judges.get(loopback)
+    return held() if held is not None else None
