@@ -10,7 +10,7 @@ from pathlib import Path
 
 import boto3
 
-from roles import INGEST, ROTATION, SECRET, STEWARD, account
+from roles import INGEST, ROTATION, SECRET, STEWARD, account, region
 
 FUNCTION = "dea-gov-rotate-warehouse"
 HERE = Path(__file__).parent
@@ -60,10 +60,12 @@ def rotation_function() -> str:
     return arn
 
 
-def let_secrets_manager_invoke(secret_arn: str) -> None:
+def let_secrets_manager_invoke() -> None:
+    """Secrets Manager may invoke the function for this secret only (its ARN ends in -<six characters>)."""
     try:
         awslambda.add_permission(FunctionName=FUNCTION, StatementId="secretsmanager-rotates", Action="lambda:InvokeFunction",
-                                 Principal="secretsmanager.amazonaws.com", SourceArn=secret_arn, SourceAccount=account)
+                                 Principal="secretsmanager.amazonaws.com", SourceArn=f"arn:aws:secretsmanager:{region}:{account}:secret:{SECRET}-*",
+                                 SourceAccount=account)
     except awslambda.exceptions.ResourceConflictException:
         pass
 
@@ -81,7 +83,7 @@ if __name__ == "__main__":
     secret_arn = the_secret()
     only_its_readers(secret_arn)
     function_arn = rotation_function()
-    let_secrets_manager_invoke(secret_arn)
+    let_secrets_manager_invoke()
     version = secretsmanager.rotate_secret(SecretId=secret_arn, RotationLambdaARN=function_arn,
                                            RotationRules={"AutomaticallyAfterDays": 30})["VersionId"]
     wait_for_rotation(secret_arn, version)

@@ -87,6 +87,13 @@ class Principal:
     session: dict | None = None
 
 
+def _in_account(arn: str) -> str:
+    """An IAM ARN as STS names this account's principals: a backend that keeps another account id (ministack's
+    000000000000) would otherwise give a role's sessions an aws:PrincipalArn no learner's policy names."""
+    parts = arn.split(":", 5)
+    return ":".join(parts[:4] + [ACCOUNT_ID, parts[5]]) if len(parts) == 6 and parts[2] == "iam" else arn
+
+
 class IamEngine(Engine):
     name = "iam"
     operations = {(ANY_OPERATION, ANY_OPERATION): "_authorize"}
@@ -316,7 +323,7 @@ class IamEngine(Engine):
             if user is None:  # GetSessionToken as the root: the session is the root's
                 return Principal(ROOT, Policies(), {}, ACCOUNT_ID, session)
             details = self._iam().get_user(UserName=user)["User"]
-            arn, tags = details["Arn"], {t["Key"]: t["Value"] for t in details.get("Tags", [])}
+            arn, tags = _in_account(details["Arn"]), {t["Key"]: t["Value"] for t in details.get("Tags", [])}
             policies = Policies(identity=self._user_policies(user), boundary=self._boundary(details))
             caller = Caller(arn, "user", frozenset({arn}))
             context = {"aws:username": [user], "aws:userid": [details["UserId"]], "aws:principaltype": ["User"], "aws:principalarn": [arn]}
@@ -327,9 +334,10 @@ class IamEngine(Engine):
             sessions_policies = [NamedPolicy(f"session policy {i + 1}", parse_identity(doc)) for i, doc in enumerate(session["policies"])]
             policies = Policies(identity=self._role_policies(session["role_name"]), boundary=self._boundary(role),
                                 session=sessions_policies or None)
-            caller = Caller(session["arn"], "assumed-role", frozenset({session["arn"], role["Arn"]}))
+            role_arn = _in_account(role["Arn"])
+            caller = Caller(session["arn"], "assumed-role", frozenset({session["arn"], role_arn}))
             user_id = f"{role['RoleId']}:{session['session_name']}"
-            context = {"aws:userid": [user_id], "aws:principaltype": ["AssumedRole"], "aws:principalarn": [role["Arn"]],
+            context = {"aws:userid": [user_id], "aws:principaltype": ["AssumedRole"], "aws:principalarn": [role_arn],
                        "aws:rolesessionname": [session["session_name"]]}
         for name, value in tags.items():
             context[f"aws:principaltag/{name.lower()}"] = [value]
