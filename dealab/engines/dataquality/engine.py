@@ -18,9 +18,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from dealab.engines.dataquality import publish, recommend
+from dealab.engines.dataquality import publish
 from dealab.engines.dataquality.dqdl import DqdlError, parse
-from dealab.engines.dataquality.rules import PRIMARY, Datasets, evaluate
 from dealab.wire import labtime
 from dealab.wire.engine import Engine, EngineContext
 from dealab.wire.messages import AwsRequest, AwsResponse
@@ -251,6 +250,8 @@ class DataQualityEngine(Engine):
         return CatalogTableReader(catalog, caller, self.scratch)
 
     def _evaluate_tables(self, ruleset, source: dict, additional: dict):
+        from dealab.engines.dataquality.rules import PRIMARY, Datasets, evaluate  # DuckDB: loaded by the first run
+
         reader = self._reader()
         try:
             relations = {}
@@ -380,6 +381,9 @@ class DataQualityEngine(Engine):
         run = self.recommendations.load({})[run_id]
         if run_id in self._cancelled:
             return
+        from dealab.engines.dataquality import recommend  # DuckDB: loaded by the first run
+        from dealab.engines.dataquality.rules import PRIMARY, Datasets
+
         reader = None
         try:
             table = _glue_table(run["DataSource"])

@@ -13,7 +13,10 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.httpsession import URLLib3Session
 
-from dealab.engines.dataquality.rules import Evaluation
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # rules loads DuckDB and sqlglot, which a stack that runs no evaluation should not pay for
+    from dealab.engines.dataquality.rules import Evaluation
 
 # what a job's PublishDataQuality result carries (the engine adds ResultId and the times)
 JOB_RESULT_MEMBERS = ("JobName", "JobRunId", "EvaluationContext", "RulesetName", "Score", "StartedOn", "CompletedOn",

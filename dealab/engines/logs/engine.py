@@ -26,17 +26,23 @@ import logging
 import threading
 import uuid
 
-import duckdb
-import pyarrow as pa
+from functools import cached_property
+from typing import TYPE_CHECKING
+
 from botocore.exceptions import ClientError
 
 from dealab.engines.logs import insights, patterns
-from dealab.engines.logs.events import SCHEMA, EventCache
 from dealab.wire import labtime
 from dealab.wire.engine import Engine, EngineContext
 from dealab.wire.messages import AwsRequest, AwsResponse
 from dealab.wire.store import JsonFile
 from dealab.wire.timers import timers
+
+if TYPE_CHECKING:  # DuckDB and pyarrow load with the first log events or query, not with the stack
+    import duckdb
+    import pyarrow as pa
+
+    from dealab.engines.logs.events import EventCache
 
 log = logging.getLogger("dealab.logs")
 
@@ -114,7 +120,6 @@ class LogsEngine(Engine):
         self._exports_file = JsonFile(folder / "exports.json")
         self._lock = threading.RLock()
         self._clients: dict[str, object] = {}
-        self._cache = EventCache(lambda: self._client("logs"))
         self._metric_filters: dict[str, list[tuple[dict, object]]] = {}
         self._arns: dict[str, str] = {}  # log group → ARN, for the groups events arrived in
         self._connections: dict[str, duckdb.DuckDBPyConnection] = {}
@@ -145,7 +150,8 @@ class LogsEngine(Engine):
             self._queries = {}
             self._metric_filters = {}
             self._arns = {}
-        self._cache.clear()
+        if "_cache" in self.__dict__:  # nothing cached before the first events arrived
+            self._cache.clear()
         for file in (self._queries_file, self._subscriptions_file, self._retention_file, self._exports_file):
             file.remove()
 
@@ -179,7 +185,8 @@ class LogsEngine(Engine):
         response = request.send_on()
         if response.status == 200:
             group = request.json.get("logGroupName", "")
-            self._cache.forget(group)
+            if "_cache" in self.__dict__:
+                self._cache.forget(group)
             with self._lock:
                 self._metric_filters.pop(group, None)
                 self._arns.pop(group, None)
@@ -394,6 +401,12 @@ class LogsEngine(Engine):
                             and (matcher is None or matcher.match(event["message"]) is not None)]
         return AwsResponse.json(answer)
 
+    @cached_property
+    def _cache(self) -> EventCache:
+        from dealab.engines.logs.events import EventCache
+
+        return EventCache(lambda: self._client("logs"))
+
     def _events(self, group: str, arn: str, stream_prefix: str = "") -> pa.Table:
         return self._cache.table(group, f"{_account(arn)}:{group}", self.horizon(group), stream_prefix)
 
@@ -429,6 +442,8 @@ class LogsEngine(Engine):
             if query is None or query["status"] != "Scheduled":
                 return
             query["status"] = "Running"
+        import duckdb
+
         try:
             results, statistics = self._execute(query)
             status = "Complete"
@@ -444,6 +459,10 @@ class LogsEngine(Engine):
             self._save_queries()
 
     def _execute(self, query: dict) -> tuple[list, dict]:
+        import pyarrow as pa
+
+        from dealab.engines.logs.events import SCHEMA
+
         tables = [self._events(group, arn) for group, arn in query["groups"].items()]
         events = pa.concat_tables(tables) if tables else SCHEMA.empty_table()
 
@@ -566,6 +585,8 @@ def run_insights(events: pa.Table, query_string: str, start_ms: int, end_ms: int
                  started=lambda connection: None) -> tuple[list, dict]:
     """Runs a Logs Insights query over `events` (SCHEMA) between two epoch-ms moments, inclusive:
     GetQueryResults' results and statistics. Raises insights.MalformedQuery."""
+    import duckdb
+
     base_filter = f'"timestamp" BETWEEN {int(start_ms)} AND {int(end_ms)}'
     plan, translator = insights.compile_query(query_string, base_filter, limit)
     connection = duckdb.connect(config=DUCKDB_CONFIG)
