@@ -53,11 +53,9 @@ if __name__ == "__main__":
          "Resource": SECRET_ARN},
     ])
     role(ANALYST, trust(), [
-        {"Sid": "Query", "Effect": "Allow", "Action": ["athena:StartQueryExecution", "athena:GetWorkGroup"],
-         "Resource": f"arn:aws:athena:{region}:{account}:workgroup/{WORKGROUP}"},
-        # these name a query id (of the analyst's own queries), not a work group
-        {"Sid": "QueryOutcomes", "Effect": "Allow", "Action": ["athena:GetQueryExecution", "athena:GetQueryResults", "athena:StopQueryExecution"],
-         "Resource": f"arn:aws:athena:{region}:{account}:workgroup/*"},
+        {"Sid": "Query", "Effect": "Allow", "Resource": f"arn:aws:athena:{region}:{account}:workgroup/{WORKGROUP}",
+         "Action": ["athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults", "athena:StopQueryExecution",
+                    "athena:GetWorkGroup"]},
         {"Sid": "Catalog", "Effect": "Allow", "Action": ["glue:GetDatabase", "glue:GetDatabases", "glue:GetTable", "glue:GetTables",
                                                            "glue:GetPartitions"], "Resource": CATALOG},
         {"Sid": "LakeFormationReads", "Effect": "Allow", "Action": "lakeformation:GetDataAccess", "Resource": "*"},

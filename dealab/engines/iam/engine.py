@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import timezone
 from urllib.parse import unquote
 
-from botocore.exceptions import ParamValidationError
+from botocore.exceptions import ClientError, ParamValidationError
 
 from dealab.engines.iam import accesspoints, kms
 from dealab.engines.iam import requests as req
@@ -111,6 +111,7 @@ class IamEngine(Engine):
         self._clients: dict[str, object] = {}
         self.keys = kms.KeyLookups(self.own_client)
         self.access_points = accesspoints.AccessPoints(self.own_client)
+        self._query_work_groups: dict[str, str] = {}  # Athena query id → its work group (a query never changes group)
         access.offer(context.loopback, self.refusal)
 
     # ---- the door's question ----------------------------------------------------------------------------------
@@ -178,6 +179,8 @@ class IamEngine(Engine):
             self._resolve_aliases(request.region, params)
             if request.operation in kms.KEY_FROM_ANSWER and not params.get("KeyId"):
                 return None  # the ciphertext names the key: authorized on the key the answer names
+        if request.service == "athena" and not principal.caller.is_root:
+            self._resolve_work_group(request.region, params)
         context = self._context(request, principal, params)
         actions = rule.actions + (("sts:TagSession",) if request.operation == "AssumeRole" and req.request_tags(request, params) else ())
         checks = [(action, resource) for action in actions for resource in req.resources(rule, request, params)]
@@ -226,6 +229,24 @@ class IamEngine(Engine):
         except PolicyError:
             allowed = False
         return None if allowed else req.refusal(request, use.refusal)
+
+    def _resolve_work_group(self, region: str, params: dict) -> None:
+        """GetQueryExecution, GetQueryResults and StopQueryExecution name a query: AWS authorizes them on the query's
+        work group, which the query keeps (asked of Athena once per query)."""
+        query_id = params.get("QueryExecutionId")
+        if not isinstance(query_id, str) or params.get("WorkGroup"):
+            return
+        found = self._query_work_groups.get(query_id)
+        if found is None:
+            try:
+                execution = self.own_client("athena", region).get_query_execution(QueryExecutionId=query_id)["QueryExecution"]
+            except ClientError:
+                return  # no such query: authorized on the primary work group, and Athena answers that it does not exist
+            found = execution.get("WorkGroup") or "primary"
+            if len(self._query_work_groups) > 10000:
+                self._query_work_groups.clear()
+            self._query_work_groups[query_id] = found
+        params["WorkGroup"] = found
 
     # ---- KMS keys: the key a request uses, for the caller (kms.py) ---------------------------------------------------
     def _resolve_aliases(self, region: str, params: dict) -> None:
