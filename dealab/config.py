@@ -50,7 +50,14 @@ class Settings:
             "AWS_REGION": self.region,
             "AWS_ACCESS_KEY_ID": TEST_ACCESS_KEY,
             "AWS_SECRET_ACCESS_KEY": TEST_SECRET_KEY,
+            # the system's CAs plus the dealab CA of Redshift's Postgres-wire endpoints (the Redshift engine writes it
+            # at start): redshift_connector's verify-ca default then trusts a local cluster, and nothing else changes
+            **({"SSL_CERT_FILE": str(self.redshift_ca_bundle)} if self.redshift_ca_bundle.exists() else {}),
         }
+
+    @property
+    def redshift_ca_bundle(self) -> Path:
+        return self.state_dir / "redshift" / "tls" / "ca-bundle.pem"
 
 
 def settings() -> Settings:

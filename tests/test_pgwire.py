@@ -18,7 +18,7 @@ import pytest
 import redshift_connector
 
 from dealab.engines.redshift import tls
-from dealab.engines.redshift.pgwire import WireError, WireServer, md5_password, split_statements
+from dealab.engines.redshift.pgwire import WireError, WireServer, md5_answer, md5_secret, split_statements
 
 USER, PASSWORD, DATABASE = "awsuser", "Secret-pass-1", "dev"
 DUCKDB_CODES = {duckdb.CatalogException: "42P01", duckdb.ParserException: "42601"}
@@ -65,10 +65,12 @@ class DuckSessions:
     def __init__(self):
         self.database = duckdb.connect()
 
-    def password_of(self, user: str, database: str) -> str | None:
-        return PASSWORD if (user, database) == (USER, DATABASE) else None
+    def md5_secret_of(self, user: str) -> str | None:
+        return md5_secret(USER, PASSWORD) if user == USER else None
 
     def open(self, user: str, database: str) -> DuckSession:
+        if database != DATABASE:
+            raise WireError("3D000", f'database "{database}" does not exist', severity="FATAL")
         return DuckSession(self.database.cursor())
 
 
@@ -124,7 +126,7 @@ def test_a_wrong_password_is_refused_with_28P01(server):
         raw.sendall(struct.pack("!i", len(startup) + 4) + startup)
         request = raw.recv(13)
         assert request[:1] == b"R" and struct.unpack("!i", request[5:9])[0] == 5  # MD5, with a salt
-        answer = md5_password(USER, "wrong", request[9:13]).encode() + b"\0"
+        answer = md5_answer(md5_secret(USER, "wrong"), request[9:13]).encode() + b"\0"
         raw.sendall(b"p" + struct.pack("!i", len(answer) + 4) + answer)
         fields = _error_fields(raw)
     assert (fields["S"], fields["C"]) == ("FATAL", "28P01")

@@ -24,6 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from typing import TYPE_CHECKING
 
+from dealab.engines.redshift import tls
+from dealab.engines.redshift.endpoints import Endpoints
 from dealab.wire import labtime, serviceevents
 from dealab.wire.engine import Engine, EngineContext
 from dealab.wire.messages import AwsRequest, AwsResponse
@@ -41,8 +43,8 @@ SERVERLESS_OPERATIONS = ("CreateNamespace", "GetNamespace", "ListNamespaces", "D
 DATA_OPERATIONS = ("ExecuteStatement", "BatchExecuteStatement", "DescribeStatement", "GetStatementResult",
                    "GetStatementResultV2", "ListStatements", "CancelStatement", "ListDatabases", "ListSchemas",
                    "ListTables", "DescribeTable")
-CLUSTER_OPERATIONS = {"CreateCluster": "_cluster_endpoint", "DescribeClusters": "_cluster_endpoint",
-                      "DeleteCluster": "_delete_cluster"}
+CLUSTER_OPERATIONS = {"CreateCluster": "_create_cluster", "DescribeClusters": "_cluster_endpoint",
+                      "DeleteCluster": "_delete_cluster", "ModifyCluster": "_modify_cluster"}
 # A workgroup is CREATING for this long in lab time, then AVAILABLE (AWS takes a few minutes)
 WORKGROUP_CREATE_SECONDS = 2.0
 NAMESPACE_NAME = re.compile(r"[a-z0-9-]{3,64}")
@@ -106,7 +108,7 @@ def _page(member: str, items: list, params: dict, api: str) -> dict:
 
 
 def _reserve_port() -> int:
-    """A free port on 127.0.0.1 for the endpoint: the Postgres wire protocol (later work) listens there."""
+    """A free port on 127.0.0.1 for the endpoint, where the Postgres wire protocol listens."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
@@ -132,8 +134,11 @@ class RedshiftEngine(Engine):
         self._warehouses: dict[str, Warehouse] = {}
         self._workers = ThreadPoolExecutor(STATEMENT_WORKERS, thread_name_prefix="redshift-statement")
         self._stopping = threading.Event()
+        self.endpoints = Endpoints(self.folder, self._warehouse_of, lambda: self.own_client("s3"))
+        tls.ensure_certificates(self.folder / "tls")  # before any endpoint: `dealab env` exports the bundle
         threading.Thread(target=self._checkpoint_idle, name="redshift-checkpoints", daemon=True).start()
         self._fail_interrupted()
+        self._serve_known_endpoints()
 
     def answer(self, handler, request: AwsRequest) -> AwsResponse:
         try:
@@ -166,6 +171,8 @@ class RedshiftEngine(Engine):
             }
             document["namespaces"][name] = {key: value for key, value in namespace.items() if value is not None}
             self.serverless.save(document)
+            if params.get("adminUserPassword"):
+                self.endpoints.remember_admin(f"namespace-{name}", namespace["adminUsername"], params["adminUserPassword"])
         return AwsResponse.json({"namespace": document["namespaces"][name]})
 
     def _serverless(self, kind: str, name: str | None) -> dict:
@@ -191,6 +198,7 @@ class RedshiftEngine(Engine):
                                                             "Delete the workgroup first.")
             del document["namespaces"][name]
             self.serverless.save(document)
+            self.endpoints.forget_admin(f"namespace-{name}")
             self._drop_database(f"namespace-{name}")
         return AwsResponse.json({"namespace": dict(namespace, status="DELETING")})
 
@@ -216,6 +224,8 @@ class RedshiftEngine(Engine):
                 "subnetIds": params.get("subnetIds") or [], "creationDate": _iso(labtime.unix_time()), "created": labtime.unix_time(),
                 "endpoint": {"address": "127.0.0.1", "port": _reserve_port(), "vpcEndpoints": []},
             }
+            workgroup = document["workgroups"][name]
+            workgroup["endpoint"]["port"] = self.endpoints.serve(f"namespace-{namespace_name}", workgroup["endpoint"]["port"])
             self.serverless.save(document)
         return AwsResponse.json({"workgroup": self._shown_workgroup(document["workgroups"][name])})
 
@@ -238,6 +248,7 @@ class RedshiftEngine(Engine):
             workgroup = self._serverless("workgroup", name)
             del document["workgroups"][name]
             self.serverless.save(document)
+            self.endpoints.stop(f"namespace-{workgroup['namespaceName']}")
         return AwsResponse.json({"workgroup": dict(self._shown_workgroup(workgroup), status="DELETING")})
 
     # ------------------------------------------------------------ provisioned clusters (moto's), their endpoint
@@ -263,11 +274,58 @@ class RedshiftEngine(Engine):
         headers = [(key, value) for key, value in response.headers if key.lower() != "content-length"]
         return AwsResponse(response.status, headers, body.encode())
 
+    def _create_cluster(self, request: AwsRequest) -> AwsResponse:
+        response = self._cluster_endpoint(request)
+        form = {name: (values or [""])[0] for name, values in request.form.items()}
+        identifier = form.get("ClusterIdentifier", "").lower()
+        if response.status == 200 and identifier and form.get("MasterUserPassword"):
+            key = f"cluster-{identifier}"
+            self.endpoints.remember_admin(key, form.get("MasterUsername", ""), form["MasterUserPassword"])
+            self._serve_cluster(identifier)
+        return response
+
+    def _modify_cluster(self, request: AwsRequest) -> AwsResponse:
+        """A new MasterUserPassword is the one the endpoint takes from now on."""
+        response = request.send_on()
+        form = {name: (values or [""])[0] for name, values in request.form.items()}
+        key = f"cluster-{form.get('ClusterIdentifier', '').lower()}"
+        admin = self.endpoints.admins().get(key)
+        if response.status == 200 and admin and form.get("MasterUserPassword"):
+            self.endpoints.remember_admin(key, admin["user"], form["MasterUserPassword"])
+        return response
+
+    def _serve_cluster(self, identifier: str) -> None:
+        with self._lock:
+            ports = self.ports.load({})
+            wanted = ports.get(identifier) or _reserve_port()
+            ports[identifier] = self.endpoints.serve(f"cluster-{identifier}", wanted)
+            if ports[identifier] != wanted or identifier not in self.ports.load({}):
+                self.ports.save(ports)
+
+    def _serve_known_endpoints(self) -> None:
+        """After a restart: each endpoint whose admin the engine knows listens again (on its port if still free)."""
+        workgroups = self._document()["workgroups"]
+        for key in self.endpoints.admins():
+            kind, _, name = key.partition("-")
+            if kind == "cluster" and name in self.ports.load({}):
+                self._serve_cluster(name)
+            for workgroup_name, workgroup in workgroups.items() if kind == "namespace" else ():
+                if workgroup["namespaceName"] == name:
+                    port = self.endpoints.serve(key, workgroup["endpoint"]["port"])
+                    if port != workgroup["endpoint"]["port"]:
+                        with self._lock:
+                            document = self._document()
+                            document["workgroups"][workgroup_name]["endpoint"]["port"] = port
+                            self.serverless.save(document)
+
     def _delete_cluster(self, request: AwsRequest) -> AwsResponse:
         response = request.send_on()
         identifier = (request.form.get("ClusterIdentifier") or [""])[0]
         if response.status == 200 and identifier:
-            self._drop_database(f"cluster-{identifier.lower()}")
+            key = f"cluster-{identifier.lower()}"
+            self.endpoints.stop(key)
+            self.endpoints.forget_admin(key)
+            self._drop_database(key)
         return response
 
     # ------------------------------------------------------------ Data API: where a statement runs
@@ -302,6 +360,15 @@ class RedshiftEngine(Engine):
         except redshift.exceptions.ClusterNotFoundFault:
             raise RedshiftApiError("ValidationException", "Redshift endpoint doesn't exist in this region.") from None
         return f"cluster-{cluster.lower()}", found.get("DBName") or DEFAULT_DATABASE, "provisioned"
+
+    def _warehouse_of(self, key: str) -> Warehouse:
+        """The warehouse behind an endpoint (a cluster's or a namespace's database)."""
+        kind, _, name = key.partition("-")
+        if kind == "namespace":
+            return self._warehouse(key, self._serverless("namespace", name)["dbName"], "serverless")
+        redshift = self.own_client("redshift")
+        found = redshift.describe_clusters(ClusterIdentifier=name)["Clusters"][0]
+        return self._warehouse(key, found.get("DBName") or DEFAULT_DATABASE, "provisioned")
 
     def _warehouse(self, key: str, database: str, deployment: str) -> Warehouse:
         with self._lock:
@@ -627,7 +694,9 @@ class RedshiftEngine(Engine):
                     log.exception("checkpoint of %s failed; DuckDB's log keeps every commit", warehouse.path.name)
 
     def reset(self) -> None:
+        self.endpoints.stop_all()
         with self._lock:
+            self.endpoints.secrets.remove()
             for key in list(self._warehouses):
                 self._drop_database(key)
             for document in (self.serverless, self.ports, self.statements_file):
@@ -640,6 +709,7 @@ class RedshiftEngine(Engine):
 
     def close(self) -> None:
         self._stopping.set()
+        self.endpoints.stop_all()
         self._workers.shutdown(wait=False, cancel_futures=True)
         with self._lock:
             for cursor in self._sessions.values():

@@ -65,10 +65,12 @@ class Session(Protocol):
 
 
 class Sessions(Protocol):
-    def password_of(self, user: str, database: str) -> str | None:
-        """The user's password, None when no such user may connect to `database`."""
+    def md5_secret_of(self, user: str) -> str | None:
+        """md5_secret(user, password) of the user's password (what MD5 authentication needs, so no password is
+        kept in clear), None when no such user may connect."""
 
-    def open(self, user: str, database: str) -> Session: ...
+    def open(self, user: str, database: str) -> Session:
+        """A session in `database`; WireError 3D000 when there is no such database."""
 
 
 class WireError(Exception):
@@ -193,9 +195,14 @@ def split_statements(sql: str) -> list[str]:
     return [statement.strip() for statement in statements if statement.strip()]
 
 
-def md5_password(user: str, password: str, salt: bytes) -> str:
-    inner = hashlib.md5(password.encode() + user.encode()).hexdigest()
-    return "md5" + hashlib.md5(inner.encode() + salt).hexdigest()
+def md5_secret(user: str, password: str) -> str:
+    """What a PostgreSQL server keeps of an MD5 password: md5(password + user), in hex."""
+    return hashlib.md5(password.encode() + user.encode()).hexdigest()
+
+
+def md5_answer(secret: str, salt: bytes) -> str:
+    """What a client sends in answer to an MD5 request with `salt`."""
+    return "md5" + hashlib.md5(secret.encode() + salt).hexdigest()
 
 
 # ---- messages ---------------------------------------------------------------------------------------------
@@ -374,18 +381,18 @@ class _Connection(socketserver.StreamRequestHandler):
             parameters = dict(zip((name.decode() for name in fields[0::2]), (value.decode() for value in fields[1::2])))
             user = parameters.get("user", "")
             database = parameters.get("database") or user
-            self._authenticate(user, database)
+            self._authenticate(user)
             return user, database
 
-    def _authenticate(self, user: str, database: str) -> None:
-        expected = self.server.sessions.password_of(user, database)
+    def _authenticate(self, user: str) -> None:
+        secret = self.server.sessions.md5_secret_of(user)
         salt = secrets.token_bytes(4)
         self._send(_message(b"R", struct.pack("!i", 5) + salt))
         kind, payload = self._read_message()
         if kind != b"p":
             raise WireError("08P01", "expected a password message", severity="FATAL")
         given = payload.rstrip(b"\0").decode(errors="replace")
-        if expected is None or not secrets.compare_digest(given, md5_password(user, expected, salt)):
+        if secret is None or not secrets.compare_digest(given, md5_answer(secret, salt)):
             raise WireError("28P01", f'password authentication failed for user "{user}"', severity="FATAL")
 
     # after start-up -------------------------------------------------------------------------------------
@@ -472,7 +479,7 @@ class _Connection(socketserver.StreamRequestHandler):
             statement = statements.get(name)
             if statement is None:
                 raise WireError("26000", f'prepared statement "{name}" does not exist')
-            count = _parameter_count(statement.sql)
+            count = parameter_count(statement.sql)
             oids = (statement.parameter_oids + [0] * count)[:max(count, len(statement.parameter_oids))]
             columns = session.describe(statement.sql)
             self._send(_message(b"t", struct.pack("!h", len(oids)) + b"".join(struct.pack("!i", oid or 25) for oid in oids))
@@ -537,7 +544,7 @@ class _Connection(socketserver.StreamRequestHandler):
             pass
 
 
-def _parameter_count(sql: str) -> int:
+def parameter_count(sql: str) -> int:
     """The highest $n placeholder of a statement (outside quotes)."""
     highest, quote, index = 0, None, 0
     while index < len(sql):

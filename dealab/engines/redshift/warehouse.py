@@ -193,6 +193,25 @@ class Warehouse:
         result.query_id = query_id
         return result
 
+    def describe(self, cursor, sql: str) -> list[tuple[str, str]] | None:
+        """(name, DuckDB type) of the columns a statement would return, without running it; None when it returns
+        no rows (the wire protocol's Describe of a prepared statement, before its parameters are known)."""
+        sql = dialect.without_leading_comments(sql)
+        kind, refusal = dialect.classify(sql)
+        if kind == "explain":
+            return [("QUERY PLAN", "VARCHAR")]
+        if kind != "sql" or refusal:
+            return None
+        translation = dialect.translate(sql, self.database, self.system_views)
+        if not isinstance(translation.tree, dialect.exp.Query):
+            return None
+        if "svv_table_info" in translation.system_views:
+            self._compute_table_info(cursor)
+        try:
+            return [(name, kind) for name, kind, *_ in cursor.execute(f"DESCRIBE {translation.sql}").fetchall()]
+        except duckdb.Error as error:
+            raise errors.from_duckdb(error, sql) from None
+
     def query_arrow(self, cursor, sql: str):
         """A query's rows as an Arrow table (UNLOAD's input), through the same translation and lock-down."""
         translation = dialect.translate(sql, self.database, self.system_views)
