@@ -1,5 +1,5 @@
 """Lab 13, part 3 — Lake Formation decides what analysts see: EU customers, without the personal columns
-(README "Govern the catalog"). Mind the trap: database gov_lake was made under a fresh account's settings."""
+(README, step 3). Mind the trap: database gov_lake was made under a fresh account's settings."""
 
 import boto3
 
@@ -19,4 +19,4 @@ if __name__ == "__main__":
     # TODO: what gov_lake and its table were given when they were made (and what gov_lake gives its new tables)
     # TODO: register the lake's location with the steward's role
     # TODO: the data cells filter FILTER on TABLE (EU rows, no PII_COLUMNS) and the analyst's grants
-    print(f"TODO: Lake Formation does not govern {DATABASE} yet (README, part 3)")
+    print(f"TODO: Lake Formation does not govern {DATABASE} yet (README, step 3)")

@@ -1,5 +1,5 @@
 """Lab 13, part 5 — find the personal data in the raw zone with Macie, then give analysts a masked copy of the EU
-customers (README "Find and mask the PII")."""
+customers (README, step 5)."""
 
 import boto3
 
@@ -18,4 +18,4 @@ lakeformation = boto3.client("lakeformation")
 if __name__ == "__main__":
     # TODO: enable Macie; a ONE_TIME classification job JOB over the lake's raw zone; wait for it; print its findings
     # TODO: the masked copy of the EU customers under MASKED_PREFIX, table DATABASE.MASKED_TABLE, the analyst's grant
-    print("TODO: no scan and no masked copy yet (README, part 5)")
+    print("TODO: no scan and no masked copy yet (README, step 5)")

@@ -1,5 +1,5 @@
 """Lab 13, part 2 — the lake's key and bucket admit only the lake's people (and the account's administrator)
-(README "Protect the lake")."""
+(README, step 2)."""
 
 import json
 
@@ -31,4 +31,4 @@ if __name__ == "__main__":
     # TODO: the key (CreateKey with key_policy(), alias KEY_ALIAS, rotation on)
     # TODO: the bucket's default encryption with that key, its policy, and the extract already in raw/ encrypted again
     # TODO: the results bucket RESULTS and the work group WORKGROUP writing to s3://RESULTS/analysts/
-    print("TODO: the key and the bucket are not protected yet (README, part 2)")
+    print("TODO: the key and the bucket are not protected yet (README, step 2)")

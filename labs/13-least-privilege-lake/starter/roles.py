@@ -1,4 +1,4 @@
-"""Lab 13, part 1 — the lake's people as IAM roles, each with only what its job needs (README "The people").
+"""Lab 13, part 1 — the lake's people as IAM roles, each with only what its job needs (README, step 1).
 
 Every role but the rotation function's trusts the account (arn:aws:iam::<account>:root): any principal of the
 account whose own policy allows sts:AssumeRole on it may assume it. The other scripts import the names below.
@@ -45,4 +45,4 @@ if __name__ == "__main__":
     #       GetDataAccess, its query results under s3://RESULTS/analysts/ — and no S3 access to the lake itself
     # TODO: role(STEWARD, trust(services=("lakeformation.amazonaws.com",)), [...]): the lake, its governance, the scans
     # TODO: role(ROTATION, trust(people=False, services=("lambda.amazonaws.com",)), [...]): what a rotation function calls
-    print("TODO: no role made yet (README, part 1)")
+    print("TODO: no role made yet (README, step 1)")

@@ -1,5 +1,5 @@
 """The warehouse password's rotation function: Secrets Manager calls it with {"Step", "SecretId",
-"ClientRequestToken"} four times per rotation (README "The secret")."""
+"ClientRequestToken"} four times per rotation (README, step 4)."""
 
 import boto3
 

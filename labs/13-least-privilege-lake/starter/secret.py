@@ -1,5 +1,5 @@
 """Lab 13, part 4 — the warehouse password as a secret that rotates itself at least every 30 days, readable only
-by the ingest role and the steward (and the rotation function) (README "The secret")."""
+by the ingest role and the steward (and the rotation function) (README, step 4)."""
 
 import json
 
@@ -17,4 +17,4 @@ if __name__ == "__main__":
     # TODO: its resource policy
     # TODO: the rotation function (rotation_function.py, role ROTATION) and Secrets Manager's permission to invoke it
     # TODO: RotateSecret with the function and a schedule of 30 days or fewer
-    print(f"TODO: secret {SECRET} is not made yet (README, part 4)")
+    print(f"TODO: secret {SECRET} is not made yet (README, step 4)")
