@@ -56,14 +56,20 @@ MUTANTS = {
         '''        revoke_quietly(EVERYONE, {"Table": {"DatabaseName": DATABASE, "Name": table["Name"]}}, ["ALL"])''',
         "        pass")]}),
     "steward not a data lake administrator": ({"L13-13"}, {GOVERN: [('''admins + [{"DataLakePrincipalIdentifier": STEWARD_ARN}]''', "admins")]}),
+    "ingest role trusts only the Glue service": ({"L13-01", "L13-02", "L13-10"}, {ROLES: [(
+        "    role(INGEST, trust(), [", '    role(INGEST, trust(people=False, services=("glue.amazonaws.com",)), [')]}),
+    "account defaults left as they were (only gov_lake fixed)": ({"L13-05"}, {GOVERN: [(
+        "                    CreateDatabaseDefaultPermissions=[], CreateTableDefaultPermissions=[])", "                    )")]}),
 }
 # mistakes judged by disjoint checks, graded together (one grading costs one run of the whole solution)
 MUTANT_GROUPS = (
-    ("key policy delegates to IAM (the usual root statement)", "row filter forgotten (all rows)", "rotation every 90 days"),
+    ("key policy delegates to IAM (the usual root statement)", "row filter forgotten (all rows)", "rotation every 90 days",
+     "ingest role trusts only the Glue service"),
     ("bucket policy without the deny", "database's own table defaults left (the trap)", "masked copy keeps the card numbers"),
     ("analyst may read the lake's objects", "ingest role with s3:* on the lake", "Macie job scoped to the masked zone"),
     ("the extract that arrived before encryption left as it was", "secret without a resource policy", "finishSecret never moves AWSCURRENT"),
-    ("IAM_ALLOWED_PRINCIPALS keeps ALL on the tables", "steward not a data lake administrator"),
+    ("IAM_ALLOWED_PRINCIPALS keeps ALL on the tables", "steward not a data lake administrator",
+     "account defaults left as they were (only gov_lake fixed)"),
 )
 
 VARIANTS = {
