@@ -33,6 +33,8 @@ SQLSTATES = [
     (r"out of range$", "22003"), (r"^null value in column", "23502"), (r"^Query cancelled", "57014"),
     (r"^dealab refuses", "42501"), (r"^dealab does not offer", "0A000"), (r'^database ".*" does not exist', "3D000"),
     (r"must appear in the GROUP BY", "42803"), (r"^cannot insert multiple commands", "42601"),
+    (r"^permission denied", "42501"), (r"^must be owner of", "42501"), (r'^(user|group|role) ".*" does not exist', "42704"),
+    (r"^Password must", "22023"),
 ]
 
 
@@ -81,15 +83,16 @@ def bind(sql: str, parameters: list) -> str:
 
 
 class WarehouseSession:
-    """One wire connection: a DuckDB cursor of its own on the warehouse."""
+    """One wire connection: a DuckDB cursor of its own on the warehouse, running as the user that signed in
+    (`user` None: the admin)."""
 
-    def __init__(self, warehouse: Warehouse, s3: Callable[[], object]):
-        self.warehouse, self._s3 = warehouse, s3
+    def __init__(self, warehouse: Warehouse, s3: Callable[[], object], user: str | None = None):
+        self.warehouse, self._s3, self.user = warehouse, s3, user
         self.cursor = warehouse.session()
 
     def execute(self, sql: str, parameters: list) -> Result:
         try:
-            return self.warehouse.execute(self.cursor, bind(sql, parameters), None, self._s3())
+            return self.warehouse.execute(self.cursor, bind(sql, parameters), None, self._s3(), user=self.user)
         except RedshiftError as error:
             raise pgwire.WireError(sqlstate_of(error.message), error.message, error.position) from None
 
@@ -112,15 +115,23 @@ class EndpointSessions:
     def __init__(self, key: str, secrets: JsonFile, warehouse: Callable[[], Warehouse], s3: Callable[[], object]):
         self.key, self._secrets, self._warehouse, self._s3 = key, secrets, warehouse, s3
 
+    def _admin(self) -> dict:
+        return self._secrets.load({}).get(self.key) or {}
+
     def md5_secret_of(self, user: str) -> str | None:
-        admin = self._secrets.load({}).get(self.key) or {}
-        return admin.get("md5") if admin.get("user") == user else None
+        """The admin's secret (kept by the endpoint), else a database user's (CREATE USER ... PASSWORD)."""
+        admin = self._admin()
+        if admin.get("user") == user:
+            return admin.get("md5")
+        warehouse = self._warehouse()
+        with warehouse.connection.cursor() as cursor:
+            return warehouse.grants.md5_of(cursor, user)
 
     def open(self, user: str, database: str) -> WarehouseSession:
         warehouse = self._warehouse()
         if database != warehouse.database:
             raise pgwire.WireError("3D000", f'database "{database}" does not exist', severity="FATAL")
-        return WarehouseSession(warehouse, self._s3)
+        return WarehouseSession(warehouse, self._s3, None if self._admin().get("user") == user else user)
 
 
 class Endpoints:

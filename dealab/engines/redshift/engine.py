@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 import re
 import shutil
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from dealab.engines.redshift import tls
 from dealab.engines.redshift.endpoints import Endpoints
+from dealab.engines.redshift.pgwire import md5_secret
 from dealab.wire import labtime, serviceevents
 from dealab.wire.engine import Engine, EngineContext
 from dealab.wire.messages import AwsRequest, AwsResponse
@@ -54,7 +56,7 @@ FINAL_STATUSES = frozenset({"FINISHED", "FAILED", "ABORTED"})
 RUNNING_STATUSES = ("SUBMITTED", "PICKED", "STARTED")
 STACK_STOPPED = "ERROR: the dealab stack stopped while this statement ran"
 # What a statement record keeps for the engine only (DescribeStatement does not show it)
-PRIVATE_FIELDS = ("target", "region", "WithEvent")
+PRIVATE_FIELDS = ("target", "region", "WithEvent", "runAs", "signInError")
 # How long AWS keeps a statement's result: the event's expireAt
 RESULT_KEPT_SECONDS = 24 * 3600
 # DescribeStatement of a running statement waits this long for it to end before answering, so a client polling
@@ -379,7 +381,12 @@ class RedshiftEngine(Engine):
                     path = child_path(self.folder, key, ".duckdb")
                 except UnsafeName as error:
                     raise RedshiftApiError("ValidationException", str(error)) from None
-                self._warehouses[key] = Warehouse(path, self.folder / "scratch" / key, database, deployment)
+                warehouse = Warehouse(path, self.folder / "scratch" / key, database, deployment)
+                admin = self.endpoints.admins().get(key, {}).get("user")
+                if admin:  # PG_USER shows the admin as the superuser it is
+                    with warehouse.connection.cursor() as cursor:
+                        warehouse.grants.ensure_superuser(cursor, admin)
+                self._warehouses[key] = warehouse
             return self._warehouses[key]
 
     def _drop_database(self, key: str) -> None:
@@ -426,6 +433,7 @@ class RedshiftEngine(Engine):
             "region": region, "WithEvent": bool(params.get("WithEvent")),
             **{member: params[member] for member in ("ClusterIdentifier", "WorkgroupName", "DbUser", "SecretArn", "StatementName")
                if params.get(member)},
+            **self._sign_in(params, key, database, deployment),
         }
         if batch:
             record["QueryStrings"] = sqls
@@ -444,6 +452,37 @@ class RedshiftEngine(Engine):
         answer.update({member: params[member] for member in ("ClusterIdentifier", "WorkgroupName", "DbUser", "SecretArn") if params.get(member)})
         return AwsResponse.json(answer)
 
+    def _sign_in(self, params: dict, key: str, database: str, deployment: str) -> dict:
+        """Who a Data API statement runs as ({"runAs": user}, None for the admin), or why it cannot sign in
+        ({"signInError": ...}, the statement then fails as Redshift's sign-in would). DbUser on a cluster is that
+        database user (GetClusterCredentials without AutoCreate: it must exist); SecretArn is the secret's username,
+        its password checked; a workgroup without a secret runs as the caller's IAM identity, which dealab maps
+        to the admin."""
+        admin = self.endpoints.admins().get(key, {})
+        user, password = params.get("DbUser") if deployment == "provisioned" else None, None
+        if params.get("SecretArn"):
+            secret = self.own_client("secretsmanager").get_secret_value(SecretId=params["SecretArn"])
+            try:
+                found = json.loads(secret.get("SecretString") or "{}")
+            except ValueError:
+                found = {}
+            user, password = found.get("username"), found.get("password")
+            if not user:
+                return {"signInError": "the secret holds no username"}
+        if not user:
+            return {"runAs": None}
+        if user == admin.get("user"):
+            secret_md5, user_as = admin.get("md5"), None
+        else:
+            warehouse = self._warehouse(key, database, deployment)
+            with warehouse.connection.cursor() as cursor:
+                if not warehouse.grants.exists(cursor, user):
+                    return {"signInError": f'user "{user}" does not exist'}
+                secret_md5, user_as = warehouse.grants.md5_of(cursor, user), user
+        if password is not None and secret_md5 != md5_secret(user, str(password)):
+            return {"signInError": f'password authentication failed for user "{user}"'}
+        return {"runAs": user_as}
+
     def _run(self, statement_id: str, sqls: list[str], parameters: dict | None) -> None:
         from dealab.engines.redshift.errors import RedshiftError
 
@@ -457,6 +496,8 @@ class RedshiftEngine(Engine):
         try:
             if record["Database"] != database:
                 raise RedshiftError(f'database "{record["Database"]}" does not exist')
+            if record.get("signInError"):
+                raise RedshiftError(record["signInError"])
             warehouse = self._warehouse(key, database, deployment)
             cursor = warehouse.session()
             with self._lock:
@@ -469,7 +510,8 @@ class RedshiftEngine(Engine):
                 started = time.monotonic()
                 self._set(part, Status="STARTED")
                 try:
-                    result = warehouse.execute(cursor, sql, parameters, self.own_client("s3"), in_batch=record["IsBatchStatement"])
+                    result = warehouse.execute(cursor, sql, parameters, self.own_client("s3"), in_batch=record["IsBatchStatement"],
+                                               user=record.get("runAs"))
                 except RedshiftError as error:
                     self._set(part, Status="FAILED", Error=str(error), Duration=int((time.monotonic() - started) * 1e9))
                     raise

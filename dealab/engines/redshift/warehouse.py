@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from dealab.engines.redshift import dialect, errors, explain, loads, materialized, unloads
+from dealab.engines.redshift import dialect, errors, explain, grants, loads, materialized, unloads
 from dealab.engines.redshift.dialect import TableLayout
 from dealab.engines.redshift.errors import RedshiftError
 
@@ -71,6 +71,7 @@ METADATA = [
         LEFT JOIN {SYSTEM}.column_encodings e ON e.schema_name = c.table_schema AND e.table_name = c.table_name AND e.column_name = c.column_name
         WHERE c.table_schema = 'public' ORDER BY c.table_name, c.ordinal_position""",
     *materialized.METADATA,
+    *grants.METADATA,
 ]
 
 # System views each deployment offers (Serverless has the SYS_* views only), and the relation that holds each.
@@ -83,6 +84,7 @@ SYSTEM_VIEWS = {
     "sys_query_history": ({"serverless", "provisioned"}, (None, SYSTEM, "sys_query_history")),
     "stl_load_errors": ({"provisioned"}, (None, SYSTEM, "stl_load_errors")),
     "stl_query": ({"provisioned"}, (None, SYSTEM, "stl_query")),
+    **{name: ({"serverless", "provisioned"}, relation) for name, relation in grants.SYSTEM_VIEWS.items()},
 }
 # How a table's rows fall over the slices, by distribution style: a function of (cursor, relation, distkey, rows)
 # giving the row count of each slice, or None where Redshift reports no skew (ALL keeps a copy everywhere).
@@ -126,6 +128,7 @@ class Warehouse:
     def __init__(self, path: Path, scratch: Path, database: str, deployment: str):
         self.path, self.scratch, self.database, self.deployment = path, scratch, database, deployment
         self.system_views = {name: relation for name, (deployments, relation) in SYSTEM_VIEWS.items() if deployment in deployments}
+        self.grants = grants.Grants(database)
         path.parent.mkdir(parents=True, exist_ok=True)
         scratch.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
@@ -152,9 +155,11 @@ class Warehouse:
 
     # ------------------------------------------------------------ statements
 
-    def execute(self, cursor, sql: str, parameters: dict[str, str] | None, s3, in_batch: bool = False) -> Result:
+    def execute(self, cursor, sql: str, parameters: dict[str, str] | None, s3, in_batch: bool = False,
+                user: str | None = None) -> Result:
         """One statement of any kind, recorded in the query history (SYS_QUERY_HISTORY) whatever its end.
-        `in_batch`: the statement is part of a transaction the caller commits (BatchExecuteStatement)."""
+        `in_batch`: the statement is part of a transaction the caller commits (BatchExecuteStatement).
+        `user`: the database user the session signed in as, whose grants it runs under (None: the admin)."""
         sql = dialect.without_leading_comments(sql)
         kind, refusal = dialect.classify(sql)
         query_id, started = self.next_query_id(cursor), time.time()
@@ -163,7 +168,11 @@ class Warehouse:
         try:
             if refusal:
                 raise RedshiftError(refusal, 1)
-            if kind == "copy":
+            self._check_grants(cursor, kind, sql, user)
+            if kind == "grants":
+                self.grants.run(cursor, sql, user)
+                result = Result()
+            elif kind == "copy":
                 result = Result(affected=loads.Loader(self, s3).copy(cursor, sql, query_id, own_transaction=not in_batch))
             elif kind == "unload":
                 result = Result(affected=unloads.Unloader(self, s3).unload(cursor, sql))
@@ -181,7 +190,7 @@ class Warehouse:
             elif kind == "accepted":
                 result = Result()
             else:
-                result = self.run_sql(cursor, sql, parameters)
+                result = self.run_sql(cursor, sql, parameters, user)
         except RedshiftError as error:
             self.record_query(query_id, sql, kind.upper(), started, error.message, 0)
             raise
@@ -220,7 +229,21 @@ class Warehouse:
         except duckdb.Error as error:
             raise errors.from_duckdb(error, sql) from None
 
-    def run_sql(self, cursor, sql: str, parameters: dict[str, str] | None = None) -> Result:
+    def _check_grants(self, cursor, kind: str, sql: str, user: str | None) -> None:
+        """What a statement other than plain SQL needs of a user that is not a superuser (plain SQL is checked
+        on its translation in run_sql)."""
+        if self.grants.is_superuser(cursor, user):
+            return
+        if kind == "copy":
+            self.grants.check_write(cursor, user, loads.COPY_STATEMENT.match(sql).group("table"), "INSERT")
+        elif kind in ("unload", "explain"):
+            unload = unloads.UNLOAD_STATEMENT.match(sql)
+            query = unload.group("query").replace("''", "'") if unload else re.sub(r"^\s*EXPLAIN\s+(VERBOSE\s+)?", "", sql, flags=re.I)
+            self.grants.check(cursor, user, dialect.translate(query, self.database, self.system_views).tree)
+        elif kind in ("create_mv", "refresh_mv", "drop_mv"):
+            raise RedshiftError("permission denied: dealab lets only a superuser create, refresh or drop materialized views")
+
+    def run_sql(self, cursor, sql: str, parameters: dict[str, str] | None = None, user: str | None = None) -> Result:
         """One statement that is SQL for DuckDB (not COPY or UNLOAD): translated, its layout recorded."""
         created = dialect.split_create_table(sql)
         if created:
@@ -231,6 +254,7 @@ class Warehouse:
             for column, (seed, step) in layout.identities.items() if not exists else ():  # a new table counts from its seed
                 cursor.execute(f"CREATE OR REPLACE SEQUENCE {dialect.identity_sequence(table, column)} START {seed} INCREMENT {step}")
         translation = dialect.translate(sql, self.database, self.system_views, parameters)
+        self.grants.check(cursor, user, translation.tree)
         if "svv_table_info" in translation.system_views:
             self._compute_table_info(cursor)
         if "svv_mv_info" in translation.system_views:
@@ -239,9 +263,11 @@ class Warehouse:
         described = cursor.description
         if created and not layout.temporary:
             self.record_layout(cursor, table, layout)
+        self.grants.record_owner(cursor, user, translation.tree)
         if isinstance(translation.tree, dialect.exp.Drop) and translation.tree.args.get("kind", "").upper() == "TABLE":
             for dropped in translation.tree.args.get("tables") or []:
                 self.forget_layout(cursor, f"{dropped.db or 'public'}.{dropped.name}".lower())
+                self.grants.forget_table(cursor, (dropped.db or "public").lower(), dropped.name.lower())
         tree = translation.tree
         if isinstance(tree, dialect.exp.Query) or not described:
             return Result(columns=[(name, str(kind)) for name, kind, *_ in described or []], rows=rows)
