@@ -535,6 +535,19 @@ def _stages(ctx: LabContext) -> dict[str, list[str]]:
     return ctx.client("secretsmanager").describe_secret(SecretId=SECRET).get("VersionIdsToStages", {})
 
 
+def _secret_value(ctx: LabContext, when: str = "") -> dict:
+    """The secret's AWSCURRENT value, read by the account's administrator, as a JSON document."""
+    try:
+        value = json.loads(ctx.client("secretsmanager").get_secret_value(SecretId=SECRET)["SecretString"])
+    except ClientError as error:
+        raise Fail(f"{when}the account's root cannot read secret {SECRET}: {_code(error)}: {_message(error)}") from None
+    except (KeyError, ValueError):
+        raise Fail(f"{when}secret {SECRET}'s AWSCURRENT value is not a JSON document") from None
+    if not isinstance(value, dict):
+        raise Fail(f"{when}secret {SECRET}'s AWSCURRENT value is not a JSON object")
+    return value
+
+
 def _current(stages: dict[str, list[str]]) -> str | None:
     return next((version for version, labels in stages.items() if "AWSCURRENT" in labels), None)
 
@@ -559,7 +572,7 @@ def secret_rotates(ctx: LabContext) -> str:
         raise Fail(f"secret {SECRET} next rotates on {due:%Y-%m-%d}, {(due - now).days} days from now: its schedule is longer than {MAX_ROTATION_DAYS} days "
                    f"({described.get('RotationRules')})")
     before = _current(described.get("VersionIdsToStages", {}))
-    old_value = json.loads(secrets.get_secret_value(SecretId=SECRET)["SecretString"])
+    old_value = _secret_value(ctx)
     hours = max(1, int((due - now).total_seconds() // 3600) + 2)
     ctx.admin("clock", {"action": "advance", "by": f"{hours}h"})
     deadline = time.monotonic() + ROTATION_WAIT_SECONDS
@@ -572,12 +585,8 @@ def secret_rotates(ctx: LabContext) -> str:
                    + ("" if failure.get("RotationEnabled") else " (rotation is no longer enabled)"))
     if "AWSPREVIOUS" not in stages.get(before, []):
         raise Fail(f"after secret {SECRET}'s rotation the version that was AWSCURRENT is labelled {stages.get(before)}, not AWSPREVIOUS")
-    new_value = secrets.get_secret_value(SecretId=SECRET)["SecretString"]
-    try:
-        new = json.loads(new_value)
-    except ValueError:
-        raise Fail(f"after rotation secret {SECRET}'s AWSCURRENT value is not JSON") from None
-    if not isinstance(new, dict) or new.get("password") in (None, "", old_value.get("password")):
+    new = _secret_value(ctx, "after rotation ")
+    if new.get("password") in (None, "", old_value.get("password")):
         raise Fail(f"after rotation secret {SECRET}'s AWSCURRENT value has the same (or no) password")
     lost = sorted(key for key in old_value if key != "password" and new.get(key) != old_value[key])
     if lost:
