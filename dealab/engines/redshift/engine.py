@@ -381,13 +381,19 @@ class RedshiftEngine(Engine):
                     path = child_path(self.folder, key, ".duckdb")
                 except UnsafeName as error:
                     raise RedshiftApiError("ValidationException", str(error)) from None
-                warehouse = Warehouse(path, self.folder / "scratch" / key, database, deployment)
+                warehouse = Warehouse(path, self.folder / "scratch" / key, database, deployment, self._catalog_access())
                 admin = self.endpoints.admins().get(key, {}).get("user")
                 if admin:  # PG_USER shows the admin as the superuser it is
                     with warehouse.connection.cursor() as cursor:
                         warehouse.grants.ensure_superuser(cursor, admin)
                 self._warehouses[key] = warehouse
             return self._warehouses[key]
+
+    def _catalog_access(self):
+        """What a database's external schemas reach the Glue catalog with (Redshift Spectrum, spectrum.py)."""
+        from dealab.engines.redshift.spectrum import CatalogAccess
+
+        return CatalogAccess(lambda: self.own_client("glue"), lambda: self.own_client("s3"), self.context)
 
     def _drop_database(self, key: str) -> None:
         with self._lock:

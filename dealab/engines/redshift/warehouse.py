@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from dealab.engines.redshift import dialect, errors, explain, grants, loads, materialized, unloads
+from dealab.engines.redshift import dialect, errors, explain, grants, loads, materialized, spectrum, unloads
 from dealab.engines.redshift.dialect import TableLayout
 from dealab.engines.redshift.errors import RedshiftError
 
@@ -71,6 +71,7 @@ METADATA = [
         LEFT JOIN {SYSTEM}.column_encodings e ON e.schema_name = c.table_schema AND e.table_name = c.table_name AND e.column_name = c.column_name
         WHERE c.table_schema = 'public' ORDER BY c.table_name, c.ordinal_position""",
     *materialized.METADATA,
+    *spectrum.METADATA,
     *grants.METADATA,
 ]
 
@@ -84,6 +85,8 @@ SYSTEM_VIEWS = {
     "sys_query_history": ({"serverless", "provisioned"}, (None, SYSTEM, "sys_query_history")),
     "stl_load_errors": ({"provisioned"}, (None, SYSTEM, "stl_load_errors")),
     "stl_query": ({"provisioned"}, (None, SYSTEM, "stl_query")),
+    "svv_external_schemas": ({"serverless", "provisioned"}, (None, SYSTEM, "svv_external_schemas")),
+    "svv_external_tables": ({"serverless", "provisioned"}, ("temp", "main", "svv_external_tables")),
     **{name: ({"serverless", "provisioned"}, relation) for name, relation in grants.SYSTEM_VIEWS.items()},
 }
 # How a table's rows fall over the slices, by distribution style: a function of (cursor, relation, distkey, rows)
@@ -125,8 +128,9 @@ class Result:
 class Warehouse:
     slices = NOMINAL_SLICES
 
-    def __init__(self, path: Path, scratch: Path, database: str, deployment: str):
+    def __init__(self, path: Path, scratch: Path, database: str, deployment: str, catalog: spectrum.CatalogAccess | None = None):
         self.path, self.scratch, self.database, self.deployment = path, scratch, database, deployment
+        self.spectrum = spectrum.Spectrum(self, catalog)  # external schemas over the Glue catalog
         self.system_views = {name: relation for name, (deployments, relation) in SYSTEM_VIEWS.items() if deployment in deployments}
         self.grants = grants.Grants(database)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -156,10 +160,11 @@ class Warehouse:
     # ------------------------------------------------------------ statements
 
     def execute(self, cursor, sql: str, parameters: dict[str, str] | None, s3, in_batch: bool = False,
-                user: str | None = None) -> Result:
+                user: str | None = None, principal: str | None = None) -> Result:
         """One statement of any kind, recorded in the query history (SYS_QUERY_HISTORY) whatever its end.
         `in_batch`: the statement is part of a transaction the caller commits (BatchExecuteStatement).
-        `user`: the database user the session signed in as, whose grants it runs under (None: the admin)."""
+        `user`: the database user the session signed in as, whose grants it runs under (None: the admin).
+        `principal`: the IAM principal that sent it (Lake Formation filters external tables for it)."""
         sql = dialect.without_leading_comments(sql)
         kind, refusal = dialect.classify(sql)
         query_id, started = self.next_query_id(cursor), time.time()
@@ -169,7 +174,11 @@ class Warehouse:
             if refusal:
                 raise RedshiftError(refusal, 1)
             self._check_grants(cursor, kind, sql, user)
-            if kind == "grants":
+            claimed = self.spectrum.claims(cursor, sql) if kind in ("spectrum", "sql") else None
+            if claimed:
+                self.spectrum.execute(cursor, sql, claimed)
+                result = Result()
+            elif kind == "grants":
                 self.grants.run(cursor, sql, user)
                 result = Result()
             elif kind == "copy":
@@ -190,7 +199,7 @@ class Warehouse:
             elif kind == "accepted":
                 result = Result()
             else:
-                result = self.run_sql(cursor, sql, parameters, user)
+                result = self.run_sql(cursor, sql, parameters, user, principal)
         except RedshiftError as error:
             self.record_query(query_id, sql, kind.upper(), started, error.message, 0)
             raise
@@ -243,7 +252,8 @@ class Warehouse:
         elif kind in ("create_mv", "refresh_mv", "drop_mv"):
             raise RedshiftError("permission denied: dealab lets only a superuser create, refresh or drop materialized views")
 
-    def run_sql(self, cursor, sql: str, parameters: dict[str, str] | None = None, user: str | None = None) -> Result:
+    def run_sql(self, cursor, sql: str, parameters: dict[str, str] | None = None, user: str | None = None,
+                principal: str | None = None) -> Result:
         """One statement that is SQL for DuckDB (not COPY or UNLOAD): translated, its layout recorded."""
         created = dialect.split_create_table(sql)
         if created:
@@ -259,8 +269,9 @@ class Warehouse:
             self._compute_table_info(cursor)
         if "svv_mv_info" in translation.system_views:
             materialized.compute_info(self, cursor)
-        rows = self.run_duckdb(cursor, translation.sql, sql)
-        described = cursor.description
+        with self.spectrum.relations(cursor, translation, sql, principal):
+            rows = self.run_duckdb(cursor, translation.sql, sql)
+            described = cursor.description
         if created and not layout.temporary:
             self.record_layout(cursor, table, layout)
         self.grants.record_owner(cursor, user, translation.tree)
