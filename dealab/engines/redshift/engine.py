@@ -56,7 +56,7 @@ FINAL_STATUSES = frozenset({"FINISHED", "FAILED", "ABORTED"})
 RUNNING_STATUSES = ("SUBMITTED", "PICKED", "STARTED")
 STACK_STOPPED = "ERROR: the dealab stack stopped while this statement ran"
 # What a statement record keeps for the engine only (DescribeStatement does not show it)
-PRIVATE_FIELDS = ("target", "region", "WithEvent", "runAs", "signInError")
+PRIVATE_FIELDS = ("target", "region", "WithEvent", "runAs", "signInError", "caller")
 # How long AWS keeps a statement's result: the event's expireAt
 RESULT_KEPT_SECONDS = 24 * 3600
 # DescribeStatement of a running statement waits this long for it to end before answering, so a client polling
@@ -414,16 +414,17 @@ class RedshiftEngine(Engine):
         if not params.get("Sql"):
             raise RedshiftApiError("ValidationException", "Sql is required")
         parameters = {item.get("name"): item.get("value") for item in params.get("Parameters") or []}
-        return self._submit(params, [params["Sql"]], parameters, batch=False, region=request.region)
+        return self._submit(params, [params["Sql"]], parameters, batch=False, region=request.region, caller=request.caller_arn)
 
     def _BatchExecuteStatement(self, request: AwsRequest) -> AwsResponse:
         params = request.json
         sqls = params.get("Sqls") or []
         if not sqls or len(sqls) > 40:
             raise RedshiftApiError("ValidationException", "Sqls must hold 1 to 40 statements")
-        return self._submit(params, sqls, None, batch=True, region=request.region)
+        return self._submit(params, sqls, None, batch=True, region=request.region, caller=request.caller_arn)
 
-    def _submit(self, params: dict, sqls: list[str], parameters: dict | None, batch: bool, region: str) -> AwsResponse:
+    def _submit(self, params: dict, sqls: list[str], parameters: dict | None, batch: bool, region: str,
+                caller: str | None = None) -> AwsResponse:
         if sum(len(sql.encode()) for sql in sqls) > MAX_SQL_BYTES:
             raise RedshiftApiError("ValidationException", "The query string is too long: the Data API takes up to 100 KB")
         key, database, deployment = self._target(params)
@@ -437,6 +438,7 @@ class RedshiftEngine(Engine):
             "IsBatchStatement": batch, "ResultFormat": params.get("ResultFormat") or "JSON",
             "RedshiftPid": 1073741824 + len(self._statements), "target": [key, database, deployment],
             "region": region, "WithEvent": bool(params.get("WithEvent")),
+            "caller": caller,  # the IAM principal: Lake Formation filters external tables for it
             **{member: params[member] for member in ("ClusterIdentifier", "WorkgroupName", "DbUser", "SecretArn", "StatementName")
                if params.get(member)},
             **self._sign_in(params, key, database, deployment),
@@ -517,7 +519,7 @@ class RedshiftEngine(Engine):
                 self._set(part, Status="STARTED")
                 try:
                     result = warehouse.execute(cursor, sql, parameters, self.own_client("s3"), in_batch=record["IsBatchStatement"],
-                                               user=record.get("runAs"))
+                                               user=record.get("runAs"), principal=record.get("caller"))
                 except RedshiftError as error:
                     self._set(part, Status="FAILED", Error=str(error), Duration=int((time.monotonic() - started) * 1e9))
                     raise
