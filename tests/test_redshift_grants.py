@@ -57,6 +57,7 @@ def test_an_analyst_group_reads_its_schema_only_and_keeps_its_grants_after_a_res
 
     assert _as(warehouse, "SELECT sum(amount) FROM mart.sales", "ann") == [(17.75,)]
     _refused(warehouse, "SELECT * FROM salaries", "ann", "ERROR: permission denied for relation salaries$")
+    _refused(warehouse, "SELECT count(*) FROM salaries", "ann", "permission denied for relation salaries")
     _refused(warehouse, "SELECT * FROM finance.ledger", "ann", "ERROR: permission denied for schema finance$")
     _refused(warehouse, "INSERT INTO mart.sales VALUES (3, 'eu', 1)", "ann", "ERROR: permission denied for relation sales$")
     _refused(warehouse, "SELECT s.id FROM mart.sales s JOIN mart.customers c ON s.id = c.id", "ann",
@@ -73,6 +74,14 @@ def test_an_analyst_group_reads_its_schema_only_and_keeps_its_grants_after_a_res
     assert _as(warehouse, "SELECT c.id, region FROM mart.customers c", "ann") == [(1, "eu")]
     _refused(warehouse, "SELECT email FROM mart.customers", "ann", "permission denied for relation customers")
     _refused(warehouse, "SELECT * FROM mart.customers", "ann", "permission denied for relation customers")
+    assert _as(warehouse, "SELECT count(*) FROM mart.customers", "ann") == [(1,)]
+
+    # default privileges reach the tables created after them, in that schema only
+    _as(warehouse, "ALTER DEFAULT PRIVILEGES IN SCHEMA mart GRANT SELECT ON TABLES TO GROUP analysts")
+    _as(warehouse, "CREATE TABLE mart.daily AS SELECT 1 AS d")
+    _as(warehouse, "CREATE TABLE public.later AS SELECT 1 AS d")
+    assert _as(warehouse, "SELECT d FROM mart.daily", "ann") == [(1,)]
+    _refused(warehouse, "SELECT d FROM later", "ann", "permission denied for relation later")
 
     # public gives everyone CREATE; what a user creates it owns
     _as(warehouse, "CREATE TABLE scratchpad AS SELECT 1 AS n", "ann")

@@ -31,6 +31,12 @@ METADATA = [
     f"""CREATE TABLE IF NOT EXISTS {SYSTEM}.privileges (grantee_kind VARCHAR, grantee VARCHAR, object_kind VARCHAR,
         schema_name VARCHAR, table_name VARCHAR, column_name VARCHAR, privilege VARCHAR)""",
     f"CREATE TABLE IF NOT EXISTS {SYSTEM}.owners (schema_name VARCHAR, table_name VARCHAR, user_name VARCHAR)",
+    # ALTER DEFAULT PRIVILEGES: what a table `creator` makes (NULL: a superuser) in `schema_name` (NULL: any) grants at once
+    f"""CREATE TABLE IF NOT EXISTS {SYSTEM}.default_privileges (creator VARCHAR, schema_name VARCHAR, grantee_kind VARCHAR,
+        grantee VARCHAR, privilege VARCHAR)""",
+    f"""CREATE OR REPLACE VIEW {SYSTEM}.svv_default_privileges AS SELECT schema_name, 'RELATION' AS object_type,
+        creator AS owner_name, privilege AS privilege_type, grantee_kind AS grantee_type, grantee AS grantee_name
+        FROM {SYSTEM}.default_privileges""",
     f"""CREATE OR REPLACE VIEW {SYSTEM}.pg_user AS SELECT user_name AS usename, user_id AS usesysid, createdb AS usecreatedb,
         superuser AS usesuper, false AS usecatupd, '********' AS passwd, NULL::TIMESTAMP AS valuntil, NULL::VARCHAR AS useconfig
         FROM {SYSTEM}.users""",
@@ -56,7 +62,8 @@ METADATA = [
 ]
 # System views of this module: name → relation (catalog, schema, name), for every deployment
 SYSTEM_VIEWS = {name: (None, SYSTEM, name) for name in
-                ("pg_user", "pg_group", "svv_user_info", "svv_relation_privileges", "svv_column_privileges", "svv_schema_privileges")}
+                ("pg_user", "pg_group", "svv_user_info", "svv_relation_privileges", "svv_column_privileges", "svv_schema_privileges",
+                 "svv_default_privileges")}
 
 TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "REFERENCES", "TRUNCATE", "DROP")
 SCHEMA_PRIVILEGES = ("USAGE", "CREATE")
@@ -257,6 +264,31 @@ class Grants:
                         cursor.execute(f"INSERT INTO {SYSTEM}.privileges VALUES (?, ?, ?, ?, ?, ?, ?)",
                                        [grantee_kind, grantee, object_kind, schema, table, column, privilege])
 
+    def _default_privileges(self, cursor, match: re.Match) -> None:
+        creators = _names(match.group("creators")) if match.group("creators") else [None]
+        schemas = _names(match.group("schemas")) if match.group("schemas") else [None]
+        for schema in schemas:
+            if schema:
+                self._require_schema(cursor, schema)
+        revoke = match.group("action").upper() == "REVOKE"
+        wanted = []
+        for word in re.findall(r"\w+", re.sub(r"\bPRIVILEGES\b", "", match.group("privileges"), flags=re.I)):
+            if word.upper() not in ("ALL", *TABLE_PRIVILEGES):
+                raise RedshiftError(f"invalid privilege type {word.upper()} for relation")
+            wanted += list(TABLE_PRIVILEGES) if word.upper() == "ALL" else [word.upper()]
+        for creator in creators:
+            # a superuser's defaults apply to what any superuser creates (dealab runs the admin as the superuser)
+            creator = None if creator is None or self.is_superuser(cursor, creator) else creator
+            for grantee_kind, grantee in self._grantees(cursor, match.group("grantees")):
+                for schema in schemas:
+                    for privilege in wanted:
+                        cursor.execute(f"DELETE FROM {SYSTEM}.default_privileges WHERE creator IS NOT DISTINCT FROM ? AND "
+                                       "schema_name IS NOT DISTINCT FROM ? AND grantee_kind = ? AND grantee = ? AND privilege = ?",
+                                       [creator, schema, grantee_kind, grantee, privilege])
+                        if not revoke:
+                            cursor.execute(f"INSERT INTO {SYSTEM}.default_privileges VALUES (?, ?, ?, ?, ?)",
+                                           [creator, schema, grantee_kind, grantee, privilege])
+
     def _objects(self, cursor, target: str) -> list[tuple[str, str, str | None]]:
         """(object kind, schema, table) of what a GRANT names: tables, every table of a schema, or schemas."""
         schemas = re.fullmatch(r"SCHEMA\s+" + NAMES, target, re.I)
@@ -362,14 +394,21 @@ class Grants:
             raise RedshiftError(f"permission denied for relation {table}")
 
     def record_owner(self, cursor, user: str | None, tree: exp.Expression) -> None:
-        """A table a (non-super)user creates is its own: it may read, write and drop it without a grant."""
-        if user is None or not isinstance(tree, exp.Create) or tree.args.get("kind", "").upper() not in ("TABLE", "VIEW"):
+        """A table a (non-super)user creates is its own: it may read, write and drop it without a grant; and the
+        creator's default privileges (ALTER DEFAULT PRIVILEGES) are granted on it."""
+        if not isinstance(tree, exp.Create) or tree.args.get("kind", "").upper() not in ("TABLE", "VIEW") or tree.find(exp.TemporaryProperty):
             return
         table = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
-        if isinstance(table, exp.Table):
-            schema = (table.db or "public").lower()
-            cursor.execute(f"DELETE FROM {SYSTEM}.owners WHERE schema_name = ? AND table_name = ?", [schema, table.name.lower()])
-            cursor.execute(f"INSERT INTO {SYSTEM}.owners VALUES (?, ?, ?)", [schema, table.name.lower(), user.lower()])
+        if not isinstance(table, exp.Table):
+            return
+        schema, name = (table.db or "public").lower(), table.name.lower()
+        creator = None if self.is_superuser(cursor, user) else user.lower()
+        if creator:
+            cursor.execute(f"DELETE FROM {SYSTEM}.owners WHERE schema_name = ? AND table_name = ?", [schema, name])
+            cursor.execute(f"INSERT INTO {SYSTEM}.owners VALUES (?, ?, ?)", [schema, name, creator])
+        cursor.execute(f"INSERT INTO {SYSTEM}.privileges SELECT DISTINCT grantee_kind, grantee, 'table', ?, ?, NULL, privilege "
+                       f"FROM {SYSTEM}.default_privileges WHERE creator IS NOT DISTINCT FROM ? AND (schema_name IS NULL OR schema_name = ?)",
+                       [schema, name, creator, schema])
 
     def forget_table(self, cursor, schema: str, table: str) -> None:
         for metadata in ("owners", "privileges"):
@@ -412,12 +451,16 @@ class Grants:
             "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?", [schema, table]).fetchall()}
         read = set()
         for star in tree.find_all(exp.Star):
+            if isinstance(star.parent, exp.Count):
+                continue  # count(*) reads rows, not columns
             qualifier = star.parent.table.lower() if isinstance(star.parent, exp.Column) else ""
             if not qualifier or qualifier in names:
                 read |= columns
         for column in tree.find_all(exp.Column):
             if column.name.lower() in columns and (not column.table or column.table.lower() in names):
                 read.add(column.name.lower())
+        if not read:  # count(*) reads no column: any column of the table granted will do, as in PostgreSQL
+            return any(self._has(cursor, user, "table", schema, table, "SELECT", column) for column in columns)
         return all(self._has(cursor, user, "table", schema, table, "SELECT", column) for column in read)
 
 
@@ -437,6 +480,9 @@ STATEMENTS = [
     (r"GRANT\s+ROLE\s+" + NAMES + r"\s+TO\s+(?:USER\s+)?" + NAMES, Grants._grant_role),
     (r"REVOKE\s+ROLE\s+" + NAMES + r"\s+FROM\s+(?:USER\s+)?" + NAMES,
      lambda self, cursor, match: self._grant_role(cursor, match, revoke=True)),
+    (r"ALTER\s+DEFAULT\s+PRIVILEGES(?:\s+FOR\s+USER\s+(?P<creators>" + NAMES[1:-1] + r"))?(?:\s+IN\s+SCHEMA\s+(?P<schemas>"
+     + NAMES[1:-1] + r"))?\s+(?P<action>GRANT|REVOKE)\s+(?P<privileges>.+?)\s+ON\s+TABLES\s+(?:TO|FROM)\s+(?P<grantees>.+?)"
+     r"(?:\s+WITH\s+GRANT\s+OPTION)?", Grants._default_privileges),
     (GRANT, Grants._grant),
     (REVOKE, lambda self, cursor, match: self._grant(cursor, match, revoke=True)),
 ]
