@@ -14,6 +14,7 @@ from dealab.engines.redshift.warehouse import Warehouse
 from dealab.stack import control
 from tests.conftest import client
 from tests.test_redshift import ok, rows, run
+from tests.test_redshift_wire import ADMIN, PASSWORD, _available_endpoint, _connect
 
 ROLE = "arn:aws:iam::123456789012:role/spectrum"
 CSV_SERDE = {"SerializationLibrary": "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe", "Parameters": {"field.delim": ","}}
@@ -60,7 +61,7 @@ def test_spectrum_over_the_glue_catalog(private_stack):
     s3, glue = client(private_stack, "s3"), client(private_stack, "glue")
     rs, data = client(private_stack, "redshift-serverless"), client(private_stack, "redshift-data")
     _lake(s3, glue)
-    rs.create_namespace(namespaceName="lab", dbName="dev")
+    rs.create_namespace(namespaceName="lab", adminUsername=ADMIN, adminUserPassword=PASSWORD, dbName="dev")
     rs.create_workgroup(workgroupName="lab-wg", namespaceName="lab")
     target = {"WorkgroupName": "lab-wg"}
 
@@ -83,6 +84,15 @@ def test_spectrum_over_the_glue_catalog(private_stack):
     joined = rows(data, "SELECT m.manager, sum(o.amount) FROM spectrum.orders o JOIN spectrum.customers c ON c.id = o.customer_id "
                         "JOIN managers m ON m.region = c.region WHERE o.day <= '2024-01-02' GROUP BY 1 ORDER BY 1", **target)
     assert joined == [["Dee", 24.0], ["Eli", 20.0]]
+
+    # over the wire (psycopg's extended protocol describes the statement first) and into UNLOAD
+    with _connect(private_stack, _available_endpoint(private_stack, "lab-wg")) as connection:
+        assert connection.execute("SELECT name FROM spectrum.customers WHERE id = %s", [2]).fetchall() == [("Ben",)]
+    ok(data, "UNLOAD ('SELECT customer_id, amount FROM spectrum.orders WHERE day = ''2024-01-01''') TO 's3://lake/extract/' "
+             f"IAM_ROLE '{ROLE}' PARQUET", **target)
+    extract = s3.list_objects_v2(Bucket="lake", Prefix="extract/")["Contents"]
+    assert sum(pyarrow.parquet.read_table(io.BytesIO(s3.get_object(Bucket="lake", Key=item["Key"])["Body"].read())).num_rows
+               for item in extract) == 2
 
     # CREATE EXTERNAL TABLE and ADD PARTITION write the Glue catalog
     ok(data, "CREATE EXTERNAL TABLE spectrum.events (id INT, kind VARCHAR(20)) PARTITIONED BY (day VARCHAR(10)) "

@@ -229,8 +229,8 @@ class Spectrum:
         from dealab.engines.athena.s3reads import CallerS3
         from dealab.engines.athena.tableread import CatalogTableReader
 
-        context = self.access.context if self.access else None
         catalog = self.catalog(principal)
+        context = self.access.context
         reader = CatalogTableReader(catalog, CallerS3(context.loopback, context.endpoint_url, context.region),
                                     self.warehouse.scratch / "spectrum")
         registered = []

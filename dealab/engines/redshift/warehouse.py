@@ -226,7 +226,8 @@ class Warehouse:
         if "svv_table_info" in translation.system_views:
             self._compute_table_info(cursor)
         try:
-            return [(name, kind) for name, kind, *_ in cursor.execute(f"DESCRIBE {translation.sql}").fetchall()]
+            with self.spectrum.relations(cursor, translation, sql):
+                return [(name, kind) for name, kind, *_ in cursor.execute(f"DESCRIBE {translation.sql}").fetchall()]
         except duckdb.Error as error:
             raise errors.from_duckdb(error, sql) from None
 
@@ -234,7 +235,8 @@ class Warehouse:
         """A query's rows as an Arrow table (UNLOAD's input), through the same translation and lock-down."""
         translation = dialect.translate(sql, self.database, self.system_views)
         try:
-            return cursor.execute(translation.sql).to_arrow_table()
+            with self.spectrum.relations(cursor, translation, sql):
+                return cursor.execute(translation.sql).to_arrow_table()
         except duckdb.Error as error:
             raise errors.from_duckdb(error, sql) from None
 
