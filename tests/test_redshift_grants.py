@@ -88,6 +88,9 @@ def test_an_analyst_group_reads_its_schema_only_and_keeps_its_grants_after_a_res
     assert _as(warehouse, "SELECT n FROM scratchpad", "ann") == [(1,)]
 
     assert _as(warehouse, "SELECT usename, usesuper FROM pg_user ORDER BY usesysid") == [("ann", False), ("bob", False)]
+    assert _as(warehouse, "SELECT current_user, has_table_privilege('mart.sales', 'select'), "
+                          "has_table_privilege('ann', 'salaries', 'select'), has_schema_privilege('bob', 'mart', 'usage')", "ann") \
+        == [("ann", True, False, False)]
     assert _as(warehouse, "SELECT groname, len(grolist) FROM pg_group") == [("analysts", 1)]
     assert ("sales", "SELECT", "group", "analysts") in _as(
         warehouse, "SELECT relation_name, privilege_type, identity_type, identity_name FROM svv_relation_privileges")
@@ -131,6 +134,8 @@ def test_a_database_user_signs_in_through_the_data_api_and_the_wire(clean_stack)
     assert data.get_statement_result(Id=read["Id"])["Records"] == [[{"longValue": 2}]]
     assert "permission denied for relation salaries" in run("SELECT * FROM salaries", DbUser="ann")["Error"]
     assert 'user "ghost" does not exist' in run("SELECT 1", DbUser="ghost")["Error"]
+    who = run("SELECT current_user", DbUser="ann")
+    assert data.get_statement_result(Id=who["Id"])["Records"] == [[{"stringValue": "ann"}]]
     assert run("SELECT usename FROM pg_user WHERE usesuper", DbUser="admin")["Status"] == "FINISHED"
 
     secrets = client(clean_stack, "secretsmanager")

@@ -414,6 +414,48 @@ class Grants:
         for metadata in ("owners", "privileges"):
             cursor.execute(f"DELETE FROM {SYSTEM}.{metadata} WHERE schema_name = ? AND table_name = ?", [schema, table])
 
+    def session_user(self, cursor, user: str | None) -> str:
+        """The name CURRENT_USER answers: the signed-in user, or for the admin the first superuser recorded."""
+        if user is not None:
+            return user.lower()
+        row = cursor.execute(f"SELECT user_name FROM {SYSTEM}.users WHERE superuser ORDER BY user_id LIMIT 1").fetchone()
+        return row[0] if row else "admin"
+
+    def bind_session(self, cursor, user: str | None, tree: exp.Expression) -> bool:
+        """Replaces CURRENT_USER/SESSION_USER and HAS_TABLE_PRIVILEGE/HAS_SCHEMA_PRIVILEGE (their arguments
+        literals) by their values for this session, which DuckDB cannot know; True when the tree changed."""
+        changed = False
+        for node in list(tree.find_all(exp.CurrentUser, exp.SessionUser)):
+            node.replace(exp.Literal.string(self.session_user(cursor, user)))
+            changed = True
+        for node in list(tree.find_all(exp.Anonymous)):
+            name = node.name.lower()
+            if name not in ("has_table_privilege", "has_schema_privilege"):
+                continue
+            if not all(isinstance(argument, exp.Literal) and argument.is_string for argument in node.expressions):
+                raise RedshiftError(f"dealab offers {name.upper()} with literal (quoted) arguments only")
+            values = [argument.this for argument in node.expressions]
+            if len(values) == 2:
+                values.insert(0, self.session_user(cursor, user))
+            if len(values) != 3:
+                raise RedshiftError(f"function {name}({', '.join(['unknown'] * len(values))}) does not exist")
+            node.replace(exp.Boolean(this=self._has_privilege(cursor, name, *values)))
+            changed = True
+        return changed
+
+    def _has_privilege(self, cursor, function: str, user: str, target: str, privileges: str) -> bool:
+        if not self.exists(cursor, user):
+            raise RedshiftError(f'user "{user}" does not exist')
+        if self.is_superuser(cursor, user):
+            return True
+        wanted = [word.strip().upper() for word in privileges.split(",")]
+        if function == "has_schema_privilege":
+            return all(self._has(cursor, user, "schema", target.lower(), None, privilege) for privilege in wanted)
+        schema, _, table = target.lower().replace('"', "").rpartition(".")
+        schema = schema or "public"
+        return all(self._owns(cursor, user, schema, table) or self._has(cursor, user, "table", schema, table, privilege)
+                   for privilege in wanted)
+
     def _need_schema(self, cursor, user: str, schema: str, privilege: str) -> None:
         if not self._has(cursor, user, "schema", schema, None, privilege):
             raise RedshiftError(f"permission denied for schema {schema}")

@@ -267,6 +267,8 @@ class Warehouse:
                 cursor.execute(f"CREATE OR REPLACE SEQUENCE {dialect.identity_sequence(table, column)} START {seed} INCREMENT {step}")
         translation = dialect.translate(sql, self.database, self.system_views, parameters)
         self.grants.check(cursor, user, translation.tree)
+        if self.grants.bind_session(cursor, user, translation.tree):  # CURRENT_USER, HAS_TABLE_PRIVILEGE
+            translation.sql = translation.tree.sql("duckdb")
         if "svv_table_info" in translation.system_views:
             self._compute_table_info(cursor)
         if "svv_mv_info" in translation.system_views:
