@@ -112,6 +112,7 @@ def test_spectrum_over_the_glue_catalog(private_stack):
     # Redshift's words, never DuckDB's
     for sql, wording in [("SELECT * FROM spectrum.nope", 'relation "spectrum.nope" does not exist'),
                          ("CREATE EXTERNAL TABLE elsewhere.t (a INT) STORED AS PARQUET LOCATION 's3://lake/t/'", 'schema "elsewhere" does not exist'),
+                         ("CREATE EXTERNAL TABLE bare (a INT) STORED AS PARQUET LOCATION 's3://lake/t/'", "named with its external schema"),
                          ("CREATE EXTERNAL SCHEMA s FROM KINESIS", "FROM KINESIS yet")]:
         failed = run(data, sql, **target)
         assert failed["Status"] == "FAILED" and wording in failed["Error"], (sql, failed.get("Error"))

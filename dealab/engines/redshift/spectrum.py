@@ -52,6 +52,7 @@ SCHEMA_OPTIONS = {"database": re.compile(r"\bDATABASE\s+'([^']+)'", re.I), "iam_
 STATEMENTS = [
     (re.compile(r"^\s*CREATE\s+EXTERNAL\s+SCHEMA\b", re.I), "create_schema", False),
     (re.compile(rf"^\s*CREATE\s+EXTERNAL\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?{_TABLE}", re.I), "create_table", False),
+    (re.compile(r"^\s*CREATE\s+EXTERNAL\s+TABLE\b", re.I), "unqualified_table", False),
     (re.compile(rf"^\s*ALTER\s+TABLE\s+{_TABLE}\s+(?P<rest>ADD\s+(?:IF\s+NOT\s+EXISTS\s+)?PARTITION\b.*)$", re.I | re.S), "add_partitions", True),
     (re.compile(rf"^\s*DROP\s+TABLE\s+(?P<if_exists>IF\s+EXISTS\s+)?{_TABLE}\s*;?\s*$", re.I), "drop_table", True),
     (re.compile(rf"^\s*DROP\s+SCHEMA\s+(?:IF\s+EXISTS\s+)?{_SCHEMA}(?P<rest>.*)$", re.I | re.S), "drop_schema", True),
@@ -183,6 +184,10 @@ class Spectrum:
         except QueryError as error:
             raise _from_athena(error) from None
 
+    def _unqualified_table(self, cursor, sql: str, match: re.Match) -> None:
+        raise RedshiftError("an external table must be named with its external schema (CREATE EXTERNAL TABLE schema.table ...)",
+                            position_of(sql, "TABLE"))
+
     def _add_partitions(self, cursor, sql: str, match: re.Match) -> None:
         from dealab.engines.athena.errors import QueryError
         from dealab.engines.athena.statements.partitions import add_partitions
@@ -217,6 +222,8 @@ class Spectrum:
                 self._compute_external_tables(cursor)
             schemas = self.external_schemas(cursor)
             references = [table for table in translation.tree.find_all(exp.Table) if table.db and table.db.lower() in schemas]
+            if references and isinstance(translation.tree, exp.Drop):  # one external table is dropped by DROP TABLE schema.table
+                raise RedshiftError("DROP TABLE of an external table names that table alone", position_of(sql, references[0].name))
             if references:
                 registered = self._register(cursor, translation, references, schemas, sql, principal)
             yield
