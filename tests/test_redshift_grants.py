@@ -138,6 +138,22 @@ def test_a_database_user_signs_in_through_the_data_api_and_the_wire(clean_stack)
     assert data.get_statement_result(Id=who["Id"])["Records"] == [[{"stringValue": "ann"}]]
     assert run("SELECT usename FROM pg_user WHERE usesuper", DbUser="admin")["Status"] == "FINISHED"
 
+    # an external schema (Spectrum) is read with USAGE on it; its DDL is a superuser's
+    s3, glue = client(clean_stack, "s3"), client(clean_stack, "glue")
+    s3.create_bucket(Bucket="grants-lake")
+    s3.put_object(Bucket="grants-lake", Key="events/events.csv", Body=b"7\n8\n")
+    glue.create_database(DatabaseInput={"Name": "raw"})
+    for sql in ("CREATE EXTERNAL SCHEMA lake FROM DATA CATALOG DATABASE 'raw' IAM_ROLE 'arn:aws:iam::123456789012:role/spectrum'",
+                "CREATE EXTERNAL TABLE lake.events (id INT) ROW FORMAT DELIMITED FIELDS TERMINATED BY ',' STORED AS TEXTFILE "
+                "LOCATION 's3://grants-lake/events/'"):
+        assert run(sql, DbUser="admin")["Status"] == "FINISHED"
+    assert "permission denied for schema lake" in run("SELECT count(*) FROM lake.events", DbUser="ann")["Error"]
+    assert "only a superuser" in run("CREATE EXTERNAL SCHEMA mine FROM DATA CATALOG DATABASE 'raw'", DbUser="ann")["Error"]
+    assert "only a superuser" in run("DROP TABLE lake.events", DbUser="ann")["Error"]
+    assert run("GRANT USAGE ON SCHEMA lake TO GROUP analysts", DbUser="admin")["Status"] == "FINISHED"
+    external = run("SELECT count(*) FROM lake.events", DbUser="ann")
+    assert data.get_statement_result(Id=external["Id"])["Records"] == [[{"longValue": 2}]], external.get("Error")
+
     secrets = client(clean_stack, "secretsmanager")
     good = secrets.create_secret(Name="ann", SecretString=json.dumps({"username": "ann", "password": ANALYST_PASSWORD}))["ARN"]
     bad = secrets.create_secret(Name="ann-bad", SecretString=json.dumps({"username": "ann", "password": "Wrong-pass1"}))["ARN"]

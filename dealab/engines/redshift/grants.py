@@ -319,7 +319,14 @@ class Grants:
             found.append(("table", schema, table))
         return found
 
+    @staticmethod
+    def _external(cursor, schema: str) -> bool:
+        """An external schema (Spectrum's, spectrum.py), kept in the warehouse's metadata rather than DuckDB's catalog."""
+        return bool(cursor.execute(f"SELECT 1 FROM {SYSTEM}.external_schemas WHERE schema_name = ?", [schema]).fetchone())
+
     def _require_schema(self, cursor, schema: str) -> None:
+        if self._external(cursor, schema):
+            return
         if not cursor.execute("SELECT 1 FROM information_schema.schemata WHERE schema_name = ? AND catalog_name = current_database()",
                               [schema]).fetchone():
             raise RedshiftError(f'schema "{schema}" does not exist')
@@ -373,6 +380,8 @@ class Grants:
                 self._need_schema(cursor, user, schema, "CREATE")
                 continue
             self._need_schema(cursor, user, schema, "USAGE")
+            if action == "SELECT" and self._external(cursor, schema):
+                continue  # an external schema's tables are read with USAGE on it (and Lake Formation's grants), as on Redshift
             if self._owns(cursor, user, schema, table):
                 continue
             if action == "OWNER":

@@ -253,6 +253,8 @@ class Warehouse:
             self.grants.check(cursor, user, dialect.translate(query, self.database, self.system_views).tree)
         elif kind in ("create_mv", "refresh_mv", "drop_mv"):
             raise RedshiftError("permission denied: dealab lets only a superuser create, refresh or drop materialized views")
+        elif kind == "spectrum" or (kind == "sql" and self.spectrum.claims(cursor, sql)):
+            raise RedshiftError("permission denied: dealab lets only a superuser create, alter or drop external schemas and tables")
 
     def run_sql(self, cursor, sql: str, parameters: dict[str, str] | None = None, user: str | None = None,
                 principal: str | None = None) -> Result:
