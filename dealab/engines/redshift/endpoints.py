@@ -56,30 +56,17 @@ def _literal(value) -> str:
 
 
 def bind(sql: str, parameters: list) -> str:
-    """The statement with each $n outside quotes and comments replaced by its parameter as a literal: how the
+    """The statement with each $n outside quotes replaced by its parameter as a literal: how the
     extended protocol's values reach the Redshift dialect (which binds Data API parameters as literals too)."""
     if not parameters:
         return sql
-    out, quote, index = [], None, 0
-    while index < len(sql):
-        char = sql[index]
-        if quote:
-            quote = None if char == quote else quote
-        elif char in ("'", '"'):
-            quote = char
-        elif char == "$" and index + 1 < len(sql) and sql[index + 1].isdigit():
-            end = index + 1
-            while end < len(sql) and sql[end].isdigit():
-                end += 1
-            number = int(sql[index + 1:end])
-            if not 1 <= number <= len(parameters):
-                raise pgwire.WireError("08P01", f"bind message supplies {len(parameters)} parameters, but the statement uses ${number}")
-            out.append(_literal(parameters[number - 1]))
-            index = end
-            continue
-        out.append(char)
-        index += 1
-    return "".join(out)
+    out, done = [], 0
+    for start, end, number in pgwire.placeholders(sql):
+        if not 1 <= number <= len(parameters):
+            raise pgwire.WireError("08P01", f"bind message supplies {len(parameters)} parameters, but the statement uses ${number}")
+        out += [sql[done:start], _literal(parameters[number - 1])]
+        done = end
+    return "".join(out) + sql[done:]
 
 
 class WarehouseSession:

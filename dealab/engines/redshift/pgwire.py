@@ -28,7 +28,7 @@ import socketserver
 import ssl
 import struct
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -544,9 +544,9 @@ class _Connection(socketserver.StreamRequestHandler):
             pass
 
 
-def parameter_count(sql: str) -> int:
-    """The highest $n placeholder of a statement (outside quotes)."""
-    highest, quote, index = 0, None, 0
+def placeholders(sql: str) -> Iterator[tuple[int, int, int]]:
+    """(start, end, n) of each $n placeholder of a statement, outside quotes."""
+    quote, index = None, 0
     while index < len(sql):
         char = sql[index]
         if quote:
@@ -557,11 +557,15 @@ def parameter_count(sql: str) -> int:
             end = index + 1
             while end < len(sql) and sql[end].isdigit():
                 end += 1
-            highest = max(highest, int(sql[index + 1:end]))
+            yield index, end, int(sql[index + 1:end])
             index = end
             continue
         index += 1
-    return highest
+
+
+def parameter_count(sql: str) -> int:
+    """The highest $n placeholder of a statement."""
+    return max((number for _, _, number in placeholders(sql)), default=0)
 
 
 def _parameter(data: bytes, oid: int, binary: bool, index: int):
