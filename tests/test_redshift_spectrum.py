@@ -122,7 +122,7 @@ def test_spectrum_over_the_glue_catalog(private_stack):
         "Name": "host", "StorageDescriptor": {"Columns": [{"Name": "line", "Type": "string"}], "Location": "file:///etc/",
                                               **TEXT_FORMATS, "SerdeInfo": CSV_SERDE}})
     host = run(data, "SELECT * FROM spectrum.host", **target)
-    assert host["Status"] == "FAILED" and "root" not in host["Error"]
+    assert host["Status"] == "FAILED" and "Spectrum Scan Error: not an s3:// location" in host["Error"] and "root" not in host["Error"]
 
     ok(data, "DROP TABLE spectrum.events", **target)
     with pytest.raises(glue.exceptions.EntityNotFoundException):

@@ -268,13 +268,17 @@ class Spectrum:
     def _read(self, reader, table, reference: exp.Table):
         """The table's rows (an Arrow table) from the partitions the statement's WHERE can keep."""
         from dealab.engines.athena.catalog import relation_sql
+        from dealab.engines.athena.errors import QueryError
         from dealab.engines.athena.governance import restricted
         from dealab.engines.athena.planner import Planner
 
         planner = Planner(reader.catalog, reader.connection, "", table.database, s3_prefix=reader.s3_prefix)
-        partitions = _pruned(reader.connection, table, planner.partitions_for(table), reference)
-        planner.fill_files(table, partitions)
-        relation = restricted(relation_sql(table, partitions, union_by_name=True), table, with_path=False)
+        try:  # the reference gives partition projection its injected values, as an Athena query's does
+            partitions = _pruned(reader.connection, table, planner.partitions_for(table, reference), reference)
+            planner.fill_files(table, partitions)
+            relation = restricted(relation_sql(table, partitions, union_by_name=True), table, with_path=False)
+        except (QueryError, ValueError) as error:  # a location that is not s3://, a format the reader has no SerDe for
+            raise RedshiftError(f"Spectrum Scan Error: {getattr(error, 'detail', None) or error}") from None
         try:
             return reader.connection.execute(relation).to_arrow_table()
         except duckdb.Error as error:
