@@ -58,6 +58,8 @@ def test_an_analyst_group_reads_its_schema_only_and_keeps_its_grants_after_a_res
     assert _as(warehouse, "SELECT sum(amount) FROM mart.sales", "ann") == [(17.75,)]
     _refused(warehouse, "SELECT * FROM salaries", "ann", "ERROR: permission denied for relation salaries$")
     _refused(warehouse, "SELECT count(*) FROM salaries", "ann", "permission denied for relation salaries")
+    with pytest.raises(RedshiftError, match="permission denied for relation salaries"):  # the wire's Describe too
+        warehouse.describe(warehouse.session(), "SELECT * FROM salaries", user="ann")
     _refused(warehouse, "SELECT * FROM finance.ledger", "ann", "ERROR: permission denied for schema finance$")
     _refused(warehouse, "INSERT INTO mart.sales VALUES (3, 'eu', 1)", "ann", "ERROR: permission denied for relation sales$")
     _refused(warehouse, "SELECT s.id FROM mart.sales s JOIN mart.customers c ON s.id = c.id", "ann",
@@ -172,6 +174,9 @@ def test_a_database_user_signs_in_through_the_data_api_and_the_wire(clean_stack)
         assert connection.execute("SELECT region FROM mart.sales ORDER BY id").fetchall() == [("eu",), ("us",)]
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied for relation sales"):
             connection.execute("INSERT INTO mart.sales VALUES (3, 'eu', 1)")
+        assert connection.execute("SELECT current_user, has_table_privilege('salaries', 'select')").fetchone() == ("ann", False)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied for relation salaries"):
+            connection.cursor().execute("SELECT * FROM salaries WHERE pay > %s", (1,), prepare=True)  # Describe before Execute
     with pytest.raises(psycopg.OperationalError, match='password authentication failed for user "ann"'):
         connect("Wrong-pass1")
     with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:  # the code, as a driver reads it

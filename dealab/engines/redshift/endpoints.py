@@ -85,7 +85,7 @@ class WarehouseSession:
 
     def describe(self, sql: str) -> list[tuple[str, str]] | None:
         try:
-            return self.warehouse.describe(self.cursor, bind(sql, [None] * pgwire.parameter_count(sql)))
+            return self.warehouse.describe(self.cursor, bind(sql, [None] * pgwire.parameter_count(sql)), user=self.user)
         except RedshiftError as error:
             raise pgwire.WireError(sqlstate_of(error.message), error.message, error.position) from None
 

@@ -211,9 +211,10 @@ class Warehouse:
         result.query_id = query_id
         return result
 
-    def describe(self, cursor, sql: str) -> list[tuple[str, str]] | None:
+    def describe(self, cursor, sql: str, user: str | None = None) -> list[tuple[str, str]] | None:
         """(name, DuckDB type) of the columns a statement would return, without running it; None when it returns
-        no rows (the wire protocol's Describe of a prepared statement, before its parameters are known)."""
+        no rows (the wire protocol's Describe of a prepared statement, before its parameters are known). `user`'s
+        grants apply: a table it may not read is not described either."""
         sql = dialect.without_leading_comments(sql)
         kind, refusal = dialect.classify(sql)
         if kind == "explain":
@@ -223,6 +224,9 @@ class Warehouse:
         translation = dialect.translate(sql, self.database, self.system_views)
         if not isinstance(translation.tree, dialect.exp.Query):
             return None
+        self.grants.check(cursor, user, translation.tree)
+        if self.grants.bind_session(cursor, user, translation.tree):
+            translation.sql = translation.tree.sql("duckdb")
         if "svv_table_info" in translation.system_views:
             self._compute_table_info(cursor)
         try:
