@@ -174,7 +174,7 @@ class Warehouse:
             if refusal:
                 raise RedshiftError(refusal, 1)
             self._check_grants(cursor, kind, sql, user)
-            claimed = self.spectrum.claims(cursor, sql) if kind in ("spectrum", "sql") else None
+            claimed = self.spectrum.claims(cursor, sql) if kind in ("spectrum", "sql", "explain", "create_mv") else None
             if claimed:
                 self.spectrum.execute(cursor, sql, claimed)
                 result = Result()
