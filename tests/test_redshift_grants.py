@@ -88,6 +88,10 @@ def test_an_analyst_group_reads_its_schema_only_and_keeps_its_grants_after_a_res
     # public gives everyone CREATE; what a user creates it owns
     _as(warehouse, "CREATE TABLE scratchpad AS SELECT 1 AS n", "ann")
     assert _as(warehouse, "SELECT n FROM scratchpad", "ann") == [(1,)]
+    _refused(warehouse, "SELECT n FROM scratchpad", "bob", "permission denied for relation scratchpad")
+    _as(warehouse, "GRANT SELECT ON scratchpad TO bob", "ann")  # an owner grants on its own table
+    assert _as(warehouse, "SELECT n FROM scratchpad", "bob") == [(1,)]
+    _refused(warehouse, "GRANT SELECT ON mart.sales TO bob", "ann", "only a table's owner or a superuser")
 
     assert _as(warehouse, "SELECT usename, usesuper FROM pg_user ORDER BY usesysid") == [("ann", False), ("bob", False)]
     assert _as(warehouse, "SELECT current_user, has_table_privilege('mart.sales', 'select'), "

@@ -118,15 +118,20 @@ class Grants:
     # ------------------------------------------------------------ statements
 
     def run(self, cursor, sql: str, user: str | None) -> None:
-        """CREATE/ALTER/DROP USER, GROUP and ROLE, GRANT and REVOKE: a superuser's statements."""
-        if not self.is_superuser(cursor, user):
-            raise RedshiftError("permission denied: only a superuser may manage users, groups, roles and grants in dealab")
+        """CREATE/ALTER/DROP USER, GROUP and ROLE, GRANT and REVOKE: a superuser's statements, and GRANT/REVOKE
+        on tables also their owner's."""
+        superuser = self.is_superuser(cursor, user)
         statement = " ".join(sql.strip().rstrip(";").split())
         for pattern, handler in STATEMENTS:
             match = re.fullmatch(pattern, statement, re.I)
             if match:
+                if not superuser and not (handler in (Grants._grant, Grants._revoke) and self._owns_all(cursor, user, match)):
+                    raise RedshiftError("permission denied: only a superuser may manage users, groups and roles, and only a "
+                                        "table's owner or a superuser may grant on it")
                 handler(self, cursor, match)
                 return
+        if not superuser:
+            raise RedshiftError("permission denied: only a superuser may manage users, groups, roles and grants in dealab")
         first = " ".join(statement.split()[:3])
         raise RedshiftError(f"dealab does not offer this form of {first} (see docs/redshift.md: users and GRANT)", 1)
 
@@ -288,6 +293,15 @@ class Grants:
                         if not revoke:
                             cursor.execute(f"INSERT INTO {SYSTEM}.default_privileges VALUES (?, ?, ?, ?, ?)",
                                            [creator, schema, grantee_kind, grantee, privilege])
+
+    def _revoke(self, cursor, match: re.Match) -> None:
+        self._grant(cursor, match, revoke=True)
+
+    def _owns_all(self, cursor, user: str, match: re.Match) -> bool:
+        if re.match(r"SCHEMA\b", match.group("target"), re.I):
+            return False  # schemas are a superuser's in dealab
+        objects = self._objects(cursor, match.group("target"))
+        return bool(objects) and all(self._owns(cursor, user, schema, table) for _, schema, table in objects)
 
     def _objects(self, cursor, target: str) -> list[tuple[str, str, str | None]]:
         """(object kind, schema, table) of what a GRANT names: tables, every table of a schema, or schemas."""
@@ -535,5 +549,5 @@ STATEMENTS = [
      + NAMES[1:-1] + r"))?\s+(?P<action>GRANT|REVOKE)\s+(?P<privileges>.+?)\s+ON\s+TABLES\s+(?:TO|FROM)\s+(?P<grantees>.+?)"
      r"(?:\s+WITH\s+GRANT\s+OPTION)?", Grants._default_privileges),
     (GRANT, Grants._grant),
-    (REVOKE, lambda self, cursor, match: self._grant(cursor, match, revoke=True)),
+    (REVOKE, Grants._revoke),
 ]
