@@ -485,29 +485,35 @@ class Grants:
 
     def _touched(self, tree: exp.Expression):
         """(privilege needed, schema, table, node) for each table a statement reaches: the target of a write needs
-        INSERT/UPDATE/DELETE, a new table CREATE on its schema, DROP/ALTER/TRUNCATE ownership, every other table SELECT."""
+        INSERT/UPDATE/DELETE (MERGE each its clauses do), TRUNCATE its privilege, a new table CREATE on its schema,
+        DROP/ALTER ownership, every other table SELECT."""
         ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
-        target, action = None, None
+        targets, actions = [], []
         if isinstance(tree, (exp.Insert, exp.Update, exp.Delete)):
-            target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
-            action = type(tree).__name__.upper()
+            targets, actions = [tree.this.this if isinstance(tree.this, exp.Schema) else tree.this], [type(tree).__name__.upper()]
+        elif isinstance(tree, exp.Merge):
+            targets = [tree.this]
+            actions = sorted({type(when.args.get("then")).__name__.upper() if isinstance(when.args.get("then"), (exp.Insert, exp.Update))
+                              else "DELETE" for when in tree.find_all(exp.When)})
+        elif isinstance(tree, exp.TruncateTable):
+            targets, actions = list(tree.expressions), ["TRUNCATE"]
         elif isinstance(tree, (exp.Create, exp.Drop)) and tree.args.get("kind", "").upper() == "SCHEMA":
             yield "DATABASE", "", "", tree
             return
         elif isinstance(tree, exp.Create):
             if tree.find(exp.TemporaryProperty):
                 return  # every user may make temporary tables (Redshift's TEMP on the database, granted to PUBLIC)
-            target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
-            action = "CREATE"
-        elif isinstance(tree, (exp.Drop, exp.Alter, exp.TruncateTable)):
-            action = "OWNER"
+            targets, actions = [tree.this.this if isinstance(tree.this, exp.Schema) else tree.this], ["CREATE"]
+        elif isinstance(tree, (exp.Drop, exp.Alter)):
+            targets, actions = list(tree.find_all(exp.Table)), ["OWNER"]
         for table in tree.find_all(exp.Table):
             if not isinstance(table.this, exp.Identifier) or table.name.lower() in ctes and not table.db:
                 continue  # a table function or a CTE
             schema = (table.db or "public").lower()
             if schema == SYSTEM or (table.catalog or "").lower() == "temp":
                 continue  # a system view: every user may read them
-            yield action if table is target or action == "OWNER" else "SELECT", schema, table.name.lower(), table
+            for action in actions if any(table is target for target in targets) else ["SELECT"]:
+                yield action, schema, table.name.lower(), table
 
     def _columns_granted(self, cursor, user: str, schema: str, table: str, node: exp.Table, tree: exp.Expression) -> bool:
         """Column-level SELECT: every column of `table` the statement reads is granted (a * reads them all)."""
