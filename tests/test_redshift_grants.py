@@ -68,6 +68,7 @@ def test_an_analyst_group_reads_its_schema_only_and_keeps_its_grants_after_a_res
     _refused(warehouse, "CREATE USER eve PASSWORD 'Eve-pass12'", "ann", "only a superuser")
     _refused(warehouse, "CREATE TABLE mart.mine (id INT)", "ann", "permission denied for schema mart")
     _refused(warehouse, "DROP TABLE mart.sales", "ann", "must be owner of relation sales")
+    _refused(warehouse, "TRUNCATE mart.sales", "ann", "permission denied for relation sales")
     with pytest.raises(RedshiftError, match="Password must contain at least one number"):
         _as(warehouse, "CREATE USER weak PASSWORD 'NoDigitsHere'")
 
