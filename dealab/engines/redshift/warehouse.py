@@ -15,18 +15,11 @@ from pathlib import Path
 
 import duckdb
 
+from dealab.engines.athena import sandbox
 from dealab.engines.redshift import dialect, errors, explain, grants, loads, materialized, spectrum, unloads
 from dealab.engines.redshift.dialect import TableLayout
 from dealab.engines.redshift.errors import RedshiftError
 
-# Settings fixed when the database opens; after the lock-down nothing can widen what a connection reaches.
-CONNECT_CONFIG = {
-    "autoinstall_known_extensions": False,
-    "autoload_known_extensions": False,
-    "allow_community_extensions": False,
-    "allow_unsigned_extensions": False,
-    "allow_persistent_secrets": False,  # else the secret manager reads ~/.duckdb/stored_secrets
-}
 MAX_SPILL = "2GiB"
 # The slices a table's rows are spread over for SVV_TABLE_INFO's skew (a two-node dc2.large cluster has 4;
 # Serverless hides its slices, so the same nominal count stands for it)
@@ -138,7 +131,7 @@ class Warehouse:
         self._lock = threading.Lock()
         self._running = 0  # statements running now
         self._changed_at: float | None = None  # monotonic time of the last statement that may have written
-        self.connection = duckdb.connect(str(path), config=CONNECT_CONFIG)
+        self.connection = duckdb.connect(str(path), config=sandbox.CONNECT_CONFIG)  # Athena's lock-down, one copy
         for statement in METADATA:
             self.connection.execute(statement)
         folder = str(scratch).replace("'", "''")
