@@ -13,6 +13,7 @@ import redshift_connector
 from dealab.engines.redshift import tls
 from dealab.stack import control
 from tests.conftest import client, kill_hard
+from tests.test_iam import as_keys, code, new_user
 
 ADMIN, PASSWORD = "admin", "Lab-14-password"
 
@@ -100,3 +101,16 @@ def test_a_cluster_endpoint_takes_the_master_user_and_a_changed_password(clean_s
     redshift.delete_cluster(ClusterIdentifier="wire-cluster", SkipFinalClusterSnapshot=True)
     with pytest.raises(psycopg.OperationalError):
         _connect(clean_stack, endpoint["Port"], password="Changed-password-2", database="analytics")
+
+
+def test_the_data_api_is_authorized_for_iam_users_by_its_actions(clean_stack):
+    serverless = client(clean_stack, "redshift-serverless")
+    serverless.create_namespace(namespaceName="iam-ns", adminUsername=ADMIN, adminUserPassword=PASSWORD, dbName="dev")
+    serverless.create_workgroup(workgroupName="iam-wg", namespaceName="iam-ns")
+    analyst = new_user(clean_stack, "rs-analyst", {"Effect": "Allow", "Action": ["redshift-data:ExecuteStatement", "redshift-data:DescribeStatement"],
+                                                   "Resource": "*"})
+    data = as_keys(clean_stack, "redshift-data", analyst)
+    statement = data.execute_statement(WorkgroupName="iam-wg", Database="dev", Sql="SELECT 1")["Id"]
+    assert data.describe_statement(Id=statement)["Id"] == statement
+    assert code(lambda: data.get_statement_result(Id=statement)) == "AccessDeniedException"  # no redshift-data:GetStatementResult
+    assert code(lambda: as_keys(clean_stack, "redshift-serverless", analyst).list_workgroups()) == "AccessDeniedException"

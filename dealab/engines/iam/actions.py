@@ -432,11 +432,33 @@ MACIE2 = {
     "BatchGetCustomDataIdentifiers": rule("macie2:BatchGetCustomDataIdentifiers", "arn:aws:macie2:{region}:{account}:custom-data-identifier/{ids}"),
 }
 
+# ---- Redshift ---------------------------------------------------------------------------------------------------
+# A workgroup's and a namespace's ARNs carry their ids, which a request naming them by name does not give: their
+# actions are checked on "*" (a policy naming a workgroup ARN does not match them; docs/iam.md says so)
+CLUSTER = "arn:aws:redshift:{region}:{account}:cluster:{ClusterIdentifier}"
+REDSHIFT = {
+    **{operation: rule(f"redshift:{operation}", CLUSTER) for operation in (
+        "CreateCluster", "DeleteCluster", "ModifyCluster", "RebootCluster", "PauseCluster", "ResumeCluster")},
+    "DescribeClusters": rule("redshift:DescribeClusters"),
+    "GetClusterCredentials": rule("redshift:GetClusterCredentials", "arn:aws:redshift:{region}:{account}:dbuser:{ClusterIdentifier}/{DbUser}"),
+}
+REDSHIFT_SERVERLESS = {operation: rule(f"redshift-serverless:{operation}") for operation in (
+    "CreateNamespace", "GetNamespace", "ListNamespaces", "DeleteNamespace", "UpdateNamespace",
+    "CreateWorkgroup", "GetWorkgroup", "ListWorkgroups", "DeleteWorkgroup", "UpdateWorkgroup")}
+REDSHIFT_DATA = {
+    **{operation: rule(f"redshift-data:{operation}", CLUSTER) for operation in (
+        "ExecuteStatement", "BatchExecuteStatement", "ListDatabases", "ListSchemas", "ListTables", "DescribeTable")},
+    **{operation: rule(f"redshift-data:{operation}") for operation in (
+        "DescribeStatement", "GetStatementResult", "ListStatements", "CancelStatement")},
+    "GetStatementResultV2": rule("redshift-data:GetStatementResult"),  # V2 has no action of its own
+}
+
 TABLES: dict[str, dict[str, Rule]] = {
     "s3": S3, "dynamodb": DYNAMODB, "kinesis": KINESIS, "firehose": FIREHOSE, "glue": GLUE, "athena": ATHENA, "lambda": LAMBDA,
     "events": EVENTS, "stepfunctions": STEPFUNCTIONS, "sqs": SQS, "sns": SNS, "logs": LOGS, "cloudwatch": CLOUDWATCH, "kms": KMS,
     "secretsmanager": SECRETSMANAGER, "iam": IAM, "sts": STS, "lakeformation": LAKEFORMATION, "cloudtrail": CLOUDTRAIL,
-    "s3control": S3CONTROL, "macie2": MACIE2,
+    "s3control": S3CONTROL, "macie2": MACIE2, "redshift": REDSHIFT, "redshift-serverless": REDSHIFT_SERVERLESS,
+    "redshift-data": REDSHIFT_DATA,
 }
 
 
