@@ -82,7 +82,8 @@ class AccessPoints:
         named = label.endswith(ALIAS_SUFFIX) or label == virtual_host
         access_point = self._known.get("all", self._list).get(label) if label and named else None
         if access_point is None:
-            if label.endswith(ALIAS_SUFFIX):
+            # CreateBucket of such a name goes on, to be refused as S3 refuses it: the suffix is reserved (InvalidBucketName)
+            if label.endswith(ALIAS_SUFFIX) and request.operation != "CreateBucket":
                 return AwsResponse.xml_error("NoSuchBucket", "The specified bucket does not exist", 404, label)
             return None
         if access_point.network_origin == "VPC":
