@@ -551,7 +551,20 @@ def _sns_policy(resource: str, params: dict):
 
 def _kms_policy(resource: str, params: dict):
     key = resource.rsplit("/", 1)[-1]
-    return ((lambda kms: kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"]), key) if ":key/" in resource and key != "*" else (None, None)
+
+    def fetch(kms) -> str:
+        policy = kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"]
+        metadata = kms.describe_key(KeyId=key)["KeyMetadata"]  # ministack's has no AWSAccountId: its ARN names it
+        return _policy_in_account(policy, metadata.get("AWSAccountId") or metadata["Arn"].split(":")[4])
+    return (fetch, key) if ":key/" in resource and key != "*" else (None, None)
+
+
+def _policy_in_account(document: str, backend_account: str) -> str:
+    """A key policy as this account's: a backend that keeps another account id (ministack's 000000000000) writes
+    its default key policy for that account's root, which would shut the root out of every key it made."""
+    if backend_account == ACCOUNT_ID:
+        return document
+    return document.replace(f"arn:aws:iam::{backend_account}:", f"arn:aws:iam::{ACCOUNT_ID}:").replace(f'"{backend_account}"', f'"{ACCOUNT_ID}"')
 
 
 def _lambda_policy(resource: str, params: dict):
