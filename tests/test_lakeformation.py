@@ -235,3 +235,74 @@ def test_grants_enforced_for_an_analyst_role_and_kept_across_restart(private_sta
     assert run(athena, "SELECT count(*) FROM orders") == ("SUCCEEDED", [["_col0"], ["1"]])
     lakeformation.delete_data_cells_filter(TableCatalogId=ACCOUNT, DatabaseName="shop", TableName="orders", Name="big")
     assert run(athena, "SELECT id FROM orders")[0] == "FAILED"  # its grant went with it
+
+
+def assumed(settings, role: str, actions: list[str]) -> boto3.Session:
+    """A session of a new role trusting the account (allowed `actions` on everything), assumed by a new IAM user."""
+    iam = raw(settings, "iam")
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                                                      "Action": "sts:AssumeRole"}]}
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))
+    iam.put_role_policy(RoleName=role, PolicyName="use", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": actions, "Resource": "*"}]}))
+    iam.create_user(UserName=f"{role}-user")
+    iam.put_user_policy(UserName=f"{role}-user", PolicyName="assume", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": f"arn:aws:iam::{ACCOUNT}:role/{role}"}]}))
+    keys = iam.create_access_key(UserName=f"{role}-user")["AccessKey"]
+    sts = boto3.client("sts", endpoint_url=settings.endpoint_url, region_name=settings.region,
+                       aws_access_key_id=keys["AccessKeyId"], aws_secret_access_key=keys["SecretAccessKey"])
+    credentials = sts.assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{role}", RoleSessionName="s1")["Credentials"]
+    return boto3.Session(aws_access_key_id=credentials["AccessKeyId"], aws_secret_access_key=credentials["SecretAccessKey"],
+                         aws_session_token=credentials["SessionToken"], region_name=settings.region)
+
+
+def test_get_data_access_vends_the_registered_roles_credentials_scoped_to_the_table(aws_env):
+    settings = aws_env
+    s3, glue, iam, lakeformation = raw(settings, "s3"), raw(settings, "glue"), raw(settings, "iam"), raw(settings, "lakeformation")
+    s3.create_bucket(Bucket="vend-data")
+    s3.put_object(Bucket="vend-data", Key="sales/part-0.csv", Body=b"1,ann,30\n")
+    s3.put_object(Bucket="vend-data", Key="payroll/part-0.csv", Body=b"1,ann,9000\n")
+    glue.create_database(DatabaseInput={"Name": "vend"})
+    csv_table(glue, "vend", "sales", "s3://vend-data/sales/", ["id", "customer", "amount"])
+    csv_table(glue, "vend", "staging", "s3://vend-data/staging/", ["id"])
+    table_arn = f"arn:aws:glue:{settings.region}:{ACCOUNT}:table/vend/sales"
+    # the location's role: Lake Formation may assume it, and it may use the whole bucket
+    lake_trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "lakeformation.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    iam.create_role(RoleName="vend-lake-access", AssumeRolePolicyDocument=json.dumps(lake_trust))
+    iam.put_role_policy(RoleName="vend-lake-access", PolicyName="bucket", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:*", "Resource": ["arn:aws:s3:::vend-data", "arn:aws:s3:::vend-data/*"]}]}))
+    lakeformation.register_resource(ResourceArn="arn:aws:s3:::vend-data/sales", RoleArn=f"arn:aws:iam::{ACCOUNT}:role/vend-lake-access")
+    lakeformation.revoke_permissions(Principal={"DataLakePrincipalIdentifier": lf.IAM_ALLOWED_PRINCIPALS},
+                                     Resource={"Table": {"DatabaseName": "vend", "Name": "sales"}}, Permissions=["ALL"])
+    engine = assumed(settings, "vend-engine", ["lakeformation:GetDataAccess"]).client("lakeformation", endpoint_url=settings.endpoint_url)
+
+    # IAM decides first: a principal not allowed lakeformation:GetDataAccess is refused whatever it holds
+    stranger = assumed(settings, "vend-stranger", ["glue:GetTable"]).client("lakeformation", endpoint_url=settings.endpoint_url)
+    code, message = error_of(lambda: stranger.get_temporary_glue_table_credentials(TableArn=table_arn))
+    assert code == "AccessDeniedException" and "lakeformation:GetDataAccess" in message
+    # no Lake Formation permission on the table: refused
+    assert error_of(lambda: engine.get_temporary_glue_table_credentials(TableArn=table_arn, Permissions=["SELECT"])) == (
+        "AccessDeniedException", "Insufficient Lake Formation permission(s) on sales")
+
+    lakeformation.grant_permissions(Principal={"DataLakePrincipalIdentifier": f"arn:aws:iam::{ACCOUNT}:role/vend-engine"},
+                                    Permissions=["SELECT"], Resource={"Table": {"DatabaseName": "vend", "Name": "sales"}})
+    assert error_of(lambda: engine.get_temporary_glue_table_credentials(TableArn=table_arn, Permissions=["INSERT"]))[0] == "AccessDeniedException"
+    vended = engine.get_temporary_glue_table_credentials(TableArn=table_arn, Permissions=["SELECT"], DurationSeconds=900)
+    assert vended["VendedS3Path"] == ["s3://vend-data/sales/"] and vended["AccessKeyId"].startswith("ASIA")
+    reader = boto3.client("s3", endpoint_url=settings.endpoint_url, region_name=settings.region, aws_access_key_id=vended["AccessKeyId"],
+                          aws_secret_access_key=vended["SecretAccessKey"], aws_session_token=vended["SessionToken"])
+    # the registered role's session, narrowed to the table's objects and to reading them
+    assert reader.get_object(Bucket="vend-data", Key="sales/part-0.csv")["Body"].read() == b"1,ann,30\n"
+    assert [o["Key"] for o in reader.list_objects_v2(Bucket="vend-data", Prefix="sales/")["Contents"]] == ["sales/part-0.csv"]
+    assert error_of(lambda: reader.get_object(Bucket="vend-data", Key="payroll/part-0.csv"))[0] == "AccessDenied"
+    assert error_of(lambda: reader.put_object(Bucket="vend-data", Key="sales/part-1.csv", Body=b"2,bob,1\n"))[0] == "AccessDenied"
+
+    # a table whose location is not registered has nothing to vend
+    code, message = error_of(lambda: engine.get_temporary_glue_table_credentials(TableArn=table_arn.replace("sales", "staging")))
+    assert code == "InvalidInputException" and "not registered" in message
+    # a location registered with a role Lake Formation may not assume: nothing is vended
+    iam.update_assume_role_policy(RoleName="vend-lake-access", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "glue.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))
+    code, message = error_of(lambda: engine.get_temporary_glue_table_credentials(TableArn=table_arn))
+    assert code == "AccessDeniedException" and "could not assume the role" in message

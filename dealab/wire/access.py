@@ -36,3 +36,21 @@ def offer(loopback: Loopback, judge: Judge) -> None:
 def judge(loopback: Loopback) -> Judge | None:
     held = _judges.get(loopback)
     return held() if held is not None else None
+
+
+# A stack's loopback → its session issuer, offered the same way: a service acting with a role it was given (Lake
+# Formation vending a registered location's role) asks it for that role's credentials. It takes the role's ARN, the
+# service principal, the session's name, a session policy (or None) and the duration in seconds, and returns the
+# credentials STS would answer (AccessKeyId, SecretAccessKey, SessionToken, Expiration) or, as a string, why the
+# service may not assume the role.
+Issuer = Callable[[str, str, str, "str | None", int], "dict | str"]
+_issuers: weakref.WeakKeyDictionary[Loopback, Callable[[], Issuer | None]] = weakref.WeakKeyDictionary()
+
+
+def offer_sessions(loopback: Loopback, issuer: Issuer) -> None:
+    _issuers[loopback] = weakref.WeakMethod(issuer) if inspect.ismethod(issuer) else (lambda: issuer)
+
+
+def session_issuer(loopback: Loopback) -> Issuer | None:
+    held = _issuers.get(loopback)
+    return held() if held is not None else None

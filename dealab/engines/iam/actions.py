@@ -365,7 +365,9 @@ LAKEFORMATION = {op: rule(f"lakeformation:{op}") for op in (
     "DeregisterResource", "ListResources", "DescribeResource", "GetDataLakeSettings", "PutDataLakeSettings", "GetDataAccess",
     "AddLFTagsToResource", "CreateLFTag", "DeleteLFTag", "GetLFTag", "ListLFTags", "GetResourceLFTags", "UpdateLFTag",
     "RemoveLFTagsFromResource", "UpdateResource", "CreateDataCellsFilter", "UpdateDataCellsFilter", "GetDataCellsFilter",
-    "DeleteDataCellsFilter", "ListDataCellsFilter")}
+    "DeleteDataCellsFilter", "ListDataCellsFilter")} | {
+    # credential vending: the calls integrated engines make, authorized as the one action AWS defines for them
+    op: rule("lakeformation:GetDataAccess") for op in ("GetTemporaryGlueTableCredentials", "GetTemporaryGluePartitionCredentials")}
 
 # ---- IAM, STS -------------------------------------------------------------------------------------------------------
 USER = "arn:aws:iam::{account}:user/{UserName}"

@@ -20,7 +20,7 @@ NAME_FROM_REFERENCE = {
     "QueueName": ("QueueUrl", lambda url: url.rstrip("/").rsplit("/", 1)[-1]),
     "StreamName": ("StreamARN", lambda arn: arn.rsplit("/", 1)[-1]),
 }
-REST_JSON_SERVICES = frozenset({"lambda", "macie2"})
+REST_JSON_SERVICES = frozenset({"lambda", "macie2", "lakeformation"})
 S3_CONDITION_HEADERS = ("x-amz-server-side-encryption", "x-amz-server-side-encryption-aws-kms-key-id", "x-amz-acl",
                         "x-amz-storage-class", "x-amz-copy-source", "x-amz-metadata-directive", "x-amz-content-sha256")
 S3_CONDITION_QUERY = ("prefix", "delimiter", "max-keys", "versionid")

@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import copy
 import json
+import secrets
 import threading
+from datetime import datetime, timezone
 
 from dealab.engines.lakeformation import permissions as lf
-from dealab.wire import labtime
+from dealab.wire import access, labtime
 from dealab.wire.engine import ANY_OPERATION, ENGINE_HEADER, Engine, EngineContext
 from dealab.wire.messages import AwsRequest, AwsResponse
 from dealab.wire.store import JsonFile
@@ -47,8 +49,14 @@ LF_OPERATIONS = (
     "DescribeResource", "UpdateResource", "GrantPermissions", "RevokePermissions", "BatchGrantPermissions",
     "BatchRevokePermissions", "ListPermissions", "CreateLFTag", "GetLFTag", "UpdateLFTag", "DeleteLFTag", "ListLFTags",
     "AddLFTagsToResource", "RemoveLFTagsFromResource", "GetResourceLFTags", "CreateDataCellsFilter", "GetDataCellsFilter",
-    "UpdateDataCellsFilter", "DeleteDataCellsFilter", "ListDataCellsFilter",
+    "UpdateDataCellsFilter", "DeleteDataCellsFilter", "ListDataCellsFilter", "GetTemporaryGlueTableCredentials",
+    "GetTemporaryGluePartitionCredentials",
 )
+# Credential vending (IAM action lakeformation:GetDataAccess): the duration AWS allows a vended session (seconds), and what each Lake Formation permission lets the
+# vended credentials do with the table's objects
+VENDED_SECONDS = (900, 43200, 3600)
+OBJECT_ACTIONS = {"SELECT": ["s3:GetObject"], "INSERT": ["s3:PutObject"], "DELETE": ["s3:DeleteObject"],
+                  "ALTER": [], "DESCRIBE": [], "DROP": []}
 GLUE_WATCHED = ("CreateDatabase", "UpdateDatabase", "DeleteDatabase", "CreateTable", "DeleteTable", "BatchDeleteTable")
 
 
@@ -179,6 +187,95 @@ class LakeFormationEngine(Engine):
         """Whether an s3:// location lies under a registered one (Lake Formation vends its data)."""
         arn = "arn:aws:s3:::" + location.removeprefix("s3://").rstrip("/")
         return any(arn == r or arn.startswith(r.rstrip("/") + "/") for r in self.state["resources"])
+
+    # ---- credential vending ---------------------------------------------------------------------------------------
+    def op_GetTemporaryGlueTableCredentials(self, params: dict, caller: str | None) -> dict:
+        return self._vend(params, caller, None)
+
+    def op_GetTemporaryGluePartitionCredentials(self, params: dict, caller: str | None) -> dict:
+        values = (params.get("Partition") or {}).get("Values")
+        if not values:
+            raise lf.InvalidInput("Partition.Values is required")
+        return self._vend(params, caller, values)
+
+    def _vend(self, params: dict, caller: str | None, partition: list[str] | None) -> dict:
+        """Credentials for a table's (or one partition's) data, as integrated engines get them (IAM action
+        lakeformation:GetDataAccess): the role its location is registered with, assumed by Lake Formation and
+        narrowed by a session policy to that location and to what the requested permissions allow; for a caller
+        holding those permissions on the table."""
+        parts = str(params.get("TableArn", "")).split(":", 5)
+        if len(parts) != 6 or parts[2] != "glue" or not parts[5].startswith("table/") or parts[5].count("/") != 2:
+            raise lf.InvalidInput(f"TableArn is not a Glue table's ARN: {params.get('TableArn', '')}")
+        database, name = parts[5].split("/")[1:]
+        requested = list(params.get("Permissions") or ["SELECT"])
+        unknown = sorted(set(requested) - set(OBJECT_ACTIONS) - {"ALL"})
+        if unknown:
+            raise lf.InvalidInput(f"Permissions not valid for a table: {', '.join(unknown)}")
+        least, most, default = VENDED_SECONDS
+        duration = int(params.get("DurationSeconds") or default)
+        if not least <= duration <= most:
+            raise lf.InvalidInput(f"DurationSeconds must be between {least} and {most}")
+        glue = self.own_client("glue")
+        try:
+            table = glue.get_table(DatabaseName=database, Name=name)["Table"]
+        except glue.exceptions.EntityNotFoundException as error:
+            raise LakeFormationError("EntityNotFoundException", error.response["Error"]["Message"]) from None
+        facts = self._facts(database, name, table)
+        found = self.access(caller, facts)
+        refused = LakeFormationError("AccessDeniedException", f"Insufficient Lake Formation permission(s) on {table['Name']}")
+        if found is not None:
+            if "ALL" not in found.permissions and not set(requested) <= found.permissions:
+                raise refused
+            supported = set(params.get("SupportedPermissionTypes") or ["COLUMN_PERMISSION"])
+            if (found.row_filter and "CELL_FILTER_PERMISSION" not in supported
+                    or set(found.columns) != set(facts.columns) and not supported & {"COLUMN_PERMISSION", "CELL_FILTER_PERMISSION"}):
+                raise LakeFormationError("PermissionTypeMismatchException", "The engine does not support filtering data based on the enforced permissions")
+        location = (table.get("StorageDescriptor") or {}).get("Location", "")
+        if partition is not None:
+            try:
+                location = glue.get_partition(DatabaseName=database, TableName=name, PartitionValues=partition)["Partition"]["StorageDescriptor"]["Location"]
+            except glue.exceptions.EntityNotFoundException as error:
+                raise LakeFormationError("EntityNotFoundException", error.response["Error"]["Message"]) from None
+        if params.get("S3Path"):  # a narrower path inside the table's location
+            if not self._within(params["S3Path"], location):
+                raise lf.InvalidInput(f"S3Path {params['S3Path']} is not within the table's location {location}")
+            location = params["S3Path"]
+        registered = self._registration_of(location) if location.startswith("s3://") else None
+        if registered is None:
+            raise lf.InvalidInput(f"The location of {database}.{name} ({location or 'none'}) is not registered with Lake Formation")
+        issuer = access.session_issuer(self.context.loopback)
+        if issuer is None:
+            raise LakeFormationError("InternalServiceException", "dealab cannot vend credentials: no IAM engine in this stack")
+        vended = issuer(registered["RoleArn"], "lakeformation.amazonaws.com", f"AWSLF-00-{secrets.token_hex(8)}",
+                        json.dumps(self._scope_down(location, requested)), duration)
+        if isinstance(vended, str):
+            raise LakeFormationError("AccessDeniedException", f"Lake Formation could not assume the role registered with {registered['ResourceArn']}: {vended}")
+        expiration = datetime.strptime(vended["Expiration"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        return {"AccessKeyId": vended["AccessKeyId"], "SecretAccessKey": vended["SecretAccessKey"], "SessionToken": vended["SessionToken"],
+                "Expiration": expiration.timestamp(), "VendedS3Path": [location]}
+
+    def _registration_of(self, location: str) -> dict | None:
+        """The registered resource an s3:// location lies under (the most specific one), or None."""
+        covering = [r for key, r in self.state["resources"].items() if self._within(location, "s3://" + key.removeprefix("arn:aws:s3:::"))]
+        return max(covering, key=lambda r: len(r["ResourceArn"]), default=None)
+
+    @staticmethod
+    def _within(path: str, location: str) -> bool:
+        path, location = path.rstrip("/"), location.rstrip("/")
+        return path == location or path.startswith(location + "/")
+
+    @staticmethod
+    def _scope_down(location: str, permissions: list[str]) -> dict:
+        """The session policy of vended credentials: the table's objects, for what the permissions allow."""
+        bucket, _, prefix = location.removeprefix("s3://").partition("/")
+        prefix = prefix.rstrip("/") + "/" if prefix.strip("/") else ""
+        actions = sorted({a for p in permissions for a in (
+            [a for group in OBJECT_ACTIONS.values() for a in group] if p == "ALL" else OBJECT_ACTIONS[p])})
+        statements = [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{bucket}",
+                       "Condition": {"StringLike": {"s3:prefix": [f"{prefix}*"]}}}]
+        if actions:
+            statements.append({"Effect": "Allow", "Action": actions, "Resource": f"arn:aws:s3:::{bucket}/{prefix}*"})
+        return {"Version": "2012-10-17", "Statement": statements}
 
     # ---- grants --------------------------------------------------------------------------------------------------
     def _grant(self, principal: dict, resource: dict, permissions: list[str], grantable: list[str], caller: str | None) -> None:
