@@ -128,6 +128,11 @@ def _delete_named_query(settings: Settings, name: str) -> None:
                     athena.delete_named_query(NamedQueryId=query["NamedQueryId"])
 
 
+def _delete_redshift_workgroup(settings: Settings, name: str) -> None:
+    """A namespace cannot be deleted while a workgroup is on it: the workgroup goes first (listed first in lab.toml)."""
+    client(settings, "redshift-serverless").delete_workgroup(workgroupName=name)
+
+
 # resource kind in lab.toml [resources] → how to remove one through AWS APIs
 DELETERS: dict[str, Callable[[Settings, str], None]] = {
     "buckets": _delete_bucket,
@@ -151,12 +156,15 @@ DELETERS: dict[str, Callable[[Settings, str], None]] = {
     "trails": lambda s, name: client(s, "cloudtrail").delete_trail(Name=name),
     "named_queries": _delete_named_query,
     "secrets": lambda s, name: client(s, "secretsmanager").delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True),
+    "redshift_workgroups": _delete_redshift_workgroup,
+    "redshift_namespaces": lambda s, name: client(s, "redshift-serverless").delete_namespace(namespaceName=name),
+    "redshift_clusters": lambda s, name: client(s, "redshift").delete_cluster(ClusterIdentifier=name, SkipFinalClusterSnapshot=True),
 }
 
 NOT_FOUND_CODES = frozenset({
     "NoSuchBucket", "NotFoundException", "EntityNotFoundException", "ResourceNotFoundException",
     "InvalidRequestException", "AWS.SimpleQueueService.NonExistentQueue", "NoSuchEntity", "NotFound", "StateMachineDoesNotExist",
-    "TrailNotFoundException",
+    "TrailNotFoundException", "ClusterNotFound",
 })
 
 
