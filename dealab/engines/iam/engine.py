@@ -25,12 +25,11 @@ from botocore.exceptions import ClientError, ParamValidationError
 from dealab.engines.iam import accesspoints, kms
 from dealab.engines.iam import requests as req
 from dealab.engines.iam.actions import rule_for
-from dealab.engines.iam.servicesessions import ServiceSessions
 from dealab.engines.iam import sts
 from dealab.engines.iam.sts import IAM_ANSWERS, STS_ANSWERS, iso
 from dealab.engines.iam.policy import (ACCOUNT_ID, ROOT, Caller, NamedPolicy, Policies, PolicyError, RequestContext, decide,
                                        parse, parse_identity)
-from dealab.wire import access, labtime, rolesessions
+from dealab.wire import access, labtime
 from dealab.wire.engine import ANY_OPERATION, Engine, EngineContext
 from dealab.wire.messages import AwsRequest, AwsResponse
 from dealab.wire.store import JsonFile
@@ -116,8 +115,6 @@ class IamEngine(Engine):
         self._query_work_groups: dict[str, str] = {}  # Athena query id → its work group (a query never changes group)
         access.offer(context.loopback, self.refusal)
         access.offer_sessions(context.loopback, self.service_session)
-        self.service_sessions = ServiceSessions(self)  # held here: the floor holds it weakly
-        rolesessions.offer(context.loopback, self.service_sessions)
 
     # ---- the door's question ----------------------------------------------------------------------------------
     def issued_credential(self, access_key: str) -> IssuedKey | None:
@@ -525,8 +522,7 @@ class IamEngine(Engine):
         self._save()
 
     def _save(self) -> None:
-        # copies: engines' role sessions are minted and renewed on their own threads (servicesessions.py)
-        self.keys_file.save({"user_keys": dict(self.user_keys), "sessions": dict(self.sessions)})
+        self.keys_file.save({"user_keys": self.user_keys, "sessions": self.sessions})
 
     def _client(self, service: str):
         if service not in self._clients:
