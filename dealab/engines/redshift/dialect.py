@@ -28,6 +28,7 @@ STATEMENT_RULES = [
     (r"COPY\b", "copy", None),
     (r"UNLOAD\b", "unload", None),
     (r"(VACUUM|ANALYZE)\b", "accepted", None),
+    (r"CREATE\s+EXTERNAL\s+SCHEMA\s+(IF\s+NOT\s+EXISTS\s+)?\"?\w+\"?\s+FROM\s+KINESIS\b", "streaming_schema", None),
     (r"CREATE\s+EXTERNAL\s+(SCHEMA|TABLE)\b", "spectrum", None),
     (r"(CREATE|ALTER|DROP|DESC)\s+DATASHARE\b|SHOW\s+DATASHARES\b", "refused", LATER.format(what="data sharing")),
     (r"CREATE\s+MATERIALIZED\s+VIEW\b", "create_mv", None),

@@ -128,6 +128,7 @@ class RedshiftEngine(Engine):
         self.serverless = JsonFile(self.folder / "serverless.json")
         self.ports = JsonFile(self.folder / "cluster_ports.json")
         self.statements_file = JsonFile(self.folder / "statements.json")
+        self.streaming_file = JsonFile(self.folder / "streaming.json")  # databases with auto-refresh streaming views
         self._lock = threading.RLock()
         self._ended = threading.Condition(self._lock)  # notified when a statement reaches a final status
         self._statements: dict[str, dict] = self.statements_file.load({})
@@ -141,6 +142,7 @@ class RedshiftEngine(Engine):
         threading.Thread(target=self._checkpoint_idle, name="redshift-checkpoints", daemon=True).start()
         self._fail_interrupted()
         self._serve_known_endpoints()
+        threading.Thread(target=self._resume_streams, name="redshift-streams", daemon=True).start()
 
     def answer(self, handler, request: AwsRequest) -> AwsResponse:
         try:
@@ -386,8 +388,29 @@ class RedshiftEngine(Engine):
                 if admin:  # PG_USER shows the admin as the superuser it is
                     with warehouse.connection.cursor() as cursor:
                         warehouse.grants.ensure_superuser(cursor, admin)
+                self._connect_streams(key, warehouse)
                 self._warehouses[key] = warehouse
             return self._warehouses[key]
+
+    def _connect_streams(self, key: str, warehouse: Warehouse) -> None:
+        """Streaming ingestion reads Kinesis through the engine's own client; a warehouse with auto-refresh views is
+        listed in streaming.json, so it is opened (and its views refresh again) after a restart."""
+        def auto_refreshing(has_views: bool) -> None:
+            with self._lock:
+                listed = set(self.streaming_file.load([]))
+                if (key in listed) != has_views:
+                    self.streaming_file.save(sorted(listed ^ {key}))
+
+        warehouse.streams.kinesis = lambda: self.own_client("kinesis")
+        warehouse.streams.auto_refreshing = auto_refreshing
+        warehouse.streams.resume()
+
+    def _resume_streams(self) -> None:
+        for key in self.streaming_file.load([]):
+            try:
+                self._warehouse_of(key)
+            except Exception:  # the cluster or namespace is gone: its views cannot refresh
+                log.warning("streaming views of %s not resumed", key, exc_info=True)
 
     def _catalog_access(self):
         """What a database's external schemas reach the Glue catalog with (Redshift Spectrum, spectrum.py)."""
@@ -749,7 +772,7 @@ class RedshiftEngine(Engine):
             self.endpoints.secrets.remove()
             for key in list(self._warehouses):
                 self._drop_database(key)
-            for document in (self.serverless, self.ports, self.statements_file):
+            for document in (self.serverless, self.ports, self.statements_file, self.streaming_file):
                 document.remove()
             for path in self.folder.glob("*.duckdb*"):
                 path.unlink(missing_ok=True)

@@ -4,7 +4,8 @@ A materialized view is a table in `public` holding its query's rows as of the la
 SQL, its DuckDB SQL, its base tables and a fingerprint of them (rows and a sum of row hashes) in
 `dealab_system.materialized_views`. It is stale when a base table's fingerprint differs from the one taken at
 the refresh: that is what `is_stale` shows. AUTO REFRESH YES is recorded and shown (`autorefresh`); dealab does
-not refresh on its own yet, so a learner sees the view go stale and refreshes it."""
+not refresh these on its own yet, so a learner sees the view go stale and refreshes it. A view over a Kinesis
+stream is streaming.py's (streaming ingestion), which does refresh on its own."""
 
 from __future__ import annotations
 
@@ -47,6 +48,8 @@ def _base_tables(tree, system_views: dict) -> list[str]:
 
 
 def create(warehouse, cursor, sql: str) -> None:
+    if warehouse.streams.reads_stream(cursor, sql):
+        return warehouse.streams.create_view(cursor, sql)
     match = CREATE.match(sql)
     if not match:
         raise RedshiftError('syntax error at or near "MATERIALIZED"', position_of(sql, "MATERIALIZED"))
@@ -82,6 +85,8 @@ def refresh(warehouse, cursor, sql: str) -> int:
     if not match:
         raise RedshiftError('syntax error at or near "REFRESH"', position_of(sql, "REFRESH"))
     name = _name(match.group("name"))
+    if name in warehouse.streams.views(cursor):
+        return warehouse.streams.refresh(cursor, name, sql)
     query, tables = _view(cursor, name, sql)
     cursor.execute("BEGIN TRANSACTION")
     try:
@@ -101,6 +106,8 @@ def drop(warehouse, cursor, sql: str) -> None:
     if not match:
         raise RedshiftError('syntax error at or near "DROP"', position_of(sql, "DROP"))
     name = _name(match.group("name"))
+    if name in warehouse.streams.views(cursor):
+        return warehouse.streams.drop_view(cursor, name)
     if not cursor.execute(f"SELECT 1 FROM {SYSTEM}.materialized_views WHERE name = ?", [name]).fetchone():
         if match.group("exists"):
             return
@@ -120,6 +127,9 @@ def compute_info(warehouse, cursor) -> None:
         except Exception:  # a base table was dropped: the view cannot be refreshed, as Redshift's state 2 says
             stale = True
         rows.append((warehouse.database, "public", "admin", name, "t" if stale else "f", 1, "f", "t" if auto_refresh else "f"))
+    # a streaming view is stale until its next refresh reads the stream, as Redshift shows it
+    for name, auto_refresh in cursor.execute(f"SELECT name, auto_refresh FROM {SYSTEM}.streaming_views").fetchall():
+        rows.append((warehouse.database, "public", "admin", name, "t", 1, "f", "t" if auto_refresh else "f"))
     cursor.execute(f"CREATE OR REPLACE TEMP TABLE mv_info ({MV_INFO_COLUMNS})")
     if rows:
         cursor.executemany("INSERT INTO temp.main.mv_info VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)

@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 
 from dealab.engines.athena import sandbox
-from dealab.engines.redshift import dialect, errors, explain, grants, loads, materialized, spectrum, unloads
+from dealab.engines.redshift import dialect, errors, explain, grants, loads, materialized, spectrum, streaming, unloads
 from dealab.engines.redshift.dialect import TableLayout
 from dealab.engines.redshift.errors import RedshiftError
 
@@ -65,6 +65,7 @@ METADATA = [
         WHERE c.table_schema = 'public' ORDER BY c.table_name, c.ordinal_position""",
     *materialized.METADATA,
     *spectrum.METADATA,
+    *streaming.METADATA,
     *grants.METADATA,
 ]
 
@@ -124,6 +125,7 @@ class Warehouse:
     def __init__(self, path: Path, scratch: Path, database: str, deployment: str, catalog: spectrum.CatalogAccess | None = None):
         self.path, self.scratch, self.database, self.deployment = path, scratch, database, deployment
         self.spectrum = spectrum.Spectrum(self, catalog)  # external schemas over the Glue catalog
+        self.streams = streaming.Streams(self)  # external schemas FROM KINESIS; the engine gives it its Kinesis client
         self.system_views = {name: relation for name, (deployments, relation) in SYSTEM_VIEWS.items() if deployment in deployments}
         self.grants = grants.Grants(database)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -170,6 +172,9 @@ class Warehouse:
             claimed = self.spectrum.claims(cursor, sql) if kind in ("spectrum", "sql", "explain", "create_mv") else None
             if claimed:
                 self.spectrum.execute(cursor, sql, claimed)
+                result = Result()
+            elif kind == "streaming_schema":
+                self.streams.create_schema(cursor, sql)
                 result = Result()
             elif kind == "grants":
                 self.grants.run(cursor, sql, user)
@@ -250,7 +255,7 @@ class Warehouse:
             self.grants.check(cursor, user, dialect.translate(query, self.database, self.system_views).tree)
         elif kind in ("create_mv", "refresh_mv", "drop_mv"):
             raise RedshiftError("permission denied: dealab lets only a superuser create, refresh or drop materialized views")
-        elif kind == "spectrum" or (kind == "sql" and self.spectrum.claims(cursor, sql)):
+        elif kind in ("spectrum", "streaming_schema") or (kind == "sql" and self.spectrum.claims(cursor, sql)):
             raise RedshiftError("permission denied: dealab lets only a superuser create, alter or drop external schemas and tables")
 
     def run_sql(self, cursor, sql: str, parameters: dict[str, str] | None = None, user: str | None = None,
@@ -354,6 +359,7 @@ class Warehouse:
             return True
 
     def close(self) -> None:
+        self.streams.close()
         with self._lock:  # never while a checkpoint runs
             self._changed_at = None
             self.connection.close()  # closing checkpoints: the write-ahead log is folded into the file
