@@ -30,7 +30,9 @@ STATEMENT_RULES = [
     (r"(VACUUM|ANALYZE)\b", "accepted", None),
     (r"CREATE\s+EXTERNAL\s+SCHEMA\s+(IF\s+NOT\s+EXISTS\s+)?\"?\w+\"?\s+FROM\s+KINESIS\b", "streaming_schema", None),
     (r"CREATE\s+EXTERNAL\s+(SCHEMA|TABLE)\b", "spectrum", None),
-    (r"(CREATE|ALTER|DROP|DESC)\s+DATASHARE\b|SHOW\s+DATASHARES\b", "refused", LATER.format(what="data sharing")),
+    (r"((CREATE|ALTER|DROP)\s+DATASHARE|(GRANT|REVOKE)\s+USAGE\s+ON\s+DATASHARE|CREATE\s+DATABASE\s+\"?\w+\"?\s+FROM\s+DATASHARE|"
+     r"DROP\s+DATABASE)\b", "datashare", None),
+    (r"DESC\s+DATASHARE\b|SHOW\s+DATASHARES\b", "refused", LATER.format(what="DESC DATASHARE and SHOW DATASHARES (query SVV_DATASHARES)")),
     (r"CREATE\s+MATERIALIZED\s+VIEW\b", "create_mv", None),
     (r"REFRESH\s+MATERIALIZED\s+VIEW\b", "refresh_mv", None),
     (r"DROP\s+MATERIALIZED\s+VIEW\b", "drop_mv", None),

@@ -46,7 +46,8 @@ DATA_OPERATIONS = ("ExecuteStatement", "BatchExecuteStatement", "DescribeStateme
                    "GetStatementResultV2", "ListStatements", "CancelStatement", "ListDatabases", "ListSchemas",
                    "ListTables", "DescribeTable")
 CLUSTER_OPERATIONS = {"CreateCluster": "_create_cluster", "DescribeClusters": "_cluster_endpoint",
-                      "DeleteCluster": "_delete_cluster", "ModifyCluster": "_modify_cluster"}
+                      "DeleteCluster": "_delete_cluster", "ModifyCluster": "_modify_cluster",
+                      "DescribeDataShares": "_describe_data_shares"}
 # A workgroup is CREATING for this long in lab time, then AVAILABLE (AWS takes a few minutes)
 WORKGROUP_CREATE_SECONDS = 2.0
 NAMESPACE_NAME = re.compile(r"[a-z0-9-]{3,64}")
@@ -128,6 +129,8 @@ class RedshiftEngine(Engine):
         self.serverless = JsonFile(self.folder / "serverless.json")
         self.ports = JsonFile(self.folder / "cluster_ports.json")
         self.statements_file = JsonFile(self.folder / "statements.json")
+        self.datashares_file = JsonFile(self.folder / "datashares.json")  # shares cross databases: the engine keeps them
+        self._datashares = None
         self.streaming_file = JsonFile(self.folder / "streaming.json")  # databases with auto-refresh streaming views
         self._lock = threading.RLock()
         self._ended = threading.Condition(self._lock)  # notified when a statement reaches a final status
@@ -389,6 +392,7 @@ class RedshiftEngine(Engine):
                     with warehouse.connection.cursor() as cursor:
                         warehouse.grants.ensure_superuser(cursor, admin)
                 self._connect_streams(key, warehouse)
+                warehouse.sharing.registry, warehouse.sharing.key = self._sharing(), key
                 self._warehouses[key] = warehouse
             return self._warehouses[key]
 
@@ -405,6 +409,38 @@ class RedshiftEngine(Engine):
         warehouse.streams.auto_refreshing = auto_refreshing
         warehouse.streams.resume()
 
+    def _sharing(self):
+        """The engine's one registry of datashares (datasharing.py), made with the first database."""
+        with self._lock:
+            if self._datashares is None:
+                from dealab.engines.redshift.datasharing import Registry
+
+                serverless_ids = lambda: {name: found["namespaceId"] for name, found in self._document()["namespaces"].items()}
+                self._datashares = Registry(self.datashares_file, self._warehouse_of, serverless_ids, ACCOUNT_ID, self.context.region)
+            return self._datashares
+
+    def _describe_data_shares(self, request: AwsRequest) -> AwsResponse:
+        """DescribeDataShares: the shares of every namespace and cluster, in the query protocol's XML."""
+        from xml.sax.saxutils import escape
+
+        arn = (request.form.get("DataShareArn") or [""])[0] or None
+        def member(fields: dict) -> str:
+            parts = []
+            for name, value in fields.items():
+                if isinstance(value, list):
+                    inner = "".join(f"<member>{member(item)}</member>" for item in value)
+                    parts.append(f"<{name}>{inner}</{name}>")
+                else:
+                    text = str(value).lower() if isinstance(value, bool) else escape(str(value))
+                    parts.append(f"<{name}>{text}</{name}>")
+            return "".join(parts)
+
+        shares = "".join(f"<member>{member(share)}</member>" for share in self._sharing().describe(arn))
+        body = ('<DescribeDataSharesResponse xmlns="http://redshift.amazonaws.com/doc/2012-12-01/"><DescribeDataSharesResult>'
+                f"<DataShares>{shares}</DataShares></DescribeDataSharesResult><ResponseMetadata><RequestId>{uuid.uuid4()}"
+                "</RequestId></ResponseMetadata></DescribeDataSharesResponse>")
+        return AwsResponse(200, [("Content-Type", "text/xml")], body.encode())
+
     def _resume_streams(self) -> None:
         for key in self.streaming_file.load([]):
             try:
@@ -420,6 +456,7 @@ class RedshiftEngine(Engine):
 
     def _drop_database(self, key: str) -> None:
         with self._lock:
+            self._sharing().forget(key)
             warehouse = self._warehouses.pop(key, None)
             if warehouse:
                 warehouse.close()
@@ -772,7 +809,7 @@ class RedshiftEngine(Engine):
             self.endpoints.secrets.remove()
             for key in list(self._warehouses):
                 self._drop_database(key)
-            for document in (self.serverless, self.ports, self.statements_file, self.streaming_file):
+            for document in (self.serverless, self.ports, self.statements_file, self.streaming_file, self.datashares_file):
                 document.remove()
             for path in self.folder.glob("*.duckdb*"):
                 path.unlink(missing_ok=True)

@@ -17,6 +17,7 @@ import duckdb
 
 from dealab.engines.athena import sandbox
 from dealab.engines.redshift import dialect, errors, explain, grants, loads, materialized, spectrum, streaming, unloads
+from dealab.engines.redshift import datasharing
 from dealab.engines.redshift.dialect import TableLayout
 from dealab.engines.redshift.errors import RedshiftError
 
@@ -82,6 +83,7 @@ SYSTEM_VIEWS = {
     "svv_external_schemas": ({"serverless", "provisioned"}, (None, SYSTEM, "svv_external_schemas")),
     "svv_external_tables": ({"serverless", "provisioned"}, ("temp", "main", "svv_external_tables")),
     **{name: ({"serverless", "provisioned"}, relation) for name, relation in grants.SYSTEM_VIEWS.items()},
+    **{name: ({"serverless", "provisioned"}, relation) for name, relation in datasharing.SYSTEM_VIEWS.items()},
 }
 # How a table's rows fall over the slices, by distribution style: a function of (cursor, relation, distkey, rows)
 # giving the row count of each slice, or None where Redshift reports no skew (ALL keeps a copy everywhere).
@@ -126,6 +128,7 @@ class Warehouse:
         self.path, self.scratch, self.database, self.deployment = path, scratch, database, deployment
         self.spectrum = spectrum.Spectrum(self, catalog)  # external schemas over the Glue catalog
         self.streams = streaming.Streams(self)  # external schemas FROM KINESIS; the engine gives it its Kinesis client
+        self.sharing = datasharing.Sharing(self)  # datashares; the engine connects it to the other namespaces
         self.system_views = {name: relation for name, (deployments, relation) in SYSTEM_VIEWS.items() if deployment in deployments}
         self.grants = grants.Grants(database)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -175,6 +178,9 @@ class Warehouse:
                 result = Result()
             elif kind == "streaming_schema":
                 self.streams.create_schema(cursor, sql)
+                result = Result()
+            elif kind == "datashare":
+                self.sharing.run(cursor, sql)
                 result = Result()
             elif kind == "grants":
                 self.grants.run(cursor, sql, user)
@@ -255,6 +261,8 @@ class Warehouse:
             self.grants.check(cursor, user, dialect.translate(query, self.database, self.system_views).tree)
         elif kind in ("create_mv", "refresh_mv", "drop_mv"):
             raise RedshiftError("permission denied: dealab lets only a superuser create, refresh or drop materialized views")
+        elif kind == "datashare":
+            raise RedshiftError("permission denied: dealab lets only a superuser manage datashares and databases made from them")
         elif kind in ("spectrum", "streaming_schema") or (kind == "sql" and self.spectrum.claims(cursor, sql)):
             raise RedshiftError("permission denied: dealab lets only a superuser create, alter or drop external schemas and tables")
 
@@ -277,7 +285,9 @@ class Warehouse:
             self._compute_table_info(cursor)
         if "svv_mv_info" in translation.system_views:
             materialized.compute_info(self, cursor)
-        with self.spectrum.relations(cursor, translation, sql, principal):
+        if translation.system_views & set(datasharing.VIEW_COLUMNS):
+            self.sharing.compute_views(cursor, translation.system_views)
+        with self.spectrum.relations(cursor, translation, sql, principal), self.sharing.relations(cursor, translation, sql):
             rows = self.run_duckdb(cursor, translation.sql, sql)
             described = cursor.description
         if created and not layout.temporary:
