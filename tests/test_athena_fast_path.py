@@ -17,6 +17,8 @@ from dealab.engines.athena.execution import READ_PATH_ENV
 from dealab.stack import control
 from tests.conftest import admin_headers, client, make_settings
 from tests.test_athena import Athena, lake, unique  # noqa: F401  (lake is a fixture)
+from tests.test_cloudtrail import make_trail, trail_records
+from tests.test_lifecycle_engine import advance
 
 DAYS = ("2024-01-01", "2024-01-02", "2024-01-03")
 # (name, query over {db}, the Parquet columns it reads): both read paths give the same rows and count the same
@@ -294,3 +296,32 @@ def test_glue_writes_by_any_caller_reach_the_next_query(lake):
     glue.delete_table(DatabaseName=db, Name="cat")
     missing = athena.run(sql, expect="FAILED")
     assert "TABLE_NOT_FOUND" in missing["Status"]["StateChangeReason"]
+
+
+def test_a_cached_read_records_the_data_events_an_uncached_read_records(clean_stack):
+    """A trail logging the data bucket's object reads records the same GetObject data events for a query whose
+    reads the cache serves as for the first, uncached run of it: the cache is invisible to the audit trail."""
+    s3, cloudtrail = make_trail(clean_stack)
+    bucket, results, db = unique("trailed-"), unique("results-"), unique("db_")
+    for name in (bucket, results):
+        s3.create_bucket(Bucket=name)
+    client(clean_stack, "glue").create_database(DatabaseInput={"Name": db})
+    s3.put_object(Bucket=bucket, Key="sales/part-0.parquet", Body=parquet_day(2))
+    athena = Athena(clean_stack, f"s3://{results}/out/")
+    athena.run(f"CREATE EXTERNAL TABLE {db}.sales (id bigint, item string, price double, note string) STORED AS PARQUET "
+               f"LOCATION 's3://{bucket}/sales/'", db)
+    cloudtrail.put_event_selectors(TrailName="audit", EventSelectors=[{
+        "ReadWriteType": "ReadOnly", "IncludeManagementEvents": False,
+        "DataResources": [{"Type": "AWS::S3::Object", "Values": [f"arn:aws:s3:::{bucket}/"]}]}])
+
+    def reads_recorded_by(sql: str) -> list[dict]:
+        before = len(trail_records(s3, "audit-logs")[1])
+        assert athena.rows(athena.run(sql, db))[1:]
+        advance(clean_stack, "10m")
+        return [r for r in trail_records(s3, "audit-logs")[1][before:] if r["eventName"] == "GetObject"]
+
+    sql = f"SELECT item, sum(price) FROM {db}.sales GROUP BY item"
+    uncached, cached = reads_recorded_by(sql), reads_recorded_by(sql)
+    assert uncached and len(cached) == len(uncached)
+    assert {r["requestParameters"]["key"] for r in cached} == {"sales/part-0.parquet"}
+    assert all(r["eventCategory"] == "Data" and r["userIdentity"]["type"] == "Root" for r in cached)

@@ -3,6 +3,11 @@
 gateway, so the engine that acts calls `record(...)`; the CloudTrail engine, attached at its start, files the
 record in its event history and trails and sends it to EventBridge as "AWS Service Event via CloudTrail".
 Until a listener is attached (a stack without the CloudTrail engine), records are dropped.
+
+Calls served without being sent: an engine that answers a caller's request from a cache of its own (Athena's
+reads of S3 objects whose bytes it holds) calls `served(request, response)` with the request it did not send and
+the answer S3 would have given, and CloudTrail records it as if it had passed (a data event where a trail's
+selectors take it), so a cache changes no trail.
 """
 
 from __future__ import annotations
@@ -12,24 +17,38 @@ import uuid
 from collections.abc import Callable
 
 from dealab.wire import labtime
+from dealab.wire.messages import AwsRequest, AwsResponse
 
 log = logging.getLogger("dealab.trailevents")
 
 ACCOUNT_ID = "123456789012"  # the one account of the stack
 Listener = Callable[[str, dict, list[dict]], None]  # (region, record, LookupEvents resources)
 
+Recorder = Callable[[AwsRequest, AwsResponse], None]  # a call served without being sent, and its answer
+
 _listener: Listener | None = None
+_recorder: Recorder | None = None
 
 
-def attach(listener: Listener) -> None:
-    global _listener
-    _listener = listener
+def attach(listener: Listener, recorder: Recorder | None = None) -> None:
+    global _listener, _recorder
+    _listener, _recorder = listener, recorder
 
 
 def detach(listener: Listener) -> None:
-    global _listener
+    global _listener, _recorder
     if _listener == listener:
-        _listener = None
+        _listener = _recorder = None
+
+
+def served(request: AwsRequest, response: AwsResponse) -> None:
+    """Records a call an engine answered without sending it, as CloudTrail would have recorded it sent."""
+    recorder = _recorder
+    if recorder is not None:
+        try:
+            recorder(request, response)
+        except Exception:  # a record is never worth the serving engine's failure
+            log.exception("CloudTrail did not take the served call %s %s", request.service, request.operation)
 
 
 def record(event_source: str, event_name: str, region: str, service_event_details: dict | None = None,

@@ -20,7 +20,9 @@ the object's last bytes, conditional on the cached ETag (If-None-Match): 304 mea
 object's, 206 brings the new tail. Bytes not cached are read with If-Match on the ETag the query opened, so an
 object replaced mid-query is refused rather than read half old, half new. A byte served from the cache is
 counted as if it had been read, so DataScannedInBytes does not change. A read served from the cache is not a
-request: faults do not strike it and CloudTrail does not record it as a data event.
+request: faults do not strike it; CloudTrail is told of it (wire.trailevents.served) as the GetObject it stands for
+(the tail read an opening sends; a range an earlier query fetched, once per query), so a trail logging the
+bucket's data events records what an uncached query's reads would have recorded.
 
 One file system serves every query of the database the queries share (execution.py), and each query reads
 through its own QueryReads: its paths are s3://<token>/bucket/key, the token random, made when the query starts
@@ -46,9 +48,9 @@ from fsspec.spec import AbstractFileSystem
 from werkzeug.datastructures import Headers
 
 from dealab.config import TEST_ACCESS_KEY
-from dealab.wire import access
+from dealab.wire import access, trailevents
 from dealab.wire.loopback import Loopback, RawAnswer, sign
-from dealab.wire.messages import AwsRequest
+from dealab.wire.messages import AwsRequest, AwsResponse
 
 READ_ONLY_REASON = "queries in dealab read S3 objects only; results are written by the engine"
 NO_QUERY_REASON = "queries in dealab read S3 only through the tables they name"
@@ -124,6 +126,17 @@ class CallerS3:
     def put_object(self, bucket: str, key: str, body: bytes, headers: dict[str, str] | None = None) -> None:
         self.request("PUT", bucket, key, headers, body)
 
+    def served(self, bucket: str, key: str, known: CachedObject, start: int, data: bytes) -> None:
+        """Tells CloudTrail of the ranged GetObject a read from the cache stands for (wire.trailevents), with the
+        answer S3 would have given: a trail logging the bucket's data events records it as if it had been sent."""
+        path = f"/{bucket}/{quote(key, safe='/~')}"
+        headers = sign("GET", f"{self._endpoint}{path}", {"Range": f"bytes={start}-{start + len(data) - 1}"}, b"", "s3", self._region)
+        request = AwsRequest("GET", path, "", Headers(headers), b"", service="s3", operation="GetObject", region=self._region,
+                             caller_key=TEST_ACCESS_KEY)
+        answer = [("Content-Range", f"bytes {start}-{start + len(data) - 1}/{known.size}"), ("Content-Length", str(len(data))),
+                  ("ETag", known.etag), ("Last-Modified", known.modified.strftime("%a, %d %b %Y %H:%M:%S GMT"))]
+        trailevents.served(request, AwsResponse(206, answer, data))
+
     def may_read(self, bucket: str, key: str) -> bool:
         """Whether IAM lets the caller's GetObject of this object pass, decided in this process by the IAM engine's
         evaluator (dealab.wire.access) without sending it; raises S3Error with IAM's refusal. False when the stack
@@ -159,6 +172,8 @@ class CachedObject:
     ranges: list[tuple[int, bytes]] = field(default_factory=list)
     # SSE-KMS: reading it also needs the caller's use of the key, which IAM checks on the GetObject's answer only
     kms_encrypted: bool = False
+    # how many of `ranges` a query found in the ObjectCache when it opened the object (fetched by earlier queries)
+    inherited: int = 0
 
     @property
     def weight(self) -> int:
@@ -301,6 +316,7 @@ class QueryReads:
         self._started = time.monotonic()  # listings made since are this query's own
         self._objects: dict[str, CachedObject] = {}  # what this query opened, with its kept reads
         self._counted: set[tuple[str, int, int]] = set()  # (path, start, end) of reads already counted
+        self._served: set[tuple[str, int]] = set()  # (path, index) of inherited ranges CloudTrail was told of
         self._lock = threading.Lock()
 
     def head(self, path: str) -> CachedObject:
@@ -321,7 +337,9 @@ class QueryReads:
             except S3Error as error:
                 raise _denied(path, error) from None
             if judged:  # this query's listing shows the version whose bytes are cached, and IAM lets the caller read it
-                return replace(cached, ranges=list(cached.ranges))
+                if cached.ranges:  # the tail read an opening sends, not sent
+                    self._s3.served(bucket, key, cached, *cached.ranges[0])
+                return replace(cached, ranges=list(cached.ranges), inherited=len(cached.ranges))
         headers = {"Range": f"bytes=-{TAIL_BYTES}"}
         if cached is not None:
             headers["If-None-Match"] = cached.etag
@@ -333,7 +351,7 @@ class QueryReads:
             answer = self._s3.request("HEAD", bucket, key)  # an empty object has no last bytes
             answer.headers["content-range"] = f"bytes */{answer.headers['content-length']}"
         if answer.status == 304:  # the cached version is the object's: its bytes serve this query
-            return replace(cached, ranges=list(cached.ranges))
+            return replace(cached, ranges=list(cached.ranges), inherited=len(cached.ranges))
         size = int(answer.headers["content-range"].rpartition("/")[2])
         known = CachedObject(answer.headers.get("etag", ""), size, parsedate_to_datetime(answer.headers["last-modified"]),
                              kms_encrypted=answer.headers.get("x-amz-server-side-encryption") == "aws:kms")
@@ -362,7 +380,14 @@ class QueryReads:
             return b""
         known = self.head(path)
         with self._lock:
-            kept = next((data[start - at : end - at] for at, data in known.ranges if at <= start and end <= at + len(data)), None)
+            index, kept = next(((i, data[start - at : end - at]) for i, (at, data) in enumerate(known.ranges)
+                                if at <= start and end <= at + len(data)), (None, None))
+            # a range an earlier query fetched (not the tail, which came with the opening) stands for a GetObject
+            tell = index is not None and 0 < index < known.inherited and (path, index) not in self._served
+            if tell:
+                self._served.add((path, index))
+        if tell:
+            self._s3.served(*_split(path), known, *known.ranges[index])
         if kept is not None:
             self._count_once(path, start, end)
             return kept
