@@ -38,7 +38,7 @@ STATEMENT_RULES = [
     (r"DROP\s+MATERIALIZED\s+VIEW\b", "drop_mv", None),
     (r"ALTER\s+MATERIALIZED\s+VIEW\b", "refused", LATER.format(what="ALTER MATERIALIZED VIEW")),
     (r"EXPLAIN\b", "explain", None),
-    (r"(CREATE(\s+OR\s+REPLACE)?\s+PROCEDURE|CALL|DROP\s+PROCEDURE)\b", "refused", LATER.format(what="stored procedures")),
+    (r"(CREATE(\s+OR\s+REPLACE)?\s+PROCEDURE|CALL|DROP\s+PROCEDURE|SHOW\s+PROCEDURE)\b", "procedure", None),
     (r"(GRANT|REVOKE|(CREATE|ALTER|DROP)\s+(USER|GROUP|ROLE)|ALTER\s+DEFAULT\s+PRIVILEGES)\b", "grants", None),
     # Redshift's session settings labs and tools set; accepted with no effect (DuckDB has no result cache or queues)
     (r"(SET|RESET)\s+(enable_result_cache_for_session|query_group|statement_timeout|wlm_query_slot_count|"

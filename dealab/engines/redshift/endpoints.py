@@ -34,7 +34,8 @@ SQLSTATES = [
     (r"^dealab refuses", "42501"), (r"^dealab does not offer", "0A000"), (r'^database ".*" does not exist', "3D000"),
     (r"must appear in the GROUP BY", "42803"), (r"^cannot insert multiple commands", "42601"),
     (r"^permission denied", "42501"), (r"^must be owner of", "42501"), (r'^(user|group|role) ".*" does not exist', "42704"),
-    (r"^Password must", "22023"),
+    (r"^Password must", "22023"), (r"not supported in dealab's procedure subset", "0A000"),
+    (r"^procedure .* does not exist", "42883"), (r"already exists with same argument types$", "42723"),
 ]
 
 
@@ -76,12 +77,14 @@ class WarehouseSession:
     def __init__(self, warehouse: Warehouse, s3: Callable[[], object], user: str | None = None):
         self.warehouse, self._s3, self.user = warehouse, s3, user
         self.cursor = warehouse.session()
+        self.superuser = warehouse.grants.is_superuser(self.cursor, user)
 
     def execute(self, sql: str, parameters: list) -> Result:
         try:
             return self.warehouse.execute(self.cursor, bind(sql, parameters), None, self._s3(), user=self.user)
         except RedshiftError as error:
-            raise pgwire.WireError(sqlstate_of(error.message), error.message, error.position) from None
+            code = getattr(error, "sqlstate", None) or sqlstate_of(error.message)  # RAISE EXCEPTION's is P0001
+            raise pgwire.WireError(code, error.message, error.position) from None
 
     def describe(self, sql: str) -> list[tuple[str, str]] | None:
         try:

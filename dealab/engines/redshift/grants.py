@@ -125,7 +125,7 @@ class Grants:
         for pattern, handler in STATEMENTS:
             match = re.fullmatch(pattern, statement, re.I)
             if match:
-                if not superuser and not (handler in (Grants._grant, Grants._revoke) and self._owns_all(cursor, user, match)):
+                if not superuser and not (handler in (Grants._grant, Grants._revoke, Grants._grant_execute) and self._owns_all(cursor, user, match)):
                     raise RedshiftError("permission denied: only a superuser may manage users, groups and roles, and only a "
                                         "table's owner or a superuser may grant on it")
                 handler(self, cursor, match)
@@ -297,9 +297,35 @@ class Grants:
     def _revoke(self, cursor, match: re.Match) -> None:
         self._grant(cursor, match, revoke=True)
 
+    def _grant_execute(self, cursor, match: re.Match) -> None:
+        """GRANT/REVOKE EXECUTE ON PROCEDURE name(types), ... or ON ALL PROCEDURES IN SCHEMA s (procedures.py)."""
+        from dealab.engines.redshift import procedures
+
+        revoke = match.group("action").upper() == "REVOKE"
+        for grantee_kind, grantee in self._grantees(cursor, match.group("grantees")):
+            for object_kind, schema, key in procedures.procedure_objects(cursor, match.group("target")):
+                cursor.execute(f"DELETE FROM {SYSTEM}.privileges WHERE grantee_kind = ? AND grantee = ? AND object_kind = ? "
+                               "AND schema_name = ? AND table_name = ? AND privilege = 'EXECUTE'",
+                               [grantee_kind, grantee, object_kind, schema, key])
+                if not revoke:
+                    cursor.execute(f"INSERT INTO {SYSTEM}.privileges VALUES (?, ?, ?, ?, ?, NULL, 'EXECUTE')",
+                                   [grantee_kind, grantee, object_kind, schema, key])
+
+    def may_execute(self, cursor, user: str, schema: str, key: str) -> bool:
+        """EXECUTE on the procedure `key` (name(types)), granted to the user, a group or role of it, or PUBLIC."""
+        return self._has(cursor, user, "procedure", schema, key, "EXECUTE")
+
+    def need_schema_privilege(self, cursor, user: str, schema: str, privilege: str) -> None:
+        self._need_schema(cursor, user, schema, privilege)
+
     def _owns_all(self, cursor, user: str, match: re.Match) -> bool:
         if re.match(r"SCHEMA\b", match.group("target"), re.I):
             return False  # schemas are a superuser's in dealab
+        if re.match(r"(PROCEDURE|ALL\s+PROCEDURES)\b", match.group("target"), re.I):  # a procedure's owner grants EXECUTE on it
+            from dealab.engines.redshift import procedures
+
+            objects = procedures.procedure_objects(cursor, match.group("target"))
+            return bool(objects) and all(procedures.procedure_owner(cursor, schema, key) == user.lower() for _, schema, key in objects)
         objects = self._objects(cursor, match.group("target"))
         return bool(objects) and all(self._owns(cursor, user, schema, table) for _, schema, table in objects)
 
@@ -554,6 +580,8 @@ STATEMENTS = [
     (r"ALTER\s+DEFAULT\s+PRIVILEGES(?:\s+FOR\s+USER\s+(?P<creators>" + NAMES[1:-1] + r"))?(?:\s+IN\s+SCHEMA\s+(?P<schemas>"
      + NAMES[1:-1] + r"))?\s+(?P<action>GRANT|REVOKE)\s+(?P<privileges>.+?)\s+ON\s+TABLES\s+(?:TO|FROM)\s+(?P<grantees>.+?)"
      r"(?:\s+WITH\s+GRANT\s+OPTION)?", Grants._default_privileges),
+    (r"(?P<action>GRANT|REVOKE)\s+EXECUTE\s+ON\s+(?P<target>(?:PROCEDURE|ALL\s+PROCEDURES\s+IN\s+SCHEMA)\s+.+?)\s+(?:TO|FROM)\s+"
+     r"(?P<grantees>.+?)(?:\s+WITH\s+GRANT\s+OPTION)?(?:\s+(?:CASCADE|RESTRICT))?", Grants._grant_execute),
     (GRANT, Grants._grant),
     (REVOKE, Grants._revoke),
 ]

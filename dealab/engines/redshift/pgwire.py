@@ -22,6 +22,7 @@ import decimal
 import hashlib
 import logging
 import os
+import re
 import secrets
 import socket
 import socketserver
@@ -54,6 +55,8 @@ class Result(Protocol):
 
 
 class Session(Protocol):
+    superuser: bool  # what ParameterStatus is_superuser reports
+
     def execute(self, sql: str, parameters: list[str | None]) -> Result: ...
 
     def describe(self, sql: str) -> list[tuple[str, str]] | None:
@@ -169,11 +172,20 @@ def command_tag(sql: str, result: Result) -> str:
     return verb or "EMPTY"
 
 
+# $tag$ ... $tag$ (tag empty or a name), as PostgreSQL reads a dollar-quoted string
+DOLLAR_QUOTE = re.compile(r"\$((?:[A-Za-z_]\w*)?)\$.*?\$\1\$", re.S)
+
+
 def split_statements(sql: str) -> list[str]:
-    """The statements of a simple Query message, split on semicolons outside quotes and comments."""
+    """The statements of a simple Query message, split on semicolons outside quotes, dollar quotes and comments."""
     statements, current, quote, index = [], [], None, 0
     while index < len(sql):
         char = sql[index]
+        dollar = None if quote else DOLLAR_QUOTE.match(sql, index)
+        if dollar:  # a procedure's body, $$ ... $$, with its own semicolons
+            current.append(dollar.group())
+            index = dollar.end()
+            continue
         if quote:
             current.append(char)
             if char == quote:
@@ -220,6 +232,17 @@ def _error(error: WireError) -> bytes:
     if error.position:
         fields.append((b"P", str(error.position)))
     return _message(b"E", b"".join(kind + _cstring(value) for kind, value in fields) + b"\0")
+
+
+# A stored procedure's RAISE level → the NoticeResponse's severity and SQLSTATE
+NOTICE_CODES = {"INFO": "00000", "NOTICE": "00000", "LOG": "00000", "DEBUG": "00000", "WARNING": "01000"}
+
+
+def _notices(result: Result) -> bytes:
+    """NoticeResponse messages for what a statement raised (a CALL's RAISE INFO/NOTICE/WARNING), sent before its end."""
+    return b"".join(_message(b"N", b"".join(kind + _cstring(value) for kind, value in (
+        (b"S", level), (b"V", level), (b"C", NOTICE_CODES.get(level, "00000")), (b"M", message))) + b"\0")
+        for level, message in getattr(result, "notices", None) or ())
 
 
 def _row_description(columns: list[tuple[str, str]], formats: list[int] | None = None) -> bytes:
@@ -343,7 +366,9 @@ class _Connection(socketserver.StreamRequestHandler):
             session = self.server.sessions.open(user, database)
             key = self.server.register(session)
             self._send(_message(b"R", struct.pack("!i", 0)))
-            for name, value in SERVER_PARAMETERS.items():
+            # is_superuser as Redshift reports it: on for a superuser only (a session that does not say is one)
+            shown = dict(SERVER_PARAMETERS, is_superuser="on" if getattr(session, "superuser", True) else "off")
+            for name, value in shown.items():
                 self._send(_message(b"S", _cstring(name) + _cstring(value)))
             self._send(_message(b"K", struct.pack("!ii", *key)) + _ready())
             self._serve(session, _Transaction())
@@ -448,7 +473,7 @@ class _Connection(socketserver.StreamRequestHandler):
                 break
             out = [_row_description(result.columns)] if result.columns else []
             out += [_data_row(row) for row in result.rows]
-            out.append(_message(b"C", _cstring(command_tag(statement, result))))
+            out += [_notices(result), _message(b"C", _cstring(command_tag(statement, result)))]
             self._send(b"".join(out))
         self._send(_ready(transaction.status))
 
@@ -512,7 +537,7 @@ class _Connection(socketserver.StreamRequestHandler):
         if limit > 0 and portal.sent < len(portal.result.rows):
             out.append(_message(b"s"))
         else:
-            out.append(_message(b"C", _cstring(command_tag(portal.statement.sql, portal.result))))
+            out += [_notices(portal.result), _message(b"C", _cstring(command_tag(portal.statement.sql, portal.result)))]
         self._send(b"".join(out))
 
     def _close(self, reader: _Reader, statements: dict[str, _Statement], portals: dict[str, _Portal]) -> None:
@@ -545,10 +570,14 @@ class _Connection(socketserver.StreamRequestHandler):
 
 
 def placeholders(sql: str) -> Iterator[tuple[int, int, int]]:
-    """(start, end, n) of each $n placeholder of a statement, outside quotes."""
+    """(start, end, n) of each $n placeholder of a statement, outside quotes and dollar quotes."""
     quote, index = None, 0
     while index < len(sql):
         char = sql[index]
+        dollar = None if quote else DOLLAR_QUOTE.match(sql, index)
+        if dollar:  # a procedure's body: its $1 is the procedure's argument, not the statement's
+            index = dollar.end()
+            continue
         if quote:
             quote = None if char == quote else quote
         elif char in ("'", '"'):

@@ -18,6 +18,7 @@ import duckdb
 from dealab.engines.athena import sandbox
 from dealab.engines.redshift import dialect, errors, explain, grants, loads, materialized, spectrum, streaming, unloads
 from dealab.engines.redshift import datasharing
+from dealab.engines.redshift import procedures
 from dealab.engines.redshift.dialect import TableLayout
 from dealab.engines.redshift.errors import RedshiftError
 
@@ -68,6 +69,7 @@ METADATA = [
     *spectrum.METADATA,
     *streaming.METADATA,
     *grants.METADATA,
+    *procedures.METADATA,
 ]
 
 # System views each deployment offers (Serverless has the SYS_* views only), and the relation that holds each.
@@ -83,6 +85,7 @@ SYSTEM_VIEWS = {
     "svv_external_schemas": ({"serverless", "provisioned"}, (None, SYSTEM, "svv_external_schemas")),
     "svv_external_tables": ({"serverless", "provisioned"}, ("temp", "main", "svv_external_tables")),
     **{name: ({"serverless", "provisioned"}, relation) for name, relation in grants.SYSTEM_VIEWS.items()},
+    **procedures.SYSTEM_VIEWS,
     **{name: ({"serverless", "provisioned"}, relation) for name, relation in datasharing.SYSTEM_VIEWS.items()},
 }
 # How a table's rows fall over the slices, by distribution style: a function of (cursor, relation, distkey, rows)
@@ -185,6 +188,8 @@ class Warehouse:
             elif kind == "grants":
                 self.grants.run(cursor, sql, user)
                 result = Result()
+            elif kind == "procedure":
+                result = procedures.run(self, cursor, sql, parameters, s3, user, principal, query_id)
             elif kind == "copy":
                 result = Result(affected=loads.Loader(self, s3).copy(cursor, sql, query_id, own_transaction=not in_batch))
             elif kind == "unload":
@@ -223,6 +228,8 @@ class Warehouse:
         kind, refusal = dialect.classify(sql)
         if kind == "explain":
             return [("QUERY PLAN", "VARCHAR")]
+        if kind == "procedure":
+            return procedures.describe(self, cursor, sql)
         if kind != "sql" or refusal:
             return None
         translation = dialect.translate(sql, self.database, self.system_views)
