@@ -27,7 +27,7 @@ REFUSED = "dealab refuses {what}: learner SQL cannot reach {reaches}"
 STATEMENT_RULES = [
     (r"COPY\b", "copy", None),
     (r"UNLOAD\b", "unload", None),
-    (r"(VACUUM|ANALYZE)\b", "accepted", None),
+    (r"(VACUUM|ANALYZE)\b", "maintenance", None),
     (r"CREATE\s+EXTERNAL\s+SCHEMA\s+(IF\s+NOT\s+EXISTS\s+)?\"?\w+\"?\s+FROM\s+KINESIS\b", "streaming_schema", None),
     (r"CREATE\s+EXTERNAL\s+(SCHEMA|TABLE)\b", "spectrum", None),
     (r"((CREATE|ALTER|DROP)\s+DATASHARE|(GRANT|REVOKE)\s+USAGE\s+ON\s+DATASHARE|CREATE\s+DATABASE\s+\"?\w+\"?\s+FROM\s+DATASHARE|"

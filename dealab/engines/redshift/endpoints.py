@@ -97,6 +97,7 @@ class WarehouseSession:
 
     def close(self) -> None:
         self.cursor.close()
+        self.warehouse.audit.connection("disconnecting", self.user, pid=id(self))
 
 
 class EndpointSessions:
@@ -121,7 +122,9 @@ class EndpointSessions:
         warehouse = self._warehouse()
         if database != warehouse.database:
             raise pgwire.WireError("3D000", f'database "{database}" does not exist', severity="FATAL")
-        return WarehouseSession(warehouse, self._s3, None if self._admin().get("user") == user else user)
+        session = WarehouseSession(warehouse, self._s3, None if self._admin().get("user") == user else user)
+        warehouse.audit.connection("authenticated", user, pid=id(session))
+        return session
 
 
 class Endpoints:

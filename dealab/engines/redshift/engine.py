@@ -40,14 +40,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("dealab.redshift")
 
-SERVERLESS_OPERATIONS = ("CreateNamespace", "GetNamespace", "ListNamespaces", "DeleteNamespace",
+SERVERLESS_OPERATIONS = ("CreateNamespace", "GetNamespace", "ListNamespaces", "DeleteNamespace", "UpdateNamespace",
                          "CreateWorkgroup", "GetWorkgroup", "ListWorkgroups", "DeleteWorkgroup")
 DATA_OPERATIONS = ("ExecuteStatement", "BatchExecuteStatement", "DescribeStatement", "GetStatementResult",
                    "GetStatementResultV2", "ListStatements", "CancelStatement", "ListDatabases", "ListSchemas",
                    "ListTables", "DescribeTable")
 CLUSTER_OPERATIONS = {"CreateCluster": "_create_cluster", "DescribeClusters": "_cluster_endpoint",
                       "DeleteCluster": "_delete_cluster", "ModifyCluster": "_modify_cluster",
-                      "DescribeDataShares": "_describe_data_shares"}
+                      "DescribeDataShares": "_describe_data_shares", "EnableLogging": "_enable_logging",
+                      "DisableLogging": "_disable_logging"}
 # A workgroup is CREATING for this long in lab time, then AVAILABLE (AWS takes a few minutes)
 WORKGROUP_CREATE_SECONDS = 2.0
 NAMESPACE_NAME = re.compile(r"[a-z0-9-]{3,64}")
@@ -80,6 +81,18 @@ TYPE_FIELDS = [
     (r"^TIMESTAMP WITH TIME ZONE$", "timestamptz", "stringValue"), (r"^TIMESTAMP", "timestamp", "stringValue"),
     (r"^TIME", "time", "stringValue"), (r"^JSON$", "super", "stringValue"), (r"", "varchar", "stringValue"),
 ]
+
+
+AUDIT_LOG_TYPES = ("connectionlog", "userlog", "useractivitylog")
+
+
+def _query_error(code: str, message: str, status: int = 400) -> AwsResponse:
+    """An error in the query protocol's shape (the redshift API's)."""
+    from xml.sax.saxutils import escape
+
+    body = (f'<ErrorResponse xmlns="http://redshift.amazonaws.com/doc/2012-12-01/"><Error><Type>Sender</Type>'
+            f"<Code>{escape(code)}</Code><Message>{escape(message)}</Message></Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>")
+    return AwsResponse(status, [("Content-Type", "text/xml")], body.encode())
 
 
 class RedshiftApiError(Exception):
@@ -130,6 +143,7 @@ class RedshiftEngine(Engine):
         self.ports = JsonFile(self.folder / "cluster_ports.json")
         self.statements_file = JsonFile(self.folder / "statements.json")
         self.datashares_file = JsonFile(self.folder / "datashares.json")  # shares cross databases: the engine keeps them
+        self.audited_file = JsonFile(self.folder / "audited.json")  # databases with audit logging on
         self._datashares = None
         self.streaming_file = JsonFile(self.folder / "streaming.json")  # databases with auto-refresh streaming views
         self._lock = threading.RLock()
@@ -393,6 +407,7 @@ class RedshiftEngine(Engine):
                         warehouse.grants.ensure_superuser(cursor, admin)
                 self._connect_streams(key, warehouse)
                 warehouse.sharing.registry, warehouse.sharing.key = self._sharing(), key
+                self._connect_audit(key, warehouse)
                 self._warehouses[key] = warehouse
             return self._warehouses[key]
 
@@ -441,8 +456,123 @@ class RedshiftEngine(Engine):
                 "</RequestId></ResponseMetadata></DescribeDataSharesResponse>")
         return AwsResponse(200, [("Content-Type", "text/xml")], body.encode())
 
+    def _audit_target(self, key: str) -> dict | None:
+        """Where the database's audit logs go (auditlog.Audit.target), None while logging is off: a cluster's
+        logging status (EnableLogging), a Serverless namespace's logExports (to CloudWatch Logs only, as AWS)."""
+        kind, _, name = key.partition("-")
+        if kind == "namespace":
+            exports = self._serverless("namespace", name).get("logExports") or []
+            return {"destination": "cloudwatch", "name": name, "exports": exports, "deployment": "serverless"} if exports else None
+        status = self.own_client("redshift").describe_logging_status(ClusterIdentifier=name)
+        if not status.get("LoggingEnabled"):
+            return None
+        destination = status.get("LogDestinationType") or "s3"
+        prefix = status.get("S3KeyPrefix") or ""
+        return {"destination": destination, "name": name, "deployment": "provisioned", "bucket": status.get("BucketName"),
+                "prefix": f"{prefix.rstrip('/')}/" if prefix else "", "exports": status.get("LogExports") or list(AUDIT_LOG_TYPES)}
+
+    def _connect_audit(self, key: str, warehouse: Warehouse, target: dict | None | bool = False) -> None:
+        """Points the database's audit log where logging goes now (`target` False: read it), arms its delivery, and
+        lists the database in audited.json while logging is on (so a restart opens it and delivers what waits)."""
+        audit = warehouse.audit
+        audit.admin = self.endpoints.admins().get(key, {}).get("user") or "admin"
+        audit.account, audit.region = ACCOUNT_ID, self.context.region
+        audit.s3, audit.logs = (lambda: self.own_client("s3")), (lambda: self.own_client("logs"))
+        audit.target = self._audit_target(key) if target is False else target
+        audit.schedule()
+        with self._lock:
+            listed = set(self.audited_file.load([]))
+            if (key in listed) != (audit.target is not None):
+                self.audited_file.save(sorted(listed ^ {key}))
+
+    def _logging_changed(self, key: str) -> None:
+        """EnableLogging, DisableLogging or new logExports: what waits is delivered where it was going, then the
+        database logs to its new place."""
+        with self._lock:
+            warehouse = self._warehouses.get(key)
+        if warehouse is None:
+            target = self._audit_target(key)
+            if target is None:
+                return
+            warehouse = self._warehouse_of(key)
+        try:
+            warehouse.audit.flush()
+        except Exception:
+            log.warning("audit log delivery of %s failed", key, exc_info=True)
+        self._connect_audit(key, warehouse)
+
+    def _enable_logging(self, request: AwsRequest) -> AwsResponse:
+        from dealab.engines.redshift.auditlog import bucket_refusal
+
+        form = {name: (values or [""])[0] for name, values in request.form.items()}
+        identifier = form.get("ClusterIdentifier", "").lower()
+        bucket, prefix = form.get("BucketName"), form.get("S3KeyPrefix") or ""
+        destination = form.get("LogDestinationType") or "s3"
+        redshift = self.own_client("redshift")
+        try:
+            redshift.describe_clusters(ClusterIdentifier=identifier)
+        except redshift.exceptions.ClusterNotFoundFault:
+            return request.send_on()  # the backend answers ClusterNotFound
+        refusal = None
+        if destination == "s3":
+            if re.search(r"[\x00-\x20\x22\x27\x5c\x7f-\uffff]", prefix) or len(prefix) > 512:
+                refusal = ("InvalidS3KeyPrefixFault", "The S3 key prefix is not valid: it cannot contain spaces, quotes, "
+                                                      "a backslash or control characters, and is at most 512 characters")
+            elif not bucket:
+                refusal = ("InvalidParameterValue", "BucketName is required when LogDestinationType is s3")
+            else:
+                s3 = self.own_client("s3")
+                try:
+                    s3.head_bucket(Bucket=bucket)
+                    try:
+                        policy = s3.get_bucket_policy(Bucket=bucket)["Policy"]
+                    except s3.exceptions.ClientError:
+                        policy = None
+                    refusal = bucket_refusal(policy, bucket, f"{prefix.rstrip('/')}/" if prefix else "", ACCOUNT_ID)
+                except s3.exceptions.ClientError:
+                    refusal = ("BucketNotFoundFault", f"Cannot find S3 bucket {bucket}.")
+        if refusal:
+            return _query_error(*refusal)
+        response = request.send_on()
+        if response.status == 200:
+            self._logging_changed(f"cluster-{identifier}")
+        return response
+
+    def _disable_logging(self, request: AwsRequest) -> AwsResponse:
+        identifier = (request.form.get("ClusterIdentifier") or [""])[0].lower()
+        with self._lock:
+            warehouse = self._warehouses.get(f"cluster-{identifier}")
+        if warehouse is not None and warehouse.audit.target is not None:
+            try:  # what was logged while logging was on is still delivered
+                warehouse.audit.flush()
+            except Exception:
+                log.warning("audit log delivery of cluster %s failed", identifier, exc_info=True)
+        response = request.send_on()
+        if response.status == 200:
+            self._logging_changed(f"cluster-{identifier}")
+        return response
+
+    def _UpdateNamespace(self, request: AwsRequest) -> AwsResponse:
+        """UpdateNamespace's logExports (where Serverless sends its audit logs); dealab changes nothing else yet."""
+        params = request.json
+        name = params.get("namespaceName")
+        others = sorted(set(params) - {"namespaceName", "logExports"})
+        if others:
+            raise RedshiftApiError("ValidationException", f"dealab's UpdateNamespace changes logExports only, not {', '.join(others)}")
+        exports = params.get("logExports") or []
+        unknown = sorted(set(exports) - set(AUDIT_LOG_TYPES))
+        if unknown:
+            raise RedshiftApiError("ValidationException", f"logExports takes useractivitylog, userlog and connectionlog, not {', '.join(unknown)}")
+        with self._lock:
+            document = self._document()
+            self._serverless("namespace", name)
+            document["namespaces"][name]["logExports"] = exports
+            self.serverless.save(document)
+        self._logging_changed(f"namespace-{name}")
+        return AwsResponse.json({"namespace": document["namespaces"][name]})
+
     def _resume_streams(self) -> None:
-        for key in self.streaming_file.load([]):
+        for key in sorted(set(self.streaming_file.load([])) | set(self.audited_file.load([]))):
             try:
                 self._warehouse_of(key)
             except Exception:  # the cluster or namespace is gone: its views cannot refresh
@@ -561,12 +691,18 @@ class RedshiftEngine(Engine):
                 return
             self._set(record, Status="STARTED")
         parts = record.get("SubStatements") or [record]
+        signed_in = None  # the database the statement signed in to: its disconnection is logged too
         try:
             if record["Database"] != database:
                 raise RedshiftError(f'database "{record["Database"]}" does not exist')
+            method = "IAM" if record.get("DbUser") or not record.get("SecretArn") else "password"
+            signing_in = record.get("DbUser") or record.get("runAs")
             if record.get("signInError"):
+                self._warehouse(key, database, deployment).audit.connection("authentication failure", signing_in, method, "Data API")
                 raise RedshiftError(record["signInError"])
             warehouse = self._warehouse(key, database, deployment)
+            warehouse.audit.connection("authenticated", signing_in, method, "Data API", pid=hash(statement_id))
+            signed_in = warehouse
             cursor = warehouse.session()
             with self._lock:
                 self._sessions[statement_id] = cursor
@@ -609,6 +745,8 @@ class RedshiftEngine(Engine):
                 cursor = self._sessions.pop(statement_id, None)
             if cursor is not None:
                 cursor.close()
+            if signed_in is not None:
+                signed_in.audit.connection("disconnecting", signing_in, method, "Data API", pid=hash(statement_id))
 
     def _set(self, record: dict, **fields) -> None:
         with self._lock:
@@ -809,7 +947,8 @@ class RedshiftEngine(Engine):
             self.endpoints.secrets.remove()
             for key in list(self._warehouses):
                 self._drop_database(key)
-            for document in (self.serverless, self.ports, self.statements_file, self.streaming_file, self.datashares_file):
+            for document in (self.serverless, self.ports, self.statements_file, self.streaming_file, self.datashares_file,
+                             self.audited_file):
                 document.remove()
             for path in self.folder.glob("*.duckdb*"):
                 path.unlink(missing_ok=True)

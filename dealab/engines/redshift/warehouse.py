@@ -17,7 +17,7 @@ import duckdb
 
 from dealab.engines.athena import sandbox
 from dealab.engines.redshift import dialect, errors, explain, grants, loads, materialized, spectrum, streaming, unloads
-from dealab.engines.redshift import datasharing
+from dealab.engines.redshift import auditlog, datasharing, maintenance
 from dealab.engines.redshift import procedures
 from dealab.engines.redshift.dialect import TableLayout
 from dealab.engines.redshift.errors import RedshiftError
@@ -68,6 +68,8 @@ METADATA = [
     *materialized.METADATA,
     *spectrum.METADATA,
     *streaming.METADATA,
+    *auditlog.METADATA,
+    *maintenance.METADATA,
     *grants.METADATA,
     *procedures.METADATA,
 ]
@@ -132,6 +134,7 @@ class Warehouse:
         self.spectrum = spectrum.Spectrum(self, catalog)  # external schemas over the Glue catalog
         self.streams = streaming.Streams(self)  # external schemas FROM KINESIS; the engine gives it its Kinesis client
         self.sharing = datasharing.Sharing(self)  # datashares; the engine connects it to the other namespaces
+        self.audit = auditlog.Audit(self)  # audit logging; the engine says where it goes while it is on
         self.system_views = {name: relation for name, (deployments, relation) in SYSTEM_VIEWS.items() if deployment in deployments}
         self.grants = grants.Grants(database)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -169,6 +172,7 @@ class Warehouse:
         sql = dialect.without_leading_comments(sql)
         kind, refusal = dialect.classify(sql)
         query_id, started = self.next_query_id(cursor), time.time()
+        self.audit.statement(user, sql, query_id, id(cursor))  # the user activity log has each statement before it runs
         with self._lock:
             self._running += 1
         try:
@@ -184,6 +188,9 @@ class Warehouse:
                 result = Result()
             elif kind == "datashare":
                 self.sharing.run(cursor, sql)
+                result = Result()
+            elif kind == "maintenance":
+                maintenance.run(cursor, sql)
                 result = Result()
             elif kind == "grants":
                 self.grants.run(cursor, sql, user)
@@ -217,6 +224,7 @@ class Warehouse:
                 self._running -= 1
                 self._changed_at = time.monotonic()
         self.record_query(query_id, sql, _query_type(sql, kind), started, None, max(len(result.rows), result.affected))
+        self.audit.statement_done(user, sql, query_id, id(cursor))
         result.query_id = query_id
         return result
 
@@ -377,6 +385,7 @@ class Warehouse:
 
     def close(self) -> None:
         self.streams.close()
+        self.audit.close()
         with self._lock:  # never while a checkpoint runs
             self._changed_at = None
             self.connection.close()  # closing checkpoints: the write-ahead log is folded into the file
@@ -414,9 +423,10 @@ class Warehouse:
             slices = slicer(cursor, relation, distkey, count) if slicer and count else None
             skew = round(max(slices) / max(min(slices), 1), 2) if slices else None
             sortkey1 = (sortkeys[0] if sortkey_kind == "COMPOUND" else f"INTERLEAVED") if sortkeys else None
+            unsorted, stats_off = maintenance.table_state(cursor, schema, table, count, bool(sortkeys))  # VACUUM, ANALYZE
             rows.append((self.database, schema, oid, table, "Y" if encoded else "N",
                          DISTSTYLE_SHOWN[diststyle].format(distkey=distkey), sortkey1, len(sortkeys), max(1, count // 100_000),
-                         count, skew, count, 0, 0))
+                         count, skew, count, unsorted, stats_off))
         cursor.execute(f"CREATE OR REPLACE TEMP TABLE svv_table_info ({SVV_TABLE_INFO_COLUMNS})")
         if rows:
             cursor.executemany("INSERT INTO temp.main.svv_table_info VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
