@@ -1,5 +1,6 @@
 """Lab 03 (reference solution): a Firehose delivery stream into the lake, and the clickstream sent through it."""
 
+import json
 import random
 import time
 from pathlib import Path
@@ -8,22 +9,40 @@ import boto3
 
 DELIVERY_STREAM = "clicks-to-lake"
 BUCKET = "dea-firehose-lake"
-ROLE = "arn:aws:iam::123456789012:role/firehose-delivery"
+ROLE = "firehose-delivery"
 SOURCE = Path("data/clickstream.jsonl")
 MAX_BATCH_RECORDS = 500
 MAX_BATCH_BYTES = 4 * 1024 * 1024
 MAX_ATTEMPTS = 10
 
 firehose = boto3.client("firehose")
+iam = boto3.client("iam")
+
+
+def delivery_role() -> str:
+    """The role Firehose assumes to write the lake: S3's delivery actions on this bucket only (as Firehose's guide
+    lists them); created or brought up to date, its ARN."""
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "firehose.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    try:
+        arn = iam.create_role(RoleName=ROLE, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    except iam.exceptions.EntityAlreadyExistsException:
+        arn = iam.get_role(RoleName=ROLE)["Role"]["Arn"]
+    iam.put_role_policy(RoleName=ROLE, PolicyName="deliver-to-lake", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Resource": [f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*"],
+         "Action": ["s3:AbortMultipartUpload", "s3:GetBucketLocation", "s3:GetObject", "s3:ListBucket",
+                    "s3:ListBucketMultipartUploads", "s3:PutObject"]}]}))
+    return arn
 
 
 def create_delivery_stream() -> None:
+    role_arn = delivery_role()
     try:
         firehose.create_delivery_stream(
             DeliveryStreamName=DELIVERY_STREAM,
             DeliveryStreamType="DirectPut",
             ExtendedS3DestinationConfiguration={
-                "RoleARN": ROLE,
+                "RoleARN": role_arn,
                 "BucketARN": f"arn:aws:s3:::{BUCKET}",
                 "Prefix": "events/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/",
                 "ErrorOutputPrefix": "errors/!{firehose:error-output-type}/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/",

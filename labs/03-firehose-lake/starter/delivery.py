@@ -3,6 +3,7 @@
 Faults are on in this lab: some PutRecordBatch entries fail (the call still answers 200). Work through the TODOs.
 """
 
+import json
 import time  # noqa: F401  (you will back off)
 from pathlib import Path
 
@@ -10,14 +11,32 @@ import boto3
 
 DELIVERY_STREAM = "clicks-to-lake"
 BUCKET = "dea-firehose-lake"
-ROLE = "arn:aws:iam::123456789012:role/firehose-delivery"
+ROLE = "firehose-delivery"
 SOURCE = Path("data/clickstream.jsonl")
 
 firehose = boto3.client("firehose")
+iam = boto3.client("iam")
+
+
+def delivery_role() -> str:
+    """Given: the role Firehose assumes to write the lake (S3's delivery actions on this bucket only); created or
+    brought up to date, its ARN."""
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "firehose.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    try:
+        arn = iam.create_role(RoleName=ROLE, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    except iam.exceptions.EntityAlreadyExistsException:
+        arn = iam.get_role(RoleName=ROLE)["Role"]["Arn"]
+    iam.put_role_policy(RoleName=ROLE, PolicyName="deliver-to-lake", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Resource": [f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*"],
+         "Action": ["s3:AbortMultipartUpload", "s3:GetBucketLocation", "s3:GetObject", "s3:ListBucket",
+                    "s3:ListBucketMultipartUploads", "s3:PutObject"]}]}))
+    return arn
 
 
 def create_delivery_stream() -> None:
-    # TODO 1: create a DirectPut delivery stream with an ExtendedS3DestinationConfiguration to BUCKET:
+    # TODO 1: create a DirectPut delivery stream with an ExtendedS3DestinationConfiguration to BUCKET, whose
+    #   RoleARN is delivery_role()'s (Firehose writes the bucket as that role), with:
     #   - Prefix with Firehose's timestamp namespaces, Hive style: events/year=.../month=.../day=.../hour=.../
     #   - an ErrorOutputPrefix under errors/ that includes !{firehose:error-output-type}
     #   - BufferingHints of 1 MB or 60 seconds, whichever comes first

@@ -6,16 +6,44 @@ Your raw zone is s3://dea-catalog-raw/raw/: readings/dt=YYYY-MM-DD/*.json (JSON 
 day) and stations/stations.csv (CSV with a header line).
 """
 
+import json
 import time
 
 import boto3
 
+RAW_BUCKET = "dea-catalog-raw"
 RAW_PATH = "s3://dea-catalog-raw/raw/"
 DATABASE = "telemetry"
 CRAWLER = "raw-telemetry"
-ROLE = "arn:aws:iam::123456789012:role/dea-glue-crawler"
+ROLE = "dea-glue-crawler"
 
 glue = boto3.client("glue")
+iam = boto3.client("iam")
+ACCOUNT = boto3.client("sts").get_caller_identity()["Account"]
+REGION = glue.meta.region_name
+
+
+def crawler_role() -> str:
+    """Given: the crawler's role. Glue may assume it; it reads the raw zone, writes this database's tables and
+    partitions, and logs to /aws-glue/crawlers. Created or brought up to date; its ARN."""
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "glue.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    try:
+        arn = iam.create_role(RoleName=ROLE, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    except iam.exceptions.EntityAlreadyExistsException:
+        arn = iam.get_role(RoleName=ROLE)["Role"]["Arn"]
+    glue_arn = f"arn:aws:glue:{REGION}:{ACCOUNT}"
+    iam.put_role_policy(RoleName=ROLE, PolicyName="crawl-raw-zone", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{RAW_BUCKET}"},
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{RAW_BUCKET}/raw/*"},
+        # tables and partitions of this database, never deleted (the team's DeleteBehavior is LOG)
+        {"Effect": "Allow", "Resource": [f"{glue_arn}:catalog", f"{glue_arn}:database/{DATABASE}", f"{glue_arn}:table/{DATABASE}/*"],
+         "Action": ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:CreateTable", "glue:UpdateTable",
+                    "glue:GetPartitions", "glue:BatchCreatePartition"]},
+        {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+         "Resource": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws-glue/crawlers*"},
+    ]}))
+    return arn
 
 
 def create_database() -> None:
@@ -24,8 +52,9 @@ def create_database() -> None:
 
 
 def create_crawler() -> None:
-    # TODO 2: create the crawler CRAWLER with role ROLE, writing to DATABASE, crawling RAW_PATH (one target for
-    #         the whole raw zone: every folder under it becomes a table). Schedule it daily at 02:00 UTC.
+    # TODO 2: create the crawler CRAWLER with the role crawler_role() returns, writing to DATABASE, crawling
+    #         RAW_PATH (one target for the whole raw zone: every folder under it becomes a table). Schedule it
+    #         daily at 02:00 UTC.
     #         The team's policy for now: SchemaChangePolicy UpdateBehavior "LOG", DeleteBehavior "LOG" —
     #         the crawler must not change a table's schema behind the analysts' backs.
     #         If the crawler exists already (AlreadyExistsException), update it with the same definition.
