@@ -28,6 +28,11 @@ JOIN = "SELECT s.region, sum(f.amount) FROM fact_sales f JOIN dim_store s ON s.s
 COLLOCATED = ("DS_DIST_NONE", "DS_DIST_ALL_NONE")
 MOVEMENTS = ("DS_BCAST_INNER", "DS_DIST_BOTH", "DS_DIST_INNER", "DS_DIST_OUTER", "DS_DIST_ALL_INNER")
 CENT = 0.005
+RAW_OBJECT = f"arn:aws:s3:::{LAKE}/sales/part-0000.csv.gz"
+# what the warehouse's role must (True) and must not (False) be allowed: (action, resource, needed)
+ROLE_ACCESS = (("s3:ListBucket", f"arn:aws:s3:::{LAKE}", True), ("s3:GetObject", RAW_OBJECT, True),
+               ("s3:PutObject", f"arn:aws:s3:::{LAKE}/{EXPORT_PREFIX}region=north/0000_part_00.parquet", True),
+               ("s3:PutObject", RAW_OBJECT, False), ("s3:DeleteObject", RAW_OBJECT, False), ("s3:DeleteBucket", f"arn:aws:s3:::{LAKE}", False))
 DOCS = "https://docs.aws.amazon.com/redshift/latest"
 
 
@@ -137,11 +142,13 @@ def warehouse(ctx: LabContext) -> str:
     return f"{where} is available and answers SQL in database {DATABASE}"
 
 
-@check("L14-02", "The warehouse loads with its own role, trusted by Redshift", points=1, task="4.2",
-       hints=("COPY, UNLOAD and Spectrum read and write S3 as an IAM role the warehouse may assume: the role trusts the Redshift service and is associated with the namespace (or cluster).",
-              f"An IAM role {COPY_ROLE} whose trust policy allows redshift.amazonaws.com sts:AssumeRole, with S3 access to the lake; pass it in CreateNamespace's iamRoles (a cluster's IamRoles).",
-              f"iam.create_role(RoleName='{COPY_ROLE}', AssumeRolePolicyDocument=<Principal Service redshift.amazonaws.com>); "
-              f"serverless.create_namespace(..., iamRoles=[role_arn], defaultIamRoleArn=role_arn) (an existing namespace: delete it and create it again)"),
+@check("L14-02", "The warehouse loads with its own least-privilege role, trusted by Redshift", points=2, task="4.2",
+       hints=("COPY, UNLOAD and Spectrum reach S3 as an IAM role the warehouse assumes: the role trusts the Redshift service, is associated with the namespace (or cluster), "
+              "and may do what loading and exporting need — read the lake, write the exports — and nothing more.",
+              f"An IAM role {COPY_ROLE} whose trust policy allows redshift.amazonaws.com sts:AssumeRole; a policy with s3:ListBucket on the bucket, s3:GetObject on its objects and "
+              f"s3:PutObject (and DeleteObject, for CLEANPATH) under exports/ only; pass the role in CreateNamespace's iamRoles (a cluster's IamRoles).",
+              f"iam.create_role(RoleName='{COPY_ROLE}', AssumeRolePolicyDocument=<Principal Service redshift.amazonaws.com>); iam.put_role_policy(... Resource "
+              f"arn:aws:s3:::{LAKE}/exports/* for the writes ...); serverless.create_namespace(..., iamRoles=[role_arn]) (an existing namespace: delete it and create it again)"),
        docs=f"{DOCS}/mgmt/authorizing-redshift-service.html")
 def copy_role(ctx: LabContext) -> str:
     iam = ctx.client("iam")
@@ -169,7 +176,12 @@ def copy_role(ctx: LabContext) -> str:
     arns = [r if isinstance(r, str) else r.get("iamRoleArn", "") for r in roles]
     if role["Arn"] not in arns:
         raise Fail(f"{owner} is associated with {arns or 'no IAM role'}, not {role['Arn']}: COPY ... IAM_ROLE would be refused")
-    return f"role {COPY_ROLE} trusts Redshift and is associated with {owner}"
+    for action, resource, needed in ROLE_ACCESS:
+        decision = iam.simulate_principal_policy(PolicySourceArn=role["Arn"], ActionNames=[action], ResourceArns=[resource])["EvaluationResults"][0]["EvalDecision"]
+        if (decision == "allowed") != needed:
+            raise Fail(f"role {COPY_ROLE} {'may not' if needed else 'may'} {action} on {resource}: "
+                       + ("loading and exporting need it" if needed else "the warehouse's role could change or delete the lake's raw data; it needs to write under exports/ only"))
+    return f"role {COPY_ROLE} trusts Redshift, is associated with {owner}, reads the lake and writes only its exports"
 
 
 @check("L14-03", "dim_store holds every store once", points=1, task="2.3",

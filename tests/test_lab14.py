@@ -29,13 +29,15 @@ MUTANTS = {
     "fact_sales distributed on channel": ({"L14-06"}, {LOAD: [(FACT_LAYOUT, FACT_LAYOUT.replace("store_id", "channel"))]}),
     "dim_store distributed EVEN": ({"L14-08"}, {LOAD: [(DIM_LAYOUT, DIM_LAYOUT.replace("ALL", "EVEN"))]}),
     "fact_sales without a sort key": ({"L14-07"}, {LOAD: [(FACT_LAYOUT, '    DISTKEY (store_id)"""')]}),
-    # the load still succeeds: MAXERROR swallows the three header lines, now rejected with the garbled ones
-    "IGNOREHEADER forgotten on the sales COPY": ({"L14-05"}, {LOAD: [(SALES_COPY, SALES_COPY.replace(" IGNOREHEADER 1", ""))]}),
+    # MAXERROR raised until the load passed: it swallows the three header lines, now rejected with the garbled ones
+    "IGNOREHEADER forgotten on the sales COPY, MAXERROR raised": ({"L14-05"}, {LOAD: [(SALES_COPY, SALES_COPY.replace(" IGNOREHEADER 1", "").replace("MAXERROR 20", "MAXERROR 100"))]}),
     "late sales never loaded": ({"L14-04", "L14-10", "L14-12"}, {NIGHTLY: [(LATE_COPY, "")]}),
     "view not refreshed after the late sales": ({"L14-10", "L14-11", "L14-14"}, {NIGHTLY: [('    run("REFRESH MATERIALIZED VIEW mv_daily_revenue")\n', "")]}),
     "export unloaded as CSV": ({"L14-12"}, {NIGHTLY: [(UNLOAD_FORMAT, UNLOAD_FORMAT.replace("PARQUET", "CSV"))]}),
     "export partitioned by day": ({"L14-12"}, {NIGHTLY: [(UNLOAD_FORMAT, UNLOAD_FORMAT.replace("(region)", "(sale_date)"))]}),
-    "namespace made without the role": ({"L14-02"}, {PROVISION: [(",\n                                    iamRoles=[COPY_ROLE_ARN], defaultIamRoleArn=COPY_ROLE_ARN)", ")")]}),
+    # what the issue's enforcement of IAM_ROLE cannot see: COPY and UNLOAD still work, with more than they need
+    "warehouse role with s3:* on the lake": ({"L14-02"}, {PROVISION: [('"Action": ["s3:PutObject", "s3:DeleteObject"], "Resource": f"arn:aws:s3:::{LAKE}/exports/*"',
+                                                                      '"Action": "s3:*", "Resource": [f"arn:aws:s3:::{LAKE}", f"arn:aws:s3:::{LAKE}/*"]')]}),
     "external schema over a new, empty Glue database": ({"L14-09"}, {LOAD: [(
         "DATABASE 'wh_lake' IAM_ROLE '{COPY_ROLE_ARN}'\")", "DATABASE 'wh_lake_raw' IAM_ROLE '{COPY_ROLE_ARN}' CREATE EXTERNAL DATABASE IF NOT EXISTS\")")]}),
     "analysts granted ALL on reporting": ({"L14-15"}, {ACCESS: [(SELECT_GRANT, SELECT_GRANT.replace("SELECT", "ALL"))]}),
@@ -46,8 +48,8 @@ MUTANTS = {
 }
 # mistakes judged by disjoint checks, graded together (one grading costs one run of the whole solution)
 MUTANT_GROUPS = (
-    ("fact_sales distributed on channel", "dim_store distributed EVEN", "IGNOREHEADER forgotten on the sales COPY", "export unloaded as CSV",
-     "external schema over a new, empty Glue database", "analysts granted ALL on reporting", "namespace made without the role"),
+    ("fact_sales distributed on channel", "dim_store distributed EVEN", "IGNOREHEADER forgotten on the sales COPY, MAXERROR raised", "export unloaded as CSV",
+     "external schema over a new, empty Glue database", "analysts granted ALL on reporting", "warehouse role with s3:* on the lake"),
     ("fact_sales without a sort key", "late sales never loaded", "USAGE on reporting forgotten", "analysts granted SELECT on public's tables too"),
     ("view not refreshed after the late sales", "export partitioned by day", "analyst made a superuser"),
     ("analyst user left out of the group",),
@@ -88,8 +90,8 @@ VARIANTS = {
                (FACT_LAYOUT, FACT_LAYOUT.replace("SORTKEY (sale_date)", "COMPOUND SORTKEY (sale_date, store_id)"))],
         ACCESS: [(SELECT_GRANT, '''    run(f"GRANT SELECT ON reporting.daily_revenue TO GROUP {GROUP}")''')],
     },
-    "fact_sales EVEN, MAXERROR exactly the garbled lines, the export overwritten serially": {
-        LOAD: [(FACT_LAYOUT, FACT_LAYOUT.replace("DISTKEY (store_id)", "DISTSTYLE EVEN")), (SALES_COPY, SALES_COPY.replace("MAXERROR 20", "MAXERROR 5"))],
+    "fact_sales EVEN, a smaller MAXERROR, the export overwritten serially": {
+        LOAD: [(FACT_LAYOUT, FACT_LAYOUT.replace("DISTKEY (store_id)", "DISTSTYLE EVEN")), (SALES_COPY, SALES_COPY.replace("MAXERROR 20", "MAXERROR 10"))],
         NIGHTLY: [(UNLOAD_FORMAT, UNLOAD_FORMAT.replace("CLEANPATH", "ALLOWOVERWRITE PARALLEL OFF"))],
     },
 }
