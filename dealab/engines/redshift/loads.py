@@ -106,8 +106,8 @@ def parse(sql: str) -> CopyCommand:
     for option in NUMERIC_OPTIONS:
         if option in options and not (options[option] or "").isdigit():
             raise RedshiftError(f'syntax error at or near "{options[option]}"', position_of(sql, options[option] or option))
-    if options.get("JSON") not in (None, "auto"):
-        raise RedshiftError(f"dealab's COPY reads JSON 'auto' only yet, not '{options['JSON']}' (a later part of issue 18)")
+    if options.get("JSON") not in (None, "auto", "noshred"):
+        raise RedshiftError(f"dealab's COPY reads JSON 'auto' and 'noshred' only yet, not '{options['JSON']}' (a later part of issue 18)")
     columns = [name.strip().strip('"').lower() for name in match.group("columns").split(",")] if match.group("columns") else None
     return CopyCommand(match.group("table").replace('"', "").lower(), columns, match.group("source"), options)
 
@@ -215,6 +215,10 @@ class Loader:
             return f"SELECT * FROM read_parquet({_literal(files)})"
         if command.format == "JSON":
             json_compression = "uncompressed" if compression == "none" else compression  # the JSON reader's word for none
+            if options.get("JSON") == "noshred":  # each document whole, into the table's one SUPER column
+                if list(columns.values()) != ["JSON"]:
+                    raise RedshiftError("JSON 'noshred' loads into a table of one SUPER column (or a column list naming one)")
+                return f"SELECT json FROM read_json({_literal(files)}, records=false, format='auto', compression='{json_compression}')"
             return f"SELECT * FROM read_json({_literal(files)}, columns={_literal(columns)}, format='auto', compression='{json_compression}')"
         csv_format = command.format == "CSV"
         text = [name for name, kind in columns.items() if kind == "VARCHAR"]

@@ -18,7 +18,7 @@ import duckdb
 from dealab.engines.athena import sandbox
 from dealab.engines.redshift import dialect, errors, explain, grants, loads, materialized, spectrum, streaming, unloads
 from dealab.engines.redshift import auditlog, datasharing, maintenance
-from dealab.engines.redshift import procedures
+from dealab.engines.redshift import partiql, procedures
 from dealab.engines.redshift.dialect import TableLayout
 from dealab.engines.redshift.errors import RedshiftError
 
@@ -243,6 +243,7 @@ class Warehouse:
         translation = dialect.translate(sql, self.database, self.system_views)
         if not isinstance(translation.tree, dialect.exp.Query):
             return None
+        partiql.navigate(cursor, translation)
         self.grants.check(cursor, user, translation.tree)
         if self.grants.bind_session(cursor, user, translation.tree):
             translation.sql = translation.tree.sql("duckdb")
@@ -257,6 +258,7 @@ class Warehouse:
     def query_arrow(self, cursor, sql: str):
         """A query's rows as an Arrow table (UNLOAD's input), through the same translation and lock-down."""
         translation = dialect.translate(sql, self.database, self.system_views)
+        partiql.navigate(cursor, translation)
         try:
             with self.spectrum.relations(cursor, translation, sql):
                 return cursor.execute(translation.sql).to_arrow_table()
@@ -293,6 +295,7 @@ class Warehouse:
             for column, (seed, step) in layout.identities.items() if not exists else ():  # a new table counts from its seed
                 cursor.execute(f"CREATE OR REPLACE SEQUENCE {dialect.identity_sequence(table, column)} START {seed} INCREMENT {step}")
         translation = dialect.translate(sql, self.database, self.system_views, parameters)
+        partiql.navigate(cursor, translation)  # SUPER's PartiQL paths, before the grants read its columns
         self.grants.check(cursor, user, translation.tree)
         if self.grants.bind_session(cursor, user, translation.tree):  # CURRENT_USER, HAS_TABLE_PRIVILEGE
             translation.sql = translation.tree.sql("duckdb")
