@@ -28,6 +28,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
+from dealab.engines.redshift import partiql
 from dealab.engines.redshift.errors import RedshiftError
 
 SYSTEM = "dealab_system"
@@ -954,6 +955,7 @@ class Call:
 
         sql = text if bound else self.bind(text)[0]
         translation = dialect.translate(sql, self.warehouse.database, self.warehouse.system_views, parameters)
+        partiql.navigate(self.cursor, translation)
         grants = self.warehouse.grants
         grants.check(self.cursor, self.runner, translation.tree)
         if grants.bind_session(self.cursor, self.runner, translation.tree):
