@@ -174,10 +174,12 @@ def copy_role(ctx: LabContext) -> str:
         roles = [r["IamRoleArn"] for r in ctx.client("redshift").describe_clusters(ClusterIdentifier=CLUSTER)["Clusters"][0].get("IamRoles", [])]
         owner = f"cluster {CLUSTER}"
     arns = [r if isinstance(r, str) else r.get("iamRoleArn", "") for r in roles]
-    if role["Arn"] not in arns:
-        raise Fail(f"{owner} is associated with {arns or 'no IAM role'}, not {role['Arn']}: COPY ... IAM_ROLE would be refused")
+    # the ARN as the account's code names it (a backend behind the gateway may keep roles under an account id of its own)
+    role_arn = f"arn:aws:iam::{ctx.client('sts').get_caller_identity()['Account']}:role/{COPY_ROLE}"
+    if role_arn not in arns:
+        raise Fail(f"{owner} is associated with {arns or 'no IAM role'}, not {role_arn}: COPY ... IAM_ROLE would be refused")
     for action, resource, needed in ROLE_ACCESS:
-        decision = iam.simulate_principal_policy(PolicySourceArn=role["Arn"], ActionNames=[action], ResourceArns=[resource])["EvaluationResults"][0]["EvalDecision"]
+        decision = iam.simulate_principal_policy(PolicySourceArn=role_arn, ActionNames=[action], ResourceArns=[resource])["EvaluationResults"][0]["EvalDecision"]
         if (decision == "allowed") != needed:
             raise Fail(f"role {COPY_ROLE} {'may not' if needed else 'may'} {action} on {resource}: "
                        + ("loading and exporting need it" if needed else "the warehouse's role could change or delete the lake's raw data; it needs to write under exports/ only"))
