@@ -33,7 +33,8 @@ def tables() -> None:
 def load() -> None:
     run(f"COPY dim_store FROM 's3://{LAKE}/stores/' IAM_ROLE '{COPY_ROLE_ARN}' CSV IGNOREHEADER 1")
     run(f"COPY fact_sales FROM 's3://{LAKE}/sales/' IAM_ROLE '{COPY_ROLE_ARN}' CSV GZIP IGNOREHEADER 1 DATEFORMAT 'YYYY-MM-DD' MAXERROR 20")
-    rejected = run("SELECT count(*) FROM sys_load_error_detail WHERE query_id = (SELECT max(query_id) FROM sys_load_error_detail)")
+    rejected = run("SELECT count(*) FROM (SELECT DISTINCT file_name, line_number FROM sys_load_error_detail "
+                   "WHERE query_id = (SELECT max(query_id) FROM sys_load_error_detail))")
     print(f"fact_sales: {run('SELECT count(*) FROM fact_sales')[0][0]} rows loaded, {rejected[0][0]} lines rejected")
 
 
