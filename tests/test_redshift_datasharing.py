@@ -56,3 +56,24 @@ def test_a_consumer_reads_the_producers_live_data_through_a_datashare(clean_stac
     ok(data, f"REVOKE USAGE ON DATASHARE sales_share FROM NAMESPACE '{namespaces['marketing']}'", **producer)
     gone = run(data, "SELECT * FROM sales_db.sales.orders", **consumer)
     assert gone["Status"] == "FAILED"
+
+
+def test_shares_and_consumer_databases_survive_a_kill_9(private_stack):
+    from dealab.stack import control
+    from tests.conftest import kill_hard
+
+    producer, consumer = _serverless(private_stack, "sales"), _serverless(private_stack, "marketing")
+    namespaces = {found["namespaceName"]: found["namespaceId"]
+                  for found in client(private_stack, "redshift-serverless").list_namespaces()["namespaces"]}
+    data = client(private_stack, "redshift-data")
+    for sql in ("CREATE TABLE orders (id INT)", "INSERT INTO orders VALUES (7)", "CREATE DATASHARE s",
+                "ALTER DATASHARE s ADD SCHEMA public", "ALTER DATASHARE s ADD ALL TABLES IN SCHEMA public",
+                f"GRANT USAGE ON DATASHARE s TO NAMESPACE '{namespaces['marketing']}'"):
+        ok(data, sql, **producer)
+    ok(data, f"CREATE DATABASE shared FROM DATASHARE s OF NAMESPACE '{namespaces['sales']}'", **consumer)
+    kill_hard(private_stack)
+    control.up(private_stack)
+    data = client(private_stack, "redshift-data")
+    assert rows(data, "SELECT id FROM shared.public.orders", **consumer) == [[7]]
+    assert rows(data, "SELECT object_type, object_name, include_new FROM svv_datashare_objects ORDER BY 2", **producer) == [
+        ["schema", "public", True], ["table", "public.orders", False]]

@@ -65,6 +65,10 @@ def test_refresh_reads_each_shard_from_where_the_last_refresh_stopped(clean_stac
     missing_role = run(data, "CREATE EXTERNAL SCHEMA k2 FROM KINESIS", **target)
     assert "IAM_ROLE is required" in missing_role["Error"]
     ok(data, "DROP MATERIALIZED VIEW texts", **target)
+    depended = run(data, "DROP SCHEMA kds", **target)
+    assert depended["Status"] == "FAILED" and "other objects depend on it" in depended["Error"]
+    ok(data, "DROP SCHEMA kds CASCADE", **target)
+    assert run(data, "SELECT * FROM clicks", **target)["Status"] == "FAILED"
 
 
 def test_auto_refresh_follows_the_lab_clock_and_positions_survive_a_kill_9(private_stack):

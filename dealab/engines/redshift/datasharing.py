@@ -249,9 +249,9 @@ class Sharing:
     def relations(self, cursor, translation, sql: str):
         """Each table of a shared database the statement reads, registered on the cursor with the producer's rows
         of now (translation.sql rewritten); a write to one is refused."""
-        databases = self._databases() if "." in sql else {}
-        references = [table for table in translation.tree.find_all(exp.Table)
-                      if table.catalog and table.catalog.lower() in databases] if databases else []
+        named = [table for table in translation.tree.find_all(exp.Table) if table.catalog]  # database.schema.table
+        databases = self._databases() if named else {}
+        references = [table for table in named if table.catalog.lower() in databases]
         registered: list[str] = []
         try:
             if references:
@@ -304,8 +304,12 @@ class Sharing:
             producer = namespace_of(share["producer"])
             rows["svv_datashares"].append((share["name"], share["id"], 100, self.warehouse.database, None, "OUTBOUND",
                                            share["created"], share["public"], None, account, producer, None))
-            objects = ([("schema", name, False) for name in share["schemas"]] + [("table", name, False) for name in share["tables"]]
-                       + [("schema", name, True) for name in share["all_tables_in"]])
+            # ALL TABLES IN SCHEMA shares the schema's tables of now and later: each shows as a table, the schema
+            # with include_new
+            tables = set(share["tables"]) | {f"{schema}.{table}" for schema in share["all_tables_in"] for (table,) in cursor.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = ?", [schema]).fetchall()}
+            objects = ([("schema", name, name in share["all_tables_in"]) for name in share["schemas"]]
+                       + [("table", name, False) for name in sorted(tables)])
             rows["svv_datashare_objects"] += [("OUTBOUND", share["name"], kind, name, account, producer, include_new)
                                               for kind, name, include_new in objects]
             rows["svv_datashare_consumers"] += [(share["name"], account, namespace, date) for namespace, date in share["consumers"].items()]

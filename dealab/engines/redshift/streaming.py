@@ -51,6 +51,7 @@ METADATA = [
 CREATE_SCHEMA = re.compile(r"^\s*CREATE\s+EXTERNAL\s+SCHEMA\s+(?P<if_not_exists>IF\s+NOT\s+EXISTS\s+)?\"?(?P<schema>\w+)\"?\s+"
                            r"FROM\s+KINESIS\b(?P<options>.*?);?\s*$", re.I | re.S)
 IS_CREATE_SCHEMA = r"CREATE\s+EXTERNAL\s+SCHEMA\s+(IF\s+NOT\s+EXISTS\s+)?\"?\w+\"?\s+FROM\s+KINESIS\b"
+DROP_SCHEMA = re.compile(r"^\s*DROP\s+SCHEMA\s+(?:IF\s+EXISTS\s+)?\"?(?P<schema>\w+)\"?\s*(?P<cascade>CASCADE|RESTRICT)?\s*;?\s*$", re.I)
 IAM_ROLE = re.compile(r"\bIAM_ROLE\s+(?:'([^']+)'|(default))", re.I)
 # The columns Redshift gives a Kinesis stream, as the Arrow schema the records are registered under
 STREAM_COLUMNS = pyarrow.schema([
@@ -130,6 +131,23 @@ class Streams:
                 return
             raise RedshiftError(f'Schema "{name}" already exists')
         cursor.execute(f"INSERT INTO {SYSTEM}.kinesis_schemas (schema_name, iam_role) VALUES (?, ?)", [name, role.group(1) or "default"])
+
+    def drop_schema(self, cursor, sql: str, superuser) -> bool:
+        """DROP SCHEMA of a schema FROM KINESIS (True: it was one and is dropped); its views go with CASCADE only."""
+        match = DROP_SCHEMA.match(sql)
+        if not match or match.group("schema").lower() not in self.schemas(cursor):
+            return False
+        if not superuser():  # asked only of a DROP SCHEMA of a Kinesis schema
+            raise RedshiftError("permission denied: dealab lets only a superuser create, alter or drop external schemas and tables")
+        name = match.group("schema").lower()
+        views = [view for (view,) in cursor.execute(f"SELECT name FROM {SYSTEM}.streaming_views WHERE schema_name = ?", [name]).fetchall()]
+        if views and not (match.group("cascade") or "").upper() == "CASCADE":
+            raise RedshiftError(f"cannot drop schema {name} because other objects depend on it (materialized view {views[0]}); "
+                                "use DROP ... CASCADE")
+        for view in views:
+            self.drop_view(cursor, view)
+        cursor.execute(f"DELETE FROM {SYSTEM}.kinesis_schemas WHERE schema_name = ?", [name])
+        return True
 
     def reads_stream(self, cursor, sql: str) -> bool:
         """Whether a CREATE MATERIALIZED VIEW reads a stream of a schema FROM KINESIS."""

@@ -192,6 +192,8 @@ class Warehouse:
             elif kind == "maintenance":
                 maintenance.run(cursor, sql)
                 result = Result()
+            elif kind == "sql" and self.streams.drop_schema(cursor, sql, lambda: self.grants.is_superuser(cursor, user)):
+                result = Result()
             elif kind == "grants":
                 self.grants.run(cursor, sql, user)
                 result = Result()
