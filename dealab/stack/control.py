@@ -185,9 +185,9 @@ def _failure_reason(settings: Settings, code: int) -> str:
 def reset_state_folder(state_dir: Path) -> None:
     """What a reset empties, done on the files: the journal (snapshots included) and every engine's folder.
     The learner's seed, hints and scores are the CLI's and stay."""
-    from dealab.engines import engine_classes
+    from dealab.engines import ENGINE_NAMES
 
-    for name in ["journal", *(engine.name for engine in engine_classes())]:
+    for name in ["journal", *ENGINE_NAMES]:
         shutil.rmtree(state_dir / name, ignore_errors=True)
 
 

@@ -12,6 +12,7 @@ from moto.core.request import PRESERVED_HEADER_NAMES_ENVIRON_KEY, should_preserv
 from werkzeug.datastructures import Headers
 from werkzeug.wsgi import get_input_stream
 
+from dealab.engines import StackEngines
 from dealab.wire.engine import ENGINE_HEADER, Engine
 from dealab.stack.door import Door
 from dealab.wire.loopback import ENGINE_ENVIRON_KEY
@@ -27,20 +28,33 @@ _REQUEST_FIELDS_IN_ENVIRON = ("REQUEST_METHOD", "PATH_INFO", "QUERY_STRING", "CO
 
 
 class Gateway:
-    def __init__(self, backend, engines: list[Engine], info: dict | None = None, door: Door | None = None):
+    def __init__(self, backend, engines: list[Engine] | StackEngines, info: dict | None = None, door: Door | None = None):
+        """`engines`: a stack's StackEngines, built as requests first need them, or a list built already (tests, benches)."""
         self.backend = backend
-        self.engines = engines
+        self.stack_engines = engines if isinstance(engines, StackEngines) else None
+        if self.stack_engines is None:
+            self.engines = engines
         # every request from the network passes it; None only for gateways built inside tests
         self.door = door
         self.started = time.time()
         self.info = info or {}
-        self.admin: dict[str, Callable[[AwsRequest], AwsResponse]] = {
+        self.own_admin: dict[str, Callable[[AwsRequest], AwsResponse]] = {
             "health": self._health,
             "reset": self._reset,
             "snapshot": self._snapshot,
         }
-        for engine in engines:
-            self.admin.update(engine.admin_routes())
+
+    @property
+    def engines(self) -> list[Engine]:
+        """The engines built so far, in gateway order."""
+        return self.stack_engines.in_order if self.stack_engines is not None else self._engines
+
+    @engines.setter
+    def engines(self, engines: list[Engine]) -> None:
+        self._engines = engines
+
+    def _engines_for(self, request: AwsRequest) -> list[Engine]:
+        return self.stack_engines.for_service(request.service) if self.stack_engines is not None else self.engines
 
     def __call__(self, environ: dict, start_response):
         from_engine = ENGINE_ENVIRON_KEY in environ  # set by the loopback only: no HTTP request can carry it
@@ -72,7 +86,7 @@ class Gateway:
 
     def dispatch(self, request: AwsRequest, environ: dict) -> AwsResponse:
         """Runs the request through every engine that takes it, in order, and then the backend."""
-        chain = [engine for engine in self.engines if engine.method_for(request)]
+        chain = [engine for engine in self._engines_for(request) if engine.method_for(request)]
 
         def step(position: int) -> Callable[[AwsRequest], AwsResponse]:
             def forward(current: AwsRequest) -> AwsResponse:
@@ -86,9 +100,12 @@ class Gateway:
         return step(0)(request)
 
     def _admin(self, request: AwsRequest) -> AwsResponse:
-        handler = self.admin.get(request.path[len(ADMIN_PREFIX):].strip("/"))
+        endpoint = request.path[len(ADMIN_PREFIX):].strip("/")
+        engines = self.stack_engines.for_admin(endpoint) if self.stack_engines is not None else self.engines
+        routes = {**self.own_admin, **{path: handler for engine in engines for path, handler in engine.admin_routes().items()}}
+        handler = routes.get(endpoint)
         if handler is None:
-            return AwsResponse.json_error("NotFound", f"no admin endpoint {request.path}; known: {sorted(self.admin)}", 404)
+            return AwsResponse.json_error("NotFound", f"no admin endpoint {request.path}; known: {sorted(routes)}", 404)
         return handler(request)
 
     def _health(self, request: AwsRequest) -> AwsResponse:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from werkzeug.serving import make_server
 
-from dealab.engines import load_engines
+from dealab.engines import StackEngines
 from dealab.wire.engine import EngineContext
 from dealab.wire.timers import timers
 from dealab.wire.admintoken import ensure_token
@@ -53,14 +53,14 @@ def build_gateway(state_dir: Path, port: int, insecure_port: int, region: str, b
         )
     context = EngineContext(endpoint_url=f"http://127.0.0.1:{port}", region=region, state_dir=state_dir, spark_master=spark_master)
     info = {"port": port, "insecure_port": insecure_port, "region": region, "state_dir": str(state_dir), "restore": restored}
-    engines = load_engines(context)
+    engines = StackEngines(context)
     door = Door(
         ports=(port, insecure_port),
         admin_token=ensure_token(state_dir),
         allowed_hosts=os.environ.get("DEALAB_ALLOWED_HOSTS", "").split(","),
         verify_signatures=os.environ.get("DEALAB_VERIFY_SIGNATURES", "1") != "0",  # "0" only for bench/stack.py's comparison
-        s3_access=next((engine for engine in engines if hasattr(engine, "allows_anonymous")), None),
-        lookup=with_issued_keys(next(engine for engine in engines if hasattr(engine, "issued_credential")).issued_credential),
+        s3_access=engines.named("s3access"),
+        lookup=with_issued_keys(engines.named("iam").issued_credential),
     )
     gateway = Gateway(backend, engines, info, door)
     context.loopback.attach(_listener(gateway, secure=True))
