@@ -59,6 +59,11 @@ def test_super_navigation_is_partiql_and_lax(tmp_path):
         (True, True, None, "object", 2, '{"city":"Paris"}'), (False, False, True, "object", None, '"unknown"'),
         (None, None, None, "array", None, None)]
     assert _rows(warehouse, "SELECT JSON_TYPEOF(JSON_PARSE('3.5')), IS_SCALAR(JSON_PARSE('\"s\"'))") == [("number", True)]
+    # a bare name that another table of the statement has as a plain column stays that column
+    _rows(warehouse, "CREATE TABLE people (id INT, c VARCHAR(10))")
+    _rows(warehouse, "INSERT INTO people VALUES (1, 'Ann')")
+    assert _rows(warehouse, "SELECT o.c.name, p.c FROM orders o JOIN people p ON p.id = o.id WHERE p.c = 'Ann' AND o.c.name = 'Ann'") \
+        == [('"Ann"', "Ann")]
     warehouse.close()
 
 

@@ -57,14 +57,20 @@ def _apply(name: str, argument: exp.Expression) -> exp.Expression:
 class _Scope:
     """The SUPER columns a statement can reach: by table alias, unqualified, and unnested elements."""
 
-    def __init__(self, tree: exp.Expression, super_columns: dict[tuple[str, str], set[str]]):
+    def __init__(self, tree: exp.Expression, super_columns: dict[tuple[str, str], set[str]], cursor):
         self.by_alias: dict[str, set[str]] = {}
         self.unqualified: set[str] = set()
-        for table in tree.find_all(exp.Table):
-            columns = super_columns.get(((table.db or "public").lower(), table.name.lower()), set())
+        tables = {((table.db or "public").lower(), table.name.lower()): table for table in tree.find_all(exp.Table)}
+        for key, table in tables.items():
+            columns = super_columns.get(key, set())
             if columns:
                 self.by_alias[table.alias_or_name.lower()] = columns
                 self.unqualified |= columns
+        if self.unqualified and len(tables) > 1:  # a bare name another table has as a plain column is not SUPER
+            plain = cursor.execute("SELECT DISTINCT column_name FROM information_schema.columns WHERE data_type <> 'JSON' AND "
+                                   "table_catalog = current_database() AND list_contains(?, table_schema || '.' || table_name)",
+                                   [[f"{schema}.{name}" for schema, name in tables]]).fetchall()
+            self.unqualified -= {name for (name,) in plain}
         for unnest in tree.find_all(exp.Unnest):
             alias = unnest.args.get("alias")
             if alias is not None and self.is_super(unnest.expressions[0]):
@@ -138,7 +144,7 @@ def rewrite(cursor, tree: exp.Expression) -> bool:
         super_columns.setdefault((schema, table), set()).add(column)
     if not super_columns:
         return changed
-    scope = _Scope(tree, super_columns)
+    scope = _Scope(tree, super_columns, cursor)
     for node in list(tree.find_all(exp.Column, exp.Dot, exp.Bracket)):
         if isinstance(node.parent, (exp.Dot, exp.Bracket)) and node.parent.this is node:
             continue  # a part of a longer navigation: the whole is rewritten
