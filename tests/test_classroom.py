@@ -287,6 +287,23 @@ def test_a_crashed_learner_stack_starts_again_with_its_state(classroom):
     assert after["crashes"] == 1 and after["state"] == "running" and after["pid"] != before["pid"]
 
 
+
+def test_learner_stacks_are_forked_from_one_zygote_and_hold_their_own_keys(classroom):
+    """Each stack is forked from the zygote (sharing its libraries), yet knows its learner's key pair, which it
+    read after the fork: a stack holding the zygote's would refuse the learner's signatures."""
+    state = classroom.status()
+    parents = {learner: int(Path(f"/proc/{state[learner]['pid']}/stat").read_text().rsplit(")", 1)[1].split()[1]) for learner in ("ana", "ben")}
+    zygote = parents["ana"]
+    assert parents["ben"] == zygote and b"dealab.classroom.zygote" in Path(f"/proc/{zygote}/cmdline").read_bytes()
+    assert classroom.client("ben", "sts").get_caller_identity()["Arn"].endswith(":root")
+
+
+def test_the_zygote_loads_no_module_that_reads_a_learners_keys_and_starts_no_thread():
+    code = ("import sys, threading\nfrom dealab.classroom.zygote import preload\npreload()\n"
+            "print(sorted(name for name in sys.modules if name == 'dealab.config'), threading.active_count())")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    assert run.stdout.split() == ["[]", "1"]
+
 # ---- the instructor page in a real browser --------------------------------------------------------------
 @pytest.fixture
 def browser():

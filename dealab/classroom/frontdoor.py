@@ -9,8 +9,9 @@ answered with the protocol's unknown-key error, and a request that names no key 
 The learner's stack checks the signature itself: it accepts only that learner's key pair.
 
 Each learner's stack is a `dealab.stack.server` process on free loopback ports with its state folder in
-class/<learner>/, started on the learner's first request, stopped after DEALAB_CLASS_IDLE_SECONDS without
-one (its state stays, as any stack's), and started again, state intact, when it is found dead.
+class/<learner>/, forked from the classroom's zygote (dealab.classroom.zygote), whose loaded libraries it shares;
+started on the learner's first request, stopped after DEALAB_CLASS_IDLE_SECONDS without one (its state
+stays, as any stack's), and started again, state intact, when it is found dead.
 
 Admin paths: /_dealab/class/* is the instructor's (page, scores, status, server-side grading), behind the
 instructor token; a learner's CLI reaches its own stack's admin endpoints with the X-Dealab-Learner header
@@ -39,6 +40,7 @@ from werkzeug.serving import make_server
 
 from dealab.classroom import page, records
 from dealab.classroom.roster import Learner, door_dir, instructor_token, learner_dir, learners
+from dealab.classroom.zygote import Zygote
 from dealab.config import Settings
 from dealab.stack import control
 from dealab.stack.door import ADMIN_PREFIX, Door, _auth_error
@@ -118,6 +120,8 @@ class Classroom:
                               for key, learner in self.by_key.items()}
         self.started = time.time()
         self.stopping = threading.Event()
+        # learners' stacks are forked from it, sharing the libraries it loaded (dealab.classroom.zygote)
+        self.zygote = Zygote(door_dir(self.state_dir) / "zygote.log", {name: value for name, value in os.environ.items() if name not in NOT_INHERITED})
         for stack in self.stacks.values():  # a learner stack left by a front door that was killed
             control.down(Settings(learner_dir(self.state_dir, stack.learner.id), 0, 0, region, None))
 
@@ -216,15 +220,13 @@ class Classroom:
         env.update(DEALAB_ACCESS_KEY_ID=learner.access_key_id, DEALAB_SECRET_ACCESS_KEY=learner.secret_access_key,
                    DEALAB_FRONT_PORTS=f"{self.port},{self.insecure_port}",
                    DEALAB_ALLOWED_HOSTS=",".join(self.allowed_hosts + [env.get("DEALAB_ALLOWED_HOSTS", "")]))
-        command = [sys.executable, "-m", "dealab.stack.server", "--port", str(port), "--insecure-port", str(port + 1),
-                   "--state-dir", str(settings.state_dir), "--region", self.region]
-        with control.log_file(settings).open("ab") as stack_log:
-            process = subprocess.Popen(command, stdout=stack_log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                       start_new_session=True, env=env)
-        control.pid_file(settings).write_text(str(process.pid))
-        control._wait_until_ready(settings, process.pid, process, None)
-        log.info("learner %s: stack pid %d on :%d", learner.id, process.pid, port)
-        return settings, process.pid
+        arguments = ["--port", str(port), "--insecure-port", str(port + 1), "--state-dir", str(settings.state_dir), "--region", self.region]
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        pid = self.zygote.fork(arguments, env, control.log_file(settings))
+        control.pid_file(settings).write_text(str(pid))
+        control._wait_until_ready(settings, pid, None, None)
+        log.info("learner %s: stack pid %d on :%d", learner.id, pid, port)
+        return settings, pid
 
     def stop(self, stack: LearnerStack) -> None:
         with stack.lock:
@@ -294,6 +296,7 @@ class Classroom:
             stopper.start()
         for stopper in stoppers:
             stopper.join()
+        self.zygote.close()
 
     # ---- the instructor's endpoints -----------------------------------------------------------------
     def _instructor(self, environ: dict, request: AwsRequest) -> AwsResponse:
@@ -461,6 +464,7 @@ def main(argv: list[str] | None = None) -> int:
     for server in servers:
         threading.Thread(target=server.serve_forever, daemon=True).start()
     threading.Thread(target=classroom.supervise, name="supervise", daemon=True).start()
+    classroom.zygote.start()  # it loads while the first learners sign in
     log.info("classroom front door on %s:%d (plain-HTTP twin :%d), %d learners", args.host, args.port, args.insecure_port, len(classroom.stacks))
     stopping.wait()
     for server in servers:
