@@ -73,6 +73,9 @@ class DuckSessions:
             raise WireError("3D000", f'database "{database}" does not exist', severity="FATAL")
         return DuckSession(self.database.cursor())
 
+    def refused(self, user: str, peer: tuple[str, int]) -> None:
+        pass
+
 
 @pytest.fixture(scope="module")
 def server():

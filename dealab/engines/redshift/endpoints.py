@@ -118,6 +118,9 @@ class EndpointSessions:
         with warehouse.connection.cursor() as cursor:
             return warehouse.grants.md5_of(cursor, user)
 
+    def refused(self, user: str, peer: tuple[str, int]) -> None:
+        self._warehouse().audit.connection("authentication failure", user, remotehost=peer[0], remoteport=str(peer[1]))
+
     def open(self, user: str, database: str) -> WarehouseSession:
         warehouse = self._warehouse()
         if database != warehouse.database:

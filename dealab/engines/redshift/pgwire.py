@@ -75,6 +75,9 @@ class Sessions(Protocol):
     def open(self, user: str, database: str) -> Session:
         """A session in `database`; WireError 3D000 when there is no such database."""
 
+    def refused(self, user: str, peer: tuple[str, int]) -> None:
+        """A sign-in refused for a wrong password or an unknown user (Redshift's connection log records it)."""
+
 
 class WireError(Exception):
     """An error as PostgreSQL sends it: SQLSTATE, message and, where known, the 1-based position."""
@@ -418,6 +421,7 @@ class _Connection(socketserver.StreamRequestHandler):
             raise WireError("08P01", "expected a password message", severity="FATAL")
         given = payload.rstrip(b"\0").decode(errors="replace")
         if secret is None or not secrets.compare_digest(given, md5_answer(secret, salt)):
+            self.server.sessions.refused(user, self.client_address)
             raise WireError("28P01", f'password authentication failed for user "{user}"', severity="FATAL")
 
     # after start-up -------------------------------------------------------------------------------------
