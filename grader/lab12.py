@@ -41,7 +41,7 @@ ALARM = "orders-dq-rules-failed"
 INBOX = "dealab-grader-dq-inbox"   # the grader's own queue, subscribed to the learner's topic
 DQ_EVENT = "Data Quality Evaluation Results Available"
 REFERENCE_ALIAS = "customers"
-ROLE = "arn:aws:iam::123456789012:role/dealab-grader"
+EVALUATION_ROLE = "dealab-grader-dq"   # the grader's own role for its evaluation runs
 ACTIVE_RUN_STATES = ("STARTING", "RUNNING", "STOPPING", "WAITING")
 RUN_WAIT_SECONDS = 240
 CLEAN_ROWS = 30
@@ -136,12 +136,35 @@ def _land(ctx: LabContext, body: bytes, name: str) -> None:
     s3.put_object(Bucket=data.RAW_BUCKET, Key=data.LANDING_PREFIX + name, Body=body)
 
 
+def _evaluation_role(ctx: LabContext) -> str:
+    """The grader's role for evaluation runs, as a learner would make one: Glue may assume it, and it may read the
+    landing tables, their data and the ruleset, and publish the result. Its ARN."""
+    iam, glue_arn = ctx.client("iam"), f"arn:aws:glue:{ctx.settings.region}:{ctx.client('sts').get_caller_identity()['Account']}"
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "glue.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    try:
+        arn = iam.create_role(RoleName=EVALUATION_ROLE, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    except iam.exceptions.EntityAlreadyExistsException:
+        arn = iam.get_role(RoleName=EVALUATION_ROLE)["Role"]["Arn"]
+    iam.put_role_policy(RoleName=EVALUATION_ROLE, PolicyName="evaluate-landing", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{data.RAW_BUCKET}/*"},
+        {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetBucketLocation"], "Resource": f"arn:aws:s3:::{data.RAW_BUCKET}"},
+        {"Effect": "Allow", "Action": ["glue:GetDatabase", "glue:GetTable", "glue:GetPartitions"],
+         "Resource": [f"{glue_arn}:catalog", f"{glue_arn}:database/{data.DATABASE}", f"{glue_arn}:table/{data.DATABASE}/*"]},
+        {"Effect": "Allow", "Action": "glue:GetDataQualityRuleset", "Resource": f"{glue_arn}:dataQualityRuleset/{RULESET}"},
+        {"Effect": "Allow", "Action": "glue:PublishDataQuality", "Resource": f"{glue_arn}:dataQualityRuleset/*"},
+        {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+         "Resource": f"arn:aws:logs:{ctx.settings.region}:*:log-group:/aws-glue/*"},
+    ]}))
+    return arn
+
+
 def _evaluate(ctx: LabContext) -> dict | str:
     """The registered ruleset over the landing table, as an evaluation run of the grader's: {rule text: PASS/FAIL/ERROR}."""
     glue = ctx.client("glue")
     try:
         run_id = glue.start_data_quality_ruleset_evaluation_run(
-            DataSource={"GlueTable": {"DatabaseName": data.DATABASE, "TableName": data.ORDERS_TABLE}}, Role=ROLE,
+            DataSource={"GlueTable": {"DatabaseName": data.DATABASE, "TableName": data.ORDERS_TABLE}}, Role=_evaluation_role(ctx),
             RulesetNames=[RULESET], AdditionalRunOptions={"CloudWatchMetricsEnabled": False},
             AdditionalDataSources={REFERENCE_ALIAS: {"GlueTable": {"DatabaseName": data.DATABASE, "TableName": data.CUSTOMERS_TABLE}}},
         )["RunId"]
