@@ -52,6 +52,11 @@ def test_a_consumer_reads_the_producers_live_data_through_a_datashare(clean_stac
     assert [(share["DataShareArn"].split("/")[-1], [a["ConsumerIdentifier"] for a in share["DataShareAssociations"]])
             for share in described] == [("sales_share", [namespaces["marketing"]])]
     assert described[0]["ProducerArn"].endswith(f":namespace:{namespaces['sales']}")
+    redshift = client(clean_stack, "redshift")
+    assert len(redshift.describe_data_shares_for_producer(ProducerArn=described[0]["ProducerArn"])["DataShares"]) == 1
+    consumer_arn = described[0]["ProducerArn"].replace(namespaces["sales"], namespaces["marketing"])
+    assert len(redshift.describe_data_shares_for_consumer(ConsumerArn=consumer_arn)["DataShares"]) == 1
+    assert redshift.describe_data_shares_for_consumer(ConsumerArn=described[0]["ProducerArn"])["DataShares"] == []
 
     ok(data, f"REVOKE USAGE ON DATASHARE sales_share FROM NAMESPACE '{namespaces['marketing']}'", **producer)
     gone = run(data, "SELECT * FROM sales_db.sales.orders", **consumer)

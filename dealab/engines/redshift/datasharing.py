@@ -88,16 +88,22 @@ class Registry:
     def share_arn(self, share: dict) -> str:
         return f"arn:aws:redshift:{self.region}:{self.account}:datashare:{self.namespace_of(share['producer'])}/{share['name']}"
 
-    def describe(self, arn: str | None) -> list[dict]:
-        """DescribeDataShares: each share (or the one `arn` names) with its consumers."""
+    def namespace_arn(self, namespace_id: str) -> str:
+        return f"arn:aws:redshift:{self.region}:{self.account}:namespace:{namespace_id}"
+
+    def describe(self, arn: str | None = None, producer_arn: str | None = None, consumer_arn: str | None = None) -> list[dict]:
+        """DescribeDataShares and its ForProducer / ForConsumer forms: each share (the one `arn` names, those of
+        `producer_arn`, those granted to `consumer_arn`) with its consumers."""
         shares = []
         for share in self.load()["shares"].values():
             share_arn = self.share_arn(share)
-            if arn and arn != share_arn:
+            producer = self.namespace_arn(self.namespace_of(share["producer"]))
+            consumers = {namespace: date for namespace, date in share["consumers"].items()
+                         if not consumer_arn or self.namespace_arn(namespace) == consumer_arn}
+            if (arn and arn != share_arn) or (producer_arn and producer_arn != producer) or (consumer_arn and not consumers):
                 continue
-            producer = f"arn:aws:redshift:{self.region}:{self.account}:namespace:{self.namespace_of(share['producer'])}"
             associations = [{"ConsumerIdentifier": namespace, "Status": "ACTIVE", "CreatedDate": date, "StatusChangeDate": date}
-                            for namespace, date in share["consumers"].items()]
+                            for namespace, date in consumers.items()]
             shares.append({"DataShareArn": share_arn, "ProducerArn": producer, "AllowPubliclyAccessibleConsumers": share["public"],
                            "DataShareAssociations": associations})
         return shares

@@ -47,7 +47,8 @@ DATA_OPERATIONS = ("ExecuteStatement", "BatchExecuteStatement", "DescribeStateme
                    "ListTables", "DescribeTable")
 CLUSTER_OPERATIONS = {"CreateCluster": "_create_cluster", "DescribeClusters": "_cluster_endpoint",
                       "DeleteCluster": "_delete_cluster", "ModifyCluster": "_modify_cluster",
-                      "DescribeDataShares": "_describe_data_shares", "EnableLogging": "_enable_logging",
+                      "DescribeDataShares": "_describe_data_shares", "DescribeDataSharesForProducer": "_describe_data_shares",
+                      "DescribeDataSharesForConsumer": "_describe_data_shares", "EnableLogging": "_enable_logging",
                       "DisableLogging": "_disable_logging"}
 # A workgroup is CREATING for this long in lab time, then AVAILABLE (AWS takes a few minutes)
 WORKGROUP_CREATE_SECONDS = 2.0
@@ -435,10 +436,12 @@ class RedshiftEngine(Engine):
             return self._datashares
 
     def _describe_data_shares(self, request: AwsRequest) -> AwsResponse:
-        """DescribeDataShares: the shares of every namespace and cluster, in the query protocol's XML."""
+        """DescribeDataShares (every share, or DataShareArn's), DescribeDataSharesForProducer (ProducerArn's) and
+        DescribeDataSharesForConsumer (those granted to ConsumerArn), in the query protocol's XML."""
         from xml.sax.saxutils import escape
 
-        arn = (request.form.get("DataShareArn") or [""])[0] or None
+        given = {name: (request.form.get(name) or [""])[0] or None for name in ("DataShareArn", "ProducerArn", "ConsumerArn")}
+        operation = request.operation or "DescribeDataShares"
         def member(fields: dict) -> str:
             parts = []
             for name, value in fields.items():
@@ -450,10 +453,11 @@ class RedshiftEngine(Engine):
                     parts.append(f"<{name}>{text}</{name}>")
             return "".join(parts)
 
-        shares = "".join(f"<member>{member(share)}</member>" for share in self._sharing().describe(arn))
-        body = ('<DescribeDataSharesResponse xmlns="http://redshift.amazonaws.com/doc/2012-12-01/"><DescribeDataSharesResult>'
-                f"<DataShares>{shares}</DataShares></DescribeDataSharesResult><ResponseMetadata><RequestId>{uuid.uuid4()}"
-                "</RequestId></ResponseMetadata></DescribeDataSharesResponse>")
+        chosen = self._sharing().describe(given["DataShareArn"], given["ProducerArn"], given["ConsumerArn"])
+        shares = "".join(f"<member>{member(share)}</member>" for share in chosen)
+        body = (f'<{operation}Response xmlns="http://redshift.amazonaws.com/doc/2012-12-01/"><{operation}Result>'
+                f"<DataShares>{shares}</DataShares></{operation}Result><ResponseMetadata><RequestId>{uuid.uuid4()}"
+                f"</RequestId></ResponseMetadata></{operation}Response>")
         return AwsResponse(200, [("Content-Type", "text/xml")], body.encode())
 
     def _audit_target(self, key: str) -> dict | None:
