@@ -24,17 +24,19 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+import duckdb
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
-from dealab.engines.redshift import partiql
+from dealab.engines.redshift import errors, partiql
 from dealab.engines.redshift.errors import RedshiftError
 
 SYSTEM = "dealab_system"
 SUBSET = "not supported in dealab's procedure subset"
 MAX_NESTING = 16  # Redshift's limit on nested CALLs
 MAX_STEPS = 1_000_000  # statements one CALL may run: a loop that never exits fails instead of holding a worker
+VARIABLE = "dealab_variable_"  # what a variable is called between its parse and its parameter number
 PLPGSQL_OID = 100356  # what Redshift's pg_proc shows as prolang for plpgsql
 
 METADATA = [
@@ -791,6 +793,7 @@ class Call:
         self.name = ""
         self.sql = ""
         self.arguments = "[]"  # the procedure's [[name, mode, type], ...] as kept
+        self._compiled_queries: dict[tuple, tuple[str, list[str]] | None] = {}
 
     # ---- the call
     def call(self, sql: str):
@@ -892,9 +895,9 @@ class Call:
                             int(aborted), self.sql[:4000]])
 
     # ---- variables
-    def declare(self, name: str, kind: str | None, value: object) -> None:
+    def declare(self, name: str, kind: str | None, value: object, cast: bool = True) -> None:
         self.types[name] = kind
-        self.variables[name] = self.cast(value, kind) if value is not None and kind else value
+        self.variables[name] = self.cast(value, kind) if cast and value is not None and kind else value
 
     def cast(self, value: object, kind: str | None) -> object:
         if kind is None or value is None:
@@ -903,7 +906,7 @@ class Call:
         tree.expressions[0].set("this", literal(value))
         return self.query(tree.sql("redshift"), bound=True)[1][0][0]
 
-    def assign(self, name: str, value: object) -> None:
+    def assign(self, name: str, value: object, cast: bool = True) -> None:
         if name in self.constants:
             raise RedshiftError(f'variable "{name}" is declared CONSTANT')
         if "." in name:  # rec.field
@@ -914,7 +917,7 @@ class Call:
             return
         if name not in self.variables:
             raise RedshiftError(f'"{name}" is not a known variable')
-        self.variables[name] = self.cast(value, self.types.get(name))
+        self.variables[name] = self.cast(value, self.types.get(name)) if cast else value
 
     def bind(self, text: str) -> tuple[str, bool]:
         """The statement with each variable (and rec.field) replaced by a literal of its value: (text, whether any was).
@@ -953,6 +956,14 @@ class Call:
         """A SELECT evaluated through the dialect, lock-down and the runner's grants, without a history row."""
         from dealab.engines.redshift import dialect
 
+        compiled = self._compiled(text) if not bound and parameters is None else None
+        if compiled is not None:  # translated once per CALL, the variables DuckDB's parameters
+            duckdb_sql, names = compiled
+            try:
+                rows = self.cursor.execute(duckdb_sql, [self._lookup(name.split("."))[0] for name in names]).fetchall()
+            except duckdb.Error as error:
+                raise errors.from_duckdb(error, text) from None
+            return [(name, str(kind)) for name, kind, *_ in self.cursor.description or []], rows
         sql = text if bound else self.bind(text)[0]
         translation = dialect.translate(sql, self.warehouse.database, self.warehouse.system_views, parameters)
         partiql.navigate(self.cursor, translation)
@@ -963,8 +974,42 @@ class Call:
         rows = self.warehouse.run_duckdb(self.cursor, translation.sql, sql)
         return [(name, str(kind)) for name, kind, *_ in self.cursor.description or []], rows
 
-    def evaluate(self, expression: str, parameters=None) -> object:
-        columns, rows = self.query(f"SELECT {expression}", parameters)
+    def _compiled(self, text: str) -> tuple[str, list[str]] | None:
+        """A SELECT's DuckDB text with each variable it names as a numbered parameter ($1, ...), and those names;
+        translated (dialect, lock-down, SUPER paths, grants) once per CALL and text. None: sqlglot cannot parse it
+        (the literal path below then words the error)."""
+        from dealab.engines.redshift import dialect
+
+        key = (text, frozenset(name for name, value in self.variables.items() if not isinstance(value, dict)))
+        if key in self._compiled_queries:
+            return self._compiled_queries[key]
+        try:
+            tree = sqlglot.parse_one(text, read="redshift")
+        except ParseError:
+            self._compiled_queries[key] = None
+            return None
+        names: list[str] = []
+        for column in list(tree.find_all(exp.Column)):
+            parts = [part.name.lower() for part in column.parts]
+            value, found = self._lookup(parts)
+            if found and not isinstance(value, dict):
+                name = ".".join(parts)
+                names += [name] if name not in names else []
+                column.replace(exp.column(f"{VARIABLE}{names.index(name)}"))
+        translation = dialect.translate(tree.sql("redshift"), self.warehouse.database, self.warehouse.system_views)
+        partiql.navigate(self.cursor, translation)
+        grants = self.warehouse.grants
+        grants.check(self.cursor, self.runner, translation.tree)
+        grants.bind_session(self.cursor, self.runner, translation.tree)
+        for column in list(translation.tree.find_all(exp.Column)):
+            if column.name.startswith(VARIABLE) and not column.table:
+                column.replace(exp.Parameter(this=exp.Literal.number(int(column.name[len(VARIABLE):]) + 1)))
+        self._compiled_queries[key] = translation.tree.sql("duckdb"), names
+        return self._compiled_queries[key]
+
+    def evaluate(self, expression: str, parameters=None, cast: str | None = None) -> object:
+        """One value; `cast`: the type of the variable it is for (the cast is part of the same query)."""
+        columns, rows = self.query(f"SELECT CAST(({expression}) AS {cast})" if cast else f"SELECT {expression}", parameters)
         if len(columns) != 1:
             raise RedshiftError(f"query returned {len(columns)} columns where one value was expected: {expression.strip()[:60]}")
         if len(rows) > 1:
@@ -988,8 +1033,8 @@ class Call:
     def run_block(self, block: Block) -> None:
         saved = dict(self.variables), dict(self.types)
         for declaration in block.declarations:
-            value = self.evaluate(declaration.default) if declaration.default else None
-            self.declare(declaration.name, declaration.type, value if declaration.type else None)
+            value = self.evaluate(declaration.default, cast=declaration.type) if declaration.default else None
+            self.declare(declaration.name, declaration.type, value if declaration.type else None, cast=False)
             if declaration.type is None:
                 self.variables[declaration.name] = None
             if declaration.constant:
@@ -1017,7 +1062,8 @@ class Call:
             RUNNERS[type(node)](self, node)
 
     def run_assign(self, node: Assign) -> None:
-        self.assign(node.target, self.evaluate(node.expression))
+        kind = self.types.get(node.target) if node.target in self.variables else None
+        self.assign(node.target, self.evaluate(node.expression, cast=kind), cast=False)
 
     def run_if(self, node: If) -> None:
         for condition, statements in node.branches:
