@@ -80,6 +80,12 @@ def test_serverless_log_exports_reach_cloudwatch_logs(clean_stack):
     events = logs.get_log_events(logGroupName="/aws/redshift/lab/useractivitylog", logStreamName="serverless")["events"]
     assert any(event["message"].endswith("LOG: SELECT 'audited' AS word") for event in events)
     assert logs.get_log_events(logGroupName="/aws/redshift/lab/connectionlog", logStreamName="serverless")["events"]
+    audited = clean_stack.state_dir / "redshift" / "audited.json"
+    assert json.loads(audited.read_text()) == ["namespace-lab"]  # opened at the next start, to deliver what waits
+    serverless = client(clean_stack, "redshift-serverless")
+    serverless.delete_workgroup(workgroupName="lab-wg")
+    serverless.delete_namespace(namespaceName="lab")
+    assert json.loads(audited.read_text()) == []
 
 
 def test_vacuum_and_analyze_move_svv_table_info(clean_stack):

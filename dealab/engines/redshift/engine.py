@@ -591,6 +591,9 @@ class RedshiftEngine(Engine):
     def _drop_database(self, key: str) -> None:
         with self._lock:
             self._sharing().forget(key)
+            for listing in (self.streaming_file, self.audited_file):  # nothing of it to open at the next start
+                if key in listing.load([]):
+                    listing.save([known for known in listing.load([]) if known != key])
             warehouse = self._warehouses.pop(key, None)
             if warehouse:
                 warehouse.close()
