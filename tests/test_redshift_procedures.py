@@ -13,7 +13,7 @@ import psycopg
 import pytest
 import redshift_connector
 
-from dealab.engines.redshift import tls
+from dealab.engines.redshift import pgwire, tls
 from dealab.engines.redshift.errors import RedshiftError
 from dealab.engines.redshift.warehouse import Warehouse
 from tests.conftest import client
@@ -174,6 +174,14 @@ def test_execute_on_procedure_is_granted_to_database_users(tmp_path):
     _run(warehouse, "CREATE PROCEDURE mine() AS $$ BEGIN RAISE INFO 'mine'; END; $$ LANGUAGE plpgsql", "ann")  # PUBLIC may CREATE in public
     assert _run(warehouse, "CALL mine()", "ann").notices == [("INFO", "mine")]
     warehouse.close()
+
+
+def test_the_wire_keeps_a_dollar_quoted_body_whole():
+    """psql sends a CREATE PROCEDURE in a simple Query: its body's semicolons do not split it, and its $1 is the
+    procedure's argument, not a parameter of the statement."""
+    sql = "CREATE PROCEDURE p(int) AS $body$ BEGIN RAISE INFO '%', $1; END; $body$ LANGUAGE plpgsql; CALL p($1)"
+    assert pgwire.split_statements(sql) == [sql.rpartition(";")[0], "CALL p($1)"]
+    assert pgwire.parameter_count(sql.rpartition(";")[0]) == 0 and pgwire.parameter_count("CALL p($1)") == 1
 
 
 def _wait(data, statement_id: str) -> dict:

@@ -629,7 +629,7 @@ def describe(warehouse, cursor, sql: str) -> list[tuple[str, str]] | None:
     outputs = [(_local(argument), kind) for argument, mode, kind in arguments if mode in ("OUT", "INOUT")]
     if not outputs:
         return None
-    query = "SELECT " + ", ".join(f"CAST(NULL AS {kind}) AS {local}" for local, kind in outputs)
+    query = "SELECT " + ", ".join(f"CAST(NULL AS {kind}) AS {_shown_output(local, number)}" for number, (local, kind) in enumerate(outputs, 1))
     translation = dialect.translate(query, warehouse.database, warehouse.system_views)
     return [(column, kind) for column, kind, *_ in cursor.execute(f"DESCRIBE {translation.sql}").fetchall()]
 
@@ -748,6 +748,11 @@ def procedure_owner(cursor, schema: str, key: str) -> str | None:
 def _local(argument: str) -> str:
     """The variable an argument is in the body: its name, or _argN for the unnamed $N."""
     return f"_arg{argument[1:]}" if argument.startswith("$") else argument
+
+
+def _shown_output(local: str, number: int) -> str:
+    """A CALL's result column for an OUT or INOUT argument: its name, or columnN for an unnamed one (PostgreSQL's)."""
+    return f"column{number}" if local.startswith("_arg") else f'"{local}"'
 
 
 def _named_arguments(body: str, arguments: list[list[str]]) -> str:
@@ -882,7 +887,7 @@ class Call:
     def _outputs(self, outputs: list[tuple[str, str]]):
         from dealab.engines.redshift.warehouse import Result
 
-        tree = sqlglot.parse_one("SELECT " + ", ".join(f"CAST(NULL AS {kind}) AS {local}" for local, kind in outputs), read="redshift")
+        tree = sqlglot.parse_one("SELECT " + ", ".join(f"CAST(NULL AS {kind}) AS {_shown_output(local, number)}" for number, (local, kind) in enumerate(outputs, 1)), read="redshift")
         for cast, (local, _) in zip(tree.expressions, outputs):
             cast.this.set("this", literal(self.variables.get(local)))
         columns, rows = self.query(tree.sql("redshift"), bound=True)
