@@ -262,6 +262,7 @@ def test_the_duckdb_lockdown_holds_without_the_query_check(tmp_path, canary, rea
         ]:
             with pytest.raises(duckdb.Error):
                 connection.execute(statement).fetchall()
+        box.folder.mkdir(exist_ok=True)  # made by the statement that writes there (CTAS, INSERT, UNLOAD)
         connection.execute(f"COPY (SELECT 42 AS x) TO '{box.folder}/own.csv'")  # CTAS writes here first
         assert connection.execute(f"SELECT x FROM read_csv('{box.folder}/own.csv')").fetchall() == [(42,)]
         assert sorted(p.name for p in canary.iterdir()) == ["canary.csv"]

@@ -6,14 +6,17 @@ from __future__ import annotations
 import base64
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
+from xml.etree import ElementTree
 
 import sqlglot
+from botocore.exceptions import ClientError
 
 from dealab.engines.athena.datatypes import hive_to_duckdb, trino_name
 from dealab.engines.athena.s3reads import ListedObjects
+from dealab.wire.loopback import ENGINE_HEADER_NAME, Loopback, sign
 
 HIVE_DEFAULT_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 PATH_COLUMN = "$path"  # Athena's hidden column naming each row's file; only present when a query asks for it
@@ -315,6 +318,37 @@ def relation_sql(table: Table, partitions: list[PartitionFiles], union_by_name: 
 
 
 GLUE_READ_PREFIXES = ("Get", "List", "Search", "BatchGet")
+S3_NAMESPACE = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+# A listing's pages: each a list of objects shaped as boto3's ListObjectsV2 Contents (Key, Size, ETag, StorageClass).
+Lister = Callable[[str, str], Iterator[list[dict]]]
+
+
+def engine_lister(loopback: Loopback, endpoint_url: str, region: str, engine: str) -> Lister:
+    """ListObjectsV2 as the engine's own call, handed to the gateway in this process by the loopback's raw seam:
+    what a botocore client does for a listing (request model, signing hooks, XML parser, one dict per object)
+    cost more than the listing itself on a query's path."""
+    endpoint = endpoint_url.rstrip("/")
+
+    def pages(bucket: str, prefix: str) -> Iterator[list[dict]]:
+        token = None
+        while True:
+            query = f"list-type=2&prefix={quote(prefix, safe='')}" + (f"&continuation-token={quote(token, safe='')}" if token else "")
+            url = f"{endpoint}/{bucket}?{query}"
+            answer = loopback.dispatch("GET", url, sign("GET", url, {ENGINE_HEADER_NAME: engine}, b"", "s3", region))
+            document = ElementTree.fromstring(answer.body) if answer.body else None
+            if answer.status >= 400:
+                code = document.findtext("Code") if document is not None else None
+                message = document.findtext("Message") if document is not None else None
+                raise ClientError({"Error": {"Code": code or str(answer.status), "Message": message or ""}}, "ListObjectsV2")
+            yield [{"Key": item.findtext(f"{S3_NAMESPACE}Key"), "Size": int(item.findtext(f"{S3_NAMESPACE}Size")),
+                    "ETag": item.findtext(f"{S3_NAMESPACE}ETag") or "",
+                    "StorageClass": item.findtext(f"{S3_NAMESPACE}StorageClass") or "STANDARD"}
+                   for item in document.iter(f"{S3_NAMESPACE}Contents")]
+            token = document.findtext(f"{S3_NAMESPACE}NextContinuationToken")
+            if document.findtext(f"{S3_NAMESPACE}IsTruncated") != "true" or not token:
+                return
+
+    return pages
 
 
 def writes(glue_operation: str) -> bool:
@@ -329,9 +363,10 @@ class GlueCatalog:
     Athena engine calls around every Glue write that passes the gateway (its own DDL, crawlers, Glue jobs,
     learners' calls). What it returns is shared: callers copy before they change anything."""
 
-    def __init__(self, glue, s3):
+    def __init__(self, glue, s3, lister: Lister | None = None):
         self.glue = glue
         self.s3 = s3
+        self._lister = lister or self._boto_pages  # how list_files lists: the s3 client's, unless given a faster way
         self.listed = ListedObjects()  # every object each listing showed: how queries know what they read is current
         self._known: dict[tuple, object] = {}
         self._generation = 0  # moved by forget(): an answer fetched across a write is not kept
@@ -409,12 +444,16 @@ class GlueCatalog:
         """Every data file under an s3:// folder (recursively), as (url, size), hidden files left out."""
         bucket, prefix = split_s3(folder(location))
         files = []
-        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            self.listed.record(bucket, page.get("Contents", []))
-            for item in page.get("Contents", []):
+        for items in self._lister(bucket, prefix):
+            self.listed.record(bucket, items)
+            for item in items:
                 if not is_hidden(item["Key"]) and item["Size"] > 0:
                     files.append((f"s3://{bucket}/{item['Key']}", item["Size"]))
         return files
+
+    def _boto_pages(self, bucket: str, prefix: str) -> Iterator[list[dict]]:
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            yield page.get("Contents", [])
 
     def fill_files(self, table: Table, partitions: list[PartitionFiles], list_each: bool = False) -> None:
         """Puts each partition's files in place: one listing of the table's folder for all partitions inside

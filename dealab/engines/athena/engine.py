@@ -3,6 +3,7 @@ catalogs from Glue), queries executed on DuckDB by the QueryRunner. State lives 
 
 from __future__ import annotations
 
+import copy
 import datetime
 import re
 import threading
@@ -33,6 +34,10 @@ MAX_RESULTS_PER_PAGE = 1000
 # polling every few ms or every second sees SUCCEEDED as soon as it is, not at its next poll.
 STATE_WAIT_SECONDS = 0.02
 CACHED_RESULTS = 16
+# The latest executions are kept in memory as well as in the store: GetQueryExecution, asked every few ms while a
+# query runs, and the runner's state changes read them there instead of from SQLite. Executions not yet final
+# are always kept (RUNNING is in memory only: the store has such a query QUEUED, which a restart ends FAILED alike).
+KEPT_EXECUTIONS = 256
 # Where a statement's result goes, by its first words: queries → <id>.csv; CTAS / INSERT / UNLOAD →
 # tables/<id> (with -manifest.csv); everything else (DDL, SHOW, DESCRIBE) → <id>.txt.
 RESULT_NAMING = [
@@ -91,6 +96,8 @@ class AthenaEngine(Engine):
         self._lock = threading.RLock()
         self._ended = threading.Condition(self._lock)  # notified when an execution reaches a final state
         self._results: OrderedDict[str, tuple[list, list]] = OrderedDict()
+        # what the store holds for the latest executions; a kept document is never changed, only replaced
+        self._executions: OrderedDict[str, dict] = OrderedDict()
         self._catalog: GlueCatalog | None = None
         self._runner: QueryRunner | None = None
         self._fail_interrupted()
@@ -100,14 +107,18 @@ class AthenaEngine(Engine):
     @property
     def catalog(self) -> GlueCatalog:
         if self._catalog is None:
-            from dealab.engines.athena.catalog import GlueCatalog
+            from dealab.engines.athena.catalog import GlueCatalog, engine_lister
 
             import botocore.session
 
             # the catalog's listings never read LastModified, and botocore's parse of it (dateutil) costs ~0.4 ms an object
             listing = botocore.session.get_session()
             listing.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=str)
-            self._catalog = GlueCatalog(self.context.client("glue", engine=self.name), self.context.client("s3", engine=self.name, session=listing))
+            # in the stack's process a query's listings skip botocore altogether (the loopback's raw seam)
+            loopback = self.context.loopback
+            lister = engine_lister(loopback, self.context.endpoint_url, self.context.region, self.name) if loopback.attached else None
+            self._catalog = GlueCatalog(self.context.client("glue", engine=self.name), self.context.client("s3", engine=self.name, session=listing),
+                                        lister)
         return self._catalog
 
     @property
@@ -168,9 +179,10 @@ class AthenaEngine(Engine):
         with self._lock:
             runner, self._runner = self._runner, None
             self._results.clear()
+            self._executions.clear()
+            self.store.clear()
         if runner is not None:
             runner.close()
-        self.store.clear()
 
     def close(self) -> None:
         if self._runner is not None:
@@ -352,7 +364,7 @@ class AthenaEngine(Engine):
         encryption = _result_encryption(configuration, params.get("ResultConfiguration", {}))
         if encryption:
             execution["ResultConfiguration"]["EncryptionConfiguration"] = encryption
-        self.store.put("execution", execution_id, execution)
+        self._save(execution)
         if token:
             self.store.put("token", token, {"QueryExecutionId": execution_id})
         self.runner.submit(execution)
@@ -364,9 +376,10 @@ class AthenaEngine(Engine):
         """The runner's report of a state change, persisted (a query already final stays as it is); `result`,
         the result file just written, is kept for GetQueryResults."""
         with self._lock:
-            execution = self.store.get("execution", execution_id)
+            execution = self._kept(execution_id)
             if execution is None or execution["Status"]["State"] in FINAL_STATES:
                 return
+            execution = copy.deepcopy(execution)  # what GetQueryExecution answers meanwhile stays as it was
             status, statistics = execution["Status"], execution["Statistics"]
             previous_state, status["State"] = status["State"], state
             now = labtime.unix_time()
@@ -392,15 +405,34 @@ class AthenaEngine(Engine):
                 execution["_Tabular"] = outcome.tabular
                 execution["_ColumnInfo"] = outcome.column_infos
                 execution["_UpdateCount"] = outcome.update_count
-            self.store.put("execution", execution_id, execution)
+            self._save(execution, persist=state != "RUNNING")
             _announce(execution, previous_state, self.context.region)
             if result is not None:
                 self._keep_rows(execution_id, _result_rows(result, execution.get("_Tabular", True)))
             if state in FINAL_STATES:
                 self._ended.notify_all()
 
+    def _save(self, execution: dict, persist: bool = True) -> None:
+        with self._lock:
+            execution_id = execution["QueryExecutionId"]
+            if persist:
+                self.store.put("execution", execution_id, execution)
+            self._executions.pop(execution_id, None)
+            self._executions[execution_id] = execution
+            excess = len(self._executions) - KEPT_EXECUTIONS
+            if excess > 0:
+                ended = [kept_id for kept_id, kept in self._executions.items() if kept["Status"]["State"] in FINAL_STATES]
+                for kept_id in ended[:excess]:
+                    del self._executions[kept_id]
+
+    def _kept(self, execution_id: str) -> dict | None:
+        """The execution's latest document (not to be changed: _save a changed copy)."""
+        with self._lock:
+            kept = self._executions.get(execution_id)
+        return kept if kept is not None else self.store.get("execution", execution_id)
+
     def _execution(self, execution_id: str) -> dict:
-        execution = self.store.get("execution", execution_id)
+        execution = self._kept(execution_id)
         if execution is None:
             raise InvalidRequest(f"QueryExecution {execution_id} was not found")
         return execution
@@ -421,7 +453,7 @@ class AthenaEngine(Engine):
     def op_BatchGetQueryExecution(self, params: dict) -> dict:
         found, missing = [], []
         for execution_id in params["QueryExecutionIds"]:
-            execution = self.store.get("execution", execution_id)
+            execution = self._kept(execution_id)
             if execution is None:
                 missing.append({"QueryExecutionId": execution_id, "ErrorCode": "INVALID_INPUT", "ErrorMessage": "QueryExecution not found"})
             else:

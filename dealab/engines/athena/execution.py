@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import shutil
 import tempfile
 import threading
@@ -211,7 +212,8 @@ class QueryDatabase:
             raise
 
     def open(self) -> Sandbox:
-        folder = Path(tempfile.mkdtemp(prefix="query-", dir=self.queries))
+        # named, not made: only CTAS, INSERT and UNLOAD write there (and make it), a query need not pay for a folder
+        folder = self.queries / f"query-{secrets.token_hex(8)}"
         reads = self.files.open_reads()
         return Sandbox(self.connection.cursor(), folder, reads, lambda: self.files.close_reads(reads))
 

@@ -1,10 +1,15 @@
-"""Turns a parsed Athena query into DuckDB SQL over temporary views: views from the catalog are inlined,
-tables resolved in Glue, partitions pruned the way Athena prunes them (predicates on partition columns
-evaluated against the partition values, before any file is opened), files listed, relations registered."""
+"""Turns a parsed Athena query into DuckDB SQL: views from the catalog are inlined, tables resolved in Glue,
+partitions pruned the way Athena prunes them (predicates on partition columns evaluated against the partition
+values, before any file is opened), files listed, and each table reference replaced by its relation's SELECT.
+
+The relations go into the query's text as subqueries rather than as temporary views: DuckDB binds a view when it
+is made and again in every query that reads it, and each bind opens every file of the table (a callback into
+Python per file), so a view cost a second round of those; the query is bound once."""
 
 from __future__ import annotations
 
 import itertools
+import secrets
 
 import duckdb
 import sqlglot
@@ -60,7 +65,10 @@ class Planner:
         # what the connection reads s3://bucket/key by: on the shared database, the query's own s3://<token>/
         # (s3reads.QueryReads), so its reads are authorized and counted for it alone
         self.s3_prefix = s3_prefix
-        self.relations: list[str] = []  # temporary views this planner made, dropped by drop()
+        # placeholder name in the planned query → the relation's SELECT put in its place (a name no query can write)
+        self.relations: dict[str, str] = {}
+        self._placeholder = f"{RELATION_PREFIX}{secrets.token_hex(8)}_"
+        self.reads_parquet = False  # a Parquet table is read: a bind error may be files whose columns differ
         self._tables: dict[tuple[str, str], Table | None] = {}
         self._counter = itertools.count()
 
@@ -122,15 +130,14 @@ class Planner:
             if asks_for_path and self.s3_prefix != S3_PREFIX:  # "$path" is the object's s3:// URL, not the query's path
                 relation = (f"""SELECT * REPLACE (replace("{PATH_COLUMN}", '{self.s3_prefix}', '{S3_PREFIX}') """
                             f"""AS "{PATH_COLUMN}") FROM ({relation})""")
-            try:
-                self.register(ref, relation)
-            except duckdb.BinderException:
-                if self.union_by_name or table.storage_format != "parquet":
-                    raise
-                raise SchemaDrift(f"{table.database}.{table.name}") from None  # a column missing from the first file
+            self.reads_parquet |= table.storage_format == "parquet"
+            self.register(ref, relation)
         if name_columns:
             translate.name_output_columns(query)
-        return translate.to_duckdb(query)
+        duckdb_sql = translate.to_duckdb(query)
+        for name, relation in self.relations.items():
+            duckdb_sql = duckdb_sql.replace(f'"{name}"', f"({relation})")
+        return duckdb_sql
 
     def fill_files(self, table: Table, partitions: list[PartitionFiles], list_each: bool = False) -> None:
         """The partitions' files from the S3 listing, named as this planner's connection reads them."""
@@ -140,11 +147,10 @@ class Planner:
                 partition.files = [(self.s3_prefix + url.removeprefix(S3_PREFIX), size) for url, size in partition.files]
 
     def register(self, ref: exp.Table, relation: str) -> None:
-        """Makes `relation` a temporary view and points the query's reference at it."""
-        name = f"{RELATION_PREFIX}{next(self._counter)}"
-        self.relations.append(name)
-        self.connection.execute(f'CREATE OR REPLACE TEMPORARY VIEW "{name}" AS {relation}')
-        ref.replace(exp.Table(this=exp.to_identifier(name), alias=exp.TableAlias(this=exp.to_identifier(ref.alias_or_name))))
+        """Points the query's reference at a placeholder that plan() replaces with `relation` as a subquery."""
+        name = f"{self._placeholder}{next(self._counter)}"
+        self.relations[name] = relation
+        ref.replace(exp.Table(this=exp.to_identifier(name, quoted=True), alias=exp.TableAlias(this=exp.to_identifier(ref.alias_or_name))))
 
     def is_information_schema(self, ref: exp.Table) -> bool:
         return (ref.db or self.database).lower() == INFORMATION_SCHEMA
@@ -154,11 +160,6 @@ class Planner:
         if relation is None:
             raise _missing_table(self.sql, INFORMATION_SCHEMA, ref)
         return relation
-
-    def drop(self) -> None:
-        for name in self.relations:
-            self.connection.execute(f'DROP VIEW IF EXISTS "{name}"')
-        self.relations.clear()
 
     def partitions_for(self, table: Table, ref: exp.Table | None = None) -> list[PartitionFiles]:
         """The table's partitions; `ref`, the query's reference to it, supplies injected projection values."""

@@ -55,18 +55,19 @@ class StatementContext:
 
 @contextmanager
 def planned(ctx: StatementContext, query: exp.Expression, name_columns: bool = True, database: str | None = None):
-    """DuckDB SQL for the query over registered relations; DuckDB failures become Athena's, views are dropped."""
+    """DuckDB SQL for the query with its tables' relations in place; DuckDB failures become Athena's."""
     planner = Planner(ctx.catalog, ctx.connection, ctx.sql, database or ctx.database, ctx.union_by_name, ctx.s3_prefix)
     try:
         yield planner.plan(query, name_columns)
     except duckdb.InterruptException:
         raise
     except duckdb.Error as error:
-        if not ctx.union_by_name and SCHEMA_DRIFT.search(str(error)):
+        if not ctx.union_by_name and (SCHEMA_DRIFT.search(str(error)) or
+                                      (isinstance(error, duckdb.BinderException) and planner.reads_parquet)):
+            # a column missing from a table's first Parquet file: planned again, columns matched by name (a
+            # mistake in the query fails the same way again, and is answered then)
             raise SchemaDrift() from None
         raise from_duckdb(ctx.sql, error) from None
-    finally:
-        planner.drop()
 
 
 def parse(ctx: StatementContext, sql: str) -> exp.Expression:

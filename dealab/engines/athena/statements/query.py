@@ -12,9 +12,10 @@ from dealab.engines.athena.statements.common import StatementContext, parse, pla
 
 def run_query(ctx: StatementContext, query: exp.Expression) -> Outcome:
     with planned(ctx, query) as duckdb_sql:
-        relation = ctx.connection.sql(duckdb_sql)
-        names, types = list(relation.columns), [str(t) for t in relation.types]
-        rows = relation.fetchall()
+        # executed at once: a relation (connection.sql) binds the query to know its columns and again to run it
+        cursor = ctx.connection.execute(duckdb_sql)
+        names, types = [column[0] for column in cursor.description], [str(column[1]) for column in cursor.description]
+        rows = cursor.fetchall()
     return Outcome.from_rows("DML", "SELECT", names, types, rows)
 
 

@@ -108,6 +108,7 @@ def _folders(select_sql: str, layout: FileLayout) -> tuple[str, list[str]]:
 
 def _copy(ctx: StatementContext, copy_sql: str, codec: str, layout: FileLayout, folders_by: list[str]) -> tuple[Path, int]:
     """Runs the query into a fresh local folder; returns it and the number of rows written."""
+    ctx.scratch.mkdir(exist_ok=True)  # a query's scratch folder is made by the first statement that writes there
     out = Path(tempfile.mkdtemp(prefix="ctas-", dir=ctx.scratch))
     options = COPY_OPTIONS[layout.fmt](codec, layout.delimiter)
     if folders_by:
