@@ -38,8 +38,10 @@ MUTANTS = {
     # what the issue's enforcement of IAM_ROLE cannot see: COPY and UNLOAD still work, with more than they need
     "warehouse role with s3:* on the lake": ({"L14-02"}, {PROVISION: [('"Action": ["s3:PutObject", "s3:DeleteObject"], "Resource": f"arn:aws:s3:::{LAKE}/exports/*"',
                                                                       '"Action": "s3:*", "Resource": [f"arn:aws:s3:::{LAKE}", f"arn:aws:s3:::{LAKE}/*"]')]}),
-    "external schema over a new, empty Glue database": ({"L14-09"}, {LOAD: [(
-        "DATABASE 'wh_lake' IAM_ROLE '{COPY_ROLE_ARN}'\")", "DATABASE 'wh_lake_raw' IAM_ROLE '{COPY_ROLE_ARN}' CREATE EXTERNAL DATABASE IF NOT EXISTS\")")]}),
+    # a mistyped database, which the docs' CREATE EXTERNAL DATABASE IF NOT EXISTS (and a role that may create one) quietly makes empty
+    "external schema over a new, empty Glue database": ({"L14-09"}, {
+        LOAD: [("DATABASE 'wh_lake' IAM_ROLE '{COPY_ROLE_ARN}'\")", "DATABASE 'wh_lake_raw' IAM_ROLE '{COPY_ROLE_ARN}' CREATE EXTERNAL DATABASE IF NOT EXISTS\")")],
+        PROVISION: [('"Action": ["glue:GetDatabase",', '"Action": ["glue:CreateDatabase", "glue:GetDatabase",')]}),
     "analysts granted ALL on reporting": ({"L14-15"}, {ACCESS: [(SELECT_GRANT, SELECT_GRANT.replace("SELECT", "ALL"))]}),
     "analysts granted SELECT on public's tables too": ({"L14-15"}, {ACCESS: [(SELECT_GRANT, SELECT_GRANT + "\n" + SELECT_GRANT.replace("reporting", "public"))]}),
     "USAGE on reporting forgotten": ({"L14-14"}, {ACCESS: [(USAGE_GRANT, "")]}),
