@@ -42,12 +42,14 @@ PRELOADED = (
 )
 # Services whose botocore models the stack's engines build clients of soon after start (the models are the
 # largest part of a client; botocore's loader keeps each once read, in the default session the engines use).
-PRELOADED_MODELS = ("s3", "sts", "iam", "logs", "events", "cloudwatch", "cloudtrail", "glue", "athena", "lambda", "sqs", "dynamodb")
+PRELOADED_MODELS = ("s3", "sts", "iam", "logs", "events", "cloudwatch", "cloudtrail", "glue", "athena", "lakeformation", "lambda", "sqs",
+                    "dynamodb", "kms", "kinesis", "firehose", "sns", "secretsmanager", "stepfunctions")
 # Imported only by the stack itself, after the fork: it reads the learner's keys (see the module's docstring).
 NEVER_PRELOADED = "dealab.config"
 
 
 def preload() -> None:
+    _one_cache_for_botocore_data()
     for name in PRELOADED:
         importlib.import_module(name)
     _read_service_models()
@@ -55,6 +57,24 @@ def preload() -> None:
         raise RuntimeError(f"the zygote loaded {NEVER_PRELOADED}: forked stacks would carry its key pair, not their learner's")
     gc.collect()
     gc.freeze()
+
+
+def _one_cache_for_botocore_data() -> None:
+    """Makes every botocore loader that reads botocore's own data files keep what it read in one cache: a stack
+    makes a dozen sessions (the gateway's, moto's, engines' with their own parsers), each with its own loader,
+    which would each read the same service models again into memory of their own, not the zygote's."""
+    from botocore import loaders
+
+    shared: dict = {}
+    default_paths = list(loaders.Loader().search_paths)
+    made_alone = loaders.Loader.__init__
+
+    def made_sharing(loader, *args, **kwargs):
+        made_alone(loader, *args, **kwargs)
+        if list(loader.search_paths) == default_paths:  # the files' contents are the same for every such loader
+            loader._cache = shared
+
+    loaders.Loader.__init__ = made_sharing
 
 
 def _read_service_models() -> None:
