@@ -113,7 +113,7 @@ def test_spectrum_over_the_glue_catalog(private_stack):
     for sql, wording in [("SELECT * FROM spectrum.nope", 'relation "spectrum.nope" does not exist'),
                          ("CREATE EXTERNAL TABLE elsewhere.t (a INT) STORED AS PARQUET LOCATION 's3://lake/t/'", 'schema "elsewhere" does not exist'),
                          ("CREATE EXTERNAL TABLE bare (a INT) STORED AS PARQUET LOCATION 's3://lake/t/'", "named with its external schema"),
-                         ("CREATE EXTERNAL SCHEMA s FROM KINESIS", "FROM KINESIS yet"),
+                         ("CREATE EXTERNAL SCHEMA s FROM POSTGRES", "FROM POSTGRES yet"),
                          ("EXPLAIN SELECT * FROM managers m JOIN spectrum.customers c ON c.region = m.region", "EXPLAIN over external tables yet"),
                          ("CREATE MATERIALIZED VIEW mv AS SELECT count(*) FROM spectrum.customers", "materialized views over external tables yet")]:
         failed = run(data, sql, **target)
