@@ -231,8 +231,9 @@ class Spectrum:
         try:
             if "svv_external_tables" in translation.system_views:
                 self._compute_external_tables(cursor)
-            schemas = self.external_schemas(cursor)
-            references = [table for table in translation.tree.find_all(exp.Table) if table.db and table.db.lower() in schemas]
+            qualified = [table for table in translation.tree.find_all(exp.Table) if table.db]
+            schemas = self.external_schemas(cursor) if qualified else {}  # an external table is always named with its schema
+            references = [table for table in qualified if table.db.lower() in schemas]
             if references and isinstance(translation.tree, exp.Drop):  # one external table is dropped by DROP TABLE schema.table
                 raise RedshiftError("DROP TABLE of an external table names that table alone", position_of(sql, references[0].name))
             if references:

@@ -7,6 +7,7 @@ Redshift session of its own, so temporary tables live as long as the statement o
 
 from __future__ import annotations
 
+import collections
 import re
 import threading
 import time
@@ -23,6 +24,9 @@ from dealab.engines.redshift.dialect import TableLayout
 from dealab.engines.redshift.errors import RedshiftError
 
 MAX_SPILL = "2GiB"
+QUERY_ID_BLOCK = 100  # query ids reserved from the sequence at once
+HISTORY_FLUSH_ROWS = 200  # query-history rows kept before they are written
+HISTORY_VIEWS = frozenset({"sys_query_history", "stl_query"})  # what reads them: kept rows are written first
 # The slices a table's rows are spread over for SVV_TABLE_INFO's skew (a two-node dc2.large cluster has 4;
 # Serverless hides its slices, so the same nominal count stands for it)
 NOMINAL_SLICES = 4
@@ -142,6 +146,8 @@ class Warehouse:
         self._lock = threading.Lock()
         self._running = 0  # statements running now
         self._changed_at: float | None = None  # monotonic time of the last statement that may have written
+        self._query_ids: collections.deque[int] = collections.deque()  # reserved from the sequence, not handed out yet
+        self._history: list[list] = []  # query-history rows not written yet (flush_history)
         self.connection = duckdb.connect(str(path), config=sandbox.CONNECT_CONFIG)  # Athena's lock-down, one copy
         for statement in METADATA:
             self.connection.execute(statement)
@@ -158,8 +164,15 @@ class Warehouse:
         cursor.execute("SET search_path = 'public'")
         return cursor
 
-    def next_query_id(self, cursor) -> int:
-        return cursor.execute(f"SELECT nextval('{SYSTEM}.query_ids')").fetchone()[0]
+    def next_query_id(self, cursor=None) -> int:
+        """A statement's query id, from ids the sequence handed out QUERY_ID_BLOCK at a time (one commit, not one a
+        statement; ids left unused at a stop leave a gap, as Redshift's have)."""
+        with self._lock:
+            if not self._query_ids:
+                with self.connection.cursor() as own:
+                    reserved = own.execute(f"SELECT nextval('{SYSTEM}.query_ids') FROM range({QUERY_ID_BLOCK})").fetchall()
+                self._query_ids.extend(sorted(number for (number,) in reserved))
+            return self._query_ids.popleft()
 
     # ------------------------------------------------------------ statements
 
@@ -303,6 +316,8 @@ class Warehouse:
             translation.sql = translation.tree.sql("duckdb")
         if "svv_table_info" in translation.system_views:
             self._compute_table_info(cursor)
+        if HISTORY_VIEWS & translation.system_views:
+            self.flush_history()
         if "svv_mv_info" in translation.system_views:
             materialized.compute_info(self, cursor)
         if translation.system_views & set(datasharing.VIEW_COLUMNS):
@@ -347,12 +362,29 @@ class Warehouse:
                                                    "schema_name = ? AND table_name = ?", [schema, table]).fetchall()}
 
     def record_query(self, query_id: int, sql: str, query_type: str, started: float, error: str | None, rows: int) -> None:
+        """Keeps the statement's query-history row; rows are written HISTORY_FLUSH_ROWS at a time, when a statement
+        reads the history, and by the engine's idle poll (flush_history): one commit for many statements."""
         ended = time.time()
-        with self._lock, self.connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {SYSTEM}.query_history VALUES (?, ?, ?, ?, to_timestamp(?)::TIMESTAMP, to_timestamp(?)::TIMESTAMP, ?, ?, ?, ?)",
-                [query_id, self.database, query_type, "failed" if error else "success", started, ended,
-                 int((ended - started) * 1_000_000), error, rows, sql[:4000]])
+        with self._lock:
+            self._history.append([query_id, self.database, query_type, "failed" if error else "success", started, ended,
+                                  int((ended - started) * 1_000_000), error, rows, sql[:4000]])
+            if len(self._history) >= HISTORY_FLUSH_ROWS:
+                self._write_history()
+
+    def flush_history(self) -> None:
+        with self._lock:
+            self._write_history()
+
+    def _write_history(self) -> None:
+        """Writes the kept query-history rows (the caller holds the lock)."""
+        if not self._history:
+            return
+        row = "(?, ?, ?, ?, to_timestamp(?)::TIMESTAMP, to_timestamp(?)::TIMESTAMP, ?, ?, ?, ?)"
+        with self.connection.cursor() as cursor:  # one INSERT of every row (executemany costs a statement a row)
+            cursor.execute(f"INSERT INTO {SYSTEM}.query_history VALUES " + ", ".join([row] * len(self._history)),
+                           [value for kept in self._history for value in kept])
+        self._history = []
+        self._changed_at = time.monotonic()
 
     def record_load_errors(self, rows: list[tuple]) -> None:
         """Load errors survive the COPY's rollback: they are written on a session of their own."""
@@ -382,6 +414,7 @@ class Warehouse:
         """Folds the write-ahead log into the file once no statement has run for `idle_seconds` since the last
         one (the stack snapshots its backend on the same rule), so the next open has little log to replay."""
         with self._lock:
+            self._write_history()  # the engine polls every few seconds: history rows reach the file at that pace
             if self._changed_at is None or self._running or time.monotonic() - self._changed_at < idle_seconds:
                 return False
             self.connection.execute("CHECKPOINT")
@@ -392,6 +425,7 @@ class Warehouse:
         self.streams.close()
         self.audit.close()
         with self._lock:  # never while a checkpoint runs
+            self._write_history()
             self._changed_at = None
             self.connection.close()  # closing checkpoints: the write-ahead log is folded into the file
 
