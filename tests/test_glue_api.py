@@ -107,8 +107,8 @@ from pyspark.context import SparkContext
 
 glueContext = GlueContext(SparkContext.getOrCreate())
 frame = glueContext.create_dynamic_frame.from_options(connection_type="s3", connection_options={"paths": ["s3://glue-api-tour/people/"]}, format="json")
-glueContext.write_dynamic_frame.from_options(frame=frame, connection_type="redshift", connection_options={
-    "url": "jdbc:redshift://cluster.example:5439/dev", "dbtable": "public.people", "redshiftTmpDir": "s3://glue-api-tour/temp/"})
+glueContext.write_dynamic_frame.from_options(frame=frame, connection_type="postgresql", connection_options={
+    "url": "jdbc:postgresql://db.example:5432/dev", "dbtable": "public.people"})
 '''
 
 
@@ -129,14 +129,14 @@ def test_the_api_tour_script_gives_aws_glue_results(clean_stack):
     s3.put_object(Bucket=BUCKET, Key="archive/new.json", Body=b"{}")
     glue.create_database(DatabaseInput={"Name": "api_tour"})
     glue.create_connection(ConnectionInput={"Name": "warehouse", "ConnectionType": "JDBC", "ConnectionProperties": {
-        "JDBC_CONNECTION_URL": "jdbc:redshift://cluster.example:5439/dev", "USERNAME": "admin", "PASSWORD": "secret"}})
+        "JDBC_CONNECTION_URL": "jdbc:mysql://db.example:3306/dev", "USERNAME": "admin", "PASSWORD": "secret"}})
     dynamodb.create_table(TableName="people", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
                           AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "N"}], BillingMode="PAY_PER_REQUEST")
     create_job(clean_stack, "api-tour", upload_script(clean_stack, BUCKET, "scripts/api_tour.py", TOUR))
-    create_job(clean_stack, "to-redshift", upload_script(clean_stack, BUCKET, "scripts/to_redshift.py", REFUSED))
+    create_job(clean_stack, "to-postgresql", upload_script(clean_stack, BUCKET, "scripts/to_postgresql.py", REFUSED))
 
     run = run_job(clean_stack, "api-tour", {"--bucket": BUCKET})
-    refused = run_job(clean_stack, "to-redshift", {})
+    refused = run_job(clean_stack, "to-postgresql", {})
 
     assert run["JobRunState"] == "SUCCEEDED", run.get("ErrorMessage")
     report = json.loads(s3.get_object(Bucket=BUCKET, Key="report.json")["Body"].read())
@@ -156,13 +156,13 @@ def test_the_api_tour_script_gives_aws_glue_results(clean_stack):
     assert sorted(p["Values"] for p in glue.get_partitions(DatabaseName="api_tour", TableName="people_by_city")["Partitions"]) == [["Lisbon"], ["Oslo"]]
     assert report["dynamodb"] == [[1, "ana"], [2, "bo"], [3, "cy"], [4, "di"]]
     assert dynamodb.get_item(TableName="people", Key={"id": {"N": "4"}})["Item"]["name"] == {"S": "di"}
-    assert report["from_jdbc_conf"] == ("ConnectionNotAvailable: connection_type 'redshift' (Amazon Redshift over JDBC) is not available "
-                                        "in dealab yet: dealab jobs read and write s3 and dynamodb")
+    assert report["from_jdbc_conf"] == ("ConnectionNotAvailable: connection_type 'mysql' (MySQL over JDBC) is not available "
+                                        "in dealab yet: dealab jobs read and write s3, dynamodb and redshift")
     classes = {item["Key"]: item.get("StorageClass", "STANDARD") for item in s3.list_objects_v2(Bucket=BUCKET, Prefix="archive/")["Contents"]}
     assert classes == {"archive/old.json": "GLACIER", "archive/infrequent.json": "STANDARD_IA", "archive/new.json": "STANDARD"}
     manifest = s3.get_object(Bucket=BUCKET, Key="manifests/archive/Success.csv")["Body"].read().decode()
     assert manifest == f"s3://{BUCKET}/archive/old.json\n"
 
     assert refused["JobRunState"] == "FAILED"
-    assert refused["ErrorMessage"] == ("ConnectionNotAvailable: connection_type 'redshift' (Amazon Redshift over JDBC) is not available "
-                                       "in dealab yet: dealab jobs read and write s3 and dynamodb")
+    assert refused["ErrorMessage"] == ("ConnectionNotAvailable: connection_type 'postgresql' (PostgreSQL over JDBC) is not available "
+                                       "in dealab yet: dealab jobs read and write s3, dynamodb and redshift")

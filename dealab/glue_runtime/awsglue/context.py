@@ -9,7 +9,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
-from awsglue import catalog, choice, run_context, s3_housekeeping, s3_objects, sources
+from awsglue import catalog, choice, redshift, run_context, s3_housekeeping, s3_objects, sources
 from awsglue.dynamicframe import DynamicFrame
 
 SPARK_READ_FORMATS = {"csv": "csv", "json": "json", "parquet": "parquet", "glueparquet": "parquet", "orc": "orc", "avro": "avro"}
@@ -207,7 +207,12 @@ class DynamicFrameReader:
         """The table's data with the catalog's column names. CSV columns map by position (the header line skipped
         per skip.header.line.count, the SerDe's delimiter, quote, escape and null format applied) and their
         values are typed record by record, as AWS Glue does: a column whose records disagree is a choice. Other
-        formats are cast to the catalog's types."""
+        formats are cast to the catalog's types. A table over Redshift (a JDBC crawler's, with its connection) is
+        UNLOADed through redshift_tmp_dir and read from there."""
+        over_redshift = redshift.catalog_table_options(catalog.get_table(database or name_space, table_name), redshift_tmp_dir,
+                                                       additional_options)
+        if over_redshift is not None:
+            return DynamicFrame(redshift.read(self._glue_context, over_redshift), self._glue_context, transformation_ctx)
         dataframe, errors = catalog_records(self._glue_context, database or name_space, table_name, transformation_ctx,
                                             push_down_predicate, additional_options, typed=True)
         frame = DynamicFrame(dataframe, self._glue_context, transformation_ctx)
@@ -325,6 +330,10 @@ class DynamicFrameWriter:
         database = database or name_space
         options = additional_options or {}
         table = catalog.get_table(database, table_name)
+        over_redshift = redshift.catalog_table_options(table, redshift_tmp_dir, additional_options)
+        if over_redshift is not None:  # a table over Redshift: staged in redshift_tmp_dir and COPYed
+            redshift.write(frame.toDF(), over_redshift)
+            return frame
         data_format = catalog.table_format(table)
         partition_keys = list(options.get("partitionKeys") or [key["Name"] for key in table.get("PartitionKeys", [])])
         path = table["StorageDescriptor"]["Location"]
@@ -342,7 +351,8 @@ class DynamicFrameWriter:
     def from_jdbc_conf(self, frame: DynamicFrame, catalog_connection: str, connection_options: dict | None = None,
                        redshift_tmp_dir: str = "", transformation_ctx: str = "", catalog_id: str | None = None) -> DynamicFrame:
         connection_type = sources.jdbc_connection_type(catalog_connection)
-        return sources.ConnectionSink(connection_type, connection_options or {}).writeFrame(frame)
+        options = {"connectionName": catalog_connection, "redshiftTmpDir": redshift_tmp_dir, **(connection_options or {})}
+        return sources.ConnectionSink(connection_type, options).writeFrame(frame)
 
 
 def write_frame(dataframe: DataFrame, path: str, data_format: str, format_options: dict, partition_keys: list[str]) -> list[tuple[str, ...]]:

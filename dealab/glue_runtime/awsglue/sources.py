@@ -2,11 +2,11 @@
 
 S3 is GlueContext's own (context.py). `CONNECTIONS` maps every other connection type to its reader and writer;
 a type dealab has no data plane for yet maps to one that raises ConnectionNotAvailable naming it, so a job run
-ends FAILED with that line. Making one real (Redshift through the stack's Postgres wire endpoint, say) is
-adding its entry here.
+ends FAILED with that line. Making one real is adding its entry here.
 
 DynamoDB is real: items are scanned from, and written to, the stack's DynamoDB with boto3 (options
-`dynamodb.input.tableName` / `dynamodb.output.tableName`, as AWS Glue names them).
+`dynamodb.input.tableName` / `dynamodb.output.tableName`, as AWS Glue names them). Redshift is real: rows staged
+in S3 and COPYed, or UNLOADed and read, over the wire endpoint of the stack's cluster or workgroup (redshift.py).
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from functools import cache
 import boto3
 from pyspark.sql import DataFrame
 from pyspark.sql.types import StructType
+
+from awsglue import redshift
 
 
 class ConnectionNotAvailable(Exception):
@@ -90,9 +92,17 @@ def write_dynamodb(dataframe: DataFrame, options: dict) -> None:
             pending = dynamodb().batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
 
 
+def read_redshift(glue_context, options: dict) -> DataFrame:
+    return redshift.read(glue_context, redshift.connection_options(options))
+
+
+def write_redshift(dataframe: DataFrame, options: dict) -> None:
+    redshift.write(dataframe, redshift.connection_options(options))
+
+
 def _not_available(connection_type: str, what: str) -> Connection:
     message = (f"connection_type {connection_type!r} ({what}) is not available in dealab yet: "
-               "dealab jobs read and write s3 and dynamodb")
+               "dealab jobs read and write s3, dynamodb and redshift")
 
     def refuse(*_):
         raise ConnectionNotAvailable(message)
@@ -102,8 +112,8 @@ def _not_available(connection_type: str, what: str) -> Connection:
 
 CONNECTIONS: dict[str, Connection] = {
     "dynamodb": Connection(read_dynamodb, write_dynamodb),
+    "redshift": Connection(read_redshift, write_redshift),
     **{name: _not_available(name, what) for name, what in {
-        "redshift": "Amazon Redshift over JDBC",
         "postgresql": "PostgreSQL over JDBC",
         "mysql": "MySQL over JDBC",
         "sqlserver": "Microsoft SQL Server over JDBC",
