@@ -56,9 +56,11 @@ def test_refresh_reads_each_shard_from_where_the_last_refresh_stopped(clean_stac
     ok(data, "REFRESH MATERIALIZED VIEW clicks", **target)
     assert rows(data, "SELECT count(*), max(json_extract(payload, '$.n')::INT) FROM clicks", **target) == [[7, 99]]
     # FROM_VARBYTE as the streaming docs write it
-    ok(data, "CREATE MATERIALIZED VIEW texts AS SELECT FROM_VARBYTE(kinesis_data, 'utf-8') AS body FROM kds.\"click-stream\" WHERE CAN_JSON_PARSE(kinesis_data)", **target)
+    ok(data, "CREATE MATERIALIZED VIEW texts AS SELECT FROM_VARBYTE(kinesis_data, 'utf-8') AS body, "
+             "JSON_EXTRACT_PATH_TEXT(FROM_VARBYTE(kinesis_data, 'utf-8'), 'n', true)::int AS n FROM kds.\"click-stream\" "
+             "WHERE CAN_JSON_PARSE(kinesis_data) AND LENGTH(kinesis_data) < 65355;", **target)
     ok(data, "REFRESH MATERIALIZED VIEW texts", **target)
-    assert sorted(rows(data, "SELECT body FROM texts WHERE body LIKE '%late%'", **target)[0][0]) == sorted('{"page": "late", "n": 99}')
+    assert rows(data, "SELECT body, n FROM texts WHERE body LIKE '%late%'", **target) == [['{"page": "late", "n": 99}', 99]]
     assert rows(data, "SELECT name, is_stale, autorefresh FROM svv_mv_info WHERE name = 'clicks'", **target) == [["clicks", "t", "f"]]
     failed = run(data, "CREATE MATERIALIZED VIEW nothing AS SELECT kinesis_data FROM kds.\"no-such-stream\"", **target)
     assert failed["Status"] == "FAILED" and 'Kinesis stream "no-such-stream" does not exist' in failed["Error"]

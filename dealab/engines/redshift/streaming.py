@@ -90,6 +90,8 @@ def _rewrite_functions(tree: exp.Expression, sql: str) -> None:
             node.replace(_call("coalesce", _call("json_valid", _as_text(arguments[0])), exp.false()))
         elif isinstance(node, exp.ParseJSON):
             node.set("this", _as_text(node.this))
+        elif isinstance(node, exp.Length) and isinstance(node.this, exp.Column) and node.this.name.lower() == "kinesis_data":
+            node.replace(_call("octet_length", node.this))  # LENGTH of VARBYTE counts bytes (the docs' 65355 filter)
 
 
 def _no_kinesis():
