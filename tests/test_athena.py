@@ -430,3 +430,17 @@ def test_alter_table_set_location_and_show_views(lake):
     assert athena.rows(athena.run(f"SHOW VIEWS IN {db} LIKE 'orders*'")) == [["orders_old"], ["orders_recent"]]
     assert athena.rows(athena.run(f"SHOW VIEWS IN `{db}` LIKE 'tot*|*old'")) == [["orders_old"], ["totals"]]
     assert athena.rows(athena.run("SHOW TABLES", database=db)) == [["moving"], ["orders_old"], ["orders_recent"], ["parted"], ["totals"]]
+
+
+def test_a_table_whose_listing_takes_pages_and_awkward_keys_is_read_whole(lake):
+    """The catalog lists a table's folder through the loopback's raw seam: every page of the listing (S3 answers
+    at most 1,000 keys a page), a prefix that needs percent-encoding, keys that need escaping in the XML, and
+    hidden and empty files left out."""
+    athena, db, folder = lake.athena, lake.db, "odd folder/a&b+c"
+    for number in range(1005):
+        lake.s3.put_object(Bucket=lake.bucket, Key=f"{folder}/part <{number:04d}>.csv", Body=f"{number}\n".encode())
+    lake.s3.put_object(Bucket=lake.bucket, Key=f"{folder}/_SUCCESS", Body=b"7\n")
+    lake.s3.put_object(Bucket=lake.bucket, Key=f"{folder}/empty.csv", Body=b"")
+    athena.run(f"CREATE EXTERNAL TABLE {db}.many (n bigint) LOCATION 's3://{lake.bucket}/{folder}/'")
+    rows = athena.rows(athena.run(f"SELECT count(*), sum(n) FROM {db}.many"))
+    assert rows[1:] == [["1005", str(sum(range(1005)))]]
