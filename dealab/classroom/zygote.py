@@ -30,6 +30,8 @@ import threading
 import traceback
 from pathlib import Path
 
+from dealab.stack.botodata import share_loaded_data
+
 # What a stack loads that the zygote can load for all of them (see the module's docstring for what it cannot).
 PRELOADED = (
     "werkzeug.serving", "moto.moto_server.werkzeug_app", "requests",
@@ -49,7 +51,7 @@ NEVER_PRELOADED = "dealab.config"
 
 
 def preload() -> None:
-    _one_cache_for_botocore_data()
+    share_loaded_data()
     for name in PRELOADED:
         importlib.import_module(name)
     _read_service_models()
@@ -57,24 +59,6 @@ def preload() -> None:
         raise RuntimeError(f"the zygote loaded {NEVER_PRELOADED}: forked stacks would carry its key pair, not their learner's")
     gc.collect()
     gc.freeze()
-
-
-def _one_cache_for_botocore_data() -> None:
-    """Makes every botocore loader that reads botocore's own data files keep what it read in one cache: a stack
-    makes a dozen sessions (the gateway's, moto's, engines' with their own parsers), each with its own loader,
-    which would each read the same service models again into memory of their own, not the zygote's."""
-    from botocore import loaders
-
-    shared: dict = {}
-    default_paths = list(loaders.Loader().search_paths)
-    made_alone = loaders.Loader.__init__
-
-    def made_sharing(loader, *args, **kwargs):
-        made_alone(loader, *args, **kwargs)
-        if list(loader.search_paths) == default_paths:  # the files' contents are the same for every such loader
-            loader._cache = shared
-
-    loaders.Loader.__init__ = made_sharing
 
 
 def _read_service_models() -> None:

@@ -23,6 +23,7 @@ from dealab.wire.engine import EngineContext
 from dealab.wire.timers import timers
 from dealab.wire.admintoken import ensure_token
 from dealab.stack.backend import EmbeddedMoto, Progress, RemoteBackend
+from dealab.stack.botodata import share_loaded_data
 from dealab.stack.door import Door
 from dealab.stack.gateway import SECURE_TRANSPORT_KEY, Gateway
 from dealab.stack.journal import Journal
@@ -105,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    share_loaded_data()
 
     from moto.moto_server.werkzeug_app import MotoRequestHandler
 
