@@ -1,7 +1,8 @@
 """COPY from S3 into a table: the objects are fetched through the engine's own S3 client into the database's
 scratch folder (the one local folder its connection may read), read by DuckDB's CSV, JSON or Parquet reader,
-and inserted in one transaction. Rows DuckDB's CSV reader rejects are counted against MAXERROR and recorded,
-with Redshift's line, column and reason, in the load-error views (kept even when the COPY fails)."""
+and inserted in one transaction. Lines DuckDB's CSV reader rejects are counted against MAXERROR and recorded,
+one row a line with its first error's column and reason as Redshift does, in the load-error views (kept even
+when the COPY fails)."""
 
 from __future__ import annotations
 
@@ -242,9 +243,12 @@ class Loader:
 
     def _rejects(self, cursor, command: CopyCommand, files: dict[str, str], table_columns: dict[str, str],
                  query_id: int, started: float) -> list[tuple]:
+        # DuckDB records each error of a line (a header line fails in every typed column, a short line once per
+        # missing column); Redshift rejects the line once, with its first error, and MAXERROR counts lines
         found = cursor.execute(
             f"SELECT s.file_path, e.line, e.column_idx, e.column_name, e.error_type, e.csv_line FROM rejects_{query_id} e "
-            f"JOIN rejects_scan_{query_id} s USING (scan_id, file_id) ORDER BY s.file_path, e.line").fetchall()
+            f"JOIN rejects_scan_{query_id} s USING (scan_id, file_id) "
+            "QUALIFY row_number() OVER (PARTITION BY s.file_path, e.line ORDER BY e.column_idx) = 1 ORDER BY s.file_path, e.line").fetchall()
         delimiter = command.options.get("DELIMITER") or ("," if command.format == "CSV" else "|")
         rows = []
         for path, line, column_index, column, error_type, raw_line in found:
