@@ -13,7 +13,7 @@ from collections import OrderedDict
 
 from typing import TYPE_CHECKING
 
-from dealab.wire import labtime, metrics, serviceevents
+from dealab.wire import labtime, metrics, paging, serviceevents
 from dealab.wire.engine import ANY_OPERATION, Engine, EngineContext
 from dealab.engines.athena.store import STACK_STOPPED_REASON, Store
 from dealab.wire.messages import AwsRequest, AwsResponse
@@ -482,20 +482,12 @@ class AthenaEngine(Engine):
             raise InvalidRequest(f"Query has not yet finished. Current state: {state}")
         if state != "SUCCEEDED":
             raise InvalidRequest(f"Query did not finish successfully. Final query state: {state}\n{execution['Status'].get('StateChangeReason', '')}".rstrip())
-        rows = self._result_rows(execution)
-        start = int(params.get("NextToken") or 0)
-        size = min(int(params.get("MaxResults") or MAX_RESULTS_PER_PAGE), MAX_RESULTS_PER_PAGE)
-        page = rows[start : start + size]
-        response = {
+        page = self._page(params, "Rows", self._result_rows(execution), MAX_RESULTS_PER_PAGE, most=MAX_RESULTS_PER_PAGE)
+        rows = [{"Data": [{} if value is None else {"VarCharValue": value} for value in row]} for row in page.pop("Rows")]
+        return {
             "UpdateCount": execution.get("_UpdateCount") or 0,
-            "ResultSet": {
-                "Rows": [{"Data": [{} if value is None else {"VarCharValue": value} for value in row]} for row in page],
-                "ResultSetMetadata": {"ColumnInfo": execution.get("_ColumnInfo", [])},
-            },
-        }
-        if start + size < len(rows):
-            response["NextToken"] = str(start + size)
-        return response
+            "ResultSet": {"Rows": rows, "ResultSetMetadata": {"ColumnInfo": execution.get("_ColumnInfo", [])}},
+        } | page
 
     def _result_rows(self, execution: dict) -> list:
         execution_id = execution["QueryExecutionId"]
@@ -576,13 +568,9 @@ class AthenaEngine(Engine):
         return {"TableMetadata": self._table_metadata(raw)}
 
     @staticmethod
-    def _page(params: dict, key: str, items: list, default_size: int) -> dict:
-        start = int(params.get("NextToken") or 0)
-        size = int(params.get("MaxResults") or default_size)
-        response = {key: items[start : start + size]}
-        if start + size < len(items):
-            response["NextToken"] = str(start + size)
-        return response
+    def _page(params: dict, key: str, items: list, default_size: int, most: int | None = None) -> dict:
+        return paging.page(key, items, params, default=default_size, most=most,
+                           invalid_token=lambda token: InvalidRequest(f"Invalid NextToken: {token}"))
 
 
 # EncryptionOption values Athena accepts, and why dealab refuses the one it cannot do.
