@@ -46,16 +46,54 @@ def ensure_bucket(name: str) -> None:
         pass
 
 
-def ensure_role(name: str, service: str, actions: list[str]) -> str:
-    """A role `service` may assume, allowed `actions`; its ARN."""
+def allow(actions: list[str], resources: list[str]) -> dict:
+    return {"Effect": "Allow", "Action": actions, "Resource": resources}
+
+
+def ensure_role(name: str, service: str, statements: list[dict]) -> str:
+    """A role `service` may assume, allowed what `statements` allow; its ARN."""
     trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]}
     try:
         arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
     except iam.exceptions.EntityAlreadyExistsException:
         arn = iam.get_role(RoleName=name)["Role"]["Arn"]
-    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}
+    policy = {"Version": "2012-10-17", "Statement": statements}
     iam.put_role_policy(RoleName=name, PolicyName=f"{name}-access", PolicyDocument=json.dumps(policy))
     return arn
+
+
+def glue_statements() -> list[dict]:
+    """The crawler and the job: read the raw zone and the script, write the curated zone and the pipeline's
+    tables and partitions, write their logs."""
+    glue_arn = f"arn:aws:glue:{REGION}:{ACCOUNT}"
+    return [
+        allow(["s3:ListBucket"], [f"arn:aws:s3:::{bucket}" for bucket in (RAW_BUCKET, CURATED_BUCKET, SCRIPTS_BUCKET)]),
+        allow(["s3:GetObject"], [f"arn:aws:s3:::{RAW_BUCKET}/sales/*", f"arn:aws:s3:::{SCRIPTS_BUCKET}/jobs/*"]),
+        allow(["s3:GetObject", "s3:PutObject"], [f"arn:aws:s3:::{CURATED_BUCKET}/sales/*"]),
+        allow(["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:CreateTable", "glue:UpdateTable", "glue:GetPartition",
+               "glue:GetPartitions", "glue:CreatePartition", "glue:BatchCreatePartition", "glue:UpdatePartition"],
+              [f"{glue_arn}:catalog", f"{glue_arn}:database/{DATABASE}", f"{glue_arn}:table/{DATABASE}/*"]),
+        allow(["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"], [f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws-glue/*"]),
+    ]
+
+
+def states_statements(topics: list[str]) -> list[dict]:
+    """The state machine's task calls: run this crawler and this job, run the aggregation in Athena (which reads
+    the curated tables, adds a night to daily_sales and writes its result as this role), publish to the topics."""
+    glue_arn = f"arn:aws:glue:{REGION}:{ACCOUNT}"
+    return [
+        allow(["glue:StartCrawler", "glue:GetCrawler"], [f"{glue_arn}:crawler/{CRAWLER}"]),
+        allow(["glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns", "glue:BatchStopJobRun"], [f"{glue_arn}:job/{JOB}"]),
+        allow(["athena:StartQueryExecution", "athena:GetQueryExecution", "athena:StopQueryExecution"],
+              [f"arn:aws:athena:{REGION}:{ACCOUNT}:workgroup/primary"]),
+        allow(["glue:GetDatabase", "glue:GetTable", "glue:GetPartition", "glue:GetPartitions", "glue:CreatePartition",
+               "glue:BatchCreatePartition"], [f"{glue_arn}:catalog", f"{glue_arn}:database/{DATABASE}", f"{glue_arn}:table/{DATABASE}/*"]),
+        allow(["s3:ListBucket", "s3:GetBucketLocation"], [f"arn:aws:s3:::{CURATED_BUCKET}", f"arn:aws:s3:::{RESULTS_BUCKET}"]),
+        allow(["s3:GetObject"], [f"arn:aws:s3:::{CURATED_BUCKET}/*"]),
+        allow(["s3:PutObject", "s3:AbortMultipartUpload"], [f"arn:aws:s3:::{CURATED_BUCKET}/daily_sales/*"]),
+        allow(["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"], [f"arn:aws:s3:::{RESULTS_BUCKET}/pipeline/*"]),
+        allow(["sns:Publish"], topics),
+    ]
 
 
 def run_query(sql: str) -> None:
@@ -125,17 +163,13 @@ def deploy_schedule(machine_arn: str, events_role: str) -> None:
 if __name__ == "__main__":
     for bucket in (CURATED_BUCKET, SCRIPTS_BUCKET, RESULTS_BUCKET):
         ensure_bucket(bucket)
-    glue_role = ensure_role("dea-pipeline-glue", "glue.amazonaws.com", ["s3:*", "glue:*", "logs:*"])
-    states_role = ensure_role("dea-pipeline-states", "states.amazonaws.com",
-                              ["glue:StartCrawler", "glue:GetCrawler", "glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns",
-                               "glue:BatchStopJobRun", "glue:Get*", "glue:BatchCreatePartition", "glue:CreatePartition", "glue:CreateTable",
-                               "athena:StartQueryExecution", "athena:GetQueryExecution", "athena:StopQueryExecution",
-                               "s3:*", "sns:Publish"])
-    events_role = ensure_role("dea-pipeline-events", "events.amazonaws.com", ["states:StartExecution"])
+    glue_role = ensure_role("dea-pipeline-glue", "glue.amazonaws.com", glue_statements())
     deploy_catalog(glue_role)
     deploy_job(glue_role)
     notices_topic = topic_to_queue(NOTICES_TOPIC, NOTICES_QUEUE)
     alerts_topic = topic_to_queue(ALERTS_TOPIC, ALERTS_QUEUE)
+    states_role = ensure_role("dea-pipeline-states", "states.amazonaws.com", states_statements([notices_topic, alerts_topic]))
     machine_arn = deploy_state_machine(states_role, notices_topic, alerts_topic)
+    events_role = ensure_role("dea-pipeline-events", "events.amazonaws.com", [allow(["states:StartExecution"], [machine_arn])])
     deploy_schedule(machine_arn, events_role)
     print(f"deployed {MACHINE}, run nightly by rule {SCHEDULE_RULE} ({NIGHTLY})")
