@@ -25,7 +25,7 @@ import threading
 from datetime import datetime, timezone
 
 from dealab.engines.lakeformation import permissions as lf
-from dealab.wire import access, labtime
+from dealab.wire import access, labtime, paging
 from dealab.wire.engine import ANY_OPERATION, ENGINE_HEADER, Engine, EngineContext
 from dealab.wire.messages import AwsRequest, AwsResponse
 from dealab.wire.store import JsonFile
@@ -375,13 +375,8 @@ class LakeFormationEngine(Engine):
         principal = (params.get("Principal") or {}).get("DataLakePrincipalIdentifier")
         resource = lf.normalized(params["Resource"], ACCOUNT_ID) if params.get("Resource") else None
         grants = [g for g in self.state["grants"].values() if lf.listed(g, principal, resource, params.get("ResourceType"))]
-        start = int(params.get("NextToken") or 0)
-        size = int(params.get("MaxResults") or 100)
-        page = grants[start:start + size]
-        answer = {"PrincipalResourcePermissions": page}
-        if start + size < len(grants):
-            answer["NextToken"] = str(start + size)
-        return answer
+        return paging.page("PrincipalResourcePermissions", grants, params, default=100,
+                           invalid_token=lambda token: lf.InvalidInput(f"Invalid NextToken: {token}"))
 
     # ---- LF-tags ---------------------------------------------------------------------------------------------------
     def op_CreateLFTag(self, params: dict, caller: str | None) -> dict:
