@@ -35,7 +35,7 @@ from dealab.engines.macie import findings as shapes
 from dealab.engines.macie import schedule
 from dealab.engines.macie.identifiers import MACIE_MANAGED, custom_detector
 from dealab.engines.macie.scan import Unreadable, scan
-from dealab.wire import labtime, serviceevents
+from dealab.wire import labtime, paging, serviceevents
 from dealab.wire.engine import ANY_OPERATION, Engine, EngineContext
 from dealab.wire.messages import AwsRequest, AwsResponse
 from dealab.wire.store import JsonFile
@@ -106,12 +106,8 @@ def _no_macie_behind(response: AwsResponse) -> bool:
 
 
 def _page(member: str, items: list, params: dict) -> dict:
-    start = int(params.get("nextToken") or 0)
-    size = int(params.get("maxResults") or 50)
-    page = {member: items[start:start + size]}
-    if start + size < len(items):
-        page["nextToken"] = str(start + size)
-    return page
+    return paging.page(member, items, params, default=50, token_member="nextToken", limit_member="maxResults",
+                       invalid_token=lambda token: MacieError("ValidationException", f"The nextToken is not valid: {token}"))
 
 
 class MacieEngine(Engine):
