@@ -51,3 +51,41 @@ def test_copy_rejects_each_bad_line_once_and_maxerror_counts_lines(warehouse):
         assert [row[1:4] for row in loaded] == [(1, "sale_id", 1207), (3, "day", 1214), (4, "amount", 1207)]
         assert [row[1:] for row in failed] == [row[1:] for row in loaded]
         assert "Delimiter not found" in loaded[1][4] and "Type: Decimal" in loaded[2][4]
+
+
+def test_a_materialized_view_lives_in_any_schema_with_grants_enforced(tmp_path):
+    warehouse = Warehouse(tmp_path / "dev.duckdb", tmp_path / "scratch", "dev", "provisioned")
+    try:
+        for sql in ["CREATE SCHEMA mart", "CREATE TABLE mart.sales (region VARCHAR(8), amount INT)",
+                    "INSERT INTO mart.sales VALUES ('eu', 1), ('us', 2), ('eu', 3)", "CREATE SCHEMA reporting",
+                    "CREATE MATERIALIZED VIEW reporting.by_region AUTO REFRESH YES AS "
+                    "SELECT region, sum(amount) AS total FROM mart.sales GROUP BY region",
+                    "CREATE MATERIALIZED VIEW by_region AS SELECT region FROM mart.sales",  # public's, another view
+                    "CREATE USER ann PASSWORD DISABLED", "CREATE USER bob PASSWORD DISABLED", "GRANT USAGE ON SCHEMA reporting TO ann, bob",
+                    "GRANT SELECT ON reporting.by_region TO ann"]:
+            _sql(warehouse, sql)
+        info = "SELECT schema_name, name, is_stale, autorefresh FROM svv_mv_info ORDER BY 1, 2"
+        assert _sql(warehouse, info).rows == [("public", "by_region", "f", "f"), ("reporting", "by_region", "f", "t")]
+        assert _sql(warehouse, 'SELECT "schema", name FROM stv_mv_info ORDER BY 1').rows == [("public", "by_region"), ("reporting", "by_region")]
+        assert _sql(warehouse, "SELECT * FROM reporting.by_region ORDER BY region", user="ann").rows == [("eu", 4), ("us", 2)]
+        with pytest.raises(RedshiftError, match="permission denied for relation by_region"):
+            _sql(warehouse, "SELECT * FROM reporting.by_region", user="bob")
+        with pytest.raises(RedshiftError, match="permission denied"):
+            _sql(warehouse, "SELECT * FROM mart.sales", user="ann")  # the view's rows, not its base table's
+        _sql(warehouse, "INSERT INTO mart.sales VALUES ('us', 10)")
+        assert _sql(warehouse, info).rows == [("public", "by_region", "t", "f"), ("reporting", "by_region", "t", "t")]
+        assert _sql(warehouse, "REFRESH MATERIALIZED VIEW reporting.by_region").affected == 2
+        assert _sql(warehouse, info).rows == [("public", "by_region", "t", "f"), ("reporting", "by_region", "f", "t")]
+        assert _sql(warehouse, "SELECT * FROM reporting.by_region ORDER BY region", user="ann").rows == [("eu", 4), ("us", 12)]
+        with pytest.raises(RedshiftError, match='relation "by_region" already exists'):
+            _sql(warehouse, "CREATE MATERIALIZED VIEW reporting.by_region AS SELECT 1 AS one")
+        _sql(warehouse, "DROP MATERIALIZED VIEW reporting.by_region")
+        assert _sql(warehouse, info).rows == [("public", "by_region", "t", "f")]
+        with pytest.raises(RedshiftError, match='materialized view "by_region" does not exist'):
+            _sql(warehouse, "REFRESH MATERIALIZED VIEW reporting.by_region")
+        _sql(warehouse, "CREATE MATERIALIZED VIEW reporting.by_region AS SELECT region FROM mart.sales")  # no grant survives the drop
+        with pytest.raises(RedshiftError, match="permission denied for relation by_region"):
+            _sql(warehouse, "SELECT * FROM reporting.by_region", user="ann")
+        _sql(warehouse, "DROP MATERIALIZED VIEW IF EXISTS reporting.nothing")
+    finally:
+        warehouse.close()

@@ -83,6 +83,7 @@ METADATA = [
 SYSTEM_VIEWS = {
     "svv_table_info": ({"serverless", "provisioned"}, ("temp", "main", "svv_table_info")),
     "svv_mv_info": ({"serverless", "provisioned"}, ("temp", "main", "mv_info")),
+    "stv_mv_info": ({"provisioned"}, ("temp", "main", "stv_mv_info")),
     "pg_table_def": ({"serverless", "provisioned"}, (None, SYSTEM, "pg_table_def")),
     "sys_load_error_detail": ({"serverless", "provisioned"}, (None, SYSTEM, "sys_load_error_detail")),
     "sys_query_history": ({"serverless", "provisioned"}, (None, SYSTEM, "sys_query_history")),
@@ -318,7 +319,7 @@ class Warehouse:
             self._compute_table_info(cursor)
         if HISTORY_VIEWS & translation.system_views:
             self.flush_history()
-        if "svv_mv_info" in translation.system_views:
+        if {"svv_mv_info", "stv_mv_info"} & translation.system_views:
             materialized.compute_info(self, cursor)
         if translation.system_views & set(datasharing.VIEW_COLUMNS):
             self.sharing.compute_views(cursor, translation.system_views)
