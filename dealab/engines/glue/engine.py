@@ -27,6 +27,7 @@ from dealab.engines.glue.jobs import GlueError, JobRuns
 from dealab.engines.glue.schedules import Cron, CronError, lab_now
 from dealab.engines.glue import triggers as trigger_rules
 from dealab.engines.glue.workflows import Workflows
+from dealab.wire import paging
 from dealab.wire.messages import AwsRequest, AwsResponse
 
 log = logging.getLogger("dealab.glue")
@@ -78,13 +79,8 @@ def check_crawler_definition(definition: dict) -> None:
 
 
 def _page(member: str, items: list[dict], params: dict) -> dict:
-    """One page of a listing: NextToken is the position of the next item."""
-    start = int(params.get("NextToken") or 0)
-    size = int(params.get("MaxResults") or 100)
-    page = {member: items[start:start + size]}
-    if start + size < len(items):
-        page["NextToken"] = str(start + size)
-    return page
+    return paging.page(member, items, params, default=100,
+                       invalid_token=lambda token: GlueError("InvalidInputException", f"Invalid NextToken: {token}"))
 
 
 class GlueEngine(Engine):
