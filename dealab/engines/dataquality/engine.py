@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from dealab.engines.dataquality import publish
 from dealab.engines.dataquality.dqdl import DqdlError, parse
-from dealab.wire import labtime
+from dealab.wire import labtime, paging
 from dealab.wire.engine import Engine, EngineContext
 from dealab.wire.messages import AwsRequest, AwsResponse
 from dealab.wire.store import JsonFile
@@ -50,12 +50,8 @@ def _required(params: dict, member: str) -> str:
 
 
 def _page(member: str, items: list[dict], params: dict) -> dict:
-    start = int(params.get("NextToken") or 0)
-    size = int(params.get("MaxResults") or 100)
-    page = {member: items[start:start + size]}
-    if start + size < len(items):
-        page["NextToken"] = str(start + size)
-    return page
+    return paging.page(member, items, params, default=100,
+                       invalid_token=lambda token: DataQualityError("InvalidInputException", f"Invalid NextToken: {token}"))
 
 
 def _glue_table(source: dict | None) -> dict:
