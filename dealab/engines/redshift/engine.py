@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from dealab.engines.redshift import tls
 from dealab.engines.redshift.endpoints import Endpoints
 from dealab.engines.redshift.pgwire import md5_secret
-from dealab.wire import labtime, serviceevents
+from dealab.wire import labtime, paging, serviceevents
 from dealab.wire.engine import Engine, EngineContext
 from dealab.wire.messages import AwsRequest, AwsResponse
 from dealab.wire.store import JsonFile, UnsafeName, child_path, write_atomic
@@ -116,12 +116,8 @@ PAGING = {"serverless": ("maxResults", "nextToken"), "data": ("MaxResults", "Nex
 
 def _page(member: str, items: list, params: dict, api: str) -> dict:
     size_member, token_member = PAGING[api]
-    start = int(params.get(token_member) or 0)
-    size = int(params.get(size_member) or 100)
-    page = {member: items[start:start + size]}
-    if start + size < len(items):
-        page[token_member] = str(start + size)
-    return page
+    return paging.page(member, items, params, default=100, token_member=token_member, limit_member=size_member,
+                       invalid_token=lambda token: RedshiftApiError("ValidationException", f"Invalid {token_member}: {token}"))
 
 
 def _reserve_port() -> int:
