@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 
 from dealab.engines.stepfunctions import definition as asl
 from dealab.engines.stepfunctions import interpreter
-from dealab.wire import labtime, metrics, serviceevents
+from dealab.wire import labtime, metrics, paging, serviceevents
 from dealab.wire.engine import Engine, EngineContext, Handler
 from dealab.wire.messages import AwsRequest, AwsResponse
 from dealab.wire.store import JsonFile
@@ -566,12 +566,8 @@ class StepFunctionsEngine(Engine):
 
 
 def _page(items: list, field: str, body: dict) -> dict:
-    start = int(body.get("nextToken") or 0)
-    size = int(body.get("maxResults") or 0) or 1000
-    page = {field: items[start:start + size]}
-    if start + size < len(items):
-        page["nextToken"] = str(start + size)
-    return page
+    return paging.page(field, items, body, default=1000, token_member="nextToken", limit_member="maxResults",
+                       invalid_token=lambda token: SfnError("InvalidToken", f"Invalid Token: '{token[:64]}'"))
 
 
 # AWS/States metric of each status an execution reaches
