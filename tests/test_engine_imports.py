@@ -65,3 +65,12 @@ print(json.dumps([at_start, modules, s3, glue, firehose_admin]))
     finally:
         for engine in again.in_order:
             engine.close()
+
+
+def test_a_reset_with_the_stack_down_forgets_which_engines_were_used(tmp_path):
+    from dealab.stack.control import reset_state_folder
+
+    (tmp_path / USED_FILE).write_text('["glue"]')
+    (tmp_path / "glue").mkdir()
+    reset_state_folder(tmp_path)
+    assert not (tmp_path / USED_FILE).exists() and not (tmp_path / "glue").exists()

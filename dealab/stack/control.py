@@ -185,10 +185,11 @@ def _failure_reason(settings: Settings, code: int) -> str:
 def reset_state_folder(state_dir: Path) -> None:
     """What a reset empties, done on the files: the journal (snapshots included) and every engine's folder.
     The learner's seed, hints and scores are the CLI's and stay."""
-    from dealab.engines import ENGINE_NAMES
+    from dealab.engines import ENGINE_NAMES, USED_FILE
 
     for name in ["journal", *ENGINE_NAMES]:
         shutil.rmtree(state_dir / name, ignore_errors=True)
+    (state_dir / USED_FILE).unlink(missing_ok=True)  # an emptied folder's next start builds engines on first use again
 
 
 def down(settings: Settings) -> bool:
