@@ -42,8 +42,8 @@ PRELOADED = (
     "moto.firehose.models", "moto.kinesis.models", "moto.secretsmanager.models",
     "boto3", "sqlglot", "sqlglot.dialects.duckdb", "sqlglot.dialects.presto", "sqlglot.dialects.trino",
 )
-# Services whose botocore models the stack's engines build clients of soon after start (the models are the
-# largest part of a client; botocore's loader keeps each once read, in the default session the engines use).
+# Services whose botocore models a stack reads on its first requests (the models are the largest part of a
+# client); read here into the one cache every botocore loader of the process shares (dealab.stack.botodata).
 PRELOADED_MODELS = ("s3", "sts", "iam", "logs", "events", "cloudwatch", "cloudtrail", "glue", "athena", "lakeformation", "lambda", "sqs",
                     "dynamodb", "kms", "kinesis", "firehose", "sns", "secretsmanager", "stepfunctions")
 # Imported only by the stack itself, after the fork: it reads the learner's keys (see the module's docstring).
