@@ -89,3 +89,34 @@ def test_a_materialized_view_lives_in_any_schema_with_grants_enforced(tmp_path):
         _sql(warehouse, "DROP MATERIALIZED VIEW IF EXISTS reporting.nothing")
     finally:
         warehouse.close()
+
+
+def test_diststyle_auto_is_all_while_small_and_even_once_grown_never_back(warehouse):
+    from dealab.engines.redshift.dialect import AUTO_ALL_MAX_ROWS
+
+    for sql in ["CREATE TABLE stores (store_id INT, city VARCHAR(20))",  # no DISTSTYLE: AUTO
+                "CREATE TABLE sales (sale_id INT, store_id INT, amount INT) DISTKEY (store_id)",
+                "CREATE TABLE visits (visit_id INT, store_id INT) DISTSTYLE AUTO",
+                "INSERT INTO stores SELECT n, 'city' FROM generate_series(1, 48) g(n)",
+                f"INSERT INTO sales SELECT n, n % 48 + 1, n FROM generate_series(1, {AUTO_ALL_MAX_ROWS * 3}) g(n)",
+                "INSERT INTO visits SELECT n, n % 48 + 1 FROM generate_series(1, 10) g(n)"]:
+        _sql(warehouse, sql)
+
+    def shown():
+        return dict(_sql(warehouse, 'SELECT "table", diststyle FROM svv_table_info').rows)
+
+    def movement(sql):
+        return re.findall(r"Join (DS_[A-Z_]+)", "\n".join(line for (line,) in _sql(warehouse, "EXPLAIN " + sql).rows))
+
+    assert shown() == {"stores": "AUTO(ALL)", "sales": "KEY(store_id)", "visits": "AUTO(ALL)"}
+    assert _sql(warehouse, "SELECT skew_rows FROM svv_table_info WHERE \"table\" = 'stores'").rows == [(None,)]  # a copy on every node
+    assert movement("SELECT s.city, sum(f.amount) FROM sales f JOIN stores s ON f.store_id = s.store_id GROUP BY s.city") == ["DS_DIST_ALL_NONE"]
+    _sql(warehouse, f"INSERT INTO visits SELECT n, n % 48 + 1 FROM generate_series(11, {AUTO_ALL_MAX_ROWS + 1}) g(n)")
+    assert shown()["visits"] == "AUTO(EVEN)"
+    assert movement("SELECT count(*) FROM sales f JOIN visits v ON f.store_id = v.store_id") != ["DS_DIST_ALL_NONE"]
+    _sql(warehouse, "DELETE FROM visits WHERE visit_id > 5")  # Redshift never changes EVEN back to ALL
+    assert shown()["visits"] == "AUTO(EVEN)"
+    assert movement("SELECT count(*) FROM sales f JOIN visits v ON f.store_id = v.store_id") == ["DS_DIST_INNER"]  # 5 rows sent
+    _sql(warehouse, f"CREATE TABLE big AS SELECT n FROM generate_series(1, {AUTO_ALL_MAX_ROWS + 1}) g(n)")
+    _sql(warehouse, "DELETE FROM big")
+    assert shown()["big"] == "AUTO(EVEN)"

@@ -91,6 +91,21 @@ TYPE_REWRITES = [
 ]
 
 
+# DISTSTYLE AUTO as Redshift applies it: ALL while a table is small, EVEN once it grows larger (and never back).
+# Redshift's own threshold is not published (and counts bytes against the cluster's size); dealab's lab data is
+# scaled down, so a table of more than this many rows counts as grown: a dimension of a few hundred rows stays
+# ALL, a fact table of thousands goes EVEN. Redshift may also pick KEY: dealab does not.
+AUTO_ALL_MAX_ROWS = 1_000
+
+
+def applied_distribution(diststyle: str, rows: int) -> str:
+    """How a table's rows are distributed: its DISTSTYLE, AUTO resolved as AUTO(ALL) or AUTO(EVEN) (SVV_TABLE_INFO's
+    words). A table recorded AUTO(EVEN) has grown past the threshold before (Warehouse.settle_distribution)."""
+    if diststyle == "AUTO":
+        return "AUTO(EVEN)" if rows > AUTO_ALL_MAX_ROWS else "AUTO(ALL)"
+    return diststyle
+
+
 @dataclass
 class TableLayout:
     """What Redshift records about a table beyond its columns."""

@@ -1,5 +1,5 @@
 """EXPLAIN: the plan Redshift's planner would show for a query's joins, derived from the tables' distribution
-(DISTSTYLE, DISTKEY) and their real row counts, so a learner sees why a DISTKEY matters. It is not DuckDB's
+(DISTSTYLE, DISTKEY; AUTO as ALL or EVEN by the table's size) and their real row counts, so a learner sees why a DISTKEY matters. It is not DuckDB's
 plan and need not be Redshift's exact one: scans, hash joins with their data movement, aggregation and the
 sort the leader node does, with costs that grow with the rows each movement sends over the network.
 
@@ -64,9 +64,10 @@ def _scan(warehouse, cursor, table: exp.Table) -> tuple[str, Relation, set[str]]
     rows = cursor.execute(f'SELECT count(*) FROM "{schema}"."{name}"').fetchone()[0]
     layout = cursor.execute("SELECT diststyle, distkey FROM dealab_system.tables WHERE schema_name = ? AND table_name = ?",
                             [schema, name]).fetchone() or ("AUTO", None)
+    distribution = dialect.applied_distribution(layout[0], rows)  # a small AUTO table is ALL
     cost = rows * SCAN_COST_PER_ROW
     shown = f"{name} {alias}" if alias != name else name
-    relation = Relation(rows, {f"{alias}.{layout[1]}"} if layout[0] == "KEY" and layout[1] else set(), layout[0] == "ALL",
+    relation = Relation(rows, {f"{alias}.{layout[1]}"} if layout[0] == "KEY" and layout[1] else set(), distribution in ("ALL", "AUTO(ALL)"),
                         [f"XN Seq Scan on {shown}  (cost=0.00..{cost:.2f} rows={rows} width={WIDTH})"], cost)
     return alias, relation, columns
 

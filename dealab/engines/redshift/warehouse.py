@@ -108,9 +108,9 @@ def _even_slices(cursor, relation: str, distkey: str | None, rows: int) -> list[
     return [rows // NOMINAL_SLICES + (1 if slice_number < rows % NOMINAL_SLICES else 0) for slice_number in range(NOMINAL_SLICES)]
 
 
-SLICE_COUNTS = {"KEY": _key_slices, "EVEN": _even_slices, "AUTO": _even_slices, "ALL": None}
-# What SVV_TABLE_INFO shows as a table's diststyle
-DISTSTYLE_SHOWN = {"KEY": "KEY({distkey})", "EVEN": "EVEN", "AUTO": "AUTO(EVEN)", "ALL": "ALL"}
+SLICE_COUNTS = {"KEY": _key_slices, "EVEN": _even_slices, "AUTO(EVEN)": _even_slices, "ALL": None, "AUTO(ALL)": None}
+# What SVV_TABLE_INFO shows as a table's diststyle, by the distribution its rows have (dialect.applied_distribution)
+DISTSTYLE_SHOWN = {"KEY": "KEY({distkey})", "EVEN": "EVEN", "AUTO(EVEN)": "AUTO(EVEN)", "ALL": "ALL", "AUTO(ALL)": "AUTO(ALL)"}
 SVV_TABLE_INFO_COLUMNS = ('"database" VARCHAR, "schema" VARCHAR, table_id INTEGER, "table" VARCHAR, encoded VARCHAR, '
                           "diststyle VARCHAR, sortkey1 VARCHAR, sortkey_num INTEGER, size BIGINT, tbl_rows BIGINT, "
                           "skew_rows DECIMAL(19,2), estimated_visible_rows BIGINT, unsorted DECIMAL(5,2), stats_off DECIMAL(5,2)")
@@ -215,6 +215,7 @@ class Warehouse:
                 result = procedures.run(self, cursor, sql, parameters, s3, user, principal, query_id)
             elif kind == "copy":
                 result = Result(affected=loads.Loader(self, s3).copy(cursor, sql, query_id, own_transaction=not in_batch))
+                self.settle_distribution(cursor, loads.parse(sql).table)  # a load may grow an AUTO table past ALL
             elif kind == "unload":
                 result = Result(affected=unloads.Unloader(self, s3).unload(cursor, sql))
             elif kind == "create_mv":
@@ -328,6 +329,9 @@ class Warehouse:
             described = cursor.description
         if created and not layout.temporary:
             self.record_layout(cursor, table, layout)
+        if isinstance(translation.tree, (dialect.exp.Insert, dialect.exp.Create)) and translation.tree.find(dialect.exp.Table):
+            written = translation.tree.find(dialect.exp.Table)  # the first table of an INSERT or CREATE is its target
+            self.settle_distribution(cursor, f"{written.db or 'public'}.{written.name}".lower())
         self.grants.record_owner(cursor, user, translation.tree)
         if isinstance(translation.tree, dialect.exp.Drop) and translation.tree.args.get("kind", "").upper() == "TABLE":
             for dropped in translation.tree.args.get("tables") or []:
@@ -443,6 +447,15 @@ class Warehouse:
         for column in layout.identities:
             cursor.execute(f"INSERT INTO {SYSTEM}.identity_columns VALUES (?, ?, ?)", [schema, table, column])
 
+    def settle_distribution(self, cursor, name: str) -> None:
+        """A DISTSTYLE AUTO table grown past dialect.AUTO_ALL_MAX_ROWS is AUTO(EVEN) from then on, however it
+        shrinks later: Redshift changes a small table's ALL to EVEN as it grows, never EVEN back to ALL."""
+        schema, table = dialect.split_name(name)
+        if cursor.execute(f"SELECT 1 FROM {SYSTEM}.tables WHERE schema_name = ? AND table_name = ? AND diststyle = 'AUTO'",
+                          [schema, table]).fetchone() and \
+                cursor.execute(f'SELECT count(*) FROM "{schema}"."{table}"').fetchone()[0] > dialect.AUTO_ALL_MAX_ROWS:
+            cursor.execute(f"UPDATE {SYSTEM}.tables SET diststyle = 'AUTO(EVEN)' WHERE schema_name = ? AND table_name = ?", [schema, table])
+
     def forget_layout(self, cursor, name: str) -> None:
         for metadata in ("tables", "column_encodings", "identity_columns"):
             cursor.execute(f"DELETE FROM {SYSTEM}.{metadata} WHERE schema_name = ? AND table_name = ?", list(dialect.split_name(name)))
@@ -459,6 +472,7 @@ class Warehouse:
         for schema, table, diststyle, distkey, sortkeys, sortkey_kind, encoded, oid in layouts:
             relation = f'"{schema}"."{table}"'
             count = cursor.execute(f"SELECT count(*) FROM {relation}").fetchone()[0]
+            diststyle = dialect.applied_distribution(diststyle, count)
             slicer = SLICE_COUNTS[diststyle]
             slices = slicer(cursor, relation, distkey, count) if slicer and count else None
             skew = round(max(slices) / max(min(slices), 1), 2) if slices else None

@@ -12,7 +12,7 @@ def tables() -> None:
     # TODO 3: tables dim_store and fact_sales (in public), columns in the files' order with fitting types.
     #         Every dashboard joins the two on store_id and asks about ranges of days. How should each table be
     #         distributed so the join moves no rows between slices, and fact_sales not pile onto a few slices?
-    #         How should fact_sales be sorted? (Here DISTSTYLE AUTO stays EVEN: choose explicitly.)
+    #         How should fact_sales be sorted? (DISTSTYLE AUTO is ALL while small, EVEN once grown: see the README.)
     #         Drop what a previous run made first (the materialized view of TODO 5 depends on fact_sales).
     pass
 
