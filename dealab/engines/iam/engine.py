@@ -109,7 +109,6 @@ class IamEngine(Engine):
         self._principals: dict[str, Principal] = {}
         self._resource_policies: dict[tuple[str, str], str | None] = {}
         self._lock = threading.Lock()
-        self._clients: dict[str, object] = {}
         self.keys = kms.KeyLookups(self.own_client)
         self.access_points = accesspoints.AccessPoints(self.own_client)
         self._query_work_groups: dict[str, str] = {}  # Athena query id → its work group (a query never changes group)
@@ -435,7 +434,7 @@ class IamEngine(Engine):
         return RequestContext(values, lazy)
 
     def _object_tag(self, bucket: str, key: str, tag: str) -> list[str] | None:
-        s3 = self._client("s3")
+        s3 = self.own_client("s3")
         try:
             tags = s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]
         except s3.exceptions.ClientError:
@@ -465,7 +464,7 @@ class IamEngine(Engine):
         with self._lock:
             if (service, cache_key) in self._resource_policies:
                 return self._resource_policies[(service, cache_key)]
-        client = self._client(service)
+        client = self.own_client(service)
         try:
             document = fetch(client)
         except (client.exceptions.ClientError, ParamValidationError):
@@ -524,13 +523,8 @@ class IamEngine(Engine):
     def _save(self) -> None:
         self.keys_file.save({"user_keys": self.user_keys, "sessions": self.sessions})
 
-    def _client(self, service: str):
-        if service not in self._clients:
-            self._clients[service] = self.context.client(service, engine=self.name)
-        return self._clients[service]
-
     def _iam(self):
-        return self._client("iam")
+        return self.own_client("iam")
 
     def reset(self) -> None:
         with self._lock:
