@@ -6,10 +6,12 @@ event). These tests hold a read open, make the change, and look at what the engi
 from __future__ import annotations
 
 import threading
+from types import SimpleNamespace
 
 import pytest
 
 from dealab.engines.events.engine import EventsEngine
+from dealab.engines.iam.engine import IamEngine
 from dealab.engines.s3notify.engine import S3NotifyEngine
 from dealab.wire.engine import EngineContext
 from dealab.wire.readcache import ReadCache
@@ -104,6 +106,35 @@ def test_a_notification_read_that_raced_a_put_is_not_kept(tmp_path, monkeypatch)
 
     held.race(lambda: engine._configurations_of("raw"), put_configuration)
     assert [configuration.arn for configuration in engine._configurations_of("raw")] == ["arn:aws:sqs:us-east-1:123456789012:landing"]
+
+
+class FakeS3Policies:
+    def __init__(self, held: HeldRead):
+        self.policy = '{"Version": "2012-10-17", "Statement": []}'
+        self.held = held
+
+    def get_bucket_policy(self, Bucket):
+        answer = self.policy
+        if not self.held.release.is_set():
+            self.held.hold()
+        return {"Policy": answer}
+
+
+def test_a_bucket_policy_read_that_raced_put_bucket_policy_is_not_kept(tmp_path, monkeypatch):
+    held = HeldRead()
+    backend = FakeS3Policies(held)
+    monkeypatch.setattr(IamEngine, "own_client", lambda self, service, region=None: backend)
+    engine = IamEngine(EngineContext("http://127.0.0.1:9", "us-east-1", tmp_path))
+    read = lambda: engine._resource_policy("s3", "arn:aws:s3:::raw/data.csv", {})  # noqa: E731
+    try:
+        def put_bucket_policy():  # the backend took a PutBucketPolicy, and the engine saw it answered
+            backend.policy = '{"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:*"}]}'
+            engine._observe(SimpleNamespace(service="s3", operation="PutBucketPolicy"), SimpleNamespace(status=200))
+
+        held.race(read, put_bucket_policy)
+        assert read() == backend.policy
+    finally:
+        engine.close()
 
 
 def test_a_failed_read_is_not_kept_and_a_forgotten_key_is_read_again():

@@ -32,6 +32,7 @@ from dealab.engines.iam.policy import (ACCOUNT_ID, ROOT, Caller, NamedPolicy, Po
 from dealab.wire import access, labtime
 from dealab.wire.engine import ANY_OPERATION, Engine, EngineContext
 from dealab.wire.messages import AwsRequest, AwsResponse
+from dealab.wire.readcache import ReadCache
 from dealab.wire.store import JsonFile
 
 log = logging.getLogger("dealab.iam")
@@ -106,8 +107,8 @@ class IamEngine(Engine):
         stored = self.keys_file.load({"user_keys": {}, "sessions": {}})
         self.user_keys: dict[str, dict] = stored["user_keys"]  # access key → {secret, user, status}
         self.sessions: dict[str, dict] = stored["sessions"]  # access key → the session STS issued
-        self._principals: dict[str, Principal] = {}
-        self._resource_policies: dict[tuple[str, str], str | None] = {}
+        self._principals: ReadCache[Principal] = ReadCache()  # access key → who it is, with their policies
+        self._resource_policies: ReadCache[str | None] = ReadCache()  # (service, the fetcher's key) → its policy
         self._lock = threading.Lock()
         self.keys = kms.KeyLookups(self.own_client)
         self.access_points = accesspoints.AccessPoints(self.own_client)
@@ -335,17 +336,10 @@ class IamEngine(Engine):
         if key is None or key not in self.user_keys and key not in self.sessions:
             caller = ANONYMOUS if key == "" else ROOT
             return Principal(caller, Policies(), {}, ACCOUNT_ID if caller is ROOT else "")
-        with self._lock:
-            cached = self._principals.get(key)
-        if cached is not None:
-            return cached
         try:
-            principal = self._resolve(key)
+            return self._principals.get(key, lambda: self._resolve(key))
         except self._iam().exceptions.NoSuchEntityException:
             return None
-        with self._lock:
-            self._principals[key] = principal
-        return principal
 
     def _resolve(self, access_key: str) -> Principal:
         session = self.sessions.get(access_key)
@@ -461,19 +455,16 @@ class IamEngine(Engine):
         fetch, cache_key = RESOURCE_POLICY_FETCHERS[service](resource, params)
         if fetch is None:
             return None
-        with self._lock:
-            if (service, cache_key) in self._resource_policies:
-                return self._resource_policies[(service, cache_key)]
-        client = self.own_client(service)
-        try:
-            document = fetch(client)
-        except (client.exceptions.ClientError, ParamValidationError):
-            # no policy to read: the resource does not exist, or its name is one no API accepts (the request
-            # goes on, and the service refuses it in its own words)
-            document = None
-        with self._lock:
-            self._resource_policies[(service, cache_key)] = document
-        return document
+
+        def read() -> str | None:
+            client = self.own_client(service)
+            try:
+                return fetch(client)
+            except (client.exceptions.ClientError, ParamValidationError):
+                # no policy to read: the resource does not exist, or its name is one no API accepts (the request
+                # goes on, and the service refuses it in its own words)
+                return None
+        return self._resource_policies.get((service, cache_key), read)
 
     def _trust_policy(self, role_arn: str) -> str | None:
         role = self._role(role_arn)
@@ -494,12 +485,9 @@ class IamEngine(Engine):
         self.access_points.observe(request.service, request.operation)
         if request.service == "iam" and not request.operation.startswith(IAM_READ_PREFIXES):
             self._access_keys_changed(request, response)
-            with self._lock:
-                self._principals.clear()
+            self._principals.forget_all()
         if request.operation in RESOURCE_POLICY_WRITES.get(request.service, ()):
-            with self._lock:
-                for cached in [k for k in self._resource_policies if k[0] == request.service]:
-                    del self._resource_policies[cached]
+            self._resource_policies.forget_where(lambda cached: cached[0] == request.service)
 
     def _access_keys_changed(self, request: AwsRequest, response: AwsResponse) -> None:
         params = {name: values[0] for name, values in request.form.items()}
@@ -530,8 +518,8 @@ class IamEngine(Engine):
         with self._lock:
             self.user_keys.clear()
             self.sessions.clear()
-            self._principals.clear()
-            self._resource_policies.clear()
+        self._principals.forget_all()
+        self._resource_policies.forget_all()
         self.keys.forget_all()
         self.access_points.forget_all()
         self._save()
