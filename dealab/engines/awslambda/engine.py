@@ -106,8 +106,7 @@ class LambdaEngine(Engine):
         # Lambda forgets it all
         self._reads: ReadCache[dict | Target] = ReadCache()
         self._in_flight: dict[str, int] = {}
-        self._clients: dict[str, object] = {}
-        self._logs = LogSender(lambda: self._client("logs"))
+        self._logs = LogSender(lambda: self.own_client("logs"))
         self.pool = WorkerPool(self._logs.send, IDLE_SECONDS, MAX_WORKERS)
         self.async_events = AsyncInvocations(self.folder, self._attempt_async, self._async_settings, self._deliver, self._send_to_dead_letter)
 
@@ -181,7 +180,7 @@ class LambdaEngine(Engine):
     def _put_event_invoke_config(self, request: AwsRequest) -> AwsResponse:
         """A second Put replaces the first on AWS; the backend keeps answering with the first, so it goes first."""
         name, _ = _function_in_path(request.path)
-        lam = self._client("lambda")
+        lam = self.own_client("lambda")
         try:
             lam.delete_function_event_invoke_config(FunctionName=name)
         except ClientError:  # none yet
@@ -211,7 +210,7 @@ class LambdaEngine(Engine):
         if code.get("ZipFile"):
             return base64.b64decode(code["ZipFile"])
         if code.get("S3Bucket") and code.get("S3Key"):
-            s3 = self._client("s3")
+            s3 = self.own_client("s3")
             extra = {"VersionId": code["S3ObjectVersion"]} if code.get("S3ObjectVersion") else {}
             try:
                 return s3.get_object(Bucket=code["S3Bucket"], Key=code["S3Key"], **extra)["Body"].read()
@@ -384,7 +383,7 @@ class LambdaEngine(Engine):
     def _cached(self, key: tuple, fetch: Callable) -> dict:
         def read() -> dict:
             try:
-                return fetch(self._client("lambda"))
+                return fetch(self.own_client("lambda"))
             except ClientError as error:
                 details = error.response.get("Error", {})
                 raise LambdaError(details.get("Code", "ServiceException"), details.get("Message", str(error)),
@@ -404,7 +403,7 @@ class LambdaEngine(Engine):
         return Attempt(outcome.payload, outcome.function_error, target.spec.version)
 
     def _async_settings(self, event: dict) -> dict:
-        lam = self._client("lambda")
+        lam = self.own_client("lambda")
         settings = {"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 21600}
         try:
             settings.update(lam.get_function_event_invoke_config(FunctionName=event["function"]))
@@ -417,13 +416,13 @@ class LambdaEngine(Engine):
         service = destination.split(":")[2]
         body = json.dumps(record)
         if service == "sqs":
-            self._client("sqs").send_message(QueueUrl=self._queue_url(destination), MessageBody=body)
+            self.own_client("sqs").send_message(QueueUrl=self._queue_url(destination), MessageBody=body)
         elif service == "sns":
-            self._client("sns").publish(TopicArn=destination, Message=body)
+            self.own_client("sns").publish(TopicArn=destination, Message=body)
         elif service == "events":
             condition = record["requestContext"]["condition"]
             detail_type = "Lambda Function Invocation Result - " + ("Success" if condition == "Success" else "Failure")
-            self._client("events").put_events(Entries=[{"Source": "lambda", "DetailType": detail_type, "Detail": body,
+            self.own_client("events").put_events(Entries=[{"Source": "lambda", "DetailType": detail_type, "Detail": body,
                                                         "Resources": [qualified_arn(event["invoked_arn"])], "EventBusName": destination}])
         elif service == "lambda":
             target_name = destination.split(":")[6]
@@ -445,22 +444,16 @@ class LambdaEngine(Engine):
             attributes = {"RequestID": {"DataType": "String", "StringValue": event["id"]},
                           "ErrorCode": {"DataType": "Number", "StringValue": "200"},
                           "ErrorMessage": {"DataType": "String", "StringValue": message[:1024]}}
-            self._client("sqs").send_message(QueueUrl=self._queue_url(target_arn), MessageBody=event["payload"] or "{}", MessageAttributes=attributes)
+            self.own_client("sqs").send_message(QueueUrl=self._queue_url(target_arn), MessageBody=event["payload"] or "{}", MessageAttributes=attributes)
         else:
             attributes = {"RequestID": {"DataType": "String", "StringValue": event["id"]},
                           "ErrorCode": {"DataType": "Number", "StringValue": "200"},
                           "ErrorMessage": {"DataType": "String", "StringValue": message[:1024]}}
-            self._client("sns").publish(TopicArn=target_arn, Message=event["payload"] or "{}", MessageAttributes=attributes)
+            self.own_client("sns").publish(TopicArn=target_arn, Message=event["payload"] or "{}", MessageAttributes=attributes)
 
     def _queue_url(self, queue_arn: str) -> str:
         _, _, _, _, account, queue_name = queue_arn.split(":")
-        return self._client("sqs").get_queue_url(QueueName=queue_name, QueueOwnerAWSAccountId=account)["QueueUrl"]
-
-    def _client(self, service: str):
-        with self._lock:
-            if service not in self._clients:
-                self._clients[service] = self.context.client(service, engine=self.name)
-            return self._clients[service]
+        return self.own_client("sqs").get_queue_url(QueueName=queue_name, QueueOwnerAWSAccountId=account)["QueueUrl"]
 
     # ---- lifetime ------------------------------------------------------------------------------------------
     def admin_routes(self):
