@@ -115,6 +115,8 @@ def test_lambda_and_eventbridge_actions_composites_and_set_alarm_state(clean_sta
     events.put_targets(Rule="alarm-changes", Targets=[{"Id": "q", "Arn": events_arn}])
     trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
     role = client(clean_stack, "iam").create_role(RoleName="cw-lambda", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    client(clean_stack, "iam").put_role_policy(RoleName="cw-lambda", PolicyName="send", PolicyDocument=json.dumps(  # the function runs as its role
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["sqs:GetQueueUrl", "sqs:SendMessage"], "Resource": "*"}]}))
     function = client(clean_stack, "lambda").create_function(FunctionName="cw-handler", Runtime="python3.11", Role=role,
                                                               Handler="handler.handler", Code={"ZipFile": _function_zip()})["FunctionArn"]
     put_alarm(cloudwatch, "cpu", AlarmActions=[function], ActionsEnabled=True)

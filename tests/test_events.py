@@ -215,6 +215,8 @@ def test_a_lambda_target_is_invoked_asynchronously(clean_stack):
     url, _ = queue(sqs, "ev-from-lambda")
     trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
     role = client(clean_stack, "iam").create_role(RoleName="ev-lambda", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    client(clean_stack, "iam").put_role_policy(RoleName="ev-lambda", PolicyName="send", PolicyDocument=json.dumps(  # the function runs as its role
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["sqs:GetQueueUrl", "sqs:SendMessage"], "Resource": "*"}]}))
     function = awslambda.create_function(FunctionName="ev-handler", Runtime="python3.11", Role=role,
                                          Handler="handler.handler", Code={"ZipFile": _lambda_zip()})["FunctionArn"]
     events.put_rule(Name="to-lambda", EventPattern=json.dumps({"detail-type": [{"wildcard": "Order *"}]}))

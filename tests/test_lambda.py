@@ -25,12 +25,18 @@ def zip_of(files: dict[str, str]) -> bytes:
     return buffer.getvalue()
 
 
+# The functions here run as their execution role: it may do anything (tests/test_role_sessions.py tests a role's limits).
+ANYTHING = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+
+
 def role_arn(settings) -> str:
     iam = client(settings, "iam")
     try:
-        return iam.create_role(RoleName="lambda-test-role", AssumeRolePolicyDocument=ROLE_POLICY)["Role"]["Arn"]
+        arn = iam.create_role(RoleName="lambda-test-role", AssumeRolePolicyDocument=ROLE_POLICY)["Role"]["Arn"]
     except iam.exceptions.EntityAlreadyExistsException:
-        return iam.get_role(RoleName="lambda-test-role")["Role"]["Arn"]
+        arn = iam.get_role(RoleName="lambda-test-role")["Role"]["Arn"]
+    iam.put_role_policy(RoleName="lambda-test-role", PolicyName="anything", PolicyDocument=ANYTHING)
+    return arn
 
 
 def create(settings, source: str, name: str | None = None, **options) -> str:

@@ -208,6 +208,8 @@ def test_a_subscription_to_lambda_invokes_it_with_awslogs_data(clean_stack):
     url, _ = queue(sqs, "cwl-to-lambda")
     trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
     role = client(clean_stack, "iam").create_role(RoleName="cwl-lambda", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    client(clean_stack, "iam").put_role_policy(RoleName="cwl-lambda", PolicyName="send", PolicyDocument=json.dumps(  # the function runs as its role
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["sqs:GetQueueUrl", "sqs:SendMessage"], "Resource": "*"}]}))
     function = awslambda.create_function(FunctionName="cwl-handler", Runtime="python3.11", Role=role, Handler="handler.handler",
                                          Code={"ZipFile": _forwarder_zip()})["FunctionArn"]
     logs.create_log_group(logGroupName="/lam")

@@ -60,6 +60,14 @@ class EngineContext:
         and CloudTrail records."""
         return self._client(service, region, None, config)
 
+    def session_client(self, service: str, credentials, region: str | None = None, **config):
+        """A client whose calls carry no engine mark and are signed with `credentials` (botocore credentials, read
+        at every request): an execution role's session (dealab.wire.rolesessions), which the gateway judges as the
+        role's call."""
+        client = self._client(service, region, None, config)
+        client._request_signer._credentials = credentials  # botocore reads them at each signing
+        return client
+
     def _client(self, service: str, region: str | None, session: botocore.session.Session | None, config: dict):
         factory = boto3.session.Session(botocore_session=session) if session else boto3
         with _CLIENT_FACTORY_LOCK:

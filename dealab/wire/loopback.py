@@ -61,9 +61,9 @@ class RawAnswer:
     body: bytes
 
 
-@lru_cache(maxsize=16)
-def _signing_key(date: str, region: str, service: str) -> bytes:
-    key = hmac.new(f"AWS4{TEST_SECRET_KEY}".encode(), date.encode(), hashlib.sha256).digest()
+@lru_cache(maxsize=64)
+def _signing_key(date: str, region: str, service: str, secret: str = TEST_SECRET_KEY) -> bytes:
+    key = hmac.new(f"AWS4{secret}".encode(), date.encode(), hashlib.sha256).digest()
     for part in (region, service, "aws4_request"):
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()
     return key
@@ -74,23 +74,28 @@ def _canonical_query(query: str) -> str:
     return "&".join(f"{name}={value}" for name, value in pairs)
 
 
-def sign(method: str, url: str, headers: dict[str, str], body: bytes, service: str, region: str) -> dict[str, str]:
-    """`headers` plus the account's SigV4 signature (Authorization, X-Amz-Date, X-Amz-Content-SHA256) for a
-    request to `url`, whose path and query are already percent-encoded as they will be sent. Only S3's
+def sign(method: str, url: str, headers: dict[str, str], body: bytes, service: str, region: str,
+         credentials: tuple[str, str, str | None] | None = None) -> dict[str, str]:
+    """`headers` plus a SigV4 signature (Authorization, X-Amz-Date, X-Amz-Content-SHA256) for a request to `url`,
+    whose path and query are already percent-encoded as they will be sent: the account's, or `credentials`'
+    (access key, secret key, session token: a role session's, whose token is sent and signed too). Only S3's
     canonical path (the path as sent) and paths needing no encoding ("/" of JSON services) are signed."""
+    access_key, secret_key, token = credentials or (TEST_ACCESS_KEY, TEST_SECRET_KEY, None)
     parts = urlsplit(url)
     now = datetime.datetime.now(datetime.timezone.utc)
     amz_date, date = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
     signed = {**{name.lower(): value for name, value in headers.items()}, "host": parts.netloc,
               "x-amz-date": amz_date, "x-amz-content-sha256": hashlib.sha256(body).hexdigest()}
+    if token:
+        signed["x-amz-security-token"] = token
     names = sorted(signed)
     canonical = "\n".join((method, parts.path or "/", _canonical_query(parts.query),
                            "".join(f"{name}:{' '.join(signed[name].split())}\n" for name in names), ";".join(names),
                            signed["x-amz-content-sha256"]))
     scope = f"{date}/{region}/{service}/aws4_request"
     string_to_sign = f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
-    signature = hmac.new(_signing_key(date, region, service), string_to_sign.encode(), hashlib.sha256).hexdigest()
-    signed["authorization"] = f"AWS4-HMAC-SHA256 Credential={TEST_ACCESS_KEY}/{scope}, SignedHeaders={';'.join(names)}, Signature={signature}"
+    signature = hmac.new(_signing_key(date, region, service, secret_key), string_to_sign.encode(), hashlib.sha256).hexdigest()
+    signed["authorization"] = f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}, SignedHeaders={';'.join(names)}, Signature={signature}"
     return signed
 
 

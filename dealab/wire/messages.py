@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import secrets
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -90,16 +92,19 @@ class AwsResponse:
         """An error in the shape JSON-protocol clients parse (botocore reads __type and message)."""
         response = cls.json({"__type": code, "message": message, "Message": message}, status)
         response.headers.append(("x-amzn-ErrorType", code))
+        response.headers.append(("x-amzn-RequestId", str(uuid.uuid4())))  # botocore's ResponseMetadata.RequestId
         return response
 
     @classmethod
     def xml_error(cls, code: str, message: str, status: int = 400, resource: str = "") -> AwsResponse:
-        """An error in S3's REST-XML shape."""
+        """An error in S3's REST-XML shape, with its request id in the body and in x-amz-request-id (where botocore
+        reads ResponseMetadata.RequestId from)."""
         from xml.sax.saxutils import escape
 
+        request_id = secrets.token_hex(8).upper()
         body = (
             '<?xml version="1.0" encoding="UTF-8"?>\n<Error>'
             f"<Code>{escape(code)}</Code><Message>{escape(message)}</Message>"
-            f"<Resource>{escape(resource)}</Resource><RequestId>dealab</RequestId></Error>"
+            f"<Resource>{escape(resource)}</Resource><RequestId>{request_id}</RequestId></Error>"
         )
-        return cls(status, [("Content-Type", "application/xml")], body.encode())
+        return cls(status, [("Content-Type", "application/xml"), ("x-amz-request-id", request_id)], body.encode())

@@ -110,15 +110,20 @@ class S3Error(Exception):
 
 
 class CallerS3:
-    """S3 as the query's caller: requests signed with the account's keys, no engine mark, handed to the gateway
-    by the loopback's raw seam (the same door and engines as the learner's own calls, without botocore)."""
+    """S3 as the query's caller: requests signed with the account's keys (or, given `credentials`, with the keys it
+    answers at each request: a role session's, as a Glue Data Quality run reads as its role), no engine mark,
+    handed to the gateway by the loopback's raw seam (the same door and engines as the learner's own calls,
+    without botocore)."""
 
-    def __init__(self, loopback: Loopback, endpoint_url: str, region: str):
+    def __init__(self, loopback: Loopback, endpoint_url: str, region: str,
+                 credentials: Callable[[], tuple[str, str, str | None]] | None = None):
         self._loopback, self._endpoint, self._region = loopback, endpoint_url.rstrip("/"), region
+        self._credentials = credentials
 
     def request(self, method: str, bucket: str, key: str, headers: dict[str, str] | None = None, body: bytes = b"") -> RawAnswer:
         url = f"{self._endpoint}/{bucket}/{quote(key, safe='/~')}"
-        answer = self._loopback.dispatch(method, url, sign(method, url, headers or {}, body, "s3", self._region), body)
+        keys = self._credentials() if self._credentials is not None else None
+        answer = self._loopback.dispatch(method, url, sign(method, url, headers or {}, body, "s3", self._region, keys), body)
         if answer.status >= 400:
             raise S3Error(answer)
         return answer
@@ -130,9 +135,10 @@ class CallerS3:
         """Tells CloudTrail of the ranged GetObject a read from the cache stands for (wire.trailevents), with the
         answer S3 would have given: a trail logging the bucket's data events records it as if it had been sent."""
         path = f"/{bucket}/{quote(key, safe='/~')}"
-        headers = sign("GET", f"{self._endpoint}{path}", {"Range": f"bytes={start}-{start + len(data) - 1}"}, b"", "s3", self._region)
+        keys = self._credentials() if self._credentials is not None else None
+        headers = sign("GET", f"{self._endpoint}{path}", {"Range": f"bytes={start}-{start + len(data) - 1}"}, b"", "s3", self._region, keys)
         request = AwsRequest("GET", path, "", Headers(headers), b"", service="s3", operation="GetObject", region=self._region,
-                             caller_key=TEST_ACCESS_KEY)
+                             caller_key=keys[0] if keys else TEST_ACCESS_KEY)
         answer = [("Content-Range", f"bytes {start}-{start + len(data) - 1}/{known.size}"), ("Content-Length", str(len(data))),
                   ("ETag", known.etag), ("Last-Modified", known.modified.strftime("%a, %d %b %Y %H:%M:%S GMT"))]
         trailevents.served(request, AwsResponse(206, answer, data))
@@ -144,8 +150,9 @@ class CallerS3:
         judge = access.judge(self._loopback)
         if judge is None:
             return False
+        caller_key = self._credentials()[0] if self._credentials is not None else TEST_ACCESS_KEY
         request = AwsRequest("GET", f"/{bucket}/{quote(key, safe='/~')}", "", Headers(), b"", service="s3",
-                             operation="GetObject", region=self._region, caller_key=TEST_ACCESS_KEY)
+                             operation="GetObject", region=self._region, caller_key=caller_key)
         refusal = judge(request)
         if refusal is not None:
             raise S3Error(RawAnswer(refusal.status, {}, refusal.read()))

@@ -7,8 +7,11 @@ gets wrong: Invoke (it needs Docker there), a function's DeadLetterConfig (dropp
 PutFunctionEventInvokeConfig (kept behind the first there).
 
 Code runs on the stack's own Python (3.11) whatever Python runtime a function declares; a function declaring
-another version gets a warning in its log. Its AWS calls reach the stack through AWS_ENDPOINT_URL with the
-account root's keys: the stack has no IAM role sessions yet, so the execution role's policies are not applied.
+another version gets a warning in its log. Its AWS calls reach the stack through AWS_ENDPOINT_URL with a session
+of the function's execution role (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, session named after
+the function, as on AWS): one session per worker (execution environment), renewed on the lab clock while the
+worker lives (dealab.wire.rolesessions), so the role's policies decide what the function may do. CreateFunction
+and UpdateFunctionConfiguration refuse a role Lambda cannot assume, in Lambda's words.
 """
 
 from __future__ import annotations
@@ -30,11 +33,10 @@ from urllib.parse import unquote
 import botocore.session
 from botocore.exceptions import ClientError
 
-from dealab.config import TEST_ACCESS_KEY, TEST_SECRET_KEY
 from dealab.engines.awslambda.asynchronous import AsyncInvocations, Attempt, qualified_arn
 from dealab.engines.awslambda.code import CodeError, CodeStore
 from dealab.engines.awslambda.workers import FunctionSpec, Outcome, WorkerPool
-from dealab.wire import metrics
+from dealab.wire import metrics, rolesessions
 from dealab.wire.engine import ANY_OPERATION, Engine, EngineContext
 from dealab.wire.messages import AwsRequest, AwsResponse
 from dealab.wire.readcache import ReadCache
@@ -49,6 +51,8 @@ PYTHON_RUNTIMES = tuple(
     if re.fullmatch(r"python3\.(9|[1-9]\d)", runtime)
 )
 RETIRED_PYTHON_RUNTIMES = ("python2.7", "python3.6", "python3.7", "python3.8")
+LAMBDA_PRINCIPAL = "lambda.amazonaws.com"
+ROLE_REFUSAL = "The role defined for the function cannot be assumed by Lambda."
 MAX_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024
 MAX_ASYNC_PAYLOAD_BYTES = 256 * 1024
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024
@@ -78,6 +82,8 @@ class Target:
     environment: dict
     sys_path: list
     runtime_warning: str | None
+    role: str  # the execution role: each worker runs with a session of it
+    function_arn: str
 
 
 class LambdaEngine(Engine):
@@ -108,6 +114,7 @@ class LambdaEngine(Engine):
         self._in_flight: dict[str, int] = {}
         self._logs = LogSender(lambda: self.own_client("logs"))
         self.pool = WorkerPool(self._logs.send, IDLE_SECONDS, MAX_WORKERS)
+        self.roles = rolesessions.RoleSessions(context, LAMBDA_PRINCIPAL)
         self.async_events = AsyncInvocations(self.folder, self._attempt_async, self._async_settings, self._deliver, self._send_to_dead_letter)
 
     def answer(self, handler, request: AwsRequest) -> AwsResponse:
@@ -121,6 +128,7 @@ class LambdaEngine(Engine):
     # ---- control plane: the backend does it, the engine keeps the code ------------------------------------
     def _create_function(self, request: AwsRequest) -> AwsResponse:
         self._refuse_retired_runtime(request.json.get("Runtime"))
+        self._refuse_role(request.json.get("Role"))
         self._keep_code(request.json.get("Code") or {})
         response = self._pass_on(request)
         if response.status < 300:
@@ -137,6 +145,7 @@ class LambdaEngine(Engine):
 
     def _update_function_configuration(self, request: AwsRequest) -> AwsResponse:
         self._refuse_retired_runtime(request.json.get("Runtime"))
+        self._refuse_role(request.json.get("Role"))
         response = self._pass_on(request)
         if response.status < 300:
             name = _function_in_path(request.path)[0]
@@ -198,6 +207,15 @@ class LambdaEngine(Engine):
             raise LambdaError("InvalidParameterValueException",
                               f"The runtime parameter of {runtime} is no longer supported for creating or updating AWS Lambda functions. "
                               f"We recommend you use a supported runtime while creating or updating functions.")
+
+    def _refuse_role(self, role) -> None:
+        """Lambda checks that it can assume the execution role when a function is created or its role changes."""
+        if not isinstance(role, str) or not role:
+            return  # the backend answers a missing Role in its own words
+        try:
+            self.roles.check(role)
+        except rolesessions.Refused:
+            raise LambdaError("InvalidParameterValueException", ROLE_REFUSAL) from None
 
     def _keep_code(self, code: dict) -> None:
         zip_bytes = self._zip_of(code)
@@ -276,7 +294,7 @@ class LambdaEngine(Engine):
                                   {"Reason": "ReservedFunctionConcurrentInvocationLimitExceeded", "retryAfterSeconds": "1"})
             self._in_flight[name] = running + 1
         try:
-            worker = self.pool.acquire(target.spec, target.environment, target.sys_path)
+            worker = self.pool.acquire(target.spec, target.environment, target.sys_path, lambda: self._role_session(target))
             if worker is None:
                 metrics.put("AWS/Lambda", "Throttles", {"FunctionName": name}, 1)
                 raise LambdaError("TooManyRequestsException", f"Rate Exceeded. (this stack runs at most {MAX_WORKERS} Lambda workers at once: DEALAB_LAMBDA_MAX_WORKERS)",
@@ -302,6 +320,13 @@ class LambdaEngine(Engine):
         finally:
             with self._lock:
                 self._in_flight[name] -= 1
+
+    def _role_session(self, target: Target) -> rolesessions.Lease:
+        """A new worker's session of the execution role, named after the function as on AWS."""
+        try:
+            return self.roles.lease(target.role, target.spec.name, source_arn=target.function_arn)
+        except rolesessions.Refused:
+            raise LambdaError("InvalidParameterValueException", ROLE_REFUSAL) from None
 
     def _target(self, function_name: str, qualifier: str | None) -> Target:
         """The function version `qualifier` names, ready to run; kept with the reads it is made of (any write to
@@ -344,6 +369,7 @@ class LambdaEngine(Engine):
             runtime_warning=None if runtime == STACK_PYTHON else
             f"[WARNING] dealab runs this {runtime} function on the stack's own Python {sys.version.split()[0]}: "
             f"what {runtime} adds to the language and its standard library is not there",
+            role=configuration.get("Role") or "", function_arn=unqualified,
         )
 
     def _layer_code_sha(self, layer_version_arn: str) -> str:
@@ -355,7 +381,7 @@ class LambdaEngine(Engine):
 
     def _environment(self, spec: FunctionSpec, variables: dict) -> dict:
         """The variables AWS sets in a Python function's environment, over the function's own; AWS calls reach
-        this stack with the account root's keys (no IAM role sessions yet), never the host's AWS config."""
+        this stack, never the host's AWS config, with the keys each worker gets of its role session."""
         no_config = str(self.folder / "no-aws-config")
         return {
             **variables,
@@ -373,8 +399,6 @@ class LambdaEngine(Engine):
             "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
             "AWS_REGION": self.context.region,
             "AWS_DEFAULT_REGION": self.context.region,
-            "AWS_ACCESS_KEY_ID": TEST_ACCESS_KEY,
-            "AWS_SECRET_ACCESS_KEY": TEST_SECRET_KEY,
             "AWS_ENDPOINT_URL": self.context.endpoint_url,
             "AWS_CONFIG_FILE": no_config,
             "AWS_SHARED_CREDENTIALS_FILE": no_config,
@@ -466,6 +490,7 @@ class LambdaEngine(Engine):
 
     def reset(self) -> None:
         self.pool.close()
+        self.roles.forget()
         self.async_events.forget_all()
         self.code.forget_all()
         self._dead_letter.remove()

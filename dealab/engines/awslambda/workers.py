@@ -126,8 +126,9 @@ class WorkerStartError(Exception):
 
 
 class Worker:
-    def __init__(self, spec: FunctionSpec, environment: dict[str, str], sys_path: list[str], spawn, send_logs):
+    def __init__(self, spec: FunctionSpec, environment: dict[str, str], sys_path: list[str], spawn, send_logs, lease=None):
         self.spec = spec
+        self.lease = lease  # the execution role's session (dealab.wire.rolesessions.Lease), released when the worker ends
         self.log_group = f"/aws/lambda/{spec.name}"
         self.log_stream = f"{labtime.live_now():%Y/%m/%d}/[{spec.version}]{uuid.uuid4().hex}"
         self._send_logs = send_logs
@@ -141,7 +142,8 @@ class Worker:
         self._capture_lock = threading.Lock()
         request_read, self._request_write = os.pipe()
         self._response_read, response_write = os.pipe()
-        env = {**environment, "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream, "AWS_LAMBDA_LOG_GROUP_NAME": self.log_group}
+        env = {**environment, **(lease.environment() if lease is not None else {}),
+               "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream, "AWS_LAMBDA_LOG_GROUP_NAME": self.log_group}
         started = time.monotonic()
         try:
             self.process: subprocess.Popen = spawn(
@@ -344,6 +346,8 @@ class Worker:
             except OSError:
                 pass
         self._request_write = self._response_read = -1
+        if self.lease is not None:
+            self.lease.release()
 
     def flush_logs(self, capture: LogCapture) -> None:
         if capture.events:
@@ -380,9 +384,10 @@ class WorkerPool:
         self._reaper = threading.Thread(target=self._reap_idle, name="lambda-reaper", daemon=True)
         self._reaper.start()
 
-    def acquire(self, spec: FunctionSpec, environment: dict[str, str], sys_path: list[str]) -> Worker | None:
-        """A warm worker of `spec`, or a new one (not yet initialised: `init_ms is None` until initialize);
-        None when the stack runs as many workers as it may and none is idle to make room."""
+    def acquire(self, spec: FunctionSpec, environment: dict[str, str], sys_path: list[str], lease_for=None) -> Worker | None:
+        """A warm worker of `spec`, or a new one (not yet initialised: `init_ms is None` until initialize) whose
+        environment adds the keys of `lease_for()` (a role session, held for the worker's life); None when the
+        stack runs as many workers as it may and none is idle to make room."""
         with self._lock:
             idle = self._idle.get(spec)
             while idle:
@@ -392,7 +397,13 @@ class WorkerPool:
                     return worker
             if len(self._busy) + self._idle_count() >= self.max_workers and not self._evict_oldest_idle():
                 return None
-        worker = Worker(spec, environment, sys_path, lambda *a, **k: self._spawner.submit(subprocess.Popen, *a, **k).result(), self._send_logs)
+        lease = lease_for() if lease_for is not None else None
+        try:
+            worker = Worker(spec, environment, sys_path, lambda *a, **k: self._spawner.submit(subprocess.Popen, *a, **k).result(), self._send_logs, lease)
+        except BaseException:
+            if lease is not None:
+                lease.release()
+            raise
         with self._lock:
             self._busy.add(worker)
         return worker

@@ -167,6 +167,10 @@ class CloudTrailEngine(Engine):
             return {"type": "AWSAccount", "principalId": "", "accountId": "anonymous"}
         if key == TEST_ACCESS_KEY:
             return {"type": "Root", "principalId": shapes.ACCOUNT_ID, "arn": ROOT_ARN, "accountId": shapes.ACCOUNT_ID, "accessKeyId": key}
+        caller = request.caller_arn or ""
+        if ":assumed-role/" in caller:  # an STS session (AssumeRole, or an engine acting with an execution role)
+            return self._identities.get(key, lambda: self._assumed_role(key, caller))
+
         def read() -> dict:
             iam = self.own_client("iam", self.context.region)
             try:
@@ -178,6 +182,21 @@ class CloudTrailEngine(Engine):
                 # a key IAM does not know (STS credentials, a deleted user): the key is all there is to show
                 return {"type": "Unknown", "principalId": key, "accountId": shapes.ACCOUNT_ID, "accessKeyId": key}
         return self._identities.get(key, read)
+
+    def _assumed_role(self, key: str, session_arn: str) -> dict:
+        """CloudTrail's userIdentity of a role session: the session's ARN, and the role that issued it."""
+        role_name, _, session_name = session_arn.split(":assumed-role/", 1)[1].partition("/")
+        role_arn = f"arn:aws:iam::{shapes.ACCOUNT_ID}:role/{role_name}"
+        role_id = role_name
+        try:
+            role = self.own_client("iam", self.context.region).get_role(RoleName=role_name)["Role"]
+            role_id, role_arn = role["RoleId"], f"arn:aws:iam::{shapes.ACCOUNT_ID}:role{role.get('Path') or '/'}{role_name}"
+        except (ClientError, KeyError):
+            pass  # the role is gone: its name is all there is to show
+        return {"type": "AssumedRole", "principalId": f"{role_id}:{session_name}", "arn": session_arn, "accountId": shapes.ACCOUNT_ID,
+                "accessKeyId": key, "sessionContext": {
+                    "sessionIssuer": {"type": "Role", "principalId": role_id, "arn": role_arn, "accountId": shapes.ACCOUNT_ID, "userName": role_name},
+                    "attributes": {"mfaAuthenticated": "false"}}}
 
     # ---- trails ------------------------------------------------------------------------------------------
     def _logging_trails(self, region: str) -> list[dict]:

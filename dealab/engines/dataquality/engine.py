@@ -7,7 +7,9 @@ State (rulesets, runs, results) is kept in JSON documents under state_dir/dataqu
 survives a restart; a run that was RUNNING when the stack stopped is FAILED at the next start.
 
 Runs are asynchronous as on AWS: Start* answers at once with a RunId, a worker thread takes the run RUNNING →
-SUCCEEDED / FAILED. A finished evaluation publishes, through the gateway like any client, the CloudWatch
+SUCCEEDED / FAILED. A run reads the catalog and S3 as its Role (a session Glue assumes: dealab.wire.rolesessions),
+so a role that may not read the table's data fails the run with S3's refusal, and a role Glue cannot assume fails
+it in Glue's words. A finished evaluation publishes, through the gateway like any client, the CloudWatch
 metrics and the EventBridge event AWS publishes (publish.py)."""
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from dealab.engines.dataquality import publish
 from dealab.engines.dataquality.dqdl import DqdlError, parse
-from dealab.wire import labtime, paging
+from dealab.config import TEST_ACCESS_KEY, TEST_SECRET_KEY
+from dealab.wire import labtime, paging, rolesessions
 from dealab.wire.engine import Engine, EngineContext
 from dealab.wire.messages import AwsRequest, AwsResponse
 from dealab.wire.store import JsonFile
@@ -32,6 +35,8 @@ CANCELLED = "Run cancelled by user"
 FINAL_STATES = ("SUCCEEDED", "FAILED", "STOPPED", "TIMEOUT")
 # CompletedOn, StartedOn and the other times are stored as lab-clock epoch seconds (botocore reads numbers)
 RUN_MEMBERS = ("DataSource", "Role", "NumberOfWorkers", "Timeout", "AdditionalRunOptions", "RulesetNames", "AdditionalDataSources")
+GLUE_PRINCIPAL = "glue.amazonaws.com"
+SESSION_NAME = "GlueDataQualitySession"  # dealab's name for the session a Data Quality run reads with
 RECOMMENDATION_MEMBERS = ("DataSource", "Role", "NumberOfWorkers", "Timeout", "CreatedRulesetName",
                           "DataQualitySecurityConfiguration", "AdditionalRunOptions", "RecommendationMode")
 
@@ -91,6 +96,7 @@ class DataQualityEngine(Engine):
         self._lock = threading.RLock()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dataquality-run")
         self._cancelled: set[str] = set()
+        self.roles = rolesessions.RoleSessions(context, GLUE_PRINCIPAL)
         self._fail_interrupted()
 
     def answer(self, handler, request: AwsRequest) -> AwsResponse:
@@ -103,6 +109,7 @@ class DataQualityEngine(Engine):
         with self._lock:
             for document in (self.rulesets, self.runs, self.results, self.recommendations):
                 document.remove()
+        self.roles.forget()
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -222,7 +229,7 @@ class DataQualityEngine(Engine):
             result_ids = []
             for name in run["RulesetNames"]:
                 ruleset = self._ruleset(name)
-                evaluation = self._evaluate_tables(parse(ruleset["Ruleset"]), run["DataSource"], run.get("AdditionalDataSources") or {})
+                evaluation = self._evaluate_tables(parse(ruleset["Ruleset"]), run["DataSource"], run.get("AdditionalDataSources") or {}, run["Role"])
                 if run_id in self._cancelled:
                     return
                 result_ids.append(self._record_result(run, name, evaluation))
@@ -235,20 +242,32 @@ class DataQualityEngine(Engine):
             self._update(self.runs, run_id, Status="FAILED", ErrorString=message, CompletedOn=labtime.unix_time(),
                          ExecutionTime=int(time.monotonic() - started))
 
-    def _reader(self):
+    def _reader(self, role: str):
+        """The catalog and S3 as the run's role (a refused role fails the run in Glue's words)."""
         from dealab.engines.athena.catalog import GlueCatalog
         from dealab.engines.athena.s3reads import CallerS3
         from dealab.engines.athena.tableread import CatalogTableReader
 
+        def refused(refusal: rolesessions.Refused) -> Exception:
+            return DataQualityError("AccessDeniedException", f"Role {refusal.role_arn} should be given assume role permissions for Glue Service.")
+
+        def keys() -> tuple[str, str, str | None]:
+            try:
+                found = self.roles.credentials(role, SESSION_NAME)
+            except rolesessions.Refused as refusal:
+                raise refused(refusal) from None
+            return (found.access_key, found.secret_key, found.token) if found else (TEST_ACCESS_KEY, TEST_SECRET_KEY, None)
+
+        keys()  # a role Glue cannot assume fails the run before it reads anything
         # a fresh catalog per run: what a crawler or CREATE TABLE just wrote is what the run reads
-        catalog = GlueCatalog(self.context.client("glue", engine=self.name), self.context.client("s3", engine=self.name))
-        caller = CallerS3(self.context.loopback, self.context.endpoint_url, self.context.region)
+        catalog = GlueCatalog(*(self.roles.client(service, role, SESSION_NAME, on_refusal=refused, engine=self.name) for service in ("glue", "s3")))
+        caller = CallerS3(self.context.loopback, self.context.endpoint_url, self.context.region, keys)
         return CatalogTableReader(catalog, caller, self.scratch)
 
-    def _evaluate_tables(self, ruleset, source: dict, additional: dict):
+    def _evaluate_tables(self, ruleset, source: dict, additional: dict, role: str):
         from dealab.engines.dataquality.rules import PRIMARY, Datasets, evaluate  # DuckDB: loaded by the first run
 
-        reader = self._reader()
+        reader = self._reader(role)
         try:
             relations = {}
             for alias, data_source in {PRIMARY: source, **additional}.items():
@@ -383,7 +402,7 @@ class DataQualityEngine(Engine):
         reader = None
         try:
             table = _glue_table(run["DataSource"])
-            reader = self._reader()
+            reader = self._reader(run["Role"])
             datasets = Datasets(reader.connection, {PRIMARY: reader.relation(table["DatabaseName"], table["TableName"])}, labtime.now())
             text = recommend.recommend(datasets)
             if run.get("CreatedRulesetName"):

@@ -12,6 +12,11 @@ and never reads a Kinesis source. Here:
 - delivery stream names, prefixes, buffering hints and record sizes are validated with AWS's errors, and a
   name reaches the disk only through the store's child_path.
 The delivery stream itself (its description, tags, deletion) stays the backend's.
+
+Firehose acts with the stream's roles, as on AWS: it writes to S3 with a session of the destination's RoleARN and
+reads a Kinesis source with a session of the source's RoleARN (session AWSFirehoseToS3, dealab.wire.rolesessions),
+so those roles' policies and the bucket's policy decide. A delivery the role may not make (or a role Firehose
+cannot assume) fails: the records stay buffered and are tried again, and DeliveryToS3.Success reports 0.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from botocore.exceptions import ClientError
 from dealab.wire.engine import Engine, EngineContext
 from dealab.engines.firehose import prefixes
 from dealab.engines.firehose.buffers import Buffer
-from dealab.wire import labtime, metrics
+from dealab.wire import labtime, metrics, rolesessions
 from dealab.wire.messages import AwsRequest, AwsResponse
 from dealab.wire.store import JsonFile, UnsafeName, child_path
 
@@ -53,6 +58,8 @@ UPDATE_MEMBERS = ("ExtendedS3DestinationUpdate", "S3DestinationUpdate")
 # DeliveryStreamName as the Firehose API documents it (every operation that names a stream).
 STREAM_NAME_PATTERN = "[a-zA-Z0-9_.-]+"
 STREAM_NAME_LENGTH = (1, 64)
+FIREHOSE_PRINCIPAL = "firehose.amazonaws.com"
+SESSION_NAME = "AWSFirehoseToS3"  # the session Firehose's deliveries are made with (CloudTrail names it so)
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,9 @@ class Delivery:
     interval: datetime.timedelta
     gzip: bool
     source_stream_arn: str
+    role_arn: str = ""  # the destination's RoleARN: S3 is written as that role
+    source_role_arn: str = ""  # a Kinesis source's RoleARN: the stream is read as that role
+    arn: str = ""
 
     @classmethod
     def from_description(cls, description: dict) -> Delivery | None:
@@ -85,6 +95,9 @@ class Delivery:
             interval=datetime.timedelta(seconds=int(hints.get("IntervalInSeconds", DEFAULT_INTERVAL_SECONDS))),
             gzip=s3.get("CompressionFormat") == "GZIP",
             source_stream_arn=source.get("KinesisStreamARN", "") if description.get("DeliveryStreamType") == "KinesisStreamAsSource" else "",
+            role_arn=s3.get("RoleARN", ""),
+            source_role_arn=source.get("RoleARN", ""),
+            arn=description.get("DeliveryStreamARN", ""),
         )
 
 
@@ -102,6 +115,8 @@ class FirehoseEngine(Engine):
             path.stem: Buffer.load(path) for path in sorted((self._folder / "buffers").glob("*.jsonl"))
         }
         self._stop = threading.Event()
+        self.roles = rolesessions.RoleSessions(context, FIREHOSE_PRINCIPAL)
+        self._role_clients: dict[tuple[str, str, str], object] = {}  # (service, role, stream ARN) → client as the role
         self._worker = threading.Thread(target=self._run, name="firehose-delivery", daemon=True)
         self._worker.start()
 
@@ -198,7 +213,7 @@ class FirehoseEngine(Engine):
             body = gzip.compress(body, mtime=0)
         key = prefixes.evaluate(delivery.prefix, oldest) + prefixes.object_name(delivery.name, delivery.version, self._now(), delivery.gzip)
         try:
-            self.own_client("s3").put_object(Bucket=delivery.bucket, Key=key, Body=body)
+            self._as_role("s3", delivery.role_arn, delivery.arn).put_object(Bucket=delivery.bucket, Key=key, Body=body)
         except ClientError as error:
             log.warning("firehose %s: delivery to s3://%s failed (%s); retrying", delivery.name, delivery.bucket, error)
             metrics.put("AWS/Firehose", "DeliveryToS3.Success", {"DeliveryStreamName": delivery.name}, 0)
@@ -245,8 +260,21 @@ class FirehoseEngine(Engine):
             position.setdefault("shards", {})
             self._poll(delivery, position)
 
+    def _as_role(self, service: str, role_arn: str, stream_arn: str):
+        """A client whose calls are the role's session (Firehose's own, the engine's, when no role is named)."""
+        if not role_arn:
+            return self.own_client(service)
+        key = (service, role_arn, stream_arn)
+        with self._lock:
+            found = self._role_clients.get(key)
+        if found is None:
+            found = self.roles.client(service, role_arn, SESSION_NAME, source_arn=stream_arn or None, on_refusal=_refused, engine=self.name)
+            with self._lock:
+                self._role_clients[key] = found
+        return found
+
     def _poll(self, delivery: Delivery, position: dict) -> None:
-        kinesis = self.own_client("kinesis")
+        kinesis = self._as_role("kinesis", delivery.source_role_arn, delivery.arn)
         stream = {"StreamARN": delivery.source_stream_arn}
         for shard in kinesis.list_shards(**stream)["Shards"]:
             shard_id = shard["ShardId"]
@@ -314,14 +342,22 @@ class FirehoseEngine(Engine):
                 buffer.discard()
             self._buffers.clear()
             self._deliveries.clear()
+            self._role_clients.clear()
             for path in (self._folder / "sources").glob("*.json"):
                 path.unlink()
+        self.roles.forget()
 
     def close(self) -> None:
         self._stop.set()
         with self._lock:
             for buffer in self._buffers.values():
                 buffer.close()
+
+
+def _refused(refusal: rolesessions.Refused) -> Exception:
+    """A role Firehose cannot assume fails the delivery like any refused call (it is tried again)."""
+    return ClientError({"Error": {"Code": "AccessDenied", "Message": f"Firehose is unable to assume role {refusal.role_arn}: {refusal.message}"}},
+                       "AssumeRole")
 
 
 def _invalid_stream_name(name) -> AwsResponse | None:

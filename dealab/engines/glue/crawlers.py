@@ -30,7 +30,7 @@ from dealab.engines.glue import inference
 from dealab.engines.glue.classifiers import Classifiers
 from dealab.engines.glue.jobs import GlueError
 from dealab.engines.glue.schedules import Cron, CronError, lab_now
-from dealab.wire import serviceevents
+from dealab.wire import rolesessions, serviceevents
 from dealab.wire.store import JsonFile
 
 log = logging.getLogger("dealab.glue.crawlers")
@@ -57,6 +57,7 @@ _PARTITION_LIKE = re.compile(r"^(?:[^=/]+=[^/]*|\d+)$")
 # The table parameter AWS crawlers set on a table whose data is gone (DEPRECATE_IN_DATABASE): epoch milliseconds.
 DEPRECATED_MARK = "DEPRECATED_BY_CRAWLER"
 PARTITIONS_PER_DELETE = 25
+CRAWLER_SESSION = "AWS-Crawler"  # the session a crawl's calls are made with (CloudTrail names it so)
 
 
 @dataclass
@@ -140,10 +141,17 @@ def partition_values(folders: tuple[str, ...]) -> list[str]:
     return [folder.split("=", 1)[1] if "=" in folder else folder for folder in folders]
 
 
+def crawler_role_refusal(role_arn: str) -> str:
+    """Glue's words for a crawler role it cannot assume (CreateCrawler's InvalidInputException, a crawl's error)."""
+    return f"Service is unable to assume role {role_arn}. Please verify role's TrustPolicy"
+
+
 class Crawls:
-    def __init__(self, state_dir: Path, client: Callable[[str], object], classifiers: Classifiers):
+    def __init__(self, state_dir: Path, client: Callable[[str], object], classifiers: Classifiers,
+                 roles: rolesessions.RoleSessions | None = None):
         self._file = JsonFile(state_dir / "glue" / "crawls.json")
         self._client = client
+        self._roles = roles
         self._classifiers = classifiers
         self._lock = threading.Lock()
         self._state: dict[str, dict] = self._file.load({})
@@ -299,7 +307,7 @@ class Crawls:
     def _crawl(self, crawler: dict, reason: str) -> None:
         name = crawler["Name"]
         csv_classifiers, missing = self._classifiers.csv_rules(crawler.get("Classifiers") or [])
-        run = CrawlRun(crawler, self._client, self._crawled_folders(name), lambda: name in self._cancel, csv_classifiers)
+        run = CrawlRun(crawler, self._as_role(crawler), self._crawled_folders(name), lambda: name in self._cancel, csv_classifiers)
         if reason:
             run.log(reason)
         for classifier in missing:
@@ -309,6 +317,9 @@ class Crawls:
             run.execute()
         except CrawlCancelled:
             status = "CANCELLED"
+        except CrawlerRoleRefused as error:  # Glue could not assume the crawler's role
+            status, error_message = "FAILED", str(error)
+            run.log(f"ERROR: {error_message}")
         except Exception as error:  # a crawl that fails reports why, as on AWS, and leaves the crawler READY
             log.exception("crawler %s", name)
             status, error_message = "FAILED", f"{type(error).__name__}: {error}"
@@ -350,6 +361,23 @@ class Crawls:
                     **({"errorMessage": error_message} if error_message else {})})
             self.on_finish(name, {**entry["LastCrawl"], "CompletedOn": lab_now().timestamp()})
 
+    def _as_role(self, crawler: dict) -> Callable[[str], object]:
+        """The crawl's clients: S3 and the Data Catalog as the crawler's Role (a session Glue assumed, renewed on
+        the lab clock), its log as the engine's."""
+        if self._roles is None or not crawler.get("Role"):
+            return self._client
+        role = crawler["Role"]
+        source = f"arn:aws:glue:{self._roles.region}:{ACCOUNT_ID}:crawler/{crawler['Name']}"
+
+        def refused(refusal: rolesessions.Refused) -> Exception:
+            return CrawlerRoleRefused(crawler_role_refusal(refusal.role_arn))
+
+        def client(service: str):
+            if service == "logs":
+                return self._client(service)
+            return self._roles.client(service, role, CRAWLER_SESSION, source_arn=source, on_refusal=refused, engine="glue")
+        return client
+
     def _crawled_folders(self, name: str) -> set[str]:
         with self._lock:
             return set(self._state.get(name, {}).get("CrawledFolders", []))
@@ -357,6 +385,10 @@ class Crawls:
 
 class CrawlCancelled(Exception):
     pass
+
+
+class CrawlerRoleRefused(Exception):
+    """Glue cannot assume the crawler's role: the crawl fails with Glue's words."""
 
 
 class CrawlRun:

@@ -21,13 +21,13 @@ from functools import cached_property
 from dealab.wire.engine import Engine, EngineContext
 from dealab.engines.glue import catalogevents
 from dealab.engines.glue.classifiers import Classifiers
-from dealab.engines.glue.crawlers import Crawls
+from dealab.engines.glue.crawlers import Crawls, crawler_role_refusal
 from dealab.engines.glue.eventbatches import EventBatches, batching_problem
 from dealab.engines.glue.jobs import GlueError, JobRuns
 from dealab.engines.glue.schedules import Cron, CronError, lab_now
 from dealab.engines.glue import triggers as trigger_rules
 from dealab.engines.glue.workflows import Workflows
-from dealab.wire import paging
+from dealab.wire import paging, rolesessions
 from dealab.wire.messages import AwsRequest, AwsResponse
 
 log = logging.getLogger("dealab.glue")
@@ -50,6 +50,7 @@ RECRAWL_BEHAVIORS = ("CRAWL_EVERYTHING", "CRAWL_NEW_FOLDERS_ONLY", "CRAWL_EVENT_
 # How often the schedule watcher looks at the crawlers; Glue's own precision is 5 minutes.
 SCHEDULE_CHECK_SECONDS = 1.0
 FIRST_SCHEDULE_CHECK_SECONDS = 10.0  # after start-up: the stack answers its first requests without this thread's calls
+GLUE_PRINCIPAL = "glue.amazonaws.com"  # jobs and crawlers act with their Role, assumed by this principal
 
 
 def _check_member(value: str | None, member: str, allowed: tuple[str, ...]) -> None:
@@ -101,9 +102,10 @@ class GlueEngine(Engine):
 
     def __init__(self, context: EngineContext):
         super().__init__(context)
-        self.runs = JobRuns(context.state_dir, context.endpoint_url, context.region, self._engine_client, context.spark_master)
+        self.roles = rolesessions.RoleSessions(context, GLUE_PRINCIPAL)  # jobs and crawlers act with their Role
+        self.runs = JobRuns(context.state_dir, context.endpoint_url, context.region, self._engine_client, context.spark_master, self.roles)
         self.classifiers = Classifiers(context.state_dir)
-        self.crawls = Crawls(context.state_dir, self._engine_client, self.classifiers)
+        self.crawls = Crawls(context.state_dir, self._engine_client, self.classifiers, self.roles)
         self.workflows = Workflows(context.state_dir, lambda: self._glue, self.start_job_run, self.runs, self.crawls, self._crawler)
         self.event_batches = EventBatches(context.state_dir, self.workflows.workflow_triggers, self._start_batch_run, self.workflows.run_ended)
         self._closing = threading.Event()
@@ -229,12 +231,22 @@ class GlueEngine(Engine):
 
     def _CreateCrawler(self, request: AwsRequest, params: dict) -> AwsResponse:
         check_crawler_definition(params)
+        self._check_crawler_role(params.get("Role"))
         response = request.send_on()
         if params.get("Schedule"):
             self._schedules_may_exist.set()
         return response
 
+    def _check_crawler_role(self, role) -> None:
+        """Glue checks that it can assume a crawler's role when the crawler is created or its role changes."""
+        if isinstance(role, str) and role:
+            try:
+                self.roles.check(role)
+            except rolesessions.Refused as refusal:
+                raise GlueError("InvalidInputException", crawler_role_refusal(refusal.role_arn)) from None
+
     def _UpdateCrawler(self, request: AwsRequest, params: dict) -> AwsResponse:
+        self._check_crawler_role(params.get("Role"))
         self._change_crawler(params.get("Name", ""), {key: params[key] for key in CRAWLER_FIELDS if key in params})
         self._schedules_may_exist.set()
         return AwsResponse.json({})
@@ -474,6 +486,7 @@ class GlueEngine(Engine):
         self.runs.reset()
         self.crawls.reset()
         self.classifiers.reset()
+        self.roles.forget()
 
     def close(self) -> None:
         self._closing.set()

@@ -4,6 +4,11 @@ retries, stops, and the job bookmarks runs leave behind.
 One warm worker runs one Spark script at a time; a run waiting for it stays STARTING. pythonshell runs do
 not queue: each starts at once in a Python process of its own (pyshell.py). MaxConcurrentRuns counts the
 runs of a job that have not finished, as on AWS.
+
+A run acts with the job's Role, as on AWS: Glue assumes it (session GlueJobRunnerSession, held and renewed on the
+lab clock for the run's life: dealab.wire.rolesessions) and the script, its S3 reads and writes through Spark,
+its catalog lookups and its own boto3 calls, and the fetch of the script and --extra-* files, use that session.
+A role Glue cannot assume fails the run in Glue's words. The run's logs are still written by the engine.
 """
 
 from __future__ import annotations
@@ -20,10 +25,9 @@ from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 
-from dealab.config import TEST_ACCESS_KEY, TEST_SECRET_KEY
 from dealab.engines.glue import job_arguments, pyshell
 from dealab.engines.glue.worker_process import SparkWorker, WorkerGone
-from dealab.wire import labtime, metrics, serviceevents
+from dealab.wire import labtime, metrics, rolesessions, serviceevents
 from dealab.wire.store import JsonFile
 
 # runs are dated on the lab clock, as everything the backend records is
@@ -44,6 +48,9 @@ STOP_GRACE_SECONDS = 15
 # A run's Timeout is minutes of real run time, for Spark and pythonshell runs alike: a script runs in real time,
 # whatever the lab clock says. Tests shorten the minute here.
 SECONDS_PER_TIMEOUT_MINUTE = 60.0
+# The role session a job run's calls are made with (CloudTrail names it so for Glue job runs on AWS).
+RUN_SESSION_NAME = "GlueJobRunnerSession"
+ACCOUNT_ID = rolesessions.ACCOUNT_ID
 
 
 class GlueError(Exception):
@@ -63,8 +70,11 @@ def is_python_shell(job: dict) -> bool:
 
 
 class JobRuns:
-    def __init__(self, state_dir: Path, endpoint_url: str, region: str, client: Callable[[str], object], spark_master: str | None = None):
+    def __init__(self, state_dir: Path, endpoint_url: str, region: str, client: Callable[[str], object], spark_master: str | None = None,
+                 roles: rolesessions.RoleSessions | None = None):
         self._endpoint_url, self._region, self._client = endpoint_url, region, client
+        self._roles = roles
+        self._role_clients: dict[tuple[str, str], object] = {}  # (Role, job ARN) → S3 as the role (scripts, --extra-* files)
         self._folder = state_dir / "glue"
         self._runs_file = JsonFile(self._folder / "job-runs.json")
         self._bookmarks_file = JsonFile(self._folder / "job-bookmarks.json")
@@ -306,24 +316,62 @@ class JobRuns:
             if not self._begin(run):
                 return
             bookmark = self._bookmarks.get(job["Name"], {}).get("Objects", {})
+        lease = self._role_session(run, job)
+        if lease is None:
+            return
         arguments = {**run["Arguments"], "--JOB_NAME": job["Name"], "--JOB_RUN_ID": run["Id"]}
         try:
-            setup = job_arguments.prepare(arguments, self._s3, self._folder, run["Id"], spark=True)
+            setup = job_arguments.prepare(arguments, self._role_s3(job), self._folder, run["Id"], spark=True)
         except job_arguments.JobArgumentError as error:
+            lease.release()
             self._fail_on_arguments(run, job, error)
             return
         try:
-            self._run_on_worker(run, job, arguments, bookmark, setup)
+            self._run_on_worker(run, job, arguments, bookmark, setup, lease.environment())
         finally:
+            lease.release()
             job_arguments.remove_run(self._folder, run["Id"])
+
+    def _role_session(self, run: dict, job: dict) -> rolesessions.Lease | None:
+        """The job's role assumed for this run, held until it ends; None when Glue cannot assume it (the run has
+        then failed, in Glue's words, and is retried if the job allows)."""
+        if self._roles is None:
+            return rolesessions.Lease(None, None)
+        role = job.get("Role") or ""
+        try:
+            return self._roles.lease(role, RUN_SESSION_NAME, source_arn=self._job_arn(job))
+        except rolesessions.Refused:
+            with self._lock:
+                self._finish(run, "FAILED", f"JobName:{job['Name']} and JobRunId:{run['Id']} failed to execute with exception "
+                                            f"Role {rolesessions.role_arn_of(role)} should be given assume role permissions for Glue Service.")
+            self._retry_if_allowed(run, job)
+            return None
+
+    def _role_s3(self, job: dict):
+        """S3 as the job's role: Glue fetches a run's script and --extra-* files with it."""
+        if self._roles is None:
+            return self._s3
+        key = (job.get("Role") or "", self._job_arn(job))
+        with self._lock:
+            found = self._role_clients.get(key)
+        if found is None:  # a client costs ~0.1 s to build; its session is minted anew when it nears its end
+            found = self._roles.client("s3", key[0], RUN_SESSION_NAME, self._region, source_arn=key[1], engine="glue")
+            with self._lock:
+                self._role_clients[key] = found
+        return found
+
+    def _job_arn(self, job: dict) -> str:
+        return f"arn:aws:glue:{self._region}:{ACCOUNT_ID}:job/{job['Name']}"
 
     def _fail_on_arguments(self, run: dict, job: dict, error: job_arguments.JobArgumentError) -> None:
         with self._lock:
             self._finish(run, "FAILED", f"{type(error).__name__}: {error}")
         self._retry_if_allowed(run, job)
 
-    def _run_on_worker(self, run: dict, job: dict, arguments: dict[str, str], bookmark: dict, setup: job_arguments.RunSetup) -> None:
+    def _run_on_worker(self, run: dict, job: dict, arguments: dict[str, str], bookmark: dict, setup: job_arguments.RunSetup,
+                       credentials: dict[str, str]) -> None:
         self._worker.submit({
+            "credentials": credentials,
             "run_id": run["Id"],
             "job_name": job["Name"],
             "script_location": job["Command"]["ScriptLocation"],
@@ -403,15 +451,25 @@ class JobRuns:
         with self._lock:
             if not self._begin(run):
                 return
-        arguments = {**run["Arguments"], "--JOB_NAME": job["Name"], "--JOB_RUN_ID": run["Id"]}
+        lease = self._role_session(run, job)
+        if lease is None:
+            return
         try:
-            setup = job_arguments.prepare(arguments, self._s3, self._folder, run["Id"], spark=False)
+            self._run_python_shell_as(run, job, lease)
+        finally:
+            lease.release()
+
+    def _run_python_shell_as(self, run: dict, job: dict, lease: rolesessions.Lease) -> None:
+        arguments = {**run["Arguments"], "--JOB_NAME": job["Name"], "--JOB_RUN_ID": run["Id"]}
+        role_s3 = self._role_s3(job)
+        try:
+            setup = job_arguments.prepare(arguments, role_s3, self._folder, run["Id"], spark=False)
         except job_arguments.JobArgumentError as error:
             self._fail_on_arguments(run, job, error)
             return
-        environment = {**pyshell.environment(self._endpoint_url, self._region, TEST_ACCESS_KEY, TEST_SECRET_KEY, setup.python_paths),
+        environment = {**pyshell.environment(self._endpoint_url, self._region, lease.environment(), setup.python_paths),
                        **pyshell.marks(self._folder, "pythonshell", run["Id"])}
-        process = pyshell.PythonShellProcess(run["Id"], self._s3, self._logs, environment)
+        process = pyshell.PythonShellProcess(run["Id"], role_s3, self._logs, environment)
         for note in setup.notes:
             process.error.write(note + "\n")
         try:

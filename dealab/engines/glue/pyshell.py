@@ -272,17 +272,17 @@ def _pump(stream, log_stream) -> None:
     log_stream.write(decoder.decode(b"", final=True))
 
 
-def environment(endpoint_url: str, region: str, access_key: str, secret_key: str, python_paths: Sequence[str] = ()) -> dict[str, str]:
-    """The job process's environment: AWS calls reach the stack; `awsglue` and the run's `python_paths`
+def environment(endpoint_url: str, region: str, credentials: dict[str, str], python_paths: Sequence[str] = ()) -> dict[str, str]:
+    """The job process's environment: AWS calls reach the stack with `credentials` (the run's role session:
+    AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN); `awsglue` and the run's `python_paths`
     (--extra-py-files, --additional-python-modules) are importable; output is unbuffered so each print reaches
     the log while the script runs."""
     return {
-        **os.environ,
+        **{key: value for key, value in os.environ.items() if key != "AWS_SESSION_TOKEN"},
         "AWS_ENDPOINT_URL": endpoint_url,
         "AWS_DEFAULT_REGION": region,
         "AWS_REGION": region,
-        "AWS_ACCESS_KEY_ID": access_key,
-        "AWS_SECRET_ACCESS_KEY": secret_key,
+        **credentials,
         "PYTHONPATH": os.pathsep.join([*python_paths, str(RUNTIME_DIR), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
         "PYTHONUNBUFFERED": "1",
     }

@@ -38,6 +38,10 @@ MASTER_VARIABLE = "DEALAB_SPARK_MASTER"
 # spark://host:port, or several masters for standby failover (spark://host1:port1,host2:port2).
 MASTER_URL = re.compile(r"spark://(?P<masters>[^\s/,:]+:\d+(?:,[^\s/,:]+:\d+)*)/?")
 MASTER_CONNECT_SECONDS = 5.0
+# S3A's credential providers: keys read from the JVM's system properties at every request (a Glue run's role
+# session, set per run), and the keys written in the session's settings.
+SYSTEM_PROPERTIES_PROVIDER = "com.amazonaws.auth.SystemPropertiesCredentialsProvider"
+SIMPLE_PROVIDER = "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider"
 
 
 class SparkSetupError(RuntimeError):
@@ -96,9 +100,13 @@ class SparkCluster:
 
 def spark_conf(endpoint_url: str, app_name: str, cores: int = 2, driver_memory: str = "768m",
                java_options: tuple[str, ...] = (), cluster: SparkCluster | None = None,
-               credentials: tuple[str, str] = (TEST_ACCESS_KEY, TEST_SECRET_KEY)) -> dict[str, str]:
+               credentials: tuple[str, str] = (TEST_ACCESS_KEY, TEST_SECRET_KEY), per_run_credentials: bool = False) -> dict[str, str]:
     """The Spark settings of a session whose S3 is the stack at `endpoint_url` (path-style, plain HTTP), signed
-    with `credentials`: local with `cores` threads, or on `cluster` with at most `cores` of its cores."""
+    with `credentials`: local with `cores` threads, or on `cluster` with at most `cores` of its cores.
+
+    With `per_run_credentials` (the Glue worker), the driver's JVM signs with the keys in its system properties
+    aws.accessKeyId, aws.secretKey and aws.sessionToken, read at every request, so each run can act with its own
+    role session (set_run_credentials); JVMs without them (a cluster's executors) sign with `credentials`."""
     driver_host = cluster.driver_host if cluster else LOOPBACK
     if cluster and cluster.s3_endpoint:
         endpoint_url = cluster.s3_endpoint
@@ -130,7 +138,7 @@ def spark_conf(endpoint_url: str, app_name: str, cores: int = 2, driver_memory: 
         "spark.hadoop.fs.s3a.connection.ssl.enabled": "false",
         "spark.hadoop.fs.s3a.access.key": access_key,
         "spark.hadoop.fs.s3a.secret.key": secret_key,
-        "spark.hadoop.fs.s3a.aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
+        "spark.hadoop.fs.s3a.aws.credentials.provider": (SYSTEM_PROPERTIES_PROVIDER + "," if per_run_credentials else "") + SIMPLE_PROVIDER,
         "spark.hadoop.fs.s3a.change.detection.mode": "none",
         "spark.hadoop.fs.s3a.attempts.maximum": "3",
         "spark.hadoop.fs.s3a.retry.limit": "3",
@@ -168,13 +176,28 @@ def cluster_conf(conf: dict[str, str], endpoint_url: str, cores: int, credential
 
 
 def build_session(endpoint_url: str, app_name: str, java_options: tuple[str, ...] = (), cluster: SparkCluster | None = None,
-                  credentials: tuple[str, str] = (TEST_ACCESS_KEY, TEST_SECRET_KEY)):
+                  credentials: tuple[str, str] = (TEST_ACCESS_KEY, TEST_SECRET_KEY), per_run_credentials: bool = False):
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder
-    for key, value in spark_conf(endpoint_url, app_name, java_options=java_options, cluster=cluster, credentials=credentials).items():
+    for key, value in spark_conf(endpoint_url, app_name, java_options=java_options, cluster=cluster, credentials=credentials,
+                                 per_run_credentials=per_run_credentials).items():
         builder = builder.config(key, value)
-    return builder.getOrCreate()
+    session = builder.getOrCreate()
+    if per_run_credentials:
+        set_run_credentials(session, credentials[0], credentials[1], None)
+    return session
+
+
+def set_run_credentials(session, access_key: str, secret_key: str, token: str | None) -> None:
+    """The keys the driver's S3A requests are signed with from now on (a session built with per_run_credentials)."""
+    system = session._jvm.java.lang.System
+    system.setProperty("aws.accessKeyId", access_key)
+    system.setProperty("aws.secretKey", secret_key)
+    if token:
+        system.setProperty("aws.sessionToken", token)
+    else:
+        system.clearProperty("aws.sessionToken")
 
 
 # ---- the class archive -------------------------------------------------------------------------------

@@ -55,6 +55,7 @@ from dealab.engines.glue.spark import (
     build_session,
     class_archive_folder,
     class_archive_key,
+    set_run_credentials,
     usable_class_archive,
     using_class_archive,
     writing_class_archive,
@@ -188,6 +189,14 @@ def reuse_active_spark_context() -> None:
     SparkContext.__init__ = __init__
 
 
+def forget_library_clients() -> None:
+    """The glue library keeps one client per service; a run with other keys needs new ones."""
+    from awsglue import catalog, s3_objects, sources
+
+    for made in (catalog.glue, s3_objects.s3, sources.dynamodb):
+        made.cache_clear()
+
+
 def stack_credentials() -> tuple[str, str]:
     """The keys the engine gave this worker (SparkWorker._environment): Spark's S3 requests are signed with them."""
     return os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]
@@ -251,7 +260,6 @@ class Worker:
         self.spark = None
         self._running: str | None = None
         self._running_lock = threading.Lock()
-        self._s3 = boto3.client("s3")
         self._logs = boto3.client("logs")
 
     def start_spark(self, java_options: tuple[str, ...] | None = None) -> None:
@@ -269,7 +277,7 @@ class Worker:
             print(f"dealab worker: executors of {self.cluster.master} ready in {time.monotonic() - started:.1f}s", file=sys.stderr)
 
     def _build(self, java_options: tuple[str, ...] = ()):
-        return build_session(self.endpoint_url, APP_NAME, java_options, self.cluster, stack_credentials())
+        return build_session(self.endpoint_url, APP_NAME, java_options, self.cluster, stack_credentials(), per_run_credentials=True)
 
     def _session(self, archive: Path | None):
         """A session started with `archive`. An archive the JVM dies on (Spark is then started without it) or
@@ -319,7 +327,7 @@ class Worker:
         os.environ[MARK_RUN] = run_id  # inherited by every process the script starts
         try:
             with (RunLogs(self._logs, run_id, lab_time_ms(request.get("lab_time_offset_seconds", 0.0))), self._running_as(run_id),
-                  self._job_arguments(request, spark_conf)):
+                  self._acting_as(request.get("credentials")), self._job_arguments(request, spark_conf)):
                 state, error_message = script_outcome(run_script, script_name)
         finally:
             del os.environ[MARK_RUN]
@@ -379,6 +387,34 @@ class Worker:
             self.spark.conf.set(key, value)
 
     @contextlib.contextmanager
+    def _acting_as(self, credentials: dict[str, str] | None) -> Iterator[None]:
+        """For one run, its role session's keys (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN) in
+        everything that signs: the environment (the script's boto3 clients and the processes it starts), the glue
+        library's clients, and the driver's S3A requests; after it, the worker's own keys again."""
+        from pyspark import SparkContext
+
+        names = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+        before = {name: os.environ.get(name) for name in names}
+
+        def use(keys: dict[str, str | None]) -> None:
+            for name in names:
+                if keys.get(name):
+                    os.environ[name] = keys[name]
+                else:
+                    os.environ.pop(name, None)
+            boto3.DEFAULT_SESSION = None  # it keeps the keys it first read
+            forget_library_clients()
+            if self.spark is not None and SparkContext._active_spark_context is not None:
+                set_run_credentials(self.spark, keys.get("AWS_ACCESS_KEY_ID") or "", keys.get("AWS_SECRET_ACCESS_KEY") or "",
+                                    keys.get("AWS_SESSION_TOKEN"))
+
+        use(credentials or before)
+        try:
+            yield
+        finally:
+            use(before)
+
+    @contextlib.contextmanager
     def _running_as(self, run_id: str) -> Iterator[None]:
         with self._running_lock:
             self._running = run_id
@@ -407,10 +443,11 @@ class Worker:
                 signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
 
     def _fetch_script(self, location: str) -> str:
-        from awsglue.s3_objects import split_uri
+        """The script, fetched as the run's role (Glue fetches it with the job's role)."""
+        from awsglue.s3_objects import s3, split_uri
 
         bucket, key = split_uri(location)
-        return self._s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
+        return s3().get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
 
     def _after_run(self) -> None:
         from pyspark import SparkContext

@@ -1,8 +1,9 @@
 """The IAM engine: every request from the network is authorized here as AWS authorizes it, and STS answers.
 
-Callers: the account root (the stack's test/test key, and every call made inside the stack), IAM users (the
+Callers: the account root (the stack's test/test key, and engines' own engine-marked calls), IAM users (the
 access keys CreateAccessKey returned through the gateway, recorded here), STS sessions issued here
-(AssumeRole, GetSessionToken), and anonymous S3 requests the door let in. For each request the operation's
+(AssumeRole, GetSessionToken, and the execution-role sessions engines act with: servicesessions.py), and
+anonymous S3 requests the door let in. For each request the operation's
 rule (actions.py) names the IAM action(s) and resource ARNs; the caller's identity policies, permissions
 boundary and session policies and the resource's own policy (S3 bucket, SQS queue, SNS topic, KMS key,
 Lambda function, Secrets Manager secret, Glue catalog; an AssumeRole's trust policy) are combined by
@@ -25,11 +26,11 @@ from botocore.exceptions import ClientError, ParamValidationError
 from dealab.engines.iam import accesspoints, kms
 from dealab.engines.iam import requests as req
 from dealab.engines.iam.actions import rule_for
-from dealab.engines.iam import sts
+from dealab.engines.iam.servicesessions import ServiceSessions
 from dealab.engines.iam.sts import IAM_ANSWERS, STS_ANSWERS, iso
 from dealab.engines.iam.policy import (ACCOUNT_ID, ROOT, Caller, NamedPolicy, Policies, PolicyError, RequestContext, decide,
                                        parse, parse_identity)
-from dealab.wire import access, labtime
+from dealab.wire import access, labtime, rolesessions
 from dealab.wire.engine import ANY_OPERATION, Engine, EngineContext
 from dealab.wire.messages import AwsRequest, AwsResponse
 from dealab.wire.readcache import ReadCache
@@ -99,7 +100,7 @@ def _in_account(arn: str) -> str:
 class IamEngine(Engine):
     name = "iam"
     operations = {(ANY_OPERATION, ANY_OPERATION): "_authorize"}
-    passes_engine_calls = True  # engines' own calls act as the account root (a follow-up gives them the caller's identity)
+    passes_engine_calls = True  # engines' own (marked) calls act as the account root; work done as a role is unmarked
 
     def __init__(self, context: EngineContext):
         super().__init__(context)
@@ -115,6 +116,8 @@ class IamEngine(Engine):
         self._query_work_groups: dict[str, str] = {}  # Athena query id → its work group (a query never changes group)
         access.offer(context.loopback, self.refusal)
         access.offer_sessions(context.loopback, self.service_session)
+        self.service_sessions = ServiceSessions(self)  # held here: the floor holds it weakly
+        rolesessions.offer(context.loopback, self.service_sessions)
 
     # ---- the door's question ----------------------------------------------------------------------------------
     def issued_credential(self, access_key: str) -> IssuedKey | None:
@@ -127,13 +130,15 @@ class IamEngine(Engine):
         return None
 
     def service_session(self, role_arn: str, service: str, session_name: str, policy: str | None, duration: int) -> dict | str:
-        """Credentials of `role_arn` for a service that acts with it (dealab.wire.access.offer_sessions)."""
-        role = self._role(role_arn)
-        if role is None:
-            return f"the role {role_arn} does not exist"
-        return sts.service_session(self, {**role, "Arn": _in_account(role["Arn"]),
-                                          "AssumeRolePolicyDocument": _document(role["AssumeRolePolicyDocument"])},
-                                   service, session_name, policy, duration)
+        """Credentials of `role_arn` for a service that acts with it (dealab.wire.access.offer_sessions), as STS
+        answers them, or why the service may not assume the role: minted by the same ServiceSessions as the
+        execution roles engines act with (dealab.wire.rolesessions)."""
+        try:
+            found = self.service_sessions.assume(role_arn, service, session_name, duration, policy=policy)
+        except rolesessions.Refused as refusal:
+            return refusal.message
+        return {"AccessKeyId": found.access_key, "SecretAccessKey": found.secret_key, "SessionToken": found.token,
+                "Expiration": iso(found.expires)}
 
     # ---- every request -------------------------------------------------------------------------------------
     def _authorize(self, request: AwsRequest) -> AwsResponse:
@@ -509,7 +514,8 @@ class IamEngine(Engine):
         self._save()
 
     def _save(self) -> None:
-        self.keys_file.save({"user_keys": self.user_keys, "sessions": self.sessions})
+        # copies: engines' role sessions are minted and renewed on their own threads (servicesessions.py)
+        self.keys_file.save({"user_keys": dict(self.user_keys), "sessions": dict(self.sessions)})
 
     def _iam(self):
         return self.own_client("iam")

@@ -111,28 +111,6 @@ def assume_role(engine, request, principal):
     }))
 
 
-def service_session(engine, role: dict, service: str, session_name: str, policy: str | None, duration: int) -> dict | str:
-    """A session of `role` for a service principal that assumes it (dealab.wire.access.session_issuer): the role's
-    trust policy must allow `service` sts:AssumeRole, as AWS checks before a service acts with a role; a session
-    policy narrows it. The credentials, or why the service may not assume the role."""
-    caller = Caller(service, "service", frozenset({service}))
-    try:
-        trust = Policies(resource=[NamedPolicy("trust policy", parse(role["AssumeRolePolicyDocument"]))], resource_required=True)
-        if policy is not None:
-            parse_identity(policy)
-        allowed = decide(caller, "sts:AssumeRole", role["Arn"], {}, trust).allowed
-    except PolicyError as error:
-        return f"the role {role['Arn']} cannot be assumed: {error}"
-    if not allowed:
-        return f"{service} is not authorized to perform: sts:AssumeRole on resource: {role['Arn']} (the role's trust policy does not trust it)"
-    now = lab_epoch()
-    arn = f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/{role['RoleName']}/{session_name}"
-    session = {"kind": "assumed-role", "arn": arn, "role_name": role["RoleName"], "session_name": session_name, "issued": now,
-               "expires": now + min(duration, role.get("MaxSessionDuration", 3600)), "policies": [policy] if policy else [],
-               "tags": {}, "transitive": [], "mfa": False, "source": service}
-    return _new_credentials(engine, session)
-
-
 def get_session_token(engine, request, principal):
     if principal.session is not None:
         return req.query_error("AccessDenied", "Cannot call GetSessionToken with session credentials", 403)

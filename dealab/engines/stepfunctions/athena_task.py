@@ -37,12 +37,12 @@ class StateTaskServiceAthena(StateTaskServiceCallback):
     def _get_supported_parameters(self) -> set[str] | None:
         return SUPPORTED_PARAMETERS.get(self.resource.api_action.lower())
 
-    def _client(self, resource_runtime_part):
-        return boto_client.boto_client_for(region=resource_runtime_part.region, service="athena")
+    def _client(self, resource_runtime_part, state_credentials):
+        return boto_client.boto_client_for(region=resource_runtime_part.region, service="athena", state_credentials=state_credentials)
 
     def _eval_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials):
         action = self._get_boto_service_action()
-        response = getattr(self._client(resource_runtime_part), action)(**normalised_parameters)
+        response = getattr(self._client(resource_runtime_part, state_credentials), action)(**normalised_parameters)
         response.pop("ResponseMetadata", None)
         env.stack.append(response)
 
@@ -62,7 +62,7 @@ class StateTaskServiceAthena(StateTaskServiceCallback):
         if self._get_boto_service_action() != "start_query_execution":
             return super()._build_sync_resolver(env, resource_runtime_part, normalised_parameters, state_credentials)
         query_execution_id = env.stack.pop()["QueryExecutionId"]
-        athena = self._client(resource_runtime_part)
+        athena = self._client(resource_runtime_part, state_credentials)
 
         def resolve():
             response = athena.get_query_execution(QueryExecutionId=query_execution_id)

@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 
 from dealab.engines.stepfunctions import definition as asl
 from dealab.engines.stepfunctions import interpreter
-from dealab.wire import labtime, metrics, paging, serviceevents
+from dealab.wire import labtime, metrics, paging, rolesessions, serviceevents
 from dealab.wire.engine import Engine, EngineContext, Handler
 from dealab.wire.messages import AwsRequest, AwsResponse
 from dealab.wire.store import JsonFile
@@ -35,6 +35,18 @@ SERVICE = "stepfunctions"
 ENDED = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 REDRIVABLE = ("FAILED", "TIMED_OUT", "ABORTED")
 STACK_STOPPED_ERROR = "States.Runtime"
+STATES_PRINCIPAL = "states.amazonaws.com"
+ROLE_REFUSAL = "Neither the global service principal states.amazonaws.com, nor the regional one is authorized to assume the provided role."
+
+
+def _session_name(role_arn: str) -> str:
+    """The name of a state machine role's session: an opaque id, as Step Functions names them (one per role)."""
+    return hashlib.md5(role_arn.encode()).hexdigest()
+
+
+def _task_refusal(refusal: rolesessions.Refused) -> Exception:
+    """A task whose role Step Functions cannot assume fails as the call would: the refusal as a service error."""
+    return ClientError({"Error": {"Code": "AccessDeniedException", "Message": ROLE_REFUSAL}}, "AssumeRole")
 
 
 class SfnError(Exception):
@@ -114,7 +126,8 @@ class StepFunctionsEngine(Engine):
         self.folder = context.state_dir / self.name / "executions"
         self.runs: dict[str, Run] = {}
         self.lock = threading.RLock()
-        self.clients: dict[tuple[str, str], object] = {}
+        self.clients: dict[tuple[str, str, str], object] = {}
+        self.roles = rolesessions.RoleSessions(context, STATES_PRINCIPAL)
         self.sleep_numbers = itertools.count()
         self.closing = False
         # state entries are saved by a thread of their own, so an execution never waits for the disk between
@@ -125,15 +138,20 @@ class StepFunctionsEngine(Engine):
         self._pick_up_saved_executions()
 
     # ---- what moto's interpreter asks (interpreter.Host) ---------------------------------------------
-    def task_client(self, service: str, region: str):
+    def task_client(self, service: str, region: str, role_arn: str | None = None):
+        """A client for a task's calls, made as the execution's role (the state machine's roleArn, or a Task's
+        Credentials.RoleArn): a session of it that Step Functions assumed, so its policies bind the calls."""
         with self.lock:
-            key = (service, region)
+            key = (service, region, role_arn or "")
             if key not in self.clients:
-                self.clients[key] = self.context.caller_client(
-                    service, region=region, parameter_validation=False, read_timeout=900, connect_timeout=60,
-                    # a service's error reaches the state's Retry and Catch as on AWS, not retried away by botocore
-                    retries={"total_max_attempts": 1},
-                )
+                config = {"parameter_validation": False, "read_timeout": 900, "connect_timeout": 60,
+                          # a service's error reaches the state's Retry and Catch as on AWS, not retried away by botocore
+                          "retries": {"total_max_attempts": 1}}
+                if role_arn:
+                    self.clients[key] = self.roles.client(service, role_arn, _session_name(role_arn), region=region,
+                                                          on_refusal=_task_refusal, **config)
+                else:
+                    self.clients[key] = self.context.caller_client(service, region=region, **config)
             return self.clients[key]
 
     def entering(self, env, state_name: str, state_input) -> None:
@@ -192,6 +210,12 @@ class StepFunctionsEngine(Engine):
                                           error.response["ResponseMetadata"].get("HTTPStatusCode", 400))
 
     def _checked_definition(self, request: AwsRequest) -> AwsResponse:
+        role = request.json.get("roleArn")
+        if isinstance(role, str) and role:
+            try:
+                self.roles.check(role)
+            except rolesessions.Refused:
+                return AwsResponse.json_error("AccessDeniedException", ROLE_REFUSAL)
         text = request.json.get("definition")
         if text is not None:
             # the seams go in before the first parse: a program parsed and kept without them has moto's own
@@ -542,6 +566,7 @@ class StepFunctionsEngine(Engine):
 
     # ---- engine life --------------------------------------------------------------------------------
     def reset(self) -> None:
+        self.roles.forget()
         with self.lock:
             runs, self.runs = list(self.runs.values()), {}
         self._stop_all(runs)

@@ -3,9 +3,10 @@ seams put into it once, on first use.
 
 The interpreter is kept whole: its parser, states, JSONPath/JSONata evaluation, Retry/Catch, Map, Parallel,
 callbacks and service integrations are moto's. What changes, and why:
-- `boto_client_for` (every task call) answers with a client at the gateway, marked as the execution's, so
-  dealab's Glue, Athena and other engines answer the tasks; moto's own sends them straight into its backends
-  with fixed keys, where a Glue job would never run.
+- `boto_client_for` (every task call) answers with a client at the gateway signed with a session of the
+  execution's role (the state machine's roleArn, or a Task's Credentials.RoleArn), so dealab's Glue, Athena and
+  other engines answer the tasks and the role's policies bind them; moto's own sends them straight into its
+  backends with fixed keys, where a Glue job would never run.
 - A Wait and a Retry's interval sleep in lab time through `dealab.wire.timers` (moto sleeps in wall time), so
   `dealab clock advance 1d` releases a one-day Wait at once, in order.
 - `StateTaskServiceCallback._eval_integration_pattern` is moto's, with one fix: it called `interrupt_all()` on
@@ -36,7 +37,7 @@ _retrying = threading.local()  # the Retrier being evaluated on this thread: its
 class Host(Protocol):
     """What the interpreter asks of the engine."""
 
-    def task_client(self, service: str, region: str): ...
+    def task_client(self, service: str, region: str, role_arn: str | None = None): ...
 
     def sleep(self, env, seconds: float, wait_state: str | None) -> None: ...
 
@@ -77,7 +78,7 @@ def _route_task_calls() -> None:
     original = boto_client.boto_client_for
 
     def boto_client_for(region: str, service: str, state_credentials: Any = None):
-        return _host().task_client(service, region)
+        return _host().task_client(service, region, getattr(state_credentials, "role_arn", None))
 
     for name, module in list(sys.modules.items()):
         if name.startswith("moto.stepfunctions.parser") and getattr(module, "boto_client_for", None) is original:
