@@ -119,7 +119,6 @@ class LogsEngine(Engine):
         self._retention_file = JsonFile(folder / "retention.json")
         self._exports_file = JsonFile(folder / "exports.json")
         self._lock = threading.RLock()
-        self._clients: dict[str, object] = {}
         self._metric_filters: dict[str, list[tuple[dict, object]]] = {}
         self._arns: dict[str, str] = {}  # log group → ARN, for the groups events arrived in
         self._connections: dict[str, duckdb.DuckDBPyConnection] = {}
@@ -162,19 +161,13 @@ class LogsEngine(Engine):
                 connection.interrupt()
         self._workers.shutdown(wait=False, cancel_futures=True)
 
-    def _client(self, service: str):
-        with self._lock:
-            if service not in self._clients:
-                self._clients[service] = self.context.client(service, engine=self.name)
-            return self._clients[service]
-
     # ---- log groups --------------------------------------------------------------------------------------
     def _groups(self, identifiers: list[str]) -> dict[str, str]:
         """name → ARN of each log group named (by name or ARN); ResourceNotFoundException for one missing."""
         found = {}
         for identifier in identifiers:
             name = _group_name(identifier)
-            pages = self._client("logs").get_paginator("describe_log_groups").paginate(logGroupNamePrefix=name)
+            pages = self.own_client("logs").get_paginator("describe_log_groups").paginate(logGroupNamePrefix=name)
             arn = next((group["arn"] for page in pages for group in page["logGroups"] if group["logGroupName"] == name), None)
             if arn is None:
                 raise LogsError("ResourceNotFoundException", f"Log group '{name}' does not exist.")
@@ -237,7 +230,7 @@ class LogsEngine(Engine):
         with self._lock:
             if group in self._metric_filters:
                 return self._metric_filters[group]
-        pages = self._client("logs").get_paginator("describe_metric_filters").paginate(logGroupName=group)
+        pages = self.own_client("logs").get_paginator("describe_metric_filters").paginate(logGroupName=group)
         filters = [(found, _compile(found.get("filterPattern", ""))) for page in pages for found in page["metricFilters"]
                    if found.get("logGroupName") == group]
         with self._lock:
@@ -251,7 +244,7 @@ class LogsEngine(Engine):
             for transformation in metric_filter.get("metricTransformations", []):
                 data = by_namespace.setdefault(transformation["metricNamespace"], [])
                 data.extend(_datapoints(transformation, matches, events[0]["timestamp"]))
-        cloudwatch = self._client("cloudwatch")
+        cloudwatch = self.own_client("cloudwatch")
         for namespace, data in by_namespace.items():
             for start in range(0, len(data), MAX_METRIC_DATA):
                 if data[start:start + MAX_METRIC_DATA]:
@@ -330,11 +323,11 @@ class LogsEngine(Engine):
     def _send(self, service: str, destination: str, partition_key: str, payload: bytes) -> None:
         if service == "lambda":
             event = {"awslogs": {"data": base64.b64encode(payload).decode()}}
-            self._client("lambda").invoke(FunctionName=destination, InvocationType="Event", Payload=json.dumps(event).encode())
+            self.own_client("lambda").invoke(FunctionName=destination, InvocationType="Event", Payload=json.dumps(event).encode())
         elif service == "kinesis":
-            self._client("kinesis").put_record(StreamARN=destination, Data=payload, PartitionKey=partition_key or "control")
+            self.own_client("kinesis").put_record(StreamARN=destination, Data=payload, PartitionKey=partition_key or "control")
         else:
-            self._client("firehose").put_record(DeliveryStreamName=destination.rsplit("/", 1)[-1], Record={"Data": payload})
+            self.own_client("firehose").put_record(DeliveryStreamName=destination.rsplit("/", 1)[-1], Record={"Data": payload})
 
     # ---- retention ---------------------------------------------------------------------------------------
     def _put_retention_policy(self, request: AwsRequest) -> AwsResponse:
@@ -405,7 +398,7 @@ class LogsEngine(Engine):
     def _cache(self) -> EventCache:
         from dealab.engines.logs.events import EventCache
 
-        return EventCache(lambda: self._client("logs"))
+        return EventCache(lambda: self.own_client("logs"))
 
     def _events(self, group: str, arn: str, stream_prefix: str = "") -> pa.Table:
         return self._cache.table(group, f"{_account(arn)}:{group}", self.horizon(group), stream_prefix)
@@ -516,7 +509,7 @@ class LogsEngine(Engine):
         group, bucket = body.get("logGroupName", ""), body.get("destination", "")
         arn = self._groups([group])[group]
         try:
-            self._client("s3").head_bucket(Bucket=bucket)
+            self.own_client("s3").head_bucket(Bucket=bucket)
         except ClientError:
             raise LogsError("InvalidParameterException", "The given bucket does not exist. Please make sure the bucket is valid.") from None
         if int(body.get("to", 0)) < int(body.get("from", 0)):
@@ -539,7 +532,7 @@ class LogsEngine(Engine):
         if task is None:
             return
         try:
-            s3 = self._client("s3")
+            s3 = self.own_client("s3")
             prefix = task["destinationPrefix"].strip("/")
             s3.put_object(Bucket=task["destination"], Key=f"{prefix}/aws-logs-write-test" if prefix else "aws-logs-write-test",
                           Body=b"Permission Check Successful")
@@ -655,15 +648,15 @@ def _event_id(timestamp: int, ingestion: int, number: int) -> str:
 
 
 def _check_lambda(engine: LogsEngine, arn: str) -> None:
-    engine._client("lambda").get_function(FunctionName=arn)
+    engine.own_client("lambda").get_function(FunctionName=arn)
 
 
 def _check_kinesis(engine: LogsEngine, arn: str) -> None:
-    engine._client("kinesis").describe_stream_summary(StreamARN=arn)
+    engine.own_client("kinesis").describe_stream_summary(StreamARN=arn)
 
 
 def _check_firehose(engine: LogsEngine, arn: str) -> None:
-    engine._client("firehose").describe_delivery_stream(DeliveryStreamName=arn.rsplit("/", 1)[-1])
+    engine.own_client("firehose").describe_delivery_stream(DeliveryStreamName=arn.rsplit("/", 1)[-1])
 
 
 # service of a destination ARN → (how to see it exists, AWS's message when it does not)
