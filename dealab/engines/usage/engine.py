@@ -37,16 +37,9 @@ class UsageEngine(Engine):
 
     def __init__(self, context: EngineContext):
         super().__init__(context)
-        self._clients: dict[tuple[str, str], object] = {}
         self._lock = threading.Lock()
         self._indexes: dict[tuple[str, str], set[str]] = {}  # (region, table) → its global secondary indexes
-        self.sqs = SqsMetrics(context.state_dir / self.name, self._client)
-
-    def _client(self, service: str, region: str):
-        with self._lock:
-            if (service, region) not in self._clients:
-                self._clients[(service, region)] = self.context.client(service, engine=self.name, region=region)
-            return self._clients[(service, region)]
+        self.sqs = SqsMetrics(context.state_dir / self.name, self.own_client)
 
     # ---- SQS -----------------------------------------------------------------------------------------
     def _sqs(self, request: AwsRequest) -> AwsResponse:
@@ -106,7 +99,7 @@ class UsageEngine(Engine):
         with self._lock:
             known = self._indexes.get((region, table))
         if known is None:
-            description = self._client("dynamodb", region).describe_table(TableName=table)["Table"]
+            description = self.own_client("dynamodb", region).describe_table(TableName=table)["Table"]
             known = {"keys": [part["AttributeName"] for part in description["KeySchema"]],
                      "global": {index["IndexName"] for index in description.get("GlobalSecondaryIndexes", [])}}
             with self._lock:
@@ -116,7 +109,7 @@ class UsageEngine(Engine):
     def _sizes(self, keys: dict[str, list[dict]], region: str) -> dict[tuple[str, str], int]:
         """(table, key as JSON) → the size of each of these items that exists, read with BatchGetItem."""
         sizes: dict[tuple[str, str], int] = {}
-        client = self._client("dynamodb", region)
+        client = self.own_client("dynamodb", region)
         unique = list({(table, _key_text(key)): key for table, table_keys in keys.items() for key in table_keys}.items())
         for start in range(0, len(unique), BATCH_GET_LIMIT):
             chunk: dict[str, dict] = {}
@@ -137,7 +130,7 @@ class UsageEngine(Engine):
         if operation == "GetItem":
             item = answer.get("Item")
             if item is not None and (params.get("ProjectionExpression") or params.get("AttributesToGet")):
-                item = self._client("dynamodb", region).get_item(TableName=params["TableName"], Key=_plain(params["Key"]), ConsistentRead=True).get("Item")
+                item = self.own_client("dynamodb", region).get_item(TableName=params["TableName"], Key=_plain(params["Key"]), ConsistentRead=True).get("Item")
                 item = _typed(item) if item else None
             yield params["TableName"], None, read, ddb.read_units([ddb.item_size(item)] if item else [0], consistent, each=True)
         elif operation in ("Query", "Scan"):
