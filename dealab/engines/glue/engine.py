@@ -103,9 +103,9 @@ class GlueEngine(Engine):
     def __init__(self, context: EngineContext):
         super().__init__(context)
         self.roles = rolesessions.RoleSessions(context, GLUE_PRINCIPAL)  # jobs and crawlers act with their Role
-        self.runs = JobRuns(context.state_dir, context.endpoint_url, context.region, self._engine_client, context.spark_master, self.roles)
+        self.runs = JobRuns(context.state_dir, context.endpoint_url, context.region, self.own_client, context.spark_master, self.roles)
         self.classifiers = Classifiers(context.state_dir)
-        self.crawls = Crawls(context.state_dir, self._engine_client, self.classifiers, self.roles)
+        self.crawls = Crawls(context.state_dir, self.own_client, self.classifiers, self.roles)
         self.workflows = Workflows(context.state_dir, lambda: self._glue, self.start_job_run, self.runs, self.crawls, self._crawler)
         self.event_batches = EventBatches(context.state_dir, self.workflows.workflow_triggers, self._start_batch_run, self.workflows.run_ended)
         self._closing = threading.Event()
@@ -113,13 +113,9 @@ class GlueEngine(Engine):
         self._schedule_watcher = threading.Thread(target=self._watch_schedules, name="glue-crawler-schedules", daemon=True)
         self._schedule_watcher.start()
 
-    def _engine_client(self, service: str):
-        return self.context.client(service, engine=self.name)
-
-    @cached_property
+    @property
     def _glue(self):
-        # Made on first use: building a boto3 client costs ~0.1 s of the stack's start-up.
-        return self.context.client("glue", engine=self.name)
+        return self.own_client("glue")
 
     def answer(self, handler, request: AwsRequest) -> AwsResponse:
         # each method takes the request and its parameters; GlueError and the backend's errors become answers
