@@ -291,6 +291,8 @@ def test_a_crashed_learner_stack_starts_again_with_its_state(classroom):
 def test_learner_stacks_are_forked_from_one_zygote_and_hold_their_own_keys(classroom):
     """Each stack is forked from the zygote (sharing its libraries), yet knows its learner's key pair, which it
     read after the fork: a stack holding the zygote's would refuse the learner's signatures."""
+    for learner in ("ana", "ben"):
+        classroom.client(learner, "s3").list_buckets()
     state = classroom.status()
     parents = {learner: int(Path(f"/proc/{state[learner]['pid']}/stat").read_text().rsplit(")", 1)[1].split()[1]) for learner in ("ana", "ben")}
     zygote = parents["ana"]
@@ -303,6 +305,21 @@ def test_the_zygote_loads_no_module_that_reads_a_learners_keys_and_starts_no_thr
             "print(sorted(name for name in sys.modules if name == 'dealab.config'), threading.active_count())")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
     assert run.stdout.split() == ["[]", "1"]
+
+
+def test_a_zygote_found_dead_is_started_again(tmp_path):
+    from dealab.classroom.zygote import Zygote
+
+    log, env = tmp_path / "stack.log", {name: value for name, value in os.environ.items() if not name.startswith(("DEALAB_", "AWS_"))}
+    zygote = Zygote(tmp_path / "zygote.log", env)
+    try:
+        zygote.fork(["--help"], env, log)  # a stack that prints its usage and exits
+        zygote._process.kill()
+        zygote._process.wait()
+        zygote.fork(["--help"], env, log)
+    finally:
+        zygote.close()
+    assert log.read_text().count("usage: dealab-server") == 2
 
 # ---- the instructor page in a real browser --------------------------------------------------------------
 @pytest.fixture

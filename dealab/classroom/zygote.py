@@ -175,7 +175,10 @@ class Zygote:
     def _stop(self) -> None:
         if self._process is None:
             return
-        self._process.stdin.close()  # its loop ends; the stacks it forked go on
+        try:
+            self._process.stdin.close()  # its loop ends; the stacks it forked go on
+        except OSError:  # it is gone already, with an order unsent
+            pass
         try:
             self._process.wait(10)
         except subprocess.TimeoutExpired:
