@@ -25,7 +25,7 @@ from dealab.engines.cloudwatch import actions
 from dealab.engines.cloudwatch.evaluation import ANOMALY_COMPARISONS, COMPARISONS, MetricAlarm, alarm_from_params, evaluate, next_evaluation
 from dealab.engines.cloudwatch.expressions import AlarmRule, ExpressionError, MetricMath
 from dealab.engines.cloudwatch.series import Series, is_supported_statistic, metric_key, points_of_datum
-from dealab.wire import labtime, metrics, serviceevents
+from dealab.wire import labtime, metrics, paging, serviceevents
 from dealab.wire.engine import Engine, EngineContext
 from dealab.wire.messages import AwsRequest, AwsResponse
 from dealab.wire.store import JsonFile, JsonLines
@@ -313,12 +313,9 @@ class CloudWatchEngine(Engine):
                      and (not params.get("HistoryItemType") or item["HistoryItemType"] == params["HistoryItemType"])
                      and (start is None or item["Timestamp"] >= float(start)) and (end is None or item["Timestamp"] <= float(end))]
         items.sort(key=lambda item: item["Timestamp"], reverse=params.get("ScanBy", "TimestampDescending") == "TimestampDescending")
-        offset = int(params.get("NextToken") or 0)
-        limit = int(params.get("MaxRecords") or 100)
-        page = [{k: v for k, v in item.items() if k != "region"} for item in items[offset:offset + limit]]
-        answer = {"AlarmHistoryItems": page}
-        if offset + limit < len(items):
-            answer["NextToken"] = str(offset + limit)
+        answer = paging.page("AlarmHistoryItems", items, params, default=100, limit_member="MaxRecords",
+                             invalid_token=lambda token: AlarmError("InvalidNextToken", f"Invalid NextToken: {token}"))
+        answer["AlarmHistoryItems"] = [{k: v for k, v in item.items() if k != "region"} for item in answer["AlarmHistoryItems"]]
         return AwsResponse(200, [("Content-Type", "application/x-amz-json-1.0")], json.dumps(answer).encode())
 
     # ---- state ---------------------------------------------------------------------------------------------
