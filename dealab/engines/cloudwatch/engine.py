@@ -81,7 +81,7 @@ class CloudWatchEngine(Engine):
         self._history_file = JsonLines(folder / "history.jsonl")
         self._points_file = JsonLines(folder / "datapoints.jsonl")
         self._lock = threading.RLock()
-        self._clients: dict[tuple[str, str], object] = {}
+        self._floor_clients: dict[tuple[str, str, str], object] = {}  # (service, region, mark) → its client
         self.series = Series()
         # "region/name" → record: kind, params, state fields, actions_enabled
         self._records: dict[str, dict] = self._alarms_file.load({})
@@ -99,18 +99,20 @@ class CloudWatchEngine(Engine):
         for key in self._metric:  # evaluated once the stack is up: what changed while it was down
             self._schedule(key, labtime.unix_time())
         metrics.attach(self._send_metrics, context.region)
-        serviceevents.attach(lambda region, entry: self._client("events", region, engine="service-events").put_events(Entries=[entry]), context.region)
+        serviceevents.attach(lambda region, entry: self._floor_client("events", region, "service-events").put_events(Entries=[entry]), context.region)
 
     # ---- helpers -------------------------------------------------------------------------------------------
-    def _client(self, service: str, region: str, engine: str | None = None):
-        marker = engine or self.name
-        if (service, region, marker) not in self._clients:
-            self._clients[(service, region, marker)] = self.context.client(service, engine=marker, region=region)
-        return self._clients[(service, region, marker)]
+    def _floor_client(self, service: str, region: str, mark: str):
+        """A client whose calls carry the floor's `mark`, not this engine's name as own_client's do: the metrics
+        and service events it sends for the whole stack are the floor's work, and this engine must see the
+        metrics arrive as anyone's."""
+        if (service, region, mark) not in self._floor_clients:
+            self._floor_clients[(service, region, mark)] = self.context.client(service, engine=mark, region=region)
+        return self._floor_clients[(service, region, mark)]
 
     def _send_metrics(self, region: str, namespace: str, data: list[dict]) -> None:
         # marked as the floor's, not this engine's, so this engine still sees the datapoints arrive
-        self._client("cloudwatch", region, engine="metrics").put_metric_data(Namespace=namespace, MetricData=data)
+        self._floor_client("cloudwatch", region, "metrics").put_metric_data(Namespace=namespace, MetricData=data)
 
     def answer(self, handler, request: AwsRequest) -> AwsResponse:
         try:
@@ -436,7 +438,7 @@ class CloudWatchEngine(Engine):
         for change in changes:
             record = change["record"]
             state_changes.setdefault(record["region"], []).append(actions.state_change_entry(record, change["previous"]))
-            outcomes = actions.send(record, change["previous"], ACCOUNT, lambda service: self._client(service, record["region"]))
+            outcomes = actions.send(record, change["previous"], ACCOUNT, lambda service: self.own_client(service, record["region"]))
             if outcomes:
                 with self._lock:
                     for summary, data in outcomes:
@@ -444,7 +446,7 @@ class CloudWatchEngine(Engine):
         for region, entries in state_changes.items():
             for start in range(0, len(entries), actions.PUT_EVENTS_BATCH):
                 try:
-                    self._client("events", region).put_events(Entries=entries[start:start + actions.PUT_EVENTS_BATCH])
+                    self.own_client("events", region).put_events(Entries=entries[start:start + actions.PUT_EVENTS_BATCH])
                 except Exception:
                     log.exception("alarm state change events could not be put")
 
