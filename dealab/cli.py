@@ -142,7 +142,7 @@ def status() -> None:
             table.add_row("[yellow]skipped[/yellow]", f"request {skipped['seq']} {skipped['request']}: {skipped['reason']}")
         if restore.get("damaged_lines"):
             table.add_row("[yellow]damaged[/yellow]", f"{restore['damaged_lines']} journal line(s) skipped; `dealab repair` (stack down) sets them aside")
-    table.add_row("engines", ", ".join(document.get("engines", [])))
+    table.add_row("engines loaded", ", ".join(document.get("engines", [])))  # the others load on their service's first request
     table.add_row("learner seed", learner_seed(s))
     console.print(table)
 
