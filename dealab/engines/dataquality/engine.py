@@ -295,11 +295,11 @@ class DataQualityEngine(Engine):
         if options.get("CloudWatchMetricsEnabled", True):
             dimensions = {"CatalogId": table.get("CatalogId", "123456789012"), "Database": table["DatabaseName"],
                           "Table": table["TableName"], "Ruleset": ruleset_name}
-            self.context.client("cloudwatch", engine=self.name).put_metric_data(
+            self.own_client("cloudwatch").put_metric_data(
                 Namespace=publish.NAMESPACE, MetricData=publish.metric_data(evaluation, dimensions, moment))
         context = {"contextType": "GLUE_DATA_CATALOG", "runId": run["RunId"], "databaseName": table["DatabaseName"],
                    "tableName": table["TableName"], "catalogId": table.get("CatalogId", "123456789012")}
-        self.context.client("events", engine=self.name).put_events(
+        self.own_client("events").put_events(
             Entries=[publish.event_entry(evaluation, context, result_id, [ruleset_name], moment)])
         return result_id
 
