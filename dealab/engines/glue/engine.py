@@ -199,7 +199,7 @@ class GlueEngine(Engine):
     def _account(self) -> str:
         # The account the backend answers for (moto's 123456789012, ministack's 000000000000): an ARN naming
         # another account is refused as invalid by backends that check it.
-        return self.context.client("sts", engine=self.name).get_caller_identity()["Account"]
+        return self.own_client("sts").get_caller_identity()["Account"]
 
     def _job_arn(self, name: str) -> str:
         return f"arn:aws:glue:{self.context.region}:{self._account}:job/{name}"
