@@ -227,7 +227,7 @@ class StepFunctionsEngine(Engine):
         return request.send_on()
 
     def _state_machine(self, arn: str) -> dict:
-        machine = self.context.client(SERVICE, engine=self.name).describe_state_machine(stateMachineArn=arn)
+        machine = self.own_client(SERVICE).describe_state_machine(stateMachineArn=arn)
         machine.pop("ResponseMetadata", None)
         return machine
 
