@@ -15,6 +15,7 @@ Run: `.venv/bin/python bench/redshift.py [--rows 4000000] [--repeat 5] [--quick]
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import statistics
 import sys
@@ -43,6 +44,11 @@ FACT_COLUMNS = {"id": "BIGINT", "customer": "INTEGER", "amount": "DECIMAL(12,2)"
 JOIN_SQL = ("SELECT c.region, count(*) AS orders, sum(f.amount) AS total FROM facts f JOIN customers c ON f.customer = c.id "
             "GROUP BY c.region ORDER BY c.region")
 TARGET = {"WorkgroupName": "bench-wg", "Database": "dev"}
+ROLE = "arn:aws:iam::123456789012:role/bench-copy"  # what COPY acts as: it trusts Redshift and reads the bucket
+ROLE_TRUST = {"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Principal": {"Service": "redshift.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+ROLE_ACCESS = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"],
+                                                       "Resource": [f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*"]}]}
 
 
 def make_csv(rows: int, part: int, generator: random.Random) -> bytes:
@@ -83,7 +89,7 @@ def main() -> None:
 def run(settings: Settings, folder: Path, rows: int, repeat: int) -> None:
     clients = {name: boto3.client(name, endpoint_url=settings.endpoint_url, region_name="us-east-1",
                                   aws_access_key_id=TEST_ACCESS_KEY, aws_secret_access_key=TEST_SECRET_KEY)
-               for name in ("s3", "redshift-serverless", "redshift-data")}
+               for name in ("s3", "redshift-serverless", "redshift-data", "iam")}
     s3, data = clients["s3"], clients["redshift-data"]
     s3.create_bucket(Bucket=BUCKET)
     generator = random.Random(18)
@@ -94,12 +100,15 @@ def run(settings: Settings, folder: Path, rows: int, repeat: int) -> None:
         s3.put_object(Bucket=BUCKET, Key=f"facts/part-{part:02d}.csv", Body=body)
     customers = "\n".join(f"{n},region-{n % 7}" for n in range(CUSTOMERS)).encode() + b"\n"
     s3.put_object(Bucket=BUCKET, Key="customers/all.csv", Body=customers)
-    clients["redshift-serverless"].create_namespace(namespaceName="bench", dbName="dev", adminUsername=ADMIN, adminUserPassword=PASSWORD)
+    clients["iam"].create_role(RoleName="bench-copy", AssumeRolePolicyDocument=json.dumps(ROLE_TRUST))
+    clients["iam"].put_role_policy(RoleName="bench-copy", PolicyName="read-bench", PolicyDocument=json.dumps(ROLE_ACCESS))
+    clients["redshift-serverless"].create_namespace(namespaceName="bench", dbName="dev", adminUsername=ADMIN, adminUserPassword=PASSWORD,
+                                                    iamRoles=[ROLE])
     clients["redshift-serverless"].create_workgroup(workgroupName="bench-wg", namespaceName="bench")
     columns = ", ".join(f"{name} {kind}" for name, kind in FACT_COLUMNS.items())
     statement(data, f"CREATE TABLE facts ({columns}) DISTKEY(customer) SORTKEY(day)")
     statement(data, "CREATE TABLE customers (id INTEGER, region VARCHAR(20)) DISTSTYLE ALL")
-    statement(data, "COPY customers FROM 's3://bench-warehouse/customers/' IAM_ROLE 'arn:aws:iam::123456789012:role/r' CSV")
+    statement(data, f"COPY customers FROM 's3://bench-warehouse/customers/' IAM_ROLE '{ROLE}' CSV")
     print(f"{rows:,} rows, {size / 1e6:.0f} MB of CSV in {OBJECTS} objects")
 
     copy_times, baseline_copy = [], []
@@ -107,7 +116,7 @@ def run(settings: Settings, folder: Path, rows: int, repeat: int) -> None:
     database.execute("CREATE TABLE customers (id INTEGER, region VARCHAR)")
     for attempt in range(repeat):
         statement(data, "TRUNCATE facts")
-        seconds, described = statement(data, "COPY facts FROM 's3://bench-warehouse/facts/' IAM_ROLE 'arn:aws:iam::123456789012:role/r' CSV")
+        seconds, described = statement(data, f"COPY facts FROM 's3://bench-warehouse/facts/' IAM_ROLE '{ROLE}' CSV")
         assert described["ResultRows"] == rows // OBJECTS * OBJECTS, described
         copy_times.append(seconds)
 

@@ -23,6 +23,19 @@ from tests.conftest import client, kill_hard
 from tests.test_events import drain, queue
 
 ROLE = "arn:aws:iam::123456789012:role/redshift-load"
+TRUSTS_REDSHIFT = {"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Principal": {"Service": "redshift.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+# What a role COPY, UNLOAD and Spectrum act as needs: read and write the lake, read the Glue catalog
+WAREHOUSE_ACCESS = {"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket", "glue:*"], "Resource": "*"}]}
+
+
+def redshift_role(name: str, policy: dict = WAREHOUSE_ACCESS, trust: dict = TRUSTS_REDSHIFT, iam=None) -> str:
+    """A role Redshift may assume (it trusts redshift.amazonaws.com), allowed what `policy` allows; its ARN."""
+    iam = iam or boto3.client("iam")
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    iam.put_role_policy(RoleName=name, PolicyName="access", PolicyDocument=json.dumps(policy))
+    return arn
 
 
 def run(data, sql: str, wait: bool = True, **target) -> dict:
@@ -48,17 +61,25 @@ def rows(data, sql: str, **target) -> list[list]:
 
 
 @pytest.fixture
-def serverless(clean_stack):
+def load_role(clean_stack) -> str:
+    """The role the warehouses' COPY and UNLOAD name (ROLE), associated with each of them."""
+    return redshift_role("redshift-load")
+
+
+@pytest.fixture
+def serverless(load_role):
     rs = boto3.client("redshift-serverless")
-    rs.create_namespace(namespaceName="lab", adminUsername="admin", adminUserPassword="Passw0rd!", dbName="dev")
+    rs.create_namespace(namespaceName="lab", adminUsername="admin", adminUserPassword="Passw0rd!", dbName="dev",
+                        iamRoles=[load_role])
     rs.create_workgroup(workgroupName="lab-wg", namespaceName="lab")
     return {"WorkgroupName": "lab-wg"}
 
 
 @pytest.fixture
-def cluster(clean_stack):
+def cluster(load_role):
     boto3.client("redshift").create_cluster(ClusterIdentifier="warehouse", NodeType="dc2.large", MasterUsername="admin",
-                                            MasterUserPassword="Passw0rd1", DBName="dev", ClusterType="single-node")
+                                            MasterUserPassword="Passw0rd1", DBName="dev", ClusterType="single-node",
+                                            IamRoles=[load_role])
     return {"ClusterIdentifier": "warehouse", "DbUser": "admin"}
 
 
@@ -259,6 +280,55 @@ def test_copy_csv_with_a_bad_row_under_maxerror_records_line_column_and_reason(c
                 **cluster) == [["customer", True, 0], ["day", False, 1]]
     missing = run(data, f"COPY sales FROM 's3://lake/nothing-here/' IAM_ROLE '{ROLE}' CSV", **cluster)
     assert missing["Error"] == "ERROR: The specified S3 prefix 'nothing-here/' does not exist"
+
+
+def test_copy_and_unload_act_as_their_iam_role(serverless, cluster):
+    """The role must be associated, exist and trust Redshift; its policies (and the bucket's) decide each S3 request."""
+    data, s3, rs = boto3.client("redshift-data"), boto3.client("s3"), boto3.client("redshift-serverless")
+    s3.create_bucket(Bucket="lake")
+    s3.put_object(Bucket="lake", Key="sales/part-1.csv", Body=b"1,7\n2,8\n")
+    ok(data, "CREATE TABLE sales (id INT, customer INT)", **serverless)
+    ok(data, f"COPY sales FROM 's3://lake/sales/' IAM_ROLE '{ROLE}' CSV", **serverless)
+
+    lister = redshift_role("lister", {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:PutObject"], "Resource": "*"}]})
+    stranger = redshift_role("stranger", trust={"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "glue.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+    unassociated = redshift_role("unassociated")
+    rs.delete_workgroup(workgroupName="lab-wg")
+    rs.delete_namespace(namespaceName="lab")
+    rs.create_namespace(namespaceName="lab", adminUsername="admin", adminUserPassword="Passw0rd!", dbName="dev",
+                        iamRoles=[ROLE, lister, stranger], defaultIamRoleArn=lister)
+    rs.create_workgroup(workgroupName="lab-wg", namespaceName="lab")
+    ok(data, "CREATE TABLE sales (id INT, customer INT)", **serverless)
+
+    denied = run(data, f"COPY sales FROM 's3://lake/sales/' IAM_ROLE '{lister}' CSV", **serverless)
+    assert denied["Status"] == "FAILED"
+    assert denied["Error"].startswith("ERROR: S3ServiceException:Access Denied,Status 403,Error AccessDenied")
+    assert "context:   S3 key being read : s3://lake/sales/part-1.csv" in denied["Error"] and "code:      8001" in denied["Error"]
+    assert "S3 key being read" in run(data, "COPY sales FROM 's3://lake/sales/' IAM_ROLE default CSV", **serverless)["Error"]
+    for role in (stranger, unassociated, "arn:aws:iam::123456789012:role/nobody"):
+        refused = run(data, f"COPY sales FROM 's3://lake/sales/' IAM_ROLE '{role}' CSV", **serverless)
+        assert refused["Error"].startswith(f"ERROR: User arn:aws:redshift:us-east-1:123456789012:dbuser:lab-wg/admin is not "
+                                           f"authorized to assume IAM Role {role}"), refused["Error"]
+    assert "IAM_ROLE is required" in run(data, "COPY sales FROM 's3://lake/sales/' CSV", **serverless)["Error"]
+    ok(data, f"COPY sales FROM 's3://lake/sales/' CREDENTIALS 'aws_iam_role={ROLE}' CSV", **serverless)
+    ok(data, "UNLOAD ('SELECT * FROM sales') TO 's3://lake/out/sales_' IAM_ROLE default", **serverless)
+
+    # a bucket policy's explicit deny binds the role, whatever its own policies allow
+    s3.put_bucket_policy(Bucket="lake", Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Principal": {"AWS": ROLE}, "Action": "s3:PutObject", "Resource": "arn:aws:s3:::lake/private/*"}]}))
+    written = run(data, f"UNLOAD ('SELECT * FROM sales') TO 's3://lake/private/sales_' IAM_ROLE '{ROLE}'", **serverless)
+    assert "Access Denied" in written["Error"] and "S3 key being written : s3://lake/private/sales_0000_part_00" in written["Error"]
+    assert "Contents" not in s3.list_objects_v2(Bucket="lake", Prefix="private/")
+
+    # a provisioned cluster: IamRoles; DefaultIamRoleArn is what IAM_ROLE default names
+    ok(data, "CREATE TABLE sales (id INT, customer INT)", **cluster)
+    refused = run(data, f"COPY sales FROM 's3://lake/sales/' IAM_ROLE '{lister}' CSV", **cluster)
+    assert refused["Error"].startswith(f"ERROR: User arn:aws:redshift:us-east-1:123456789012:dbuser:warehouse/admin is not authorized "
+                                       f"to assume IAM Role {lister}")
+    assert "Default IAM role is not set" in run(data, "COPY sales FROM 's3://lake/sales/' IAM_ROLE default CSV", **cluster)["Error"]
+    ok(data, f"COPY sales FROM 's3://lake/sales/' IAM_ROLE '{ROLE}' CSV", **cluster)
 
 
 def test_svv_table_info_skew_follows_the_distkey_rows(serverless):

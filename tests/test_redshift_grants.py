@@ -18,6 +18,7 @@ from dealab.engines.redshift.errors import RedshiftError
 from dealab.engines.redshift.warehouse import Warehouse
 from tests.conftest import client
 from tests.test_pgwire import _error_fields
+from tests.test_redshift import redshift_role
 
 ANALYST_PASSWORD = "Analyst-pass1"
 SETUP = [
@@ -127,8 +128,9 @@ def _wait(data, statement_id: str) -> dict:
 
 def test_a_database_user_signs_in_through_the_data_api_and_the_wire(clean_stack):
     redshift, data = client(clean_stack, "redshift"), client(clean_stack, "redshift-data")
+    spectrum_role = redshift_role("spectrum", iam=client(clean_stack, "iam"))
     redshift.create_cluster(ClusterIdentifier="grants", NodeType="dc2.large", MasterUsername="admin",
-                            MasterUserPassword="Passw0rd1", DBName="dev", ClusterType="single-node")
+                            MasterUserPassword="Passw0rd1", DBName="dev", ClusterType="single-node", IamRoles=[spectrum_role])
     admin = {"ClusterIdentifier": "grants", "DbUser": "admin", "Database": "dev"}
     batch = data.batch_execute_statement(Sqls=SETUP, **admin)["Id"]
     assert _wait(data, batch)["Status"] == "FINISHED"

@@ -13,7 +13,7 @@ import pytest
 from dealab.engines.redshift.warehouse import Warehouse
 from dealab.stack import control
 from tests.conftest import client
-from tests.test_redshift import ok, rows, run
+from tests.test_redshift import ok, redshift_role, rows, run
 from tests.test_redshift_wire import ADMIN, PASSWORD, _available_endpoint, _connect
 
 ROLE = "arn:aws:iam::123456789012:role/spectrum"
@@ -61,15 +61,26 @@ def test_spectrum_over_the_glue_catalog(private_stack):
     s3, glue = client(private_stack, "s3"), client(private_stack, "glue")
     rs, data = client(private_stack, "redshift-serverless"), client(private_stack, "redshift-data")
     _lake(s3, glue)
-    rs.create_namespace(namespaceName="lab", adminUsername=ADMIN, adminUserPassword=PASSWORD, dbName="dev")
+    redshift_role("spectrum", iam=client(private_stack, "iam"))
+    catalog_only = redshift_role("catalog-only", {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["glue:GetDatabase", "glue:GetTable", "s3:ListBucket"], "Resource": "*"}]}, iam=client(private_stack, "iam"))
+    rs.create_namespace(namespaceName="lab", adminUsername=ADMIN, adminUserPassword=PASSWORD, dbName="dev", iamRoles=[ROLE, catalog_only])
     rs.create_workgroup(workgroupName="lab-wg", namespaceName="lab")
     target = {"WorkgroupName": "lab-wg"}
 
-    missing = run(data, "CREATE EXTERNAL SCHEMA nowhere FROM DATA CATALOG DATABASE 'absent'", **target)
+    missing = run(data, f"CREATE EXTERNAL SCHEMA nowhere FROM DATA CATALOG DATABASE 'absent' IAM_ROLE '{ROLE}'", **target)
     assert missing["Status"] == "FAILED" and 'External database "absent" does not exist' in missing["Error"]
     ok(data, f"CREATE EXTERNAL SCHEMA spectrum FROM DATA CATALOG DATABASE 'raw' IAM_ROLE '{ROLE}'", **target)
     ok(data, f"CREATE EXTERNAL SCHEMA IF NOT EXISTS spectrum FROM DATA CATALOG DATABASE 'raw' IAM_ROLE '{ROLE}'", **target)
     assert rows(data, "SELECT schemaname, databasename FROM svv_external_schemas", **target) == [["spectrum", "raw"]]
+    # the schema's role reads the catalog and the objects: one without s3:GetObject cannot read a table
+    ok(data, f"CREATE EXTERNAL SCHEMA narrow FROM DATA CATALOG DATABASE 'raw' IAM_ROLE '{catalog_only}'", **target)
+    unread = run(data, "SELECT id FROM narrow.customers", **target)
+    assert unread["Status"] == "FAILED" and "Access Denied" in unread["Error"] and "S3 key being read : s3://lake/raw/customers/" in unread["Error"]
+    ok(data, "DROP SCHEMA narrow", **target)
+    created = run(data, f"CREATE EXTERNAL SCHEMA fresh FROM DATA CATALOG DATABASE 'fresh' IAM_ROLE '{catalog_only}' "
+                        "CREATE EXTERNAL DATABASE IF NOT EXISTS", **target)
+    assert "glue:CreateDatabase" in created["Error"] and "Error Code: AccessDeniedException" in created["Error"], created["Error"]
 
     # CSV with its header skipped; Parquet with its partition column, the unreadable partition pruned away
     assert rows(data, "SELECT id, name FROM spectrum.customers ORDER BY id", **target) == [[1, "Ana"], [2, "Ben"], [3, "Caro"]]

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from dealab.engines.redshift import tls
 from dealab.engines.redshift.endpoints import Endpoints
 from dealab.engines.redshift.pgwire import md5_secret
-from dealab.wire import labtime, paging, serviceevents
+from dealab.wire import labtime, paging, rolesessions, serviceevents
 from dealab.wire.engine import Engine, EngineContext
 from dealab.wire.messages import AwsRequest, AwsResponse
 from dealab.wire.store import JsonFile, UnsafeName, child_path, write_atomic
@@ -142,6 +142,9 @@ class RedshiftEngine(Engine):
         self.datashares_file = JsonFile(self.folder / "datashares.json")  # shares cross databases: the engine keeps them
         self.audited_file = JsonFile(self.folder / "audited.json")  # databases with audit logging on
         self._datashares = None
+        # each cluster's DefaultIamRoleArn (moto keeps IamRoles but not the default): `IAM_ROLE default` names it
+        self.default_roles = JsonFile(self.folder / "cluster_default_roles.json")
+        self.role_sessions = rolesessions.RoleSessions(context, "redshift.amazonaws.com")  # IAM_ROLE's sessions (roles.py)
         self.streaming_file = JsonFile(self.folder / "streaming.json")  # databases with auto-refresh streaming views
         self._lock = threading.RLock()
         self._ended = threading.Condition(self._lock)  # notified when a statement reaches a final status
@@ -302,6 +305,9 @@ class RedshiftEngine(Engine):
             key = f"cluster-{identifier}"
             self.endpoints.remember_admin(key, form.get("MasterUsername", ""), form["MasterUserPassword"])
             self._serve_cluster(identifier)
+        if response.status == 200 and identifier and form.get("DefaultIamRoleArn"):
+            with self._lock:
+                self.default_roles.save(dict(self.default_roles.load({}), **{identifier: form["DefaultIamRoleArn"]}))
         return response
 
     def _modify_cluster(self, request: AwsRequest) -> AwsResponse:
@@ -346,6 +352,10 @@ class RedshiftEngine(Engine):
             self.endpoints.stop(key)
             self.endpoints.forget_admin(key)
             self._drop_database(key)
+            with self._lock:
+                defaults = self.default_roles.load({})
+                if defaults.pop(identifier.lower(), None):
+                    self.default_roles.save(defaults)
         return response
 
     # ------------------------------------------------------------ Data API: where a statement runs
@@ -407,6 +417,7 @@ class RedshiftEngine(Engine):
                 self._connect_streams(key, warehouse)
                 warehouse.sharing.registry, warehouse.sharing.key = self._sharing(), key
                 self._connect_audit(key, warehouse)
+                warehouse.roles = self._role_access(key)
                 self._warehouses[key] = warehouse
             return self._warehouses[key]
 
@@ -579,6 +590,25 @@ class RedshiftEngine(Engine):
                 self._warehouse_of(key)
             except Exception:  # the cluster or namespace is gone: its views cannot refresh
                 log.warning("streaming views of %s not resumed", key, exc_info=True)
+
+    def _role_access(self, key: str):
+        """How the database's COPY, UNLOAD and external schemas assume their IAM_ROLE (roles.py)."""
+        from dealab.engines.redshift.roles import Association, RoleAccess
+
+        def association() -> Association:  # read when a statement runs: an association changed meanwhile counts
+            kind, _, name = key.partition("-")
+            admin = self.endpoints.admins().get(key, {}).get("user") or "admin"
+            if kind == "namespace":
+                namespace = self._serverless("namespace", name)
+                workgroup = next((found["workgroupName"] for found in self._document()["workgroups"].values()
+                                  if found["namespaceName"] == name), name)
+                roles = tuple(role if isinstance(role, str) else role.get("iamRoleArn", "") for role in namespace.get("iamRoles", []))
+                return Association(workgroup, self.context.region, admin, roles, namespace.get("defaultIamRoleArn"))
+            cluster = self.own_client("redshift").describe_clusters(ClusterIdentifier=name)["Clusters"][0]
+            roles = tuple(role["IamRoleArn"] for role in cluster.get("IamRoles", []))
+            return Association(name, self.context.region, admin, roles, self.default_roles.load({}).get(name))
+
+        return RoleAccess(self.role_sessions, association, self.context.loopback)
 
     def _catalog_access(self):
         """What a database's external schemas reach the Glue catalog with (Redshift Spectrum, spectrum.py)."""
@@ -963,12 +993,13 @@ class RedshiftEngine(Engine):
 
     def reset(self) -> None:
         self.endpoints.stop_all()
+        self.role_sessions.forget()
         with self._lock:
             self.endpoints.secrets.remove()
             for key in list(self._warehouses):
                 self._drop_database(key)
             for document in (self.serverless, self.ports, self.statements_file, self.streaming_file, self.datashares_file,
-                             self.audited_file):
+                             self.audited_file, self.default_roles):
                 document.remove()
             for path in self.folder.glob("*.duckdb*"):
                 path.unlink(missing_ok=True)

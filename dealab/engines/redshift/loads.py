@@ -14,9 +14,10 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
+import botocore.exceptions
 import duckdb
 
-from dealab.engines.redshift import dialect
+from dealab.engines.redshift import dialect, roles
 from dealab.engines.redshift.errors import RedshiftError, from_duckdb, no_such_bucket, position_of
 
 COPY_STATEMENT = re.compile(r"^\s*COPY\s+(?P<table>(?:\"?\w+\"?\.)?\"?\w+\"?)\s*(?:\((?P<columns>[^)]*)\))?\s*"
@@ -137,10 +138,14 @@ class Loader:
     def __init__(self, warehouse, s3):
         self.warehouse, self.s3 = warehouse, s3
 
-    def copy(self, cursor, sql: str, query_id: int, own_transaction: bool = True) -> int:
-        """Runs one COPY; returns the rows loaded. In a transaction of its own unless the caller's (a batch's)."""
+    def copy(self, cursor, sql: str, query_id: int, own_transaction: bool = True, user: str | None = None) -> int:
+        """Runs one COPY; returns the rows loaded. In a transaction of its own unless the caller's (a batch's).
+        Every S3 request it makes must be allowed to the IAM role it names (roles.py), signed in as `user`."""
         transaction = {"begin": "BEGIN TRANSACTION", "commit": "COMMIT", "rollback": "ROLLBACK"} if own_transaction else {}
         command = parse(sql)
+        role = self.warehouse.assume_role(command.options, user)
+        if role is not None:  # every S3 request of the COPY is the role session's
+            self.s3 = role.s3
         schema, table = dialect.split_name(command.table)
         table_columns = dict(self.warehouse.columns(cursor, table, schema))
         identity = self.warehouse.identity_columns(cursor, table, schema)
@@ -148,7 +153,7 @@ class Loader:
         for name in targets:
             if name not in table_columns:
                 raise RedshiftError(f'column "{name}" of relation "{command.table}" does not exist', position_of(sql, name))
-        objects = self._objects(command)
+        objects = self._objects(command, query_id)
         folder = self.warehouse.scratch / f"copy-{query_id}"
         folder.mkdir(parents=True, exist_ok=True)
         started = time.time()
@@ -156,8 +161,9 @@ class Loader:
             files = {}
             for number, (bucket, key) in enumerate(objects):
                 path = folder / f"{number}{FILE_SUFFIX[command.compression]}"
+                answer = self._get(bucket, key, query_id)
                 with path.open("wb") as handle:  # streamed: an object of a GB never sits whole in memory
-                    shutil.copyfileobj(self.s3.get_object(Bucket=bucket, Key=key)["Body"], handle, STREAM_CHUNK)
+                    shutil.copyfileobj(answer["Body"], handle, STREAM_CHUNK)
                 files[str(path)] = f"s3://{bucket}/{key}"
             reader = self._reader(command, list(files), {name: table_columns[name] for name in targets}, query_id)
             column_list = ", ".join(f'"{name}"' for name in targets)
@@ -185,7 +191,14 @@ class Loader:
         if step in transaction:
             cursor.execute(transaction[step])
 
-    def _objects(self, command: CopyCommand) -> list[tuple[str, str]]:
+    def _get(self, bucket: str, key: str, query_id: int) -> dict:
+        """GetObject (as the role: its policies, the bucket's and an SSE-KMS object's key policy must allow it)."""
+        try:
+            return self.s3.get_object(Bucket=bucket, Key=key)
+        except botocore.exceptions.ClientError as error:
+            raise roles.s3_denied(error, f"S3 key being read : s3://{bucket}/{key}", query_id) or error from None
+
+    def _objects(self, command: CopyCommand, query_id: int) -> list[tuple[str, str]]:
         """(bucket, key) of every object the COPY reads: the manifest's entries, or every object under the prefix."""
         location = urlparse(command.source)
         if location.scheme != "s3" or not location.netloc:
@@ -194,12 +207,18 @@ class Loader:
         errors = self.s3.exceptions
         try:
             if "MANIFEST" in command.options:
-                manifest = json.loads(self.s3.get_object(Bucket=bucket, Key=prefix)["Body"].read())
+                manifest = json.loads(self._get(bucket, prefix, query_id)["Body"].read())
                 entries = [urlparse(entry["url"]) for entry in manifest.get("entries", [])]
                 return [(entry.netloc, entry.path.lstrip("/")) for entry in entries]
             keys = []
-            for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-                keys += [item["Key"] for item in page.get("Contents", []) if not item["Key"].endswith("/")]
+            try:
+                for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                    keys += [item["Key"] for item in page.get("Contents", []) if not item["Key"].endswith("/")]
+            except botocore.exceptions.ClientError as error:
+                denied = roles.s3_denied(error, f"Listing bucket={bucket} prefix={prefix}", query_id)
+                if denied is None:
+                    raise
+                raise denied from None
         except errors.NoSuchBucket:
             raise no_such_bucket(bucket) from None
         except errors.NoSuchKey:

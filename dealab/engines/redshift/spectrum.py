@@ -20,10 +20,12 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import botocore.exceptions
 import duckdb
 import sqlglot
 from sqlglot import exp
 
+from dealab.engines.redshift import roles
 from dealab.engines.redshift.errors import RedshiftError, position_of
 
 SYSTEM = "dealab_system"
@@ -137,6 +139,8 @@ class Spectrum:
         if not database:
             raise RedshiftError("DATABASE is required for an external schema FROM DATA CATALOG", position_of(sql, "FROM"))
         glue_database = database.group(1).lower()
+        role = SCHEMA_OPTIONS["iam_role"].search(options)
+        session = self._assume(role.group(1) if role else None)
         exists = cursor.execute("SELECT 1 FROM information_schema.schemata WHERE catalog_name = current_database() AND "
                                 "schema_name = ?", [name]).fetchone() or name in self.external_schemas(cursor)
         if exists:
@@ -148,10 +152,21 @@ class Spectrum:
             if not SCHEMA_OPTIONS["create_database"].search(options):
                 raise RedshiftError(f"External database \"{glue_database}\" does not exist in the data catalog "
                                     "(add CREATE EXTERNAL DATABASE IF NOT EXISTS to create it)")
-            catalog.glue.create_database(DatabaseInput={"Name": glue_database})
-        role = SCHEMA_OPTIONS["iam_role"].search(options)
+            glue = session.glue if session is not None else catalog.glue  # Redshift creates it as the schema's role
+            roles.catalog_call(glue.create_database, DatabaseInput={"Name": glue_database})
+        elif session is not None:
+            roles.catalog_call(session.glue.get_database, Name=glue_database)
         cursor.execute(f"INSERT INTO {SYSTEM}.external_schemas (schema_name, glue_database, iam_role) VALUES (?, ?, ?)",
                        [name, glue_database, role.group(1) if role else None])
+
+    def _assume(self, role: str | None):
+        """The schema's IAM role session (roles.py), None where the warehouse checks no roles."""
+        return self.warehouse.roles.assume(role, None) if self.warehouse.roles is not None else None
+
+    @staticmethod
+    def _role_of(cursor, schema: str) -> str | None:
+        found = cursor.execute(f"SELECT iam_role FROM {SYSTEM}.external_schemas WHERE schema_name = ?", [schema]).fetchone()
+        return found[0] if found else None
 
     def _drop_schema(self, cursor, sql: str, match: re.Match) -> None:
         name, rest = match.group("schema").lower(), match.group("rest")
@@ -177,6 +192,10 @@ class Spectrum:
         glue_database = self.external_schemas(cursor).get(schema)
         if glue_database is None:
             raise _schema_missing(schema, sql)
+        session = self._assume(self._role_of(cursor, schema))
+        if session is not None:  # the table is written to the catalog as the schema's role
+            self.warehouse.roles.may_write_catalog(session, "CreateTable", {"DatabaseName": glue_database,
+                                                                            "TableInput": {"Name": match.group("table").lower()}})
         # Redshift writes Hive's TBLPROPERTIES as TABLE PROPERTIES; the table's schema is the Glue database's name
         hive = re.sub(r"\bTABLE\s+PROPERTIES\b", "TBLPROPERTIES", sql, flags=re.I)
         try:
@@ -253,16 +272,24 @@ class Spectrum:
         reader = CatalogTableReader(catalog, CallerS3(context.loopback, context.endpoint_url, context.region),
                                     self.warehouse.scratch / "spectrum")
         registered = []
+        sessions: dict[str, object] = {}
         try:
             for reference in references:
                 schema, name = reference.db.lower(), reference.name.lower()
+                if schema not in sessions:  # Spectrum reads the catalog and S3 as the schema's IAM role
+                    sessions[schema] = self._assume(self._role_of(cursor, schema))
+                if sessions[schema] is not None:  # Redshift reads the table's definition as the role
+                    try:
+                        roles.catalog_call(sessions[schema].glue.get_table, DatabaseName=schemas[schema], Name=name)
+                    except botocore.exceptions.ClientError:
+                        pass  # no such table: the catalog's own read below says so in Redshift's words
                 try:
                     table = catalog.table(schemas[schema], name)
                 except QueryError as error:  # Lake Formation's refusal, in Athena's words
                     raise RedshiftError(error.detail.replace(f" on {name}", f" on {schema}.{name}")) from None
                 if table is None:
                     raise RedshiftError(f'relation "{schema}.{name}" does not exist', position_of(sql, name))
-                rows = self._read(reader, table, reference)
+                rows = self._read(reader, table, reference, sessions[schema])
                 relation = f"{RELATION_PREFIX}{next(self._counter)}"
                 cursor.register(relation, rows)
                 registered.append(relation)
@@ -277,7 +304,7 @@ class Spectrum:
         translation.sql = translation.tree.sql("duckdb")
         return registered
 
-    def _read(self, reader, table, reference: exp.Table):
+    def _read(self, reader, table, reference: exp.Table, session=None):
         """The table's rows (an Arrow table) from the partitions the statement's WHERE can keep."""
         from dealab.engines.athena.catalog import relation_sql
         from dealab.engines.athena.errors import QueryError
@@ -288,6 +315,8 @@ class Spectrum:
         try:  # the reference gives partition projection its injected values, as an Athena query's does
             partitions = _pruned(reader.connection, table, planner.partitions_for(table, reference), reference)
             planner.fill_files(table, partitions)
+            if session is not None:
+                self._require_reads(session, partitions, reader.s3_prefix)
             relation = restricted(relation_sql(table, partitions, union_by_name=True), table, with_path=False)
         except (QueryError, ValueError) as error:  # a location that is not s3://, a format the reader has no SerDe for
             raise RedshiftError(f"Spectrum Scan Error: {getattr(error, 'detail', None) or error}") from None
@@ -296,6 +325,13 @@ class Spectrum:
         except duckdb.Error as error:
             raise RedshiftError(f"Spectrum Scan Error: the files of {table.database}.{table.name} do not read as its "
                                 f"SerDe describes ({type(error).__name__.removesuffix('Exception')})") from None
+
+    def _require_reads(self, session, partitions: list, s3_prefix: str) -> None:
+        """The role's GetObject of each file the partitions hold, judged before the reader reads it as the account."""
+        for partition in partitions:
+            for url, _size in partition.files:
+                bucket, _, key = url.removeprefix(s3_prefix).partition("/")
+                self.warehouse.roles.may_read(session, bucket, key)
 
     def _compute_external_tables(self, cursor) -> None:
         import json

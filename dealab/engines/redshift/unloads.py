@@ -14,6 +14,9 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
+import botocore.exceptions
+
+from dealab.engines.redshift import roles
 from dealab.engines.redshift.errors import RedshiftError, no_such_bucket, position_of
 
 UNLOAD_STATEMENT = re.compile(r"^\s*UNLOAD\s*\(\s*'(?P<query>(?:[^']|'')*)'\s*\)\s*TO\s*'(?P<target>[^']*)'(?P<options>.*)$", re.I | re.S)
@@ -98,10 +101,15 @@ def parse(sql: str) -> UnloadCommand:
 class Unloader:
     def __init__(self, warehouse, s3):
         self.warehouse, self.s3 = warehouse, s3
+        self.query_id = None
 
-    def unload(self, cursor, sql: str) -> int:
-        """Runs one UNLOAD; returns the rows written."""
+    def unload(self, cursor, sql: str, query_id: int | None = None, user: str | None = None) -> int:
+        """Runs one UNLOAD; returns the rows written. Every S3 request it makes must be allowed to the IAM role it
+        names (roles.py), signed in as `user`."""
         command = parse(sql)
+        role, self.query_id = self.warehouse.assume_role(command.options, user), query_id
+        if role is not None:  # every S3 request of the UNLOAD is the role session's
+            self.s3 = role.s3
         table = self.warehouse.query_arrow(cursor, command.query)
         for column in command.partition_by:
             if column not in table.column_names:
@@ -115,12 +123,26 @@ class Unloader:
             if command.options["MANIFEST"] == "VERBOSE":
                 manifest["schema"] = {"elements": [{"name": name, "type": {"base": str(kind)}} for name, kind in zip(table.column_names, table.schema.types)]}
                 manifest["meta"] = {"content_length": sum(size for _, size in written), "record_count": table.num_rows}
-            self.s3.put_object(Bucket=command.bucket, Key=f"{command.prefix}manifest", Body=json.dumps(manifest, indent=2).encode())
+            self._put(command.bucket, f"{command.prefix}manifest", json.dumps(manifest, indent=2).encode())
         return table.num_rows
+
+    def _s3(self, context: str, call, **arguments):
+        """One S3 request (as the role); S3's refusal in Redshift's words."""
+        try:
+            return call(**arguments)
+        except botocore.exceptions.ClientError as error:
+            denied = roles.s3_denied(error, context, self.query_id)
+            if denied is None:
+                raise
+            raise denied from None
+
+    def _put(self, bucket: str, key: str, body: bytes) -> None:
+        self._s3(f"S3 key being written : s3://{bucket}/{key}", self.s3.put_object, Bucket=bucket, Key=key, Body=body)
 
     def _clear_target(self, command: UnloadCommand) -> None:
         try:
-            existing = self.s3.list_objects_v2(Bucket=command.bucket, Prefix=command.prefix).get("Contents", [])
+            existing = self._s3(f"Listing bucket={command.bucket} prefix={command.prefix}", self.s3.list_objects_v2,
+                                Bucket=command.bucket, Prefix=command.prefix).get("Contents", [])
         except self.s3.exceptions.NoSuchBucket:
             raise no_such_bucket(command.bucket) from None
         if not existing or "ALLOWOVERWRITE" in command.options:
@@ -129,7 +151,8 @@ class Unloader:
             raise RedshiftError("Specified unload destination on S3 is not empty. Consider using a different bucket / prefix, "
                                 "manually removing the target files in S3, or using the ALLOWOVERWRITE option.")
         for item in existing:
-            self.s3.delete_object(Bucket=command.bucket, Key=item["Key"])
+            self._s3(f"S3 key being deleted : s3://{command.bucket}/{item['Key']}", self.s3.delete_object,
+                     Bucket=command.bucket, Key=item["Key"])
 
     def _partitions(self, command: UnloadCommand, table):
         """(key prefix, rows) for each partition: `<prefix>/col=value/...` per distinct PARTITION BY value."""
@@ -164,7 +187,7 @@ class Unloader:
                 name = f"{slice_number:04d}_part_{part:02d}" if command.parallel else f"{part:03d}"
                 body = self._parquet(chunk) if parquet else self._delimited(command, chunk)
                 key = f"{prefix}{name}{extension}"
-                self.s3.put_object(Bucket=command.bucket, Key=key, Body=body)
+                self._put(command.bucket, key, body)
                 written.append((key, len(body)))
         return written
 

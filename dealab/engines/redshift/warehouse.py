@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 
 from dealab.engines.athena import sandbox
-from dealab.engines.redshift import dialect, errors, explain, grants, loads, materialized, spectrum, streaming, unloads
+from dealab.engines.redshift import dialect, errors, explain, grants, loads, materialized, roles, spectrum, streaming, unloads
 from dealab.engines.redshift import auditlog, datasharing, maintenance
 from dealab.engines.redshift import partiql, procedures
 from dealab.engines.redshift.dialect import TableLayout
@@ -142,6 +142,7 @@ class Warehouse:
         self.audit = auditlog.Audit(self)  # audit logging; the engine says where it goes while it is on
         self.system_views = {name: relation for name, (deployments, relation) in SYSTEM_VIEWS.items() if deployment in deployments}
         self.grants = grants.Grants(database)
+        self.roles: roles.RoleAccess | None = None  # the engine's: IAM_ROLE checked as Redshift does (None: not checked)
         path.parent.mkdir(parents=True, exist_ok=True)
         scratch.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
@@ -214,10 +215,10 @@ class Warehouse:
             elif kind == "procedure":
                 result = procedures.run(self, cursor, sql, parameters, s3, user, principal, query_id)
             elif kind == "copy":
-                result = Result(affected=loads.Loader(self, s3).copy(cursor, sql, query_id, own_transaction=not in_batch))
+                result = Result(affected=loads.Loader(self, s3).copy(cursor, sql, query_id, own_transaction=not in_batch, user=user))
                 self.settle_distribution(cursor, loads.parse(sql).table)  # a load may grow an AUTO table past ALL
             elif kind == "unload":
-                result = Result(affected=unloads.Unloader(self, s3).unload(cursor, sql))
+                result = Result(affected=unloads.Unloader(self, s3).unload(cursor, sql, query_id, user))
             elif kind == "create_mv":
                 materialized.create(self, cursor, sql)
                 result = Result()
@@ -281,6 +282,13 @@ class Warehouse:
                 return cursor.execute(translation.sql).to_arrow_table()
         except duckdb.Error as error:
             raise errors.from_duckdb(error, sql) from None
+
+    def assume_role(self, options: dict[str, str | None], user: str | None) -> roles.RoleSession | None:
+        """The IAM role session a COPY or UNLOAD acts as (its IAM_ROLE, or CREDENTIALS 'aws_iam_role=...'), assumed
+        as Redshift assumes it; None where this warehouse checks no roles (one built without its engine)."""
+        if self.roles is None:
+            return None
+        return self.roles.assume(roles.named_role(options), user)
 
     def _check_grants(self, cursor, kind: str, sql: str, user: str | None) -> None:
         """What a statement other than plain SQL needs of a user that is not a superuser (plain SQL is checked
