@@ -42,7 +42,16 @@ glueContext.write_dynamic_frame.from_jdbc_conf(frame=more, catalog_connection="w
 back = glueContext.create_dynamic_frame.from_options(connection_type="redshift", connection_options={
     "connectionName": "warehouse", "query": "SELECT id, name FROM people WHERE id > 1", "redshiftTmpDir": "s3://glue-rs/temp/",
     "aws_iam_role": args["role"]})
-report = sorted([row["id"], row["name"]] for row in back.toDF().collect())
+report = {"query": sorted([row["id"], row["name"]] for row in back.toDF().collect())}
+
+# a catalog table a JDBC crawler made over Redshift: written and read through its connection
+last = DynamicFrame.fromDF(spark.createDataFrame([(4, "di", 1.5)], "id int, name string, score double"), glueContext, "last")
+glueContext.write_dynamic_frame.from_catalog(frame=last, database="warehouse_db", table_name="dev_public_people",
+                                             redshift_tmp_dir="s3://glue-rs/temp/", additional_options={"aws_iam_role": args["role"]})
+catalogued = glueContext.create_dynamic_frame.from_catalog(database="warehouse_db", table_name="dev_public_people",
+                                                            redshift_tmp_dir="s3://glue-rs/temp/",
+                                                            additional_options={"aws_iam_role": args["role"]})
+report["catalog"] = catalogued.count()
 boto3.client("s3").put_object(Bucket="glue-rs", Key="report.json", Body=json.dumps(report).encode())
 '''
 
@@ -59,14 +68,19 @@ def test_a_glue_job_writes_a_dynamic_frame_to_redshift_serverless_and_reads_it_b
     glue.create_connection(ConnectionInput={"Name": "warehouse", "ConnectionType": "JDBC", "ConnectionProperties": {
         "JDBC_CONNECTION_URL": "jdbc:redshift://lab-wg.123456789012.us-east-1.redshift-serverless.amazonaws.com:5439/dev",
         "USERNAME": "admin", "PASSWORD": PASSWORD}})
+    glue.create_database(DatabaseInput={"Name": "warehouse_db"})
+    glue.create_table(DatabaseName="warehouse_db", TableInput={
+        "Name": "dev_public_people", "Parameters": {"connectionName": "warehouse", "classification": "redshift", "typeOfData": "table"},
+        "StorageDescriptor": {"Location": "dev.public.people", "Columns": [{"Name": "id", "Type": "int"}, {"Name": "name", "Type": "string"}]}})
     create_job(clean_stack, "to-redshift", upload_script(clean_stack, BUCKET, "scripts/to_redshift.py", TO_REDSHIFT))
 
     run = run_job(clean_stack, "to-redshift", {"--port": str(port), "--role": loader})
     assert run["JobRunState"] == "SUCCEEDED", run.get("ErrorMessage")
     target = {"WorkgroupName": "lab-wg"}
-    assert rows(data, "SELECT id, name, score FROM people ORDER BY id", **target) == [[1, "ana", 9.5], [2, "bo", None], [3, "cy", 7.25]]
+    assert rows(data, "SELECT id, name, score FROM people ORDER BY id", **target) == [
+        [1, "ana", 9.5], [2, "bo", None], [3, "cy", 7.25], [4, "di", 1.5]]
     assert rows(data, "SELECT count(*) FROM loads", **target) == [[2]]  # preactions made it, postactions filled it
-    assert json.loads(s3.get_object(Bucket=BUCKET, Key="report.json")["Body"].read()) == [[2, "bo"], [3, "cy"]]
+    assert json.loads(s3.get_object(Bucket=BUCKET, Key="report.json")["Body"].read()) == {"query": [[2, "bo"], [3, "cy"]], "catalog": 4}
     staged = [item["Key"] for item in s3.list_objects_v2(Bucket=BUCKET, Prefix="temp/")["Contents"]]
     assert any(key.endswith("/manifest.json") for key in staged) and any(key.endswith(".parquet") for key in staged)
 
@@ -74,4 +88,4 @@ def test_a_glue_job_writes_a_dynamic_frame_to_redshift_serverless_and_reads_it_b
     refused = run_job(clean_stack, "to-redshift", {"--port": str(port), "--role": reader_only})
     assert refused["JobRunState"] == "FAILED"
     assert "S3ServiceException:Access Denied,Status 403,Error AccessDenied" in refused["ErrorMessage"], refused["ErrorMessage"]
-    assert rows(data, "SELECT count(*) FROM people", **target) == [[3]]
+    assert rows(data, "SELECT count(*) FROM people", **target) == [[4]]
