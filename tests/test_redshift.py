@@ -312,6 +312,8 @@ def test_copy_and_unload_act_as_their_iam_role(serverless, cluster):
         assert refused["Error"].startswith(f"ERROR: User arn:aws:redshift:us-east-1:123456789012:dbuser:lab-wg/admin is not "
                                            f"authorized to assume IAM Role {role}"), refused["Error"]
     assert "IAM_ROLE is required" in run(data, "COPY sales FROM 's3://lake/sales/' CSV", **serverless)["Error"]
+    rs.update_namespace(namespaceName="lab", iamRoles=[ROLE, lister, stranger, unassociated], defaultIamRoleArn=lister)
+    ok(data, f"COPY sales FROM 's3://lake/sales/' IAM_ROLE '{unassociated}' CSV", **serverless)  # associated now
     ok(data, f"COPY sales FROM 's3://lake/sales/' CREDENTIALS 'aws_iam_role={ROLE}' CSV", **serverless)
     ok(data, "UNLOAD ('SELECT * FROM sales') TO 's3://lake/out/sales_' IAM_ROLE default", **serverless)
 

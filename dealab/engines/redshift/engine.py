@@ -566,12 +566,14 @@ class RedshiftEngine(Engine):
         return response
 
     def _UpdateNamespace(self, request: AwsRequest) -> AwsResponse:
-        """UpdateNamespace's logExports (where Serverless sends its audit logs); dealab changes nothing else yet."""
+        """UpdateNamespace's logExports (where Serverless sends its audit logs) and its IAM roles (iamRoles,
+        defaultIamRoleArn: what COPY, UNLOAD and Spectrum may assume, roles.py); dealab changes nothing else yet."""
         params = request.json
         name = params.get("namespaceName")
-        others = sorted(set(params) - {"namespaceName", "logExports"})
+        others = sorted(set(params) - {"namespaceName", "logExports", "iamRoles", "defaultIamRoleArn"})
         if others:
-            raise RedshiftApiError("ValidationException", f"dealab's UpdateNamespace changes logExports only, not {', '.join(others)}")
+            raise RedshiftApiError("ValidationException", "dealab's UpdateNamespace changes logExports, iamRoles and defaultIamRoleArn "
+                                                          f"only, not {', '.join(others)}")
         exports = params.get("logExports") or []
         unknown = sorted(set(exports) - set(AUDIT_LOG_TYPES))
         if unknown:
@@ -579,10 +581,12 @@ class RedshiftEngine(Engine):
         with self._lock:
             document = self._document()
             self._serverless("namespace", name)
-            document["namespaces"][name]["logExports"] = exports
+            namespace = document["namespaces"][name]
+            namespace.update({member: params[member] for member in ("logExports", "iamRoles", "defaultIamRoleArn") if member in params})
             self.serverless.save(document)
-        self._logging_changed(f"namespace-{name}")
-        return AwsResponse.json({"namespace": document["namespaces"][name]})
+        if "logExports" in params:
+            self._logging_changed(f"namespace-{name}")
+        return AwsResponse.json({"namespace": namespace})
 
     def _resume_streams(self) -> None:
         for key in sorted(set(self.streaming_file.load([])) | set(self.audited_file.load([]))):
