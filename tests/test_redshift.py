@@ -441,11 +441,13 @@ def test_a_kill_9_keeps_committed_tables(private_stack):
     rs.create_workgroup(workgroupName="keep-wg", namespaceName="keep")
     target = {"WorkgroupName": "keep-wg"}
     ok(data, "CREATE TABLE kept (id INT DISTKEY, label VARCHAR(10))", **target)
-    ok(data, "INSERT INTO kept SELECT n, 'row' FROM generate_series(1, 500) AS g(n)", **target)
+    inserted = ok(data, "INSERT INTO kept SELECT n, 'row' FROM generate_series(1, 500) AS g(n)", **target)
 
-    kill_hard(private_stack)
+    kill_hard(private_stack)  # at once: the statement records are rewritten off the request, the journal has them
     control.up(private_stack)
 
     data = client(private_stack, "redshift-data")
+    described = data.describe_statement(Id=inserted["Id"])
+    assert (described["Status"], described["ResultRows"]) == ("FINISHED", 500)
     assert rows(data, "SELECT count(*) FROM kept", **target) == [[500]]
     assert rows(data, 'SELECT diststyle FROM svv_table_info WHERE "table" = \'kept\'', **target) == [["KEY(id)"]]

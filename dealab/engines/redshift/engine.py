@@ -31,7 +31,7 @@ from dealab.engines.redshift.pgwire import md5_secret
 from dealab.wire import labtime, paging, rolesessions, serviceevents
 from dealab.wire.engine import Engine, EngineContext
 from dealab.wire.messages import AwsRequest, AwsResponse
-from dealab.wire.store import JsonFile, UnsafeName, child_path, write_atomic
+from dealab.wire.store import JsonFile, JsonLines, UnsafeName, child_path, rename, write_atomic
 from dealab.wire.trailevents import ACCOUNT_ID
 
 # DuckDB and sqlglot load with the first statement, not with the stack
@@ -148,8 +148,13 @@ class RedshiftEngine(Engine):
         self.streaming_file = JsonFile(self.folder / "streaming.json")  # databases with auto-refresh streaming views
         self._lock = threading.RLock()
         self._ended = threading.Condition(self._lock)  # notified when a statement reaches a final status
-        self._statements: dict[str, dict] = self.statements_file.load({})
+        # statements.json is rewritten off the request; each change is appended to the journal first (a write the OS
+        # holds, so a kill -9 loses none): loaded as the file, then the journal set aside by a rewrite under way,
+        # then the journal
+        self.statements_journal = JsonLines(self.folder / "statements.journal")
+        self._statements: dict[str, dict] = self._load_statements()
         self._records_changed = threading.Event()  # the statement records changed since last written
+        self._writing = threading.Lock()  # one rewrite of statements.json at a time (the writer's, or close's)
         self._results: OrderedDict[str, tuple[list, list]] = OrderedDict()
         self._sessions: dict[str, object] = {}  # running statement id → its DuckDB cursor (for CancelStatement)
         self._warehouses: dict[str, Warehouse] = {}
@@ -683,7 +688,7 @@ class RedshiftEngine(Engine):
                 record["QueryParameters"] = [{"name": name, "value": value} for name, value in parameters.items()]
         with self._lock:
             self._statements[statement_id] = record
-            self._save_statements()
+            self._save_statements(record)
         self._workers.submit(self._run, statement_id, sqls, parameters)
         answer = {"Id": statement_id, "CreatedAt": now, "Database": record["Database"]}
         answer.update({member: params[member] for member in ("ClusterIdentifier", "WorkgroupName", "DbUser", "SecretArn") if params.get(member)})
@@ -793,7 +798,7 @@ class RedshiftEngine(Engine):
                 return
             record.update(fields, UpdatedAt=labtime.unix_time())
             if fields.get("Status") in FINAL_STATUSES and "Id" in record and ":" not in record["Id"]:
-                self._save_statements()
+                self._save_statements(record)
                 self._ended.notify_all()
                 if record.get("WithEvent"):
                     self._announce(record)
@@ -810,26 +815,45 @@ class RedshiftEngine(Engine):
             "rows": record.get("ResultRows", -1), "expireAt": int(record["CreatedAt"] + RESULT_KEPT_SECONDS),
         }, [resource] if resource else [], region=region)
 
-    def _save_statements(self) -> None:
-        """Marks the statement records changed (the caller holds the lock); _write_statement_records writes them."""
+    def _load_statements(self) -> dict[str, dict]:
+        statements = self.statements_file.load({})
+        for journal in (self._journal_set_aside(), self.statements_journal):
+            for record in journal.read():
+                statements[record["Id"]] = record
+        return statements
+
+    def _journal_set_aside(self) -> JsonLines:
+        return JsonLines(self.statements_journal.path.with_suffix(".journal-writing"))
+
+    def _save_statements(self, *changed: dict) -> None:
+        """Journals the changed records (the caller holds the lock); _write_statement_records rewrites the file."""
+        self.statements_journal.append([dict(record) for record in changed])
         if len(self._statements) > KEPT_STATEMENTS:
             for old in sorted(self._statements, key=lambda known: self._statements[known]["CreatedAt"])[:-KEPT_STATEMENTS]:
                 del self._statements[old]
         self._records_changed.set()
 
     def _write_statement_records(self) -> None:
-        """Writes statements.json after each burst of changes, off the request and the statement's worker: writing
+        """Rewrites statements.json after each burst of changes, off the request and the statement's worker: writing
         500 records with an fsync costs ~6 ms, twice a statement (submitted, ended), which a Data API round trip
-        felt. A kill -9 loses what changed in the last few milliseconds; `close` writes the last state itself."""
+        felt. Until it is written, the journal holds the changes."""
         while not self._stopping.is_set():
             self._records_changed.wait()
             self._records_changed.clear()
             self._write_records_now()
 
     def _write_records_now(self) -> None:
-        with self._lock:
-            text = json.dumps(self._statements, separators=(",", ":"), default=str)
-        write_atomic(self.statements_file.path, text)
+        """The records as they are now replace the file; the journal of what they hold is set aside meanwhile (new
+        changes start a new one) and dropped once the file is written."""
+        set_aside = self._journal_set_aside()
+        with self._writing:
+            with self._lock:
+                text = json.dumps(self._statements, separators=(",", ":"), default=str)
+                self.statements_journal.close()
+                if self.statements_journal.path.exists():
+                    rename(self.statements_journal.path, set_aside.path)
+            write_atomic(self.statements_file.path, text)
+            set_aside.remove()
 
     def _keep_result(self, statement_id: str, columns: list, rows: list) -> None:
         with self._lock:
@@ -983,7 +1007,7 @@ class RedshiftEngine(Engine):
         for record in interrupted:
             record.update(Status="FAILED", Error=STACK_STOPPED, UpdatedAt=labtime.unix_time())
         if interrupted:
-            self._save_statements()
+            self._save_statements(*interrupted)
 
     def _checkpoint_idle(self) -> None:
         while not self._stopping.wait(CHECKPOINT_POLL_SECONDS):
@@ -1002,8 +1026,8 @@ class RedshiftEngine(Engine):
             self.endpoints.secrets.remove()
             for key in list(self._warehouses):
                 self._drop_database(key)
-            for document in (self.serverless, self.ports, self.statements_file, self.streaming_file, self.datashares_file,
-                             self.audited_file, self.default_roles):
+            for document in (self.serverless, self.ports, self.statements_file, self.statements_journal, self._journal_set_aside(),
+                             self.streaming_file, self.datashares_file, self.audited_file, self.default_roles):
                 document.remove()
             for path in self.folder.glob("*.duckdb*"):
                 path.unlink(missing_ok=True)
