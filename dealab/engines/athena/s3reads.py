@@ -448,6 +448,18 @@ class S3ReadFileSystem(AbstractFileSystem):
         return reads, rest
 
     # ---- what DuckDB's Python file system calls ---------------------------------------------------------
+    @classmethod
+    def _strip_protocol(cls, path):
+        # DuckDB hands a plain s3:// string to each of its ~7 calls per file per query (glob, size, modified, open...);
+        # fsspec's general form (lists, path objects, chained protocols) costs several times this on every one
+        if type(path) is str and not path.startswith("s3::"):
+            return path.removeprefix("s3://").rstrip("/")
+        return super()._strip_protocol(path)
+
+    def size(self, path) -> int:
+        reads, rest = self._route(path)
+        return reads.head(rest).size
+
     def info(self, path, **kwargs) -> dict:
         reads, rest = self._route(path)
         return {"name": self._strip_protocol(path), "size": reads.head(rest).size, "type": "file"}
