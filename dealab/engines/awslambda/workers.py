@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dealab.engines.awslambda import runner
-from dealab.wire import labtime
+from dealab.wire import labtime, rolesessions
 
 RUNNER = Path(runner.__file__).resolve()
 # What the engine keeps of one invocation's output for CloudWatch Logs; the rest is counted, not kept, so a
@@ -397,7 +397,7 @@ class WorkerPool:
                     return worker
             if len(self._busy) + self._idle_count() >= self.max_workers and not self._evict_oldest_idle():
                 return None
-        lease = lease_for() if lease_for is not None else None
+        lease = lease_for() if lease_for is not None else rolesessions.Lease(None, None)  # none: the account root's keys
         try:
             worker = Worker(spec, environment, sys_path, lambda *a, **k: self._spawner.submit(subprocess.Popen, *a, **k).result(), self._send_logs, lease)
         except BaseException:

@@ -409,6 +409,10 @@ class Worker:
                                     keys.get("AWS_SESSION_TOKEN"))
 
         use(credentials or before)
+        from awsglue import run_context
+
+        if before.get("AWS_ACCESS_KEY_ID") and before.get("AWS_SECRET_ACCESS_KEY"):
+            run_context.current.service_credentials = (before["AWS_ACCESS_KEY_ID"], before["AWS_SECRET_ACCESS_KEY"])
         try:
             yield
         finally:

@@ -24,6 +24,18 @@ class RunContext:
     committed: bool = False
     # how far the lab clock is ahead of real time: S3 stamps objects with lab time (purge and transition compare)
     lab_time_offset_seconds: float = 0.0
+    # the worker's own keys, for what AWS's service does itself while the run acts as its role (the Data Quality
+    # event EventBridge gets from Glue, not from the job's role): None outside the worker
+    service_credentials: tuple[str, str] | None = None
+
+    def service_client(self, service: str):
+        """A client signed as the service itself, not as the run's role (the worker's keys; else the run's own)."""
+        import boto3
+
+        if self.service_credentials is None:
+            return boto3.client(service)
+        access_key, secret_key = self.service_credentials
+        return boto3.client(service, aws_access_key_id=access_key, aws_secret_access_key=secret_key)
 
     @property
     def bookmarks_filter(self) -> bool:

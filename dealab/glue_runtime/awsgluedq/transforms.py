@@ -9,8 +9,9 @@ per scan and a second implementation of every rule.
 `apply` returns the rule outcomes (Rule, Outcome, FailureReason, EvaluatedMetrics); `process_rows` returns a
 DynamicFrameCollection with "ruleOutcomes" and "rowLevelOutcomes" (the frame's rows plus DataQualityRulesPass,
 DataQualityRulesFail, DataQualityRulesSkip and DataQualityEvaluationResult). With publishing_options
-enableDataQualityCloudWatchMetrics the rule counts go to CloudWatch ("Glue Data Quality" namespace), and the
-"Data Quality Evaluation Results Available" event goes to EventBridge, both through the stack's endpoint. Unless
+enableDataQualityCloudWatchMetrics the rule counts go to CloudWatch ("Glue Data Quality" namespace, as the job's
+role: it needs cloudwatch:PutMetricData), and the "Data Quality Evaluation Results Available" event goes to
+EventBridge (as Glue's own event, not the role's), both through the stack's endpoint. Unless
 enableDataQualityResultsPublishing is false, the result is published to Glue Data Quality (PublishDataQuality):
 ListDataQualityResults lists it by JobName, and the job's later evaluations of the same dataQualityEvaluationContext
 read it as the history dynamic rules (avg(last(5))) compare with."""
@@ -133,5 +134,6 @@ class EvaluateDataQuality:
                                                        MetricData=publish.metric_data(evaluation, dimensions, moment))
         context = {"contextType": "GLUE_JOB", "jobName": current.job_name, "jobRunId": current.run_id,
                    "evaluationContext": context_name}
-        boto3.client("events").put_events(
+        # Glue Data Quality's own event, as AWS sends it: not the job's role's call (it needs no events:PutEvents)
+        current.service_client("events").put_events(
             Entries=[publish.event_entry(evaluation, context, result_id, [context_name], moment)])
