@@ -23,11 +23,11 @@ they did before roles were enforced. (Lake Formation's credential vending asks f
 `dealab.wire.access.session_issuer`, for a role and a session policy at once; the IAM engine mints both kinds in
 one place, engines/iam/servicesessions.py.)
 
-Transitional rule (`MISSING_ROLES`): labs 03, 05, 06 and 12 and many tests still name role ARNs they never create.
-Until their solutions create the roles, a role that does not exist is not refused: the engine acts as the account
-root and logs it once per role. A role that exists is enforced: its trust policy and its permissions.
-DEALAB_MISSING_ROLES=refuse (read when the stack starts) refuses it as AWS does; the default becomes that once
-every lab creates its roles.
+Transitional rule (`MISSING_ROLES`): a role that does not exist is not refused yet: the engine acts as the account
+root and logs it once per role. A role that exists is enforced: its trust policy and its permissions. The labs'
+solutions create their roles; the test suite's Glue, crawler, Data Quality, Step Functions and Firehose tests
+still name roles they never create. DEALAB_MISSING_ROLES=refuse (read when the stack starts) refuses a missing
+role as AWS does; the default becomes that once those tests create their roles (docs/iam.md).
 """
 
 from __future__ import annotations
