@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import re
 import signal
@@ -106,3 +107,26 @@ def client(settings: Settings, service: str):
         aws_access_key_id="test",
         aws_secret_access_key="test",
     )
+
+
+def service_role(stack_or_client, name: str, service: str | tuple[str, ...], actions: tuple[str, ...] = ("*",)) -> str:
+    """The ARN of role `name`, created if missing, trusted by `service` ("glue", "states", ... or several: their
+    `<service>.amazonaws.com` principals) and allowed `actions` on every resource. An engine acts with the role it
+    is given and, as AWS, refuses a role that does not exist, so a test that passes a role creates it here.
+    `stack_or_client`: the stack's Settings, or any client of it."""
+    if isinstance(stack_or_client, Settings):
+        iam = client(stack_or_client, "iam")
+    else:
+        meta = stack_or_client.meta
+        iam = boto3.client("iam", endpoint_url=meta.endpoint_url, region_name=meta.region_name,
+                           aws_access_key_id="test", aws_secret_access_key="test")
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": [
+            f"{each}.amazonaws.com" for each in ((service,) if isinstance(service, str) else service)]}}]}
+    try:
+        arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    except iam.exceptions.EntityAlreadyExistsException:
+        arn = iam.get_role(RoleName=name)["Role"]["Arn"]
+    iam.put_role_policy(RoleName=name, PolicyName="access", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": list(actions), "Resource": "*"}]}))
+    return arn

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import admin_headers, client
+from tests.conftest import admin_headers, client, service_role
 from tests.gluekit import wait_for_crawler
 
 BUCKET = "crawler-test"
@@ -52,7 +52,7 @@ def raw_zone(clean_stack):
 
 
 def _create_crawler(glue, name: str, **options) -> None:
-    glue.create_crawler(Name=name, Role="arn:aws:iam::123456789012:role/crawler", DatabaseName="raw_db",
+    glue.create_crawler(Name=name, Role=service_role(glue, "crawler", "glue"), DatabaseName="raw_db",
                         Targets={"S3Targets": [{"Path": f"s3://{BUCKET}/raw/", "Exclusions": ["**.tmp"]}]}, **options)
 
 
