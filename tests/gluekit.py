@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from tests.conftest import client
+from tests.conftest import client, service_role
 
 FINAL_RUN_STATES = frozenset({"SUCCEEDED", "FAILED", "STOPPED", "TIMEOUT", "ERROR"})
 
@@ -17,7 +17,7 @@ def upload_script(settings, bucket: str, key: str, source: str) -> str:
 
 def create_job(settings, name: str, script_location: str, **definition) -> None:
     client(settings, "glue").create_job(
-        Name=name, Role="arn:aws:iam::123456789012:role/glue", GlueVersion="5.0",
+        Name=name, Role=service_role(settings, "glue", "glue"), GlueVersion="5.0",
         Command={"Name": "glueetl", "ScriptLocation": script_location, "PythonVersion": "3"}, **definition,
     )
 

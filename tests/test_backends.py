@@ -13,7 +13,7 @@ from dealab.config import Settings
 from dealab.datasets import landing_zone
 from dealab.stack import control
 from dealab.stack.control import free_port_pair
-from tests.conftest import client
+from tests.conftest import client, service_role
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ def test_remote_backend_sits_behind_the_gateway_and_engines(remote_backed_stack)
 def test_step_functions_run_their_states(clean_stack):
     sfn = client(clean_stack, "stepfunctions")
     definition = {"StartAt": "Hello", "States": {"Hello": {"Type": "Pass", "Result": {"ok": True}, "End": True}}}
-    machine = sfn.create_state_machine(name="hello", definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/sfn")
+    machine = sfn.create_state_machine(name="hello", definition=json.dumps(definition), roleArn=service_role(clean_stack, "sfn", "states"))
     execution = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], input="{}")
     for _ in range(100):
         described = sfn.describe_execution(executionArn=execution["executionArn"])

@@ -4,7 +4,7 @@ Change"), as AWS Glue sends them for the learner's catalog writes, Athena's DDL 
 from __future__ import annotations
 
 from dealab.engines.glue import catalogevents
-from tests.conftest import client
+from tests.conftest import client, service_role
 from tests.test_service_events import _capture, _events
 
 ARN = "arn:aws:glue:us-east-1:123456789012"
@@ -56,7 +56,7 @@ def test_catalog_writes_athena_ddl_and_a_crawler_reach_the_default_bus(clean_sta
     athena = client(clean_stack, "athena")
     athena.start_query_execution(QueryString=f"CREATE EXTERNAL TABLE cat_db.ddl (id int) LOCATION 's3://{BUCKET}/ddl/'",
                                  ResultConfiguration={"OutputLocation": f"s3://{BUCKET}/results/"})
-    glue.create_crawler(Name="cat-crawler", Role="arn:aws:iam::123456789012:role/glue", DatabaseName="cat_db",
+    glue.create_crawler(Name="cat-crawler", Role=service_role(clean_stack, "glue", "glue"), DatabaseName="cat_db",
                         Targets={"S3Targets": [{"Path": f"s3://{BUCKET}/sales/"}]})
     glue.start_crawler(Name="cat-crawler")
 

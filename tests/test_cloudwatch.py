@@ -11,7 +11,7 @@ import zipfile
 import pytest
 
 from dealab.stack import control
-from tests.conftest import client, kill_hard
+from tests.conftest import client, kill_hard, service_role
 from tests.test_events import drain, lab_now, queue
 from tests.test_lifecycle_engine import advance
 
@@ -204,7 +204,7 @@ def test_engines_publish_their_aws_metrics(clean_stack):
     kinesis.create_stream(StreamName="cw-stream", ShardCount=1)
     kinesis.put_records(StreamName="cw-stream", Records=[{"Data": b"abcd", "PartitionKey": "k"}, {"Data": b"ef", "PartitionKey": "k"}])
 
-    machine = sfn.create_state_machine(name="cw-machine", roleArn="arn:aws:iam::123456789012:role/sfn",
+    machine = sfn.create_state_machine(name="cw-machine", roleArn=service_role(clean_stack, "sfn", "states"),
                                        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}))["stateMachineArn"]
     execution = sfn.start_execution(stateMachineArn=machine)["executionArn"]
     deadline = time.monotonic() + 30

@@ -12,7 +12,7 @@ import zipfile
 import pytest
 
 from dealab.stack import control
-from tests.conftest import client
+from tests.conftest import client, service_role
 from tests.test_lifecycle_engine import admin, advance
 
 
@@ -147,7 +147,7 @@ def test_a_long_move_fires_at_most_100_runs_per_schedule_and_reports_the_rest(cl
 def test_scheduler_at_rate_and_cron_fire_and_a_one_time_schedule_goes(clean_stack):
     scheduler, sqs = client(clean_stack, "scheduler"), client(clean_stack, "sqs")
     url, arn = queue(sqs, "ev-scheduled")
-    role = "arn:aws:iam::123456789012:role/scheduler"
+    role = service_role(clean_stack, "scheduler", "scheduler")
     start = lab_now(clean_stack)
     once = (start + datetime.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S")
     scheduler.create_schedule_group(Name="reports")

@@ -5,7 +5,7 @@ import datetime
 import json
 import urllib.request
 
-from tests.conftest import admin_headers, client
+from tests.conftest import admin_headers, client, service_role
 from tests.gluekit import create_job, log_lines, run_job, upload_script, wait_for_crawler
 
 BUCKET = "lab-time-test"
@@ -33,7 +33,7 @@ def test_glue_job_and_crawler_logs_survive_a_clock_700_days_ahead(clean_stack):
     assert log_lines(clean_stack, "/aws-glue/jobs/output", run["Id"]) == ["before the failure"]
     assert log_lines(clean_stack, "/aws-glue/jobs/error", run["Id"])[-1] == "ValueError: late failure"
 
-    glue.create_crawler(Name="late-crawler", Role="arn:aws:iam::123456789012:role/crawler", DatabaseName="time_db",
+    glue.create_crawler(Name="late-crawler", Role=service_role(clean_stack, "crawler", "glue"), DatabaseName="time_db",
                         Targets={"S3Targets": [{"Path": f"s3://{BUCKET}/raw/"}]})
     glue.start_crawler(Name="late-crawler")
     crawler = wait_for_crawler(clean_stack, "late-crawler")
