@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from dealab.engines.firehose import prefixes
 from dealab.stack import control
-from tests.conftest import admin_headers, client, make_settings
+from tests.conftest import admin_headers, client, make_settings, service_role
 
 BUCKET = "lake"
 ROLE = "arn:aws:iam::123456789012:role/firehose-delivery"
@@ -66,6 +66,7 @@ def clock(settings, payload: dict) -> dict:
 @pytest.fixture
 def lake(clean_stack):
     client(clean_stack, "s3").create_bucket(Bucket=BUCKET)
+    service_role(clean_stack, "firehose-delivery", "firehose")  # ROLE
     yield clean_stack  # the lab clock never moves back; the next clean_stack (a whole reset) returns it to real time
 
 
@@ -174,6 +175,7 @@ def test_buffered_records_survive_a_restart(tmp_path):
     control.up(settings)
     try:
         client(settings, "s3").create_bucket(Bucket=BUCKET)
+        service_role(settings, "firehose-delivery", "firehose")
         firehose = client(settings, "firehose")
         firehose.create_delivery_stream(DeliveryStreamName="clicks", ExtendedS3DestinationConfiguration=destination())
         put(firehose, "clicks", range(30))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from dealab.stack import control
-from tests.conftest import client, kill_hard
+from tests.conftest import client, kill_hard, service_role
 from tests.test_glue_event_triggers import ACCOUNT, _put_orders, _wait_for_runs
 from tests.test_lifecycle_engine import advance
 from tests.test_s3_notifications import _drain, _queue, _records
@@ -22,7 +22,7 @@ def test_an_open_event_batch_and_a_pending_restore_survive_kill_9(private_stack)
                         EventBatchingCondition={"BatchSize": 5, "BatchWindow": 60}, Actions=[{"JobName": "absent"}])
     events.put_rule(Name="orders", EventPattern=json.dumps({"source": ["lab.orders"]}))
     events.put_targets(Rule="orders", Targets=[{"Id": "wf", "Arn": f"arn:aws:glue:{settings.region}:{ACCOUNT}:workflow/landing",
-                                                "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/events"}])
+                                                "RoleArn": service_role(settings, "events", "events")}])
     event_ids = _put_orders(settings, 2)
 
     url, arn = _queue(settings)
