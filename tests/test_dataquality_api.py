@@ -17,7 +17,7 @@ from dealab.engines.dataquality import publish
 from dealab.engines.dataquality.dqdl import parse
 from dealab.engines.dataquality.rules import Datasets, evaluate
 from dealab.stack import control
-from tests.conftest import client, kill_hard
+from tests.conftest import client, kill_hard, service_role
 
 ROLE = "arn:aws:iam::123456789012:role/dq"
 
@@ -35,6 +35,7 @@ def make_tables(aws_env):
     """A Glue database with an orders table (a NULL name among 4 rows) and a customers table, as CSV in S3."""
     s3, glue = client(aws_env, "s3"), client(aws_env, "glue")
     bucket, database = unique("dq-"), unique("dqdb_")
+    service_role(aws_env, "dq", "glue")  # ROLE, which every run here names
     s3.create_bucket(Bucket=bucket)
     lines = ["1,alice,a,10.5", "2,bob,b,20.0", "3,\\N,a,30.0", "4,dave,c,40.0"]  # \N: LazySimpleSerDe NULL
     s3.put_object(Bucket=bucket, Key="orders/part-0.csv", Body=("\n".join(lines) + "\n").encode())
