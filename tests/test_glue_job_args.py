@@ -12,7 +12,7 @@ import zipfile
 
 import pytest
 
-from tests.conftest import client
+from tests.conftest import client, service_role
 from tests.gluekit import create_job, log_lines, run_job, upload_script
 
 pytestmark = pytest.mark.slow
@@ -155,7 +155,7 @@ def _report(s3, key: str) -> dict:
 
 def test_pythonshell_job_imports_extra_py_files_and_s3_wheels_and_reads_extra_files(clean_stack, files_in_s3):
     script = upload_script(clean_stack, BUCKET, "scripts/shell.py", SHELL_SCRIPT)
-    client(clean_stack, "glue").create_job(Name="shell-args", Role="arn:aws:iam::123456789012:role/glue",
+    client(clean_stack, "glue").create_job(Name="shell-args", Role=service_role(clean_stack, "glue", "glue"),
                                            Command={"Name": "pythonshell", "ScriptLocation": script, "PythonVersion": "3.9"},
                                            DefaultArguments={**ARGUMENTS, "--conf": "spark.sql.shuffle.partitions=7"})
 

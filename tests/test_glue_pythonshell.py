@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import admin_headers, client
+from tests.conftest import admin_headers, client, service_role
 from tests.gluekit import log_lines, run_job, upload_script, wait_for_run
 
 BUCKET = "glue-pythonshell-test"
@@ -41,7 +41,7 @@ def bucket(clean_stack):
 
 def _create_shell_job(settings, name: str, source: str, **definition) -> None:
     client(settings, "glue").create_job(
-        Name=name, Role="arn:aws:iam::123456789012:role/glue", MaxCapacity=0.0625,
+        Name=name, Role=service_role(settings, "glue", "glue"), MaxCapacity=0.0625,
         Command={"Name": "pythonshell", "ScriptLocation": upload_script(settings, BUCKET, f"scripts/{name}.py", source), "PythonVersion": "3.9"},
         **definition,
     )
@@ -104,7 +104,7 @@ def test_a_python_shell_has_no_spark_and_a_bad_exit_status_fails_the_run(clean_s
 
 def test_a_missing_script_fails_the_run(clean_stack, bucket):
     client(clean_stack, "glue").create_job(
-        Name="no-script", Role="r", Command={"Name": "pythonshell", "ScriptLocation": f"s3://{BUCKET}/scripts/none.py", "PythonVersion": "3.9"})
+        Name="no-script", Role=service_role(clean_stack, "glue", "glue"), Command={"Name": "pythonshell", "ScriptLocation": f"s3://{BUCKET}/scripts/none.py", "PythonVersion": "3.9"})
 
     run = run_job(clean_stack, "no-script", timeout=30)
 

@@ -15,7 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 from typer.testing import CliRunner
 
-from tests.conftest import client
+from tests.conftest import client, service_role
 from tests.test_events import drain, queue
 from tests.test_lifecycle_engine import advance
 
@@ -155,7 +155,7 @@ def test_a_subscription_to_kinesis_sends_the_control_message_then_matching_event
     logs.create_log_group(logGroupName="/svc")
     logs.create_log_stream(logGroupName="/svc", logStreamName="host-1")
     logs.put_subscription_filter(logGroupName="/svc", filterName="errors", filterPattern='{ $.level = "ERROR" }', destinationArn=stream_arn,
-                                 roleArn="arn:aws:iam::123456789012:role/cwl")
+                                 roleArn=service_role(clean_stack, "cwl", "logs"))
     assert [found["filterName"] for found in logs.describe_subscription_filters(logGroupName="/svc")["subscriptionFilters"]] == ["errors"]
     now = _now_ms(clean_stack)
     logs.put_log_events(logGroupName="/svc", logStreamName="host-1", logEvents=[
@@ -177,6 +177,7 @@ def test_a_subscription_to_firehose_delivers_the_gzipped_record(clean_stack):
     from tests.test_firehose import BUCKET, clock, destination, objects
 
     client(clean_stack, "s3").create_bucket(Bucket=BUCKET)
+    service_role(clean_stack, "firehose-delivery", "firehose")  # the role destination() names
     firehose, logs = client(clean_stack, "firehose"), client(clean_stack, "logs")
     arn = firehose.create_delivery_stream(DeliveryStreamName="logs-out", ExtendedS3DestinationConfiguration=destination(
         Prefix="cwl/", ErrorOutputPrefix="err/", CompressionFormat="UNCOMPRESSED"))["DeliveryStreamARN"]

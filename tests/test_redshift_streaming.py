@@ -9,7 +9,7 @@ import time
 import boto3
 import pytest
 
-from tests.conftest import client, kill_hard
+from tests.conftest import client, kill_hard, service_role
 from tests.test_glue_api import _advance_clock
 from tests.test_redshift import ok, rows, run
 
@@ -27,6 +27,7 @@ def _serverless(settings, name: str = "lab") -> dict:
 
 
 def _stream(settings, shards: int = 2):
+    service_role(settings, "redshift-streaming", "redshift")  # ROLE, which the streams' external schemas name
     kinesis = client(settings, "kinesis")
     kinesis.create_stream(StreamName="click-stream", ShardCount=shards)
     return kinesis

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 
-from tests.conftest import client
+from tests.conftest import client, service_role
 from tests.gluekit import run_job, upload_script
 from tests.test_cloudwatch import statistic_of
 from tests.test_events import drain, queue
@@ -39,10 +39,10 @@ def test_glue_athena_and_step_functions_emit_their_state_changes_and_metrics(cle
 
     glue = client(clean_stack, "glue")
     script = upload_script(clean_stack, BUCKET, "scripts/ok.py", "print('fine')\n")
-    glue.create_job(Name="svc-ok", Role="arn:aws:iam::123456789012:role/glue", MaxCapacity=0.0625,
+    glue.create_job(Name="svc-ok", Role=service_role(clean_stack, "glue", "glue"), MaxCapacity=0.0625,
                     Command={"Name": "pythonshell", "ScriptLocation": script, "PythonVersion": "3.9"})
     failing = upload_script(clean_stack, BUCKET, "scripts/bad.py", "raise SystemExit(3)\n")
-    glue.create_job(Name="svc-bad", Role="arn:aws:iam::123456789012:role/glue", MaxCapacity=0.0625,
+    glue.create_job(Name="svc-bad", Role=service_role(clean_stack, "glue", "glue"), MaxCapacity=0.0625,
                     Command={"Name": "pythonshell", "ScriptLocation": failing, "PythonVersion": "3.9"})
     ok_run = run_job(clean_stack, "svc-ok")
     bad_run = run_job(clean_stack, "svc-bad")
@@ -54,7 +54,7 @@ def test_glue_athena_and_step_functions_emit_their_state_changes_and_metrics(cle
         time.sleep(0.05)
 
     sfn = client(clean_stack, "stepfunctions")
-    machine = sfn.create_state_machine(name="svc-machine", roleArn="arn:aws:iam::123456789012:role/sfn", definition=json.dumps(
+    machine = sfn.create_state_machine(name="svc-machine", roleArn=service_role(clean_stack, "sfn", "states"), definition=json.dumps(
         {"StartAt": "Boom", "States": {"Boom": {"Type": "Fail", "Error": "Nope", "Cause": "on purpose"}}}))["stateMachineArn"]
     execution = sfn.start_execution(stateMachineArn=machine, name="run-1", input='{"n": 1}')["executionArn"]
 
@@ -97,7 +97,7 @@ def test_a_crawler_run_emits_started_and_succeeded(clean_stack):
     s3.create_bucket(Bucket=BUCKET)
     s3.put_object(Bucket=BUCKET, Key="data/orders/part-0.csv", Body=b"id,total\n1,10\n2,20\n")
     glue.create_database(DatabaseInput={"Name": "svc_db"})
-    glue.create_crawler(Name="svc-crawler", Role="arn:aws:iam::123456789012:role/glue", DatabaseName="svc_db",
+    glue.create_crawler(Name="svc-crawler", Role=service_role(clean_stack, "glue", "glue"), DatabaseName="svc_db",
                         Targets={"S3Targets": [{"Path": f"s3://{BUCKET}/data/"}]})
     glue.start_crawler(Name="svc-crawler")
     found = [event["detail"] for event in _events(clean_stack, url, 2)]
@@ -110,7 +110,7 @@ def test_firehose_delivery_publishes_its_metrics(clean_stack):
     s3, firehose = client(clean_stack, "s3"), client(clean_stack, "firehose")
     s3.create_bucket(Bucket=BUCKET)
     firehose.create_delivery_stream(DeliveryStreamName="svc-clicks", ExtendedS3DestinationConfiguration={
-        "RoleARN": "arn:aws:iam::123456789012:role/firehose", "BucketARN": f"arn:aws:s3:::{BUCKET}",
+        "RoleARN": service_role(clean_stack, "firehose", "firehose"), "BucketARN": f"arn:aws:s3:::{BUCKET}",
         "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 60}})
     firehose.put_record(DeliveryStreamName="svc-clicks", Record={"Data": b'{"n": 1}\n'})
     advance(clean_stack, "61s")
