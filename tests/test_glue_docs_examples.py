@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import client
+from tests.conftest import client, service_role
 from tests.gluekit import create_job, run_job, upload_script, wait_for_crawler
 
 pytestmark = pytest.mark.slow
@@ -45,7 +45,7 @@ def legislators(clean_stack):
         s3.put_object(Bucket="awsglue-datasets", Key=f"examples/us-legislators/all/{name}.json",
                       Body="".join(json.dumps(row) + "\n" for row in rows).encode())
     glue.create_database(DatabaseInput={"Name": "legislators"})
-    glue.create_crawler(Name="legislators", Role="arn:aws:iam::123456789012:role/crawler", DatabaseName="legislators",
+    glue.create_crawler(Name="legislators", Role=service_role(clean_stack, "crawler", "glue"), DatabaseName="legislators",
                         Targets={"S3Targets": [{"Path": "s3://awsglue-datasets/examples/us-legislators/all"}]})
     glue.start_crawler(Name="legislators")
     wait_for_crawler(clean_stack, "legislators")

@@ -16,7 +16,7 @@ from dealab.engines.glue.eventbatches import EventBatches, batching_problem, eve
 from dealab.engines.glue.jobs import GlueError
 from dealab.wire import labtime
 from dealab.wire.timers import timers
-from tests.conftest import client
+from tests.conftest import client, service_role
 from tests.test_glue_crawlers import _advance_clock
 from tests.test_glue_workflows import BUCKET, _bucket, _job, _wait_for_workflow_run
 
@@ -102,7 +102,7 @@ def _event_workflow(settings, size: int, window: int) -> None:
     events.put_rule(Name="orders-landed", EventPattern=json.dumps({"source": ["lab.orders"]}))
     events.put_targets(Rule="orders-landed", Targets=[{
         "Id": "workflow", "Arn": f"arn:aws:glue:{settings.region}:{ACCOUNT}:workflow/orders-arrive",
-        "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/eventbridge-glue"}])
+        "RoleArn": service_role(settings, "eventbridge-glue", "events")}])
 
 
 def _put_orders(settings, count: int) -> list[str]:

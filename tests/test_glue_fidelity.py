@@ -12,7 +12,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import client
+from tests.conftest import client, service_role
 from tests.gluekit import create_job, run_job, upload_script, wait_for_crawler
 
 pytestmark = pytest.mark.slow
@@ -66,7 +66,7 @@ def payments(clean_stack):
     put("events/e.json", _jsonl([{"id": 1}, "{not json", {"id": 2}, '{"id": 3,', {"id": 3}]))
     put("headerless/h.csv", "1,a,2.5\n2,b,3\n")
     glue.create_database(DatabaseInput={"Name": "payments"})
-    glue.create_crawler(Name="medicare", Role="arn:aws:iam::123456789012:role/crawler", DatabaseName="payments",
+    glue.create_crawler(Name="medicare", Role=service_role(clean_stack, "crawler", "glue"), DatabaseName="payments",
                         Targets={"S3Targets": [{"Path": f"s3://{BUCKET}/medicare/"}]})
     glue.start_crawler(Name="medicare")
     glue.create_table(DatabaseName="payments", TableInput={
@@ -181,7 +181,7 @@ def test_the_join_and_relationalize_example_writes_frames_that_share_fields(clea
     for name, records in LEGISLATORS.items():
         s3.put_object(Bucket="awsglue-datasets", Key=f"examples/us-legislators/all/{name}.json", Body=_jsonl(records))
     glue.create_database(DatabaseInput={"Name": "legislators"})
-    glue.create_crawler(Name="legislators", Role="arn:aws:iam::123456789012:role/crawler", DatabaseName="legislators",
+    glue.create_crawler(Name="legislators", Role=service_role(clean_stack, "crawler", "glue"), DatabaseName="legislators",
                         Targets={"S3Targets": [{"Path": "s3://awsglue-datasets/examples/us-legislators/all"}]})
     glue.start_crawler(Name="legislators")
     wait_for_crawler(clean_stack, "legislators")

@@ -18,7 +18,7 @@ from dealab.engines.glue.classifiers import Classifiers
 from dealab.engines.glue.crawlers import Crawls
 from dealab.engines.glue.pyshell import MARK_OWNER, marked_processes
 from dealab.stack import control
-from tests.conftest import client, make_settings
+from tests.conftest import client, make_settings, service_role
 from tests.gluekit import FINAL_RUN_STATES, create_job, log_lines, upload_script, wait_for_crawler, wait_for_run
 
 BUCKET = "glue-robustness"
@@ -83,7 +83,7 @@ def detached_child_pid(settings, run_id: str, timeout: float = 60) -> int:
 
 def create_shell_job(settings, name: str, source: str) -> None:
     client(settings, "glue").create_job(
-        Name=name, Role="arn:aws:iam::123456789012:role/glue", MaxCapacity=0.0625,
+        Name=name, Role=service_role(settings, "glue", "glue"), MaxCapacity=0.0625,
         Command={"Name": "pythonshell", "ScriptLocation": upload_script(settings, BUCKET, f"scripts/{name}.py", source), "PythonVersion": "3.9"},
     )
 
@@ -206,7 +206,7 @@ def test_a_crawl_skips_and_logs_bad_files_and_catalogs_the_good_one(clean_stack,
         bucket.put_object(Bucket=BUCKET, Key=f"mixed/{name}", Body=body)
     glue = client(clean_stack, "glue")
     glue.create_database(DatabaseInput={"Name": "robust"})
-    glue.create_crawler(Name="survivor", Role="arn:aws:iam::123456789012:role/glue", DatabaseName="robust",
+    glue.create_crawler(Name="survivor", Role=service_role(clean_stack, "glue", "glue"), DatabaseName="robust",
                         Targets={"S3Targets": [{"Path": f"s3://{BUCKET}/mixed/"}]})
     glue.start_crawler(Name="survivor")
 

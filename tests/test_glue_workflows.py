@@ -12,12 +12,11 @@ import pytest
 from botocore.exceptions import ClientError
 
 from dealab.stack import control
-from tests.conftest import client, kill_hard
+from tests.conftest import client, kill_hard, service_role
 from tests.gluekit import FINAL_RUN_STATES, upload_script, wait_for_run
 from tests.test_glue_crawlers import _advance_clock
 
 BUCKET = "glue-workflow-test"
-ROLE = "arn:aws:iam::123456789012:role/glue"
 
 PASSES = "print('ok')\n"
 FAILS = "raise RuntimeError('bad input')\n"
@@ -41,7 +40,7 @@ def _bucket(settings) -> None:
 
 def _job(settings, name: str, source: str, **definition) -> None:
     client(settings, "glue").create_job(
-        Name=name, Role=ROLE,
+        Name=name, Role=service_role(settings, "glue", "glue"),
         Command={"Name": "pythonshell", "ScriptLocation": upload_script(settings, BUCKET, f"scripts/{name}.py", source), "PythonVersion": "3.9"},
         **definition,
     )
@@ -71,7 +70,7 @@ def etl_workflow(clean_stack):
     s3, glue = client(settings, "s3"), client(settings, "glue")
     s3.put_object(Bucket=BUCKET, Key="raw/orders/part-0.json", Body=b'{"id": 1, "amount": 9.5}\n{"id": 2, "amount": 3.0}\n')
     glue.create_database(DatabaseInput={"Name": "sales"})
-    glue.create_crawler(Name="raw-orders", Role=ROLE, DatabaseName="sales", Targets={"S3Targets": [{"Path": f"s3://{BUCKET}/raw/"}]})
+    glue.create_crawler(Name="raw-orders", Role=service_role(clean_stack, "glue", "glue"), DatabaseName="sales", Targets={"S3Targets": [{"Path": f"s3://{BUCKET}/raw/"}]})
     _job(settings, "load", FAILS)
     _job(settings, "recover", READS_PROPERTIES, DefaultArguments={"--mode": "default", "--extra": "kept"})
     _job(settings, "publish", PASSES)

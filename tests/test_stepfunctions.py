@@ -12,18 +12,18 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from dealab.stack import control
-from tests.conftest import client
+from tests.conftest import client, service_role
 from tests.gluekit import upload_script
 from tests.test_faults import admin as fault_admin
 from tests.test_lifecycle_engine import advance
 
-ROLE = "arn:aws:iam::123456789012:role/states"
+ROLE = "arn:aws:iam::123456789012:role/states"  # made by service_role in machine(), before any use
 BUCKET = "sfn-test"
 
 
 def machine(settings, name: str, states: dict, start: str | None = None, **options) -> str:
     definition = {"StartAt": start or next(iter(states)), "States": states}
-    return client(settings, "stepfunctions").create_state_machine(name=name, definition=json.dumps(definition), roleArn=ROLE, **options)["stateMachineArn"]
+    return client(settings, "stepfunctions").create_state_machine(name=name, definition=json.dumps(definition), roleArn=service_role(settings, "states", ("states", "events")), **options)["stateMachineArn"]
 
 
 def run(settings, machine_arn: str, payload=None, timeout: float = 120, name: str | None = None) -> dict:
@@ -60,7 +60,7 @@ def bucket(clean_stack):
 
 def shell_job(settings, name: str, source: str) -> None:
     client(settings, "glue").create_job(
-        Name=name, Role="arn:aws:iam::123456789012:role/glue", MaxCapacity=0.0625,
+        Name=name, Role=service_role(settings, "glue", "glue"), MaxCapacity=0.0625,
         Command={"Name": "pythonshell", "ScriptLocation": upload_script(settings, BUCKET, f"scripts/{name}.py", source), "PythonVersion": "3.9"},
     )
 
@@ -140,7 +140,7 @@ def test_a_crawler_started_by_aws_sdk_and_polled_in_a_loop(bucket):
     s3, glue = client(bucket, "s3"), client(bucket, "glue")
     s3.put_object(Bucket=BUCKET, Key="raw/orders/part-0.json", Body=b'{"id": 1, "amount": 2.5}\n{"id": 2, "amount": 4.0}\n')
     glue.create_database(DatabaseInput={"Name": "raw_db"})
-    glue.create_crawler(Name="orders", Role="arn:aws:iam::123456789012:role/crawler", DatabaseName="raw_db",
+    glue.create_crawler(Name="orders", Role=service_role(bucket, "crawler", "glue"), DatabaseName="raw_db",
                         Targets={"S3Targets": [{"Path": f"s3://{BUCKET}/raw/"}]})
     arn = machine(bucket, "crawl", {
         "Start": {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:glue:startCrawler", "Parameters": {"Name": "orders"}, "ResultPath": None, "Next": "Pause"},
@@ -282,7 +282,7 @@ def test_redrive_runs_a_failed_execution_again_from_the_failed_state(clean_stack
 def test_invalid_definitions_are_refused_in_aws_words(clean_stack, definition, words):
     sfn = client(clean_stack, "stepfunctions")
     with pytest.raises(ClientError) as refused:
-        sfn.create_state_machine(name="bad", definition=json.dumps(definition), roleArn=ROLE)
+        sfn.create_state_machine(name="bad", definition=json.dumps(definition), roleArn=service_role(clean_stack, "states", "states"))
     assert refused.value.response["Error"]["Code"] == "InvalidDefinition"
     assert refused.value.response["Error"]["Message"].startswith("Invalid State Machine Definition: '")
     assert words in refused.value.response["Error"]["Message"]
