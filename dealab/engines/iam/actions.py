@@ -147,6 +147,7 @@ CRAWLER = "arn:aws:glue:{region}:{account}:crawler/{Name}"
 JOB = "arn:aws:glue:{region}:{account}:job/{JobName}"
 NEW_JOB = "arn:aws:glue:{region}:{account}:job/{Name}"
 DQ_RULESET = "arn:aws:glue:{region}:{account}:dataQualityRuleset/{Name}"
+WORKFLOW = "arn:aws:glue:{region}:{account}:workflow/{Name}"
 GLUE = {
     "CreateDatabase": rule("glue:CreateDatabase", CATALOG, NEW_DATABASE),
     "GetDatabase": rule("glue:GetDatabase", CATALOG, NAMED_DATABASE),
@@ -179,6 +180,9 @@ GLUE = {
     "GetJobRuns": rule("glue:GetJobRuns", JOB),
     "GetJobBookmark": rule("glue:GetJobBookmark", JOB),
     "ResetJobBookmark": rule("glue:ResetJobBookmark", JOB),
+    # what a workflow's jobs call with their role: the run's properties, read and written
+    **{op: rule(f"glue:{op}", WORKFLOW) for op in (
+        "GetWorkflow", "GetWorkflowRun", "GetWorkflowRuns", "GetWorkflowRunProperties", "PutWorkflowRunProperties", "StartWorkflowRun")},
     "CreateDataQualityRuleset": rule("glue:CreateDataQualityRuleset", DQ_RULESET),
     "GetDataQualityRuleset": rule("glue:GetDataQualityRuleset", DQ_RULESET),
     "UpdateDataQualityRuleset": rule("glue:UpdateDataQualityRuleset", DQ_RULESET),
