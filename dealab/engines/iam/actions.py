@@ -153,6 +153,8 @@ JOB = "arn:aws:glue:{region}:{account}:job/{JobName}"
 NEW_JOB = "arn:aws:glue:{region}:{account}:job/{Name}"
 DQ_RULESET = "arn:aws:glue:{region}:{account}:dataQualityRuleset/{Name}"
 WORKFLOW = "arn:aws:glue:{region}:{account}:workflow/{Name}"
+TRIGGER = "arn:aws:glue:{region}:{account}:trigger/{Name}"
+CONNECTION = "arn:aws:glue:{region}:{account}:connection/{Name}"
 GLUE = {
     "CreateDatabase": rule("glue:CreateDatabase", CATALOG, NEW_DATABASE),
     "GetDatabase": rule("glue:GetDatabase", CATALOG, NAMED_DATABASE),
@@ -185,9 +187,25 @@ GLUE = {
     "GetJobRuns": rule("glue:GetJobRuns", JOB),
     "GetJobBookmark": rule("glue:GetJobBookmark", JOB),
     "ResetJobBookmark": rule("glue:ResetJobBookmark", JOB),
-    # what a workflow's jobs call with their role: the run's properties, read and written
+    # a role's calls are judged only through these rows (an unlisted operation is refused as unmapped): the
+    # workflow, trigger, connection, classifier and schedule calls a job, a Lambda function or a task may make
     **{op: rule(f"glue:{op}", WORKFLOW) for op in (
-        "GetWorkflow", "GetWorkflowRun", "GetWorkflowRuns", "GetWorkflowRunProperties", "PutWorkflowRunProperties", "StartWorkflowRun")},
+        "GetWorkflow", "GetWorkflowRun", "GetWorkflowRuns", "GetWorkflowRunProperties", "PutWorkflowRunProperties", "StartWorkflowRun",
+        "DeleteWorkflow", "StopWorkflowRun", "ResumeWorkflowRun")},
+    "CreateWorkflow": rule("glue:CreateWorkflow", WORKFLOW),
+    "ListWorkflows": rule("glue:ListWorkflows"),
+    **{op: rule(f"glue:{op}", TRIGGER) for op in ("CreateTrigger", "GetTrigger", "UpdateTrigger", "DeleteTrigger", "StartTrigger", "StopTrigger")},
+    "GetTriggers": rule("glue:GetTriggers"),
+    **{op: rule(f"glue:{op}", CATALOG, CONNECTION) for op in ("GetConnection", "UpdateConnection", "DeleteConnection")},
+    "CreateConnection": rule("glue:CreateConnection", CATALOG, "arn:aws:glue:{region}:{account}:connection/{ConnectionInput.Name}"),
+    "GetConnections": rule("glue:GetConnections", CATALOG, "arn:aws:glue:{region}:{account}:connection/*"),
+    **{op: rule(f"glue:{op}") for op in (
+        "CreateClassifier", "GetClassifier", "GetClassifiers", "UpdateClassifier", "DeleteClassifier", "BatchGetCrawlers", "GetCrawlerMetrics")},
+    **{op: rule(f"glue:{op}", "arn:aws:glue:{region}:{account}:crawler/{CrawlerName}") for op in (
+        "StartCrawlerSchedule", "StopCrawlerSchedule", "UpdateCrawlerSchedule")},
+    "BatchStopJobRun": rule("glue:BatchStopJobRun", JOB),
+    "BatchDeleteTable": rule("glue:BatchDeleteTable", CATALOG, DATABASE, ALL_TABLES),
+    "BatchUpdatePartition": rule("glue:BatchUpdatePartition", CATALOG, DATABASE, TABLE_OF_PARTITIONS),
     "CreateDataQualityRuleset": rule("glue:CreateDataQualityRuleset", DQ_RULESET),
     "GetDataQualityRuleset": rule("glue:GetDataQualityRuleset", DQ_RULESET),
     "UpdateDataQualityRuleset": rule("glue:UpdateDataQualityRuleset", DQ_RULESET),
