@@ -160,6 +160,7 @@ def test_a_damaged_buffer_line_loses_that_record_only_and_a_torn_one_blocks_noth
     control.up(settings)
     try:
         client(settings, "s3").create_bucket(Bucket=BUCKET)
+        conftest.service_role(settings, "firehose-delivery", "firehose")  # ROLE, which destination() names
         firehose = client(settings, "firehose")
         firehose.create_delivery_stream(DeliveryStreamName="clicks", ExtendedS3DestinationConfiguration=destination())
         for n in range(30):
