@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dealab.config import Settings  # noqa: E402
 from dealab.stack import control  # noqa: E402
 from dealab.wire.admintoken import TOKEN_HEADER  # noqa: E402
+from tests.conftest import service_role  # noqa: E402
 
 LEARNERS = int(os.environ.get("BENCH_LEARNERS", 30))
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", 150))
@@ -114,7 +115,7 @@ def lab07_flow(s3, athena, bucket: str, count: int) -> tuple[list[float], int]:
 
 def glue_run(s3, glue, bucket: str) -> tuple[str, float]:
     s3.put_object(Bucket=bucket, Key="scripts/to_parquet.py", Body=GLUE_SCRIPT.encode())
-    glue.create_job(Name="orders-to-parquet", Role="arn:aws:iam::123456789012:role/glue", GlueVersion="5.0",
+    glue.create_job(Name="orders-to-parquet", Role=service_role(glue, "glue", "glue"), GlueVersion="5.0",
                     Command={"Name": "glueetl", "ScriptLocation": f"s3://{bucket}/scripts/to_parquet.py", "PythonVersion": "3"})
     started = time.perf_counter()
     run_id = glue.start_job_run(JobName="orders-to-parquet", Arguments={"--source": f"s3://{bucket}/lake/orders/", "--target": f"s3://{bucket}/curated/"})["JobRunId"]

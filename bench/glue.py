@@ -39,6 +39,7 @@ from dealab.datasets import etl_orders  # noqa: E402
 from dealab.engines.glue.spark import spark_conf, usable_class_archive  # noqa: E402
 from dealab.engines.glue.worker_process import RUNTIME_DIR, SparkWorker, process_tree_rss_bytes  # noqa: E402
 from dealab.stack import control  # noqa: E402
+from tests.conftest import service_role  # noqa: E402
 
 SCRIPT = REPO / "solutions" / "06-glue-etl" / "etl_orders.py"
 CRAWL_OBJECTS, CRAWL_PARTITIONS = 1000, 30
@@ -69,7 +70,7 @@ def load_lab06(settings: Settings, data: Path) -> dict:
 
 def cold_and_warm_runs(glue, warm_runs: int) -> tuple[float, list[float]]:
     """CreateJob, then StartJobRun at once (the worker's start is inside the cold run), then warm runs."""
-    glue.create_job(Name="orders-etl", Role="r", GlueVersion="5.0",
+    glue.create_job(Name="orders-etl", Role=service_role(glue, "glue", "glue"), GlueVersion="5.0",
                     Command={"Name": "glueetl", "ScriptLocation": "s3://dea-etl-scripts/jobs/etl_orders.py"})
     cold = timed_run(glue, "orders-etl", {k: v for k, v in arguments("cold").items() if k != "--JOB_NAME"})
     warm = [timed_run(glue, "orders-etl", {k: v for k, v in arguments(f"warm{n}").items() if k != "--JOB_NAME"}) for n in range(warm_runs)]
@@ -195,7 +196,7 @@ def crawl(settings: Settings, s3, glue) -> float:
         body = "".join(json.dumps({"id": index * 10 + n, "amount": n * 1.5, "ok": n % 2 == 0, "tag": f"t{n}"}) + "\n" for n in range(10))
         s3.put_object(Bucket="bench-crawl", Key=f"events/dt={day}/part-{index:04d}.json", Body=body.encode())
     glue.create_database(DatabaseInput={"Name": "bench"})
-    glue.create_crawler(Name="bench", Role="arn:aws:iam::123456789012:role/c", DatabaseName="bench",
+    glue.create_crawler(Name="bench", Role=service_role(glue, "crawler", "glue"), DatabaseName="bench",
                         Targets={"S3Targets": [{"Path": "s3://bench-crawl/events/"}]})
     started = time.perf_counter()
     glue.start_crawler(Name="bench")

@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dealab.config import Settings  # noqa: E402
 from dealab.stack import control  # noqa: E402
+from tests.conftest import service_role  # noqa: E402
 
 TABLE = "bench-steps"
-ROLE = "arn:aws:iam::123456789012:role/states"
 
 
 def client(settings: Settings, service: str):
@@ -80,7 +80,7 @@ def main() -> None:
         ddb, sfn = client(settings, "dynamodb"), client(settings, "stepfunctions")
         ddb.create_table(TableName=TABLE, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
                          AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
-        machine_arn = sfn.create_state_machine(name="bench", definition=definition(options.states), roleArn=ROLE)["stateMachineArn"]
+        machine_arn = sfn.create_state_machine(name="bench", definition=definition(options.states), roleArn=service_role(sfn, "states", "states"))["stateMachineArn"]
         direct(ddb, -1, options.states)  # warm both paths: the interpreter loads on first use
         executed(sfn, machine_arn, -1)
         directs, walls, insides = [], [], []
