@@ -303,11 +303,10 @@ def test_firehose_delivers_with_its_role(data):
     assert not s3.list_objects_v2(Bucket=DATA, Prefix="bad/").get("KeyCount"), "delivered where its role may not write"
 
 
-# ---- the transitional rule ----------------------------------------------------------------------------------------
-def test_a_role_that_does_not_exist_is_refused_when_the_transitional_rule_is_off(tmp_path, monkeypatch):
+# ---- a role that does not exist ------------------------------------------------------------------------------------
+def test_a_role_that_does_not_exist_is_refused(tmp_path):
     from dealab.stack import control
 
-    monkeypatch.setenv("DEALAB_MISSING_ROLES", "refuse")
     settings = make_settings(tmp_path / "state")
     control.up(settings)
     try:
@@ -348,7 +347,7 @@ class FakeIssuer:
         return access_key in self.known
 
 
-def test_in_process_sessions_are_minted_again_before_they_expire_and_a_missing_role_is_the_root_for_now():
+def test_in_process_sessions_are_minted_again_before_they_expire_and_a_missing_role_is_refused():
     context = SimpleNamespace(loopback=Loopback(), region="us-east-1")
     issuer = FakeIssuer()
     rolesessions.offer(context.loopback, issuer)
@@ -363,8 +362,10 @@ def test_in_process_sessions_are_minted_again_before_they_expire_and_a_missing_r
         labtime.set_offset(before)
     issuer.known.clear()  # a reset forgets the store's sessions
     assert sessions.credentials("r", "s").access_key not in (first.access_key,) and issuer.minted == 3
-    assert sessions.credentials("missing", "s") is None  # the transitional rule: act as the root
-    sessions.check("missing")
+    with pytest.raises(rolesessions.Refused):
+        sessions.credentials("missing", "s")
+    with pytest.raises(rolesessions.Refused):
+        sessions.check("missing")
     assert rolesessions.RoleSessions(SimpleNamespace(loopback=Loopback(), region="us-east-1"), "x").credentials("r", "s") is None  # no IAM engine
 
 

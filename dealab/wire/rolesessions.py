@@ -23,11 +23,8 @@ they did before roles were enforced. (Lake Formation's credential vending asks f
 `dealab.wire.access.session_issuer`, for a role and a session policy at once; the IAM engine mints both kinds in
 one place, engines/iam/servicesessions.py.)
 
-Transitional rule (`MISSING_ROLES`): a role that does not exist is not refused yet: the engine acts as the account
-root and logs it once per role. A role that exists is enforced: its trust policy and its permissions. The labs'
-solutions create their roles; the test suite's Glue, crawler, Data Quality, Step Functions and Firehose tests
-still name roles they never create. DEALAB_MISSING_ROLES=refuse (read when the stack starts) refuses a missing
-role as AWS does; the default becomes that once those tests create their roles (docs/iam.md).
+A role that does not exist is refused, as AWS refuses it (each engine words it as its service does); a role that
+exists is enforced: its trust policy and its permissions (docs/iam.md).
 """
 
 from __future__ import annotations
@@ -35,7 +32,6 @@ from __future__ import annotations
 import datetime
 import inspect
 import logging
-import os
 import threading
 import weakref
 from collections.abc import Callable
@@ -58,8 +54,6 @@ REFRESH_SECONDS = 300
 # A lease is renewed this long before it would expire (lab seconds).
 RENEW_BEFORE_SECONDS = 600
 TIMER_OWNER = "rolesessions"
-# What becomes of a role that does not exist: "root" (transitional: act as the account root) or "refuse" (as AWS).
-MISSING_ROLES = os.environ.get("DEALAB_MISSING_ROLES", "root").strip().lower() or "root"
 
 
 @dataclass(frozen=True)
@@ -134,7 +128,6 @@ class RoleSessions:
         self.service = service
         self._lock = threading.Lock()
         self._held: dict[tuple[str, str], Credentials] = {}
-        self._warned: set[str] = set()
 
     @property
     def region(self) -> str:
@@ -145,19 +138,15 @@ class RoleSessions:
 
     # ---- what engines call ------------------------------------------------------------------------------
     def check(self, role: str, source_arn: str | None = None) -> None:
-        """Raises Refused unless the service may assume `role` (a missing role passes under the transitional rule)."""
+        """Raises Refused unless the service may assume `role`."""
         found = self._issuer()
         if found is None:
             return
-        try:
-            found.check(role_arn_of(role), self.service, source_arn)
-        except Refused as refusal:
-            if not self._acts_as_root(refusal):
-                raise
+        found.check(role_arn_of(role), self.service, source_arn)
 
     def credentials(self, role: str, session_name: str, source_arn: str | None = None) -> Credentials | None:
         """Keys of a session of `role` with at least REFRESH_SECONDS of lab time left; None: act as the account
-        root (no IAM engine, or a missing role under the transitional rule). Raises Refused."""
+        root (no IAM engine). Raises Refused."""
         found = self._issuer()
         if found is None:
             return None
@@ -168,11 +157,9 @@ class RoleSessions:
             return held
         try:
             fresh = found.assume(key[0], self.service, session_name, SESSION_SECONDS, source_arn)
-        except Refused as refusal:
+        except Refused:
             with self._lock:
                 self._held.pop(key, None)
-            if self._acts_as_root(refusal):
-                return None
             raise
         with self._lock:
             self._held[key] = fresh
@@ -183,8 +170,7 @@ class RoleSessions:
         """A boto3 client at the gateway whose calls are the role session's (fresh keys at every call; no engine
         mark, so IAM, faults and CloudTrail treat them as the role's). A refused role raises at each call what
         `on_refusal` makes of it (default: the Refused itself). When there is no session to act with (no IAM
-        engine, or a missing role under the transitional rule) the calls are the account root's, marked as
-        `engine`'s own when it is given (as that engine's calls were before roles were enforced)."""
+        engine) the calls are the account root's, marked as `engine`'s own when it is given (as that engine's calls were before roles were enforced)."""
 
         def current() -> botocore.credentials.ReadOnlyCredentials:
             try:
@@ -213,28 +199,12 @@ class RoleSessions:
         found = self._issuer()
         if found is None:
             return Lease(None, None)
-        try:
-            fresh = found.assume(role_arn_of(role), self.service, session_name, SESSION_SECONDS, source_arn)
-        except Refused as refusal:
-            if self._acts_as_root(refusal):
-                return Lease(None, None)
-            raise
-        return Lease(fresh, found)
+        return Lease(found.assume(role_arn_of(role), self.service, session_name, SESSION_SECONDS, source_arn), found)
 
     def forget(self) -> None:
         """Forgets the sessions held (a reset: the IAM engine has forgotten them too)."""
         with self._lock:
             self._held.clear()
-
-    # ---- inside -----------------------------------------------------------------------------------------
-    def _acts_as_root(self, refusal: Refused) -> bool:
-        if not refusal.missing or MISSING_ROLES == "refuse":
-            return False
-        if refusal.role_arn not in self._warned:
-            self._warned.add(refusal.role_arn)
-            log.warning("%s: role %s does not exist; acting as the account root (transitional rule, DEALAB_MISSING_ROLES=refuse "
-                        "refuses it as AWS does)", self.service, refusal.role_arn)
-        return True
 
 
 class Lease:

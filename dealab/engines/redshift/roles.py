@@ -64,7 +64,7 @@ def named_role(options: dict[str, str | None]) -> str | None:
 @dataclass
 class RoleSession:
     """The role a statement acts as: clients signed with its session, and its access key (None when the stack acts
-    as the account root: no IAM engine, or a role that does not exist under rolesessions' transitional rule)."""
+    as the account root: no IAM engine)."""
 
     role_arn: str
     s3: object
