@@ -239,3 +239,27 @@ def test_a_restart_keeps_pending_retries(private_stack):
     advance(private_stack, "5m")
     [message] = drain(sqs, url, 1)
     assert json.loads(message["Body"])["detail"] == {"n": 1}
+
+
+def test_a_kinesis_target_is_called_as_its_role(clean_stack):
+    """EventBridge calls a Kinesis target with the target's RoleArn: a role without kinesis:PutRecord fails the
+    delivery with NO_PERMISSIONS (dead-lettered); once the role may put, the record arrives."""
+    events, sqs, kinesis, iam = (client(clean_stack, name) for name in ("events", "sqs", "kinesis", "iam"))
+    kinesis.create_stream(StreamName="ev-role-stream", ShardCount=1)
+    stream = kinesis.describe_stream(StreamName="ev-role-stream")["StreamDescription"]["StreamARN"]
+    dlq_url, dlq_arn = queue(sqs, "ev-role-dlq")
+    role = service_role(clean_stack, "ev-to-stream", "events", ("sqs:SendMessage",))  # anything but kinesis:PutRecord
+    events.put_rule(Name="to-stream", EventPattern=json.dumps({"source": ["app"]}))
+    events.put_targets(Rule="to-stream", Targets=[{"Id": "s", "Arn": stream, "RoleArn": role, "RetryPolicy": {"MaximumRetryAttempts": 0},
+                                                   "DeadLetterConfig": {"Arn": dlq_arn}}])
+    events.put_events(Entries=[{"Source": "app", "DetailType": "t", "Detail": json.dumps({"n": 1})}])
+    [dead] = drain(sqs, dlq_url, 1)
+    assert dead["MessageAttributes"]["ERROR_CODE"]["StringValue"] == "NO_PERMISSIONS"
+
+    iam.put_role_policy(RoleName="ev-to-stream", PolicyName="put", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "kinesis:PutRecord", "Resource": stream}]}))
+    events.put_events(Entries=[{"Source": "app", "DetailType": "t", "Detail": json.dumps({"n": 2})}])
+    shard = kinesis.list_shards(StreamName="ev-role-stream")["Shards"][0]["ShardId"]
+    iterator = kinesis.get_shard_iterator(StreamName="ev-role-stream", ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    assert [json.loads(r["Data"])["detail"] for r in kinesis.get_records(ShardIterator=iterator)["Records"]] == [{"n": 2}]
+    assert drain(sqs, dlq_url) == []

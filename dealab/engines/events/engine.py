@@ -11,6 +11,11 @@ The backend keeps buses, rules, targets and schedules (the control plane, journa
   CATCH_UP_LIMIT runs per schedule and reports the rest as skipped.
 - S3 object operations on a bucket whose notification configuration has EventBridgeConfiguration put
   S3's events on the default bus (s3events.py).
+- A rule's target that EventBridge calls with the target's RoleArn (Step Functions, Kinesis, Firehose, a Glue
+  workflow: `ROLE_TARGETS`) is called with a session of that role (dealab.wire.rolesessions, service principal
+  events.amazonaws.com, the rule as aws:SourceArn), so the role's trust and policies decide; a refusal is the
+  delivery's NO_PERMISSIONS failure (retried, then dead-lettered). Targets AWS reaches through their resource
+  policy (Lambda, SNS, SQS, CloudWatch Logs, a bus) are called as the engine itself.
 What must survive a restart is in the store: each schedule's next due moment and every pending retry.
 """
 
@@ -28,7 +33,7 @@ from botocore.exceptions import ClientError
 
 from dealab.engines.events import patterns, s3events, schedules, targets, transform
 from dealab.engines.events.delivery import OWNER, Deliveries
-from dealab.wire import labtime, s3notices
+from dealab.wire import labtime, rolesessions, s3notices
 from dealab.wire.engine import ENGINE_HEADER, Engine, EngineContext
 from dealab.wire.loopback import sign
 from dealab.wire.messages import AwsRequest, AwsResponse
@@ -37,6 +42,10 @@ from dealab.wire.store import JsonFile
 from dealab.wire.timers import timers
 
 log = logging.getLogger("dealab.events")
+
+# Targets EventBridge calls with the target's RoleArn ("Permissions for targets"); the others' resource policies
+# decide. A target of these kinds without a RoleArn is still called as the engine (AWS refuses it at PutTargets).
+ROLE_TARGETS = frozenset({"states", "kinesis", "firehose", "glue"})
 
 ACCOUNT_ID = "123456789012"  # the one account every caller of the stack is (moto's default)
 MAX_ENTRIES = 10
@@ -125,6 +134,8 @@ class EventsEngine(Engine):
         self._schedules_file = JsonFile(folder / "schedules.json")
         self._schedules: dict[str, dict] = self._schedules_file.load({})
         self.deliveries = Deliveries(folder, self._invoke, self.own_client)
+        self._sessions = rolesessions.RoleSessions(context, "events.amazonaws.com")
+        self._role_clients: dict[tuple[str, str, str, str], object] = {}
         self._closing = threading.Event()
         s3notices.listen(self._s3_notice)
         threading.Thread(target=self._resume, name="events-resume", daemon=True).start()
@@ -174,6 +185,7 @@ class EventsEngine(Engine):
     def reset(self) -> None:
         timers.cancel_owner(OWNER)
         self.deliveries.reset()
+        self._sessions.forget()
         with self._lock:
             self._schedules = {}
             self._schedules_file.save(self._schedules)
@@ -309,6 +321,7 @@ class EventsEngine(Engine):
             "partition_key": transform.path_value_text(event, partition_path) if partition_path else None,
             "retry_policy": target.get("RetryPolicy"), "dead_letter_arn": (target.get("DeadLetterConfig") or {}).get("Arn"),
             "dead_letter_body": json.dumps(event),
+            "role_arn": target.get("RoleArn"), "rule_name": rule["Name"],
         }
 
     def _invoke(self, record: dict) -> None:
@@ -324,7 +337,26 @@ class EventsEngine(Engine):
         timestamp = _event_time(record["event"]["time"]) if record.get("event") else labtime.live_now()
         options = targets.Options(record["event_id"], record.get("message_group_id"), record.get("partition_key"),
                                   {"timestamp_ms": int((timestamp - labtime.EPOCH).total_seconds() * 1000)})
-        targets.invoke(self.own_client, arn, record["payload"], options)
+        targets.invoke(self._client_for(record, parsed), arn, record["payload"], options)
+
+    def _client_for(self, record: dict, arn: targets.Arn):
+        """(service, region) → the client a target is called with: its role's session's, or the engine's own."""
+        role = record.get("role_arn")
+        if not role or arn.service not in ROLE_TARGETS:
+            return self.own_client
+        session = _session_name(record)
+
+        def refused(refusal: rolesessions.Refused) -> Exception:
+            return targets.DeliveryFailure("NO_PERMISSIONS", f"{record['target_arn']}: EventBridge cannot assume {role}: {refusal.message}")
+
+        def client_for(service: str, region: str):
+            key = (service, region, role, session)
+            with self._lock:
+                if key not in self._role_clients:
+                    self._role_clients[key] = self._sessions.client(service, role, session, region, source_arn=record["origin_arn"],
+                                                                    on_refusal=refused, engine=self.name)
+                return self._role_clients[key]
+        return client_for
 
     def _to_bus(self, record: dict, arn: targets.Arn) -> None:
         bus = arn.resource.partition("/")[2]
@@ -349,8 +381,18 @@ class EventsEngine(Engine):
         signed request through the loopback (the same gateway and engines as any call)."""
         url = self.context.endpoint_url.rstrip("/") + "/"
         body = json.dumps({"Name": arn.resource.partition("/")[2], "EventId": record["event_id"], "Event": record["payload"]}).encode()
-        headers = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "AWSGlue.NotifyEvent", ENGINE_HEADER: self.name}
-        answer = self.context.loopback.dispatch("POST", url, sign("POST", url, headers, body, "glue", arn.region), body)
+        headers = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "AWSGlue.NotifyEvent"}
+        keys = None
+        if record.get("role_arn"):  # sent as the target's role (a record from before roles were used has none)
+            try:
+                found = self._sessions.credentials(record["role_arn"], _session_name(record), record["origin_arn"])
+            except rolesessions.Refused as refusal:
+                raise targets.DeliveryFailure("NO_PERMISSIONS", f"{record['target_arn']}: EventBridge cannot assume "
+                                                                f"{record['role_arn']}: {refusal.message}") from None
+            keys = None if found is None else (found.access_key, found.secret_key, found.token)
+        if keys is None:
+            headers[ENGINE_HEADER] = self.name
+        answer = self.context.loopback.dispatch("POST", url, sign("POST", url, headers, body, "glue", arn.region, keys), body)
         if answer.status >= 300:
             try:
                 error = json.loads(answer.body or b"{}")
@@ -657,3 +699,8 @@ def _naive(value) -> datetime.datetime | None:
 def _naive_text(value) -> str | None:
     moment = _naive(value)
     return moment.isoformat() if moment else None
+
+
+def _session_name(record: dict) -> str:
+    """The role session's name, made of the rule's: letters, digits and +=,.@- only, 64 characters at most."""
+    return re.sub(r"[^\w+=,.@-]", "-", f"events-{record.get('rule_name') or 'target'}")[:64]

@@ -173,6 +173,7 @@ GLUE = {
     "CreateCrawler": rule("glue:CreateCrawler", CRAWLER),
     "GetCrawler": rule("glue:GetCrawler", CRAWLER),
     "GetCrawlers": rule("glue:GetCrawlers"),
+    "NotifyEvent": rule("glue:NotifyEvent", WORKFLOW),  # EventBridge hands a workflow its event as the target's role
     "UpdateCrawler": rule("glue:UpdateCrawler", CRAWLER),
     "DeleteCrawler": rule("glue:DeleteCrawler", CRAWLER),
     "StartCrawler": rule("glue:StartCrawler", CRAWLER),
