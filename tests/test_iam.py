@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 
 from dealab.engines.iam import policy
 from dealab.engines.iam.policy import Caller, NamedPolicy, Policies, decide
-from tests.conftest import client
+from tests.conftest import client, service_role
 from tests.test_lifecycle_engine import admin
 
 USER = Caller("arn:aws:iam::123456789012:user/ana", "user", frozenset({"arn:aws:iam::123456789012:user/ana"}))
@@ -383,3 +383,23 @@ def test_sse_kms_objects_need_the_key_for_the_caller(clean_stack):
     blob = kms.encrypt(KeyId=key, Plaintext=b"direct")["CiphertextBlob"]
     direct = as_keys(clean_stack, "kms", learner.assume_role(RoleArn=role, RoleSessionName="l2")["Credentials"])
     assert code(lambda: direct.decrypt(CiphertextBlob=blob)) == "AccessDeniedException"  # not through S3
+
+
+def test_passing_a_role_to_a_service_needs_iam_pass_role_for_that_service(clean_stack):
+    """A user creating a state machine or an EventBridge target that names a role must be allowed iam:PassRole on
+    it, with iam:PassedToService naming the service; the account root needs no such permission."""
+    machine_role = service_role(clean_stack, "pass-me", ("states", "events"))
+    other_role = service_role(clean_stack, "not-me", ("states", "events"))
+    passes = allow("iam:PassRole", machine_role, Condition={"StringEquals": {"iam:PassedToService": "states.amazonaws.com"}})
+    keys = new_user(clean_stack, "passer", allow(["states:CreateStateMachine", "events:PutRule", "events:PutTargets"]), passes)
+    sfn, events = as_keys(clean_stack, "stepfunctions", keys), as_keys(clean_stack, "events", keys)
+    definition = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+
+    refused = message(lambda: sfn.create_state_machine(name="m-other", definition=definition, roleArn=other_role))
+    assert refused.startswith("User: arn:aws:iam::123456789012:user/passer is not authorized to perform: iam:PassRole on resource: "
+                              f"{other_role}")
+    machine = sfn.create_state_machine(name="m-mine", definition=definition, roleArn=machine_role)["stateMachineArn"]
+    events.put_rule(Name="r", EventPattern=json.dumps({"source": ["app"]}))
+    # the condition names Step Functions: passing the same role to EventBridge is refused
+    assert code(lambda: events.put_targets(Rule="r", Targets=[{"Id": "m", "Arn": machine, "RoleArn": machine_role}])) == "AccessDeniedException"
+    assert client(clean_stack, "events").put_targets(Rule="r", Targets=[{"Id": "m", "Arn": machine, "RoleArn": machine_role}])["FailedEntryCount"] == 0

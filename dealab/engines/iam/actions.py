@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dealab.engines.iam.policy import ACCOUNT_ID
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -494,3 +496,45 @@ TABLES: dict[str, dict[str, Rule]] = {
 
 def rule_for(service: str, operation: str) -> Rule | None:
     return TABLES.get(service, {}).get(operation)
+
+
+# ---- iam:PassRole ---------------------------------------------------------------------------------------------
+# Calls that give a service a role to act with: the caller must be allowed iam:PassRole on each role named (the
+# condition key iam:PassedToService names the service), as AWS checks it; the account root needs no permission.
+# (service, operation) → (where the request names roles: "a.b" nested, "[]" each item of a list; the service).
+PASSED_ROLES: dict[tuple[str, str], tuple[tuple[str, ...], str]] = {
+    ("lambda", "CreateFunction"): (("Role",), "lambda.amazonaws.com"),
+    ("lambda", "UpdateFunctionConfiguration"): (("Role",), "lambda.amazonaws.com"),
+    ("glue", "CreateJob"): (("Role",), "glue.amazonaws.com"),
+    ("glue", "UpdateJob"): (("JobUpdate.Role",), "glue.amazonaws.com"),
+    ("glue", "CreateCrawler"): (("Role",), "glue.amazonaws.com"),
+    ("glue", "UpdateCrawler"): (("Role",), "glue.amazonaws.com"),
+    ("stepfunctions", "CreateStateMachine"): (("roleArn",), "states.amazonaws.com"),
+    ("stepfunctions", "UpdateStateMachine"): (("roleArn",), "states.amazonaws.com"),
+    ("firehose", "CreateDeliveryStream"): (("ExtendedS3DestinationConfiguration.RoleARN", "S3DestinationConfiguration.RoleARN",
+                                            "KinesisStreamSourceConfiguration.RoleARN"), "firehose.amazonaws.com"),
+    ("events", "PutTargets"): (("Targets[].RoleArn",), "events.amazonaws.com"),
+    ("redshift-serverless", "CreateNamespace"): (("iamRoles[]", "defaultIamRoleArn"), "redshift.amazonaws.com"),
+    ("redshift-serverless", "UpdateNamespace"): (("iamRoles[]", "defaultIamRoleArn"), "redshift.amazonaws.com"),
+}
+
+
+def passed_roles(paths: tuple[str, ...], params: dict) -> list[str]:
+
+    """The roles a request names at `paths` (a Glue role may be a name: the account's role of that name)."""
+    found: list[str] = []
+
+    def walk(value, parts: list[str]) -> None:
+        if not parts:
+            if isinstance(value, str) and value:
+                found.append(value if value.startswith("arn:") else f"arn:aws:iam::{ACCOUNT_ID}:role/{value}")
+            return
+        part = parts[0]
+        name, each = (part[:-2], True) if part.endswith("[]") else (part, False)
+        inner = value.get(name) if isinstance(value, dict) and name else value
+        for item in (inner if isinstance(inner, list) else []) if each else [inner]:
+            walk(item, parts[1:])
+
+    for path in paths:
+        walk(params, path.split("."))
+    return found

@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError, ParamValidationError
 
 from dealab.engines.iam import accesspoints, kms
 from dealab.engines.iam import requests as req
-from dealab.engines.iam.actions import rule_for
+from dealab.engines.iam.actions import PASSED_ROLES, passed_roles, rule_for
 from dealab.engines.iam.servicesessions import ServiceSessions
 from dealab.engines.iam.sts import IAM_ANSWERS, STS_ANSWERS, iso
 from dealab.engines.iam.policy import (ACCOUNT_ID, ROOT, Caller, NamedPolicy, Policies, PolicyError, RequestContext, decide,
@@ -220,6 +220,11 @@ class IamEngine(Engine):
                 continue
             if not decision.allowed:
                 return req.denial(request, principal.caller.arn, action, resource, decision.reason)
+        passing = PASSED_ROLES.get((request.service, operation))
+        if passing is not None and not principal.caller.is_root:
+            refusal = self._pass_role_refusal(request, principal, context, params, *passing)
+            if refusal is not None:
+                return refusal
         use = SERVICE_USES.get((request.service, operation))
         if use is not None and isinstance(params.get(use.parameter), str):
             refusal = self._service_use_refusal(request, use, params[use.parameter], checks[0][1] if checks else "*")
@@ -232,6 +237,19 @@ class IamEngine(Engine):
             if reference is None:
                 reference = self.keys.bucket_key(request.region, params["bucket"])
             return self._key_use_refusal(request, principal, context, kms.S3_WRITES_WITH_KEY[operation], reference, params)
+        return None
+
+    def _pass_role_refusal(self, request: AwsRequest, principal: Principal, context: RequestContext, params: dict,
+                           paths: tuple[str, ...], service: str) -> AwsResponse | None:
+        """AWS's iam:PassRole check on each role the call gives a service (the service named by iam:PassedToService)."""
+        passing = RequestContext({**context, "iam:passedtoservice": [service]}, context.lazy)
+        for role in passed_roles(paths, params):
+            try:
+                decision = decide(principal.caller, "iam:PassRole", role, passing, self._policies_for(request, principal, "iam:PassRole", role, params))
+            except PolicyError as error:
+                return req.refusal(request, f"a policy that applies to iam:PassRole on {role} cannot be evaluated: {error}", role)
+            if not decision.allowed:
+                return req.denial(request, principal.caller.arn, "iam:PassRole", role, decision.reason)
         return None
 
     def _service_use_refusal(self, request: AwsRequest, use: ServiceUse, resource: str, source_arn: str) -> AwsResponse | None:
