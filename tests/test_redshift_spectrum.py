@@ -171,3 +171,30 @@ def test_the_lock_down_stays_with_spectrum(tmp_path):
             cursor.execute("SET enable_external_access = true")
     finally:
         warehouse.close()
+
+
+def test_lake_formation_governs_what_the_schemas_role_reads(private_stack):
+    """As on AWS, Lake Formation judges the IAM role of the external schema (Redshift reads the catalog and the data
+    as that role): everything while IAMAllowedPrincipals holds the table, nothing once that grant is revoked, then
+    only the columns granted to the role, whoever runs the statement."""
+    s3, glue, lakeformation = client(private_stack, "s3"), client(private_stack, "glue"), client(private_stack, "lakeformation")
+    rs, data = client(private_stack, "redshift-serverless"), client(private_stack, "redshift-data")
+    _lake(s3, glue)
+    role = redshift_role("spectrum", iam=client(private_stack, "iam"))
+    rs.create_namespace(namespaceName="lab", adminUsername=ADMIN, adminUserPassword=PASSWORD, dbName="dev", iamRoles=[ROLE])
+    rs.create_workgroup(workgroupName="lab-wg", namespaceName="lab")
+    target = {"WorkgroupName": "lab-wg"}
+    ok(data, f"CREATE EXTERNAL SCHEMA spectrum FROM DATA CATALOG DATABASE 'raw' IAM_ROLE '{ROLE}'", **target)
+    customers = {"Table": {"DatabaseName": "raw", "Name": "customers"}}
+    assert rows(data, "SELECT id, name FROM spectrum.customers ORDER BY id", **target) == [[1, "Ana"], [2, "Ben"], [3, "Caro"]]
+
+    lakeformation.revoke_permissions(Principal={"DataLakePrincipalIdentifier": "IAM_ALLOWED_PRINCIPALS"}, Resource=customers,
+                                     Permissions=["ALL"])
+    refused = run(data, "SELECT id FROM spectrum.customers", **target)
+    assert refused["Status"] == "FAILED" and "Insufficient Lake Formation permission(s) on customers" in refused["Error"], refused.get("Error")
+
+    lakeformation.grant_permissions(Principal={"DataLakePrincipalIdentifier": role}, Permissions=["SELECT"],
+                                    Resource={"TableWithColumns": {"DatabaseName": "raw", "Name": "customers", "ColumnNames": ["id", "region"]}})
+    assert rows(data, "SELECT id, region FROM spectrum.customers ORDER BY id", **target) == [[1, "north"], [2, "south"], [3, "north"]]
+    hidden = run(data, "SELECT name FROM spectrum.customers", **target)
+    assert hidden["Status"] == "FAILED" and "name" in hidden["Error"], hidden.get("Error")

@@ -70,6 +70,7 @@ class RoleSession:
     s3: object
     glue: object
     access_key: str | None
+    session_arn: str | None = None  # arn:aws:sts::…:assumed-role/<role>/<session>: whom Lake Formation judges
 
 
 class RoleAccess:
@@ -103,7 +104,7 @@ class RoleAccess:
         except rolesessions.Refused:
             raise refused from None
         return RoleSession(named, self._client("s3", named, refused), self._client("glue", named, refused),
-                           credentials.access_key if credentials else None)
+                           credentials.access_key if credentials else None, credentials.arn if credentials else None)
 
     def _client(self, service: str, role: str, refused: RedshiftError):
         with self._lock:

@@ -9,8 +9,9 @@ tables in one query. The warehouse's connection gains no file access: its lock-d
 
 CREATE EXTERNAL TABLE and ALTER TABLE … ADD PARTITION write the Glue catalog through the engine's own Glue client
 (Athena's DDL rules turn the Hive clauses into a TableInput); DROP TABLE of an external table deletes it there.
-Lake Formation: a statement whose caller is an IAM principal reads the catalog as Athena's queries do
-(governance.py, glue:GetUnfilteredTableMetadata): only the tables, columns and rows the principal may SELECT."""
+Lake Formation: the catalog is read as Athena's queries read it (governance.py, glue:GetUnfilteredTableMetadata),
+for the external schema's IAM role, as AWS judges Spectrum: only the tables, columns and rows the role may SELECT
+(for the statement's caller where the warehouse checks no roles)."""
 
 from __future__ import annotations
 
@@ -283,8 +284,11 @@ class Spectrum:
                         roles.catalog_call(sessions[schema].glue.get_table, DatabaseName=schemas[schema], Name=name)
                     except botocore.exceptions.ClientError:
                         pass  # no such table: the catalog's own read below says so in Redshift's words
+                # Lake Formation judges the principal that reads: the schema's role, as on AWS (the caller where the
+                # warehouse checks no roles)
+                reader_principal = sessions[schema].session_arn if sessions[schema] is not None and sessions[schema].session_arn else principal
                 try:
-                    table = catalog.table(schemas[schema], name)
+                    table = (catalog if reader_principal == principal else self.catalog(reader_principal)).table(schemas[schema], name)
                 except QueryError as error:  # Lake Formation's refusal, in Athena's words
                     raise RedshiftError(error.detail.replace(f" on {name}", f" on {schema}.{name}")) from None
                 if table is None:
