@@ -149,7 +149,7 @@ def warehouse(ctx: LabContext) -> str:
               f"An IAM role {COPY_ROLE} whose trust policy allows redshift.amazonaws.com sts:AssumeRole; a policy with s3:ListBucket on the bucket, s3:GetObject on its objects and "
               f"s3:PutObject (and DeleteObject, for CLEANPATH) under exports/ only; pass the role in CreateNamespace's iamRoles (a cluster's IamRoles).",
               f"iam.create_role(RoleName='{COPY_ROLE}', AssumeRolePolicyDocument=<Principal Service redshift.amazonaws.com>); iam.put_role_policy(... Resource "
-              f"arn:aws:s3:::{LAKE}/exports/* for the writes ...); serverless.create_namespace(..., iamRoles=[role_arn]) (an existing namespace: delete it and create it again)"),
+              f"arn:aws:s3:::{LAKE}/exports/* for the writes ...); serverless.create_namespace(..., iamRoles=[role_arn]) (an existing namespace: serverless.update_namespace(namespaceName=..., iamRoles=[role_arn]))"),
        docs=f"{DOCS}/mgmt/authorizing-redshift-service.html")
 def copy_role(ctx: LabContext) -> str:
     iam = ctx.client("iam")
