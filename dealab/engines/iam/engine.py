@@ -482,7 +482,8 @@ class IamEngine(Engine):
         def read() -> str | None:
             client = self.own_client(service)
             try:
-                return fetch(client)
+                found = fetch(client)
+                return _document(found) if found else None
             except (client.exceptions.ClientError, ParamValidationError):
                 # no policy to read: the resource does not exist, or its name is one no API accepts (the request
                 # goes on, and the service refuses it in its own words)
@@ -602,9 +603,18 @@ RESOURCE_POLICY_FETCHERS = {"s3": _s3_policy, "sqs": _sqs_policy, "sns": _sns_po
                             "secretsmanager": _secret_policy, "glue": _glue_policy}
 
 
+# The account id a backend other than moto keeps its resources under (ministack's): a learner's policy names the
+# ARNs the backend answered with (a queue's, a stream's), which the evaluator must read as this account's, as it
+# builds every request's resource ARN with this account.
+BACKEND_ACCOUNTS = ("000000000000",)
+_BACKEND_ARN_ACCOUNT = re.compile(r"(arn:aws[\w-]*:[\w-]+:[\w-]*:)(?:" + "|".join(BACKEND_ACCOUNTS) + r")(?=:)")
+
+
 def _document(document) -> str:
-    """Policy documents come back from boto3 decoded (a dict) or as text; the parse cache keys on text."""
-    return document if isinstance(document, str) else json.dumps(document, sort_keys=True)
+    """Policy documents come back from boto3 decoded (a dict) or as text; the parse cache keys on text. ARNs in a
+    backend's own account are read as this account's (BACKEND_ACCOUNTS)."""
+    text = document if isinstance(document, str) else json.dumps(document, sort_keys=True)
+    return _BACKEND_ARN_ACCOUNT.sub(rf"\g<1>{ACCOUNT_ID}", text)
 
 
 def _xml_value(body: str, name: str) -> str:
