@@ -199,7 +199,8 @@ class IamEngine(Engine):
             self._resolve_work_group(request.region, params)
         context = self._context(request, principal, params)
         actions = rule.actions + (("sts:TagSession",) if request.operation == "AssumeRole" and req.request_tags(request, params) else ())
-        checks = [(action, resource) for action in actions for resource in req.resources(rule, request, params)]
+        # a resource named by the ARN a backend answered with is this account's, as its policies read (BACKEND_ACCOUNTS)
+        checks = [(action, _in_this_account(resource)) for action in actions for resource in req.resources(rule, request, params)]
         if access_point is not None:  # AWS: the access point and its bucket must both permit the request
             checks = [(action, access_point.resource(resource)) for action, resource in checks] + checks
             context.update(access_point.condition_keys())
@@ -482,8 +483,7 @@ class IamEngine(Engine):
         def read() -> str | None:
             client = self.own_client(service)
             try:
-                found = fetch(client)
-                return _document(found) if found else None
+                return fetch(client)
             except (client.exceptions.ClientError, ParamValidationError):
                 # no policy to read: the resource does not exist, or its name is one no API accepts (the request
                 # goes on, and the service refuses it in its own words)
@@ -610,11 +610,14 @@ BACKEND_ACCOUNTS = ("000000000000",)
 _BACKEND_ARN_ACCOUNT = re.compile(r"(arn:aws[\w-]*:[\w-]+:[\w-]*:)(?:" + "|".join(BACKEND_ACCOUNTS) + r")(?=:)")
 
 
+def _in_this_account(text: str) -> str:
+    return _BACKEND_ARN_ACCOUNT.sub(rf"\g<1>{ACCOUNT_ID}", text)
+
+
 def _document(document) -> str:
     """Policy documents come back from boto3 decoded (a dict) or as text; the parse cache keys on text. ARNs in a
     backend's own account are read as this account's (BACKEND_ACCOUNTS)."""
-    text = document if isinstance(document, str) else json.dumps(document, sort_keys=True)
-    return _BACKEND_ARN_ACCOUNT.sub(rf"\g<1>{ACCOUNT_ID}", text)
+    return _in_this_account(document if isinstance(document, str) else json.dumps(document, sort_keys=True))
 
 
 def _xml_value(body: str, name: str) -> str:
