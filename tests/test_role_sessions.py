@@ -330,7 +330,7 @@ class FakeIssuer:
 
     def check(self, role_arn, service, source_arn=None):
         if "missing" in role_arn:
-            raise rolesessions.Refused(role_arn, service, True, "no such role")
+            raise rolesessions.Refused(role_arn, service, "no such role")
 
     def assume(self, role_arn, service, session_name, duration, source_arn=None):
         self.check(role_arn, service)

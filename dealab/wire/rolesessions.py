@@ -44,10 +44,10 @@ from dealab.config import TEST_ACCESS_KEY, TEST_SECRET_KEY
 from dealab.wire import labtime
 from dealab.wire.loopback import ENGINE_HEADER_NAME, Loopback
 from dealab.wire.timers import timers
+from dealab.wire.trailevents import ACCOUNT_ID
 
 log = logging.getLogger("dealab.rolesessions")
 
-ACCOUNT_ID = "123456789012"
 # How long a session lasts (lab seconds), and how much must be left for `credentials` to hand it out again.
 SESSION_SECONDS = 3600
 REFRESH_SECONDS = 300
@@ -72,12 +72,12 @@ class Credentials:
 
 
 class Refused(Exception):
-    """The service cannot assume the role: it does not exist (`missing`), or its trust policy does not allow the
+    """The service cannot assume the role: it does not exist, or its trust policy does not allow the
     service principal. Each engine words the failure as its service does; `message` says what IAM found."""
 
-    def __init__(self, role_arn: str, service: str, missing: bool, message: str):
+    def __init__(self, role_arn: str, service: str, message: str):
         super().__init__(message)
-        self.role_arn, self.service, self.missing, self.message = role_arn, service, missing, message
+        self.role_arn, self.service, self.message = role_arn, service, message
 
 
 class Issuer(Protocol):

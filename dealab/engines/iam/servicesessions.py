@@ -41,7 +41,7 @@ class ServiceSessions:
             try:
                 parse_identity(policy)
             except PolicyError as error:
-                raise Refused(role_arn, service, False, f"the role {role_arn} cannot be assumed: {error}") from None
+                raise Refused(role_arn, service, f"the role {role_arn} cannot be assumed: {error}") from None
         now = lab_epoch()
         name = role["RoleName"]
         arn = f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/{name}/{session_name}"
@@ -69,7 +69,7 @@ class ServiceSessions:
     def _trusting_role(self, role_arn: str, service: str, source_arn: str | None) -> dict:
         role = self._engine._role(role_arn) if ":role/" in role_arn else None
         if role is None:
-            raise Refused(role_arn, service, True, f"the role {role_arn} does not exist")
+            raise Refused(role_arn, service, f"the role {role_arn} does not exist")
         names = {service}
         if service in REGIONAL_PRINCIPALS:
             names.add(service.replace(".amazonaws.com", f".{self._engine.context.region}.amazonaws.com"))
@@ -82,9 +82,9 @@ class ServiceSessions:
             allowed = trust is not None and decide(caller, "sts:AssumeRole", role_arn, context,
                                                    Policies(resource=[NamedPolicy("trust policy", parse(trust))], resource_required=True)).allowed
         except PolicyError as error:
-            raise Refused(role_arn, service, False, f"the role {role_arn} cannot be assumed: {error}") from None
+            raise Refused(role_arn, service, f"the role {role_arn} cannot be assumed: {error}") from None
         if not allowed:
-            raise Refused(role_arn, service, False, f"{service} is not authorized to perform: sts:AssumeRole on resource: {role_arn} "
+            raise Refused(role_arn, service, f"{service} is not authorized to perform: sts:AssumeRole on resource: {role_arn} "
                                                     "(the role's trust policy does not trust it)")
         return role
 
