@@ -50,16 +50,18 @@ def parquet_day(number: int) -> bytes:
 
 
 def column_chunk_bytes(body: bytes, columns: tuple[str, ...]) -> int:
-    """What reading these columns of every row group needs: the footer read and each chunk, from the file's metadata."""
+    """What reading these columns of every row group needs, each byte once: the footer read (the file's last
+    FOOTER_READ bytes, which may hold the last chunks) and each chunk, from the file's metadata."""
     metadata = pq.ParquetFile(io.BytesIO(body)).metadata
     assert metadata.serialized_size + 8 < FOOTER_READ
-    chunks = 0
+    covered = set(range(max(0, len(body) - FOOTER_READ), len(body)))
     for group in range(metadata.num_row_groups):
         for position in range(metadata.num_columns):
             chunk = metadata.row_group(group).column(position)
             if chunk.path_in_schema in columns:
-                chunks += chunk.total_compressed_size
-    return FOOTER_READ + chunks
+                start = chunk.dictionary_page_offset if chunk.has_dictionary_page else chunk.data_page_offset
+                covered.update(range(start, start + chunk.total_compressed_size))
+    return len(covered)
 
 
 def load_sales(settings, bucket: str, results: str, database: str) -> Athena:

@@ -322,7 +322,7 @@ class QueryReads:
         self.prefix = f"s3://{token}/"
         self._started = time.monotonic()  # listings made since are this query's own
         self._objects: dict[str, CachedObject] = {}  # what this query opened, with its kept reads
-        self._counted: set[tuple[str, int, int]] = set()  # (path, start, end) of reads already counted
+        self._counted: dict[str, list[tuple[int, int]]] = {}  # per path, the disjoint byte ranges already counted
         self._served: set[tuple[str, int]] = set()  # (path, index) of inherited ranges CloudTrail was told of
         self._lock = threading.Lock()
 
@@ -376,11 +376,20 @@ class QueryReads:
                 and listed.storage_class in READABLE_STORAGE_CLASSES and not cached.kms_encrypted)
 
     def _count_once(self, path: str, start: int, end: int) -> None:
+        """Counts the bytes of [start, end) this query has not counted yet: DuckDB's first read of a Parquet file is
+        its last 16 KiB, which may hold the last column chunks it then reads again, and a byte scanned is one byte."""
         with self._lock:
-            if (path, start, end) in self._counted:
-                return
-            self._counted.add((path, start, end))
-        self.counter.add(end - start)
+            new, low, high, merged = end - start, start, end, []
+            for at, until in self._counted.get(path, ()):
+                if until < start or end < at:
+                    merged.append((at, until))
+                    continue
+                new -= max(0, min(end, until) - max(start, at))
+                low, high = min(low, at), max(high, until)
+            merged.append((low, high))
+            self._counted[path] = merged
+        if new:
+            self.counter.add(new)
 
     def read_range(self, path: str, start: int, end: int) -> bytes:
         if end <= start:
