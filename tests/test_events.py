@@ -9,7 +9,10 @@ import io
 import json
 import zipfile
 
+import boto3
 import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from dealab.stack import control
 from tests.conftest import client, service_role
@@ -263,3 +266,58 @@ def test_a_kinesis_target_is_called_as_its_role(clean_stack):
     iterator = kinesis.get_shard_iterator(StreamName="ev-role-stream", ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
     assert [json.loads(r["Data"])["detail"] for r in kinesis.get_records(ShardIterator=iterator)["Records"]] == [{"n": 2}]
     assert drain(sqs, dlq_url) == []
+
+
+def test_a_schedule_acts_as_its_role_and_dead_letters_as_scheduler_does(clean_stack):
+    """Scheduler calls every target, and sends its dead letters, as the schedule's Target.RoleArn: a role that may
+    send only to the DLQ dead-letters the run with SQS's own error; a role that may send to both delivers; a role
+    that does not trust Scheduler loses the run (Scheduler cannot even reach the DLQ), as on AWS."""
+    scheduler, sqs, iam = (client(clean_stack, name) for name in ("scheduler", "sqs", "iam"))
+    target_url, target_arn = queue(sqs, "sch-target")
+    dlq_url, dlq_arn = queue(sqs, "sch-dlq")
+    role = service_role(clean_stack, "sch-role", "scheduler")
+    untrusting = service_role(clean_stack, "sch-events-only", "events")
+
+    def may_send_to(*queues: str) -> None:
+        iam.put_role_policy(RoleName="sch-role", PolicyName="access", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": list(queues)}]}))
+
+    def once(name: str, role_arn: str) -> str:
+        at = (lab_now(clean_stack) + datetime.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S")
+        return scheduler.create_schedule(Name=name, ScheduleExpression=f"at({at})", FlexibleTimeWindow={"Mode": "OFF"}, Target={
+            "Arn": target_arn, "RoleArn": role_arn, "Input": json.dumps({"run": name}), "RetryPolicy": {"MaximumRetryAttempts": 1},
+            "DeadLetterConfig": {"Arn": dlq_arn}})["ScheduleArn"]
+
+    may_send_to(dlq_arn)
+    refused = once("sch-refused", role)
+    advance(clean_stack, "2h")  # the run at +1h and its one retry a minute later
+    [dead] = drain(sqs, dlq_url, 1)
+    attributes = {name: value["StringValue"] for name, value in dead["MessageAttributes"].items()}
+    assert json.loads(dead["Body"]) == {"run": "sch-refused"}
+    assert "AccessDenied" in attributes["ERROR_CODE"] and "sqs:SendMessage" in attributes["ERROR_MESSAGE"], attributes
+    assert {name: attributes[name] for name in ("SCHEDULE_ARN", "TARGET_ARN", "EXHAUSTED_RETRY_CONDITION", "RETRY_ATTEMPTS", "IS_PAYLOAD_TRUNCATED")} == {
+        "SCHEDULE_ARN": refused, "TARGET_ARN": target_arn, "EXHAUSTED_RETRY_CONDITION": "MaximumRetryAttempts", "RETRY_ATTEMPTS": "1",
+        "IS_PAYLOAD_TRUNCATED": "false"}
+    assert attributes["EXECUTION_ID"] and attributes["SCHEDULED_TIME"].endswith("Z")
+    assert drain(sqs, target_url) == []
+
+    may_send_to(dlq_arn, target_arn)
+    once("sch-allowed", role)
+    advance(clean_stack, "2h")
+    assert [json.loads(m["Body"]) for m in drain(sqs, target_url, 1)] == [{"run": "sch-allowed"}]
+
+    once("sch-untrusted", untrusting)
+    advance(clean_stack, "2h")
+    assert drain(sqs, target_url) == [] and drain(sqs, dlq_url) == []
+
+
+def test_a_schedule_needs_a_role(clean_stack):
+    """Target.RoleArn is required by Scheduler's API: a request without it (an SDK refuses to send one) is refused."""
+    scheduler = boto3.client("scheduler", endpoint_url=clean_stack.endpoint_url, region_name=clean_stack.region, aws_access_key_id="test",
+                             aws_secret_access_key="test", config=Config(parameter_validation=False))
+    _, arn = queue(client(clean_stack, "sqs"), "sch-roleless")
+    with pytest.raises(ClientError) as refused:
+        scheduler.create_schedule(Name="roleless", ScheduleExpression="rate(1 hour)", FlexibleTimeWindow={"Mode": "OFF"}, Target={"Arn": arn})
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+    assert "target.roleArn" in refused.value.response["Error"]["Message"]
+    assert client(clean_stack, "scheduler").list_schedules()["Schedules"] == []

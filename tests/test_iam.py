@@ -403,3 +403,23 @@ def test_passing_a_role_to_a_service_needs_iam_pass_role_for_that_service(clean_
     # the condition names Step Functions: passing the same role to EventBridge is refused
     assert code(lambda: events.put_targets(Rule="r", Targets=[{"Id": "m", "Arn": machine, "RoleArn": machine_role}])) == "AccessDeniedException"
     assert client(clean_stack, "events").put_targets(Rule="r", Targets=[{"Id": "m", "Arn": machine, "RoleArn": machine_role}])["FailedEntryCount"] == 0
+
+
+def test_passrole_to_scheduler_is_checked_at_create_and_update_schedule(clean_stack):
+    """A user creating or updating a schedule must be allowed iam:PassRole on its Target.RoleArn with
+    iam:PassedToService scheduler.amazonaws.com; a permission for another service does not do."""
+    role = service_role(clean_stack, "sched-pass", ("scheduler", "states"))
+    client(clean_stack, "sqs").create_queue(QueueName="sched-pass-q")
+    target = {"Arn": f"arn:aws:sqs:{clean_stack.region}:123456789012:sched-pass-q", "RoleArn": role}
+    for_states = allow("iam:PassRole", role, Condition={"StringEquals": {"iam:PassedToService": "states.amazonaws.com"}})
+    for_scheduler = allow("iam:PassRole", role, Condition={"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}})
+    wrong = as_keys(clean_stack, "scheduler", new_user(clean_stack, "sched-wrong", allow(["scheduler:CreateSchedule"]), for_states))
+    right = as_keys(clean_stack, "scheduler", new_user(clean_stack, "sched-right", allow(["scheduler:CreateSchedule", "scheduler:UpdateSchedule"]),
+                                                       for_scheduler))
+    refused = message(lambda: wrong.create_schedule(Name="s", ScheduleExpression="rate(1 hour)", FlexibleTimeWindow={"Mode": "OFF"}, Target=target))
+    assert refused.startswith("User: arn:aws:iam::123456789012:user/sched-wrong is not authorized to perform: iam:PassRole on resource: "
+                              f"{role}")
+    right.create_schedule(Name="s", ScheduleExpression="rate(1 hour)", FlexibleTimeWindow={"Mode": "OFF"}, Target=target)
+    other = service_role(clean_stack, "sched-other", "scheduler")
+    assert code(lambda: right.update_schedule(Name="s", ScheduleExpression="rate(2 hours)", FlexibleTimeWindow={"Mode": "OFF"},
+                                              Target={**target, "RoleArn": other})) == "AccessDeniedException"

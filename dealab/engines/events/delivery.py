@@ -4,9 +4,12 @@ A delivery is a plain record (its target, input, origin and attempts) so that a 
 the store and survives a restart: the engine schedules each again when it starts. A failed attempt is
 retried after a backoff (1 minute, doubling, at most 30 minutes: deterministic, where AWS adds jitter)
 until the RetryPolicy's MaximumRetryAttempts or MaximumEventAgeInSeconds is spent; then, with a
-DeadLetterConfig, the event goes to that SQS queue with the message attributes AWS puts on it (RULE_ARN or
-SCHEDULE_ARN, TARGET_ARN, ERROR_CODE, ERROR_MESSAGE, EXHAUSTED_RETRY_CONDITION, RETRY_ATTEMPTS), and
-without one it is dropped, as on AWS.
+DeadLetterConfig, the event goes to that SQS queue with the message attributes AWS puts on it, and without one
+it is dropped, as on AWS. A rule's dead letter carries EventBridge's attributes (RULE_ARN, TARGET_ARN, ERROR_CODE
+as EventBridge's kind of failure, ERROR_MESSAGE, EXHAUSTED_RETRY_CONDITION, RETRY_ATTEMPTS); a schedule's carries
+Scheduler's (SCHEDULE_ARN, TARGET_ARN, the target API's own ERROR_CODE and ERROR_MESSAGE, EXECUTION_ID,
+EXHAUSTED_RETRY_CONDITION, IS_PAYLOAD_TRUNCATED, RETRY_ATTEMPTS, SCHEDULED_TIME) and is sent as the schedule's
+execution role, as Scheduler sends it: a role that cannot send to the queue loses the event.
 """
 
 from __future__ import annotations
@@ -31,6 +34,10 @@ FIRST_BACKOFF = datetime.timedelta(minutes=1)
 LONGEST_BACKOFF = datetime.timedelta(minutes=30)
 
 Invoke = Callable[[dict], None]  # hands a delivery record's input to its target, or raises DeliveryFailure
+Senders = Callable[[dict], ClientFor]  # a record → the clients its dead letter is sent with
+# Scheduler's words when the failure is its own rather than an answer of the target's API (configuring-schedule-dlq)
+SCHEDULER_ERROR = ("AWS.Scheduler.InternalServerError", "Unexpected error occurred while processing the request")
+SCHEDULER_EXHAUSTED = {"MaximumRetryAttemptsExhausted": "MaximumRetryAttempts", "MaximumEventAgeExhausted": "MaximumEventAgeInSeconds"}
 
 
 def _moment(text: str) -> datetime.datetime:
@@ -42,9 +49,12 @@ def backoff(failed_attempts: int) -> datetime.timedelta:
 
 
 class Deliveries:
-    def __init__(self, folder: Path, invoke: Invoke, client_for: ClientFor):
+    def __init__(self, folder: Path, invoke: Invoke, client_for: ClientFor, senders: Senders):
+        """`client_for`: the engine's own clients (they look a queue's URL up, which is no call AWS makes for a
+        delivery); `senders`: the clients a record's dead letter is sent with."""
         self._invoke = invoke
         self._client_for = client_for
+        self._senders = senders
         self._file = JsonFile(folder / "retries.json")
         self._lock = threading.Lock()
         self._pending: dict[str, dict] = self._file.load({})
@@ -77,7 +87,8 @@ class Deliveries:
 
     def _failed(self, record: dict, failure: DeliveryFailure, at: datetime.datetime) -> None:
         record["failed_attempts"] += 1
-        record["error"] = {"code": failure.code, "message": failure.message}
+        record["error"] = {"code": failure.code, "message": failure.message, "target_code": failure.target_code,
+                           "target_message": failure.target_message}
         policy = record.get("retry_policy") or {}
         retries_done = record["failed_attempts"] - 1
         due = at + backoff(record["failed_attempts"])
@@ -113,7 +124,7 @@ class Deliveries:
             log.info("event %s to %s dropped after %d attempts (%s): %s", record.get("event_id"), record["target_arn"],
                      record["failed_attempts"], condition, record["error"]["message"])
             return
-        attributes = {
+        attributes = _scheduler_attributes(record, condition) if record["origin_kind"] == "SCHEDULE_ARN" else {
             record["origin_kind"]: record["origin_arn"],
             "TARGET_ARN": record["target_arn"],
             "ERROR_CODE": record["error"]["code"],
@@ -123,11 +134,10 @@ class Deliveries:
         }
         _, _, _, region, account, queue = queue_arn.split(":", 5)
         try:
-            sqs = self._client_for("sqs", region)
-            url = sqs.get_queue_url(QueueName=queue, QueueOwnerAWSAccountId=account)["QueueUrl"]
-            sqs.send_message(QueueUrl=url, MessageBody=record["dead_letter_body"],
+            url = self._client_for("sqs", region).get_queue_url(QueueName=queue, QueueOwnerAWSAccountId=account)["QueueUrl"]
+            self._senders(record)("sqs", region).send_message(QueueUrl=url, MessageBody=record["dead_letter_body"],
                              MessageAttributes={name: {"DataType": "String", "StringValue": value} for name, value in attributes.items()})
-        except Exception as error:  # the dead-letter queue itself is gone: AWS drops the event too
+        except Exception as error:  # the queue is gone, or (Scheduler) the role may not send to it: AWS drops the event too
             log.warning("dead-letter queue %s refused event %s: %s", queue_arn, record.get("event_id"), error)
 
     def reset(self) -> None:
@@ -136,3 +146,20 @@ class Deliveries:
                 timers.cancel(OWNER, f"retry/{delivery_id}")
             self._pending = {}
             self._file.save(self._pending)
+
+
+def _scheduler_attributes(record: dict, condition: str) -> dict[str, str]:
+    """The message attributes Scheduler puts on a dead letter: the target API's error as it answered it."""
+    error = record["error"]
+    code, message = (error["target_code"], error.get("target_message") or error["target_code"]) if error.get("target_code") else SCHEDULER_ERROR
+    return {
+        "SCHEDULE_ARN": record["origin_arn"],
+        "TARGET_ARN": record["target_arn"],
+        "ERROR_CODE": code,
+        "ERROR_MESSAGE": message[:1000],
+        "EXECUTION_ID": record["event_id"],
+        "EXHAUSTED_RETRY_CONDITION": SCHEDULER_EXHAUSTED[condition],
+        "IS_PAYLOAD_TRUNCATED": "false",
+        "RETRY_ATTEMPTS": str(record["failed_attempts"] - 1),
+        **({"SCHEDULED_TIME": record["scheduled_time"]} if record.get("scheduled_time") else {}),
+    }

@@ -16,6 +16,10 @@ The backend keeps buses, rules, targets and schedules (the control plane, journa
   events.amazonaws.com, the rule as aws:SourceArn), so the role's trust and policies decide; a refusal is the
   delivery's NO_PERMISSIONS failure (retried, then dead-lettered). Targets AWS reaches through their resource
   policy (Lambda, SNS, SQS, CloudWatch Logs, a bus) are called as the engine itself.
+- A schedule's target, whatever its kind, is called with a session of the schedule's Target.RoleArn (service
+  principal scheduler.amazonaws.com, the schedule as aws:SourceArn), and its dead letter is sent as that role, as
+  Scheduler does; an event bus target gets PutEvents as the role. A refusal fails the attempt with the target API's
+  error (retried, then dead-lettered with Scheduler's attributes).
 What must survive a restart is in the store: each schedule's next due moment and every pending retry.
 """
 
@@ -133,9 +137,10 @@ class EventsEngine(Engine):
         self._eventbridge_buckets: dict[str, bool] = self._eventbridge_file.load({})
         self._schedules_file = JsonFile(folder / "schedules.json")
         self._schedules: dict[str, dict] = self._schedules_file.load({})
-        self.deliveries = Deliveries(folder, self._invoke, self.own_client)
+        self.deliveries = Deliveries(folder, self._invoke, self.own_client, self._dead_letter_clients)
         self._sessions = rolesessions.RoleSessions(context, "events.amazonaws.com")
-        self._role_clients: dict[tuple[str, str, str, str], object] = {}
+        self._scheduler_sessions = rolesessions.RoleSessions(context, "scheduler.amazonaws.com")
+        self._role_clients: dict[tuple[str, str, str, str, str], object] = {}
         self._closing = threading.Event()
         s3notices.listen(self._s3_notice)
         threading.Thread(target=self._resume, name="events-resume", daemon=True).start()
@@ -186,6 +191,7 @@ class EventsEngine(Engine):
         timers.cancel_owner(OWNER)
         self.deliveries.reset()
         self._sessions.forget()
+        self._scheduler_sessions.forget()
         with self._lock:
             self._schedules = {}
             self._schedules_file.save(self._schedules)
@@ -328,48 +334,69 @@ class EventsEngine(Engine):
         """Delivers one record to its target (delivery.Deliveries calls this for each attempt)."""
         arn = record["target_arn"]
         if targets.universal_action(arn):
-            return targets.invoke_universal(self.own_client, arn, record["payload"], record["region"])
+            return targets.invoke_universal(self._client_for(record, None), arn, record["payload"], record["region"])
         parsed = targets.Arn.parse(arn)
         if parsed.service == "events" and parsed.resource.startswith("event-bus/"):
+            if _is_scheduled(record):
+                return self._scheduled_to_bus(record, parsed)
             return self._to_bus(record, parsed)
         if targets.is_glue_workflow(parsed):
             return self._to_glue_workflow(record, parsed)
         timestamp = _event_time(record["event"]["time"]) if record.get("event") else labtime.live_now()
         options = targets.Options(record["event_id"], record.get("message_group_id"), record.get("partition_key"),
-                                  {"timestamp_ms": int((timestamp - labtime.EPOCH).total_seconds() * 1000)})
+                                  {"timestamp_ms": int((timestamp - labtime.EPOCH).total_seconds() * 1000)}, self.own_client)
         targets.invoke(self._client_for(record, parsed), arn, record["payload"], options)
 
-    def _client_for(self, record: dict, arn: targets.Arn):
-        """(service, region) → the client a target is called with: its role's session's, or the engine's own."""
+    def _client_for(self, record: dict, arn: targets.Arn | None):
+        """(service, region) → the client a target is called with: its role's session's, or the engine's own. Scheduler
+        calls every target with the schedule's role; EventBridge only the ROLE_TARGETS kinds (`arn` None: a universal
+        target)."""
         role = record.get("role_arn")
-        if not role or arn.service not in ROLE_TARGETS:
+        scheduled = _is_scheduled(record)
+        if not role or not (scheduled or (arn is not None and arn.service in ROLE_TARGETS)):
             return self.own_client
+        sessions, who = (self._scheduler_sessions, "EventBridge Scheduler") if scheduled else (self._sessions, "EventBridge")
         session = _session_name(record)
 
         def refused(refusal: rolesessions.Refused) -> Exception:
-            return targets.DeliveryFailure("NO_PERMISSIONS", f"{record['target_arn']}: EventBridge cannot assume {role}: {refusal.message}")
+            return targets.DeliveryFailure("NO_PERMISSIONS", f"{record['target_arn']}: {who} cannot assume {role}: {refusal.message}")
 
         def client_for(service: str, region: str):
-            key = (service, region, role, session)
+            key = (sessions.service, service, region, role, session)
             with self._lock:
                 if key not in self._role_clients:
-                    self._role_clients[key] = self._sessions.client(service, role, session, region, source_arn=record["origin_arn"],
-                                                                    on_refusal=refused, engine=self.name)
+                    self._role_clients[key] = sessions.client(service, role, session, region, source_arn=record["origin_arn"],
+                                                              on_refusal=refused, engine=self.name)
                 return self._role_clients[key]
         return client_for
 
+    def _dead_letter_clients(self, record: dict):
+        """The clients a dead letter is sent with: the schedule's role (Scheduler sends it so), else the engine's own."""
+        if _is_scheduled(record) and record.get("role_arn"):
+            return self._client_for(record, None)
+        return self.own_client
+
+    def _scheduled_to_bus(self, record: dict, arn: targets.Arn) -> None:
+        """A schedule's event bus target: PutEvents as the schedule's role, with its EventBridgeParameters."""
+        parameters = record.get("eventbridge_parameters") or {}
+        try:
+            detail = json.loads(record["payload"] or "{}")
+        except ValueError:
+            detail = None
+        entry = {"Source": parameters.get("Source", "aws.scheduler"), "DetailType": parameters.get("DetailType", "Scheduled Event"),
+                 "Detail": json.dumps(detail if isinstance(detail, dict) else {}), "Resources": [record["origin_arn"]],
+                 "EventBusName": record["target_arn"]}
+        try:
+            answer = self._client_for(record, arn)("events", arn.region).put_events(Entries=[entry])
+        except ClientError as error:
+            raise targets.failure_of(error.response["Error"]["Code"], error.response["Error"].get("Message", ""), record["target_arn"]) from None
+        failed = answer["Entries"][0] if answer.get("FailedEntryCount") else None
+        if failed:
+            raise targets.failure_of(failed.get("ErrorCode", "InternalException"), failed.get("ErrorMessage", ""), record["target_arn"])
+
     def _to_bus(self, record: dict, arn: targets.Arn) -> None:
         bus = arn.resource.partition("/")[2]
-        event = dict(record["event"]) if record.get("event") else None
-        if event is None:  # a Scheduler target: the event is made from its EventBridgeParameters
-            parameters = record.get("eventbridge_parameters") or {}
-            try:
-                detail = json.loads(record["payload"] or "{}")
-            except ValueError:
-                detail = {}
-            event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": parameters.get("DetailType", "Scheduled Event"),
-                     "source": parameters.get("Source", "aws.scheduler"), "account": ACCOUNT_ID, "time": _iso(labtime.live_now()),
-                     "region": arn.region, "resources": [record["origin_arn"]], "detail": detail if isinstance(detail, dict) else {}}
+        event = dict(record["event"])
         try:
             self.dispatch(event, bus, arn.region)
         except ClientError as error:
@@ -547,7 +574,7 @@ class EventsEngine(Engine):
             "partition_key": (target.get("KinesisParameters") or {}).get("PartitionKey"),
             "eventbridge_parameters": target.get("EventBridgeParameters"),
             "retry_policy": target.get("RetryPolicy"), "dead_letter_arn": (target.get("DeadLetterConfig") or {}).get("Arn"),
-            "dead_letter_body": payload,
+            "dead_letter_body": payload, "role_arn": target.get("RoleArn"), "schedule_name": entry["name"], "scheduled_time": _iso(due),
         }
         self.deliveries.send(record, due)
 
@@ -578,6 +605,9 @@ class EventsEngine(Engine):
                                        "StartDate": params.get("StartDate"), "EndDate": params.get("EndDate")}, labtime.live_now())
         except schedules.ScheduleError as error:
             raise EventsError("ValidationException", f"Invalid Schedule Expression {params.get('ScheduleExpression')}: {error}") from None
+        if not (params.get("Target") or {}).get("RoleArn"):  # required by Scheduler's API (SDKs check it before sending)
+            raise EventsError("ValidationException", "1 validation error detected: Value null at 'target.roleArn' failed to satisfy "
+                                                     "constraint: Member must not be null")
         target_arn = (params.get("Target") or {}).get("Arn", "")
         if not (targets.supported(target_arn) or targets.universal_action(target_arn)):
             raise EventsError("ValidationException", f"dealab cannot invoke the target {target_arn}: it delivers to Lambda, SQS, SNS, Step Functions, "
@@ -701,6 +731,12 @@ def _naive_text(value) -> str | None:
     return moment.isoformat() if moment else None
 
 
+def _is_scheduled(record: dict) -> bool:
+    """A Scheduler schedule's delivery (a rule's is RULE_ARN)."""
+    return record.get("origin_kind") == "SCHEDULE_ARN"
+
+
 def _session_name(record: dict) -> str:
-    """The role session's name, made of the rule's: letters, digits and +=,.@- only, 64 characters at most."""
-    return re.sub(r"[^\w+=,.@-]", "-", f"events-{record.get('rule_name') or 'target'}")[:64]
+    """The role session's name, made of the rule's or the schedule's: letters, digits and +=,.@- only, 64 characters at most."""
+    name = f"scheduler-{record.get('schedule_name') or 'schedule'}" if _is_scheduled(record) else f"events-{record.get('rule_name') or 'target'}"
+    return re.sub(r"[^\w+=,.@-]", "-", name)[:64]

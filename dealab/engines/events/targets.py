@@ -26,10 +26,14 @@ UNIVERSAL_SERVICE_NAMES = {"sfn": "stepfunctions", "cloudwatchlogs": "logs", "ev
 
 
 class DeliveryFailure(Exception):
-    def __init__(self, code: str, message: str):
+    """`code`: EventBridge's kind of failure; `target_code`/`target_message`: the error the target's API answered, which
+    Scheduler records as it is (None when no API answered)."""
+
+    def __init__(self, code: str, message: str, target_code: str | None = None, target_message: str | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
+        self.target_code, self.target_message = target_code, target_message
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,8 @@ class Options:
     message_group_id: str | None = None
     partition_key: str | None = None
     extra: dict = field(default_factory=dict)
+    # looks a queue's URL up: the engine's own clients, as that is no call AWS makes as the target's role
+    lookup: ClientFor | None = None
 
 
 def failure_of(code: str, message: str, arn: str) -> DeliveryFailure:
@@ -63,7 +69,7 @@ def failure_of(code: str, message: str, arn: str) -> DeliveryFailure:
             else "NO_PERMISSIONS" if any(part in code for part in PERMISSION_CODES)
             else "THROTTLING" if any(part in code for part in THROTTLING_CODES)
             else "SDK_CLIENT_ERROR")
-    return DeliveryFailure(kind, f"{arn}: {code}: {message}")
+    return DeliveryFailure(kind, f"{arn}: {code}: {message}", code, message)
 
 
 def _failure(error: Exception, arn: str) -> DeliveryFailure:
@@ -79,7 +85,7 @@ def _lambda(client_for: ClientFor, arn: Arn, text: str, payload: str, options: O
 
 def _sqs(client_for: ClientFor, arn: Arn, text: str, payload: str, options: Options) -> None:
     sqs = client_for("sqs", arn.region)
-    url = sqs.get_queue_url(QueueName=arn.resource, QueueOwnerAWSAccountId=arn.account)["QueueUrl"]
+    url = (options.lookup or client_for)("sqs", arn.region).get_queue_url(QueueName=arn.resource, QueueOwnerAWSAccountId=arn.account)["QueueUrl"]
     extra = {}
     if arn.resource.endswith(".fifo"):
         if not options.message_group_id:

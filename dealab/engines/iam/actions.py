@@ -480,12 +480,24 @@ REDSHIFT_DATA = {
     "GetStatementResultV2": rule("redshift-data:GetStatementResult"),  # V2 has no action of its own
 }
 
+# ---- EventBridge Scheduler ----------------------------------------------------------------------------------------
+SCHEDULE = "arn:aws:scheduler:{region}:{account}:schedule/{GroupName=default}/{Name}"
+SCHEDULE_GROUP = "arn:aws:scheduler:{region}:{account}:schedule-group/{Name}"
+SCHEDULER = {
+    **{operation: rule(f"scheduler:{operation}", SCHEDULE) for operation in (
+        "CreateSchedule", "GetSchedule", "UpdateSchedule", "DeleteSchedule")},
+    **{operation: rule(f"scheduler:{operation}", SCHEDULE_GROUP) for operation in (
+        "CreateScheduleGroup", "GetScheduleGroup", "DeleteScheduleGroup")},
+    "ListSchedules": rule("scheduler:ListSchedules"),
+    "ListScheduleGroups": rule("scheduler:ListScheduleGroups"),
+}
+
 TABLES: dict[str, dict[str, Rule]] = {
     "s3": S3, "dynamodb": DYNAMODB, "kinesis": KINESIS, "firehose": FIREHOSE, "glue": GLUE, "athena": ATHENA, "lambda": LAMBDA,
     "events": EVENTS, "stepfunctions": STEPFUNCTIONS, "sqs": SQS, "sns": SNS, "logs": LOGS, "cloudwatch": CLOUDWATCH, "kms": KMS,
     "secretsmanager": SECRETSMANAGER, "iam": IAM, "sts": STS, "lakeformation": LAKEFORMATION, "cloudtrail": CLOUDTRAIL,
     "s3control": S3CONTROL, "macie2": MACIE2, "redshift": REDSHIFT, "redshift-serverless": REDSHIFT_SERVERLESS,
-    "redshift-data": REDSHIFT_DATA,
+    "redshift-data": REDSHIFT_DATA, "scheduler": SCHEDULER,
 }
 
 
@@ -509,6 +521,8 @@ PASSED_ROLES: dict[tuple[str, str], tuple[tuple[str, ...], str]] = {
     ("firehose", "CreateDeliveryStream"): (("ExtendedS3DestinationConfiguration.RoleARN", "S3DestinationConfiguration.RoleARN",
                                             "KinesisStreamSourceConfiguration.RoleARN"), "firehose.amazonaws.com"),
     ("events", "PutTargets"): (("Targets[].RoleArn",), "events.amazonaws.com"),
+    ("scheduler", "CreateSchedule"): (("Target.RoleArn",), "scheduler.amazonaws.com"),
+    ("scheduler", "UpdateSchedule"): (("Target.RoleArn",), "scheduler.amazonaws.com"),
     ("redshift-serverless", "CreateNamespace"): (("iamRoles[]", "defaultIamRoleArn"), "redshift.amazonaws.com"),
     ("redshift-serverless", "UpdateNamespace"): (("iamRoles[]", "defaultIamRoleArn"), "redshift.amazonaws.com"),
 }

@@ -20,7 +20,7 @@ NAME_FROM_REFERENCE = {
     "QueueName": ("QueueUrl", lambda url: url.rstrip("/").rsplit("/", 1)[-1]),
     "StreamName": ("StreamARN", lambda arn: arn.rsplit("/", 1)[-1]),
 }
-REST_JSON_SERVICES = frozenset({"lambda", "macie2", "lakeformation"})
+REST_JSON_SERVICES = frozenset({"lambda", "macie2", "lakeformation", "scheduler"})
 S3_CONDITION_HEADERS = ("x-amz-server-side-encryption", "x-amz-server-side-encryption-aws-kms-key-id", "x-amz-acl",
                         "x-amz-storage-class", "x-amz-copy-source", "x-amz-metadata-directive", "x-amz-content-sha256")
 S3_CONDITION_QUERY = ("prefix", "delimiter", "max-keys", "versionid")
@@ -51,6 +51,9 @@ def parameters(request: AwsRequest) -> dict:
         return {"bucket": bucket, "key": key}
     if request.json:
         params = dict(request.json)
+        # a REST-JSON call names its resource in the path, the rest in its body (Scheduler's UpdateSchedule; a Lambda
+        # Invoke's body is the payload, so the path decides)
+        params.update(_path_parameters(request.service, request.operation, request.path))
     elif request.form:
         params = {name: values[0] for name, values in request.form.items()}
     else:
