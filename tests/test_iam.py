@@ -423,3 +423,19 @@ def test_passrole_to_scheduler_is_checked_at_create_and_update_schedule(clean_st
     other = service_role(clean_stack, "sched-other", "scheduler")
     assert code(lambda: right.update_schedule(Name="s", ScheduleExpression="rate(2 hours)", FlexibleTimeWindow={"Mode": "OFF"},
                                               Target={**target, "RoleArn": other})) == "AccessDeniedException"
+
+
+def test_passrole_to_redshift_is_checked_for_a_cluster_s_iam_roles(clean_stack):
+    """CreateCluster's IamRoles and ModifyClusterIamRoles' AddIamRoles give Redshift roles: a user must be allowed
+    iam:PassRole on each, with iam:PassedToService redshift.amazonaws.com."""
+    mine = service_role(clean_stack, "rs-pass-mine", "redshift")
+    other = service_role(clean_stack, "rs-pass-other", "redshift")
+    keys = new_user(clean_stack, "rs-passer", allow(["redshift:CreateCluster", "redshift:ModifyClusterIamRoles"]),
+                    allow("iam:PassRole", mine, Condition={"StringEquals": {"iam:PassedToService": "redshift.amazonaws.com"}}))
+    redshift = as_keys(clean_stack, "redshift", keys)
+    cluster = {"NodeType": "dc2.large", "MasterUsername": "admin", "MasterUserPassword": "Passw0rd1"}
+    refused = message(lambda: redshift.create_cluster(ClusterIdentifier="rs-other", IamRoles=[mine, other], **cluster))
+    assert refused.startswith(f"User: arn:aws:iam::123456789012:user/rs-passer is not authorized to perform: iam:PassRole on resource: {other}")
+    redshift.create_cluster(ClusterIdentifier="rs-mine", IamRoles=[mine], DefaultIamRoleArn=mine, **cluster)
+    refused = message(lambda: redshift.modify_cluster_iam_roles(ClusterIdentifier="rs-mine", AddIamRoles=[other]))
+    assert f"iam:PassRole on resource: {other}" in refused

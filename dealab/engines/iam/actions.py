@@ -466,6 +466,7 @@ CLUSTER = "arn:aws:redshift:{region}:{account}:cluster:{ClusterIdentifier}"
 REDSHIFT = {
     **{operation: rule(f"redshift:{operation}", CLUSTER) for operation in (
         "CreateCluster", "DeleteCluster", "ModifyCluster", "RebootCluster", "PauseCluster", "ResumeCluster")},
+    "ModifyClusterIamRoles": rule("redshift:ModifyClusterIamRoles", CLUSTER),
     "DescribeClusters": rule("redshift:DescribeClusters"),
     "GetClusterCredentials": rule("redshift:GetClusterCredentials", "arn:aws:redshift:{region}:{account}:dbuser:{ClusterIdentifier}/{DbUser}"),
 }
@@ -508,7 +509,8 @@ def rule_for(service: str, operation: str) -> Rule | None:
 # ---- iam:PassRole ---------------------------------------------------------------------------------------------
 # Calls that give a service a role to act with: the caller must be allowed iam:PassRole on each role named (the
 # condition key iam:PassedToService names the service), as AWS checks it; the account root needs no permission.
-# (service, operation) → (where the request names roles: "a.b" nested, "[]" each item of a list; the service).
+# (service, operation) → (where the request names roles: "a.b" nested, "[]" each item of a list, ".#" each member of
+# a query-protocol list, sent as flat parameters "IamRoles.IamRoleArn.1", ".2", ...; the service).
 PASSED_ROLES: dict[tuple[str, str], tuple[tuple[str, ...], str]] = {
     ("lambda", "CreateFunction"): (("Role",), "lambda.amazonaws.com"),
     ("lambda", "UpdateFunctionConfiguration"): (("Role",), "lambda.amazonaws.com"),
@@ -523,6 +525,8 @@ PASSED_ROLES: dict[tuple[str, str], tuple[tuple[str, ...], str]] = {
     ("events", "PutTargets"): (("Targets[].RoleArn",), "events.amazonaws.com"),
     ("scheduler", "CreateSchedule"): (("Target.RoleArn",), "scheduler.amazonaws.com"),
     ("scheduler", "UpdateSchedule"): (("Target.RoleArn",), "scheduler.amazonaws.com"),
+    ("redshift", "CreateCluster"): (("IamRoles.IamRoleArn.#", "DefaultIamRoleArn"), "redshift.amazonaws.com"),
+    ("redshift", "ModifyClusterIamRoles"): (("AddIamRoles.IamRoleArn.#", "DefaultIamRoleArn"), "redshift.amazonaws.com"),
     ("redshift-serverless", "CreateNamespace"): (("iamRoles[]", "defaultIamRoleArn"), "redshift.amazonaws.com"),
     ("redshift-serverless", "UpdateNamespace"): (("iamRoles[]", "defaultIamRoleArn"), "redshift.amazonaws.com"),
 }
@@ -533,10 +537,13 @@ def passed_roles(paths: tuple[str, ...], params: dict) -> list[str]:
     """The roles a request names at `paths` (a Glue role may be a name: the account's role of that name)."""
     found: list[str] = []
 
+    def add(value) -> None:
+        if isinstance(value, str) and value:
+            found.append(value if value.startswith("arn:") else f"arn:aws:iam::{ACCOUNT_ID}:role/{value}")
+
     def walk(value, parts: list[str]) -> None:
         if not parts:
-            if isinstance(value, str) and value:
-                found.append(value if value.startswith("arn:") else f"arn:aws:iam::{ACCOUNT_ID}:role/{value}")
+            add(value)
             return
         part = parts[0]
         name, each = (part[:-2], True) if part.endswith("[]") else (part, False)
@@ -545,5 +552,11 @@ def passed_roles(paths: tuple[str, ...], params: dict) -> list[str]:
             walk(item, parts[1:])
 
     for path in paths:
-        walk(params, path.split("."))
+        if path.endswith(".#"):
+            prefix = path[:-1]
+            for name, value in params.items():
+                if name.startswith(prefix) and name[len(prefix):].isdigit():
+                    add(value)
+        else:
+            walk(params, path.split("."))
     return found
