@@ -75,6 +75,19 @@ def prove_breakage(lab: Lab, settings: Settings, tmp_path: Path, check_ids: set[
     assert_fails_only(solution_report(lab, settings, edited_solution(lab, tmp_path, edits)), check_ids)
 
 
+def combined_mutants(mutants: dict[str, tuple[set[str], dict[str, list[tuple[str, str]]]]], names) -> tuple[set[str], dict[str, list[tuple[str, str]]]]:
+    """Several mutants applied in one solution run (a lab run is slow): their checks, which must not overlap or each
+    would not prove its own, and their edits together."""
+    check_ids, edits = set(), {}
+    for name in names:
+        checks, changes = mutants[name]
+        assert not check_ids & checks, f"{names}: the mutants share checks, so each would not prove its own"
+        check_ids |= checks
+        for file, replacements in changes.items():
+            edits.setdefault(file, []).extend(replacements)
+    return check_ids, edits
+
+
 def prove_variant(lab: Lab, settings: Settings, tmp_path: Path, edits: dict[str, list[tuple[str, str]]]) -> None:
     """The reference solution written another correct way still gets full marks."""
     report = solution_report(lab, settings, edited_solution(lab, tmp_path, edits))

@@ -6,7 +6,7 @@ mistake."""
 
 import pytest
 
-from tests.labkit import explain, fresh_lab, grade_lab, prove_breakage, prove_variant, solution_report, starter_report
+from tests.labkit import combined_mutants, explain, fresh_lab, grade_lab, prove_breakage, prove_variant, solution_report, starter_report
 
 pytestmark = pytest.mark.slow
 RULESET = "create_ruleset.py"
@@ -91,14 +91,7 @@ def test_untouched_starter_does_not_get_full_marks(aws_env):
 
 @pytest.mark.parametrize("pair", MUTANT_PAIRS, ids=[" + ".join(pair) for pair in MUTANT_PAIRS])
 def test_each_mutant_fails_exactly_its_checks(aws_env, tmp_path, pair):
-    check_ids, edits = set(), {}
-    for name in pair:
-        checks, changes = MUTANTS[name]
-        assert not check_ids & checks, f"{pair}: the mutants share checks, so each would not prove its own"
-        check_ids |= checks
-        for file, replacements in changes.items():
-            edits.setdefault(file, []).extend(replacements)
-    prove_breakage(fresh_lab(12, aws_env), aws_env, tmp_path, check_ids, edits)
+    prove_breakage(fresh_lab(12, aws_env), aws_env, tmp_path, *combined_mutants(MUTANTS, pair))
 
 
 def test_every_mutant_is_graded():

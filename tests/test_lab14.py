@@ -5,7 +5,7 @@ disjoint checks share one grading (one run of the whole solution each), each che
 
 import pytest
 
-from tests.labkit import FAIL, explain, fresh_lab, grade_lab, prove_breakage, prove_variant, run_solution, solution_report, starter_report
+from tests.labkit import FAIL, combined_mutants, explain, fresh_lab, grade_lab, prove_breakage, prove_variant, run_solution, solution_report, starter_report
 
 pytestmark = pytest.mark.slow
 SQL = "sql.py"
@@ -127,14 +127,7 @@ def test_the_starter_asks_questions_and_holds_no_sql(aws_env):
 
 @pytest.mark.parametrize("group", MUTANT_GROUPS, ids=[" + ".join(group) for group in MUTANT_GROUPS])
 def test_each_mutant_fails_exactly_its_checks(aws_env, tmp_path, group):
-    check_ids, edits = set(), {}
-    for name in group:
-        checks, changes = MUTANTS[name]
-        assert not check_ids & checks, f"{group}: the mutants share checks, so each would not prove its own"
-        check_ids |= checks
-        for file, replacements in changes.items():
-            edits.setdefault(file, []).extend(replacements)
-    prove_breakage(fresh_lab(14, aws_env), aws_env, tmp_path, check_ids, edits)
+    prove_breakage(fresh_lab(14, aws_env), aws_env, tmp_path, *combined_mutants(MUTANTS, group))
 
 
 def test_every_mutant_is_graded():
