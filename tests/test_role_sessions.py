@@ -19,6 +19,7 @@ from dealab.wire.loopback import Loopback
 from dealab.wire.timers import timers
 from tests.conftest import client, make_settings
 from tests.gluekit import log_lines, run_job, upload_script, wait_for_crawler
+from tests.test_events import lab_now
 from tests.test_lambda import zip_of
 from tests.test_lifecycle_engine import advance
 
@@ -128,6 +129,28 @@ def test_cloudtrail_names_the_session_an_engine_acted_with(data):
     assert identity["principalId"] == f"{role_id}:queue-maker"
     assert identity["sessionContext"]["sessionIssuer"] == {"type": "Role", "principalId": role_id, "arn": creator,
                                                            "accountId": ACCOUNT, "userName": "fn-creator"}
+    assert "invokedBy" not in identity  # the function's code made the call, not Lambda
+
+
+def test_cloudtrail_says_which_service_made_a_call_with_its_role(data):
+    """A call a service makes itself with the role it was given (here a schedule's universal target) carries
+    userIdentity.invokedBy, the service's principal, as AWS records it."""
+    caller = role(data, "sched-queue-maker", "scheduler.amazonaws.com", allow("sqs:CreateQueue"))
+    now = lab_now(data)
+    client(data, "scheduler").create_schedule(
+        Name="make-queue", ScheduleExpression=f"at({(now + datetime.timedelta(hours=1)).strftime('%Y-%m-%dT%H:%M:%S')})",
+        FlexibleTimeWindow={"Mode": "OFF"}, Target={"Arn": "arn:aws:scheduler:::aws-sdk:sqs:createQueue", "RoleArn": caller,
+                                                    "Input": json.dumps({"QueueName": "made-by-scheduler"})})
+    advance(data, "2h")
+    trail = client(data, "cloudtrail")
+    deadline = time.monotonic() + 20
+    while not (found := [e for e in trail.lookup_events(LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "CreateQueue"}])["Events"]
+                         if "sched-queue-maker" in e["CloudTrailEvent"]]):
+        assert time.monotonic() < deadline, "no CreateQueue event"
+        time.sleep(0.2)
+    event = json.loads(found[0]["CloudTrailEvent"])
+    assert event["userIdentity"]["arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/sched-queue-maker/scheduler-make-queue"
+    assert event["userIdentity"]["invokedBy"] == event["sourceIPAddress"] == event["userAgent"] == "scheduler.amazonaws.com"
 
 
 # ---- Glue jobs -------------------------------------------------------------------------------------------------
@@ -332,7 +355,7 @@ class FakeIssuer:
         if "missing" in role_arn:
             raise rolesessions.Refused(role_arn, service, "no such role")
 
-    def assume(self, role_arn, service, session_name, duration, source_arn=None):
+    def assume(self, role_arn, service, session_name, duration, source_arn=None, invoked_by=False):
         self.check(role_arn, service)
         self.minted += 1
         key = f"ASIA{self.minted:016d}"

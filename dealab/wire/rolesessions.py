@@ -13,10 +13,13 @@ them as any session) and offers them here for the stack it belongs to (`offer`, 
   CreateFunction, Glue's CreateCrawler, Step Functions' CreateStateMachine);
 - `credentials(role, session)`: a session's keys for work done in the stack's process, minted once and minted
   anew when less than `REFRESH_SECONDS` of lab time are left; `client(...)` is a boto3 client signed with them,
-  sent through the loopback *without* the engine mark, so the gateway judges it as the role's call;
+  sent through the loopback *without* the engine mark, so the gateway judges it as the role's call. These are the
+  service's own calls: CloudTrail records them with `userIdentity.invokedBy` the service principal (`invoked_by`),
+  as AWS records the calls a service makes for you;
 - `lease(role, session)`: keys for a process of its own that cannot be handed new ones (a Spark or Python shell
   job, a Lambda worker): renewed in place on the lab clock (a timer before they expire, covering a clock move
-  under way at once) until the holder releases them.
+  under way at once) until the holder releases them. The holder runs the learner's code, whose calls AWS records
+  without invokedBy.
 
 A gateway built without the IAM engine (some tests) has no sessions: engines then act as the account root, as
 they did before roles were enforced. (Lake Formation's credential vending asks for sessions through
@@ -86,14 +89,18 @@ class Issuer(Protocol):
     def check(self, role_arn: str, service: str, source_arn: str | None = None) -> None:
         """Raises Refused unless `service` may assume the role."""
 
-    def assume(self, role_arn: str, service: str, session_name: str, duration: int, source_arn: str | None = None) -> Credentials:
-        """A new session of the role for `service` (raises Refused)."""
+    def assume(self, role_arn: str, service: str, session_name: str, duration: int, source_arn: str | None = None,
+               invoked_by: bool = False) -> Credentials:
+        """A new session of the role for `service` (raises Refused); `invoked_by`: its calls are the service's own."""
 
     def renew(self, access_key: str, expires: float) -> Credentials | None:
         """The session made to last until `expires` (lab epoch seconds); None when it is gone (a reset)."""
 
     def valid(self, access_key: str) -> bool:
         """Whether the session is still in the store (a reset forgets every session)."""
+
+    def invoked_by(self, access_key: str) -> str | None:
+        """The service principal whose own calls the session makes; None for any other session."""
 
 
 _issuers: weakref.WeakKeyDictionary[Loopback, Callable[[], Issuer | None]] = weakref.WeakKeyDictionary()
@@ -109,6 +116,13 @@ def offer(loopback: Loopback, issuer: Issuer) -> None:
 def issuer(loopback: Loopback) -> Issuer | None:
     held = _issuers.get(loopback)
     return held() if held is not None else None
+
+
+def invoked_by(loopback: Loopback, access_key: str) -> str | None:
+    """The service principal ("glue.amazonaws.com") whose own calls a key's session makes, as CloudTrail's
+    userIdentity.invokedBy names it; None for a session handed to the learner's code, any other key, or no IAM engine."""
+    found = issuer(loopback)
+    return found.invoked_by(access_key) if found is not None else None
 
 
 def role_arn_of(role: str) -> str:
@@ -156,7 +170,7 @@ class RoleSessions:
         if held is not None and held.expires - lab_epoch() > REFRESH_SECONDS and found.valid(held.access_key):
             return held
         try:
-            fresh = found.assume(key[0], self.service, session_name, SESSION_SECONDS, source_arn)
+            fresh = found.assume(key[0], self.service, session_name, SESSION_SECONDS, source_arn, invoked_by=True)
         except Refused:
             with self._lock:
                 self._held.pop(key, None)

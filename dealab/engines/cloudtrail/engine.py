@@ -33,7 +33,7 @@ from dealab.config import TEST_ACCESS_KEY
 from dealab.engines.cloudtrail import accesslogs, selectors, shapes
 from dealab.engines.cloudtrail.delivery import DELIVERY_INTERVAL, DIGEST_INTERVAL, Deliveries, log_prefix, policy_refusal
 from dealab.engines.cloudtrail.history import EventHistory, HistoryError
-from dealab.wire import labtime, trailevents
+from dealab.wire import labtime, rolesessions, trailevents
 from dealab.wire.engine import ANY_OPERATION, ENGINE_HEADER, Engine, EngineContext
 from dealab.wire.messages import AwsRequest, AwsResponse
 from dealab.wire.readcache import ReadCache
@@ -193,10 +193,14 @@ class CloudTrailEngine(Engine):
             role_id, role_arn = role["RoleId"], f"arn:aws:iam::{shapes.ACCOUNT_ID}:role{role.get('Path') or '/'}{role_name}"
         except (ClientError, KeyError):
             pass  # the role is gone: its name is all there is to show
-        return {"type": "AssumedRole", "principalId": f"{role_id}:{session_name}", "arn": session_arn, "accountId": shapes.ACCOUNT_ID,
-                "accessKeyId": key, "sessionContext": {
-                    "sessionIssuer": {"type": "Role", "principalId": role_id, "arn": role_arn, "accountId": shapes.ACCOUNT_ID, "userName": role_name},
-                    "attributes": {"mfaAuthenticated": "false"}}}
+        identity = {"type": "AssumedRole", "principalId": f"{role_id}:{session_name}", "arn": session_arn, "accountId": shapes.ACCOUNT_ID,
+                    "accessKeyId": key, "sessionContext": {
+                        "sessionIssuer": {"type": "Role", "principalId": role_id, "arn": role_arn, "accountId": shapes.ACCOUNT_ID, "userName": role_name},
+                        "attributes": {"mfaAuthenticated": "false"}}}
+        service = rolesessions.invoked_by(self.context.loopback, key)
+        if service:  # a service's own call with the role it was given (a crawler's, a state machine's task, ...)
+            identity["invokedBy"] = service
+        return identity
 
     # ---- trails ------------------------------------------------------------------------------------------
     def _logging_trails(self, region: str) -> list[dict]:

@@ -315,8 +315,9 @@ def build(request: AwsRequest, response: AwsResponse, identity: dict, event_time
         "eventSource": f"{event_source_prefix(service)}.amazonaws.com",
         "eventName": operation,
         "awsRegion": request.region,
-        "sourceIPAddress": request.source_ip,
-        "userAgent": request.headers.get("User-Agent", ""),
+        # a call a service made itself (userIdentity.invokedBy) shows the service's name as its address and agent
+        "sourceIPAddress": identity.get("invokedBy") or request.source_ip,
+        "userAgent": identity.get("invokedBy") or request.headers.get("User-Agent", ""),
     }
     failure = error_of(response)
     if failure is not None:

@@ -33,9 +33,10 @@ class ServiceSessions:
         self._trusting_role(role_arn, service, source_arn)
 
     def assume(self, role_arn: str, service: str, session_name: str, duration: int, source_arn: str | None = None,
-               policy: str | None = None) -> Credentials:
+               policy: str | None = None, invoked_by: bool = False) -> Credentials:
         """A new session of the role for `service`, at most the role's MaxSessionDuration long; `policy` (a session
-        policy, as Lake Formation's vended credentials carry) narrows it."""
+        policy, as Lake Formation's vended credentials carry) narrows it; `invoked_by`: the session makes the
+        service's own calls (CloudTrail's userIdentity.invokedBy), not the learner's code's."""
         role = self._trusting_role(role_arn, service, source_arn)
         if policy is not None:
             try:
@@ -47,7 +48,8 @@ class ServiceSessions:
         arn = f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/{name}/{session_name}"
         session = {"kind": "assumed-role", "arn": arn, "role_name": name, "session_name": session_name, "issued": now,
                    "expires": now + min(duration, role.get("MaxSessionDuration", 3600)), "policies": [policy] if policy else [],
-                   "tags": {}, "transitive": [], "mfa": False, "source": service, "service": service}
+                   "tags": {}, "transitive": [], "mfa": False, "source": service, "service": service,
+                   "invoked_by": service if invoked_by else None}
         with self._lock:
             self._forget_expired(now)
             issued = _new_credentials(self._engine, session)
@@ -64,6 +66,10 @@ class ServiceSessions:
 
     def valid(self, access_key: str) -> bool:
         return access_key in self._engine.sessions
+
+    def invoked_by(self, access_key: str) -> str | None:
+        session = self._engine.sessions.get(access_key)
+        return session.get("invoked_by") if session is not None else None
 
     # ---- inside -----------------------------------------------------------------------------------------
     def _trusting_role(self, role_arn: str, service: str, source_arn: str | None) -> dict:
