@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import sqlglot
+from sqlglot import exp
 
 from dealab.engines.athena import sandbox, translate
 from dealab.engines.athena.catalog import PATH_COLUMN, GlueCatalog, Table
@@ -51,18 +52,23 @@ class GovernedCatalog:
         row_filter = answer.get("RowFilter")
         if list(authorized) == every and not row_filter:
             return found
-        return replace(found, authorized_columns=authorized, row_filter=_row_condition(row_filter, found) if row_filter else None)
+        condition = row_filter_condition(row_filter, found.name).sql(dialect="duckdb") if row_filter else None
+        return replace(found, authorized_columns=authorized, row_filter=condition)
 
 
-def _row_condition(expression: str, table: Table) -> str:
-    """A data cells filter's row expression (Athena's SQL) as a DuckDB condition, checked as a query's WHERE is."""
+def row_filter_condition(expression: str, table_name: str) -> exp.Expression:
+    """A data cells filter's row expression (Athena's SQL) parsed and checked as a query's WHERE is; the caller
+    writes it in its own engine's dialect (DuckDB here, Spark in Glue's awsglue)."""
     text = f"SELECT 1 FROM t WHERE {expression}"
     try:
         query = sqlglot.parse_one(text, read=translate.DIALECT)
     except sqlglot.errors.ParseError:
-        raise QueryError(f"The data cells filter of {table.name} cannot be read: {expression}", "GENERIC_USER_ERROR") from None
+        raise QueryError(f"The data cells filter of {table_name} cannot be read: {expression}", "GENERIC_USER_ERROR") from None
+    if not isinstance(query, exp.Select) or {key for key, value in query.args.items() if value} != {"expressions", "from_", "where"}:
+        # text after the expression (a GROUP BY, a UNION, a second statement) is not part of a row filter
+        raise QueryError(f"The data cells filter of {table_name} cannot be read: {expression}", "GENERIC_USER_ERROR")
     sandbox.check(query, text)
-    return query.args["where"].this.sql(dialect="duckdb")
+    return query.args["where"].this
 
 
 def restricted(relation: str, table: Table, with_path: bool) -> str:

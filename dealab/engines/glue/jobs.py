@@ -38,6 +38,8 @@ log = logging.getLogger("dealab.glue.jobs")
 DEFAULT_TIMEOUT_MINUTES = 2880
 ACTIVE_STATES = frozenset({"STARTING", "RUNNING", "STOPPING", "WAITING"})
 BOOKMARK_OPTION = "--job-bookmark-option"
+FINE_GRAINED_ARGUMENT = "--enable-lakeformation-fine-grained-access"  # = awsglue.lakeformation.FINE_GRAINED_ARGUMENT
+FINE_GRAINED_FROM_VERSION = 5.0
 # The worker is recycled when its process tree grows past this, or after this many runs, or when idle.
 WORKER_MAX_RSS_BYTES = int(os.environ.get("DEALAB_GLUE_WORKER_MAX_RSS_MB", "1200")) * 1024 * 1024
 WORKER_MAX_RUNS = int(os.environ.get("DEALAB_GLUE_WORKER_MAX_RUNS", "50"))
@@ -370,6 +372,7 @@ class JobRuns:
 
     def _run_on_worker(self, run: dict, job: dict, arguments: dict[str, str], bookmark: dict, setup: job_arguments.RunSetup,
                        credentials: dict[str, str]) -> None:
+        fine_grained, fine_grained_notes = _lakeformation_fine_grained(run["GlueVersion"], arguments)
         self._worker.submit({
             "credentials": credentials,
             "run_id": run["Id"],
@@ -382,7 +385,8 @@ class JobRuns:
             "python_paths": setup.python_paths,
             "work_dir": str(setup.work_dir),
             "spark_conf": setup.spark_conf,
-            "notes": setup.notes,
+            "notes": setup.notes + fine_grained_notes,
+            "lakeformation_fine_grained": fine_grained,
         })
         deadline = time.monotonic() + run["Timeout"] * SECONDS_PER_TIMEOUT_MINUTE
         ending: tuple[str, str] | None = None  # (state, message) once a stop or the timeout ended the run
@@ -561,3 +565,18 @@ def _announce(run: dict) -> None:
     metrics.put("Glue", "glue.driver.aggregate.numCompletedTasks", dimensions, int(state == "SUCCEEDED"))
     metrics.put("Glue", "glue.driver.aggregate.numFailedTasks", dimensions, int(state in ("FAILED", "TIMEOUT")))
     metrics.put("Glue", "glue.driver.aggregate.elapsedTime", {**dimensions, "Type": "gauge"}, run.get("ExecutionTime", 0) * 1000, "Milliseconds")
+
+
+def _lakeformation_fine_grained(glue_version: str, arguments: dict[str, str]) -> tuple[bool, list[str]]:
+    """Whether the run reads Lake Formation tables with fine-grained access control (AWS Glue 5.0 and later, asked
+    for by the job argument), and a note for the run's error log when the argument is given to an older version."""
+    if arguments.get(FINE_GRAINED_ARGUMENT, "").strip().lower() != "true":
+        return False, []
+    try:
+        supported = float(glue_version) >= FINE_GRAINED_FROM_VERSION
+    except ValueError:
+        supported = False
+    if supported:
+        return True, []
+    return False, [f"{FINE_GRAINED_ARGUMENT}: no effect with GlueVersion {glue_version} (Lake Formation fine-grained access "
+                   f"control takes AWS Glue {FINE_GRAINED_FROM_VERSION} or later)"]

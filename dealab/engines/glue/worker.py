@@ -315,6 +315,7 @@ class Worker:
         run_id = request["run_id"]
         context = run_context.begin(request["job_name"], run_id, request["bookmark_option"], request["bookmark"])
         context.lab_time_offset_seconds = request.get("lab_time_offset_seconds", 0.0)
+        context.lakeformation_fine_grained = bool(request.get("lakeformation_fine_grained"))
         script_name = request["script_location"].rsplit("/", 1)[-1]
         spark_conf = request.get("spark_conf", {})
 

@@ -36,6 +36,12 @@ def glue():
     return boto3.client("glue")
 
 
+@cache
+def catalog_id() -> str:
+    """The account's id, which names its Data Catalog (the same whichever role a run acts as)."""
+    return boto3.client("sts").get_caller_identity()["Account"]
+
+
 def get_table(database: str, table_name: str) -> dict:
     return glue().get_table(DatabaseName=database, Name=table_name)["Table"]
 

@@ -9,7 +9,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
-from awsglue import catalog, choice, redshift, run_context, s3_housekeeping, s3_objects, sources
+from awsglue import catalog, choice, lakeformation, redshift, run_context, s3_housekeeping, s3_objects, sources
 from awsglue.dynamicframe import DynamicFrame
 
 SPARK_READ_FORMATS = {"csv": "csv", "json": "json", "parquet": "parquet", "glueparquet": "parquet", "orc": "orc", "avro": "avro"}
@@ -208,24 +208,29 @@ class DynamicFrameReader:
         per skip.header.line.count, the SerDe's delimiter, quote, escape and null format applied) and their
         values are typed record by record, as AWS Glue does: a column whose records disagree is a choice. Other
         formats are cast to the catalog's types. A table over Redshift (a JDBC crawler's, with its connection) is
-        UNLOADed through redshift_tmp_dir and read from there."""
-        over_redshift = redshift.catalog_table_options(catalog.get_table(database or name_space, table_name), redshift_tmp_dir,
-                                                       additional_options)
+        UNLOADed through redshift_tmp_dir and read from there. A table the job's role may read only in part (Lake
+        Formation) is refused: AWS Glue 5.0 filters columns and rows for DataFrames only (lakeformation.py)."""
+        database = database or name_space
+        readable = lakeformation.readable(database, table_name)
+        if readable.restricted:
+            lakeformation.refuse_dynamic_frame(database, table_name)
+        over_redshift = redshift.catalog_table_options(readable.table, redshift_tmp_dir, additional_options)
         if over_redshift is not None:
             return DynamicFrame(redshift.read(self._glue_context, over_redshift), self._glue_context, transformation_ctx)
-        dataframe, errors = catalog_records(self._glue_context, database or name_space, table_name, transformation_ctx,
+        dataframe, errors = catalog_records(self._glue_context, readable, database, table_name, transformation_ctx,
                                             push_down_predicate, additional_options, typed=True)
         frame = DynamicFrame(dataframe, self._glue_context, transformation_ctx)
         return frame._with_stage_errors(errors, options.get("stageThreshold", 0), options.get("totalThreshold", 0))
 
 
-def catalog_records(glue_context: GlueContext, database: str, table_name: str, transformation_ctx: str = "",
-                    push_down_predicate: str = "", additional_options: dict | None = None,
+def catalog_records(glue_context: GlueContext, readable: lakeformation.Access, database: str, table_name: str,
+                    transformation_ctx: str = "", push_down_predicate: str = "", additional_options: dict | None = None,
                     typed: bool = True) -> tuple[DataFrame, DataFrame | None]:
-    """A catalog table's records and error records. `typed`: CSV values typed record by record (DynamicFrame);
-    otherwise every column cast to its catalog type (a value that does not parse is null; DataFrame readers)."""
+    """A catalog table's records and error records, as much of them as Lake Formation lets the job's role read.
+    `typed`: CSV values typed record by record (DynamicFrame); otherwise every column cast to its catalog type (a
+    value that does not parse is null; DataFrame readers)."""
     spark = glue_context.spark_session
-    table = catalog.get_table(database, table_name)
+    table = readable.table
     data_format = catalog.table_format(table)
     location = table["StorageDescriptor"]["Location"]
     partition_keys = [key["Name"] for key in table.get("PartitionKeys", [])]
@@ -260,6 +265,14 @@ def catalog_records(glue_context: GlueContext, database: str, table_name: str, t
         dataframe = _with_partition_columns(spark, dataframe, location, partition_keys)
     dataframe = dataframe.select(*[F.col(f"`{c}`").cast(types[c]).alias(c) if c in types and c in cast else F.col(f"`{c}`")
                                    for c in dataframe.columns])
+    if readable.restricted and dataframe.columns:
+        # the rows first (a filter may test a column the role does not read), then the columns; the job's own
+        # predicate after both, so it cannot test what the role may not read
+        if readable.row_filter:
+            dataframe = dataframe.where(lakeformation.spark_condition(readable.row_filter, f"{database}.{table_name}"))
+        if readable.columns is not None:
+            authorized = {name.lower() for name in readable.columns}
+            dataframe = dataframe.select(*[F.col(f"`{c}`") for c in dataframe.columns if c.lower() in authorized])
     predicate = push_down_predicate or (additional_options or {}).get("catalogPartitionPredicate", "")
     if predicate and dataframe.columns:
         dataframe = dataframe.where(predicate)
@@ -275,9 +288,12 @@ class DataFrameReader:
     def from_catalog(self, database: str | None = None, table_name: str | None = None, redshift_tmp_dir: str = "",
                      transformation_ctx: str = "", push_down_predicate: str = "", additional_options: dict | None = None,
                      catalog_id: str | None = None, name_space: str | None = None, **_) -> DataFrame:
-        """The table's records with the catalog's names and types (a value that does not parse as its type is null)."""
-        dataframe, _errors = catalog_records(self._glue_context, database or name_space, table_name, transformation_ctx,
-                                             push_down_predicate, additional_options, typed=False)
+        """The table's records with the catalog's names and types (a value that does not parse as its type is null);
+        of a table the job's role may read only in part (Lake Formation), with fine-grained access control, only
+        the columns and rows it may read (lakeformation.py)."""
+        database = database or name_space
+        dataframe, _errors = catalog_records(self._glue_context, lakeformation.readable(database, table_name), database, table_name,
+                                             transformation_ctx, push_down_predicate, additional_options, typed=False)
         return dataframe
 
     def from_options(self, connection_type: str = "s3", connection_options: dict | None = None, format: str | None = None,
@@ -329,7 +345,10 @@ class DynamicFrameWriter:
                      name_space: str | None = None, **_) -> DynamicFrame:
         database = database or name_space
         options = additional_options or {}
-        table = catalog.get_table(database, table_name)
+        found = lakeformation.access(database, table_name)
+        if found.restricted and lakeformation.fine_grained():
+            lakeformation.refuse_write(database, table_name)
+        table = found.table
         over_redshift = redshift.catalog_table_options(table, redshift_tmp_dir, additional_options)
         if over_redshift is not None:  # a table over Redshift: staged in redshift_tmp_dir and COPYed
             redshift.write(frame.toDF(), over_redshift)

@@ -27,6 +27,9 @@ class RunContext:
     # the worker's own keys, for what AWS's service does itself while the run acts as its role (the Data Quality
     # event EventBridge gets from Glue, not from the job's role): None outside the worker
     service_credentials: tuple[str, str] | None = None
+    # Lake Formation fine-grained access control (GlueVersion 5.0 or later with --enable-lakeformation-fine-grained-access
+    # true): catalog reads of tables the role may read only in part are filtered instead of refused (lakeformation.py)
+    lakeformation_fine_grained: bool = False
 
     def service_client(self, service: str):
         """A client signed as the service itself, not as the run's role (the worker's keys; else the run's own)."""
