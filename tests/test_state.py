@@ -362,6 +362,9 @@ def test_a_stop_snapshots_the_pipeline_services_and_the_next_start_loads_it(priv
     lam.create_alias(FunctionName="snap-fn", Name="live", FunctionVersion="1")
     queue = sqs.create_queue(QueueName="snap-q")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    reads = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Resource": queue_arn,
+                                                     "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]}]}
+    client(private_stack, "iam").put_role_policy(RoleName="pipeline", PolicyName="reads", PolicyDocument=json.dumps(reads))  # the mapping polls as the role
     lam.create_event_source_mapping(FunctionName="snap-fn", EventSourceArn=queue_arn, BatchSize=5, Enabled=False)
     topic = sns.create_topic(Name="snap-topic")["TopicArn"]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)

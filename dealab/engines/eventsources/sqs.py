@@ -29,8 +29,8 @@ def pollers_for(mapping: dict) -> int:
 
 
 class SqsPoller(Poller):
-    def __init__(self, mapping: dict, clients, raw: RawCalls):
-        super().__init__(mapping, clients, raw, threads=pollers_for(mapping))
+    def __init__(self, mapping: dict, clients, raw: RawCalls, sessions, report):
+        super().__init__(mapping, clients, raw, sessions, report, threads=pollers_for(mapping))
         self.batch_size = mapping.get("BatchSize") or DEFAULT_BATCH_SIZE
         self.window = mapping.get("MaximumBatchingWindowInSeconds") or 0
         self.report_failures = "ReportBatchItemFailures" in (mapping.get("FunctionResponseTypes") or [])
@@ -58,13 +58,17 @@ class SqsPoller(Poller):
             self._process(messages)
 
     def _release(self, messages: list[dict]) -> None:
+        """The engine's own call: a lab's stopped mapping gives its messages back at once (Lambda lets them time out),
+        which the role need not be allowed."""
         for start in range(0, len(messages), RECEIVE_MAX):
             self.raw.change_visibility_batch(self.region, self._url, [
                 {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"], "VisibilityTimeout": 0}
                 for index, message in enumerate(messages[start:start + RECEIVE_MAX])])
 
     def _receive(self, wait: int) -> list[dict]:
-        return self.raw.receive(self.region, self._url, min(RECEIVE_MAX, self.batch_size), wait)
+        messages = self.raw.receive(self.region, self._url, min(RECEIVE_MAX, self.batch_size), wait, self.keys())
+        self.read_succeeded()
+        return messages
 
     def _process(self, messages: list[dict]) -> None:
         outcome = self.invoke({"Records": [self._record(message) for message in messages]})
@@ -74,7 +78,7 @@ class SqsPoller(Poller):
         for start in range(0, len(done), RECEIVE_MAX):
             chunk = done[start:start + RECEIVE_MAX]
             self.raw.delete_batch(self.region, self._url, [
-                {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]} for index, message in enumerate(chunk)])
+                {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]} for index, message in enumerate(chunk)], self.keys())
 
     @staticmethod
     def _reported_failures(answer, ids: set[str]) -> set[str]:

@@ -88,7 +88,7 @@ class KinesisSource:
 
     def read(self, shard: str, iterator: str, limit: int) -> tuple[list[Record], str | None]:
         try:
-            page = self.kinesis.get_records(ShardIterator=iterator, Limit=limit)
+            page = self.kinesis.get_records(ShardIterator=iterator, Limit=limit, StreamARN=self.arn)  # IAM judges it on the stream
         except self.kinesis.exceptions.ExpiredIteratorException:
             raise ExpiredIterator() from None
         records = []
@@ -153,8 +153,8 @@ SOURCES = {"kinesis": KinesisSource, "dynamodb": DynamoDBSource}
 
 
 class StreamPoller(Poller):
-    def __init__(self, mapping: dict, clients, raw: RawCalls, checkpoints: JsonFile):
-        super().__init__(mapping, clients, raw)
+    def __init__(self, mapping: dict, clients, raw: RawCalls, sessions, report, checkpoints: JsonFile):
+        super().__init__(mapping, clients, raw, sessions, report)
         self.checkpoints = checkpoints
         self.batch_size = mapping.get("BatchSize") or DEFAULT_BATCH_SIZE
         self.window = mapping.get("MaximumBatchingWindowInSeconds") or 0
@@ -166,9 +166,8 @@ class StreamPoller(Poller):
         self.source = None
 
     def run(self) -> None:
-        if self.source is None:
-            role = self.client("lambda").get_function_configuration(FunctionName=self.function_arn).get("Role", "")
-            self.source = SOURCES[self.source_arn.split(":")[2]](self.client, self.source_arn, self.region, role)
+        if self.source is None:  # the stream is read as the function's execution role
+            self.source = SOURCES[self.source_arn.split(":")[2]](self.role_client, self.source_arn, self.region, self.role)
         state = self.checkpoints.load({})
         state.setdefault("shards", {})
         if "first" not in state:  # the mapping's starting position, fixed at its first poll
@@ -199,6 +198,7 @@ class StreamPoller(Poller):
                 iterators[shard] = self.source.iterator(shard, self._position(shard, state))
             try:
                 page, iterators[shard] = self.source.read(shard, iterators[shard], self.batch_size - len(records))
+                self.read_succeeded()
             except ExpiredIterator:
                 iterators[shard] = None
                 continue
@@ -294,9 +294,9 @@ class StreamPoller(Poller):
         service, region, account, name = self.on_failure.split(":")[2:6]
         try:
             if service == "sqs":
-                sqs = self._clients("sqs", region)
-                sqs.send_message(QueueUrl=sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"], MessageBody=body)
+                url = self._clients("sqs", region).get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+                self.role_client("sqs", region).send_message(QueueUrl=url, MessageBody=body)  # sent as the execution role, as Lambda does
             else:
-                self._clients("sns", region).publish(TopicArn=self.on_failure, Message=body)
+                self.role_client("sns", region).publish(TopicArn=self.on_failure, Message=body)
         except ClientError as error:
             log.warning("event source mapping %s: on-failure destination %s refused the record: %s", self.uuid, self.on_failure, error)

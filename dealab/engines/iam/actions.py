@@ -128,6 +128,12 @@ KINESIS = {
         "DecreaseStreamRetentionPeriod", "StartStreamEncryption", "StopStreamEncryption", "AddTagsToStream", "ListTagsForStream")},
     "ListStreams": rule("kinesis:ListStreams"),
 }
+# DynamoDB Streams' reads, as a Lambda poller makes them; GetRecords names only a shard iterator, whose stream
+# requests.stream_of_iterator reads (AWS judges GetRecords on the stream's ARN)
+DYNAMODBSTREAMS = {
+    **{op: rule(f"dynamodb:{op}", "{StreamArn}") for op in ("DescribeStream", "GetShardIterator", "GetRecords")},
+    "ListStreams": rule("dynamodb:ListStreams"),
+}
 DELIVERY_STREAM = "arn:aws:firehose:{region}:{account}:deliverystream/{DeliveryStreamName}"
 FIREHOSE = {
     **{op: rule(f"firehose:{op}", DELIVERY_STREAM) for op in (
@@ -494,7 +500,7 @@ SCHEDULER = {
 }
 
 TABLES: dict[str, dict[str, Rule]] = {
-    "s3": S3, "dynamodb": DYNAMODB, "kinesis": KINESIS, "firehose": FIREHOSE, "glue": GLUE, "athena": ATHENA, "lambda": LAMBDA,
+    "s3": S3, "dynamodb": DYNAMODB, "dynamodbstreams": DYNAMODBSTREAMS, "kinesis": KINESIS, "firehose": FIREHOSE, "glue": GLUE, "athena": ATHENA, "lambda": LAMBDA,
     "events": EVENTS, "stepfunctions": STEPFUNCTIONS, "sqs": SQS, "sns": SNS, "logs": LOGS, "cloudwatch": CLOUDWATCH, "kms": KMS,
     "secretsmanager": SECRETSMANAGER, "iam": IAM, "sts": STS, "lakeformation": LAKEFORMATION, "cloudtrail": CLOUDTRAIL,
     "s3control": S3CONTROL, "macie2": MACIE2, "redshift": REDSHIFT, "redshift-serverless": REDSHIFT_SERVERLESS,

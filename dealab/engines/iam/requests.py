@@ -3,6 +3,8 @@ keys it supplies, and a denial in the words and shape of the request's service."
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from functools import lru_cache
 from urllib.parse import parse_qsl, unquote
@@ -15,10 +17,28 @@ from dealab.wire.operations import service_model
 
 _PLACEHOLDER = re.compile(r"\{([^}]+)\}")
 _KEY_IN_DELETE = re.compile(rb"<Key>(.*?)</Key>", re.S)
-# Parameters that name a resource by ARN or URL where the table's template wants its name.
+_DYNAMODB_STREAM_ARN = re.compile(r"arn:aws[\w-]*:dynamodb:[\w-]+:\d{12}:table/[^/|\"\s]+/stream/[^|\"\s]+")
+
+
+def stream_of_iterator(iterator: str) -> str | None:
+    """The DynamoDB stream a shard iterator reads (GetRecords names no stream, yet AWS judges it on the stream's
+    ARN). Iterators are opaque, but the backends write the stream's ARN into them: moto as text before a `|`,
+    ministack in base64url JSON. None when an iterator does not say (the request is judged on `*` then)."""
+    texts = [iterator]
+    try:
+        texts.append(base64.urlsafe_b64decode(iterator + "=" * (-len(iterator) % 4)).decode("utf-8", "replace"))
+    except (binascii.Error, ValueError):
+        pass
+    found = next((match for text in texts if (match := _DYNAMODB_STREAM_ARN.search(text))), None)
+    return found.group(0) if found else None
+
+
+# Parameters that name a resource by ARN or URL where the table's template wants its name, and the stream a
+# DynamoDB Streams shard iterator was issued for.
 NAME_FROM_REFERENCE = {
     "QueueName": ("QueueUrl", lambda url: url.rstrip("/").rsplit("/", 1)[-1]),
     "StreamName": ("StreamARN", lambda arn: arn.rsplit("/", 1)[-1]),
+    "StreamArn": ("ShardIterator", stream_of_iterator),
 }
 REST_JSON_SERVICES = frozenset({"lambda", "macie2", "lakeformation", "scheduler"})
 S3_CONDITION_HEADERS = ("x-amz-server-side-encryption", "x-amz-server-side-encryption-aws-kms-key-id", "x-amz-acl",
