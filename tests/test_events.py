@@ -60,7 +60,8 @@ def test_put_events_reaches_each_kind_of_target_through_its_transform(clean_stac
         {"Id": "fifo", "Arn": fifo_arn, "SqsParameters": {"MessageGroupId": "orders"}, "InputPath": "$.detail"},
         {"Id": "topic", "Arn": topic, "InputTransformer": {"InputPathsMap": {"id": "$.detail.order-id", "total": "$.detail.total"},
                                                            "InputTemplate": '"order <id> totals <total>"'}},
-        {"Id": "stream", "Arn": stream_arn, "KinesisParameters": {"PartitionKeyPath": "$.detail.order-id"}},
+        {"Id": "stream", "Arn": stream_arn, "KinesisParameters": {"PartitionKeyPath": "$.detail.order-id"},
+         "RoleArn": service_role(clean_stack, "ev-to-kinesis", "events", ("kinesis:PutRecord",))},
         {"Id": "logs", "Arn": "arn:aws:logs:us-east-1:123456789012:log-group:/aws/events/orders"},
         {"Id": "bus", "Arn": bus},
     ])
@@ -266,6 +267,18 @@ def test_a_kinesis_target_is_called_as_its_role(clean_stack):
     iterator = kinesis.get_shard_iterator(StreamName="ev-role-stream", ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
     assert [json.loads(r["Data"])["detail"] for r in kinesis.get_records(ShardIterator=iterator)["Records"]] == [{"n": 2}]
     assert drain(sqs, dlq_url) == []
+
+
+def test_targets_eventbridge_calls_as_a_role_need_one(clean_stack):
+    """PutTargets refuses a Step Functions, Kinesis or Glue workflow target without RoleArn, in AWS's words."""
+    events = client(clean_stack, "events")
+    events.put_rule(Name="roleless", EventPattern=json.dumps({"source": ["app"]}))
+    for arn in ("arn:aws:states:us-east-1:123456789012:stateMachine:nightly", "arn:aws:kinesis:us-east-1:123456789012:stream/s",
+                "arn:aws:glue:us-east-1:123456789012:workflow/landing"):
+        with pytest.raises(ClientError) as refused:
+            events.put_targets(Rule="roleless", Targets=[{"Id": "t", "Arn": arn}])
+        assert refused.value.response["Error"] == {"Code": "ValidationException", "Message": f"RoleArn is required for target {arn}."}
+    assert events.list_targets_by_rule(Rule="roleless")["Targets"] == []
 
 
 def test_a_schedule_acts_as_its_role_and_dead_letters_as_scheduler_does(clean_stack):

@@ -48,8 +48,11 @@ from dealab.wire.timers import timers
 log = logging.getLogger("dealab.events")
 
 # Targets EventBridge calls with the target's RoleArn ("Permissions for targets"); the others' resource policies
-# decide. A target of these kinds without a RoleArn is still called as the engine (AWS refuses it at PutTargets).
+# decide.
 ROLE_TARGETS = frozenset({"states", "kinesis", "firehose", "glue"})
+# Of those, the ones PutTargets refuses without a RoleArn ("RoleArn is required for target <arn>."). A Firehose target
+# without one is accepted, as AWS's API reference does not require it, and is called as the engine.
+ROLE_REQUIRED_TARGETS = frozenset({"states", "kinesis", "glue"})
 
 ACCOUNT_ID = "123456789012"  # the one account every caller of the stack is (moto's default)
 MAX_ENTRIES = 10
@@ -69,6 +72,11 @@ class EventsError(Exception):
 
 def _iso(moment: datetime.datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _role_required(target_arn: str) -> bool:
+    parts = target_arn.split(":")
+    return len(parts) > 2 and parts[2] in ROLE_REQUIRED_TARGETS
 
 
 def _bus_name(name_or_arn: str | None) -> tuple[str, str | None]:
@@ -232,8 +240,8 @@ class EventsEngine(Engine):
                 transform.check_target_input(target)
             except transform.TransformError as error:
                 raise EventsError("ValidationException", str(error)) from None
-            if targets.is_glue_workflow_arn(target.get("Arn", "")) and not target.get("RoleArn"):
-                raise EventsError("ValidationException", f"RoleArn is required for target: {target.get('Id')}.")
+            if _role_required(target.get("Arn", "")) and not target.get("RoleArn"):
+                raise EventsError("ValidationException", f"RoleArn is required for target {target.get('Arn')}.")
             if target.get("Arn", "").split(":")[2:3] == ["sqs"] and target["Arn"].endswith(".fifo") and not (target.get("SqsParameters") or {}).get("MessageGroupId"):
                 raise EventsError("ValidationException", f"Parameter(s) SqsParameters must be specified for target: {target.get('Id')}.")
         return self._rule_changed(request)

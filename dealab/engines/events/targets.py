@@ -140,13 +140,6 @@ def is_glue_workflow(arn: Arn) -> bool:
     return arn.service == "glue" and arn.resource.startswith("workflow/")
 
 
-def is_glue_workflow_arn(arn_text: str) -> bool:
-    try:
-        return is_glue_workflow(Arn.parse(arn_text))
-    except DeliveryFailure:
-        return False
-
-
 def supported(arn_text: str) -> bool:
     try:
         arn = Arn.parse(arn_text)
