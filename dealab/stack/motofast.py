@@ -652,8 +652,17 @@ def generate_receipt_handle() -> str:
 @property
 def messages(self) -> list:
     """Queue.messages (visible and not delayed), with one clock reading (Message.visible: now > visible_at,
-    Message.delayed: now < delayed_until)."""
+    Message.delayed: now < delayed_until). Messages past the queue's retention period are deleted first, as SQS
+    deletes them: moto's ReceiveMessage stops at the first expired message it meets (marking it received), so one
+    message sent more than MessageRetentionPeriod of lab time ago hid every message behind it from every receive."""
     now = unix_time_millis()
+    oldest_kept = now - self.message_retention_period * 1000
+    expired = [message for message in self._messages if message.sent_timestamp is not None and message.sent_timestamp <= oldest_kept]
+    if expired:
+        for message in expired:
+            self.pending_messages.discard(message)
+        gone = set(map(id, expired))
+        self._messages = [message for message in self._messages if id(message) not in gone]
     return [message for message in self._messages if now > message.visible_at and not now < message.delayed_until]
 
 
