@@ -195,6 +195,11 @@ def _run_scenario(ctx: LabContext) -> Scenario:
     first = started.date() + datetime.timedelta(days=1)
     scenario = Scenario({night: first + datetime.timedelta(days=night - 1) for night in (*GOOD_NIGHTS, FAILING_NIGHT)}, _machine_arn(ctx))
     ctx.admin("faults", {"action": "clear", "targets": []})
+    # A lab started between midnight and 02:00 UTC passes today's 02:00 on its way to the first night: that
+    # execution (of a night without data) ends here, with the job run it started, before the queues are drained
+    # and the nights begin, so neither its run nor its notice reaches the graded nights.
+    ctx.admin("clock", {"action": "set", "to": datetime.datetime.combine(first, datetime.time()).isoformat()})
+    _settle(ctx, scenario.machine_arn)
     for queue in (sales.NOTICES_QUEUE, sales.ALERTS_QUEUE):
         _drain(ctx, queue)  # what earlier tries left there is not this grading's
     good_dates = [scenario.nights[night] for night in GOOD_NIGHTS]
