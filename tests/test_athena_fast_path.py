@@ -5,6 +5,7 @@ EncryptionConfiguration, and a bucket policy requiring SSE-KMS fails a query who
 
 from __future__ import annotations
 
+import datetime
 import io
 import json
 
@@ -18,7 +19,7 @@ from dealab.stack import control
 from tests.conftest import admin_headers, client, make_settings
 from tests.test_athena import Athena, lake, unique  # noqa: F401  (lake is a fixture)
 from tests.test_cloudtrail import make_trail, trail_records
-from tests.test_lifecycle_engine import advance
+from tests.test_lifecycle_engine import admin, advance
 
 DAYS = ("2024-01-01", "2024-01-02", "2024-01-03")
 # (name, query over {db}, the Parquet columns it reads): both read paths give the same rows and count the same
@@ -269,6 +270,48 @@ def test_a_deny_after_a_cached_read_still_fails_the_query(lake):
     finally:
         lake.s3.delete_bucket_policy(Bucket=lake.bucket)
     assert f"Permission denied on S3 path: s3://{lake.bucket}/warm/part-0.parquet" in failed["Status"]["StateChangeReason"]
+
+
+def test_a_deny_that_reads_the_moment_is_judged_again_at_each_query(clean_stack):
+    """IAM keeps the decision on a cached object's read between queries, but not one that read aws:CurrentTime: a
+    policy denying reads from tomorrow on lets today's query pass and fails the one after the clock moves."""
+    s3, bucket, results, db = client(clean_stack, "s3"), unique("timed-"), unique("results-"), unique("db_")
+    for name in (bucket, results):
+        s3.create_bucket(Bucket=name)
+    client(clean_stack, "glue").create_database(DatabaseInput={"Name": db})
+    s3.put_object(Bucket=bucket, Key="sales/part-0.parquet", Body=parquet_day(1))
+    athena = Athena(clean_stack, f"s3://{results}/out/")
+    athena.run(f"CREATE EXTERNAL TABLE {db}.sales (id bigint, item string, price double, note string) STORED AS PARQUET "
+               f"LOCATION 's3://{bucket}/sales/'", db)
+    tomorrow = datetime.datetime.fromisoformat(admin(clean_stack, "clock")["now"]) + datetime.timedelta(days=1)
+    s3.put_bucket_policy(Bucket=bucket, Policy=deny(bucket, "s3:GetObject", {
+        "DateGreaterThan": {"aws:CurrentTime": tomorrow.strftime("%Y-%m-%dT%H:%M:%SZ")}}))
+    sql = f"SELECT count(*) FROM {db}.sales"
+    for _ in range(2):  # the second reads the footer from the cache, judged by IAM's evaluator alone
+        assert athena.rows(athena.run(sql, db)) == [["_col0"], ["20000"]]
+    advance(clean_stack, "2d")
+    failed = athena.run(sql, db, expect="FAILED")
+    assert f"Permission denied on S3 path: s3://{bucket}/sales/part-0.parquet" in failed["Status"]["StateChangeReason"]
+
+
+def test_a_deny_on_object_tags_sees_tags_set_between_queries(lake):
+    """Tagging an object is not a policy change, so IAM keeps no decision that read an object's tags: a policy
+    denying reads of objects tagged secret fails the first query after the tag is set, cached bytes or not."""
+    athena, db = lake.athena, lake.db
+    lake.s3.put_object(Bucket=lake.bucket, Key="tagged/part-0.parquet", Body=parquet_day(1))
+    athena.run(f"CREATE EXTERNAL TABLE {db}.tagged (id bigint, item string, price double, note string) STORED AS PARQUET "
+               f"LOCATION 's3://{lake.bucket}/tagged/'")
+    lake.s3.put_bucket_policy(Bucket=lake.bucket, Policy=deny(lake.bucket, "s3:GetObject", {
+        "StringEquals": {"s3:ExistingObjectTag/classification": "secret"}}))
+    try:
+        for _ in range(2):
+            assert athena.rows(athena.run(f"SELECT count(*) FROM {db}.tagged")) == [["_col0"], ["20000"]]
+        lake.s3.put_object_tagging(Bucket=lake.bucket, Key="tagged/part-0.parquet",
+                                   Tagging={"TagSet": [{"Key": "classification", "Value": "secret"}]})
+        failed = athena.run(f"SELECT count(*) FROM {db}.tagged", expect="FAILED")
+    finally:
+        lake.s3.delete_bucket_policy(Bucket=lake.bucket)
+    assert f"Permission denied on S3 path: s3://{lake.bucket}/tagged/part-0.parquet" in failed["Status"]["StateChangeReason"]
 
 
 def test_glue_writes_by_any_caller_reach_the_next_query(lake):

@@ -22,14 +22,16 @@ class ReadCache(Generic[Value]):
         self._values: dict[Hashable, Value] = {}
         self._changes = 0  # changes seen so far: a read that saw a different count when it began is not kept
 
-    def get(self, key: Hashable, read: Callable[[], Value]) -> Value:
-        """The kept value of `key`, else `read()` (kept unless a change was seen meanwhile); what `read` raises
-        goes to the caller and nothing is kept."""
+    def get(self, key: Hashable, read: Callable[[], Value], keep: Callable[[Value], bool] | None = None) -> Value:
+        """The kept value of `key`, else `read()` (kept unless a change was seen meanwhile, or `keep` says the
+        value must not be); what `read` raises goes to the caller and nothing is kept."""
         with self._lock:
             if key in self._values:
                 return self._values[key]
             changes = self._changes
         value = read()
+        if keep is not None and not keep(value):
+            return value
         with self._lock:
             if changes == self._changes:
                 self._values[key] = value

@@ -52,6 +52,29 @@ RESOURCE_POLICY_WRITES = {
     "secretsmanager": {"PutResourcePolicy", "DeleteResourcePolicy", "DeleteSecret", "CreateSecret"},
     "glue": {"PutResourcePolicy", "DeleteResourcePolicy"},
 }
+# Judged requests are kept (IamEngine.refusal) until any call that may change a decision succeeds: every call but reads
+# (these prefixes) and the data calls below, which add or take records and objects, never policies or principals. An
+# object's tags are data too: a decision that read them is never kept.
+READ_PREFIXES = ("Get", "List", "Describe", "Head", "Lookup", "Search", "BatchGet", "Select", "Query", "Scan", "Receive",
+                 "Filter", "Simulate", "Generate")
+DATA_CALLS = {
+    "s3": {"PutObject", "CopyObject", "UploadPart", "UploadPartCopy", "CreateMultipartUpload", "CompleteMultipartUpload",
+           "AbortMultipartUpload", "DeleteObject", "DeleteObjects", "PutObjectTagging", "DeleteObjectTagging", "RestoreObject"},
+    "athena": {"StartQueryExecution", "StopQueryExecution"},
+    "cloudwatch": {"PutMetricData"},
+    "events": {"PutEvents"},
+    "logs": {"PutLogEvents", "CreateLogStream"},
+    "sqs": {"SendMessage", "SendMessageBatch", "DeleteMessage", "DeleteMessageBatch", "ChangeMessageVisibility",
+            "ChangeMessageVisibilityBatch"},
+    "kinesis": {"PutRecord", "PutRecords"},
+    "firehose": {"PutRecord", "PutRecordBatch"},
+    "dynamodb": {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"},
+    "lambda": {"Invoke"},
+}
+# Condition keys whose value is the moment of asking, not the request's: a decision that read one is never kept.
+MOMENT_KEYS = frozenset({"aws:currenttime", "aws:epochtime", "aws:multifactorauthage"})
+# Condition key prefixes an S3 object's request resolves from the object's tags, when a policy asks for them.
+OBJECT_TAG_KEYS = ("s3:existingobjecttag/", "aws:resourcetag/")
 
 
 @dataclass(frozen=True)
@@ -110,6 +133,8 @@ class IamEngine(Engine):
         self.sessions: dict[str, dict] = stored["sessions"]  # access key → the session STS issued
         self._principals: ReadCache[Principal] = ReadCache()  # access key → who it is, with their policies
         self._resource_policies: ReadCache[str | None] = ReadCache()  # (service, the fetcher's key) → its policy
+        # a judged request (dealab.wire.access) → IAM's answer, and whether it may be kept (refusal)
+        self._decisions: ReadCache[tuple[AwsResponse | None, bool]] = ReadCache()
         self._lock = threading.Lock()
         self.keys = kms.KeyLookups(self.own_client)
         self.access_points = accesspoints.AccessPoints(self.own_client)
@@ -159,14 +184,28 @@ class IamEngine(Engine):
 
     def refusal(self, request: AwsRequest) -> AwsResponse | None:
         """What _authorize would answer `request` instead of passing it on (None: it would pass), decided without
-        sending it: for engines acting for the caller on many resources at once (dealab.wire.access)."""
+        sending it: for engines acting for the caller on many resources at once (dealab.wire.access).
+
+        A request with no headers, query or body (Athena's read of each object of a table, again at each query) is
+        decided by its caller, method, path and region alone, so an answer that passes it is kept until a call that
+        may change a decision succeeds (_observe), unless it read the moment (aws:CurrentTime) or the object's tags."""
         principal = self._principal(request)
         if principal is None:
             return req.refusal(request, GONE_PRINCIPAL)
         access_point = self.access_points.route(request)  # a table's location may be an access point alias
         if isinstance(access_point, AwsResponse):
             return access_point
-        return self.authorization_refusal(request, principal, access_point)
+        if request.headers or request.query_string or request.body:
+            return self.authorization_refusal(request, principal, access_point)
+
+        def decide_once() -> tuple[AwsResponse | None, bool]:
+            consulted: set[str] = set()
+            refusal = self.authorization_refusal(request, principal, access_point, consulted)
+            lasting = refusal is None and not any(key in MOMENT_KEYS or key.startswith(OBJECT_TAG_KEYS) for key in consulted)
+            return refusal, lasting
+        key = (request.caller_key, request.service, request.operation, request.method, request.path, request.region,
+               request.source_ip, request.secure_transport)
+        return self._decisions.get(key, decide_once, keep=lambda decided: decided[1])[0]
 
     def pass_on(self, request: AwsRequest) -> AwsResponse:
         # engines' calls too: a policy or key an engine changes must reach the caches, and a call through an access
@@ -178,8 +217,9 @@ class IamEngine(Engine):
         self._observe(request, response)
         return response
 
-    def authorization_refusal(self, request: AwsRequest, principal: Principal,
-                              access_point: accesspoints.AccessPoint | None = None) -> AwsResponse | None:
+    def authorization_refusal(self, request: AwsRequest, principal: Principal, access_point: accesspoints.AccessPoint | None = None,
+                              consulted: set[str] | None = None) -> AwsResponse | None:
+        """IAM's refusal of `request` (None: it passes); the condition keys its policies asked for go into `consulted`."""
         operation = req.operation_of(request)
         rule = rule_for(request.service, operation)
         if rule is None:
@@ -197,7 +237,7 @@ class IamEngine(Engine):
                 return None  # the ciphertext names the key: authorized on the key the answer names
         if request.service == "athena" and not principal.caller.is_root:
             self._resolve_work_group(request.region, params)
-        context = self._context(request, principal, params)
+        context = self._context(request, principal, params, consulted)
         actions = rule.actions + (("sts:TagSession",) if request.operation == "AssumeRole" and req.request_tags(request, params) else ())
         # a resource named by the ARN a backend answered with is this account's, as its policies read (BACKEND_ACCOUNTS)
         checks = [(action, _in_this_account(resource)) for action in actions for resource in req.resources(rule, request, params)]
@@ -243,7 +283,7 @@ class IamEngine(Engine):
     def _pass_role_refusal(self, request: AwsRequest, principal: Principal, context: RequestContext, params: dict,
                            paths: tuple[str, ...], service: str) -> AwsResponse | None:
         """AWS's iam:PassRole check on each role the call gives a service (the service named by iam:PassedToService)."""
-        passing = RequestContext({**context, "iam:passedtoservice": [service]}, context.lazy)
+        passing = RequestContext({**context, "iam:passedtoservice": [service]}, context.lazy, context.consulted)
         for role in passed_roles(paths, params):
             try:
                 decision = decide(principal.caller, "iam:PassRole", role, passing, self._policies_for(request, principal, "iam:PassRole", role, params))
@@ -298,7 +338,8 @@ class IamEngine(Engine):
         resource = kms.key_arn(request.region, key_id)
         object_arn = f"arn:aws:s3:::{params['bucket']}/{params['key']}"
         via = RequestContext({**context, "kms:viaservice": [kms.via_service("s3", request.region)], "kms:calleraccount": [ACCOUNT_ID],
-                              "kms:encryptioncontext:aws:s3:arn": [object_arn], "kms:encryptioncontextkeys": ["aws:s3:arn"]}, context.lazy)
+                              "kms:encryptioncontext:aws:s3:arn": [object_arn], "kms:encryptioncontextkeys": ["aws:s3:arn"]}, context.lazy,
+                             context.consulted)
         try:
             decision = decide(principal.caller, action, resource, via, self._policies_for(request, principal, action, resource, {}))
         except PolicyError as error:
@@ -424,7 +465,7 @@ class IamEngine(Engine):
         return NamedPolicy(arn, parse_identity(_document(document)))
 
     # ---- the request's condition keys --------------------------------------------------------------------------
-    def _context(self, request: AwsRequest, principal: Principal, params: dict) -> RequestContext:
+    def _context(self, request: AwsRequest, principal: Principal, params: dict, consulted: set[str] | None = None) -> RequestContext:
         moment = labtime.now()
         values = {
             "aws:securetransport": ["true" if request.secure_transport else "false"],
@@ -447,9 +488,8 @@ class IamEngine(Engine):
         values.update(req.service_keys(request, params))
         lazy = {}
         if request.service == "s3" and params.get("key"):
-            lazy["s3:existingobjecttag/"] = lambda tag: self._object_tag(params["bucket"], params["key"], tag)
-            lazy["aws:resourcetag/"] = lazy["s3:existingobjecttag/"]
-        return RequestContext(values, lazy)
+            lazy = dict.fromkeys(OBJECT_TAG_KEYS, lambda tag: self._object_tag(params["bucket"], params["key"], tag))
+        return RequestContext(values, lazy, consulted)
 
     def _object_tag(self, bucket: str, key: str, tag: str) -> list[str] | None:
         s3 = self.own_client("s3")
@@ -512,6 +552,8 @@ class IamEngine(Engine):
             self._principals.forget_all()
         if request.operation in RESOURCE_POLICY_WRITES.get(request.service, ()):
             self._resource_policies.forget_where(lambda cached: cached[0] == request.service)
+        if not (request.operation.startswith(READ_PREFIXES) or request.operation in DATA_CALLS.get(request.service, ())):
+            self._decisions.forget_all()
 
     def _access_keys_changed(self, request: AwsRequest, response: AwsResponse) -> None:
         params = {name: values[0] for name, values in request.form.items()}
@@ -545,6 +587,7 @@ class IamEngine(Engine):
             self.sessions.clear()
         self._principals.forget_all()
         self._resource_policies.forget_all()
+        self._decisions.forget_all()
         self.keys.forget_all()
         self.access_points.forget_all()
         self._save()

@@ -309,13 +309,18 @@ ROOT = Caller(ROOT_ARN, "root", frozenset({ROOT_ARN, ACCOUNT_ID}))
 
 class RequestContext(dict):
     """Condition keys (lower-cased) → values, plus keys resolved only when a policy asks for them (an object's
-    tags cost a backend call): `lazy` maps a key prefix to a function of the rest of the key."""
+    tags cost a backend call): `lazy` maps a key prefix to a function of the rest of the key. `consulted` collects
+    every key a policy asked for (a copy made for one more check shares it), so the caller can tell whether the
+    answer depended on the moment or on an object's tags."""
 
-    def __init__(self, values: Mapping[str, list[str]] = (), lazy: Mapping[str, Callable[[str], list[str] | None]] | None = None):
+    def __init__(self, values: Mapping[str, list[str]] = (), lazy: Mapping[str, Callable[[str], list[str] | None]] | None = None,
+                 consulted: set[str] | None = None):
         super().__init__(values)
         self.lazy = lazy or {}
+        self.consulted = consulted if consulted is not None else set()
 
     def get(self, key, default=None):
+        self.consulted.add(key)
         if key in self:
             return self[key]
         for prefix, resolve in self.lazy.items():
