@@ -7,7 +7,8 @@ Until a listener is attached (a stack without the CloudTrail engine), records ar
 Calls served without being sent: an engine that answers a caller's request from a cache of its own (Athena's
 reads of S3 objects whose bytes it holds) calls `served(request, response)` with the request it did not send and
 the answer S3 would have given, and CloudTrail records it as if it had passed (a data event where a trail's
-selectors take it), so a cache changes no trail.
+selectors take it), so a cache changes no trail. Building that request costs a signature; `would_record` first
+tells the engine whether anything would keep it (a data event where no trail logs and no access log is on would not).
 """
 
 from __future__ import annotations
@@ -25,20 +26,30 @@ ACCOUNT_ID = "123456789012"  # the one account of the stack
 Listener = Callable[[str, dict, list[dict]], None]  # (region, record, LookupEvents resources)
 
 Recorder = Callable[[AwsRequest, AwsResponse], None]  # a call served without being sent, and its answer
+Audience = Callable[[str, str, str, str], bool]  # (service, operation, region, bucket) → whether a record would be kept
 
 _listener: Listener | None = None
 _recorder: Recorder | None = None
+_audience: Audience | None = None
 
 
-def attach(listener: Listener, recorder: Recorder | None = None) -> None:
-    global _listener, _recorder
-    _listener, _recorder = listener, recorder
+def attach(listener: Listener, recorder: Recorder | None = None, audience: Audience | None = None) -> None:
+    global _listener, _recorder, _audience
+    _listener, _recorder, _audience = listener, recorder, audience
 
 
 def detach(listener: Listener) -> None:
-    global _listener, _recorder
+    global _listener, _recorder, _audience
     if _listener == listener:
-        _listener = _recorder = None
+        _listener = _recorder = _audience = None
+
+
+def would_record(service: str, operation: str, region: str, bucket: str = "") -> bool:
+    """Whether a call served without being sent would leave any record (so whether `served` is worth building)."""
+    if _recorder is None:
+        return False
+    audience = _audience
+    return audience is None or audience(service, operation, region, bucket)
 
 
 def served(request: AwsRequest, response: AwsResponse) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import itertools
 import re
 import threading
 import time
@@ -420,9 +421,9 @@ class AthenaEngine(Engine):
             self._executions.pop(execution_id, None)
             self._executions[execution_id] = execution
             excess = len(self._executions) - KEPT_EXECUTIONS
-            if excess > 0:
-                ended = [kept_id for kept_id, kept in self._executions.items() if kept["Status"]["State"] in FINAL_STATES]
-                for kept_id in ended[:excess]:
+            if excess > 0:  # the oldest ended ones go (found first: kept in the order they were saved)
+                ended = (kept_id for kept_id, kept in self._executions.items() if kept["Status"]["State"] in FINAL_STATES)
+                for kept_id in list(itertools.islice(ended, excess)):
                     del self._executions[kept_id]
 
     def _kept(self, execution_id: str) -> dict | None:

@@ -134,6 +134,8 @@ class CallerS3:
     def served(self, bucket: str, key: str, known: CachedObject, start: int, data: bytes) -> None:
         """Tells CloudTrail of the ranged GetObject a read from the cache stands for (wire.trailevents), with the
         answer S3 would have given: a trail logging the bucket's data events records it as if it had been sent."""
+        if not trailevents.would_record("s3", "GetObject", self._region, bucket):
+            return
         path = f"/{bucket}/{quote(key, safe='/~')}"
         keys = self._credentials() if self._credentials is not None else None
         headers = sign("GET", f"{self._endpoint}{path}", {"Range": f"bytes={start}-{start + len(data) - 1}"}, b"", "s3", self._region, keys)
@@ -477,7 +479,9 @@ class S3ReadFileSystem(AbstractFileSystem):
         reads, rest = self._route(path)
         return reads.head(rest).modified
 
-    def _open(self, path, mode="rb", block_size=None, autocommit=True, cache_options=None, **kwargs):
+    def open(self, path, mode="rb", **kwargs):
+        """DuckDB opens each file twice a query (to bind, to scan): fsspec's general open (text modes, compression,
+        transactions) is skipped, as a file here is only ever read as bytes."""
         if mode != "rb":
             raise PermissionError(f"Cannot write s3://{self._strip_protocol(path)}: {READ_ONLY_REASON}")
         reads, rest = self._route(path)

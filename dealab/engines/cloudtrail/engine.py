@@ -91,7 +91,7 @@ class CloudTrailEngine(Engine):
         self._closing = threading.Event()
         threading.Thread(target=self._send_events, name="cloudtrail-eventbridge", daemon=True).start()
         self._schedule_saved_work()
-        trailevents.attach(self._service_event, self._served_call)
+        trailevents.attach(self._service_event, self._served_call, self._would_record)
 
     # ---- every call --------------------------------------------------------------------------------------
     def answer(self, handler, request: AwsRequest) -> AwsResponse:
@@ -144,6 +144,12 @@ class CloudTrailEngine(Engine):
     def _served_call(self, request: AwsRequest, response: AwsResponse) -> None:
         """A call an engine answered from a cache of its own (wire.trailevents.served): recorded as if it had passed."""
         self._record(request, response, labtime.now(), 0)
+
+    def _would_record(self, service: str, operation: str, region: str, bucket: str) -> bool:
+        """Whether _record would keep anything of such a call: a management event is always kept; a data event only
+        where a trail logs in its region, or (S3) where the bucket's server access log is on."""
+        return ((service, operation) not in shapes.DATA_EVENTS or bool(self._logging_trails(region))
+                or (service == "s3" and self.access_logs.config(bucket) is not None))
 
     def _note_changes(self, request: AwsRequest, response: AwsResponse) -> None:
         if response.status >= 300:
