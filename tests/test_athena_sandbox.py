@@ -5,6 +5,7 @@ query's tables name, never for writes, listings or globs; queries time out and S
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 from types import SimpleNamespace
@@ -142,24 +143,26 @@ def direct_runner(tmp_path) -> QueryRunner:
 
 def test_the_direct_file_system_refuses_writes_listings_and_globs_by_itself(tmp_path):
     """Defence in depth: on a query's connection without the query check, s3:// writes, listings and patterns are
-    refused by the file system before any request is made, and so is a path naming no live query's token."""
+    refused by the file system before any request is made, and so is a path naming no live query's token (on the
+    query's connection to the shared database and to its one-thread copy alike)."""
     runner = direct_runner(tmp_path)
     box = runner._open_sandbox()
     try:
-        assert box.reads is not None
-        for statement in [
+        assert box.reads is not None and box.one_thread is not None
+        for connection, statement in itertools.product((box.connection, box.one_thread), [
             "COPY (SELECT 1 AS x) TO 's3://lake/written.csv'",
             "COPY (SELECT 1 AS x) TO 's3://lake/written.parquet' (FORMAT parquet)",
             "SELECT * FROM glob('s3://lake/*')",
             "SELECT * FROM read_csv('s3://lake/*.csv')",
             "SELECT * FROM read_parquet('s3://lake/**')",
-        ]:
+        ]):
             with pytest.raises(duckdb.Error, match=re.escape(READ_ONLY_REASON)):
-                connection_rows = box.connection.execute(statement).fetchall()
+                connection_rows = connection.execute(statement).fetchall()
                 raise AssertionError(f"{statement} gave {connection_rows}")
-        for path in ["s3://lake/data.csv", "s3://0123456789abcdef0123456789abcdef/lake/data.csv"]:
+        for connection, path in itertools.product((box.connection, box.one_thread),
+                                                  ["s3://lake/data.csv", "s3://0123456789abcdef0123456789abcdef/lake/data.csv"]):
             with pytest.raises(duckdb.Error, match=re.escape(NO_QUERY_REASON)):
-                box.connection.execute(f"SELECT * FROM read_csv('{path}')").fetchall()
+                connection.execute(f"SELECT * FROM read_csv('{path}')").fetchall()
         assert box.reads.counter.requests == 0
     finally:
         box.discard()
@@ -170,26 +173,32 @@ def test_nothing_a_query_leaves_reaches_the_next_on_the_shared_database(tmp_path
     """Queries share one database, a connection each: what one connection can make is temporary and goes with it
     (views, tables, macros, variables, prepared statements), the database itself takes no DDL (it is read-only),
     the configuration is locked, and a query's S3 token is refused once the query is over. (Learner SQL reaches
-    none of these statements: this is the layer behind the query check.)"""
-    runner = direct_runner(tmp_path)
+    none of these statements: this is the layer behind the query check.) The same holds on the one-thread copy of
+    the database that queries reading little run on."""
+    for database in ("connection", "one_thread"):
+        (tmp_path / database).mkdir()
+        nothing_reaches_the_next(direct_runner(tmp_path / database), database)
+
+
+def nothing_reaches_the_next(runner: QueryRunner, database: str) -> None:
     first = runner._open_sandbox()
     try:
         for statement in ["CREATE TEMPORARY VIEW leftover_view AS SELECT 42 AS x", "CREATE TEMP TABLE leftover_table AS SELECT 42 AS x",
                           "CREATE TEMP MACRO leftover_macro(x) AS x + 42", "SET VARIABLE leftover_variable = 42",
                           "PREPARE leftover_statement AS SELECT 42", "SELECT setseed(0.42)"]:
-            first.connection.execute(statement)
+            getattr(first, database).execute(statement)
         for statement in ["CREATE TABLE kept AS SELECT 1 AS x", "CREATE VIEW kept_view AS SELECT 1 AS x", "CREATE MACRO kept_macro(x) AS x",
                           "CREATE OR REPLACE MACRO trino_typeof(t) AS 'changed'", "DROP MACRO trino_typeof", "CREATE SEQUENCE kept_sequence",
                           "CREATE TYPE kept_type AS INTEGER", "ATTACH ':memory:' AS kept_database", "SET integer_division = false",
                           "SET threads = 1", "RESET integer_division", "SET SESSION integer_division = false"]:
             with pytest.raises(duckdb.Error):
-                first.connection.execute(statement)
+                getattr(first, database).execute(statement)
         token_path = first.reads.prefix + "lake/data.csv"
     finally:
         first.discard()
     second = runner._open_sandbox()
     try:
-        connection = second.connection
+        connection = getattr(second, database)
         assert second.reads.prefix != token_path[: len(second.reads.prefix)]
         assert connection.execute("SELECT table_name FROM duckdb_tables()").fetchall() == []
         assert connection.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall() == []
@@ -248,7 +257,7 @@ def test_the_duckdb_lockdown_holds_without_the_query_check(tmp_path, canary, rea
     box = runner._open_sandbox()
     try:
         connection = box.connection
-        for statement in [
+        for each, statement in itertools.product((box.connection, box.one_thread) if read_path == "direct" else (box.connection,), [
             f"SELECT * FROM read_text('{canary / 'canary.csv'}')",
             f"SELECT * FROM '{canary / 'canary.csv'}'",
             f"SELECT * FROM glob('{canary}/*')",
@@ -259,9 +268,10 @@ def test_the_duckdb_lockdown_holds_without_the_query_check(tmp_path, canary, rea
             "SET enable_external_access = true",
             "SET allowed_directories = ['/']",
             "SET lock_configuration = false",
-        ]:
+            "SET threads = 4",
+        ]):
             with pytest.raises(duckdb.Error):
-                connection.execute(statement).fetchall()
+                each.execute(statement).fetchall()
         box.folder.mkdir(exist_ok=True)  # made by the statement that writes there (CTAS, INSERT, UNLOAD)
         connection.execute(f"COPY (SELECT 42 AS x) TO '{box.folder}/own.csv'")  # CTAS writes here first
         assert connection.execute(f"SELECT x FROM read_csv('{box.folder}/own.csv')").fetchall() == [(42,)]

@@ -121,7 +121,7 @@ class QueryWatch:
         self.stopped = False
         self._stop_requested = stop_requested
         self._done = threading.Event()
-        self._connection = box.connection
+        self._box = box
         self._thread = threading.Thread(target=self._watch, args=(box, cutoff, time.monotonic() + timeout),
                                         name="athena-watch", daemon=True)
         self._thread.start()
@@ -133,7 +133,7 @@ class QueryWatch:
     def exceed(self) -> None:
         """The direct path's counter passed the cutoff: interrupt now rather than at the next poll."""
         self.exceeded = True
-        self._connection.interrupt()
+        self._box.interrupt()
 
     def _watch(self, box: Sandbox, cutoff: int | None, deadline: float) -> None:
         # the HTTP path's count is in DuckDB's log, read through a second connection to the same database
@@ -147,7 +147,7 @@ class QueryWatch:
                 if not self.fired and cutoff and box.scanned(reader) > cutoff:
                     self.exceeded = True
                 if self.fired:
-                    box.connection.interrupt()
+                    box.interrupt()
         finally:
             if reader is not None:
                 reader.close()
@@ -159,11 +159,18 @@ class QueryWatch:
 
 class Sandbox:
     """One query's DuckDB connection, its scratch folder (the only local path it writes), and (on the direct read
-    path) the reads of its own S3 paths; `release` is what discard does besides (the token's end)."""
+    path) the reads of its own S3 paths and its connection to the one-thread database (QueryDatabase); `release`
+    is what discard does besides (the token's end)."""
 
     def __init__(self, connection: duckdb.DuckDBPyConnection, folder: Path, reads: QueryReads | None = None,
-                 release: Callable[[], None] | None = None):
+                 release: Callable[[], None] | None = None, one_thread: duckdb.DuckDBPyConnection | None = None):
         self.connection, self.folder, self.reads, self._release = connection, folder, reads, release
+        self.one_thread = one_thread
+
+    def interrupt(self) -> None:
+        for connection in (self.connection, self.one_thread):
+            if connection is not None:
+                connection.interrupt()
 
     def scanned(self, connection: duckdb.DuckDBPyConnection | None = None) -> int:
         """Bytes this query has read from S3 so far."""
@@ -177,6 +184,8 @@ class Sandbox:
 
     def discard(self) -> None:
         self.connection.close()
+        if self.one_thread is not None:
+            self.one_thread.close()
         if self._release is not None:
             self._release()
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -186,7 +195,12 @@ class QueryDatabase:
     """The DuckDB database queries on the direct read path share, a connection each. It is a file made once with
     the engine's macros and then opened read-only, so no query can change what the next sees; temporary views
     (the planner's) live and die with their connection; the configuration is locked before any query runs.
-    Local files: only `queries` (each query's scratch folder is made there; spills go there too)."""
+    Local files: only `queries` (each query's scratch folder is made there; spills go there too).
+
+    A copy of it runs on one thread (`threads` is a database's setting, not a connection's): a query that
+    reads little runs there (statements.common.ONE_THREAD_MAX_BYTES), since its time goes to DuckDB's
+    calls into the Python file system, which several threads make in turn, waiting for Python's lock. Its
+    connections read through the same file system and tokens, and write nothing (spills go to `one-thread`)."""
 
     def __init__(self, folder: Path, files: S3ReadFileSystem):
         self.folder, self.files = folder, files
@@ -196,29 +210,43 @@ class QueryDatabase:
         with duckdb.connect(str(path), config=sandbox.CONNECT_CONFIG) as writer:
             for statement in translate.macro_statements():
                 writer.execute(statement)
-        self.connection = duckdb.connect(str(path), read_only=True, config={**sandbox.CONNECT_CONFIG, "threads": os.cpu_count() or 2})
+        shutil.copyfile(path, folder / "one-thread.duckdb")
+        self.connection: duckdb.DuckDBPyConnection | None = None
+        self.one_thread: duckdb.DuckDBPyConnection | None = None
         try:
-            self.connection.register_filesystem(files)  # before the lockdown: a file system registered after it is refused every path
+            self.connection = self._locked(path, os.cpu_count() or 2, self.queries)
+            self.one_thread = self._locked(folder / "one-thread.duckdb", 1, folder / "one-thread")
+        except BaseException:
+            self.close()
+            raise
+
+    def _locked(self, path: Path, threads: int, scratch: Path) -> duckdb.DuckDBPyConnection:
+        connection = duckdb.connect(str(path), read_only=True, config={**sandbox.CONNECT_CONFIG, "threads": threads})
+        try:
+            connection.register_filesystem(self.files)  # before the lockdown: a file system registered after it is refused every path
             for statement in [
                 # What a query needs is fetched once (not once per plan phase); its paths are its own, so
                 # nothing comes from an earlier query and DataScannedInBytes is what this query read.
                 "SET enable_external_file_cache = true",
                 *translate.setting_statements(),
-                *sandbox.lockdown_statements(self.queries),
+                *sandbox.lockdown_statements(scratch),
             ]:
-                self.connection.execute(statement)
+                connection.execute(statement)
         except BaseException:
-            self.close()
+            connection.close()
             raise
+        return connection
 
     def open(self) -> Sandbox:
         # named, not made: only CTAS, INSERT and UNLOAD write there (and make it), a query need not pay for a folder
         folder = self.queries / f"query-{secrets.token_hex(8)}"
         reads = self.files.open_reads()
-        return Sandbox(self.connection.cursor(), folder, reads, lambda: self.files.close_reads(reads))
+        return Sandbox(self.connection.cursor(), folder, reads, lambda: self.files.close_reads(reads), self.one_thread.cursor())
 
     def close(self) -> None:
-        self.connection.close()
+        for connection in (self.connection, self.one_thread):
+            if connection is not None:
+                connection.close()
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
@@ -238,7 +266,7 @@ class QueryRunner:
         self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="athena-query")
         self._database: QueryDatabase | None = None  # the direct path's shared database, made once (warm_up)
         self._database_lock = threading.Lock()
-        self._running: dict[str, duckdb.DuckDBPyConnection] = {}
+        self._running: dict[str, Sandbox] = {}
         self._cancelled: set[str] = set()
         self._closing = False
         self._lock = threading.Lock()
@@ -251,15 +279,15 @@ class QueryRunner:
     def stop(self, execution_id: str) -> None:
         with self._lock:
             self._cancelled.add(execution_id)
-            connection = self._running.get(execution_id)
-        if connection is not None:
-            connection.interrupt()
+            box = self._running.get(execution_id)
+        if box is not None:
+            box.interrupt()
 
     def close(self) -> None:
         with self._lock:
             self._closing = True
-            for connection in self._running.values():
-                connection.interrupt()
+            for box in self._running.values():
+                box.interrupt()
         self._pool.shutdown(wait=True, cancel_futures=True)
         with self._database_lock:
             database, self._database = self._database, None
@@ -326,13 +354,14 @@ class QueryRunner:
             with self._lock:
                 if execution_id in self._cancelled:  # stopped while the worker was getting ready
                     raise Cancelled(USER_CANCEL_REASON)
-                self._running[execution_id] = connection
+                self._running[execution_id] = box
             context = statements.StatementContext(
                 execution_id=execution_id,
                 sql=execution["Query"],
                 database=(execution.get("QueryExecutionContext") or {}).get("Database", "default").lower(),
                 catalog=governed(self.catalog, execution.get("_Caller")),
                 connection=connection,
+                one_thread=box.one_thread,
                 scratch=box.folder,
                 output_folder=execution["_OutputFolder"],
                 s3_prefix=box.reads.prefix if box.reads is not None else "s3://",

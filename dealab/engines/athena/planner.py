@@ -54,6 +54,21 @@ def _missing_table(sql: str, database: str, table: exp.Table) -> QueryError:
     )
 
 
+def _scan_estimate(table: Table, partitions: list[PartitionFiles], query: exp.Expression, ref: exp.Table) -> int:
+    """The bytes the query may read of `table`'s listed files: all of them for a row format (a row is read whole);
+    for Parquet, the share of its columns the query names (each column weighing the same; `*` names all, a query
+    naming none, as count(*), reads footers only). Partition columns are in the path, not in the files."""
+    listed = sum(size for partition in partitions for _, size in partition.files)
+    data_columns = {name.lower() for name, _ in table.columns}
+    if table.storage_format != "parquet" or not data_columns:
+        return listed
+    if any(not isinstance(star.parent, exp.Count) for star in query.find_all(exp.Star)):
+        return listed
+    qualifiers = {"", ref.alias_or_name.lower()}
+    named = {column.name.lower() for column in query.find_all(exp.Column) if column.table.lower() in qualifiers}
+    return listed * len(named & data_columns) // len(data_columns)
+
+
 class Planner:
     def __init__(self, catalog: GlueCatalog, connection: duckdb.DuckDBPyConnection, sql: str, database: str,
                  union_by_name: bool = False, s3_prefix: str = S3_PREFIX):
@@ -69,6 +84,7 @@ class Planner:
         self.relations: dict[str, str] = {}
         self._placeholder = f"{RELATION_PREFIX}{secrets.token_hex(8)}_"
         self.reads_parquet = False  # a Parquet table is read: a bind error may be files whose columns differ
+        self.scan_estimate = 0  # the bytes the query may read of its tables (how many threads it runs on)
         self._tables: dict[tuple[str, str], Table | None] = {}
         self._counter = itertools.count()
 
@@ -121,6 +137,7 @@ class Planner:
             # Listing S3 costs per object listed: a few partitions out of many are listed one by one.
             list_each = len(partitions) <= len(candidates) // FEW_PARTITIONS_DIVISOR
             self.fill_files(table, partitions, list_each)
+            self.scan_estimate += _scan_estimate(table, partitions, query, ref)
             try:
                 relation = relation_sql(table, partitions, self.union_by_name, with_path=asks_for_path)
             except ValueError as error:

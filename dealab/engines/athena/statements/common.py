@@ -24,6 +24,12 @@ PROPERTY_ALIASES = {"format": "format", "storage_format": "format", "write_compr
                     "location": "external_location", "partitioned_by": "partitioned_by",
                     "field_delimiter": "field_delimiter", "bucketed_by": "bucketed_by", "bucket_count": "bucket_count"}
 BATCH_PARTITIONS = 100  # Glue's BatchCreatePartition limit
+# A query that may read at most this many bytes of its tables (Planner.scan_estimate) runs on one DuckDB thread:
+# its time goes to DuckDB's calls into the Python file system (~14 a file), which two threads make in turn, each
+# waiting for Python's lock (a warm count(*) over 20 Parquet files: 15 ms of DuckDB on two threads, 9 on one).
+# Above it, decoding is the work and a second thread pays (a one-partition sum over 2 files, ~2 MB estimated:
+# 8.2 ms on one thread, 6.9 on two; docs/athena.md).
+ONE_THREAD_MAX_BYTES = 1024 * 1024
 # DuckDB's words, while reading, for a Parquet file whose columns differ from the first file's.
 SCHEMA_DRIFT = re.compile(r"schema mismatch in glob")
 
@@ -47,6 +53,16 @@ class StatementContext:
     output_folder: str
     union_by_name: bool = False  # set when Parquet files of a table turned out to differ in schema
     s3_prefix: str = "s3://"  # what the connection reads s3:// objects by (planner.Planner.s3_prefix)
+    # the same query's connection to a database of one thread (execution.QueryDatabase): queries reading little
+    # run there, so DuckDB's threads do not take turns at Python's lock in the file system's callbacks
+    one_thread: duckdb.DuckDBPyConnection | None = None
+    scan_estimate: int = 0  # what the last planned query may read of its tables (planned sets it)
+
+    def connection_for_query(self) -> duckdb.DuckDBPyConnection:
+        """The connection to run the planned query on: the one-thread one when it reads little."""
+        if self.one_thread is not None and self.scan_estimate <= ONE_THREAD_MAX_BYTES:
+            return self.one_thread
+        return self.connection
 
     def __post_init__(self):
         # QueryExecutionContext.Database may come quoted: awswrangler sends `db` for repair_table/describe_table.
@@ -58,7 +74,9 @@ def planned(ctx: StatementContext, query: exp.Expression, name_columns: bool = T
     """DuckDB SQL for the query with its tables' relations in place; DuckDB failures become Athena's."""
     planner = Planner(ctx.catalog, ctx.connection, ctx.sql, database or ctx.database, ctx.union_by_name, ctx.s3_prefix)
     try:
-        yield planner.plan(query, name_columns)
+        duckdb_sql = planner.plan(query, name_columns)
+        ctx.scan_estimate = planner.scan_estimate
+        yield duckdb_sql
     except duckdb.InterruptException:
         raise
     except duckdb.Error as error:

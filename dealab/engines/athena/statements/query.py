@@ -13,7 +13,7 @@ from dealab.engines.athena.statements.common import StatementContext, parse, pla
 def run_query(ctx: StatementContext, query: exp.Expression) -> Outcome:
     with planned(ctx, query) as duckdb_sql:
         # executed at once: a relation (connection.sql) binds the query to know its columns and again to run it
-        cursor = ctx.connection.execute(duckdb_sql)
+        cursor = ctx.connection_for_query().execute(duckdb_sql)
         names, types = [column[0] for column in cursor.description], [str(column[1]) for column in cursor.description]
         rows = cursor.fetchall()
     return Outcome.from_rows("DML", "SELECT", names, types, rows)
