@@ -149,3 +149,13 @@ def test_a_failed_read_is_not_kept_and_a_forgotten_key_is_read_again():
     assert cache.get("raw", lambda: "never read") == "first"
     cache.forget("raw")
     assert cache.get("raw", lambda: "second") == "second"
+
+
+def test_a_value_keep_refuses_is_read_again_and_a_bounded_cache_drops_its_oldest():
+    cache = ReadCache(limit=2)
+    assert cache.get("moment", lambda: "now", keep=lambda value: False) == "now"
+    assert cache.get("moment", lambda: "later", keep=lambda value: False) == "later"
+    for key in ("a", "b", "c"):
+        cache.get(key, lambda key=key: key.upper())
+    assert cache.get("a", lambda: "read again") == "read again"  # the oldest went when c came
+    assert cache.get("c", lambda: "never read") == "C"

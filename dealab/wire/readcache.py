@@ -17,10 +17,11 @@ Value = TypeVar("Value")
 
 
 class ReadCache(Generic[Value]):
-    def __init__(self):
+    def __init__(self, limit: int | None = None):
         self._lock = threading.Lock()
         self._values: dict[Hashable, Value] = {}
         self._changes = 0  # changes seen so far: a read that saw a different count when it began is not kept
+        self._limit = limit  # at most this many kept (the oldest kept go first); None: no bound
 
     def get(self, key: Hashable, read: Callable[[], Value], keep: Callable[[Value], bool] | None = None) -> Value:
         """The kept value of `key`, else `read()` (kept unless a change was seen meanwhile, or `keep` says the
@@ -35,6 +36,8 @@ class ReadCache(Generic[Value]):
         with self._lock:
             if changes == self._changes:
                 self._values[key] = value
+                if self._limit is not None and len(self._values) > self._limit:
+                    del self._values[next(iter(self._values))]
         return value
 
     def forget(self, key: Hashable) -> None:

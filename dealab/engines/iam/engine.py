@@ -71,6 +71,8 @@ DATA_CALLS = {
     "dynamodb": {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"},
     "lambda": {"Invoke"},
 }
+# How many judged decisions are kept at most (each ~0.5 KB).
+DECISIONS_KEPT = 100_000
 # Condition keys whose value is the moment of asking, not the request's: a decision that read one is never kept.
 MOMENT_KEYS = frozenset({"aws:currenttime", "aws:epochtime", "aws:multifactorauthage"})
 # Condition key prefixes an S3 object's request resolves from the object's tags, when a policy asks for them.
@@ -133,8 +135,9 @@ class IamEngine(Engine):
         self.sessions: dict[str, dict] = stored["sessions"]  # access key → the session STS issued
         self._principals: ReadCache[Principal] = ReadCache()  # access key → who it is, with their policies
         self._resource_policies: ReadCache[str | None] = ReadCache()  # (service, the fetcher's key) → its policy
-        # a judged request (dealab.wire.access) → IAM's answer, and whether it may be kept (refusal)
-        self._decisions: ReadCache[tuple[AwsResponse | None, bool]] = ReadCache()
+        # a judged request (dealab.wire.access) → IAM's answer, and whether it may be kept (refusal); one per object a
+        # query read, for each caller, until a policy may have changed: bounded, so a stack that only reads stays small
+        self._decisions: ReadCache[tuple[AwsResponse | None, bool]] = ReadCache(limit=DECISIONS_KEPT)
         self._lock = threading.Lock()
         self.keys = kms.KeyLookups(self.own_client)
         self.access_points = accesspoints.AccessPoints(self.own_client)
