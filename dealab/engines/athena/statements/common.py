@@ -26,9 +26,9 @@ PROPERTY_ALIASES = {"format": "format", "storage_format": "format", "write_compr
 BATCH_PARTITIONS = 100  # Glue's BatchCreatePartition limit
 # A query that may read at most this many bytes of its tables (Planner.scan_estimate) runs on one DuckDB thread:
 # its time goes to DuckDB's calls into the Python file system (~14 a file), which two threads make in turn, each
-# waiting for Python's lock (a warm count(*) over 20 Parquet files: 15 ms of DuckDB on two threads, 9 on one).
-# Above it, decoding is the work and a second thread pays (a one-partition sum over 2 files, ~2 MB estimated:
-# 8.2 ms on one thread, 6.9 on two; docs/athena.md).
+# waiting for Python's lock (a warm count(*) over 20 Parquet files: 29.3 ms end to end on two threads, 25.9 on
+# one). Above it, decoding is the work and a second thread pays (a one-partition sum over 2 files, ~2 MB
+# estimated: 8.2 ms of DuckDB on one thread, 6.9 on two; docs/athena.md).
 ONE_THREAD_MAX_BYTES = 1024 * 1024
 # DuckDB's words, while reading, for a Parquet file whose columns differ from the first file's.
 SCHEMA_DRIFT = re.compile(r"schema mismatch in glob")
