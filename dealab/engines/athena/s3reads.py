@@ -9,9 +9,9 @@ every answer are counted here: DataScannedInBytes and the work group's bytes-sca
 DuckDB asks for what it needs (a Parquet footer, then the column chunks of the columns and row groups it
 reads; a CSV file in large blocks), so the count is what the query read, not whole objects.
 
-Reads up to CACHED_READ_BYTES (footers, Parquet metadata, column chunks, CSV blocks) are kept across queries in an
-ObjectCache keyed by the object's ETag. A query opens an object without any call to S3 when the listing this query made of its
-table (GlueCatalog.list_files records it in ListedObjects) shows the ETag whose bytes are cached, and the IAM
+Reads up to CACHED_READ_BYTES (footers, Parquet metadata, column chunks, CSV blocks) are kept across queries in
+an ObjectCache keyed by the object's ETag. A query opens an object without any call to S3 when the listing this
+query made of its table (GlueCatalog.list_files records it in ListedObjects) shows the ETag whose bytes are cached, and the IAM
 engine's evaluator, asked in this process (dealab.wire.access), lets the caller's GetObject of it pass: the
 listing is the freshness check (an object replaced since shows another ETag), the evaluator the authorization (a
 bucket policy's Deny fails the query as a GetObject would). Otherwise (first read, another ETag, an archived
@@ -84,8 +84,9 @@ def _keep_thread_state() -> None:
     threads, which Python does not know: each call made a thread state (pybind11's gil_scoped_acquire) and deleted
     it on return, ~14 times a file, and a second DuckDB thread doubled a footer-only count(*) over 20 files (4 -> 8
     ms in DuckDB, load 0.4). One more PyGILState_Ensure, never released, keeps the state alive between calls, as a
-    thread Python made keeps its own. A worker thread that ends (its database closed) leaves its state behind (one
-    per DuckDB thread, the shared database has os.cpu_count() of them); a Python thread's only counts one more."""
+    thread Python made keeps its own (whose state only counts one more). A thread that ends leaves its state
+    behind, so only the file system of a database that lives as long as the stack keeps them (the queries' shared
+    database, whose worker threads live as long)."""
     ident = threading.get_ident()
     if ident not in _KEPT_THREAD_STATES:
         _KEPT_THREAD_STATES.add(ident)
@@ -294,24 +295,28 @@ class ObjectReader:
     another thread's seek in between cannot move it; a read with no seek of its own goes on from the handle's
     position, as a file's would."""
 
-    def __init__(self, reads: QueryReads, path: str, size: int):
+    def __init__(self, reads: QueryReads, path: str, size: int, keep_thread_states: bool = False):
         self._reads, self.path, self.size = reads, path, size
+        self._keep_thread_states = keep_thread_states
         self.position = 0
         self._sought: dict[int, int] = {}  # thread → where its last seek put it, until its next read
         self.closed = False
 
     def seek(self, offset: int, whence: int = 0) -> int:
-        _keep_thread_state()
+        if self._keep_thread_states:
+            _keep_thread_state()
         base = {0: 0, 1: self.tell(), 2: self.size}[whence]
         self.position = self._sought[threading.get_ident()] = max(0, base + offset)
         return self.position
 
     def tell(self) -> int:
-        _keep_thread_state()
+        if self._keep_thread_states:
+            _keep_thread_state()
         return self._sought.get(threading.get_ident(), self.position)
 
     def read(self, length: int = -1) -> bytes:
-        _keep_thread_state()
+        if self._keep_thread_states:
+            _keep_thread_state()
         start = self._sought.pop(threading.get_ident(), self.position)
         end = self.size if length is None or length < 0 else min(self.size, start + length)
         data = self._reads.read_range(self.path, start, end)
@@ -456,9 +461,10 @@ class S3ReadFileSystem(AbstractFileSystem):
     protocol = "s3"
     cachable = False  # fsspec would otherwise hand every database the first one's instance (and its queries)
 
-    def __init__(self, s3: CallerS3, cache: ObjectCache, listed: ListedObjects):
+    def __init__(self, s3: CallerS3, cache: ObjectCache, listed: ListedObjects, keep_thread_states: bool = False):
         super().__init__()
         self._s3, self._cache, self._listed = s3, cache, listed
+        self.keep_thread_states = keep_thread_states  # _keep_thread_state for the threads that call it
         self._queries: dict[str, QueryReads] = {}
         self._lock = threading.Lock()
 
@@ -475,7 +481,8 @@ class S3ReadFileSystem(AbstractFileSystem):
             self._queries.pop(reads.prefix.removeprefix("s3://").rstrip("/"), None)
 
     def _route(self, path: str) -> tuple[QueryReads, str]:
-        _keep_thread_state()
+        if self.keep_thread_states:
+            _keep_thread_state()
         token, _, rest = self._strip_protocol(path).partition("/")
         with self._lock:
             reads = self._queries.get(token)
@@ -510,7 +517,7 @@ class S3ReadFileSystem(AbstractFileSystem):
         if mode != "rb":
             raise PermissionError(f"Cannot write s3://{self._strip_protocol(path)}: {READ_ONLY_REASON}")
         reads, rest = self._route(path)
-        return ObjectReader(reads, rest, reads.head(rest).size)
+        return ObjectReader(reads, rest, reads.head(rest).size, self.keep_thread_states)
 
     def ls(self, path, detail=True, **kwargs):
         raise PermissionError(f"Cannot list s3://{self._strip_protocol(path)}: {READ_ONLY_REASON}")
