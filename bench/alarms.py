@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import shutil
 import sys
 import tempfile
 import threading
@@ -95,6 +96,7 @@ class Harness:
         if self.engine:
             self.engine.close()
         self.server.shutdown()
+        shutil.rmtree(self.state, ignore_errors=True)
 
 
 def one_minute(count: int) -> None:

@@ -310,7 +310,7 @@ class QueryRunner:
     def _query_database(self) -> QueryDatabase:
         with self._database_lock:
             if self._database is None:
-                # footers and small reads are kept across queries, by ETag (s3reads.ObjectCache)
+                # reads up to 16 MiB are kept across queries, by ETag (s3reads.ObjectCache)
                 files = S3ReadFileSystem(self.caller, ObjectCache(), self.catalog.listed, keep_thread_states=True)
                 self._database = QueryDatabase(Path(tempfile.mkdtemp(prefix="database-", dir=self.scratch)), files)
             return self._database
