@@ -87,6 +87,20 @@ def load_sales(settings, bucket: str, results: str, database: str) -> Athena:
     return athena
 
 
+def one_file_sales(settings, s3, bucket_prefix: str, day: int) -> tuple[Athena, str, str]:
+    """A bucket holding one Parquet file of sales, a results bucket, a Glue database and the table over the file:
+    (the Athena driver, the data bucket, the database)."""
+    bucket, results, database = unique(bucket_prefix), unique("results-"), unique("db_")
+    for name in (bucket, results):
+        s3.create_bucket(Bucket=name)
+    client(settings, "glue").create_database(DatabaseInput={"Name": database})
+    s3.put_object(Bucket=bucket, Key="sales/part-0.parquet", Body=parquet_day(day))
+    athena = Athena(settings, f"s3://{results}/out/")
+    athena.run(f"CREATE EXTERNAL TABLE {database}.sales (id bigint, item string, price double, note string) STORED AS PARQUET "
+               f"LOCATION 's3://{bucket}/sales/'", database)
+    return athena, bucket, database
+
+
 def scanned(athena: Athena, database: str) -> dict[str, tuple[int, list]]:
     counts = {}
     for name, sql, _ in SCANS:
@@ -275,14 +289,8 @@ def test_a_deny_after_a_cached_read_still_fails_the_query(lake):
 def test_a_deny_that_reads_the_moment_is_judged_again_at_each_query(clean_stack):
     """IAM keeps the decision on a cached object's read between queries, but not one that read aws:CurrentTime: a
     policy denying reads from tomorrow on lets today's query pass and fails the one after the clock moves."""
-    s3, bucket, results, db = client(clean_stack, "s3"), unique("timed-"), unique("results-"), unique("db_")
-    for name in (bucket, results):
-        s3.create_bucket(Bucket=name)
-    client(clean_stack, "glue").create_database(DatabaseInput={"Name": db})
-    s3.put_object(Bucket=bucket, Key="sales/part-0.parquet", Body=parquet_day(1))
-    athena = Athena(clean_stack, f"s3://{results}/out/")
-    athena.run(f"CREATE EXTERNAL TABLE {db}.sales (id bigint, item string, price double, note string) STORED AS PARQUET "
-               f"LOCATION 's3://{bucket}/sales/'", db)
+    s3 = client(clean_stack, "s3")
+    athena, bucket, db = one_file_sales(clean_stack, s3, "timed-", 1)
     tomorrow = datetime.datetime.fromisoformat(admin(clean_stack, "clock")["now"]) + datetime.timedelta(days=1)
     s3.put_bucket_policy(Bucket=bucket, Policy=deny(bucket, "s3:GetObject", {
         "DateGreaterThan": {"aws:CurrentTime": tomorrow.strftime("%Y-%m-%dT%H:%M:%SZ")}}))
@@ -347,14 +355,7 @@ def test_a_cached_read_records_the_data_events_an_uncached_read_records(clean_st
     """A trail logging the data bucket's object reads records the same GetObject data events for a query whose
     reads the cache serves as for the first, uncached run of it: the cache is invisible to the audit trail."""
     s3, cloudtrail = make_trail(clean_stack)
-    bucket, results, db = unique("trailed-"), unique("results-"), unique("db_")
-    for name in (bucket, results):
-        s3.create_bucket(Bucket=name)
-    client(clean_stack, "glue").create_database(DatabaseInput={"Name": db})
-    s3.put_object(Bucket=bucket, Key="sales/part-0.parquet", Body=parquet_day(2))
-    athena = Athena(clean_stack, f"s3://{results}/out/")
-    athena.run(f"CREATE EXTERNAL TABLE {db}.sales (id bigint, item string, price double, note string) STORED AS PARQUET "
-               f"LOCATION 's3://{bucket}/sales/'", db)
+    athena, bucket, db = one_file_sales(clean_stack, s3, "trailed-", 2)
     cloudtrail.put_event_selectors(TrailName="audit", EventSelectors=[{
         "ReadWriteType": "ReadOnly", "IncludeManagementEvents": False,
         "DataResources": [{"Type": "AWS::S3::Object", "Values": [f"arn:aws:s3:::{bucket}/"]}]}])
