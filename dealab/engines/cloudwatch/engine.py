@@ -99,7 +99,7 @@ class CloudWatchEngine(Engine):
         for key in self._metric:  # evaluated once the stack is up: what changed while it was down
             self._schedule(key, labtime.unix_time())
         metrics.attach(self._send_metrics, context.region)
-        serviceevents.attach(lambda region, entries: self._floor_client("events", region, "service-events").put_events(Entries=entries), context.region)
+        serviceevents.attach(lambda region, entry: self._floor_client("events", region, "service-events").put_events(Entries=[entry]), context.region)
 
     # ---- helpers -------------------------------------------------------------------------------------------
     def _floor_client(self, service: str, region: str, mark: str):
