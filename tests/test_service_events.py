@@ -117,3 +117,29 @@ def test_firehose_delivery_publishes_its_metrics(clean_stack):
     stream = {"DeliveryStreamName": "svc-clicks"}
     assert statistic_of(clean_stack, "AWS/Firehose", "DeliveryToS3.Success", stream) == 1
     assert statistic_of(clean_stack, "AWS/Firehose", "DeliveryToS3.DataFreshness", stream, "Maximum") >= 60
+
+
+def test_an_event_no_rule_would_take_is_not_sent(monkeypatch):
+    """The sender asks the events engine's audience first: the bus would drop the event, so the call is skipped."""
+    import queue as queues
+
+    from dealab.wire import serviceevents
+
+    sent: list[tuple[str, str]] = []
+    monkeypatch.setattr(serviceevents, "_queue", queues.Queue())  # this test's events only, whatever else runs here
+    monkeypatch.setattr(serviceevents, "_sender", lambda region, entry: sent.append((region, entry["DetailType"])))
+    monkeypatch.setattr(serviceevents, "_audience", None)
+
+    def audience(region: str, entry: dict) -> bool:
+        return json.loads(entry["Detail"])["state"] == "wanted"
+
+    serviceevents.listen(audience)
+    serviceevents.publish("aws.glue", "Glue Job State Change", {"state": "unwanted"}, region="eu-west-1")
+    serviceevents.publish("aws.glue", "Glue Job State Change", {"state": "wanted"}, region="eu-west-1")
+    serviceevents.drain()
+    assert sent == [("eu-west-1", "Glue Job State Change")]
+
+    serviceevents.forget(audience)  # with no audience (no events engine in the stack) every event is sent
+    serviceevents.publish("aws.glue", "Glue Job State Change", {"state": "unwanted"}, region="eu-west-1")
+    serviceevents.drain()
+    assert len(sent) == 2

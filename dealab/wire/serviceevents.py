@@ -6,6 +6,11 @@ time; one background thread puts queued events on the default bus (PutEvents thr
 targets and retries are the events engine's). A rule's target may call back into the engine that published
 (a state machine started by an Athena event starts a query), which is why the call never runs on the
 publisher's thread. Until a sender is attached (the CloudWatch engine attaches one at start), nothing is kept.
+
+The bus drops an event no rule takes, and such a PutEvents leaves no other trace (the sender's calls are the
+floor's, which CloudTrail does not record), so before each send the thread asks the audience the events engine
+listens with whether any rule would take the event, and skips the call if none would: an Athena query's three
+state changes cost three trips through the gateway on the stack's one interpreter, ~2 ms of a small query.
 """
 
 from __future__ import annotations
@@ -22,11 +27,13 @@ from dealab.wire import labtime
 log = logging.getLogger("dealab.serviceevents")
 
 Send = Callable[[str, dict], None]  # (region, PutEvents entry)
+Audience = Callable[[str, dict], bool]  # (region, PutEvents entry) → whether a rule on the default bus would take it
 
 _queue: queue.Queue = queue.Queue()
 _sender: Send | None = None
 _default_region = "us-east-1"
 _thread: threading.Thread | None = None
+_audience: Audience | None = None
 
 
 def publish(source: str, detail_type: str, detail: dict, resources: list[str] | None = None,
@@ -62,12 +69,24 @@ def detach() -> None:
         _queue.get_nowait()
 
 
+def listen(audience: Audience) -> None:
+    global _audience
+    _audience = audience
+
+
+def forget(audience: Audience) -> None:
+    global _audience
+    if _audience == audience:
+        _audience = None
+
+
 def _send(region: str, entry: dict) -> None:
-    sender = _sender
+    sender, audience = _sender, _audience
     if sender is None:
         return
     try:
-        sender(region, entry)
+        if audience is None or audience(region, entry):
+            sender(region, entry)
     except Exception:  # an event is never worth an engine's failure
         log.exception("PutEvents of %s %s failed", entry["Source"], entry["DetailType"])
 

@@ -37,7 +37,7 @@ from botocore.exceptions import ClientError
 
 from dealab.engines.events import patterns, s3events, schedules, targets, transform
 from dealab.engines.events.delivery import OWNER, Deliveries
-from dealab.wire import labtime, rolesessions, s3notices
+from dealab.wire import labtime, rolesessions, s3notices, serviceevents
 from dealab.wire.engine import ENGINE_HEADER, Engine, EngineContext
 from dealab.wire.loopback import sign
 from dealab.wire.messages import AwsRequest, AwsResponse
@@ -111,6 +111,10 @@ def _rule_takes(rule: dict, event: dict) -> bool:
     return state == "ENABLED" and not read_only_management
 
 
+def _rule_matches(rule: dict, event: dict) -> bool:
+    return _rule_takes(rule, event) and bool(rule.get("EventPattern")) and patterns.matches(rule["EventPattern"], event)
+
+
 class EventsEngine(Engine):
     name = "events"
     operations = {
@@ -151,6 +155,7 @@ class EventsEngine(Engine):
         self._role_clients: dict[tuple[str, str, str, str, str], object] = {}
         self._closing = threading.Event()
         s3notices.listen(self._s3_notice)
+        serviceevents.listen(self._takes_service_event)
         threading.Thread(target=self._resume, name="events-resume", daemon=True).start()
 
     # ---- plumbing ---------------------------------------------------------------------------------
@@ -210,6 +215,7 @@ class EventsEngine(Engine):
     def close(self) -> None:
         self._closing.set()
         s3notices.forget(self._s3_notice)
+        serviceevents.forget(self._takes_service_event)
         timers.cancel_owner(OWNER)
 
     # ---- rules ------------------------------------------------------------------------------------
@@ -296,11 +302,7 @@ class EventsEngine(Engine):
         if not isinstance(detail, dict):
             return {"ErrorCode": "MalformedDetail", "ErrorMessage": "Detail is malformed."}
         bus, arn_region = _bus_name(entry.get("EventBusName"))
-        event = {
-            "version": "0", "id": str(uuid.uuid4()), "detail-type": entry["DetailType"], "source": entry["Source"],
-            "account": ACCOUNT_ID, "time": _iso(_event_time(entry.get("Time"))), "region": arn_region or region,
-            "resources": entry.get("Resources") or [], "detail": detail,
-        }
+        event = _event(entry, detail, arn_region or region)
         try:
             self.dispatch(event, bus, arn_region or region)
         except ClientError as error:
@@ -308,6 +310,12 @@ class EventsEngine(Engine):
                 return {"ErrorCode": "InvalidArgument", "ErrorMessage": f"Event bus {bus} does not exist."}
             raise
         return {"EventId": event["id"]}
+
+    def _takes_service_event(self, region: str, entry: dict) -> bool:
+        """Whether a rule on the region's default bus would take a service event's PutEvents entry
+        (wire.serviceevents asks before it sends one)."""
+        event = _event(entry, json.loads(entry["Detail"]), region)
+        return any(_rule_matches(rule, event) for rule in self._rules_of(region, "default"))
 
     def dispatch(self, event: dict, bus: str, region: str, only_rule: str | None = None) -> int:
         """Hands `event` to every target of every enabled rule on `bus` whose pattern it matches (or of
@@ -318,7 +326,7 @@ class EventsEngine(Engine):
             if only_rule is not None:
                 if rule["Name"] != only_rule:
                     continue
-            elif not _rule_takes(rule, event) or not rule.get("EventPattern") or not patterns.matches(rule["EventPattern"], event):
+            elif not _rule_matches(rule, event):
                 continue
             for target in rule["Targets"]:
                 self.deliveries.send(self._rule_delivery(rule, target, event), at)
@@ -723,6 +731,15 @@ class EventsEngine(Engine):
             self.dispatch(event, "default", notice.region)
         except ClientError as error:  # as for an object event: the change stands, the event is lost
             log.warning("events: %s of s3://%s/%s not delivered: %s", detail_type, notice.bucket, notice.key, error)
+
+
+def _event(entry: dict, detail: dict, region: str) -> dict:
+    """The event EventBridge makes of a PutEvents entry (its Detail already parsed)."""
+    return {
+        "version": "0", "id": str(uuid.uuid4()), "detail-type": entry["DetailType"], "source": entry["Source"],
+        "account": ACCOUNT_ID, "time": _iso(_event_time(entry.get("Time"))), "region": region,
+        "resources": entry.get("Resources") or [], "detail": detail,
+    }
 
 
 def _naive(value) -> datetime.datetime | None:
