@@ -21,6 +21,10 @@ BUCKET = "dea-firehose-lake"
 SIZE_MB, INTERVAL_SECONDS = 1, 60
 EVENT_KEY = re.compile(r"^events/year=(?P<year>\d{4})/month=(?P<month>\d{2})/day=(?P<day>\d{2})/hour=(?P<hour>\d{2})/"
                        + re.escape(DELIVERY_STREAM) + r"-\d+-[\d-]{19}-[0-9a-f-]{36}(\.gz)?$")
+# The stream is also asked where a record arriving at this moment would land: its year, month, day, hour, minute
+# and second all differ, so a pattern letter for the wrong field shows even when the objects delivered during
+# grading cannot show it (at hh:12 in December, month=!{timestamp:mm} names the right month).
+PROBE_ARRIVAL = datetime.datetime(2031, 4, 9, 17, 52, 33, tzinfo=datetime.timezone.utc)
 FIREHOSE_DOCS = "https://docs.aws.amazon.com/firehose/latest/dev"
 
 
@@ -143,6 +147,10 @@ def prefixes(ctx: LabContext) -> str:
             raise Fail(f"s3://{BUCKET}/{key} was written at {modified:%Y-%m-%d %H:%M}, outside the hour its folders name, "
                        "so queries that prune by hour would miss it; check which date field each timestamp pattern letter is")
         hours.add(f"{partition:%Y-%m-%d %H}h")
+    prefix = ctx.admin("firehose", {"action": "where", "stream": DELIVERY_STREAM, "arrived": PROBE_ARRIVAL.isoformat()})["prefix"]
+    if prefix != f"{PROBE_ARRIVAL:events/year=%Y/month=%m/day=%d/hour=%H/}":
+        raise Fail(f"delivery stream {DELIVERY_STREAM} would put a record arriving at {PROBE_ARRIVAL:%Y-%m-%d %H:%M:%S} under "
+                   f"s3://{BUCKET}/{prefix}, not under that hour's folders; check which date field each timestamp pattern letter is")
     return f"{len(delivered)} objects under the evaluated prefixes of {', '.join(sorted(hours))}"
 
 

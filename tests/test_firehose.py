@@ -6,6 +6,7 @@ import datetime
 import gzip
 import json
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -114,6 +115,30 @@ def test_records_wait_for_the_interval_then_land_gzipped_under_the_evaluated_pre
     assert key.startswith(f"events/year={now:%Y}/month={now:%m}/day=") and "/hour=" in key
     assert key.rpartition("/")[2].startswith("clicks-1-") and key.endswith(".gz")
     assert [json.loads(line)["n"] for line in gzip.decompress(body).splitlines()] == list(range(100))
+
+
+def firehose_admin(settings, payload: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(f"{settings.endpoint_url}/_dealab/firehose", data=json.dumps(payload).encode(), method="POST",
+                                     headers=admin_headers(settings))
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_the_admin_endpoint_says_where_a_record_arriving_at_a_moment_would_land(lake):
+    firehose = client(lake, "firehose")
+    firehose.create_delivery_stream(DeliveryStreamName="clicks", ExtendedS3DestinationConfiguration=destination(
+        Prefix="events/year=!{timestamp:yyyy}/month=!{timestamp:mm}/"))  # the minute where the month should be
+    assert firehose_admin(lake, {"action": "where", "stream": "clicks", "arrived": "2031-04-09T17:52:33+00:00"}) == (
+        200, {"prefix": "events/year=2031/month=52/"})
+    assert firehose_admin(lake, {"action": "where", "stream": "clicks", "arrived": "2031-04-09T19:52:33+02:00"})[1] == {
+        "prefix": "events/year=2031/month=52/"}  # Firehose's timestamps are UTC
+    status, answer = firehose_admin(lake, {"action": "where", "stream": "nope", "arrived": "2031-04-09T17:52:33"})
+    assert status == 404 and answer["__type"].endswith("ResourceNotFoundException")
+    status, answer = firehose_admin(lake, {"action": "where", "stream": "clicks", "arrived": "last tuesday"})
+    assert status == 400 and "ISO 8601" in answer["message"]
 
 
 def test_the_size_hint_delivers_at_once_in_objects_no_larger(lake):

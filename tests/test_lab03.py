@@ -107,6 +107,16 @@ def test_minutes_in_the_month_folder_fail_the_prefix_check_at_a_plausible_month(
     prove_breakage(lab, aws_env, tmp_path, check_ids, edits)
 
 
+def test_minutes_in_the_month_folder_fail_the_prefix_check_when_the_minute_is_the_month(aws_env, tmp_path):
+    """At hh:12 in December month=!{timestamp:mm} writes month=12: every delivered object is in the right folder,
+    and only the stream's answer for another moment shows the mistake (found passing in a CI rehearsal at 06:12)."""
+    lab = fresh_lab(3, aws_env)
+    now = datetime.datetime.fromisoformat(_admin(aws_env, "clock")["now"])
+    _clock_forward_to_minute(aws_env, now.month)
+    check_ids, edits = MUTANTS["minutes in the month folder"]
+    prove_breakage(lab, aws_env, tmp_path, check_ids, edits)
+
+
 def test_a_long_buffer_near_the_end_of_an_hour_only_fails_the_buffering_check(aws_env, tmp_path):
     """Records that arrive at hh:58 and wait a 300 s buffer are written in the next hour: their keys still
     belong to the hour they arrived in, so only L03-02 may fail (found failing in CI at 14:57)."""

@@ -326,15 +326,37 @@ class FirehoseEngine(Engine):
         return {"firehose": self._admin}
 
     def _admin(self, request: AwsRequest) -> AwsResponse:
-        """GET: records waiting per delivery stream. POST: deliver what is due now, then say what still waits
-        (so a grader that moved the clock knows delivery is done instead of guessing from S3 listings)."""
+        """GET: records waiting per delivery stream. POST {"action": "deliver-due"}: deliver what is due now, then
+        say what still waits (so a grader that moved the clock knows delivery is done instead of guessing from S3
+        listings). POST {"action": "where", "stream": name, "arrived": ISO time}: the prefix a record arriving then
+        would be delivered under (a grader asks at a moment whose fields all differ: objects delivered at hh:12 in
+        December land right even when the month's pattern letter is the minute's)."""
         if request.method == "POST":
-            if request.json.get("action") != "deliver-due":
-                return AwsResponse.json_error("InvalidAction", 'POST {"action": "deliver-due"} delivers every buffer that is due')
+            action = request.json.get("action")
+            if action == "where":
+                return self._where(request.json.get("stream"), request.json.get("arrived"))
+            if action != "deliver-due":
+                return AwsResponse.json_error("InvalidAction", 'POST {"action": "deliver-due"} delivers every buffer that is due; '
+                                              '{"action": "where", "stream": ..., "arrived": ...} says where a record would land')
             self.flush_due()
         with self._lock:
             waiting = {name: len(buffer.records) for name, buffer in self._buffers.items()}
         return AwsResponse.json({"waiting_records": waiting})
+
+    def _where(self, name, arrived) -> AwsResponse:
+        try:
+            moment = datetime.datetime.fromisoformat(arrived)
+        except (TypeError, ValueError):
+            return AwsResponse.json_error("InvalidArgument", f"arrived must be an ISO 8601 time, not {arrived!r}")
+        if moment.tzinfo is not None:  # Firehose's timestamps are UTC; a time without a zone is taken as UTC
+            moment = moment.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        try:
+            delivery = self._delivery(name, self.context.region) if isinstance(name, str) else None
+        except ClientError as error:
+            return AwsResponse.json_error(error.response["Error"]["Code"], error.response["Error"]["Message"], 404)
+        if delivery is None:
+            return AwsResponse.json_error("InvalidArgument", f"delivery stream {name!r} has no S3 destination to deliver to")
+        return AwsResponse.json({"prefix": prefixes.evaluate(delivery.prefix, moment)})
 
     def reset(self) -> None:
         with self._lock:
