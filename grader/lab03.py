@@ -22,9 +22,10 @@ SIZE_MB, INTERVAL_SECONDS = 1, 60
 EVENT_KEY = re.compile(r"^events/year=(?P<year>\d{4})/month=(?P<month>\d{2})/day=(?P<day>\d{2})/hour=(?P<hour>\d{2})/"
                        + re.escape(DELIVERY_STREAM) + r"-\d+-[\d-]{19}-[0-9a-f-]{36}(\.gz)?$")
 # The stream is also asked where a record arriving at this moment would land: its year, month, day, hour, minute
-# and second all differ, so a pattern letter for the wrong field shows even when the objects delivered during
-# grading cannot show it (at hh:12 in December, month=!{timestamp:mm} names the right month).
-PROBE_ARRIVAL = datetime.datetime(2031, 4, 9, 17, 52, 33, tzinfo=datetime.timezone.utc)
+# and second all differ, and month, day and hour are single digits, so a pattern letter for the wrong field (or an
+# unpadded one: H for HH) shows even when the objects delivered during grading cannot show it (at hh:12 in
+# December, month=!{timestamp:mm} names the right month; after 10:00, H writes what HH does).
+PROBE_ARRIVAL = datetime.datetime(2031, 4, 9, 7, 52, 33, tzinfo=datetime.timezone.utc)
 FIREHOSE_DOCS = "https://docs.aws.amazon.com/firehose/latest/dev"
 
 

@@ -47,6 +47,8 @@ MUTANTS = {
     "prefix without its trailing slash": ({"L03-04"}, {SCRIPT: [(PREFIX, PREFIX.replace("!{timestamp:HH}/", "!{timestamp:HH}"))]}),
     # found case L03-04 (it crashed the grader): mm is the minute in Java date patterns; see also the tests at fixed minutes below
     "minutes in the month folder": ({"L03-04"}, {SCRIPT: [(PREFIX, PREFIX.replace("month=!{timestamp:MM}", "month=!{timestamp:mm}"))]}),
+    # H writes hour=9 before 10:00 and what HH writes after: the grader's probe moment (07:52) shows it at any hour
+    "unpadded hour folder": ({"L03-04"}, {SCRIPT: [(PREFIX, PREFIX.replace("hour=!{timestamp:HH}", "hour=!{timestamp:H}"))]}),
     "failed records not resent": ({"L03-05"}, {SCRIPT: [(RESEND_FAILED, "        return\n")]}),
     # these two never reach FailedPutCount 0 under faults: the sender gives up quietly after 3 tries instead of raising
     "whole batch resent after a partial failure": ({"L03-05"}, {SCRIPT: [(RESEND_FAILED, ""), *GIVE_UP_QUIETLY]}),
