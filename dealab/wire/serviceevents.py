@@ -44,16 +44,6 @@ def publish(source: str, detail_type: str, detail: dict, resources: list[str] | 
                                             "Resources": resources or [], "Time": at or labtime.now()}))
 
 
-def drain() -> None:
-    """Puts every queued event now, on the calling thread (tests and clock moves that must see them)."""
-    while True:
-        try:
-            region, entry = _queue.get_nowait()
-        except queue.Empty:
-            return
-        _send(region, entry)
-
-
 def attach(send: Send, default_region: str) -> None:
     global _sender, _default_region, _thread
     _sender, _default_region = send, default_region
