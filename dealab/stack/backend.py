@@ -17,11 +17,8 @@ from dealab.wire import labtime
 from dealab.stack.journal import Journal
 from dealab.wire.store import ReadReport
 from dealab.wire.messages import AwsRequest, AwsResponse
+from dealab.wire.operations import is_mutating
 
-# Requests that only read state are not journaled; everything else changes it (ReceiveMessage included).
-READ_ONLY_PREFIXES = ("Get", "List", "Describe", "Head", "Query", "Scan", "Search", "Select", "Lookup", "BatchGet", "Test")
-# Operations that read despite their names, or create nothing worth replaying.
-READ_ONLY_OPERATIONS = frozenset({"GetShardIterator", "GetRecords", "Decrypt", "GenerateDataKey", "Encrypt", "AssumeRole", "GetCallerIdentity"})
 log = logging.getLogger("dealab.backend")
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "host", "te", "trailer", "upgrade"})
 # An answer's body is passed on byte for byte, so its Content-Length stays true (and a HEAD's is the object's size,
@@ -54,12 +51,6 @@ def _applied(response: AwsResponse) -> bool:
 def _error_text(response: AwsResponse) -> str:
     body = response.body if isinstance(response.body, bytes) else b""
     return body[:200].decode("utf-8", "replace").replace("\n", " ")
-
-
-def is_mutating(request: AwsRequest) -> bool:
-    if request.service == "s3" and not request.operation:
-        return request.method not in ("GET", "HEAD", "OPTIONS")
-    return not (request.operation.startswith(READ_ONLY_PREFIXES) or request.operation in READ_ONLY_OPERATIONS)
 
 
 class EmbeddedMoto:

@@ -18,7 +18,8 @@ from dealab.stack.door import Door
 from dealab.wire.loopback import ENGINE_ENVIRON_KEY
 from dealab.stack.backend import BackendUnavailable
 from dealab.wire.messages import AwsRequest, AwsResponse
-from dealab.wire.operations import identify
+from dealab.wire import s3changes
+from dealab.wire.operations import identify, is_mutating
 
 log = logging.getLogger("dealab.gateway")
 
@@ -71,7 +72,7 @@ class Gateway:
             if verdict is not None and verdict.answer is not None:
                 response = verdict.answer
             elif request.path.startswith(ADMIN_PREFIX):
-                response = self._admin(request)
+                response = self._admin_reported(request)
             else:
                 response = self.dispatch(request, environ)
         except BackendUnavailable as error:
@@ -85,7 +86,17 @@ class Gateway:
         return [response.body] if isinstance(response.body, bytes) else response.body
 
     def dispatch(self, request: AwsRequest, environ: dict) -> AwsResponse:
-        """Runs the request through every engine that takes it, in order, and then the backend."""
+        """Runs the request through every engine that takes it, in order, and then the backend. One that may change
+        state is reported to s3changes before and after (what keeps S3 listings must know)."""
+        if not is_mutating(request):
+            return self._through_chain(request, environ)
+        s3changes.changing(request)
+        try:
+            return self._through_chain(request, environ)
+        finally:
+            s3changes.changing(request)
+
+    def _through_chain(self, request: AwsRequest, environ: dict) -> AwsResponse:
         chain = [engine for engine in self._engines_for(request) if engine.method_for(request)]
 
         def step(position: int) -> Callable[[AwsRequest], AwsResponse]:
@@ -98,6 +109,16 @@ class Gateway:
             return forward
 
         return step(0)(request)
+
+    def _admin_reported(self, request: AwsRequest) -> AwsResponse:
+        """An admin call; one that may change state (a clock move, a reset) is reported to s3changes around it."""
+        if request.method in ("GET", "HEAD"):
+            return self._admin(request)
+        s3changes.everything_changing()
+        try:
+            return self._admin(request)
+        finally:
+            s3changes.everything_changing()
 
     def _admin(self, request: AwsRequest) -> AwsResponse:
         endpoint = request.path[len(ADMIN_PREFIX):].strip("/")

@@ -15,8 +15,15 @@ import botocore.session
 from botocore.exceptions import UnknownServiceError
 from botocore.model import ServiceModel
 
+from dealab.wire.messages import AwsRequest
+
 # Signing names that differ from botocore's service name. JSON services sharing a signing name
 # (dynamodb / dynamodbstreams) are told apart by their X-Amz-Target prefix instead.
+# Requests that only read state (the journal keeps none of them); everything else may change it (ReceiveMessage included).
+READ_ONLY_PREFIXES = ("Get", "List", "Describe", "Head", "Query", "Scan", "Search", "Select", "Lookup", "BatchGet", "Test")
+# Operations that read despite their names, or create nothing worth replaying.
+READ_ONLY_OPERATIONS = frozenset({"GetShardIterator", "GetRecords", "Decrypt", "GenerateDataKey", "Encrypt", "AssumeRole", "GetCallerIdentity"})
+
 SERVICE_BY_SIGNING_NAME = {
     "monitoring": "cloudwatch",
     "states": "stepfunctions",
@@ -176,3 +183,10 @@ def _rest_operation(service: str, method: str, path: str, query: dict[str, list[
         if best_score is None or score > best_score:
             best_name, best_score = route.name, score
     return best_name
+
+
+def is_mutating(request: AwsRequest) -> bool:
+    """Whether a request may change state: anything but a read (an S3 request no operation was named for, by its method)."""
+    if request.service == "s3" and not request.operation:
+        return request.method not in ("GET", "HEAD", "OPTIONS")
+    return not (request.operation.startswith(READ_ONLY_PREFIXES) or request.operation in READ_ONLY_OPERATIONS)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit
 from xml.etree import ElementTree
@@ -16,11 +16,17 @@ from botocore.exceptions import ClientError
 
 from dealab.engines.athena.datatypes import hive_to_duckdb, trino_name
 from dealab.engines.athena.s3reads import ListedObjects
+from dealab.wire import s3changes
 from dealab.wire.loopback import ENGINE_HEADER_NAME, Loopback, sign
+from dealab.wire.readcache import ReadCache
 
 HIVE_DEFAULT_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 PATH_COLUMN = "$path"  # Athena's hidden column naming each row's file; only present when a query asks for it
 FILE_NAME_COLUMN = "__dealab_file"
+# Listings kept between queries (GlueCatalog.list_files), and the most objects one may show to be kept: a folder
+# holding more is listed at each query, whose reading costs more than its listing anyway.
+KEPT_LISTINGS = 16
+MAX_KEPT_LISTING_OBJECTS = 10_000
 VIEW_PREFIX = "/* Presto View: "
 VIEW_SUFFIX = " */"
 CATALOG_NAME = "awsdatacatalog"
@@ -363,11 +369,15 @@ class GlueCatalog:
     Athena engine calls around every Glue write that passes the gateway (its own DDL, crawlers, Glue jobs,
     learners' calls). What it returns is shared: callers copy before they change anything."""
 
-    def __init__(self, glue, s3, lister: Lister | None = None):
+    def __init__(self, glue, s3, lister: Lister | None = None, keep_listings: bool = False):
         self.glue = glue
         self.s3 = s3
         self._lister = lister or self._boto_pages  # how list_files lists: the s3 client's, unless given a faster way
         self.listed = ListedObjects()  # every object each listing showed: how queries know what they read is current
+        # a folder's listing, kept under the bucket's s3changes mark (no request that may change the bucket has passed
+        # the gateway since it was taken); only for a lister listing as the engine itself, whose listing no caller's
+        # authorization is asked for
+        self._listings: ReadCache[list[list[dict]]] | None = ReadCache(KEPT_LISTINGS) if keep_listings else None
         self._known: dict[tuple, object] = {}
         self._generation = 0  # moved by forget(): an answer fetched across a write is not kept
         self._lock = threading.Lock()
@@ -444,12 +454,23 @@ class GlueCatalog:
         """Every data file under an s3:// folder (recursively), as (url, size), hidden files left out."""
         bucket, prefix = split_s3(folder(location))
         files = []
-        for items in self._lister(bucket, prefix):
+        for items in self._pages(bucket, prefix):
+            # a kept listing is recorded again: nothing that could change what it shows has passed since it was made
             self.listed.record(bucket, items)
             for item in items:
                 if not is_hidden(item["Key"]) and item["Size"] > 0:
                     files.append((f"s3://{bucket}/{item['Key']}", item["Size"]))
         return files
+
+    def _pages(self, bucket: str, prefix: str) -> Iterable[list[dict]]:
+        if self._listings is None:
+            return self._lister(bucket, prefix)
+        mark = s3changes.mark(bucket)
+
+        def keep(pages: list[list[dict]]) -> bool:  # not one made across a change
+            return s3changes.mark(bucket) == mark and sum(map(len, pages)) <= MAX_KEPT_LISTING_OBJECTS
+
+        return self._listings.get((bucket, prefix, mark), lambda: list(self._lister(bucket, prefix)), keep)
 
     def _boto_pages(self, bucket: str, prefix: str) -> Iterator[list[dict]]:
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):

@@ -118,8 +118,9 @@ class AthenaEngine(Engine):
             # in the stack's process a query's listings skip botocore altogether (the loopback's raw seam)
             loopback = self.context.loopback
             lister = engine_lister(loopback, self.context.endpoint_url, self.context.region, self.name) if loopback.attached else None
+            # listings are kept between queries only beside the gateway, whose requests tell when one may be stale
             self._catalog = GlueCatalog(self.context.client("glue", engine=self.name), self.context.client("s3", engine=self.name, session=listing),
-                                        lister)
+                                        lister, keep_listings=loopback.attached)
         return self._catalog
 
     @property
