@@ -7,6 +7,7 @@ here and one handler."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +21,9 @@ from dealab.engines.athena.planner import SchemaDrift
 from dealab.engines.athena.results import Outcome
 from dealab.engines.athena.statements import ddl, partitions, query, show, writes
 from dealab.engines.athena.statements.common import StatementContext
+
+# Statement texts whose parse is kept (_parsed).
+PARSED_KEPT = 256
 
 __all__ = ["STATEMENTS", "StatementContext", "execute"]
 
@@ -109,14 +113,21 @@ def _check_first_word(ctx: StatementContext, sql: str) -> None:
             raise _not_a_statement(ctx.sql, first.group(1))
 
 
+@functools.lru_cache(maxsize=PARSED_KEPT)
+def _parsed(sql: str) -> tuple[exp.Expression, ...]:
+    """sqlglot's parse of a statement's text, kept: the same text comes again and again (a dashboard, a job's
+    query, a learner's retries), and a parse costs up to ~1 ms. Handlers get a copy (they may change what they get)."""
+    return tuple(statement for statement in sqlglot.parse(sql, read=translate.DIALECT) if statement is not None)
+
+
 def _parse_one(ctx: StatementContext, sql: str) -> exp.Expression:
     try:
-        parsed = [s for s in sqlglot.parse(sql, read=translate.DIALECT) if s is not None]
+        parsed = _parsed(sql)
     except sqlglot.errors.ParseError as error:
         raise syntax_error(ctx.sql, error) from None
     if len(parsed) != 1:
         raise QueryError(f"Only one sql statement is allowed. Got: {len(parsed)}")
-    return parsed[0]
+    return parsed[0].copy()
 
 
 def _execute(ctx: StatementContext) -> Outcome:
