@@ -5,18 +5,21 @@ query's tables name, never for writes, listings or globs; queries time out and S
 
 from __future__ import annotations
 
+import io
 import itertools
 import re
 import time
 from types import SimpleNamespace
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from dealab.engines.athena.catalog import view_text
 from dealab.engines.athena.execution import QueryRunner
 from dealab.engines.athena.s3reads import NO_QUERY_REASON, READ_ONLY_REASON, CallerS3, ListedObjects
-from dealab.wire.loopback import Loopback
+from dealab.wire.loopback import Loopback, RawAnswer
 from dealab.stack import control
 from tests.conftest import client, make_settings
 from tests.test_athena import Athena, lake, put_sales_csv, unique  # noqa: F401  (lake is a fixture)
@@ -297,3 +300,47 @@ def test_a_runaway_query_fails_at_the_timeout(tmp_path, monkeypatch):
         assert athena.rows(athena.run("SELECT 1 AS one")) == [["one"], ["1"]]  # the next query runs as usual
     finally:
         control.down(settings)
+
+
+def _rows_parquet() -> bytes:
+    body = io.BytesIO()
+    pq.write_table(pa.table({"n": list(range(1000)), "twice": [n * 2 for n in range(1000)]}), body)
+    return body.getvalue()
+
+
+class BlobS3(CallerS3):
+    """S3 holding one small Parquet object (b/rows.parquet), read through the shared database's file system."""
+
+    BODY = _rows_parquet()
+
+    def __init__(self):
+        super().__init__(Loopback(), "http://127.0.0.1:9", "us-east-1")
+
+    def request(self, method, bucket, key, headers=None, body=b""):
+        start, _, end = (headers or {}).get("Range", "bytes=0-").removeprefix("bytes=").partition("-")
+        first = len(self.BODY) - int(end) if start == "" else int(start)
+        last = len(self.BODY) - 1 if start == "" or end == "" else int(end)
+        headers = {"etag": '"v1"', "content-range": f"bytes {first}-{last}/{len(self.BODY)}", "last-modified": "Mon, 01 Jan 2024 00:00:00 GMT"}
+        return RawAnswer(206, headers, self.BODY[first:last + 1])
+
+    def may_read(self, bucket, key):
+        return False  # nothing listed: every opening asks this S3
+
+
+def test_queries_on_the_shared_database_leave_no_reads_behind(tmp_path):
+    """The shared database outlives every query, and each query's paths are its own: DuckDB's cache of file reads
+    (keyed by path) would keep every query's bytes for good and serve none of them again."""
+    (tmp_path / "scratch").mkdir()
+    runner = QueryRunner("http://127.0.0.1:9", "us-east-1", catalog=SimpleNamespace(listed=ListedObjects()),
+                         scratch=tmp_path / "scratch", on_change=None, caller=BlobS3())
+    try:
+        for _ in range(3):
+            box = runner._open_sandbox()
+            try:
+                rows = box.connection.execute(f"SELECT count(*), sum(twice) FROM read_parquet(['{box.reads.prefix}b/rows.parquet'])").fetchall()
+                assert rows == [(1000, 999_000)]
+                assert box.connection.execute("SELECT count(*) FROM duckdb_external_file_cache()").fetchone() == (0,)
+            finally:
+                box.discard()
+    finally:
+        runner.close()
