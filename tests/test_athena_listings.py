@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime
 import threading
+import time
+from types import SimpleNamespace
 
 import pytest
 from werkzeug.datastructures import Headers
@@ -81,9 +83,9 @@ class CountingLister:
                for n in range(self.objects)]
 
 
-def catalog(lister: CountingLister) -> GlueCatalog:
-    return GlueCatalog(glue=type("Glue", (), {"meta": type("Meta", (), {"events": type("Events", (), {"register": lambda *a: None})()})()})(),
-                       s3=None, lister=lister, keep_listings=True)
+def catalog(lister: CountingLister, keep_listings: bool = True) -> GlueCatalog:
+    glue = SimpleNamespace(meta=SimpleNamespace(events=SimpleNamespace(register=lambda *_: None)))  # no Glue call is made
+    return GlueCatalog(glue, s3=None, lister=lister, keep_listings=keep_listings)
 
 
 def test_a_kept_listing_serves_until_its_bucket_changes():
@@ -104,7 +106,7 @@ def test_a_kept_listing_counts_as_made_now_for_the_reads_that_trust_it():
     again when it serves, as nothing that could change it has passed since it was made."""
     glue = catalog(CountingLister())
     glue.list_files("s3://sales/raw/")
-    began = __import__("time").monotonic()
+    began = time.monotonic()
     glue.list_files("s3://sales/raw/")
     assert glue.listed.since("sales/raw/part-0.csv", began) is not None
 
@@ -148,7 +150,7 @@ def test_a_large_folder_is_listed_at_each_query():
 
 def test_without_keeping_every_query_lists():
     lister = CountingLister()
-    glue = GlueCatalog(glue=catalog(lister).glue, s3=None, lister=lister)
+    glue = catalog(lister, keep_listings=False)
     glue.list_files("s3://sales/raw/")
     glue.list_files("s3://sales/raw/")
     assert lister.calls == 2
