@@ -17,13 +17,13 @@ from botocore.model import ServiceModel
 
 from dealab.wire.messages import AwsRequest
 
-# Signing names that differ from botocore's service name. JSON services sharing a signing name
-# (dynamodb / dynamodbstreams) are told apart by their X-Amz-Target prefix instead.
 # Requests that only read state (the journal keeps none of them); everything else may change it (ReceiveMessage included).
 READ_ONLY_PREFIXES = ("Get", "List", "Describe", "Head", "Query", "Scan", "Search", "Select", "Lookup", "BatchGet", "Test")
 # Operations that read despite their names, or create nothing worth replaying.
 READ_ONLY_OPERATIONS = frozenset({"GetShardIterator", "GetRecords", "Decrypt", "GenerateDataKey", "Encrypt", "AssumeRole", "GetCallerIdentity"})
 
+# Signing names that differ from botocore's service name. JSON services sharing a signing name
+# (dynamodb / dynamodbstreams) are told apart by their X-Amz-Target prefix instead.
 SERVICE_BY_SIGNING_NAME = {
     "monitoring": "cloudwatch",
     "states": "stepfunctions",
