@@ -40,6 +40,7 @@ def test_an_s3_write_moves_only_its_buckets_mark(changed, kept, moved):
 @pytest.mark.parametrize("changed", [
     request("s3", "PutObject", "/sales-ap-abcdefghijklmnopqrstuvwxyz0123-s3alias/raw/part-1.csv"),  # an access point's alias
     request("s3", "PutObject", "/arn:aws:s3:us-east-1:123456789012:accesspoint/sales/raw/part-1.csv"),
+    request("s3", "PutObject", "/mfzwi23gnjvgw.mrap/raw/part-1.csv"),  # a Multi-Region Access Point's alias
     request("s3", "PutObject", "/raw/part-1.csv", host="sales-123456789012.s3-accesspoint.us-east-1.amazonaws.com"),
     request("s3", "PutObject", "/sales/raw/part-1.csv", host="s3.localhost:4566"),  # an endpoint's name, not a bucket's
     request("dynamodb", "ExportTableToPointInTime"),  # the backend writes the export's objects itself

@@ -24,6 +24,7 @@ from urllib.parse import unquote
 
 from dealab.wire import labtime
 from dealab.wire.messages import AwsRequest
+from dealab.wire.s3names import bucket_name_problem
 
 # Services whose requests change no S3 object but through S3 requests of their own, which pass the gateway and are
 # counted as such: dealab's Athena engine (results, CTAS and UNLOAD files are PutObjects) and CloudWatch (metrics,
@@ -74,6 +75,6 @@ def _bucket_of(request: AwsRequest) -> str | None:
         bucket = name.removesuffix(VIRTUAL_HOST_SUFFIX)
     else:
         return None
-    if not bucket or ":" in bucket or bucket == "s3" or bucket.startswith("s3-") or bucket.endswith(("-s3alias", "--ol-s3", "--x-s3")):
-        return None  # an access point, an ARN, or a name that may be an S3 endpoint's rather than a bucket's
+    if bucket_name_problem(bucket) is not None or bucket.startswith("s3-"):
+        return None  # an access point's alias, an ARN, or a name that may be an S3 endpoint's rather than a bucket's
     return bucket

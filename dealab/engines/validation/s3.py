@@ -6,17 +6,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import ipaddress
 import re
 from urllib.parse import unquote_to_bytes
 
 from dealab.wire.messages import AwsRequest, AwsResponse
+from dealab.wire.s3names import bucket_name_problem
 
 MAX_KEY_BYTES = 1024
-# https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html (general purpose buckets)
-BUCKET_NAME_FORM = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-RESERVED_BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
-RESERVED_BUCKET_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
 # Bodies sent as aws-chunked carry chunk signatures between the data, so their bytes are not the object's.
 CHUNKED_PAYLOAD_MARKERS = ("STREAMING-", "aws-chunked")
 
@@ -34,22 +30,6 @@ def bucket_and_key_bytes(request: AwsRequest) -> tuple[bytes, bytes]:
 def bucket_and_key(request: AwsRequest) -> tuple[str, str]:
     bucket, key = bucket_and_key_bytes(request)
     return bucket.decode("utf-8", "replace"), key.decode("utf-8", "replace")
-
-
-def bucket_name_problem(name: str) -> str | None:
-    """Why `name` is not a valid general purpose bucket name, or None."""
-    if not BUCKET_NAME_FORM.fullmatch(name):
-        return "3 to 63 lowercase letters, digits, dots and hyphens, beginning and ending with a letter or digit"
-    if ".." in name:
-        return "no two adjacent periods"
-    try:
-        ipaddress.IPv4Address(name)
-        return "not formatted as an IP address"
-    except ValueError:
-        pass
-    if name.startswith(RESERVED_BUCKET_PREFIXES) or name.endswith(RESERVED_BUCKET_SUFFIXES):
-        return f"no reserved prefix {RESERVED_BUCKET_PREFIXES} or suffix {RESERVED_BUCKET_SUFFIXES}"
-    return None
 
 
 def valid_bucket_name(request: AwsRequest) -> AwsResponse | None:
